@@ -1,0 +1,5 @@
+"""``python -m backprop``: the command-line tool."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,316 @@
+"""``explain``: every quantity of one backpropagation step, in the seed's words.
+
+For each layer the trace holds the input, ``z``, the output, ``f'(z)``, the
+error term and the weight update, with the formula that produced each::
+
+    error               = y − ŷ
+    output error term   δᵒ = (y − ŷ) ⊙ f'(z)       (y − ŷ for the fused pairs)
+    hidden error term   δʰ = (δ W ᵀ) ⊙ f'(h)       the seed's  δʰ = W δᵒ f'(h)
+    weight update       ΔW = η aᵀ δ / n            the seed's  Δw = η δ x
+
+The step is computed in float64 on a copy: the network is not changed.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._validation import FloatArray, check_positive
+from .losses import Loss
+from .network import Network, _as_network
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One named value of the step: the seed's word for it, its formula and its value."""
+
+    name: str
+    symbol: str
+    formula: str
+    value: FloatArray
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.value.shape)
+
+
+@dataclass
+class LayerTrace:
+    """The forward and backward quantities of one layer (``index`` from 1).
+
+    Attributes
+    ----------
+    input : ndarray of shape (n_samples, n_in)
+        ``a[l-1]`` (``x`` for the first layer).
+    z : ndarray of shape (n_samples, units)
+    output : ndarray of shape (n_samples, units)
+        ``a[l] = f(z[l])``.
+    derivative : ndarray of shape (n_samples, units), or (n_samples, units, units) for softmax
+        ``f'(z[l])``.
+    error_term : ndarray of shape (n_samples, units)
+        ``δ[l] = −∂ℓ/∂z[l]`` per sample: the output or hidden error term.
+    weight_delta : ndarray of shape (n_in, units)
+        ``ΔW[l] = −η ∂L/∂W[l]``.
+    bias_delta : ndarray of shape (units,) or None
+    """
+
+    index: int
+    is_output: bool
+    activation: str
+    weights: FloatArray
+    bias: FloatArray | None
+    input: FloatArray
+    z: FloatArray
+    output: FloatArray
+    derivative: FloatArray
+    error_term: FloatArray
+    weight_delta: FloatArray
+    bias_delta: FloatArray | None
+    forward: list[Quantity] = field(default_factory=list)
+    backward: list[Quantity] = field(default_factory=list)
+
+
+@dataclass
+class Trace:
+    """One forward and backward pass, layer by layer; ``print`` it for the tables.
+
+    Attributes
+    ----------
+    layers : list of LayerTrace
+    x : ndarray of shape (n_samples, n_inputs)
+    y : ndarray of shape (n_samples, n_outputs)
+        The targets as the loss sees them (class indices become one-hot rows).
+    prediction : ndarray of shape (n_samples, n_outputs)
+    error : ndarray of shape (n_samples, n_outputs)
+        The seed's error ``y − ŷ``.
+    loss : str
+    loss_value : float
+    learning_rate : float
+    """
+
+    layers: list[LayerTrace]
+    x: FloatArray
+    y: FloatArray
+    prediction: FloatArray
+    error: FloatArray
+    loss: str
+    loss_formula: str
+    loss_value: float
+    learning_rate: float
+    sample_weight: FloatArray | None
+
+    @property
+    def weight_deltas(self) -> list[FloatArray]:
+        """``ΔW[l]`` per layer, shaped like ``net.weights``."""
+        return [layer.weight_delta for layer in self.layers]
+
+    @property
+    def bias_deltas(self) -> list[FloatArray | None]:
+        """``Δb[l]`` per layer (None for a layer without bias)."""
+        return [layer.bias_delta for layer in self.layers]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.table import Table
+        from rich.text import Text
+
+        n = self.x.shape[0]
+        sizes = "-".join(str(s) for s in [self.x.shape[1], *(layer.z.shape[1] for layer in self.layers)])
+        yield Text(
+            f"One step of backpropagation: network {sizes}, loss {self.loss}, "
+            f"η = {self.learning_rate!r}, {n} sample{'s' if n != 1 else ''}",
+            style="bold",
+        )
+        for title, part in (("Forward pass", "forward"), ("Backward pass", "backward")):
+            table = Table(title=title, title_justify="left", show_lines=True, expand=False)
+            for column in ("layer", "quantity", "formula", "shape", "value"):
+                table.add_column(column, overflow="fold", no_wrap=column in ("shape", "value"))
+            layers = self.layers if part == "forward" else reversed(self.layers)
+            for layer in layers:
+                for i, q in enumerate(getattr(layer, part)):
+                    table.add_row(
+                        str(layer.index) if i == 0 else "",
+                        q.name,
+                        q.formula,
+                        str(q.shape),
+                        _format(q.value, squeeze=n == 1),
+                    )
+            if part == "forward":
+                table.add_row("", "loss", self.loss_formula, "()", f"{self.loss_value:.8g}")
+            yield table
+
+    def __str__(self) -> str:
+        from rich.console import Console
+
+        buffer = io.StringIO()
+        Console(width=160, color_system=None, force_terminal=False, file=buffer).print(self)
+        return buffer.getvalue().rstrip()
+
+    def __repr__(self) -> str:
+        return f"Trace(layers={len(self.layers)}, loss={self.loss!r}, loss_value={self.loss_value!r})"
+
+
+def _format(value: FloatArray, squeeze: bool) -> str:
+    """An array the way numpy prints it; one sample's rows shown as the seed's vectors."""
+    if squeeze and value.ndim >= 2 and value.shape[0] == 1:
+        value = value[0]
+    return np.array2string(value, precision=8, threshold=64, edgeitems=3, max_line_width=72)
+
+
+def explain(
+    net: Network,
+    x: Any,
+    y: Any,
+    learning_rate: float = 0.1,
+    loss: str | Loss = "mse",
+    sample_weight: Any = None,
+) -> Trace:
+    """Trace one forward and backward pass of ``net`` on ``(x, y)``.
+
+    Parameters
+    ----------
+    net : Network
+        Left unchanged; the step runs in float64 on a copy.
+    x : array_like of shape (n_inputs,) or (n_samples, n_inputs)
+    y : array_like
+        The target(s), as for :meth:`Network.gradients`.
+    learning_rate : float, default 0.1
+        ``η`` of the weight updates ``ΔW = η aᵀ δ / n``.
+    loss : {"mse", "binary_crossentropy", "crossentropy"} or Loss, default "mse"
+    sample_weight : array_like of shape (n_samples,), optional
+
+    Returns
+    -------
+    Trace
+        ``trace.weight_deltas`` holds the ΔW arrays; ``print(trace)`` the tables.
+    """
+    learning_rate = check_positive(learning_rate, "learning_rate")
+    net64 = _as_network(net).copy(dtype=np.float64)
+    inputs, targets, loss_fn, weights = net64._prepare(x, y, loss, sample_weight)
+    n = inputs.shape[0]
+    ws = net64._forward(inputs)
+    # Scale 1 keeps per-sample ∂ℓ/∂z in the buffers: the error terms are their negatives.
+    net64._backward(ws, inputs, targets, loss_fn, 1.0)
+    share = np.full((n, 1), 1.0 / n) if weights is None else (weights / weights.sum())[:, None]
+    per_n = "/ n" if weights is None else "weighted by w / Σw"
+
+    last = len(net64.layers)
+    traces: list[LayerTrace] = []
+    for l, layer in enumerate(net64.layers):
+        index = l + 1
+        is_output = index == last
+        below = inputs if l == 0 else ws.a[l - 1].copy()
+        a_name = "x" if l == 0 else f"a[{l}]"
+        z, a = ws.z[l].copy(), ws.a[l].copy()
+        error_term = -ws.grad[l]
+        # The seed's weight update Δw = η δ x, averaged over the samples.
+        weight_delta = learning_rate * below.T @ (share * error_term)
+        bias_delta = learning_rate * (share * error_term).sum(axis=0) if layer.b is not None else None
+        act = layer.activation
+        role = "output" if is_output else "hidden"
+        bias_term = f" + b[{index}]" if layer.b is not None else ""
+        f_name = "ŷ" if is_output else f"a[{index}]"
+
+        forward = [Quantity("input" if l else "input x", a_name, a_name, below)]
+        forward.append(Quantity("weights", f"W[{index}]", f"W[{index}]", layer.W.copy()))
+        if layer.b is not None:
+            forward.append(Quantity("bias", f"b[{index}]", f"b[{index}]", layer.b.copy()))
+        forward.append(
+            Quantity(f"{role} layer input", f"z[{index}]", f"z[{index}] = {a_name} · W[{index}]{bias_term}", z)
+        )
+        forward.append(
+            Quantity(
+                "output ŷ" if is_output else f"{role} layer output",
+                f_name,
+                f"{f_name} = {act.name}(z[{index}]) = {act.formula}",
+                a,
+            )
+        )
+
+        backward: list[Quantity] = []
+        derivative = act.derivative(z, a)
+        if is_output:
+            backward.append(Quantity("error", "y − ŷ", "error = y − ŷ", targets - a))
+        backward.append(Quantity(f"f'(z[{index}])", f"f'(z[{index}])", act.derivative_formula, derivative))
+        if is_output and loss_fn.is_fused(act):
+            term = f"δ[{index}] = y − ŷ   ({act.name} with {loss_fn.name}: f' cancels)"
+        elif is_output and act.name == "softmax":
+            term = f"δ[{index}] = f'(z[{index}])ᵀ (y − ŷ)   (softmax Jacobian)"
+        elif is_output:
+            term = f"δ[{index}] = (y − ŷ) ⊙ f'(z[{index}])"
+        else:
+            term = f"δ[{index}] = (δ[{index + 1}] · W[{index + 1}]ᵀ) ⊙ f'(z[{index}])"
+        backward.append(
+            Quantity("output error term" if is_output else "hidden error term", f"δ[{index}]", term, error_term)
+        )
+        backward.append(
+            Quantity("weight update", f"ΔW[{index}]", f"ΔW[{index}] = η · {a_name}ᵀ · δ[{index}] {per_n}", weight_delta)
+        )
+        if bias_delta is not None:
+            backward.append(
+                Quantity("bias update", f"Δb[{index}]", f"Δb[{index}] = η · Σ δ[{index}] {per_n}", bias_delta)
+            )
+
+        traces.append(
+            LayerTrace(
+                index=index,
+                is_output=is_output,
+                activation=act.name,
+                weights=layer.W.copy(),
+                bias=None if layer.b is None else layer.b.copy(),
+                input=below,
+                z=z,
+                output=a,
+                derivative=derivative,
+                error_term=error_term,
+                weight_delta=weight_delta,
+                bias_delta=bias_delta,
+                forward=forward,
+                backward=backward,
+            )
+        )
+    prediction = ws.a[-1].copy()
+    return Trace(
+        layers=traces,
+        x=inputs,
+        y=targets,
+        prediction=prediction,
+        error=targets - prediction,
+        loss=loss_fn.name,
+        loss_formula=loss_fn.formula,
+        loss_value=loss_fn.value(ws.z[-1], ws.a[-1], targets, weights),
+        learning_rate=learning_rate,
+        sample_weight=weights,
+    )
+
+
+def seed_example() -> tuple[Network, FloatArray, float, float]:
+    """The seed's 3-2-1 sigmoid network and its one sample, drawn as the seed draws them.
+
+    ``numpy.random.seed(18)``, then in order: ``x = randn(3)``, the target,
+    the learning rate, ``W_ih = random((3, 2))`` and ``W_ho = random((2, 1))``.
+
+    Returns
+    -------
+    net : Network (float64, no biases)
+    x : ndarray of shape (3,)
+    target : float
+    learning_rate : float
+    """
+    legacy = np.random.RandomState(18)
+    x = legacy.randn(3)
+    target = legacy.random_sample()
+    learning_rate = legacy.random_sample()
+    weights_input_to_hidden = legacy.random_sample((3, 2))
+    weights_hidden_to_output = legacy.random_sample((2, 1))
+    net = Network.from_weights([weights_input_to_hidden, weights_hidden_to_output], activations="sigmoid")
+    return net, x, float(target), float(learning_rate)
+
+
+__all__ = ["LayerTrace", "Quantity", "Trace", "explain", "seed_example"]

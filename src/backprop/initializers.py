@@ -1,0 +1,88 @@
+"""Weight initializers: ``W`` of shape ``(n_in, n_out)`` drawn from one generator.
+
+Biases always start at zero. The default initializer follows the activation:
+``he_normal`` for the rectifier family (relu, leaky_relu, elu), whose
+derivative is 1 on half the inputs, and ``glorot_uniform`` for the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .activations import ELU, Activation, LeakyReLU, ReLU
+from .errors import BackpropTypeError, ParameterError, ShapeError
+
+Initializer = Callable[[np.random.Generator, int, int], NDArray[Any]]
+
+
+def uniform(rng: np.random.Generator, n_in: int, n_out: int) -> NDArray[Any]:
+    """Uniform on ``[0, 1)``, as the seed's ``numpy.random.random((n_in, n_out))``."""
+    return rng.random((n_in, n_out))
+
+
+def normal_scaled(rng: np.random.Generator, n_in: int, n_out: int) -> NDArray[Any]:
+    """Normal with standard deviation ``n_in ** -0.5``."""
+    return rng.normal(0.0, n_in**-0.5, size=(n_in, n_out))
+
+
+def glorot_uniform(rng: np.random.Generator, n_in: int, n_out: int) -> NDArray[Any]:
+    """Uniform on ``±sqrt(6 / (n_in + n_out))`` (Glorot and Bengio, 2010)."""
+    limit = np.sqrt(6.0 / (n_in + n_out))
+    return rng.uniform(-limit, limit, size=(n_in, n_out))
+
+
+def he_normal(rng: np.random.Generator, n_in: int, n_out: int) -> NDArray[Any]:
+    """Normal with standard deviation ``sqrt(2 / n_in)`` (He et al., 2015)."""
+    return rng.normal(0.0, np.sqrt(2.0 / n_in), size=(n_in, n_out))
+
+
+INITIALIZERS: dict[str, Initializer] = {
+    "uniform": uniform,
+    "normal_scaled": normal_scaled,
+    "glorot_uniform": glorot_uniform,
+    "he_normal": he_normal,
+}
+
+
+def default_for(activation: Activation) -> str:
+    """The initializer name used when ``Dense(init=None)``."""
+    return "he_normal" if isinstance(activation, ReLU | LeakyReLU | ELU) else "glorot_uniform"
+
+
+def get_initializer(spec: str | Initializer) -> Initializer:
+    """Return the initializer for a name or a callable ``(rng, n_in, n_out) -> W``."""
+    if isinstance(spec, str):
+        try:
+            return INITIALIZERS[spec]
+        except KeyError:
+            raise ParameterError(
+                f"Unknown initializer {spec!r}; expected one of {sorted(INITIALIZERS)} "
+                "or a callable (rng, n_in, n_out) -> array"
+            ) from None
+    if callable(spec):
+        return spec
+    raise BackpropTypeError(f"init must be a name or a callable, got {spec!r}")
+
+
+def initialize(spec: str | Initializer, rng: np.random.Generator, n_in: int, n_out: int) -> NDArray[Any]:
+    """Draw ``W`` of shape ``(n_in, n_out)`` and check what a custom initializer returned."""
+    weights = np.asarray(get_initializer(spec)(rng, n_in, n_out))
+    if weights.shape != (n_in, n_out):
+        raise ShapeError(f"initializer {spec!r} must return shape ({n_in}, {n_out}), got {weights.shape}")
+    return weights
+
+
+__all__ = [
+    "INITIALIZERS",
+    "default_for",
+    "get_initializer",
+    "glorot_uniform",
+    "he_normal",
+    "initialize",
+    "normal_scaled",
+    "uniform",
+]

@@ -1,0 +1,431 @@
+"""The network: layers bound to one flat parameter buffer, forward and backward.
+
+Shapes are batch-first as in the seed (DESIGN.md §1)::
+
+    z[l] = a[l-1] @ W[l] + b[l]        a[0] = X
+    a[l] = f_l(z[l])                   ŷ = a[L]
+
+All parameters live in one contiguous array, ``W[l]`` and ``b[l]`` being views
+of it, and so do the gradients: an optimizer step is a few in-place ufunc
+calls for the whole network. Per-layer buffers for ``z``, ``a`` and the error
+terms are allocated once per batch size and reused.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._validation import (
+    FloatArray,
+    as_array,
+    as_float_array,
+    as_float_dtype,
+    check_finite,
+    check_positive_int,
+    check_sample_weight,
+)
+from .activations import ActivationSpec, Identity
+from .errors import BackpropTypeError, DataError, ParameterError, ShapeError
+from .initializers import default_for, initialize
+from .layers import Dense
+from .losses import Loss, get_loss
+
+if TYPE_CHECKING:
+    from .optimizers import Optimizer
+    from .training import Callback, History
+
+#: Rows per forward pass in ``predict``: bounds memory for any number of rows.
+PREDICT_CHUNK = 8192
+
+
+class _Workspace:
+    """Per-layer buffers for one batch size, reused from batch to batch.
+
+    ``z[l]`` and ``a[l]`` hold the forward pass (one buffer when ``f`` is the
+    identity); ``grad[l]`` holds ``∂L/∂a[l]`` and then, in place, ``∂L/∂z[l]``;
+    ``tmp[l]`` is scratch for the activation's derivative.
+    """
+
+    def __init__(self, layers: Sequence[Dense], n_samples: int, dtype: np.dtype[Any]) -> None:
+        self.n_samples = n_samples
+        self.z: list[FloatArray] = []
+        self.a: list[FloatArray] = []
+        self.grad: list[FloatArray] = []
+        self.tmp: list[FloatArray] = []
+        for layer in layers:
+            shape = (n_samples, layer.units)
+            z = np.empty(shape, dtype)
+            self.z.append(z)
+            self.a.append(z if isinstance(layer.activation, Identity) else np.empty(shape, dtype))
+            self.grad.append(np.empty(shape, dtype))
+            self.tmp.append(np.empty(shape, dtype))
+
+
+class Network:
+    """A multi-layer network trained by backpropagation.
+
+    Parameters
+    ----------
+    layers : sequence of Dense
+        The layers from the first hidden layer to the output layer. The
+        network keeps its own copies, bound to its parameter buffer.
+    inputs : int
+        Number of input features, > 0.
+    seed : int or None, default None
+        Seed of the generator that draws the initial weights; the same seed
+        gives bit-identical weights.
+    dtype : {float32, float64}, default float32
+        Precision of parameters and computation.
+
+    Attributes
+    ----------
+    parameters : ndarray of shape (n_parameters,)
+        Every weight and bias, layer after layer (``W[l]`` then ``b[l]``).
+    gradient : ndarray of shape (n_parameters,)
+        ``∂L/∂θ`` from the last backward pass, laid out like ``parameters``.
+
+    Examples
+    --------
+    >>> import backprop as bp
+    >>> net = bp.Network([bp.Dense(2, "sigmoid", bias=False),
+    ...                   bp.Dense(1, "sigmoid", bias=False)], inputs=3, seed=0)
+    >>> net.predict([[0.1, 0.2, 0.3]]).shape
+    (1, 1)
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Dense],
+        inputs: int,
+        seed: int | None = None,
+        dtype: Any = np.float32,
+    ) -> None:
+        if isinstance(layers, Dense) or not isinstance(layers, Sequence) or not layers:
+            raise ParameterError(f"layers must be a non-empty list of Dense layers, got {layers!r}")
+        for position, layer in enumerate(layers, start=1):
+            if not isinstance(layer, Dense):
+                raise BackpropTypeError(f"layer {position} must be a Dense layer, got {layer!r}")
+        self.n_inputs = check_positive_int(inputs, "inputs")
+        self.dtype = as_float_dtype(dtype)
+        self.layers = [copy.copy(layer) for layer in layers]
+        self._bind()
+        rng = np.random.default_rng(seed)
+        for layer in self.layers:
+            init = layer.init if layer.init is not None else default_for(layer.activation)
+            layer.W[...] = initialize(init, rng, layer.n_in, layer.units)
+            if layer.b is not None:
+                layer.b[...] = 0
+
+    @classmethod
+    def from_weights(
+        cls,
+        weights: Sequence[Any],
+        activations: ActivationSpec | Sequence[ActivationSpec] = "sigmoid",
+        biases: Sequence[Any] | None = None,
+    ) -> Network:
+        """Build a network from given weight matrices (and biases).
+
+        Parameters
+        ----------
+        weights : sequence of array_like, each of shape (n_in, n_out)
+            ``W[l]``; each ``n_out`` must equal the next ``n_in``.
+        activations : activation or sequence of activations, default "sigmoid"
+            One per layer, or one for all.
+        biases : sequence of (array_like of shape (n_out,) or None), optional
+            ``b[l]``; None (the default) builds layers without bias.
+
+        The network keeps the weights' dtype (float32 or float64; other
+        numeric types become float64) and copies the values.
+        """
+        if isinstance(weights, np.ndarray) or not isinstance(weights, Sequence) or not weights:
+            raise ParameterError("weights must be a non-empty list of 2-D arrays, one per layer")
+        arrays = [as_array(w, f"weights[{i}]") for i, w in enumerate(weights)]
+        dtype = np.result_type(*arrays)
+        dtype = np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
+        matrices = [as_float_array(w, f"weights[{i}]", dtype) for i, w in enumerate(arrays)]
+        for i, w in enumerate(matrices):
+            if w.ndim != 2 or 0 in w.shape:
+                raise ShapeError(f"weights[{i}] must be a non-empty 2-D array (n_in, n_out), got shape {w.shape}")
+            if i and w.shape[0] != matrices[i - 1].shape[1]:
+                raise ShapeError(
+                    f"weights do not chain: weights[{i - 1}] has shape {matrices[i - 1].shape} "
+                    f"(n_out={matrices[i - 1].shape[1]}) but weights[{i}] has shape {w.shape} "
+                    f"(n_in={w.shape[0]})"
+                )
+        n_layers = len(matrices)
+        specs: list[Any]
+        if isinstance(activations, str | tuple) or not isinstance(activations, Sequence):
+            specs = [activations] * n_layers
+        else:
+            specs = list(activations)
+        if len(specs) != n_layers:
+            raise ParameterError(f"activations must have one entry per layer ({n_layers}), got {len(specs)}")
+        if biases is None:
+            biases = [None] * n_layers
+        if isinstance(biases, np.ndarray) or not isinstance(biases, Sequence) or len(biases) != n_layers:
+            raise ParameterError(f"biases must be None or a list of {n_layers} arrays (or None entries)")
+        vectors = []
+        for i, (b, w) in enumerate(zip(biases, matrices, strict=True)):
+            if b is not None:
+                b = as_float_array(b, f"biases[{i}]", dtype)
+                if b.shape != (w.shape[1],):
+                    raise ShapeError(
+                        f"biases[{i}] must have shape ({w.shape[1]},) to match weights[{i}], got {b.shape}"
+                    )
+            vectors.append(b)
+        layers = [
+            Dense(w.shape[1], activation=act, bias=b is not None)
+            for w, act, b in zip(matrices, specs, vectors, strict=True)
+        ]
+        net = cls(layers, inputs=matrices[0].shape[0], seed=0, dtype=dtype)
+        for layer, w, b in zip(net.layers, matrices, vectors, strict=True):
+            layer.W[...] = w
+            if layer.b is not None:
+                layer.b[...] = b
+        return net
+
+    def _bind(self) -> None:
+        """Give every layer its place and its views of the flat buffers."""
+        n_in = self.n_inputs
+        last = len(self.layers)
+        for index, layer in enumerate(self.layers, start=1):
+            if layer.activation.output_only and index != last:
+                raise ParameterError(
+                    f"activation {layer.activation.name!r} is for the output layer only; "
+                    f"layer {index} of {last} is hidden"
+                )
+            if layer.activation.name == "softmax" and layer.units < 2:
+                raise ParameterError(
+                    f"softmax on layer {index} needs at least 2 units, got units={layer.units}; "
+                    "for two classes use one sigmoid unit with binary_crossentropy"
+                )
+            layer.index, layer.n_in = index, n_in
+            n_in = layer.units
+        size = sum(layer.n_parameters for layer in self.layers)
+        self.parameters: FloatArray = np.zeros(size, self.dtype)
+        self.gradient: FloatArray = np.zeros(size, self.dtype)
+        offset = 0
+        for layer in self.layers:
+            n_w = layer.n_in * layer.units
+            layer.W = self.parameters[offset : offset + n_w].reshape(layer.n_in, layer.units)
+            layer.dW = self.gradient[offset : offset + n_w].reshape(layer.n_in, layer.units)
+            offset += n_w
+            if layer.bias:
+                layer.b = self.parameters[offset : offset + layer.units]
+                layer.db = self.gradient[offset : offset + layer.units]
+                offset += layer.units
+            else:
+                layer.b = layer.db = None
+        self._workspaces: dict[int, _Workspace] = {}
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def weights(self) -> list[FloatArray]:
+        """``W[l]`` of shape ``(n_in, n_out)`` per layer: live views of the parameters."""
+        return [layer.W for layer in self.layers]
+
+    @property
+    def biases(self) -> list[FloatArray | None]:
+        """``b[l]`` of shape ``(n_out,)`` per layer (None without bias): live views."""
+        return [layer.b for layer in self.layers]
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of the output layer."""
+        return self.layers[-1].units
+
+    @property
+    def sizes(self) -> list[int]:
+        """Layer widths from the input to the output, e.g. ``[3, 2, 1]``."""
+        return [self.n_inputs, *(layer.units for layer in self.layers)]
+
+    def copy(self, dtype: Any = None) -> Network:
+        """An independent copy, optionally in another precision."""
+        clone = copy.copy(self)
+        clone.dtype = self.dtype if dtype is None else as_float_dtype(dtype)
+        clone.layers = [copy.copy(layer) for layer in self.layers]
+        clone._bind()
+        clone.parameters[...] = self.parameters
+        return clone
+
+    def __repr__(self) -> str:
+        layers = ", ".join(repr(layer) for layer in self.layers)
+        return f"Network([{layers}], inputs={self.n_inputs}, dtype={self.dtype.name})"
+
+    # ---------------------------------------------------------------- checks
+
+    def _check_inputs(self, X: Any, name: str = "X") -> tuple[FloatArray, bool]:
+        """Return ``X`` as ``(n_samples, n_inputs)`` and whether it was one 1-D sample."""
+        array = as_float_array(X, name, self.dtype)
+        single = array.ndim == 1
+        if single:
+            array = array[None, :]
+        if array.ndim != 2:
+            raise ShapeError(f"{name} must be 2-D (n_samples, n_features), got array of shape {array.shape}")
+        if array.shape[0] == 0:
+            raise DataError(f"{name} is empty: got array of shape {array.shape}, need at least one sample")
+        if array.shape[1] != self.n_inputs:
+            shown = array.shape[1:] if single else array.shape
+            raise ShapeError(f"Dense layer 1 expects inputs with {self.n_inputs} features, got array of shape {shown}")
+        check_finite(self.parameters, "the network's parameters")
+        return array, single
+
+    def _prepare(
+        self, X: Any, y: Any, loss: str | Loss, sample_weight: Any = None
+    ) -> tuple[FloatArray, FloatArray, Loss, FloatArray | None]:
+        """Check ``X``, ``y``, the loss and the weights together; return them ready to use."""
+        loss_fn = get_loss(loss)
+        loss_fn.check_output(self.layers[-1].activation, len(self.layers))
+        inputs, single = self._check_inputs(X)
+        if single:
+            # One sample: y is its target row (or, for crossentropy, its class index).
+            y = as_array(y, "y")
+            y = y.reshape(1) if y.ndim == 0 else y[None, :] if y.ndim == 1 else y
+        n = inputs.shape[0]
+        targets = loss_fn.prepare_targets(y, n, self.n_outputs, self.dtype)
+        weights = check_sample_weight(sample_weight, n, self.dtype)
+        return inputs, targets, loss_fn, weights
+
+    # ------------------------------------------------------ forward, backward
+
+    def _workspace(self, n_samples: int) -> _Workspace:
+        ws = self._workspaces.get(n_samples)
+        if ws is None:
+            if len(self._workspaces) >= 4:  # a full batch, a last batch, predict chunks
+                self._workspaces.clear()
+            ws = self._workspaces[n_samples] = _Workspace(self.layers, n_samples, self.dtype)
+        return ws
+
+    def _forward(self, X: FloatArray) -> _Workspace:
+        """Run the forward pass for ``X`` of shape ``(n, n_inputs)``; buffers in the workspace."""
+        ws = self._workspace(X.shape[0])
+        a = X
+        for layer, z, out in zip(self.layers, ws.z, ws.a, strict=True):
+            a = layer.forward(a, z, out)
+        return ws
+
+    def _backward(self, ws: _Workspace, X: FloatArray, targets: FloatArray, loss: Loss, scale: Any) -> None:
+        """Fill ``self.gradient`` from the forward pass in ``ws``.
+
+        ``scale`` turns per-sample ``∂ℓ/∂z`` into ``∂L/∂z``: ``1/n`` for the
+        mean, ``w / Σw`` (shape ``(n, 1)``) for a weighted mean, 1 to keep
+        per-sample error terms (used by :func:`backprop.explain`).
+        """
+        last = len(self.layers) - 1
+        output = self.layers[last]
+        # The output error term, as ∂L/∂z = −δᵒ.
+        loss.output_gradient(ws.z[last], ws.a[last], targets, output.activation, ws.grad[last], ws.tmp[last])
+        if not (isinstance(scale, float | int) and scale == 1):
+            ws.grad[last] *= scale
+        for l in range(last, -1, -1):
+            layer = self.layers[l]
+            below = ws.grad[l - 1] if l else None
+            layer.backward(ws.a[l - 1] if l else X, ws.grad[l], below)
+            if below is not None:
+                # The hidden error term: (∂L/∂z[l] W[l]ᵀ) ⊙ f'(z[l-1]).
+                self.layers[l - 1].activation.backward(below, ws.z[l - 1], ws.a[l - 1], ws.tmp[l - 1])
+
+    @staticmethod
+    def _scale(n_samples: int, sample_weight: FloatArray | None) -> Any:
+        if sample_weight is None:
+            return 1.0 / n_samples
+        return (sample_weight / sample_weight.sum())[:, None]
+
+    def _loss_value(self, X: FloatArray, targets: FloatArray, loss: Loss, sample_weight: FloatArray | None) -> float:
+        ws = self._forward(X)
+        return loss.value(ws.z[-1], ws.a[-1], targets, sample_weight)
+
+    # ---------------------------------------------------------------- public
+
+    def predict(self, X: Any) -> FloatArray:
+        """The forward pass: ``ŷ`` for every row of ``X``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_inputs) or (n_inputs,)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_outputs), or (n_outputs,) for 1-D ``X``
+            In the network's dtype. The network is not changed.
+        """
+        inputs, single = self._check_inputs(X)
+        n = inputs.shape[0]
+        result = np.empty((n, self.n_outputs), self.dtype)
+        for start in range(0, n, PREDICT_CHUNK):
+            chunk = inputs[start : start + PREDICT_CHUNK]
+            result[start : start + chunk.shape[0]] = self._forward(chunk).a[-1]
+        return result[0] if single else result
+
+    def loss(self, X: Any, y: Any, loss: str | Loss = "mse", sample_weight: Any = None) -> float:
+        """The loss ``L``: the (sample-weighted) mean per-sample loss on ``(X, y)``."""
+        inputs, targets, loss_fn, weights = self._prepare(X, y, loss, sample_weight)
+        return self._loss_value(inputs, targets, loss_fn, weights)
+
+    def gradients(
+        self, X: Any, y: Any, loss: str | Loss = "mse", sample_weight: Any = None
+    ) -> list[tuple[FloatArray, FloatArray | None]]:
+        """``∂L/∂W`` and ``∂L/∂b`` of every layer for the batch ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_inputs) or (n_inputs,)
+        y : array_like of shape (n_samples, n_outputs) or (n_samples,)
+            Targets; for ``crossentropy`` class indices or one-hot rows.
+        loss : {"mse", "binary_crossentropy", "crossentropy"} or Loss
+        sample_weight : array_like of shape (n_samples,), optional
+            Non-negative weights: ``L`` is then the weighted mean.
+
+        Returns
+        -------
+        list of (ndarray of shape (n_in, n_out), ndarray of shape (n_out,) or None)
+            New arrays, one pair per layer; the network is not changed.
+        """
+        inputs, targets, loss_fn, weights = self._prepare(X, y, loss, sample_weight)
+        ws = self._forward(inputs)
+        self._backward(ws, inputs, targets, loss_fn, self._scale(inputs.shape[0], weights))
+        return [(layer.dW.copy(), None if layer.db is None else layer.db.copy()) for layer in self.layers]
+
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        loss: str | Loss = "mse",
+        optimizer: Optimizer | None = None,
+        epochs: int = 1,
+        batch_size: int | None = 32,
+        shuffle: bool = True,
+        sample_weight: Any = None,
+        seed: int | None = None,
+        callbacks: Sequence[Callback] = (),
+    ) -> History:
+        """Train by mini-batch gradient descent; see :func:`backprop.training.fit`."""
+        from .training import fit
+
+        return fit(
+            self,
+            X,
+            y,
+            loss=loss,
+            optimizer=optimizer,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            sample_weight=sample_weight,
+            seed=seed,
+            callbacks=callbacks,
+        )
+
+
+def _as_network(net: Any) -> Network:
+    if not isinstance(net, Network):
+        raise BackpropTypeError(f"expected a backprop.Network, got {type(net).__name__}")
+    return net
+
+
+__all__ = ["PREDICT_CHUNK", "Network"]

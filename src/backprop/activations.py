@@ -37,7 +37,8 @@ class Activation:
     name : str
         The name used in error messages, explain traces and model files.
     formula, derivative_formula : str
-        ``f(z)`` and ``f'(z)`` as shown by :func:`backprop.explain`.
+        The right-hand sides of ``f(z) = ...`` and ``f'(z) = ...``, in ``z``
+        and the cached output ``a``, as shown by :func:`backprop.explain`.
     output_only : bool
         True for activations that only make sense on the output layer.
     needs_z : bool
@@ -85,8 +86,8 @@ class Sigmoid(Activation):
     """``σ(z) = 1 / (1 + e^(−z))``, computed as ``exp(−log(1 + e^(−z)))``."""
 
     name = "sigmoid"
-    formula = "σ(z) = 1 / (1 + e^(−z))"
-    derivative_formula = "σ'(z) = a (1 − a)"
+    formula = "1 / (1 + e^(−z))"
+    derivative_formula = "a (1 − a)"
 
     def forward(self, z: Array, out: Array) -> Array:
         # logaddexp(0, −z) = log(1 + e^(−z)) without overflow for any finite z.
@@ -107,7 +108,7 @@ class Tanh(Activation):
 
     name = "tanh"
     formula = "tanh(z)"
-    derivative_formula = "tanh'(z) = 1 − a²"
+    derivative_formula = "1 − a²"
 
     def forward(self, z: Array, out: Array) -> Array:
         return np.tanh(z, out=out)
@@ -124,7 +125,7 @@ class ReLU(Activation):
 
     name = "relu"
     formula = "max(z, 0)"
-    derivative_formula = "relu'(z) = [a > 0]"
+    derivative_formula = "[a > 0]"
     kinked = True
 
     def forward(self, z: Array, out: Array) -> Array:
@@ -202,7 +203,7 @@ class Softplus(Activation):
 
     name = "softplus"
     formula = "log(1 + e^z)"
-    derivative_formula = "softplus'(z) = σ(z) = 1 − e^(−a)"
+    derivative_formula = "σ(z) = 1 − e^(−a)"
 
     def forward(self, z: Array, out: Array) -> Array:
         return np.logaddexp(0.0, z, out=out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,8 @@ from .layers import Dense
 from .losses import LOSSES
 from .network import Network
 
-console = Console(highlight=False)
+# Piped output is not cut to 80 columns: the explain tables need the room.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
 SEED_CODE = (
     "numpy.random.seed(18); x = randn(3); y = random(); η = random(); W_ih = random((3, 2)); W_ho = random((2, 1))"

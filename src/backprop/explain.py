@@ -127,22 +127,31 @@ class Trace:
             f"η = {self.learning_rate!r}, {n} sample{'s' if n != 1 else ''}",
             style="bold",
         )
+        # Arrays get about half the width; names and formulas wrap in the rest.
+        value_width = max(24, options.max_width // 2 - 8)
         for title, part in (("Forward pass", "forward"), ("Backward pass", "backward")):
-            table = Table(title=title, title_justify="left", show_lines=True, expand=False)
-            for column in ("layer", "quantity", "formula", "shape", "value"):
-                table.add_column(column, overflow="fold", no_wrap=column in ("shape", "value"))
-            layers = self.layers if part == "forward" else reversed(self.layers)
-            for layer in layers:
+            table = Table(title=title, title_justify="left", title_style="bold", expand=False)
+            table.add_column("layer", no_wrap=True)
+            table.add_column("quantity", min_width=10)
+            table.add_column("formula", min_width=12)
+            table.add_column("shape", no_wrap=True)
+            table.add_column("value", no_wrap=True, overflow="ellipsis")
+            layers = self.layers if part == "forward" else list(reversed(self.layers))
+            for position, layer in enumerate(layers):
+                if position:
+                    table.add_section()
                 for i, q in enumerate(getattr(layer, part)):
+                    # Text, not markup: formulas such as "[a > 0]" are not style tags.
                     table.add_row(
                         str(layer.index) if i == 0 else "",
-                        q.name,
-                        q.formula,
+                        Text(q.name),
+                        Text(q.formula),
                         str(q.shape),
-                        _format(q.value, squeeze=n == 1),
+                        Text(_format(q.value, squeeze=n == 1, width=value_width)),
                     )
             if part == "forward":
-                table.add_row("", "loss", self.loss_formula, "()", f"{self.loss_value:.8g}")
+                table.add_section()
+                table.add_row("", "loss", Text(self.loss_formula), "()", f"{self.loss_value:.8g}")
             yield table
 
     def __str__(self) -> str:
@@ -156,11 +165,11 @@ class Trace:
         return f"Trace(layers={len(self.layers)}, loss={self.loss!r}, loss_value={self.loss_value!r})"
 
 
-def _format(value: FloatArray, squeeze: bool) -> str:
+def _format(value: FloatArray, squeeze: bool, width: int) -> str:
     """An array the way numpy prints it; one sample's rows shown as the seed's vectors."""
     if squeeze and value.ndim >= 2 and value.shape[0] == 1:
         value = value[0]
-    return np.array2string(value, precision=8, threshold=64, edgeitems=3, max_line_width=72)
+    return np.array2string(value, precision=8, threshold=64, edgeitems=3, max_line_width=width)
 
 
 def explain(
@@ -216,6 +225,7 @@ def explain(
         role = "output" if is_output else "hidden"
         bias_term = f" + b[{index}]" if layer.b is not None else ""
         f_name = "ŷ" if is_output else f"a[{index}]"
+        definition = "" if act.formula == f"{act.name}(z)" else f",  {act.name}(z) = {act.formula}"
 
         forward = [Quantity("input" if l else "input x", a_name, a_name, below)]
         forward.append(Quantity("weights", f"W[{index}]", f"W[{index}]", layer.W.copy()))
@@ -228,7 +238,7 @@ def explain(
             Quantity(
                 "output ŷ" if is_output else f"{role} layer output",
                 f_name,
-                f"{f_name} = {act.name}(z[{index}]) = {act.formula}",
+                f"{f_name} = {act.name}(z[{index}])" + definition,
                 a,
             )
         )
@@ -237,7 +247,9 @@ def explain(
         derivative = act.derivative(z, a)
         if is_output:
             backward.append(Quantity("error", "y − ŷ", "error = y − ŷ", targets - a))
-        backward.append(Quantity(f"f'(z[{index}])", f"f'(z[{index}])", act.derivative_formula, derivative))
+        backward.append(
+            Quantity(f"f'(z[{index}])", f"f'(z[{index}])", f"{act.name}'(z) = {act.derivative_formula}", derivative)
+        )
         if is_output and loss_fn.is_fused(act):
             term = f"δ[{index}] = y − ŷ   ({act.name} with {loss_fn.name}: f' cancels)"
         elif is_output and act.name == "softmax":

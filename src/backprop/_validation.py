@@ -43,23 +43,33 @@ def as_float_array(values: Any, name: str, dtype: np.dtype[Any]) -> FloatArray:
     Booleans, integers and floats are accepted; complex numbers, strings and
     objects that are not numbers raise :class:`BackpropTypeError`.
     """
+    if values is None:
+        raise BackpropTypeError(f"{name} must be an array of numbers, got None")
     array = as_array(values, name)
     kind = array.dtype.kind
     if kind == "c":
         raise BackpropTypeError(f"{name} must be real numbers, got complex array of dtype {array.dtype}")
     if kind == "O":
+        # Python ints beyond float64 overflow here; None and strings fail here.
         try:
-            array = array.astype(dtype)
+            with np.errstate(over="raise", invalid="raise"):
+                array = array.astype(np.float64)
+        except (OverflowError, FloatingPointError):
+            raise DataError(f"{name} has integers beyond the range of float64") from None
         except (TypeError, ValueError):
-            raise BackpropTypeError(
-                f"{name} must be numeric, got object array holding "
-                f"{type(array.flat[0]).__name__ if array.size else 'nothing'}"
-            ) from None
+            kinds = sorted({type(item).__name__ for item in array.flat})
+            raise BackpropTypeError(f"{name} must be an array of numbers, got objects of type {kinds}") from None
     elif kind not in "biuf":
         raise BackpropTypeError(f"{name} must be numeric, got array of dtype {array.dtype}")
-    array = np.asarray(array, dtype=dtype)
     check_finite(array, name)
-    return array
+    try:
+        with np.errstate(over="raise"):
+            return np.asarray(array, dtype=dtype)
+    except FloatingPointError:
+        raise DataError(
+            f"{name} has values beyond the range of {dtype} (largest magnitude {np.abs(array).max():.3g}); "
+            "scale the data or use dtype=float64"
+        ) from None
 
 
 def check_finite(array: NDArray[Any], name: str) -> None:
@@ -71,22 +81,17 @@ def check_finite(array: NDArray[Any], name: str) -> None:
         return
     bad = np.argwhere(~np.isfinite(array))
     where = tuple(int(i) for i in bad[0])
-    value = array[where]
-    what = "NaN" if np.isnan(value) else "infinity"
-    position = f"index {where[0]}" if len(where) == 1 else f"row {where[0]}, column {where[1]}"
-    if len(where) > 2:
+    what = "NaN" if np.isnan(array[where]) else "infinity"
+    if array.ndim == 0:
+        raise DataError(f"{name} is {what}")
+    if array.ndim == 1:
+        position = f"index {where[0]}"
+    elif array.ndim == 2:
+        position = f"row {where[0]}, column {where[1]}"
+    else:
         position = f"index {where}"
-    raise DataError(f"{name} contains {what} ({len(bad)} non-finite values, first at {position})")
-
-
-def as_samples(values: Any, name: str, dtype: np.dtype[Any]) -> FloatArray:
-    """Return ``values`` as a non-empty 2-D ``(n_samples, n_features)`` float array."""
-    array = as_float_array(values, name, dtype)
-    if array.ndim != 2:
-        raise ShapeError(f"{name} must be 2-D (n_samples, n_features), got array of shape {array.shape}")
-    if array.shape[0] == 0:
-        raise DataError(f"{name} is empty: got array of shape {array.shape}, need at least one sample")
-    return array
+    count = f"{len(bad)} non-finite value{'s' if len(bad) != 1 else ''}"
+    raise DataError(f"{name} contains {what} ({count}, first at {position})")
 
 
 def check_sample_weight(sample_weight: Any, n_samples: int, dtype: np.dtype[Any]) -> FloatArray | None:
@@ -99,23 +104,38 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: np.dtype[Any]
             f"sample_weight must have shape ({n_samples},), one weight per sample, got array of shape {weights.shape}"
         )
     if weights.min() < 0:
-        raise DataError(f"sample_weight must be >= 0, got minimum {weights.min()!r}")
+        first = int(np.argmax(weights < 0))
+        raise DataError(f"sample_weight must be >= 0, got sample_weight[{first}] = {weights[first]:g}")
     if not weights.sum() > 0:
         raise DataError("sample_weight must have a positive sum, got all zeros")
     return weights
 
 
+def shown(value: Any) -> str:
+    """``repr`` for messages, with numpy scalars shown as the Python numbers they hold."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def check_positive_int(value: Any, name: str) -> int:
     """Return ``value`` if it is a positive integer, else raise."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ParameterError(f"{name} must be a positive integer, got {name}={value!r}")
+        raise ParameterError(f"{name} must be a positive integer, got {name}={shown(value)}")
     return int(value)
+
+
+def check_seed(seed: Any) -> int | None:
+    """Return ``seed`` if it is None or a non-negative integer, else raise."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ParameterError(f"seed must be None or a non-negative integer, got seed={shown(seed)}")
+    return int(seed)
 
 
 def check_positive(value: Any, name: str) -> float:
     """Return ``value`` as a float if it is a positive finite number, else raise."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ParameterError(f"{name} must be a positive number, got {name}={value!r}")
+        raise ParameterError(f"{name} must be a positive number, got {name}={shown(value)}")
     if not (np.isfinite(value) and value > 0):
-        raise ParameterError(f"{name} must be a positive number, got {name}={value!r}")
+        raise ParameterError(f"{name} must be a positive number, got {name}={shown(value)}")
     return float(value)

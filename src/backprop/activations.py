@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ._validation import shown
 from .errors import BackpropTypeError, ParameterError, ShapeError
 
 Array = NDArray[np.floating[Any]]
@@ -145,7 +146,7 @@ class LeakyReLU(Activation):
 
     def __init__(self, alpha: float = 0.01) -> None:
         if not 0.0 <= alpha < 1.0:
-            raise ParameterError(f"leaky_relu alpha must be in [0, 1), got alpha={alpha!r}")
+            raise ParameterError(f"leaky_relu alpha must be in [0, 1), got alpha={shown(alpha)}")
         self.alpha = float(alpha)
         self.formula = f"max(z, {self.alpha:g} z)"
         self.derivative_formula = f"1 if a > 0 else {self.alpha:g}"
@@ -174,7 +175,7 @@ class ELU(Activation):
 
     def __init__(self, alpha: float = 1.0) -> None:
         if not alpha > 0.0:
-            raise ParameterError(f"elu alpha must be > 0, got alpha={alpha!r}")
+            raise ParameterError(f"elu alpha must be > 0, got alpha={shown(alpha)}")
         self.alpha = float(alpha)
         self.formula = f"z if z > 0 else {self.alpha:g} (e^z − 1)"
         self.derivative_formula = f"1 if a > 0 else a + {self.alpha:g}"
@@ -294,6 +295,10 @@ class Custom(Activation):
 
     def _call(self, fn: Callable[[Array], Any], z: Array, what: str) -> Array:
         result = np.asarray(fn(z))
+        if result.dtype.kind not in "biuf":
+            raise BackpropTypeError(
+                f"custom activation {self.name!r}: {what} must return real numbers, got array of dtype {result.dtype}"
+            )
         if result.shape != z.shape:
             raise ShapeError(
                 f"custom activation {self.name!r}: {what} must return an array shaped like z "

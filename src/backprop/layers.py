@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from ._validation import check_positive_int
 from .activations import Activation, ActivationSpec, get_activation
+from .errors import BackpropTypeError
 from .initializers import Initializer, get_initializer
 
 Array = NDArray[np.floating[Any]]
@@ -56,6 +57,8 @@ class Dense:
     ) -> None:
         self.units = check_positive_int(units, "units")
         self.activation: Activation = get_activation(activation)
+        if not isinstance(bias, bool | np.bool_):
+            raise BackpropTypeError(f"bias must be True or False, got bias={bias!r}")
         self.bias = bool(bias)
         if init is not None:
             get_initializer(init)  # fail early on an unknown name

@@ -112,9 +112,10 @@ class BinaryCrossentropy(Loss):
     def prepare_targets(self, y: Any, n_samples: int, n_outputs: int, dtype: np.dtype[Any]) -> FloatArray:
         targets = super().prepare_targets(y, n_samples, n_outputs, dtype)
         if targets.min() < 0 or targets.max() > 1:
+            row, column = np.argwhere((targets < 0) | (targets > 1))[0]
             raise DataError(
-                "binary_crossentropy targets must lie in [0, 1], "
-                f"got values from {targets.min()!r} to {targets.max()!r}"
+                f"binary_crossentropy targets must lie in [0, 1], got y[{row}, {column}] = {targets[row, column]:g} "
+                f"(values from {targets.min():g} to {targets.max():g})"
             )
         return targets
 
@@ -162,24 +163,25 @@ class Crossentropy(Loss):
 
 
 def _as_columns(targets: FloatArray, n_samples: int, n_outputs: int) -> FloatArray:
-    if targets.ndim == 1 and n_outputs == 1:
-        targets = targets[:, None]
-    if targets.ndim != 2 or targets.shape != (n_samples, n_outputs):
+    columns = targets[:, None] if targets.ndim == 1 and n_outputs == 1 else targets
+    if columns.shape != (n_samples, n_outputs):
         expected = f"({n_samples},) or ({n_samples}, 1)" if n_outputs == 1 else f"({n_samples}, {n_outputs})"
         raise ShapeError(
             f"y must have shape {expected} to match {n_samples} samples and "
             f"{n_outputs} network outputs, got array of shape {targets.shape}"
         )
-    return targets
+    return columns
 
 
 def _one_hot(labels: FloatArray, n_samples: int, n_classes: int) -> FloatArray:
     if labels.shape != (n_samples,):
         raise ShapeError(f"y must have {n_samples} class indices, got array of shape {labels.shape}")
-    if labels.min() < 0 or labels.max() >= n_classes or (np.floor(labels) != labels).any():
+    bad = (labels < 0) | (labels >= n_classes) | (np.floor(labels) != labels)
+    if bad.any():
+        first = int(np.argmax(bad))
         raise DataError(
             f"crossentropy targets of shape ({n_samples},) must be class indices 0..{n_classes - 1}, "
-            f"got values from {labels.min()!r} to {labels.max()!r}"
+            f"got y[{first}] = {labels[first]:g}"
         )
     targets = np.zeros((n_samples, n_classes), dtype=labels.dtype)
     targets[np.arange(n_samples), labels.astype(np.intp)] = 1

@@ -27,6 +27,8 @@ from ._validation import (
     check_finite,
     check_positive_int,
     check_sample_weight,
+    check_seed,
+    shown,
 )
 from .activations import ActivationSpec, Identity
 from .errors import BackpropTypeError, DataError, ParameterError, ShapeError
@@ -113,7 +115,7 @@ class Network:
         self.dtype = as_float_dtype(dtype)
         self.layers = [copy.copy(layer) for layer in layers]
         self._bind()
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         for layer in self.layers:
             init = layer.init if layer.init is not None else default_for(layer.activation)
             layer.W[...] = initialize(init, rng, layer.n_in, layer.units)
@@ -142,7 +144,8 @@ class Network:
         numeric types become float64) and copies the values.
         """
         if isinstance(weights, np.ndarray) or not isinstance(weights, Sequence) or not weights:
-            raise ParameterError("weights must be a non-empty list of 2-D arrays, one per layer")
+            got = f"array of shape {weights.shape}" if isinstance(weights, np.ndarray) else shown(weights)
+            raise ParameterError(f"weights must be a non-empty list of 2-D arrays, one per layer, got {got}")
         arrays = [as_array(w, f"weights[{i}]") for i, w in enumerate(weights)]
         dtype = np.result_type(*arrays)
         dtype = np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
@@ -167,7 +170,8 @@ class Network:
         if biases is None:
             biases = [None] * n_layers
         if isinstance(biases, np.ndarray) or not isinstance(biases, Sequence) or len(biases) != n_layers:
-            raise ParameterError(f"biases must be None or a list of {n_layers} arrays (or None entries)")
+            got = f"{len(biases)} entries" if isinstance(biases, Sequence) else type(biases).__name__
+            raise ParameterError(f"biases must be None or a list of {n_layers} arrays (or None entries), got {got}")
         vectors = []
         for i, (b, w) in enumerate(zip(biases, matrices, strict=True)):
             if b is not None:
@@ -272,8 +276,17 @@ class Network:
         if array.shape[1] != self.n_inputs:
             shown = array.shape[1:] if single else array.shape
             raise ShapeError(f"Dense layer 1 expects inputs with {self.n_inputs} features, got array of shape {shown}")
-        check_finite(self.parameters, "the network's parameters")
+        self._check_parameters()
         return array, single
+
+    def _check_parameters(self) -> None:
+        """Raise naming the first layer whose weights or bias hold NaN or infinity."""
+        if np.isfinite(self.parameters.min()) and np.isfinite(self.parameters.max()):
+            return
+        for layer in self.layers:
+            check_finite(layer.W, f"W[{layer.index}] of layer {layer.index}")
+            if layer.b is not None:
+                check_finite(layer.b, f"b[{layer.index}] of layer {layer.index}")
 
     def _prepare(
         self, X: Any, y: Any, loss: str | Loss, sample_weight: Any = None
@@ -402,7 +415,7 @@ class Network:
         shuffle: bool = True,
         sample_weight: Any = None,
         seed: int | None = None,
-        callbacks: Sequence[Callback] = (),
+        callbacks: Sequence[Callback] | None = (),
     ) -> History:
         """Train by mini-batch gradient descent; see :func:`backprop.training.fit`."""
         from .training import fit

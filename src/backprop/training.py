@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validation import check_positive_int
+from ._validation import check_positive_int, check_seed
 from .errors import BackpropTypeError
 from .losses import Loss
 from .optimizers import SGD, Optimizer
@@ -83,7 +83,7 @@ def fit(
     shuffle: bool = True,
     sample_weight: Any = None,
     seed: int | None = None,
-    callbacks: Sequence[Callback] = (),
+    callbacks: Sequence[Callback] | None = (),
 ) -> History:
     """Train ``net`` in place by mini-batch gradient descent.
 
@@ -117,7 +117,11 @@ def fit(
     epochs = check_positive_int(epochs, "epochs")
     n = inputs.shape[0]
     batch = n if batch_size is None else min(check_positive_int(batch_size, "batch_size"), n)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
+    callbacks = list(callbacks or ())
+    for callback in callbacks:
+        if not isinstance(callback, Callback):
+            raise BackpropTypeError(f"callbacks must be backprop Callback instances, got {callback!r}")
 
     order = np.arange(n)
     batch_inputs = np.empty((batch, inputs.shape[1]), net.dtype)

@@ -308,7 +308,7 @@ BUILD_ERRORS = [
     (
         lambda: bp.Dense(2, (1, 2)),
         bp.BackpropTypeError,
-        r"pair of callables \(function, derivative\), got \(int, int\)",
+        r"activation must be a name, an Activation or a \(function, derivative\) pair, got \(1, 2\)",
     ),
     # Network
     (

@@ -68,7 +68,7 @@ def test_gradients_match_finite_differences(hidden, output, loss, depth, bias, w
     net, X, y = problem(hidden, output, loss, depth, bias)
     sample_weight = np.array([0.5, 2.0, 0.0, 1.0, 3.0]) if weighted else None
     report = bp.gradcheck(net, X, y, loss=loss, sample_weight=sample_weight)
-    assert report.max_rel_error < 1e-6, str(report)
+    assert report.passed and report.max_scaled_error < 1e-6, str(report)
     assert len(report.checks) == depth * (2 if bias else 1)
     compared = sum(int(np.prod(c.shape)) - c.skipped for c in report.checks)
     assert compared > net.parameters.size // 2  # kinks skip a few entries, never most
@@ -78,7 +78,7 @@ def test_gradients_match_finite_differences(hidden, output, loss, depth, bias, w
 def test_every_output_activation_with_mse(output):
     net, X, y = problem("tanh", output, "mse", depth=2, bias=True)
     report = bp.gradcheck(net, X, y, loss="mse")
-    assert report.max_rel_error < 1e-6, str(report)
+    assert report.passed and report.max_scaled_error < 1e-6, str(report)
 
 
 def test_gradcheck_agrees_with_plain_central_differences():
@@ -115,10 +115,19 @@ def test_gradcheck_reports_where_the_worst_error_is():
     labels = [c.label for c in report.checks]
     assert labels == ["W[1]", "b[1]", "W[2]", "b[2]", "W[3]", "b[3]"]
     worst = report.worst
-    assert worst.max_rel_error == report.max_rel_error
+    assert worst.max_scaled_error == report.max_scaled_error
     assert len(worst.worst_index) == len(worst.shape)
     assert all(0 <= i < s for i, s in zip(worst.worst_index, worst.shape, strict=True))
     assert f"in {worst.label} at {worst.worst_index}" in str(report)
+
+
+def test_gradcheck_fails_on_a_nan_gradient():
+    # A derivative that returns NaN makes the analytic gradient NaN: never a pass.
+    broken = (np.tanh, lambda z: np.full_like(z, np.nan))
+    net, X, y = problem(broken, "identity", "mse", depth=2, bias=True)
+    report = bp.gradcheck(net, X, y, loss="mse")
+    assert not report.passed
+    assert report.checks[0].max_scaled_error == np.inf
 
 
 def test_gradcheck_skips_differences_across_a_relu_kink():

@@ -50,7 +50,10 @@ def as_float_array(values: Any, name: str, dtype: np.dtype[Any]) -> FloatArray:
     if kind == "c":
         raise BackpropTypeError(f"{name} must be real numbers, got complex array of dtype {array.dtype}")
     if kind == "O":
-        # Python ints beyond float64 overflow here; None and strings fail here.
+        # Numbers only: a str or bytes item would otherwise be parsed ("2.5" → 2.5).
+        text = next((item for item in array.flat if isinstance(item, str | bytes)), None)
+        if text is not None:
+            raise BackpropTypeError(f"{name} must be an array of numbers, got the {type(text).__name__} {text!r}")
         try:
             with np.errstate(over="raise", invalid="raise"):
                 array = array.astype(np.float64)
@@ -106,7 +109,7 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: np.dtype[Any]
     if weights.min() < 0:
         first = int(np.argmax(weights < 0))
         raise DataError(f"sample_weight must be >= 0, got sample_weight[{first}] = {weights[first]:g}")
-    if not weights.sum() > 0:
+    if not weights.sum(dtype=np.float64) > 0:
         raise DataError("sample_weight must have a positive sum, got all zeros")
     return weights
 
@@ -134,8 +137,7 @@ def check_seed(seed: Any) -> int | None:
 
 def check_positive(value: Any, name: str) -> float:
     """Return ``value`` as a float if it is a positive finite number, else raise."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ParameterError(f"{name} must be a positive number, got {name}={shown(value)}")
-    if not (np.isfinite(value) and value > 0):
+    number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    if not (number and np.isfinite(value) and value > 0):
         raise ParameterError(f"{name} must be a positive number, got {name}={shown(value)}")
     return float(value)

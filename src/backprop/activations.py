@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import shown
+from ._validation import as_array, as_float_array, shown
 from .errors import BackpropTypeError, ParameterError, ShapeError
 
 Array = NDArray[np.floating[Any]]
@@ -30,8 +30,8 @@ Array = NDArray[np.floating[Any]]
 class Activation:
     """Base class: an elementwise (or, for softmax, row-wise) activation.
 
-    Subclasses implement :meth:`forward` and :meth:`backward`. ``backward``
-    may use ``tmp``, a scratch buffer shaped like ``a``.
+    Subclasses implement :meth:`forward` and :meth:`backward`. Both may use
+    ``tmp``, a scratch buffer shaped like ``a``, so that neither allocates.
 
     Attributes
     ----------
@@ -42,8 +42,6 @@ class Activation:
         and the cached output ``a``, as shown by :func:`backprop.explain`.
     output_only : bool
         True for activations that only make sense on the output layer.
-    needs_z : bool
-        True when the derivative needs ``z`` (it cannot be recovered from ``a``).
     kinked : bool
         True when ``f`` is not twice differentiable at ``z = 0`` (gradcheck
         skips finite differences that straddle the kink).
@@ -53,11 +51,13 @@ class Activation:
     formula = "f(z)"
     derivative_formula = "f'(z)"
     output_only = False
-    needs_z = False
     kinked = False
 
-    def forward(self, z: Array, out: Array) -> Array:
-        """Write ``f(z)`` into ``out`` (shape ``(n_samples, units)``) and return it."""
+    def forward(self, z: Array, out: Array, tmp: Array) -> Array:
+        """Write ``f(z)`` into ``out`` (shape ``(n_samples, units)``) and return it.
+
+        ``out`` and ``tmp`` are distinct from ``z`` and from each other.
+        """
         raise NotImplementedError
 
     def backward(self, grad: Array, z: Array, a: Array, tmp: Array) -> Array:
@@ -69,9 +69,16 @@ class Activation:
         grad = np.ones_like(a)
         return self.backward(grad, z, a, np.empty_like(a))
 
-    def __call__(self, z: Array) -> Array:
-        z = np.asarray(z, dtype=np.result_type(z, np.float32))
-        return self.forward(z, np.empty_like(z))
+    def __call__(self, z: Any) -> Array:
+        """``f(z)`` for an array of any shape (rows are samples for softmax)."""
+        values = as_array(z, "z")
+        dtype = np.dtype(np.float32) if values.dtype == np.float32 else np.dtype(np.float64)
+        values = as_float_array(values, "z", dtype)
+        rows = np.atleast_2d(values)
+        if rows.ndim > 2:
+            rows = rows.reshape(-1, rows.shape[-1])
+        out = self.forward(rows, np.empty_like(rows), np.empty_like(rows))
+        return out.reshape(values.shape)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -83,6 +90,10 @@ class Activation:
         return hash((type(self), tuple(sorted(vars(self).items()))))
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
 class Sigmoid(Activation):
     """``σ(z) = 1 / (1 + e^(−z))``, computed as ``exp(−log(1 + e^(−z)))``."""
 
@@ -90,12 +101,17 @@ class Sigmoid(Activation):
     formula = "1 / (1 + e^(−z))"
     derivative_formula = "a (1 − a)"
 
-    def forward(self, z: Array, out: Array) -> Array:
-        # logaddexp(0, −z) = log(1 + e^(−z)) without overflow for any finite z.
-        np.negative(z, out=out)
-        np.logaddexp(0.0, out, out=out)
-        np.negative(out, out=out)
-        return np.exp(out, out=out)
+    def forward(self, z: Array, out: Array, tmp: Array) -> Array:
+        # σ(z) = e^min(z, 0) / (1 + e^−|z|): no exponent is ever positive, so nothing
+        # overflows, and the tail e^z / (1 + e^z) keeps full relative precision.
+        np.abs(z, out=tmp)
+        np.negative(tmp, out=tmp)
+        np.exp(tmp, out=tmp)
+        tmp += 1.0
+        np.minimum(z, 0.0, out=out)
+        np.exp(out, out=out)
+        out /= tmp
+        return out
 
     def backward(self, grad: Array, z: Array, a: Array, tmp: Array) -> Array:
         np.subtract(1.0, a, out=tmp)
@@ -111,7 +127,7 @@ class Tanh(Activation):
     formula = "tanh(z)"
     derivative_formula = "1 − a²"
 
-    def forward(self, z: Array, out: Array) -> Array:
+    def forward(self, z: Array, out: Array, tmp: Array) -> Array:
         return np.tanh(z, out=out)
 
     def backward(self, grad: Array, z: Array, a: Array, tmp: Array) -> Array:
@@ -129,7 +145,7 @@ class ReLU(Activation):
     derivative_formula = "[a > 0]"
     kinked = True
 
-    def forward(self, z: Array, out: Array) -> Array:
+    def forward(self, z: Array, out: Array, tmp: Array) -> Array:
         return np.maximum(z, 0.0, out=out)
 
     def backward(self, grad: Array, z: Array, a: Array, tmp: Array) -> Array:
@@ -145,13 +161,13 @@ class LeakyReLU(Activation):
     kinked = True
 
     def __init__(self, alpha: float = 0.01) -> None:
-        if not 0.0 <= alpha < 1.0:
-            raise ParameterError(f"leaky_relu alpha must be in [0, 1), got alpha={shown(alpha)}")
+        if not _is_number(alpha) or not 0.0 <= alpha < 1.0:
+            raise ParameterError(f"leaky_relu alpha must be a number in [0, 1), got alpha={shown(alpha)}")
         self.alpha = float(alpha)
         self.formula = f"max(z, {self.alpha:g} z)"
         self.derivative_formula = f"1 if a > 0 else {self.alpha:g}"
 
-    def forward(self, z: Array, out: Array) -> Array:
+    def forward(self, z: Array, out: Array, tmp: Array) -> Array:
         np.multiply(z, self.alpha, out=out)
         return np.maximum(z, out, out=out)
 
@@ -174,24 +190,29 @@ class ELU(Activation):
     kinked = True
 
     def __init__(self, alpha: float = 1.0) -> None:
-        if not alpha > 0.0:
-            raise ParameterError(f"elu alpha must be > 0, got alpha={shown(alpha)}")
+        if not _is_number(alpha) or not 0.0 < alpha <= 1e4:
+            raise ParameterError(f"elu alpha must be a number in (0, 1e4], got alpha={shown(alpha)}")
         self.alpha = float(alpha)
         self.formula = f"z if z > 0 else {self.alpha:g} (e^z − 1)"
         self.derivative_formula = f"1 if a > 0 else a + {self.alpha:g}"
 
-    def forward(self, z: Array, out: Array) -> Array:
-        # expm1 of min(z, 0) never overflows; the positive side is z itself.
+    def forward(self, z: Array, out: Array, tmp: Array) -> Array:
+        # α expm1(min(z, 0)) + max(z, 0): each side vanishes where the other applies,
+        # and expm1 never sees a positive argument, so nothing overflows.
         np.minimum(z, 0.0, out=out)
         np.expm1(out, out=out)
         out *= self.alpha
-        np.copyto(out, z, where=z > 0.0)
+        np.maximum(z, 0.0, out=tmp)
+        out += tmp
         return out
 
     def backward(self, grad: Array, z: Array, a: Array, tmp: Array) -> Array:
-        # For z <= 0, a = α(e^z − 1), so f'(z) = α e^z = a + α.
+        # For z <= 0, a = α(e^z − 1), so f'(z) = α e^z = a + α; for z > 0, f'(z) = 1.
         np.add(a, self.alpha, out=tmp)
-        np.copyto(tmp, 1.0, where=a > 0.0)
+        if self.alpha == 1.0:
+            np.minimum(tmp, 1.0, out=tmp)  # a + 1 <= 1 exactly when a <= 0
+        else:
+            np.copyto(tmp, 1.0, where=a > 0.0)
         grad *= tmp
         return grad
 
@@ -206,8 +227,15 @@ class Softplus(Activation):
     formula = "log(1 + e^z)"
     derivative_formula = "σ(z) = 1 − e^(−a)"
 
-    def forward(self, z: Array, out: Array) -> Array:
-        return np.logaddexp(0.0, z, out=out)
+    def forward(self, z: Array, out: Array, tmp: Array) -> Array:
+        # max(z, 0) + log(1 + e^−|z|): no overflow, and exact in both tails.
+        np.abs(z, out=out)
+        np.negative(out, out=out)
+        np.exp(out, out=out)
+        np.log1p(out, out=out)
+        np.maximum(z, 0.0, out=tmp)
+        out += tmp
+        return out
 
     def backward(self, grad: Array, z: Array, a: Array, tmp: Array) -> Array:
         # e^a = 1 + e^z, so σ(z) = 1 − e^(−a) = −expm1(−a), exact for small a too.
@@ -225,7 +253,7 @@ class Identity(Activation):
     formula = "z"
     derivative_formula = "1"
 
-    def forward(self, z: Array, out: Array) -> Array:
+    def forward(self, z: Array, out: Array, tmp: Array) -> Array:
         np.copyto(out, z)
         return out
 
@@ -241,7 +269,7 @@ class Softmax(Activation):
     derivative_formula = "∂a_k/∂z_j = a_k ([k = j] − a_j)"
     output_only = True
 
-    def forward(self, z: Array, out: Array) -> Array:
+    def forward(self, z: Array, out: Array, tmp: Array) -> Array:
         # Subtracting the row maximum keeps every exponent <= 0.
         np.subtract(z, z.max(axis=1, keepdims=True), out=out)
         np.exp(out, out=out)
@@ -274,8 +302,6 @@ class Custom(Activation):
         Shown in traces and messages; defaults to the function's ``__name__``.
     """
 
-    needs_z = True
-
     def __init__(
         self,
         function: Callable[[Array], Any],
@@ -306,7 +332,7 @@ class Custom(Activation):
             )
         return result
 
-    def forward(self, z: Array, out: Array) -> Array:
+    def forward(self, z: Array, out: Array, tmp: Array) -> Array:
         np.copyto(out, self._call(self.function, z, "function"), casting="unsafe")
         return out
 
@@ -333,6 +359,11 @@ ACTIVATIONS: dict[str, type[Activation]] = {
 ActivationSpec = str | Activation | tuple[Callable[[Any], Any], Callable[[Any], Any]]
 
 
+def is_pair(spec: Any) -> bool:
+    """True for a ``(function, derivative)`` pair of callables."""
+    return isinstance(spec, tuple) and len(spec) == 2 and callable(spec[0]) and callable(spec[1])
+
+
 def get_activation(spec: ActivationSpec) -> Activation:
     """Return the :class:`Activation` for a name, an instance or a ``(f, f')`` pair."""
     if isinstance(spec, Activation):
@@ -344,7 +375,7 @@ def get_activation(spec: ActivationSpec) -> Activation:
             raise ParameterError(
                 f"Unknown activation {spec!r}; expected one of {sorted(ACTIVATIONS)} or a (function, derivative) pair"
             ) from None
-    if isinstance(spec, tuple) and len(spec) == 2:
+    if is_pair(spec):
         return Custom(spec[0], spec[1])
     raise BackpropTypeError(f"activation must be a name, an Activation or a (function, derivative) pair, got {spec!r}")
 

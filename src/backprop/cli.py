@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -40,14 +41,13 @@ def _sizes(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int
 def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn a BackpropError into a one-line message and exit status 2."""
 
+    @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except BackpropError as exc:
             raise click.UsageError(str(exc)) from exc
 
-    wrapper.__name__ = command.__name__
-    wrapper.__doc__ = command.__doc__
     return wrapper
 
 

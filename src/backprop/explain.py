@@ -203,10 +203,10 @@ def explain(
     net64 = _as_network(net).copy(dtype=np.float64)
     inputs, targets, loss_fn, weights = net64._prepare(x, y, loss, sample_weight)
     n = inputs.shape[0]
-    ws = net64._forward(inputs)
+    ws = net64._checked_forward(inputs)
     # Scale 1 keeps per-sample ∂ℓ/∂z in the buffers: the error terms are their negatives.
     net64._backward(ws, inputs, targets, loss_fn, 1.0)
-    share = np.full((n, 1), 1.0 / n) if weights is None else (weights / weights.sum())[:, None]
+    share = net64._scale(n, weights)
     per_n = "/ n" if weights is None else "weighted by w / Σw"
 
     last = len(net64.layers)
@@ -214,7 +214,7 @@ def explain(
     for l, layer in enumerate(net64.layers):
         index = l + 1
         is_output = index == last
-        below = inputs if l == 0 else ws.a[l - 1].copy()
+        below = (inputs if l == 0 else ws.a[l - 1]).copy()
         a_name = "x" if l == 0 else f"a[{l}]"
         z, a = ws.z[l].copy(), ws.a[l].copy()
         error_term = -ws.grad[l]
@@ -290,7 +290,7 @@ def explain(
     prediction = ws.a[-1].copy()
     return Trace(
         layers=traces,
-        x=inputs,
+        x=inputs.copy(),
         y=targets,
         prediction=prediction,
         error=targets - prediction,

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_positive
+from ._validation import FloatArray, check_positive
+from .errors import DataError
 from .losses import Loss
 from .network import Network, _as_network
 
@@ -30,8 +31,25 @@ NOISE_FACTOR = 100.0
 class ArrayCheck:
     """The comparison for one parameter array (``W`` or ``b`` of one layer).
 
-    ``worst_index`` is where the relative error is largest; ``analytic`` and
-    ``numeric`` are the two values there.
+    Attributes
+    ----------
+    layer : int
+        The layer, numbered from 1.
+    name : {"W", "b"}
+    shape : tuple of int
+    max_abs_error : float
+        Largest ``|a − n|`` (analytic minus numeric).
+    max_rel_error : float
+        Largest ``|a − n| / max(|a|, |n|)``.
+    max_scaled_error : float
+        Largest ``|a − n| / max(|a|, |n|, floor)``, the figure held against the
+        tolerance: entries below the round-off of either side are compared
+        with that round-off rather than with themselves.
+    worst_index : tuple of int
+        Where ``max_scaled_error`` occurs; ``analytic`` and ``numeric`` are the
+        two values there.
+    skipped : int
+        Entries not compared because a move of ``±2h`` crossed a relu-like kink.
     """
 
     layer: int
@@ -39,6 +57,7 @@ class ArrayCheck:
     shape: tuple[int, ...]
     max_abs_error: float
     max_rel_error: float
+    max_scaled_error: float
     worst_index: tuple[int, ...]
     analytic: float
     numeric: float
@@ -51,7 +70,12 @@ class ArrayCheck:
 
 @dataclass(frozen=True)
 class GradcheckReport:
-    """All array checks; ``passed`` when the worst relative error is within ``tolerance``."""
+    """All array checks; ``passed`` when every scaled error is within ``tolerance``.
+
+    ``floor`` is the round-off level of the difference quotients, divided by
+    the tolerance (see :func:`gradcheck`); entries may have a higher floor
+    from the round-off of the analytic gradient.
+    """
 
     checks: list[ArrayCheck]
     loss: str
@@ -61,12 +85,17 @@ class GradcheckReport:
 
     @property
     def worst(self) -> ArrayCheck:
-        """The array check with the largest relative error."""
-        return max(self.checks, key=lambda c: c.max_rel_error)
+        """The array check with the largest scaled error."""
+        return max(self.checks, key=lambda c: c.max_scaled_error)
+
+    @property
+    def max_scaled_error(self) -> float:
+        return self.worst.max_scaled_error
 
     @property
     def max_rel_error(self) -> float:
-        return self.worst.max_rel_error
+        """The largest plain relative error ``|a − n| / max(|a|, |n|)`` of any entry."""
+        return max(c.max_rel_error for c in self.checks)
 
     @property
     def max_abs_error(self) -> float:
@@ -74,24 +103,30 @@ class GradcheckReport:
 
     @property
     def passed(self) -> bool:
-        return self.max_rel_error <= self.tolerance
+        return self.max_scaled_error <= self.tolerance
 
     def __str__(self) -> str:
-        header = f"{'array':<8} {'shape':<12} {'max abs error':>14} {'max rel error':>14}  worst at  analytic / numeric"
+        header = (
+            f"{'array':<8} {'shape':<10} {'abs error':>10} {'rel error':>10} {'scaled':>10}  "
+            "worst at  analytic / numeric"
+        )
         lines = [
-            f"gradcheck ({self.loss}, step h={self.step:g}, tolerance {self.tolerance:g}, "
-            f"relative to at least {self.floor:.1e})",
+            f"gradcheck ({self.loss}, step h={self.step:g}, tolerance {self.tolerance:g}; scaled error = "
+            f"|a − n| / max(|a|, |n|, {self.floor:.1e}))",
             header,
         ]
         for c in self.checks:
             skipped = f"  ({c.skipped} skipped at a kink)" if c.skipped else ""
             lines.append(
-                f"{c.label:<8} {c.shape!s:<12} {c.max_abs_error:>14.3e} {c.max_rel_error:>14.3e}  "
-                f"{c.worst_index!s:<9} {c.analytic:.10g} / {c.numeric:.10g}{skipped}"
+                f"{c.label:<8} {c.shape!s:<10} {c.max_abs_error:>10.2e} {c.max_rel_error:>10.2e} "
+                f"{c.max_scaled_error:>10.2e}  {c.worst_index!s:<9} {c.analytic:.10g} / {c.numeric:.10g}{skipped}"
             )
         w = self.worst
         verdict = "passed" if self.passed else "FAILED"
-        lines.append(f"{verdict}: worst relative error {w.max_rel_error:.3e} in {w.label} at {w.worst_index}")
+        lines.append(
+            f"{verdict}: worst scaled error {w.max_scaled_error:.3e} in {w.label} at {w.worst_index} "
+            f"(largest relative error {self.max_rel_error:.3e})"
+        )
         return "\n".join(lines)
 
 
@@ -118,10 +153,14 @@ def gradcheck(
     step : float, default 1e-4
         ``h``, relative to ``max(1, |θ_i|)``.
     tolerance : float, default 1e-6
-        Largest relative error ``|a − n| / max(|a|, |n|, floor)`` that passes,
-        where ``floor = 100 · eps · |L| / (step · tolerance)`` keeps entries
-        below the difference quotient's round-off from being judged on noise
-        alone (a discrepancy larger than that round-off still fails).
+        Largest scaled error ``|a − n| / max(|a|, |n|, floor)`` that passes.
+        The floor is 100 × the round-off of either side, divided by the
+        tolerance: ``eps·|L|/h`` for the difference quotient, and for the
+        analytic gradient the rounding of ``ŷ − y`` (``eps·(|ŷ| + |y|)``)
+        carried back through ``|W|`` and ``|f'|`` like an error term. It keeps
+        entries below what float64 can resolve from being judged on noise;
+        any discrepancy larger than the round-off still fails. A NaN or
+        infinite gradient always fails.
 
     Returns
     -------
@@ -132,14 +171,18 @@ def gradcheck(
     tolerance = check_positive(tolerance, "tolerance")
     net64 = _as_network(net).copy(dtype=np.float64)
     inputs, targets, loss_fn, weights = net64._prepare(X, y, loss, sample_weight)
-    ws = net64._forward(inputs)
+    ws = net64._checked_forward(inputs)
     net64._backward(ws, inputs, targets, loss_fn, net64._scale(inputs.shape[0], weights))
     analytic = net64.gradient.copy()
     # Round-off in L(θ ± h) limits what the difference quotient can resolve: about
     # eps·|L|/h (every per-sample loss is >= 0, so |L| bounds the terms summed).
     # Entries smaller than noise/tolerance are compared against that floor.
     loss_value = loss_fn.value(ws.z[-1], ws.a[-1], targets, weights)
-    floor = NOISE_FACTOR * np.finfo(np.float64).eps * abs(loss_value) / step / tolerance
+    if not np.isfinite(loss_value):
+        raise DataError(f"the loss is not finite ({loss_value}) for these inputs and targets: nothing to check")
+    eps = np.finfo(np.float64).eps
+    floor = NOISE_FACTOR * eps * abs(loss_value) / step / tolerance
+    analytic_floor = NOISE_FACTOR * _analytic_roundoff(net64, ws, inputs, targets, loss_fn, weights) / tolerance
 
     kinked = [l for l, layer in enumerate(net64.layers) if layer.activation.kinked]
 
@@ -173,17 +216,25 @@ def gradcheck(
             part = slice(offset, offset + size)
             offset += size
             a, n, skip = analytic[part], numeric[part], crossed[part]
-            abs_err = np.where(skip, 0.0, np.abs(a - n))
-            scale = np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)
-            rel_err = np.divide(abs_err, scale, out=np.zeros_like(abs_err), where=scale > 0)
-            worst = int(np.argmax(rel_err))
+            entry_floor = np.maximum(analytic_floor[part], floor)
+            with np.errstate(invalid="ignore", over="ignore"):
+                abs_err = np.where(skip, 0.0, np.abs(a - n))
+                size_of = np.maximum(np.abs(a), np.abs(n))
+                rel_err = np.divide(abs_err, size_of, out=np.zeros_like(abs_err), where=size_of > 0)
+                scaled = abs_err / np.maximum(size_of, entry_floor)
+            # A NaN or infinite gradient on either side is a failure, never a pass.
+            broken = ~(np.isfinite(a) & np.isfinite(n)) & ~skip
+            for errors in (abs_err, rel_err, scaled):
+                errors[broken] = np.inf
+            worst = int(np.argmax(scaled))
             checks.append(
                 ArrayCheck(
                     layer=layer.index,
                     name=name,
                     shape=tuple(view.shape),
                     max_abs_error=float(abs_err.max()),
-                    max_rel_error=float(rel_err[worst]),
+                    max_rel_error=float(rel_err.max()),
+                    max_scaled_error=float(scaled[worst]),
                     worst_index=tuple(int(i) for i in np.unravel_index(worst, view.shape)),
                     analytic=float(a[worst]),
                     numeric=float(n[worst]),
@@ -191,6 +242,38 @@ def gradcheck(
                 )
             )
     return GradcheckReport(checks=checks, loss=loss_fn.name, step=step, tolerance=tolerance, floor=floor)
+
+
+def _analytic_roundoff(
+    net: Network, ws: Any, inputs: FloatArray, targets: FloatArray, loss: Loss, weights: FloatArray | None
+) -> FloatArray:
+    """An estimate of the analytic gradient's round-off, laid out like ``net.gradient``.
+
+    The output error term starts as ``ŷ − y``, a difference of numbers of size
+    ``|ŷ| + |y|``, so it carries an absolute error of about ``eps·(|ŷ| + |y|)``
+    (a saturated ``ŷ = 1`` loses everything below 1e-16). That error travels
+    back exactly as the error term does, through ``|W|`` and ``|f'|``.
+    """
+    eps = np.finfo(np.float64).eps
+    last = len(net.layers) - 1
+    output = net.layers[last].activation
+    bound = eps * (np.abs(ws.a[last]) + np.abs(targets))
+    if not loss.is_fused(output):
+        derivative = np.abs(output.derivative(ws.z[last], ws.a[last]))
+        bound = np.einsum("nkj,nk->nj", derivative, bound) if derivative.ndim == 3 else bound * derivative
+    bound = bound * np.abs(net._scale(inputs.shape[0], weights))
+    parts: list[FloatArray] = []
+    for l in range(last, -1, -1):
+        layer = net.layers[l]
+        below = ws.a[l - 1] if l else inputs
+        layer_parts = [(np.abs(below).T @ bound).ravel()]
+        if layer.b is not None:
+            layer_parts.append(bound.sum(axis=0))
+        parts[:0] = layer_parts
+        if l:
+            activation = net.layers[l - 1].activation
+            bound = (bound @ np.abs(layer.W).T) * np.abs(activation.derivative(ws.z[l - 1], ws.a[l - 1]))
+    return np.concatenate(parts)
 
 
 __all__ = ["ArrayCheck", "GradcheckReport", "gradcheck"]

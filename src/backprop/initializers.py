@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ._validation import as_float_array
 from .activations import ELU, Activation, LeakyReLU, ReLU
 from .errors import BackpropTypeError, ParameterError, ShapeError
 
@@ -68,11 +69,15 @@ def get_initializer(spec: str | Initializer) -> Initializer:
     raise BackpropTypeError(f"init must be a name or a callable, got {spec!r}")
 
 
-def initialize(spec: str | Initializer, rng: np.random.Generator, n_in: int, n_out: int) -> NDArray[Any]:
-    """Draw ``W`` of shape ``(n_in, n_out)`` and check what a custom initializer returned."""
-    weights = np.asarray(get_initializer(spec)(rng, n_in, n_out))
+def initialize(
+    spec: str | Initializer, rng: np.random.Generator, n_in: int, n_out: int, dtype: np.dtype[Any], layer: int
+) -> NDArray[Any]:
+    """Draw ``W`` of shape ``(n_in, n_out)`` for ``layer`` and check what a custom initializer returned."""
+    weights = as_float_array(get_initializer(spec)(rng, n_in, n_out), f"the initial weights of layer {layer}", dtype)
     if weights.shape != (n_in, n_out):
-        raise ShapeError(f"initializer {spec!r} must return shape ({n_in}, {n_out}), got {weights.shape}")
+        raise ShapeError(
+            f"initializer {spec!r} of layer {layer} must return shape ({n_in}, {n_out}), got {weights.shape}"
+        )
     return weights
 
 

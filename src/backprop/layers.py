@@ -76,17 +76,17 @@ class Dense:
         """Number of parameters once the input width is known."""
         return self.n_in * self.units + (self.units if self.bias else 0)
 
-    def forward(self, x: Array, z: Array, a: Array) -> Array:
+    def forward(self, x: Array, z: Array, a: Array, tmp: Array) -> Array:
         """``z = x W + b`` into ``z``, ``a = f(z)`` into ``a``; returns ``a``.
 
-        ``x`` is ``(n_samples, n_in)``, ``z`` and ``a`` are ``(n_samples, units)``
-        (the same buffer when ``f`` is the identity).
+        ``x`` is ``(n_samples, n_in)``; ``z``, ``a`` and the scratch ``tmp`` are
+        ``(n_samples, units)`` (``a`` is ``z`` itself when ``f`` is the identity).
         """
         np.matmul(x, self.W, out=z)
         if self.b is not None:
             z += self.b
         if a is not z:
-            self.activation.forward(z, a)
+            self.activation.forward(z, a, tmp)
         return a
 
     def backward(self, x: Array, grad_z: Array, grad_x: Array | None) -> None:

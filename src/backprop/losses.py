@@ -56,7 +56,7 @@ class Loss:
 
     def is_fused(self, activation: Activation) -> bool:
         """True when ``δᵒ = y − ŷ`` exactly for this output activation."""
-        return type(activation) is self.fused_activation
+        return isinstance(activation, self.fused_activation)
 
     def prepare_targets(self, y: Any, n_samples: int, n_outputs: int, dtype: np.dtype[Any]) -> FloatArray:
         """Check ``y`` and return it as ``(n_samples, n_outputs)`` targets."""
@@ -64,7 +64,11 @@ class Loss:
         return _as_columns(targets, n_samples, n_outputs)
 
     def per_sample(self, z: FloatArray, a: FloatArray, y: FloatArray) -> FloatArray:
-        """``ℓ`` of every sample, shape ``(n_samples,)``."""
+        """``ℓ`` of every sample in float64, shape ``(n_samples,)``.
+
+        float64 whatever the network's dtype: the loss of a float32 network
+        must not overflow or round to 0 where the gradient does not.
+        """
         raise NotImplementedError
 
     def output_gradient(
@@ -77,12 +81,16 @@ class Loss:
             activation.backward(out, z, a, tmp)
         return out
 
+    def total(self, z: FloatArray, a: FloatArray, y: FloatArray, sample_weight: FloatArray | None = None) -> float:
+        """``Σ wᵢ ℓᵢ`` (``Σ ℓᵢ`` without weights), in float64; inf where it overflows."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            losses = self.per_sample(z, a, y)
+            return float(losses.sum() if sample_weight is None else np.dot(losses, sample_weight))
+
     def value(self, z: FloatArray, a: FloatArray, y: FloatArray, sample_weight: FloatArray | None = None) -> float:
         """The loss ``L``: the (weighted) mean of :meth:`per_sample`."""
-        losses = self.per_sample(z, a, y)
-        if sample_weight is None:
-            return float(losses.mean())
-        return float(np.dot(losses, sample_weight) / sample_weight.sum())
+        total = self.total(z, a, y, sample_weight)
+        return total / (z.shape[0] if sample_weight is None else float(sample_weight.sum(dtype=np.float64)))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -96,7 +104,7 @@ class MSE(Loss):
     fused_activation = Identity
 
     def per_sample(self, z: FloatArray, a: FloatArray, y: FloatArray) -> FloatArray:
-        diff = a - y
+        diff = np.subtract(a, y, dtype=np.float64)
         losses: FloatArray = 0.5 * np.einsum("ij,ij->i", diff, diff)
         return losses
 
@@ -120,9 +128,16 @@ class BinaryCrossentropy(Loss):
         return targets
 
     def per_sample(self, z: FloatArray, a: FloatArray, y: FloatArray) -> FloatArray:
-        # −[y log σ(z) + (1 − y) log(1 − σ(z))] = softplus(z) − y z, stable for any z.
-        losses: FloatArray = (np.logaddexp(0.0, z) - y * z).sum(axis=1)
+        # −[y log σ(z) + (1 − y) log(1 − σ(z))] = softplus(z) − y z
+        #   = max(z, 0) − y z + log(1 + e^−|z|): the first two terms cancel exactly
+        #   for a confident right answer, leaving the small loss at full precision.
+        z64 = z.astype(np.float64)
+        losses: FloatArray = (np.maximum(z64, 0.0) - y * z64 + np.log1p(np.exp(-np.abs(z64)))).sum(axis=1)
         return losses
+
+
+#: How far from 1 a row of crossentropy targets may sum (rounding in the user's data).
+SUM_TOLERANCE = 1e-4
 
 
 class Crossentropy(Loss):
@@ -144,21 +159,28 @@ class Crossentropy(Loss):
         if raw.ndim == 1:
             return _one_hot(as_float_array(raw, "y", dtype), n_samples, n_outputs)
         targets = super().prepare_targets(raw, n_samples, n_outputs, dtype)
-        sums = targets.sum(axis=1)
-        tolerance = 1e-3 if dtype == np.float32 else 1e-6
-        if targets.min() < 0 or np.abs(sums - 1).max() > tolerance:
-            row = int(np.argmax((targets < 0).any(axis=1) | (np.abs(sums - 1) > tolerance)))
+        sums = targets.sum(axis=1, dtype=np.float64)
+        bad = (targets < 0).any(axis=1) | (np.abs(sums - 1) > SUM_TOLERANCE)
+        if bad.any():
+            row = int(np.argmax(bad))
             raise DataError(
                 "crossentropy targets must be class indices of shape (n_samples,) or one-hot rows "
                 f"of shape (n_samples, {n_outputs}) summing to 1; row {row} is {targets[row].tolist()}"
             )
-        return targets
+        # Rows summing to exactly 1 make the fused output error term y − ŷ exact.
+        normalized: FloatArray = (targets / sums[:, None]).astype(dtype, copy=False)
+        return normalized
 
     def per_sample(self, z: FloatArray, a: FloatArray, y: FloatArray) -> FloatArray:
-        # −Σ y (z − logsumexp z), with logsumexp taken after subtracting the row maximum.
-        top = z.max(axis=1, keepdims=True)
-        lse = np.log(np.exp(z - top).sum(axis=1, keepdims=True)) + top
-        losses: FloatArray = (y * (lse - z)).sum(axis=1)
+        # −Σ y (z − logsumexp z) with logsumexp z = top + log(1 + Σ_{j≠top} e^(z_j − top)):
+        # log1p keeps the loss of a confident right answer from rounding to 0.
+        z64 = z.astype(np.float64)
+        top_index = z64.argmax(axis=1)[:, None]
+        top = np.take_along_axis(z64, top_index, axis=1)
+        rest = np.exp(z64 - top)
+        np.put_along_axis(rest, top_index, 0.0, axis=1)
+        log_sum = np.log1p(rest.sum(axis=1, keepdims=True))
+        losses: FloatArray = (y * (top - z64 + log_sum)).sum(axis=1)
         return losses
 
 

@@ -30,7 +30,7 @@ from ._validation import (
     check_seed,
     shown,
 )
-from .activations import ActivationSpec, Identity
+from .activations import ActivationSpec, Identity, is_pair
 from .errors import BackpropTypeError, DataError, ParameterError, ShapeError
 from .initializers import default_for, initialize
 from .layers import Dense
@@ -48,11 +48,11 @@ class _Workspace:
     """Per-layer buffers for one batch size, reused from batch to batch.
 
     ``z[l]`` and ``a[l]`` hold the forward pass (one buffer when ``f`` is the
-    identity); ``grad[l]`` holds ``∂L/∂a[l]`` and then, in place, ``∂L/∂z[l]``;
-    ``tmp[l]`` is scratch for the activation's derivative.
+    identity); ``grad[l]`` holds ``∂L/∂a[l]`` and then, in place, ``∂L/∂z[l]``
+    (only with ``backward=True``); ``tmp[l]`` is the activation's scratch.
     """
 
-    def __init__(self, layers: Sequence[Dense], n_samples: int, dtype: np.dtype[Any]) -> None:
+    def __init__(self, layers: Sequence[Dense], n_samples: int, dtype: np.dtype[Any], backward: bool = True) -> None:
         self.n_samples = n_samples
         self.z: list[FloatArray] = []
         self.a: list[FloatArray] = []
@@ -63,8 +63,9 @@ class _Workspace:
             z = np.empty(shape, dtype)
             self.z.append(z)
             self.a.append(z if isinstance(layer.activation, Identity) else np.empty(shape, dtype))
-            self.grad.append(np.empty(shape, dtype))
             self.tmp.append(np.empty(shape, dtype))
+            if backward:
+                self.grad.append(np.empty(shape, dtype))
 
 
 class Network:
@@ -118,7 +119,7 @@ class Network:
         rng = np.random.default_rng(check_seed(seed))
         for layer in self.layers:
             init = layer.init if layer.init is not None else default_for(layer.activation)
-            layer.W[...] = initialize(init, rng, layer.n_in, layer.units)
+            layer.W[...] = initialize(init, rng, layer.n_in, layer.units, self.dtype, layer.index)
             if layer.b is not None:
                 layer.b[...] = 0
 
@@ -161,7 +162,7 @@ class Network:
                 )
         n_layers = len(matrices)
         specs: list[Any]
-        if isinstance(activations, str | tuple) or not isinstance(activations, Sequence):
+        if isinstance(activations, str) or is_pair(activations) or not isinstance(activations, Sequence):
             specs = [activations] * n_layers
         else:
             specs = list(activations)
@@ -276,7 +277,6 @@ class Network:
         if array.shape[1] != self.n_inputs:
             shown = array.shape[1:] if single else array.shape
             raise ShapeError(f"Dense layer 1 expects inputs with {self.n_inputs} features, got array of shape {shown}")
-        self._check_parameters()
         return array, single
 
     def _check_parameters(self) -> None:
@@ -314,12 +314,33 @@ class Network:
             ws = self._workspaces[n_samples] = _Workspace(self.layers, n_samples, self.dtype)
         return ws
 
-    def _forward(self, X: FloatArray) -> _Workspace:
-        """Run the forward pass for ``X`` of shape ``(n, n_inputs)``; buffers in the workspace."""
-        ws = self._workspace(X.shape[0])
+    def _forward(self, X: FloatArray, ws: _Workspace | None = None) -> _Workspace:
+        """Run the forward pass for ``X`` of shape ``(n, n_inputs)`` into a workspace.
+
+        Without ``ws``, the network's cached workspace for ``n`` rows is used;
+        a given ``ws`` may have more rows than ``X`` (the first ``n`` are used).
+        """
+        n = X.shape[0]
+        if ws is None:
+            ws = self._workspace(n)
         a = X
-        for layer, z, out in zip(self.layers, ws.z, ws.a, strict=True):
-            a = layer.forward(a, z, out)
+        for layer, z, out, tmp in zip(self.layers, ws.z, ws.a, ws.tmp, strict=True):
+            a = layer.forward(a, z[:n], out[:n], tmp[:n])
+        return ws
+
+    def _checked_forward(self, X: FloatArray, ws: _Workspace | None = None) -> _Workspace:
+        """``_forward`` that raises :class:`DataError` instead of returning non-finite outputs."""
+        n = X.shape[0]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            ws = self._forward(X, ws)
+        # z, not ŷ: a saturating output (σ(inf) = 1) would hide an infinite weight.
+        for index, z in enumerate(ws.z, start=1):
+            if not (np.isfinite(z[:n].min()) and np.isfinite(z[:n].max())):
+                self._check_parameters()
+                raise DataError(
+                    f"layer {index} overflowed: its input z is not finite in {self.dtype.name} "
+                    f"(inputs up to {np.abs(X).max():.3g} in magnitude); scale the inputs or use float64"
+                )
         return ws
 
     def _backward(self, ws: _Workspace, X: FloatArray, targets: FloatArray, loss: Loss, scale: Any) -> None:
@@ -343,14 +364,14 @@ class Network:
                 # The hidden error term: (∂L/∂z[l] W[l]ᵀ) ⊙ f'(z[l-1]).
                 self.layers[l - 1].activation.backward(below, ws.z[l - 1], ws.a[l - 1], ws.tmp[l - 1])
 
-    @staticmethod
-    def _scale(n_samples: int, sample_weight: FloatArray | None) -> Any:
+    def _scale(self, n_samples: int, sample_weight: FloatArray | None) -> Any:
+        """``1/n``, or ``w / Σw`` of shape ``(n, 1)``: turns per-sample ``∂ℓ/∂z`` into ``∂L/∂z``."""
         if sample_weight is None:
             return 1.0 / n_samples
-        return (sample_weight / sample_weight.sum())[:, None]
+        return (sample_weight / sample_weight.sum(dtype=np.float64)).astype(self.dtype)[:, None]
 
     def _loss_value(self, X: FloatArray, targets: FloatArray, loss: Loss, sample_weight: FloatArray | None) -> float:
-        ws = self._forward(X)
+        ws = self._checked_forward(X)
         return loss.value(ws.z[-1], ws.a[-1], targets, sample_weight)
 
     # ---------------------------------------------------------------- public
@@ -370,9 +391,11 @@ class Network:
         inputs, single = self._check_inputs(X)
         n = inputs.shape[0]
         result = np.empty((n, self.n_outputs), self.dtype)
+        # Buffers of this call only: predict leaves the network untouched and is thread-safe.
+        ws = _Workspace(self.layers, min(n, PREDICT_CHUNK), self.dtype, backward=False)
         for start in range(0, n, PREDICT_CHUNK):
             chunk = inputs[start : start + PREDICT_CHUNK]
-            result[start : start + chunk.shape[0]] = self._forward(chunk).a[-1]
+            result[start : start + chunk.shape[0]] = self._checked_forward(chunk, ws).a[-1][: chunk.shape[0]]
         return result[0] if single else result
 
     def loss(self, X: Any, y: Any, loss: str | Loss = "mse", sample_weight: Any = None) -> float:
@@ -397,11 +420,17 @@ class Network:
         Returns
         -------
         list of (ndarray of shape (n_in, n_out), ndarray of shape (n_out,) or None)
-            New arrays, one pair per layer; the network is not changed.
+            New arrays, one pair per layer. The parameters are not changed;
+            ``net.gradient`` holds the same values, laid out flat.
         """
         inputs, targets, loss_fn, weights = self._prepare(X, y, loss, sample_weight)
-        ws = self._forward(inputs)
-        self._backward(ws, inputs, targets, loss_fn, self._scale(inputs.shape[0], weights))
+        ws = self._checked_forward(inputs)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._backward(ws, inputs, targets, loss_fn, self._scale(inputs.shape[0], weights))
+        if not (np.isfinite(self.gradient.min()) and np.isfinite(self.gradient.max())):
+            raise DataError(
+                f"the gradient overflowed in {self.dtype.name}; scale the inputs or targets, or use float64"
+            )
         return [(layer.dW.copy(), None if layer.db is None else layer.db.copy()) for layer in self.layers]
 
     def fit(

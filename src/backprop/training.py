@@ -110,6 +110,7 @@ def fit(
     History
     """
     inputs, targets, loss_fn, weights = net._prepare(X, y, loss, sample_weight)
+    net._check_parameters()
     if optimizer is None:
         optimizer = SGD(0.01)
     if not isinstance(optimizer, Optimizer):
@@ -118,7 +119,7 @@ def fit(
     n = inputs.shape[0]
     batch = n if batch_size is None else min(check_positive_int(batch_size, "batch_size"), n)
     rng = np.random.default_rng(check_seed(seed))
-    callbacks = list(callbacks or ())
+    callbacks = [callbacks] if isinstance(callbacks, Callback) else list(callbacks or ())
     for callback in callbacks:
         if not isinstance(callback, Callback):
             raise BackpropTypeError(f"callbacks must be backprop Callback instances, got {callback!r}")
@@ -126,7 +127,11 @@ def fit(
     order = np.arange(n)
     batch_inputs = np.empty((batch, inputs.shape[1]), net.dtype)
     batch_targets = np.empty((batch, targets.shape[1]), net.dtype)
-    total_weight = float(n if weights is None else weights.sum())
+    # Each sample's weight relative to the mean weight: a mini-batch gradient
+    # (1/m) Σ (wᵢ/w̄) ∂ℓᵢ/∂θ is then an unbiased estimate of the weighted-mean
+    # gradient Σ wᵢ ∂ℓᵢ/∂θ / Σ w, and equals it for a full batch.
+    relative = None if weights is None else (weights * (n / weights.sum(dtype=np.float64))).astype(net.dtype)
+    batch_scale = np.empty((batch, 1), net.dtype)
     history = History()
     for callback in callbacks:
         callback.on_train_begin(net, {"epochs": epochs, "n_samples": n})
@@ -140,15 +145,17 @@ def fit(
             m = rows.shape[0]
             xb = np.take(inputs, rows, axis=0, out=batch_inputs[:m])
             yb = np.take(targets, rows, axis=0, out=batch_targets[:m])
-            wb = None if weights is None else weights[rows]
             ws = net._forward(xb)
-            batch_weight = m if wb is None else float(wb.sum())
-            if batch_weight == 0:
-                continue  # every sample of this batch has weight 0: nothing to learn
-            epoch_loss += loss_fn.value(ws.z[-1], ws.a[-1], yb, wb) * batch_weight
-            net._backward(ws, xb, yb, loss_fn, net._scale(m, wb))
+            if relative is None:
+                scale: Any = 1.0 / m
+                epoch_loss += loss_fn.total(ws.z[-1], ws.a[-1], yb)
+            else:
+                scale = np.take(relative, rows, out=batch_scale[:m, 0])[:, None]
+                epoch_loss += loss_fn.total(ws.z[-1], ws.a[-1], yb, scale[:, 0])
+                scale /= m
+            net._backward(ws, xb, yb, loss_fn, scale)
             optimizer.step(net.parameters, net.gradient)
-        logs = {"loss": epoch_loss / total_weight}
+        logs = {"loss": epoch_loss / n}
         history.append(epoch, logs)
         if any([bool(callback.on_epoch_end(epoch, logs)) for callback in callbacks]):
             break

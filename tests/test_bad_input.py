@@ -339,12 +339,12 @@ BUILD_ERRORS = [
     (
         lambda: bp.Network([bp.Dense(2), "relu"], inputs=3),
         bp.BackpropTypeError,
-        r"layer 2 must be a Dense layer, got 'relu'",
+        r"layer 2 must be a Dense or Dropout layer, got 'relu'",
     ),
     (
         lambda: bp.Network([bp.Dense(2), bp.Dense], inputs=3),
         bp.BackpropTypeError,
-        r"layer 2 must be a Dense layer, got <class",
+        r"layer 2 must be a Dense or Dropout layer, got <class",
     ),
     (lambda: bp.Network([], inputs=3), bp.ParameterError, r"layers must be a non-empty list of Dense layers, got \[\]"),
     (

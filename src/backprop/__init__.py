@@ -12,7 +12,7 @@ from .activations import Activation, get_activation
 from .errors import BackpropError, BackpropTypeError, DataError, ParameterError, ShapeError
 from .explain import Trace, explain
 from .gradcheck import GradcheckReport, gradcheck
-from .layers import Dense
+from .layers import Dense, Dropout, Layer
 from .losses import Loss, get_loss
 from .network import Network
 from .optimizers import SGD, Optimizer
@@ -28,6 +28,8 @@ __all__ = [
     "Callback",
     "DataError",
     "Dense",
+    "Dropout",
+    "Layer",
     "GradcheckReport",
     "History",
     "Loss",

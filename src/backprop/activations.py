@@ -83,6 +83,13 @@ class Activation:
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
+    def config(self) -> dict[str, Any]:
+        """``{"name": ..., **parameters}``, from which :func:`activation_from_config` rebuilds it."""
+        return {
+            "name": self.name,
+            **{k: v for k, v in vars(self).items() if k not in ("formula", "derivative_formula")},
+        }
+
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and vars(self) == vars(other)
 
@@ -344,6 +351,12 @@ class Custom(Activation):
     def __repr__(self) -> str:
         return f"Custom({self.name!r})"
 
+    def config(self) -> dict[str, Any]:
+        raise BackpropTypeError(
+            f"custom activation {self.name!r} is Python code and cannot be written to a file; "
+            "use a built-in activation to save the network"
+        )
+
 
 ACTIVATIONS: dict[str, type[Activation]] = {
     "sigmoid": Sigmoid,
@@ -357,6 +370,22 @@ ACTIVATIONS: dict[str, type[Activation]] = {
 }
 
 ActivationSpec = str | Activation | tuple[Callable[[Any], Any], Callable[[Any], Any]]
+
+
+def activation_from_config(config: Any) -> Activation:
+    """Rebuild an activation from :meth:`Activation.config` (a dict) or a bare name."""
+    if isinstance(config, str):
+        return get_activation(config)
+    if not isinstance(config, dict) or not isinstance(config.get("name"), str):
+        raise ParameterError(f"an activation description must be a name or a dict with a name, got {config!r}")
+    params = {k: v for k, v in config.items() if k != "name"}
+    cls = ACTIVATIONS.get(config["name"])
+    if cls is None:
+        raise ParameterError(f"Unknown activation {config['name']!r}; expected one of {sorted(ACTIVATIONS)}")
+    try:
+        return cls(**params)
+    except TypeError:
+        raise ParameterError(f"activation {config['name']!r} takes no parameters {sorted(params)}") from None
 
 
 def is_pair(spec: Any) -> bool:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._validation import FloatArray, check_positive
+from .layers import Dense
 from .losses import Loss
 from .network import Network, _as_network
 
@@ -32,7 +33,6 @@ class Quantity:
     """One named value of the step: the seed's word for it, its formula and its value."""
 
     name: str
-    symbol: str
     formula: str
     value: FloatArray
 
@@ -210,12 +210,14 @@ def explain(
     per_n = "/ n" if weights is None else "weighted by w / Σw"
 
     last = len(net64.layers)
+    # Dropout layers pass their input through outside training: only Dense layers are traced.
+    dense = [l for l, layer in enumerate(net64.layers) if isinstance(layer, Dense)]
     traces: list[LayerTrace] = []
-    for l, layer in enumerate(net64.layers):
+    for k, (l, layer) in enumerate(zip(dense, net64.dense_layers, strict=True)):
         index = l + 1
         is_output = index == last
         below = (inputs if l == 0 else ws.a[l - 1]).copy()
-        a_name = "x" if l == 0 else f"a[{l}]"
+        a_name = "x" if k == 0 else f"a[{dense[k - 1] + 1}]"
         z, a = ws.z[l].copy(), ws.a[l].copy()
         error_term = -ws.grad[l]
         # The seed's weight update Δw = η δ x, averaged over the samples.
@@ -227,17 +229,14 @@ def explain(
         f_name = "ŷ" if is_output else f"a[{index}]"
         definition = "" if act.formula == f"{act.name}(z)" else f",  {act.name}(z) = {act.formula}"
 
-        forward = [Quantity("input" if l else "input x", a_name, a_name, below)]
-        forward.append(Quantity("weights", f"W[{index}]", f"W[{index}]", layer.W.copy()))
+        forward = [Quantity("input" if k else "input x", a_name, below)]
+        forward.append(Quantity("weights", f"W[{index}]", layer.W.copy()))
         if layer.b is not None:
-            forward.append(Quantity("bias", f"b[{index}]", f"b[{index}]", layer.b.copy()))
-        forward.append(
-            Quantity(f"{role} layer input", f"z[{index}]", f"z[{index}] = {a_name} · W[{index}]{bias_term}", z)
-        )
+            forward.append(Quantity("bias", f"b[{index}]", layer.b.copy()))
+        forward.append(Quantity(f"{role} layer input", f"z[{index}] = {a_name} · W[{index}]{bias_term}", z))
         forward.append(
             Quantity(
                 "output ŷ" if is_output else f"{role} layer output",
-                f_name,
                 f"{f_name} = {act.name}(z[{index}])" + definition,
                 a,
             )
@@ -246,10 +245,8 @@ def explain(
         backward: list[Quantity] = []
         derivative = act.derivative(z, a)
         if is_output:
-            backward.append(Quantity("error", "y − ŷ", "error = y − ŷ", targets - a))
-        backward.append(
-            Quantity(f"f'(z[{index}])", f"f'(z[{index}])", f"{act.name}'(z) = {act.derivative_formula}", derivative)
-        )
+            backward.append(Quantity("error", "error = y − ŷ", targets - a))
+        backward.append(Quantity(f"f'(z[{index}])", f"{act.name}'(z) = {act.derivative_formula}", derivative))
         if is_output and loss_fn.is_fused(act):
             term = f"δ[{index}] = y − ŷ   ({act.name} with {loss_fn.name}: f' cancels)"
         elif is_output and act.name == "softmax":
@@ -257,17 +254,12 @@ def explain(
         elif is_output:
             term = f"δ[{index}] = (y − ŷ) ⊙ f'(z[{index}])"
         else:
-            term = f"δ[{index}] = (δ[{index + 1}] · W[{index + 1}]ᵀ) ⊙ f'(z[{index}])"
-        backward.append(
-            Quantity("output error term" if is_output else "hidden error term", f"δ[{index}]", term, error_term)
-        )
-        backward.append(
-            Quantity("weight update", f"ΔW[{index}]", f"ΔW[{index}] = η · {a_name}ᵀ · δ[{index}] {per_n}", weight_delta)
-        )
+            above = dense[k + 1] + 1
+            term = f"δ[{index}] = (δ[{above}] · W[{above}]ᵀ) ⊙ f'(z[{index}])"
+        backward.append(Quantity("output error term" if is_output else "hidden error term", term, error_term))
+        backward.append(Quantity("weight update", f"ΔW[{index}] = η · {a_name}ᵀ · δ[{index}] {per_n}", weight_delta))
         if bias_delta is not None:
-            backward.append(
-                Quantity("bias update", f"Δb[{index}]", f"Δb[{index}] = η · Σ δ[{index}] {per_n}", bias_delta)
-            )
+            backward.append(Quantity("bias update", f"Δb[{index}] = η · Σ δ[{index}] {per_n}", bias_delta))
 
         traces.append(
             LayerTrace(

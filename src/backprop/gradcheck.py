@@ -20,6 +20,7 @@ import numpy as np
 
 from ._validation import FloatArray, check_positive
 from .errors import DataError
+from .layers import Dense
 from .losses import Loss
 from .network import Network, _as_network
 
@@ -208,7 +209,7 @@ def gradcheck(
 
     checks = []
     offset = 0
-    for layer in net64.layers:
+    for layer in net64.dense_layers:
         for name, view in (("W", layer.W), ("b", layer.b)):
             if view is None:
                 continue
@@ -265,14 +266,15 @@ def _analytic_roundoff(
     parts: list[FloatArray] = []
     for l in range(last, -1, -1):
         layer = net.layers[l]
-        below = ws.a[l - 1] if l else inputs
-        layer_parts = [(np.abs(below).T @ bound).ravel()]
-        if layer.b is not None:
-            layer_parts.append(bound.sum(axis=0))
-        parts[:0] = layer_parts
-        if l:
-            activation = net.layers[l - 1].activation
-            bound = (bound @ np.abs(layer.W).T) * np.abs(activation.derivative(ws.z[l - 1], ws.a[l - 1]))
+        if isinstance(layer, Dense):
+            below = ws.a[l - 1] if l else inputs
+            layer_parts = [(np.abs(below).T @ bound).ravel()]
+            if layer.b is not None:
+                layer_parts.append(bound.sum(axis=0))
+            parts[:0] = layer_parts
+            bound = bound @ np.abs(layer.W).T
+        if l:  # a Dropout layer, inactive outside training, passes the bound through
+            bound = bound * np.abs(net.layers[l - 1].activation.derivative(ws.z[l - 1], ws.a[l - 1]))
     return np.concatenate(parts)
 
 

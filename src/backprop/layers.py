@@ -1,10 +1,16 @@
-"""Layers. ``Dense`` is the seed's fully connected layer: ``a = f(x W + b)``.
+"""Layers. ``Dense`` is the seed's fully connected layer: ``a = f(x W + b)``;
+``Dropout`` zeroes a random share of its inputs while training.
 
 A layer is a description until a :class:`~backprop.Network` binds it: the
 network gives it its position, its input width and views of the network's one
 flat parameter buffer and one flat gradient buffer. ``forward`` and
 ``backward`` then work on buffers that the network allocates once per batch
 size, so a training step allocates nothing.
+
+The layer protocol: ``forward(x, z, a, tmp)`` writes ``z`` and ``a`` (and may
+keep in ``tmp`` what ``backward`` needs); ``backward(x, grad_z, grad_x, tmp)``
+takes ``∂L/∂z`` of the layer and writes ``∂L/∂x`` for the layer below, filling
+the layer's own parameter gradients on the way.
 """
 
 from __future__ import annotations
@@ -14,15 +20,49 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import check_positive_int
-from .activations import Activation, ActivationSpec, get_activation
-from .errors import BackpropTypeError
+from ._validation import check_positive_int, shown
+from .activations import Activation, ActivationSpec, Identity, activation_from_config, get_activation
+from .errors import BackpropTypeError, ParameterError
 from .initializers import Initializer, get_initializer
 
 Array = NDArray[np.floating[Any]]
 
 
-class Dense:
+class Layer:
+    """Base class of layers; see the module docstring for the protocol.
+
+    Attributes set when a network binds the layer: ``index`` (position from
+    1), ``n_in`` (input width) and ``units`` (output width).
+    """
+
+    units: int
+    activation: Activation
+    has_parameters = False
+
+    def __init__(self) -> None:
+        self.index = 0
+        self.n_in = 0
+
+    @property
+    def n_parameters(self) -> int:
+        return 0
+
+    def bind(self, index: int, n_in: int) -> None:
+        """Take position ``index`` (from 1) after a layer of width ``n_in``."""
+        self.index, self.n_in = index, n_in
+
+    def forward(self, x: Array, z: Array, a: Array, tmp: Array) -> Array:
+        raise NotImplementedError
+
+    def backward(self, x: Array, grad_z: Array, grad_x: Array | None, tmp: Array) -> None:
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        """A JSON-able description from which :func:`layer_from_config` rebuilds the layer."""
+        raise NotImplementedError
+
+
+class Dense(Layer):
     """A fully connected layer ``z = x W + b``, ``a = f(z)``.
 
     Parameters
@@ -55,6 +95,7 @@ class Dense:
         bias: bool = True,
         init: str | Initializer | None = None,
     ) -> None:
+        super().__init__()
         self.units = check_positive_int(units, "units")
         self.activation: Activation = get_activation(activation)
         if not isinstance(bias, bool | np.bool_):
@@ -63,18 +104,21 @@ class Dense:
         if init is not None:
             get_initializer(init)  # fail early on an unknown name
         self.init = init
-        # Set by Network._bind.
-        self.index = 0
-        self.n_in = 0
+        # Views of the network's buffers, set by Network._bind.
         self.W: Array = np.empty((0, 0))
         self.b: Array | None = None
         self.dW: Array = np.empty((0, 0))
         self.db: Array | None = None
 
+    has_parameters = True
+
     @property
     def n_parameters(self) -> int:
         """Number of parameters once the input width is known."""
         return self.n_in * self.units + (self.units if self.bias else 0)
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "Dense", "units": self.units, "activation": self.activation.config(), "bias": self.bias}
 
     def forward(self, x: Array, z: Array, a: Array, tmp: Array) -> Array:
         """``z = x W + b`` into ``z``, ``a = f(z)`` into ``a``; returns ``a``.
@@ -89,7 +133,7 @@ class Dense:
             self.activation.forward(z, a, tmp)
         return a
 
-    def backward(self, x: Array, grad_z: Array, grad_x: Array | None) -> None:
+    def backward(self, x: Array, grad_z: Array, grad_x: Array | None, tmp: Array) -> None:
         """From ``∂L/∂z`` (``(n_samples, units)``) fill ``dW``, ``db`` and ``∂L/∂x``.
 
         ``∂L/∂W = xᵀ ∂L/∂z``, ``∂L/∂b = Σ_samples ∂L/∂z`` and
@@ -111,4 +155,75 @@ class Dense:
         return f"Dense({', '.join(parts)})"
 
 
-__all__ = ["Dense"]
+class Dropout(Layer):
+    """Inverted dropout: while training, each input is kept with probability
+    ``1 − rate`` and scaled by ``1 / (1 − rate)``; outside training (predict,
+    explain, gradients) the layer passes its input through unchanged.
+
+    Parameters
+    ----------
+    rate : float
+        The share of inputs set to zero while training, in ``[0, 1)``.
+    """
+
+    def __init__(self, rate: float) -> None:
+        super().__init__()
+        number = isinstance(rate, int | float | np.integer | np.floating) and not isinstance(rate, bool)
+        if not (number and 0.0 <= rate < 1.0):
+            raise ParameterError(f"Dropout rate must be a number in [0, 1), got rate={shown(rate)}")
+        self.rate = float(rate)
+        self.activation = Identity()
+        self.units = 0
+        #: The generator that draws the masks while training; None outside training.
+        self.rng: np.random.Generator | None = None
+
+    def bind(self, index: int, n_in: int) -> None:
+        super().bind(index, n_in)
+        self.units = n_in
+
+    def forward(self, x: Array, z: Array, a: Array, tmp: Array) -> Array:
+        if self.rng is None or self.rate == 0.0:
+            np.copyto(z, x)
+            return z
+        # The mask, kept in tmp for backward: 1/(1 − rate) where kept, 0 where dropped.
+        self.rng.random(out=tmp)
+        np.greater_equal(tmp, self.rate, out=tmp)
+        tmp *= 1.0 / (1.0 - self.rate)
+        return np.multiply(x, tmp, out=z)
+
+    def backward(self, x: Array, grad_z: Array, grad_x: Array | None, tmp: Array) -> None:
+        if grad_x is None:
+            return
+        if self.rng is None or self.rate == 0.0:
+            np.copyto(grad_x, grad_z)
+        else:
+            np.multiply(grad_z, tmp, out=grad_x)
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "Dropout", "rate": self.rate}
+
+    def __repr__(self) -> str:
+        return f"Dropout({self.rate!r})"
+
+
+def layer_from_config(config: dict[str, Any]) -> Layer:
+    """Rebuild a layer from :meth:`Layer.config`; raises ParameterError on a bad description."""
+    if not isinstance(config, dict):
+        raise ParameterError(f"a layer description must be a dict, got {type(config).__name__}")
+    kind = config.get("type")
+    if kind == "Dense":
+        unknown = set(config) - {"type", "units", "activation", "bias"}
+        if unknown:
+            raise ParameterError(f"unknown fields {sorted(unknown)} in a Dense layer description")
+        units, bias = config.get("units"), config.get("bias")
+        return Dense(units, activation_from_config(config.get("activation")), bias=bias)  # type: ignore[arg-type]
+    if kind == "Dropout":
+        if set(config) != {"type", "rate"}:
+            raise ParameterError(
+                f"a Dropout layer description has exactly the fields type and rate, got {sorted(config)}"
+            )
+        return Dropout(config["rate"])
+    raise ParameterError(f"Unknown layer type {kind!r}; expected one of ['Dense', 'Dropout']")
+
+
+__all__ = ["Dense", "Dropout", "Layer", "layer_from_config"]

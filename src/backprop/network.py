@@ -33,7 +33,7 @@ from ._validation import (
 from .activations import ActivationSpec, Identity, is_pair
 from .errors import BackpropTypeError, DataError, ParameterError, ShapeError
 from .initializers import default_for, initialize
-from .layers import Dense
+from .layers import Dense, Layer, layer_from_config
 from .losses import Loss, get_loss
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class _Workspace:
     (only with ``backward=True``); ``tmp[l]`` is the activation's scratch.
     """
 
-    def __init__(self, layers: Sequence[Dense], n_samples: int, dtype: np.dtype[Any], backward: bool = True) -> None:
+    def __init__(self, layers: Sequence[Layer], n_samples: int, dtype: np.dtype[Any], backward: bool = True) -> None:
         self.n_samples = n_samples
         self.z: list[FloatArray] = []
         self.a: list[FloatArray] = []
@@ -73,9 +73,10 @@ class Network:
 
     Parameters
     ----------
-    layers : sequence of Dense
-        The layers from the first hidden layer to the output layer. The
-        network keeps its own copies, bound to its parameter buffer.
+    layers : sequence of Layer (Dense, Dropout)
+        The layers from the first hidden layer to the output layer, which
+        must be Dense. The network keeps its own copies, bound to its
+        parameter buffer.
     inputs : int
         Number of input features, > 0.
     seed : int or None, default None
@@ -102,22 +103,24 @@ class Network:
 
     def __init__(
         self,
-        layers: Sequence[Dense],
+        layers: Sequence[Layer],
         inputs: int,
         seed: int | None = None,
         dtype: Any = np.float32,
     ) -> None:
-        if isinstance(layers, Dense) or not isinstance(layers, Sequence) or not layers:
+        if isinstance(layers, Layer) or not isinstance(layers, Sequence) or not layers:
             raise ParameterError(f"layers must be a non-empty list of Dense layers, got {layers!r}")
         for position, layer in enumerate(layers, start=1):
-            if not isinstance(layer, Dense):
-                raise BackpropTypeError(f"layer {position} must be a Dense layer, got {layer!r}")
+            if not isinstance(layer, Layer):
+                raise BackpropTypeError(f"layer {position} must be a Dense or Dropout layer, got {layer!r}")
+        if not isinstance(layers[-1], Dense):
+            raise ParameterError(f"the output layer must be a Dense layer, got {layers[-1]!r}")
         self.n_inputs = check_positive_int(inputs, "inputs")
         self.dtype = as_float_dtype(dtype)
         self.layers = [copy.copy(layer) for layer in layers]
         self._bind()
         rng = np.random.default_rng(check_seed(seed))
-        for layer in self.layers:
+        for layer in self.dense_layers:
             init = layer.init if layer.init is not None else default_for(layer.activation)
             layer.W[...] = initialize(init, rng, layer.n_in, layer.units, self.dtype, layer.index)
             if layer.b is not None:
@@ -187,7 +190,7 @@ class Network:
             for w, act, b in zip(matrices, specs, vectors, strict=True)
         ]
         net = cls(layers, inputs=matrices[0].shape[0], seed=0, dtype=dtype)
-        for layer, w, b in zip(net.layers, matrices, vectors, strict=True):
+        for layer, w, b in zip(net.dense_layers, matrices, vectors, strict=True):
             layer.W[...] = w
             if layer.b is not None:
                 layer.b[...] = b
@@ -198,6 +201,7 @@ class Network:
         n_in = self.n_inputs
         last = len(self.layers)
         for index, layer in enumerate(self.layers, start=1):
+            layer.bind(index, n_in)
             if layer.activation.output_only and index != last:
                 raise ParameterError(
                     f"activation {layer.activation.name!r} is for the output layer only; "
@@ -208,13 +212,13 @@ class Network:
                     f"softmax on layer {index} needs at least 2 units, got units={layer.units}; "
                     "for two classes use one sigmoid unit with binary_crossentropy"
                 )
-            layer.index, layer.n_in = index, n_in
             n_in = layer.units
+        self.dense_layers: list[Dense] = [layer for layer in self.layers if isinstance(layer, Dense)]
         size = sum(layer.n_parameters for layer in self.layers)
         self.parameters: FloatArray = np.zeros(size, self.dtype)
         self.gradient: FloatArray = np.zeros(size, self.dtype)
         offset = 0
-        for layer in self.layers:
+        for layer in self.dense_layers:
             n_w = layer.n_in * layer.units
             layer.W = self.parameters[offset : offset + n_w].reshape(layer.n_in, layer.units)
             layer.dW = self.gradient[offset : offset + n_w].reshape(layer.n_in, layer.units)
@@ -231,13 +235,13 @@ class Network:
 
     @property
     def weights(self) -> list[FloatArray]:
-        """``W[l]`` of shape ``(n_in, n_out)`` per layer: live views of the parameters."""
-        return [layer.W for layer in self.layers]
+        """``W[l]`` of shape ``(n_in, n_out)`` per Dense layer: live views of the parameters."""
+        return [layer.W for layer in self.dense_layers]
 
     @property
     def biases(self) -> list[FloatArray | None]:
-        """``b[l]`` of shape ``(n_out,)`` per layer (None without bias): live views."""
-        return [layer.b for layer in self.layers]
+        """``b[l]`` of shape ``(n_out,)`` per Dense layer (None without bias): live views."""
+        return [layer.b for layer in self.dense_layers]
 
     @property
     def n_outputs(self) -> int:
@@ -246,8 +250,26 @@ class Network:
 
     @property
     def sizes(self) -> list[int]:
-        """Layer widths from the input to the output, e.g. ``[3, 2, 1]``."""
-        return [self.n_inputs, *(layer.units for layer in self.layers)]
+        """Widths from the input through the Dense layers to the output, e.g. ``[3, 2, 1]``."""
+        return [self.n_inputs, *(layer.units for layer in self.dense_layers)]
+
+    def config(self) -> dict[str, Any]:
+        """The architecture as JSON-able data: ``{"inputs", "dtype", "layers": [...]}``."""
+        return {"inputs": self.n_inputs, "dtype": self.dtype.name, "layers": [layer.config() for layer in self.layers]}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Network:
+        """A network of the architecture :meth:`config` describes, its weights zero."""
+        if not isinstance(config, dict) or set(config) != {"inputs", "dtype", "layers"}:
+            raise ParameterError(f"a network description is a dict with inputs, dtype and layers, got {config!r}")
+        layers = config["layers"]
+        if not isinstance(layers, list):
+            raise ParameterError(f"the network description's layers must be a list, got {type(layers).__name__}")
+        net = cls(
+            [layer_from_config(layer) for layer in layers], inputs=config["inputs"], seed=0, dtype=config["dtype"]
+        )
+        net.parameters[...] = 0
+        return net
 
     def copy(self, dtype: Any = None) -> Network:
         """An independent copy, optionally in another precision."""
@@ -276,14 +298,15 @@ class Network:
             raise DataError(f"{name} is empty: got array of shape {array.shape}, need at least one sample")
         if array.shape[1] != self.n_inputs:
             shown = array.shape[1:] if single else array.shape
-            raise ShapeError(f"Dense layer 1 expects inputs with {self.n_inputs} features, got array of shape {shown}")
+            kind = type(self.layers[0]).__name__
+            raise ShapeError(f"{kind} layer 1 expects inputs with {self.n_inputs} features, got array of shape {shown}")
         return array, single
 
     def _check_parameters(self) -> None:
         """Raise naming the first layer whose weights or bias hold NaN or infinity."""
         if np.isfinite(self.parameters.min()) and np.isfinite(self.parameters.max()):
             return
-        for layer in self.layers:
+        for layer in self.dense_layers:
             check_finite(layer.W, f"W[{layer.index}] of layer {layer.index}")
             if layer.b is not None:
                 check_finite(layer.b, f"b[{layer.index}] of layer {layer.index}")
@@ -359,7 +382,7 @@ class Network:
         for l in range(last, -1, -1):
             layer = self.layers[l]
             below = ws.grad[l - 1] if l else None
-            layer.backward(ws.a[l - 1] if l else X, ws.grad[l], below)
+            layer.backward(ws.a[l - 1] if l else X, ws.grad[l], below, ws.tmp[l])
             if below is not None:
                 # The hidden error term: (∂L/∂z[l] W[l]ᵀ) ⊙ f'(z[l-1]).
                 self.layers[l - 1].activation.backward(below, ws.z[l - 1], ws.a[l - 1], ws.tmp[l - 1])
@@ -431,7 +454,7 @@ class Network:
             raise DataError(
                 f"the gradient overflowed in {self.dtype.name}; scale the inputs or targets, or use float64"
             )
-        return [(layer.dW.copy(), None if layer.db is None else layer.db.copy()) for layer in self.layers]
+        return [(layer.dW.copy(), None if layer.db is None else layer.db.copy()) for layer in self.dense_layers]
 
     def fit(
         self,

@@ -478,9 +478,14 @@ BUILD_ERRORS = [
         r"batch_size must be a positive integer, got batch_size=-4",
     ),
     (
-        lambda: sigmoid_net().fit(X2, Y2, optimizer="sgd"),
+        lambda: sigmoid_net().fit(X2, Y2, optimizer="sgdd"),
+        bp.ParameterError,
+        r"Unknown optimizer 'sgdd'",
+    ),
+    (
+        lambda: sigmoid_net().fit(X2, Y2, optimizer=0.1),
         bp.BackpropTypeError,
-        r"optimizer must be a backprop Optimizer .*got 'sgd'",
+        r"optimizer must be a backprop Optimizer such as bp\.SGD\(0\.1\) or a name, got 0\.1",
     ),
 ]
 

@@ -7,43 +7,87 @@
 [(2, 4), (4, 1)]
 """
 
-from . import activations, initializers, losses
+from . import activations, callbacks, datasets, initializers, io, losses, preprocessing, schedules
 from .activations import Activation, get_activation
-from .errors import BackpropError, BackpropTypeError, DataError, ParameterError, ShapeError
+from .callbacks import CSVLogger, EarlyStopping, ModelCheckpoint
+from .errors import (
+    BackpropError,
+    BackpropTypeError,
+    DataError,
+    DivergenceError,
+    ModelFileError,
+    ParameterError,
+    SaveError,
+    ShapeError,
+)
 from .explain import Trace, explain
 from .gradcheck import GradcheckReport, gradcheck
+from .io import inspect, load, load_checkpoint, load_with_metadata, save, save_checkpoint
 from .layers import Dense, Dropout, Layer
 from .losses import Loss, get_loss
 from .network import Network
-from .optimizers import SGD, Optimizer
-from .training import Callback, History
+from .optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, get_optimizer
+from .preprocessing import Standardizer
+from .schedules import Constant, CosineDecay, ExponentialDecay, ReduceOnPlateau, Schedule, StepDecay, get_schedule
+from .training import Callback, History, TrainingState
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SGD",
     "Activation",
+    "Adagrad",
+    "Adam",
+    "AdamW",
     "BackpropError",
     "BackpropTypeError",
+    "CSVLogger",
     "Callback",
+    "Constant",
+    "CosineDecay",
     "DataError",
     "Dense",
+    "DivergenceError",
     "Dropout",
-    "Layer",
+    "EarlyStopping",
+    "ExponentialDecay",
     "GradcheckReport",
     "History",
+    "Layer",
     "Loss",
+    "ModelCheckpoint",
+    "ModelFileError",
     "Network",
     "Optimizer",
     "ParameterError",
+    "RMSprop",
+    "ReduceOnPlateau",
+    "SaveError",
+    "Schedule",
     "ShapeError",
+    "Standardizer",
+    "StepDecay",
     "Trace",
+    "TrainingState",
     "__version__",
     "activations",
+    "callbacks",
+    "datasets",
     "explain",
     "get_activation",
     "get_loss",
+    "get_optimizer",
+    "get_schedule",
     "gradcheck",
     "initializers",
+    "inspect",
+    "io",
+    "load",
+    "load_checkpoint",
+    "load_with_metadata",
     "losses",
+    "preprocessing",
+    "save",
+    "save_checkpoint",
+    "schedules",
 ]

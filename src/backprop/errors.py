@@ -29,4 +29,37 @@ class BackpropTypeError(BackpropError, TypeError):
     """An argument has the wrong type (complex or string data, a non-callable, ...)."""
 
 
-__all__ = ["BackpropError", "BackpropTypeError", "DataError", "ParameterError", "ShapeError"]
+class ModelFileError(BackpropError, ValueError):
+    """A model or checkpoint file is unreadable, truncated, hostile or inconsistent."""
+
+
+class SaveError(BackpropError, OSError):
+    """Writing a file failed (disk full, permission denied, ...); any previous file is intact."""
+
+
+class DivergenceError(BackpropError, ArithmeticError):
+    """Training stopped because the loss or the gradient is no longer finite.
+
+    Attributes
+    ----------
+    epoch, batch : int
+        Where it happened (both numbered from 0).
+    layer : int
+        The first layer (numbered from 1) whose values went non-finite.
+    """
+
+    def __init__(self, message: str, epoch: int, batch: int, layer: int) -> None:
+        super().__init__(message)
+        self.epoch, self.batch, self.layer = epoch, batch, layer
+
+
+__all__ = [
+    "BackpropError",
+    "BackpropTypeError",
+    "DataError",
+    "DivergenceError",
+    "ModelFileError",
+    "ParameterError",
+    "SaveError",
+    "ShapeError",
+]

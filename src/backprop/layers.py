@@ -104,7 +104,8 @@ class Dense(Layer):
         if init is not None:
             get_initializer(init)  # fail early on an unknown name
         self.init = init
-        # Views of the network's buffers, set by Network._bind.
+        # Views of the network's buffers and where W starts in them, set by Network._bind.
+        self.offset = 0
         self.W: Array = np.empty((0, 0))
         self.b: Array | None = None
         self.dW: Array = np.empty((0, 0))
@@ -186,7 +187,7 @@ class Dropout(Layer):
             np.copyto(z, x)
             return z
         # The mask, kept in tmp for backward: 1/(1 − rate) where kept, 0 where dropped.
-        self.rng.random(out=tmp)
+        self.rng.random(out=tmp, dtype=tmp.dtype)
         np.greater_equal(tmp, self.rate, out=tmp)
         tmp *= 1.0 / (1.0 - self.rate)
         return np.multiply(x, tmp, out=z)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -35,10 +35,7 @@ from .errors import BackpropTypeError, DataError, ParameterError, ShapeError
 from .initializers import default_for, initialize
 from .layers import Dense, Layer, layer_from_config
 from .losses import Loss, get_loss
-
-if TYPE_CHECKING:
-    from .optimizers import Optimizer
-    from .training import Callback, History
+from .training import fit as _fit
 
 #: Rows per forward pass in ``predict``: bounds memory for any number of rows.
 PREDICT_CHUNK = 8192
@@ -220,6 +217,7 @@ class Network:
         offset = 0
         for layer in self.dense_layers:
             n_w = layer.n_in * layer.units
+            layer.offset = offset
             layer.W = self.parameters[offset : offset + n_w].reshape(layer.n_in, layer.units)
             layer.dW = self.gradient[offset : offset + n_w].reshape(layer.n_in, layer.units)
             offset += n_w
@@ -456,35 +454,8 @@ class Network:
             )
         return [(layer.dW.copy(), None if layer.db is None else layer.db.copy()) for layer in self.dense_layers]
 
-    def fit(
-        self,
-        X: Any,
-        y: Any,
-        loss: str | Loss = "mse",
-        optimizer: Optimizer | None = None,
-        epochs: int = 1,
-        batch_size: int | None = 32,
-        shuffle: bool = True,
-        sample_weight: Any = None,
-        seed: int | None = None,
-        callbacks: Sequence[Callback] | None = (),
-    ) -> History:
-        """Train by mini-batch gradient descent; see :func:`backprop.training.fit`."""
-        from .training import fit
-
-        return fit(
-            self,
-            X,
-            y,
-            loss=loss,
-            optimizer=optimizer,
-            epochs=epochs,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            sample_weight=sample_weight,
-            seed=seed,
-            callbacks=callbacks,
-        )
+    #: Train in place: :func:`backprop.training.fit` with this network as ``net``.
+    fit = _fit
 
 
 def _as_network(net: Any) -> Network:

@@ -1,53 +1,637 @@
 """Optimizers: in-place updates of the network's one flat parameter buffer.
 
 An optimizer sees the whole network as two vectors, the parameters ``θ`` and
-the gradient ``∂L/∂θ``, so a step is a few ufunc calls however many layers
-there are. The seed's weight update ``Δw = η δ x`` is ``θ ← θ − η ∂L/∂θ``.
+the gradient ``g = ∂L/∂θ``, so a step is a few ufunc calls however many layers
+there are. The seed's weight update ``Δw = η δ x`` is ``θ ← θ − η g``; the
+optimizers below differ in how they turn ``g`` into the step ``Δθ``.
+
+Every update rule, default and order of operations follows ``torch.optim``
+(``SGD``, ``Adam``, ``AdamW``, ``RMSprop``, ``Adagrad``), so the two agree step
+for step to round-off. The running state (momentum, moment estimates, sums of
+squares) lives in flat buffers the size of ``θ``, allocated at the first step
+with the parameters' dtype; after that a step allocates nothing.
+
+``lr`` is a plain attribute: a learning-rate schedule sets ``optimizer.lr``
+before each epoch. ``state_dict()`` / ``load_state_dict()`` save and restore
+everything a run needs to continue bit for bit.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from ._validation import FloatArray, check_positive
+import numpy as np
+
+from ._validation import FLOAT_DTYPES, FloatArray, check_finite, check_positive, shown
+from .errors import BackpropTypeError, DataError, ParameterError, ShapeError
+
+# The learning rate `get_optimizer("sgd")` gives, the same as `fit`'s default SGD(0.01).
+DEFAULT_SGD_LR = 0.01
+
+
+def _is_real_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+def _check_interval(value: Any, name: str, low: float, high: float | None, *, closed: str = "left") -> float:
+    """Return ``value`` as a float if it is a finite number in the interval, else raise.
+
+    ``closed`` is ``"left"`` for ``[low, high)``, ``"right"`` for ``(low, high]``,
+    ``"both"`` or ``"neither"``; ``high=None`` means no upper bound.
+    """
+    low_in = closed in ("left", "both")
+    high_in = closed in ("right", "both")
+    ok = _is_real_number(value) and bool(np.isfinite(value))
+    if ok:
+        ok = (value >= low if low_in else value > low) and (
+            high is None or (value <= high if high_in else value < high)
+        )
+    if not ok:
+        if high is None:
+            rule = "a non-negative number" if low == 0 and low_in else f"a number {'>=' if low_in else '>'} {low:g}"
+        else:
+            rule = f"a number in {'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'}"
+        raise ParameterError(f"{name} must be {rule}, got {name}={shown(value)}")
+    return float(value)
+
+
+def _check_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise ParameterError(f"{name} must be True or False, got {name}={shown(value)}")
+    return bool(value)
+
+
+def _check_count(value: Any, name: str) -> int:
+    """Return ``value`` if it is a non-negative integer, else raise."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise ParameterError(f"{name} must be a non-negative integer, got {name}={shown(value)}")
+    return int(value)
+
+
+def _jsonable(value: Any) -> Any:
+    """Hyper-parameters as JSON scalars (a tuple such as ``betas`` as a list)."""
+    if isinstance(value, tuple | list):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 class Optimizer:
     """Base class: ``step(parameters, gradient)`` updates ``parameters`` in place.
 
-    ``step`` may overwrite ``gradient``, which the next backward pass refills.
-    """
-
-    def __init__(self, lr: float) -> None:
-        self.lr = check_positive(lr, "lr")
-
-    def step(self, parameters: FloatArray, gradient: FloatArray) -> None:
-        raise NotImplementedError
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue from here (hyper-parameters and buffers)."""
-        return {"lr": self.lr}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.lr = check_positive(state["lr"], "lr")
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(lr={self.lr!r})"
-
-
-class SGD(Optimizer):
-    """Plain stochastic gradient descent: ``θ ← θ − lr · ∂L/∂θ``.
+    Subclasses name their hyper-parameters in ``hyper_parameters`` (each one a
+    constructor argument stored under the same attribute), their state buffers
+    in ``_buffer_names()``, and implement ``_update``. ``step`` may overwrite
+    ``gradient``, which the next backward pass refills.
 
     Parameters
     ----------
     lr : float
         The learning rate ``η`` (> 0).
+
+    Attributes
+    ----------
+    lr : float
+        The learning rate of the next step; a schedule may change it between epochs.
+    steps : int
+        The number of steps taken (``t`` in the update rules).
     """
 
+    name: ClassVar[str] = "optimizer"
+    hyper_parameters: ClassVar[tuple[str, ...]] = ("lr",)
+    # Buffers that hold running sums of squares: never negative.
+    _non_negative_buffers: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = cls.__name__.lower()
+
+    def __init__(self, lr: float) -> None:
+        self.lr = check_positive(lr, "lr")
+        self.steps = 0
+        self._buffers: dict[str, FloatArray] = {}
+        self._scratch: FloatArray = np.empty(0)
+
+    # -- the step -------------------------------------------------------------
+
     def step(self, parameters: FloatArray, gradient: FloatArray) -> None:
-        # The weight update Δθ = −η ∂L/∂θ, formed in the gradient buffer: no temporary.
-        gradient *= self.lr
+        """Apply one update ``θ ← θ + Δθ`` to ``parameters`` in place.
+
+        Parameters
+        ----------
+        parameters : ndarray of shape (n_parameters,), float32 or float64
+            The network's flat parameter buffer ``θ``, updated in place.
+        gradient : ndarray of shape (n_parameters,)
+            ``∂L/∂θ``; may be overwritten.
+        """
+        self._prepare(parameters, gradient)
+        self.steps += 1
+        self._update(parameters, gradient)
+
+    def _update(self, parameters: FloatArray, gradient: FloatArray) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement step or _update")
+
+    def _buffer_names(self) -> tuple[str, ...]:
+        """The state buffers these hyper-parameters need (saved by ``state_dict``)."""
+        return ()
+
+    def _initial_value(self, buffer: str) -> float:
+        return 0.0
+
+    def _needs_scratch(self) -> bool:
+        return True
+
+    def _prepare(self, parameters: FloatArray, gradient: FloatArray) -> None:
+        """Check the buffers, and allocate the state on the first step (only then)."""
+        if not isinstance(parameters, np.ndarray) or parameters.ndim != 1 or parameters.dtype not in FLOAT_DTYPES:
+            raise ShapeError(f"parameters must be a 1-D float32 or float64 array, got {parameters!r:.80}")
+        if not isinstance(gradient, np.ndarray) or gradient.shape != parameters.shape:
+            shape = getattr(gradient, "shape", type(gradient).__name__)
+            raise ShapeError(f"gradient must have the shape of parameters {parameters.shape}, got {shape}")
+        size, dtype = parameters.shape[0], parameters.dtype
+        if self._buffers:
+            held = next(iter(self._buffers.values()))
+            if held.shape[0] != size:
+                raise ShapeError(
+                    f"{type(self).__name__} holds state for {held.shape[0]} parameters but was given {size}; "
+                    "use a new optimizer for each network"
+                )
+            if held.dtype != dtype:
+                # Restored from a state of the other precision: cast once, here.
+                self._buffers = {key: buffer.astype(dtype) for key, buffer in self._buffers.items()}
+        for key in self._buffer_names():
+            if key not in self._buffers:  # the first step (or momentum switched on since)
+                self._buffers[key] = np.full(size, self._initial_value(key), dtype)
+        if self._needs_scratch() and (self._scratch.shape != parameters.shape or self._scratch.dtype != dtype):
+            self._scratch = np.empty(size, dtype)
+
+    def _decay(self, parameters: FloatArray, gradient: FloatArray, weight_decay: float) -> None:
+        """The L2 penalty ``½ λ ‖θ‖²`` folded into the gradient: ``g ← g + λ θ``."""
+        if weight_decay:
+            np.multiply(parameters, weight_decay, out=self._scratch)
+            gradient += self._scratch
+
+    # -- saving and restoring -----------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue from here.
+
+        Returns
+        -------
+        dict
+            ``"name"``, the hyper-parameters (JSON scalars; ``betas`` as a
+            list), ``"step"`` (the number of steps taken) and, once the first
+            step has allocated them, the state buffers as copies (ndarrays of
+            shape ``(n_parameters,)``).
+        """
+        state: dict[str, Any] = {"name": self.name}
+        state.update({key: _jsonable(getattr(self, key)) for key in self.hyper_parameters})
+        state["lr"] = float(self.lr)
+        state["step"] = self.steps
+        state.update({key: buffer.copy() for key, buffer in self._buffers.items()})
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`, so the next step is the one that would have followed.
+
+        The state is checked whole before anything changes: its name, its keys,
+        every hyper-parameter (by the constructor's rules), the step count, and
+        the buffers (1-D float arrays of one shape and dtype, finite).
+        """
+        if not isinstance(state, Mapping):
+            raise BackpropTypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
+        if state.get("name") != self.name:
+            raise ParameterError(f"state is for optimizer {state.get('name')!r}, not {self.name!r}")
+        required = {"name", "step", *self.hyper_parameters}
+        missing = sorted(required - set(state))
+        if missing:
+            raise ParameterError(f"{self.name} state is missing {missing}")
+        # The schedule may have taken lr down to 0; the other hyper-parameters
+        # go through the constructor's checks on a fresh instance.
+        lr = _check_interval(state["lr"], "lr", 0.0, None)
+        hyper = {key: state[key] for key in self.hyper_parameters if key != "lr"}
+        fresh = type(self)(lr=1.0, **hyper)
+        steps = _check_count(state["step"], "step")
+        names = fresh._buffer_names() if steps else ()
+        absent = sorted(set(names) - set(state))
+        if absent:
+            raise ParameterError(f"{self.name} state after {steps} steps is missing the buffers {absent}")
+        unexpected = sorted(set(state) - required - set(names))
+        if unexpected:
+            raise ParameterError(
+                f"{self.name} state has unexpected entries {unexpected}; expected {sorted(required | set(names))}"
+            )
+        buffers: dict[str, FloatArray] = {}
+        for key in names:
+            value = state[key]
+            if not isinstance(value, np.ndarray) or value.ndim != 1 or value.dtype not in FLOAT_DTYPES:
+                raise ShapeError(f"{self.name} state {key!r} must be a 1-D float32 or float64 array, got {value!r:.80}")
+            check_finite(value, f"{self.name} state {key!r}")
+            if key in self._non_negative_buffers and value.size and value.min() < 0:
+                raise DataError(f"{self.name} state {key!r} is a sum of squares, got a negative value {value.min():g}")
+            buffers[key] = value.copy()
+        if len({(b.shape, b.dtype) for b in buffers.values()}) > 1:
+            layout = {key: f"{b.shape} {b.dtype}" for key, b in buffers.items()}
+            raise ShapeError(f"{self.name} state buffers must share one shape and dtype, got {layout}")
+
+        for key in self.hyper_parameters:
+            setattr(self, key, getattr(fresh, key))
+        self.lr = lr
+        self.steps = steps
+        self._buffers = buffers
+        self._scratch = np.empty(0)
+
+    def __repr__(self) -> str:
+        arguments = ", ".join(f"{key}={getattr(self, key)!r}" for key in self.hyper_parameters)
+        return f"{type(self).__name__}({arguments})"
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent, with optional momentum and L2 weight decay.
+
+    The update of step ``t`` (as ``torch.optim.SGD`` with ``dampening=0``):
+
+    .. math::
+
+        g_t &= ∂L/∂θ + λ θ_{t-1}                       \\
+        b_t &= μ b_{t-1} + g_t \quad (b_1 = g_1)          \\
+        d_t &= g_t + μ b_t \ \text{(nesterov)}, \quad b_t \ \text{(otherwise)},
+                \quad g_t \ \text{(μ = 0)}              \\
+        θ_t &= θ_{t-1} − η d_t
+
+    With ``momentum=0`` and ``weight_decay=0`` this is the seed's weight update
+    ``Δθ = −η ∂L/∂θ``.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate ``η`` (> 0).
+    momentum : float, default 0.0
+        ``μ`` in [0, 1).
+    nesterov : bool, default False
+        Nesterov momentum (needs ``momentum > 0``).
+    weight_decay : float, default 0.0
+        ``λ`` (>= 0), an L2 penalty ``½ λ ‖θ‖²`` added to the loss.
+    """
+
+    hyper_parameters = ("lr", "momentum", "nesterov", "weight_decay")
+
+    def __init__(self, lr: float, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> None:
+        super().__init__(lr)
+        self.momentum = _check_interval(momentum, "momentum", 0.0, 1.0)
+        self.nesterov = _check_bool(nesterov, "nesterov")
+        self.weight_decay = _check_interval(weight_decay, "weight_decay", 0.0, None)
+        if self.nesterov and not self.momentum:
+            raise ParameterError("nesterov=True needs momentum > 0, got momentum=0.0")
+
+    def _buffer_names(self) -> tuple[str, ...]:
+        return ("momentum_buffer",) if self.momentum else ()
+
+    def _needs_scratch(self) -> bool:
+        return bool(self.weight_decay) or self.nesterov
+
+    def _update(self, parameters: FloatArray, gradient: FloatArray) -> None:
+        momentum = self.momentum
+        self._decay(parameters, gradient, self.weight_decay)
+        direction = gradient
+        if momentum:
+            # b ← μ b + g; the buffer starts at 0, so b₁ = g₁ exactly (torch clones g₁).
+            velocity = self._buffers["momentum_buffer"]
+            velocity *= momentum
+            velocity += gradient
+            if self.nesterov:
+                # d = g + μ b
+                np.multiply(velocity, momentum, out=self._scratch)
+                gradient += self._scratch
+            else:
+                direction = velocity
+        # The weight update Δθ = −η d, formed in the gradient buffer: no temporary.
+        np.multiply(direction, float(self.lr), out=gradient)
         parameters -= gradient
 
 
-__all__ = ["SGD", "Optimizer"]
+class Adam(Optimizer):
+    r"""Adam: steps scaled by running estimates of the gradient's first two moments.
+
+    The update of step ``t`` (as ``torch.optim.Adam``; ``m₀ = v₀ = 0``):
+
+    .. math::
+
+        g_t &= ∂L/∂θ + λ θ_{t-1}                                   \\
+        m_t &= β_1 m_{t-1} + (1 − β_1) g_t                           \\
+        v_t &= β_2 v_{t-1} + (1 − β_2) g_t^2                         \\
+        θ_t &= θ_{t-1} − \frac{η}{1 − β_1^t}
+               \frac{m_t}{\sqrt{v_t} / \sqrt{1 − β_2^t} + ε}
+
+    Note that ``ε`` is added after the bias correction of ``√v``, as in torch.
+
+    Parameters
+    ----------
+    lr : float, default 1e-3
+        The learning rate ``η`` (> 0).
+    betas : (float, float), default (0.9, 0.999)
+        The decay rates ``β₁, β₂`` of the moment estimates, each in [0, 1).
+    eps : float, default 1e-8
+        ``ε`` (> 0), keeps the denominator away from zero.
+    weight_decay : float, default 0.0
+        ``λ`` (>= 0), an L2 penalty added to the gradient (coupled: it is
+        rescaled with the gradient; see :class:`AdamW` for the decoupled form).
+    """
+
+    hyper_parameters = ("lr", "betas", "eps", "weight_decay")
+    _non_negative_buffers = frozenset({"exp_avg_sq"})
+    _decoupled: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(lr)
+        if isinstance(betas, str) or not isinstance(betas, tuple | list | np.ndarray) or len(betas) != 2:
+            raise ParameterError(f"betas must be a pair (beta1, beta2), got betas={shown(betas)}")
+        self.betas = (
+            _check_interval(betas[0], "betas[0]", 0.0, 1.0),
+            _check_interval(betas[1], "betas[1]", 0.0, 1.0),
+        )
+        self.eps = check_positive(eps, "eps")
+        self.weight_decay = _check_interval(weight_decay, "weight_decay", 0.0, None)
+
+    def _buffer_names(self) -> tuple[str, ...]:
+        return ("exp_avg", "exp_avg_sq")
+
+    def _update(self, parameters: FloatArray, gradient: FloatArray) -> None:
+        lr, (beta1, beta2), t = float(self.lr), self.betas, self.steps
+        m, v, scratch = self._buffers["exp_avg"], self._buffers["exp_avg_sq"], self._scratch
+        if self._decoupled:
+            # AdamW: θ ← θ (1 − η λ), outside the moment estimates.
+            if self.weight_decay:
+                parameters *= 1 - lr * self.weight_decay
+        else:
+            self._decay(parameters, gradient, self.weight_decay)
+        # m ← β₁ m + (1 − β₁) g
+        m *= beta1
+        np.multiply(gradient, 1 - beta1, out=scratch)
+        m += scratch
+        # v ← β₂ v + (1 − β₂) g²
+        v *= beta2
+        np.multiply(gradient, 1 - beta2, out=scratch)
+        scratch *= gradient
+        v += scratch
+        # The denominator √v / √(1 − β₂ᵗ) + ε
+        np.sqrt(v, out=scratch)
+        scratch /= (1 - beta2**t) ** 0.5
+        scratch += self.eps
+        # The weight update Δθ = −η / (1 − β₁ᵗ) · m / denominator, formed in the gradient buffer.
+        np.multiply(m, lr / (1 - beta1**t), out=gradient)
+        gradient /= scratch
+        parameters -= gradient
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (Loshchilov & Hutter).
+
+    The update of step ``t`` (as ``torch.optim.AdamW``):
+
+    .. math::
+
+        θ' &= θ_{t-1} (1 − η λ)                                      \\
+        m_t &= β_1 m_{t-1} + (1 − β_1) g_t, \quad v_t = β_2 v_{t-1} + (1 − β_2) g_t^2 \\
+        θ_t &= θ' − \frac{η}{1 − β_1^t} \frac{m_t}{\sqrt{v_t} / \sqrt{1 − β_2^t} + ε}
+
+    with ``g_t = ∂L/∂θ`` (the decay does not pass through the moment estimates).
+
+    Parameters
+    ----------
+    lr : float, default 1e-3
+        The learning rate ``η`` (> 0).
+    betas : (float, float), default (0.9, 0.999)
+        The decay rates ``β₁, β₂`` of the moment estimates, each in [0, 1).
+    eps : float, default 1e-8
+        ``ε`` (> 0).
+    weight_decay : float, default 1e-2
+        ``λ`` (>= 0): each step shrinks ``θ`` by the factor ``1 − η λ``.
+    """
+
+    _decoupled = True
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
+        super().__init__(lr, betas, eps, weight_decay)
+
+
+class RMSprop(Optimizer):
+    r"""RMSprop: steps divided by a running root mean square of the gradient.
+
+    The update of step ``t`` (as ``torch.optim.RMSprop``; ``s₀ = ḡ₀ = b₀ = 0``):
+
+    .. math::
+
+        g_t &= ∂L/∂θ + λ θ_{t-1}                                   \\
+        s_t &= α s_{t-1} + (1 − α) g_t^2                             \\
+        ḡ_t &= α ḡ_{t-1} + (1 − α) g_t \quad \text{(centered only)}  \\
+        r_t &= \sqrt{s_t − ḡ_t^2} + ε \ \text{(centered)}, \quad \sqrt{s_t} + ε \ \text{(otherwise)} \\
+        b_t &= μ b_{t-1} + g_t / r_t, \quad θ_t = θ_{t-1} − η b_t \quad \text{(μ > 0)} \\
+        θ_t &= θ_{t-1} − η g_t / r_t \quad \text{(μ = 0)}
+
+    In the centered form ``s − ḡ²`` is clamped at 0 against round-off (where
+    torch would take the square root of a tiny negative number and give NaN).
+
+    Parameters
+    ----------
+    lr : float, default 1e-2
+        The learning rate ``η`` (> 0).
+    alpha : float, default 0.99
+        The decay rate ``α`` of the running averages, in [0, 1).
+    eps : float, default 1e-8
+        ``ε`` (> 0).
+    momentum : float, default 0.0
+        ``μ`` in [0, 1).
+    centered : bool, default False
+        Divide by an estimate of the gradient's standard deviation instead of
+        its root mean square.
+    weight_decay : float, default 0.0
+        ``λ`` (>= 0), an L2 penalty added to the gradient.
+    """
+
+    hyper_parameters = ("lr", "alpha", "eps", "momentum", "centered", "weight_decay")
+    _non_negative_buffers = frozenset({"square_avg"})
+
+    def __init__(
+        self,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        momentum: float = 0.0,
+        centered: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(lr)
+        self.alpha = _check_interval(alpha, "alpha", 0.0, 1.0)
+        self.eps = check_positive(eps, "eps")
+        self.momentum = _check_interval(momentum, "momentum", 0.0, 1.0)
+        self.centered = _check_bool(centered, "centered")
+        self.weight_decay = _check_interval(weight_decay, "weight_decay", 0.0, None)
+
+    def _buffer_names(self) -> tuple[str, ...]:
+        names = ["square_avg"]
+        if self.centered:
+            names.append("grad_avg")
+        if self.momentum:
+            names.append("momentum_buffer")
+        return tuple(names)
+
+    def _update(self, parameters: FloatArray, gradient: FloatArray) -> None:
+        lr, alpha, scratch = float(self.lr), self.alpha, self._scratch
+        self._decay(parameters, gradient, self.weight_decay)
+        # s ← α s + (1 − α) g²
+        square_avg = self._buffers["square_avg"]
+        square_avg *= alpha
+        np.multiply(gradient, 1 - alpha, out=scratch)
+        scratch *= gradient
+        square_avg += scratch
+        if self.centered:
+            # ḡ ← α ḡ + (1 − α) g;  r = √max(s − ḡ², 0) + ε
+            grad_avg = self._buffers["grad_avg"]
+            grad_avg *= alpha
+            np.multiply(gradient, 1 - alpha, out=scratch)
+            grad_avg += scratch
+            np.multiply(grad_avg, grad_avg, out=scratch)
+            np.subtract(square_avg, scratch, out=scratch)
+            np.maximum(scratch, 0.0, out=scratch)
+            np.sqrt(scratch, out=scratch)
+        else:
+            # r = √s + ε
+            np.sqrt(square_avg, out=scratch)
+        scratch += self.eps
+        if self.momentum:
+            # b ← μ b + g / r;  the weight update Δθ = −η b
+            velocity = self._buffers["momentum_buffer"]
+            velocity *= self.momentum
+            np.divide(gradient, scratch, out=scratch)
+            velocity += scratch
+            np.multiply(velocity, lr, out=gradient)
+        else:
+            # The weight update Δθ = −η g / r, formed in the gradient buffer.
+            gradient *= lr
+            gradient /= scratch
+        parameters -= gradient
+
+
+class Adagrad(Optimizer):
+    r"""Adagrad: steps divided by the root of each parameter's sum of squared gradients.
+
+    The update of step ``t`` (as ``torch.optim.Adagrad``; ``S₀`` = ``initial_accumulator_value``):
+
+    .. math::
+
+        g_t &= ∂L/∂θ + λ θ_{t-1}                    \\
+        η_t &= η / (1 + (t − 1) κ)                   \\
+        S_t &= S_{t-1} + g_t^2                        \\
+        θ_t &= θ_{t-1} − η_t \, g_t / (\sqrt{S_t} + ε)
+
+    Parameters
+    ----------
+    lr : float, default 1e-2
+        The learning rate ``η`` (> 0).
+    lr_decay : float, default 0.0
+        ``κ`` (>= 0), the decay of the learning rate with the step count.
+    weight_decay : float, default 0.0
+        ``λ`` (>= 0), an L2 penalty added to the gradient.
+    initial_accumulator_value : float, default 0.0
+        ``S₀`` (>= 0), the starting sum of squares of every parameter.
+    eps : float, default 1e-10
+        ``ε`` (> 0).
+    """
+
+    hyper_parameters = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+    _non_negative_buffers = frozenset({"sum"})
+
+    def __init__(
+        self,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+    ) -> None:
+        super().__init__(lr)
+        self.lr_decay = _check_interval(lr_decay, "lr_decay", 0.0, None)
+        self.weight_decay = _check_interval(weight_decay, "weight_decay", 0.0, None)
+        self.initial_accumulator_value = _check_interval(
+            initial_accumulator_value, "initial_accumulator_value", 0.0, None
+        )
+        self.eps = check_positive(eps, "eps")
+
+    def _buffer_names(self) -> tuple[str, ...]:
+        return ("sum",)
+
+    def _initial_value(self, buffer: str) -> float:
+        return self.initial_accumulator_value
+
+    def _update(self, parameters: FloatArray, gradient: FloatArray) -> None:
+        scratch = self._scratch
+        self._decay(parameters, gradient, self.weight_decay)
+        # η_t = η / (1 + (t − 1) κ)
+        lr = float(self.lr) / (1 + (self.steps - 1) * self.lr_decay)
+        # S ← S + g²
+        squares = self._buffers["sum"]
+        np.multiply(gradient, gradient, out=scratch)
+        squares += scratch
+        # The weight update Δθ = −η_t g / (√S + ε), formed in the gradient buffer.
+        np.sqrt(squares, out=scratch)
+        scratch += self.eps
+        gradient *= lr
+        gradient /= scratch
+        parameters -= gradient
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "adam": Adam,
+    "adamw": AdamW,
+    "rmsprop": RMSprop,
+    "adagrad": Adagrad,
+}
+
+
+def get_optimizer(spec: str | Optimizer, lr: float | None = None) -> Optimizer:
+    """Return the :class:`Optimizer` for a name or an instance.
+
+    Parameters
+    ----------
+    spec : {"sgd", "adam", "adamw", "rmsprop", "adagrad"} or Optimizer
+        A name gives a new optimizer with its default hyper-parameters (``"sgd"``
+        has no default learning rate in its class; it gets 0.01 here, as in
+        ``fit``). An instance is returned as it is.
+    lr : float, optional
+        The learning rate of a named optimizer.
+    """
+    if isinstance(spec, Optimizer):
+        if lr is not None:
+            raise ParameterError(f"lr={shown(lr)} applies to an optimizer name; {spec!r} already has its lr")
+        return spec
+    if isinstance(spec, str) and spec in OPTIMIZERS:
+        cls = OPTIMIZERS[spec]
+        if lr is None and cls is SGD:
+            lr = DEFAULT_SGD_LR
+        arguments = {} if lr is None else {"lr": lr}
+        return cls(**arguments)
+    if not isinstance(spec, str):
+        raise BackpropTypeError(
+            f"optimizer must be a name such as 'adam' or an Optimizer such as bp.Adam(1e-3), got {spec!r}"
+        )
+    raise ParameterError(f"Unknown optimizer {spec!r}; expected one of {sorted(OPTIMIZERS)}")
+
+
+__all__ = ["OPTIMIZERS", "SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "get_optimizer"]

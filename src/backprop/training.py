@@ -3,37 +3,60 @@ backward pass and one optimizer step on the flat parameter buffer.
 
 Inputs and targets are checked and cast once per ``fit``; batches are
 gathered into buffers allocated once, so a step allocates nothing that grows
-with the data.
+with the data. All randomness (the validation split, the order of the
+samples, the dropout masks) flows from one seed, so the same seed gives
+bit-identical weights and history, and a run resumed from a checkpoint ends
+bit for bit where the uninterrupted run ends.
+
+Callbacks see a small protocol (:class:`Callback`): ``on_train_begin(state)``,
+``on_batch_end(batch, logs)``, ``on_epoch_end(epoch, logs) -> stop?`` and
+``on_train_end(state)``. The core prints nothing; progress bars, logs and
+checkpoints are callbacks.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from os import PathLike
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validation import check_positive_int, check_seed
-from .errors import BackpropTypeError
+from ._validation import FloatArray, check_positive_int, check_seed, shown
+from .errors import BackpropTypeError, DataError, DivergenceError, ParameterError
+from .layers import Dropout
 from .losses import Loss
-from .optimizers import SGD, Optimizer
+from .optimizers import Optimizer, get_optimizer
+from .preprocessing import split, stratified_split
+from .schedules import Schedule, get_schedule
 
 if TYPE_CHECKING:
-    from .network import Network
+    from .network import Network, _Workspace
 
 
 class Callback:
     """Hooks called by :func:`fit`; subclass and override what you need.
 
-    ``on_epoch_end`` returns True to stop training after this epoch.
+    ``on_epoch_end`` returns True to stop training after this epoch. ``logs``
+    holds the epoch's metrics (``loss``, ``accuracy`` or ``r2``/``mae``,
+    their ``val_`` twins with validation data, ``lr``, ``seconds``,
+    ``grad_norm_<layer>``).
     """
 
-    def on_train_begin(self, net: Network, logs: dict[str, Any]) -> None:
-        """Called once before the first epoch; ``logs`` holds ``epochs`` and ``n_samples``."""
+    def on_train_begin(self, state: TrainingState) -> None:
+        """Called once before the first epoch (of this call, when resuming)."""
+
+    def on_batch_end(self, batch: int, logs: dict[str, float]) -> None:
+        """Called after every optimizer step with ``{"loss": batch loss, "size": rows}``."""
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None:
-        """Called after every epoch (numbered from 0) with its metrics."""
+        """Called after every epoch (numbered from 0) with its metrics; True stops."""
         return None
+
+    def on_train_end(self, state: TrainingState) -> None:
+        """Called once after the last epoch, also after a stop."""
 
 
 class History:
@@ -44,14 +67,21 @@ class History:
     epoch : list of int
         The epochs run, numbered from 0.
     history : dict of str to list of float
-        Per-epoch values, keyed by metric name (``"loss"``, ...).
+        Per-epoch values keyed by name: ``loss``, ``accuracy`` (classification)
+        or ``r2`` and ``mae`` (regression), ``val_``-prefixed twins with
+        validation data, ``lr``, ``seconds`` and ``grad_norm_<l>``, the mean
+        norm of layer ``l``'s weight gradient over the epoch's batches.
+    seed : int or None
+        The seed the run used (drawn from the OS when ``fit`` got none).
     """
 
     def __init__(self) -> None:
         self.epoch: list[int] = []
         self.history: dict[str, list[float]] = {}
+        self.seed: int | None = None
 
     def append(self, epoch: int, logs: dict[str, float]) -> None:
+        """Record the metrics ``logs`` of ``epoch``."""
         self.epoch.append(epoch)
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
@@ -61,6 +91,33 @@ class History:
         """The training loss of every epoch (mean over its batches)."""
         return self.history.get("loss", [])
 
+    @property
+    def monitor(self) -> str:
+        """The metric that ranks epochs: ``val_loss`` with validation data, else ``loss``."""
+        return "val_loss" if "val_loss" in self.history else "loss"
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch with the lowest :attr:`monitor` value (None before any epoch)."""
+        values = self.history.get(self.monitor)
+        if not values:
+            return None
+        return self.epoch[int(np.argmin(values))]
+
+    @property
+    def grad_norms(self) -> dict[int, list[float]]:
+        """Per Dense layer (numbered from 1) its gradient norm, epoch by epoch."""
+        prefix = "grad_norm_"
+        return {int(k[len(prefix) :]): v for k, v in self.history.items() if k.startswith(prefix)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": list(self.epoch), "history": {k: list(v) for k, v in self.history.items()}, "seed": self.seed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = [int(e) for e in state["epoch"]]
+        self.history = {str(k): [float(x) for x in v] for k, v in state["history"].items()}
+        self.seed = state["seed"]
+
     def __getitem__(self, key: str) -> list[float]:
         return self.history[key]
 
@@ -68,8 +125,41 @@ class History:
         return len(self.epoch)
 
     def __repr__(self) -> str:
-        last = {k: round(v[-1], 6) for k, v in self.history.items() if v}
+        last = {k: round(v[-1], 6) for k, v in self.history.items() if v and not k.startswith("grad_norm_")}
         return f"History(epochs={len(self)}, last={last})"
+
+
+@dataclass
+class TrainingState:
+    """The live objects of one ``fit`` call, as callbacks see them.
+
+    ``epoch`` is the last finished epoch (−1 before the first). ``checkpoint()``
+    gathers everything a resumed run needs to continue bit for bit.
+    """
+
+    net: Network
+    optimizer: Optimizer
+    schedule: Schedule
+    history: History
+    seed: int
+    base_lr: float
+    epochs: int
+    rngs: dict[str, np.random.Generator] = field(default_factory=dict)
+    epoch: int = -1
+    metrics: tuple[str, ...] = ()
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The state to write with :func:`backprop.io.save_checkpoint`."""
+        return {
+            "epoch": self.epoch,
+            "epochs": self.epochs,
+            "seed": self.seed,
+            "base_lr": self.base_lr,
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "rngs": {name: rng.bit_generator.state for name, rng in self.rngs.items()},
+            "history": self.history.state_dict(),
+        }
 
 
 def fit(
@@ -77,13 +167,19 @@ def fit(
     X: Any,
     y: Any,
     loss: str | Loss = "mse",
-    optimizer: Optimizer | None = None,
+    optimizer: Optimizer | str | None = None,
     epochs: int = 1,
     batch_size: int | None = 32,
     shuffle: bool = True,
+    validation: float | tuple[Any, Any] | None = None,
     sample_weight: Any = None,
+    class_weight: str | dict[Any, float] | None = None,
+    l2: float = 0.0,
+    clip_norm: float | None = None,
+    schedule: Schedule | str | None = None,
+    callbacks: Sequence[Callback] | Callback | None = (),
     seed: int | None = None,
-    callbacks: Sequence[Callback] | None = (),
+    resume_from: str | PathLike[str] | None = None,
 ) -> History:
     """Train ``net`` in place by mini-batch gradient descent.
 
@@ -92,74 +188,457 @@ def fit(
     net : Network
     X : array_like of shape (n_samples, n_inputs)
     y : array_like of shape (n_samples, n_outputs) or (n_samples,)
+        Targets; for ``crossentropy`` class indices or one-hot rows.
     loss : {"mse", "binary_crossentropy", "crossentropy"} or Loss, default "mse"
-    optimizer : Optimizer, default SGD(0.01)
+    optimizer : Optimizer or name, default SGD(0.01)
+        ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"adagrad"`` or an instance.
     epochs : int, default 1
+        The epoch to stop after; when resuming, the total the run should reach.
     batch_size : int or None, default 32
-        Samples per step; None for full-batch, 1 for online learning. A value
+        Samples per step: None for full-batch, 1 for online learning. A value
         larger than the data is clipped to the data.
     shuffle : bool, default True
         Visit the samples in a new random order every epoch.
+    validation : float or (X_val, y_val), optional
+        A fraction of the data held out (stratified by class for the
+        classification losses), or a separate validation set. Adds
+        ``val_``-prefixed metrics to the history.
     sample_weight : array_like of shape (n_samples,), optional
-    seed : int or None
-        Seed of the shuffling; the same seed gives bit-identical training.
-    callbacks : sequence of Callback
+        The loss becomes the weighted mean.
+    class_weight : "balanced" or dict of class index to weight, optional
+        Multiplies each sample's weight by its class's weight
+        (``"balanced"``: ``n_samples / (n_classes · count)``).
+    l2 : float, default 0
+        Adds ``½ · l2 · Σ W²`` over the weights (not the biases) to the loss.
+    clip_norm : float, optional
+        Rescales the whole gradient to this norm when it is longer.
+    schedule : Schedule or name, optional
+        The learning rate of each epoch (``"constant"``, ``"step"``,
+        ``"exponential"``, ``"cosine"``, ``"plateau"`` or an instance).
+    callbacks : Callback or sequence of Callback
+    seed : int, optional
+        Seed of the split, the shuffling and dropout; the same seed gives
+        bit-identical training. Drawn from the OS when omitted and recorded
+        in ``history.seed``.
+    resume_from : path, optional
+        A checkpoint written by :class:`backprop.callbacks.ModelCheckpoint`:
+        training continues after its epoch with its parameters, optimizer
+        state, schedule position and random state, and ends bit for bit where
+        the uninterrupted run would have.
 
     Returns
     -------
     History
+
+    Raises
+    ------
+    DivergenceError
+        When the loss or the gradient stops being finite; the network keeps
+        the last finite parameters.
     """
     inputs, targets, loss_fn, weights = net._prepare(X, y, loss, sample_weight)
     net._check_parameters()
-    if optimizer is None:
-        optimizer = SGD(0.01)
-    if not isinstance(optimizer, Optimizer):
-        raise BackpropTypeError(f"optimizer must be a backprop Optimizer such as bp.SGD(0.1), got {optimizer!r}")
+    checkpoint = None if resume_from is None else _read_checkpoint(net, resume_from)
+    if optimizer is None and checkpoint is not None:
+        optimizer = str(checkpoint["optimizer"]["name"])
+    optimizer = _optimizer(optimizer)
+    schedule_fn = get_schedule(schedule)
     epochs = check_positive_int(epochs, "epochs")
-    n = inputs.shape[0]
-    batch = n if batch_size is None else min(check_positive_int(batch_size, "batch_size"), n)
-    rng = np.random.default_rng(check_seed(seed))
+    if not isinstance(shuffle, bool | np.bool_):
+        raise BackpropTypeError(f"shuffle must be True or False, got shuffle={shuffle!r}")
+    l2 = _non_negative(l2, "l2")
+    clip = None if clip_norm is None else _positive(clip_norm, "clip_norm")
     callbacks = [callbacks] if isinstance(callbacks, Callback) else list(callbacks or ())
     for callback in callbacks:
         if not isinstance(callback, Callback):
             raise BackpropTypeError(f"callbacks must be backprop Callback instances, got {callback!r}")
 
-    order = np.arange(n)
+    if checkpoint is not None:
+        if seed is not None and check_seed(seed) != checkpoint["seed"]:
+            raise ParameterError(
+                f"seed={seed!r} differs from the seed {checkpoint['seed']} of the checkpoint {str(resume_from)!r}; "
+                "omit seed to resume"
+            )
+        seed = checkpoint["seed"]
+    seed = check_seed(seed)
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]
+    split_seq, shuffle_seq, dropout_seq = np.random.SeedSequence(seed).spawn(3)
+
+    classification = loss_fn.name in ("crossentropy", "binary_crossentropy")
+    if class_weight is not None:
+        weights = _apply_class_weight(class_weight, targets, weights, loss_fn, net.dtype)
+    val_inputs, val_targets = None, None
+    if validation is not None:
+        inputs, targets, weights, val_inputs, val_targets = _validation_data(
+            net, validation, inputs, targets, weights, loss_fn, split_seq
+        )
+
+    n = inputs.shape[0]
+    batch = n if batch_size is None else min(check_positive_int(batch_size, "batch_size"), n)
+    shuffle_rng = np.random.default_rng(shuffle_seq)
+    dropout_rng = np.random.default_rng(dropout_seq)
+    history = History()
+    history.seed = seed
+    state = TrainingState(
+        net=net,
+        optimizer=optimizer,
+        schedule=schedule_fn,
+        history=history,
+        seed=seed,
+        base_lr=optimizer.lr,
+        epochs=epochs,
+        rngs={"shuffle": shuffle_rng, "dropout": dropout_rng},
+        metrics=_metric_names(classification, val_inputs is not None),
+    )
+    if checkpoint is not None:
+        _restore(state, checkpoint, resume_from)
+    start = state.epoch + 1
+
+    # Buffers for the whole run: batch gathering, relative weights, L2 and norms.
+    identity = np.arange(n)
+    order = identity.copy()
     batch_inputs = np.empty((batch, inputs.shape[1]), net.dtype)
     batch_targets = np.empty((batch, targets.shape[1]), net.dtype)
+    batch_scale = np.empty((batch, 1), net.dtype)
     # Each sample's weight relative to the mean weight: a mini-batch gradient
     # (1/m) Σ (wᵢ/w̄) ∂ℓᵢ/∂θ is then an unbiased estimate of the weighted-mean
     # gradient Σ wᵢ ∂ℓᵢ/∂θ / Σ w, and equals it for a full batch.
     relative = None if weights is None else (weights * (n / weights.sum(dtype=np.float64))).astype(net.dtype)
-    batch_scale = np.empty((batch, 1), net.dtype)
-    history = History()
-    for callback in callbacks:
-        callback.on_train_begin(net, {"epochs": epochs, "n_samples": n})
+    scratch = np.empty_like(net.parameters)
+    backup = np.empty_like(net.parameters)
+    l2_scale = _l2_scale(net, l2) if l2 else None
+    layer_starts, weight_segments = _layer_starts(net)
+    total_variance = _total_variance(targets) if not classification else 0.0
 
-    for epoch in range(epochs):
-        if shuffle:
-            rng.shuffle(order)
-        epoch_loss = 0.0
-        for start in range(0, n, batch):
-            rows = order[start : start + batch]
-            m = rows.shape[0]
-            xb = np.take(inputs, rows, axis=0, out=batch_inputs[:m])
-            yb = np.take(targets, rows, axis=0, out=batch_targets[:m])
-            ws = net._forward(xb)
-            if relative is None:
-                scale: Any = 1.0 / m
-                epoch_loss += loss_fn.total(ws.z[-1], ws.a[-1], yb)
+    for callback in callbacks:
+        callback.on_train_begin(state)
+    dropouts = [layer for layer in net.layers if isinstance(layer, Dropout)]
+    steps_run = 0  # optimizer steps in this call: the backup is valid once there was one
+    for layer in dropouts:
+        layer.rng = dropout_rng
+    try:
+        for epoch in range(start, epochs):
+            began = time.perf_counter()
+            optimizer.lr = schedule_fn(epoch, state.base_lr)
+            if shuffle:
+                # From the identity each epoch: the order depends on the generator's state
+                # alone, so a resumed run draws the same permutations.
+                order[:] = identity
+                shuffle_rng.shuffle(order)
+            loss_sum = correct = abs_sum = 0.0
+            norm_sums = np.zeros(len(net.dense_layers))
+            steps = 0
+            for step, start_row in enumerate(range(0, n, batch)):
+                rows = order[start_row : start_row + batch]
+                m = rows.shape[0]
+                xb = np.take(inputs, rows, axis=0, out=batch_inputs[:m])
+                yb = np.take(targets, rows, axis=0, out=batch_targets[:m])
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    ws = net._workspace(m)
+                    net._forward(xb, ws)
+                    if relative is None:
+                        scale: Any = 1.0 / m
+                        batch_loss = loss_fn.total(ws.z[-1], ws.a[-1], yb)
+                    else:
+                        scale = np.take(relative, rows, out=batch_scale[:m, 0])[:, None]
+                        batch_loss = loss_fn.total(ws.z[-1], ws.a[-1], yb, scale[:, 0])
+                        scale /= m
+                    if not np.isfinite(batch_loss):
+                        _diverged(net, backup, steps_run, epoch, step, _first_non_finite(ws, m), "the loss")
+                    net._backward(ws, xb, yb, loss_fn, scale)
+                    if l2_scale is not None:
+                        np.multiply(net.parameters, l2_scale, out=scratch)
+                        batch_loss += 0.5 * m * float(np.dot(scratch, net.parameters))
+                        net.gradient += scratch
+                    # Per-layer squared norms of the weight update: one square, one reduceat.
+                    np.square(net.gradient, out=scratch)
+                    segments = np.add.reduceat(scratch, layer_starts)
+                    total = float(segments.sum())
+                    squares = segments[weight_segments]
+                    if not np.isfinite(total):
+                        bad = net.dense_layers[int(np.argmax(~np.isfinite(squares)))].index
+                        _diverged(net, backup, steps_run, epoch, step, bad, "the gradient")
+                    if clip is not None and total > clip * clip:
+                        net.gradient *= clip / np.sqrt(total)
+                    np.copyto(backup, net.parameters)
+                    optimizer.step(net.parameters, net.gradient)
+                steps += 1
+                steps_run += 1
+                norm_sums += np.sqrt(squares)
+                loss_sum += batch_loss
+                if classification:
+                    correct += _correct(ws.a[-1][:m], yb)
+                else:
+                    abs_sum += float(np.abs(ws.a[-1][:m] - yb).sum(dtype=np.float64))
+                for callback in callbacks:
+                    callback.on_batch_end(step, {"loss": batch_loss / m, "size": float(m)})
+
+            logs = {"loss": loss_sum / n}
+            if classification:
+                logs["accuracy"] = correct / n
             else:
-                scale = np.take(relative, rows, out=batch_scale[:m, 0])[:, None]
-                epoch_loss += loss_fn.total(ws.z[-1], ws.a[-1], yb, scale[:, 0])
-                scale /= m
-            net._backward(ws, xb, yb, loss_fn, scale)
-            optimizer.step(net.parameters, net.gradient)
-        logs = {"loss": epoch_loss / n}
-        history.append(epoch, logs)
-        if any([bool(callback.on_epoch_end(epoch, logs)) for callback in callbacks]):
-            break
+                logs["r2"] = 1.0 - 2.0 * loss_sum / total_variance if total_variance > 0 else 0.0
+                logs["mae"] = abs_sum / targets.size
+            if val_inputs is not None and val_targets is not None:
+                for layer in dropouts:
+                    layer.rng = None
+                logs.update(_evaluate(net, val_inputs, val_targets, loss_fn, classification, l2_scale, scratch))
+                for layer in dropouts:
+                    layer.rng = dropout_rng
+            logs["lr"] = optimizer.lr
+            logs["seconds"] = time.perf_counter() - began
+            for dense, norm_sum in zip(net.dense_layers, norm_sums, strict=True):
+                logs[f"grad_norm_{dense.index}"] = float(norm_sum / steps)
+            history.append(epoch, logs)
+            schedule_fn.update(epoch, logs)
+            state.epoch = epoch
+            if any([bool(callback.on_epoch_end(epoch, logs)) for callback in callbacks]):
+                break
+    finally:
+        for layer in dropouts:
+            layer.rng = None
+    for callback in callbacks:
+        callback.on_train_end(state)
     return history
 
 
-__all__ = ["Callback", "History", "fit"]
+# --------------------------------------------------------------------- helpers
+
+
+def _optimizer(spec: Optimizer | str | None) -> Optimizer:
+    if spec is None:
+        return get_optimizer("sgd", lr=0.01)
+    if isinstance(spec, Optimizer | str):
+        return get_optimizer(spec)
+    raise BackpropTypeError(f"optimizer must be a backprop Optimizer such as bp.SGD(0.1) or a name, got {spec!r}")
+
+
+def _positive(value: Any, name: str) -> float:
+    number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    if not (number and np.isfinite(value) and value > 0):
+        raise ParameterError(f"{name} must be a positive number, got {name}={shown(value)}")
+    return float(value)
+
+
+def _non_negative(value: Any, name: str) -> float:
+    number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    if not (number and np.isfinite(value) and value >= 0):
+        raise ParameterError(f"{name} must be a number >= 0, got {name}={shown(value)}")
+    return float(value)
+
+
+def _metric_names(classification: bool, validation: bool) -> tuple[str, ...]:
+    names = ["loss", "accuracy"] if classification else ["loss", "r2", "mae"]
+    if validation:
+        names += [f"val_{name}" for name in names]
+    return (*names, "lr", "seconds")
+
+
+def _class_of(targets: FloatArray, loss: Loss) -> np.ndarray[Any, Any]:
+    """The class index of every target row, for stratifying and class weights."""
+    if loss.name == "crossentropy":
+        classes: np.ndarray[Any, Any] = targets.argmax(axis=1)
+        return classes
+    if targets.shape[1] == 1:
+        return (targets[:, 0] >= 0.5).astype(np.int64)
+    raise ParameterError(
+        f"classes are only defined for one binary output or crossentropy; the targets have {targets.shape[1]} columns"
+    )
+
+
+def _apply_class_weight(
+    class_weight: str | dict[Any, float], targets: FloatArray, weights: FloatArray | None, loss: Loss, dtype: Any
+) -> FloatArray:
+    if loss.name not in ("crossentropy", "binary_crossentropy"):
+        raise ParameterError(f"class_weight needs a classification loss, got loss {loss.name!r}")
+    classes = _class_of(targets, loss)
+    n_classes = targets.shape[1] if loss.name == "crossentropy" else 2
+    counts = np.bincount(classes, minlength=n_classes)
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ParameterError(f"class_weight must be 'balanced' or a dict, got {class_weight!r}")
+        table = np.where(counts > 0, len(classes) / (n_classes * np.maximum(counts, 1)), 0.0)
+    elif isinstance(class_weight, dict):
+        table = np.ones(n_classes)
+        for key, value in class_weight.items():
+            if isinstance(key, bool) or not isinstance(key, int | np.integer) or not 0 <= key < n_classes:
+                raise ParameterError(f"class_weight keys must be class indices 0..{n_classes - 1}, got {key!r}")
+            table[key] = _non_negative(value, f"class_weight[{key}]")
+    else:
+        raise BackpropTypeError(f"class_weight must be 'balanced' or a dict, got {class_weight!r}")
+    per_sample = table[classes].astype(dtype)
+    combined = per_sample if weights is None else weights * per_sample
+    if not combined.sum(dtype=np.float64) > 0:
+        raise DataError("class_weight and sample_weight leave every sample with weight 0")
+    result: FloatArray = combined
+    return result
+
+
+def _validation_data(
+    net: Network,
+    validation: Any,
+    inputs: FloatArray,
+    targets: FloatArray,
+    weights: FloatArray | None,
+    loss: Loss,
+    seq: np.random.SeedSequence,
+) -> tuple[FloatArray, FloatArray, FloatArray | None, FloatArray, FloatArray]:
+    """Split off or check the validation set; returns train and validation arrays."""
+    classification = loss.name == "crossentropy" or (loss.name == "binary_crossentropy" and targets.shape[1] == 1)
+    if isinstance(validation, tuple):
+        if len(validation) != 2:
+            raise ParameterError(
+                f"validation must be a fraction or a pair (X_val, y_val), got a tuple of {len(validation)}"
+            )
+        val_inputs, val_targets, _, _ = net._prepare(validation[0], validation[1], loss)
+        if classification:
+            unseen = sorted(set(_class_of(val_targets, loss).tolist()) - set(_class_of(targets, loss).tolist()))
+            if unseen:
+                raise DataError(f"validation has classes {unseen} that the training data never has")
+        return inputs, targets, weights, val_inputs, val_targets
+    number = isinstance(validation, float | np.floating) and not isinstance(validation, bool)
+    if not (number and 0.0 < validation < 1.0):
+        raise ParameterError(
+            f"validation must be a fraction in (0, 1) or a pair (X_val, y_val), got validation={shown(validation)}"
+        )
+    n = inputs.shape[0]
+    if round(n * validation) < 1 or round(n * validation) > n - 1:
+        raise ParameterError(f"validation={validation} of {n} samples leaves no sample on one side of the split")
+    split_seed = int(seq.generate_state(1)[0])
+    if classification:
+        train, held = stratified_split(_class_of(targets, loss), validation, seed=split_seed)
+    else:
+        train, held = split(n, validation, seed=split_seed)
+    train_weights = None if weights is None else weights[train]
+    return inputs[train], targets[train], train_weights, inputs[held], targets[held]
+
+
+def _l2_scale(net: Network, l2: float) -> FloatArray:
+    """``l2`` on every weight of the flat buffer, 0 on the biases."""
+    scale = np.zeros_like(net.parameters)
+    for layer in net.dense_layers:
+        scale[layer.offset : layer.offset + layer.W.size] = l2
+    return scale
+
+
+def _layer_starts(net: Network) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Where each Dense layer's weights start in the flat buffer, for ``np.add.reduceat``.
+
+    The segments run weights, bias, weights, bias, ...; the second array picks
+    the weight segments out of the reduceat result.
+    """
+    starts: list[int] = []
+    picks: list[int] = []
+    for layer in net.dense_layers:
+        picks.append(len(starts))
+        starts.append(layer.offset)
+        if layer.b is not None:
+            starts.append(layer.offset + layer.W.size)
+    return np.array(starts, dtype=np.intp), np.array(picks, dtype=np.intp)
+
+
+def _total_variance(targets: FloatArray) -> float:
+    centered = targets - targets.mean(axis=0, dtype=np.float64)
+    return float(np.einsum("ij,ij->", centered, centered))
+
+
+def _correct(output: FloatArray, targets: FloatArray) -> int:
+    """Rows whose predicted class (or every predicted label) is right."""
+    if output.shape[1] == 1 or targets.sum(axis=1).max() > 1 + 1e-6:
+        return int(np.count_nonzero(((output >= 0.5) == (targets >= 0.5)).all(axis=1)))
+    return int(np.count_nonzero(output.argmax(axis=1) == targets.argmax(axis=1)))
+
+
+def _evaluate(
+    net: Network,
+    inputs: FloatArray,
+    targets: FloatArray,
+    loss: Loss,
+    classification: bool,
+    l2_scale: FloatArray | None,
+    scratch: FloatArray,
+) -> dict[str, float]:
+    """Validation metrics, dropout off, in chunks of ``PREDICT_CHUNK`` rows."""
+    from .network import PREDICT_CHUNK, _Workspace
+
+    n = inputs.shape[0]
+    ws = _Workspace(net.layers, min(n, PREDICT_CHUNK), net.dtype, backward=False)
+    loss_sum = correct = abs_sum = 0.0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for start in range(0, n, PREDICT_CHUNK):
+            xb, yb = inputs[start : start + PREDICT_CHUNK], targets[start : start + PREDICT_CHUNK]
+            m = xb.shape[0]
+            net._forward(xb, ws)
+            output = ws.a[-1][:m]
+            loss_sum += loss.total(ws.z[-1][:m], output, yb)
+            if classification:
+                correct += _correct(output, yb)
+            else:
+                abs_sum += float(np.abs(output - yb).sum(dtype=np.float64))
+    logs = {"val_loss": loss_sum / n}
+    if l2_scale is not None:
+        np.multiply(net.parameters, l2_scale, out=scratch)
+        logs["val_loss"] += 0.5 * float(np.dot(scratch, net.parameters))
+    if classification:
+        logs["val_accuracy"] = correct / n
+    else:
+        variance = _total_variance(targets)
+        logs["val_r2"] = 1.0 - 2.0 * loss_sum / variance if variance > 0 else 0.0
+        logs["val_mae"] = abs_sum / targets.size
+    return logs
+
+
+def _first_non_finite(ws: _Workspace, m: int) -> int:
+    """The first layer (from 1) whose ``z`` or output is not finite."""
+    for index, (z, a) in enumerate(zip(ws.z, ws.a, strict=True), start=1):
+        if not (np.isfinite(z[:m]).all() and np.isfinite(a[:m]).all()):
+            return index
+    return len(ws.z)
+
+
+def _diverged(net: Network, backup: FloatArray, steps: int, epoch: int, batch: int, layer: int, what: str) -> None:
+    """Leave the network at its last finite parameters and raise DivergenceError."""
+    parameters_finite = np.isfinite(net.parameters.min()) and np.isfinite(net.parameters.max())
+    if not parameters_finite and steps > 0:
+        np.copyto(net.parameters, backup)
+    raise DivergenceError(
+        f"training diverged in epoch {epoch}, batch {batch}: {what} is not finite, first in layer {layer}; "
+        "the network keeps its last finite parameters. Lower the learning rate, clip the gradient "
+        "(clip_norm=) or scale the inputs",
+        epoch=epoch,
+        batch=batch,
+        layer=layer,
+    )
+
+
+def _read_checkpoint(net: Network, path: str | PathLike[str]) -> dict[str, Any]:
+    from .io import load_checkpoint
+
+    saved, state = load_checkpoint(path)
+    if saved.config() != net.config():
+        raise ParameterError(f"checkpoint {str(path)!r} holds a different network: {saved!r}; this network is {net!r}")
+    for key in ("epoch", "epochs", "seed", "base_lr", "optimizer", "schedule", "rngs", "history"):
+        if key not in state:
+            raise ParameterError(f"checkpoint {str(path)!r} is not a training checkpoint: it has no {key!r}")
+    np.copyto(net.parameters, saved.parameters)
+    return state
+
+
+def _restore(state: TrainingState, checkpoint: dict[str, Any], path: Any) -> None:
+    """Put optimizer, schedule, generators, history and epoch back where the checkpoint left them."""
+    saved_name = checkpoint["optimizer"].get("name")
+    if saved_name != state.optimizer.state_dict().get("name"):
+        raise ParameterError(
+            f"checkpoint {str(path)!r} was trained with optimizer {saved_name!r}, this call passes {state.optimizer!r}"
+        )
+    state.optimizer.load_state_dict(checkpoint["optimizer"])
+    state.schedule.load_state_dict(checkpoint["schedule"])
+    for name, rng in state.rngs.items():
+        rng.bit_generator.state = checkpoint["rngs"][name]
+    state.history.load_state_dict(checkpoint["history"])
+    state.base_lr = float(checkpoint["base_lr"])
+    state.epoch = int(checkpoint["epoch"])
+
+
+__all__ = ["Callback", "History", "TrainingState", "fit"]

@@ -1,0 +1,216 @@
+"""Callbacks for :func:`backprop.training.fit`: early stopping, checkpoints, CSV logs.
+
+The protocol is :class:`~backprop.training.Callback`: ``on_train_begin(state)``,
+``on_batch_end(batch, logs)``, ``on_epoch_end(epoch, logs) -> stop?`` and
+``on_train_end(state)``. None of these print; a progress bar is a callback of
+the command-line tool.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from os import PathLike
+from typing import Any
+
+import numpy as np
+
+from ._validation import shown
+from .errors import ParameterError
+from .training import Callback, TrainingState
+
+
+def _mode(mode: str, monitor: str) -> str:
+    if mode not in ("auto", "min", "max"):
+        raise ParameterError(f"mode must be 'auto', 'min' or 'max', got mode={mode!r}")
+    if mode == "auto":
+        return "max" if monitor.endswith(("accuracy", "r2")) else "min"
+    return mode
+
+
+class _Monitor:
+    """Tracks the best value of one logged metric."""
+
+    def __init__(self, monitor: str, min_delta: float, mode: str) -> None:
+        if not isinstance(monitor, str):
+            raise ParameterError(f"monitor must be a metric name such as 'val_loss', got {monitor!r}")
+        number = isinstance(min_delta, int | float | np.integer | np.floating) and not isinstance(min_delta, bool)
+        if not (number and math.isfinite(min_delta) and min_delta >= 0):
+            raise ParameterError(f"min_delta must be a number >= 0, got min_delta={shown(min_delta)}")
+        self.monitor = monitor
+        self.min_delta = float(min_delta)
+        self.mode = _mode(mode, monitor)
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.names: tuple[str, ...] = ()
+
+    def check_name(self, logs: dict[str, float]) -> float:
+        if self.monitor not in logs:
+            valid = [name for name in (self.names or tuple(logs)) if not name.startswith("grad_norm_")]
+            raise ParameterError(f"Unknown monitor {self.monitor!r}; expected one of {valid}")
+        return logs[self.monitor]
+
+    def improved(self, value: float) -> bool:
+        better = value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
+        if better:
+            self.best = value
+        return better
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+        A logged metric: ``loss``, ``accuracy``, ``r2``, ``mae``, their
+        ``val_`` twins.
+    patience : int, default 10
+        Epochs without improvement to wait (>= 0).
+    min_delta : float, default 0
+        The smallest change that counts as an improvement.
+    mode : {"auto", "min", "max"}, default "auto"
+        ``auto``: ``max`` for accuracy and r2, ``min`` otherwise.
+    restore_best : bool, default True
+        At the end, put back the parameters of the best epoch.
+
+    Attributes
+    ----------
+    best_epoch : int or None
+    stopped_epoch : int or None
+        The epoch after which training stopped, None when it ran to the end.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 10,
+        min_delta: float = 0.0,
+        mode: str = "auto",
+        restore_best: bool = True,
+    ) -> None:
+        if isinstance(patience, bool) or not isinstance(patience, int | np.integer) or patience < 0:
+            raise ParameterError(f"patience must be an integer >= 0, got patience={shown(patience)}")
+        self._tracker = _Monitor(monitor, min_delta, mode)
+        self.patience = int(patience)
+        self.restore_best = bool(restore_best)
+        self.best_epoch: int | None = None
+        self.stopped_epoch: int | None = None
+        self._wait = 0
+        self._best_parameters: np.ndarray[Any, Any] | None = None
+        self._state: TrainingState | None = None
+
+    def on_train_begin(self, state: TrainingState) -> None:
+        self._state = state
+        self._tracker.names = state.metrics
+        self._best_parameters = np.empty_like(state.net.parameters) if self.restore_best else None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
+        value = self._tracker.check_name(logs)
+        if self._tracker.improved(value):
+            self.best_epoch, self._wait = epoch, 0
+            if self._best_parameters is not None and self._state is not None:
+                np.copyto(self._best_parameters, self._state.net.parameters)
+            return False
+        self._wait += 1
+        if self._wait > self.patience:
+            self.stopped_epoch = epoch
+            return True
+        return False
+
+    def on_train_end(self, state: TrainingState) -> None:
+        if self._best_parameters is not None and self.best_epoch is not None and self.best_epoch != state.epoch:
+            np.copyto(state.net.parameters, self._best_parameters)
+
+    def __repr__(self) -> str:
+        t = self._tracker
+        return (
+            f"EarlyStopping(monitor={t.monitor!r}, patience={self.patience}, min_delta={t.min_delta}, mode={t.mode!r})"
+        )
+
+
+class ModelCheckpoint(Callback):
+    """Write a training checkpoint after each epoch (or each better one).
+
+    The file holds the network and everything a resumed run needs (optimizer
+    state, schedule position, random state, epoch, history): pass it to
+    ``fit(..., resume_from=path)``; :func:`backprop.io.load_checkpoint` reads
+    it too. Every write is atomic, so a crash leaves the previous file intact.
+
+    Parameters
+    ----------
+    path : str or path-like
+    monitor : str, default "val_loss"
+        Used with ``save_best_only``.
+    save_best_only : bool, default False
+        Write only when ``monitor`` improved.
+    mode : {"auto", "min", "max"}, default "auto"
+    """
+
+    def __init__(
+        self,
+        path: str | PathLike[str],
+        monitor: str = "val_loss",
+        save_best_only: bool = False,
+        mode: str = "auto",
+    ) -> None:
+        self.path = os.fspath(path)
+        self.save_best_only = bool(save_best_only)
+        self._tracker = _Monitor(monitor, 0.0, mode)
+        self._state: TrainingState | None = None
+
+    def on_train_begin(self, state: TrainingState) -> None:
+        self._state = state
+        self._tracker.names = state.metrics
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
+        if self.save_best_only and not self._tracker.improved(self._tracker.check_name(logs)):
+            return False
+        from .io import save_checkpoint
+
+        if self._state is not None:
+            save_checkpoint(self._state.net, self.path, self._state.checkpoint())
+        return False
+
+    def __repr__(self) -> str:
+        return f"ModelCheckpoint({self.path!r}, save_best_only={self.save_best_only})"
+
+
+class CSVLogger(Callback):
+    """Append one row of metrics per epoch to a CSV file (header first).
+
+    Parameters
+    ----------
+    path : str or path-like
+    append : bool, default False
+        Keep the rows already in the file (as when resuming) instead of
+        starting a new file.
+    """
+
+    def __init__(self, path: str | PathLike[str], append: bool = False) -> None:
+        self.path = os.fspath(path)
+        self.append = bool(append)
+        self._columns: list[str] | None = None
+
+    def on_train_begin(self, state: TrainingState) -> None:
+        self._columns = None
+        if not self.append:
+            with open(self.path, "w", newline="", encoding="utf-8"):
+                pass
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
+        write_header = self._columns is None and (not os.path.exists(self.path) or os.path.getsize(self.path) == 0)
+        if self._columns is None:
+            self._columns = ["epoch", *logs]
+        with open(self.path, "a", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            if write_header:
+                writer.writerow(self._columns)
+            writer.writerow([epoch, *(repr(float(logs.get(name, math.nan))) for name in self._columns[1:])])
+        return False
+
+    def __repr__(self) -> str:
+        return f"CSVLogger({self.path!r})"
+
+
+__all__ = ["CSVLogger", "EarlyStopping", "ModelCheckpoint"]

@@ -1,0 +1,373 @@
+"""The training loop: validation, metrics, weights, regularization, dropout, callbacks,
+divergence, determinism and resuming."""
+
+import csv
+
+import numpy as np
+import pytest
+
+import backprop as bp
+from backprop.training import _layer_starts
+
+
+def blobs(n=120, classes=3, features=4, seed=0):
+    """Separable Gaussian blobs: class c around c · (1, 1, ...)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    X = rng.normal(size=(n, features)) * 0.5 + y[:, None]
+    return X, y
+
+
+def classifier(seed=0, dropout=0.0, inputs=4, classes=3):
+    layers = [bp.Dense(16, "relu")]
+    if dropout:
+        layers.append(bp.Dropout(dropout))
+    layers.append(bp.Dense(classes, "softmax"))
+    return bp.Network(layers, inputs=inputs, seed=seed)
+
+
+# ------------------------------------------------------------------ the loop
+
+
+def test_history_has_metrics_per_epoch_and_a_best_epoch():
+    X, y = blobs()
+    history = classifier().fit(X, y, loss="crossentropy", optimizer=bp.Adam(0.02), epochs=30, validation=0.25, seed=0)
+    assert history.epoch == list(range(30))
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "grad_norm_1", "grad_norm_2"):
+        assert len(history[key]) == 30, key
+    assert history.monitor == "val_loss"
+    assert history.best_epoch == int(np.argmin(history["val_loss"]))
+    assert set(history.grad_norms) == {1, 2}
+    assert history["accuracy"][-1] > 0.8 and history["val_accuracy"][-1] > 0.8  # chance is 1/3
+
+
+def test_regression_metrics():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = X @ [1.0, -2.0, 0.5]
+    net = bp.Network([bp.Dense(1)], inputs=3, seed=0)
+    history = net.fit(X, y, optimizer=bp.Adam(0.05), epochs=60, validation=0.2, seed=0)
+    assert history["r2"][-1] > 0.99 and history["val_r2"][-1] > 0.99
+    assert history["mae"][-1] < history["mae"][0]
+
+
+def test_validation_fraction_is_stratified():
+    # 90 samples of class 0, 10 of class 1: a 20% validation split takes 18 and 2.
+    X = np.random.default_rng(0).normal(size=(100, 2))
+    y = np.r_[np.zeros(90), np.ones(10)]
+    seen = {}
+
+    class Peek(bp.Callback):
+        def on_epoch_end(self, epoch, logs):
+            seen.update(logs)
+
+    net = bp.Network([bp.Dense(1, "sigmoid")], inputs=2, seed=0)
+    net.fit(X, y, loss="binary_crossentropy", epochs=1, validation=0.2, seed=3, callbacks=Peek())
+    # Predicting all zeros is 90% right on the whole data, and exactly 18/20 on a stratified split.
+    net.weights[0][...] = 0
+    net.biases[0][...] = -10
+    history = net.fit(X, y, loss="binary_crossentropy", optimizer=bp.SGD(1e-9), epochs=1, validation=0.2, seed=3)
+    assert history["val_accuracy"][0] == pytest.approx(18 / 20)
+    assert history["accuracy"][0] == pytest.approx(72 / 80)
+
+
+def test_full_batch_online_and_mini_batch_all_learn():
+    X, y = blobs()
+    for batch_size in (None, 1, 16):
+        net = classifier(seed=1)
+        history = net.fit(X, y, loss="crossentropy", optimizer=bp.SGD(0.1), epochs=100, batch_size=batch_size, seed=0)
+        assert history["accuracy"][-1] > 0.8, batch_size  # chance is 1/3
+
+
+def test_optimizer_by_name_and_schedule_by_instance():
+    X, y = blobs()
+    history = classifier().fit(
+        X, y, loss="crossentropy", optimizer="adam", epochs=4, schedule=bp.StepDecay(2, gamma=0.5), seed=0
+    )
+    assert history["lr"] == [1e-3, 1e-3, 5e-4, 5e-4]
+
+
+# ------------------------------------------------------- weights, L2, clipping
+
+
+def test_class_weight_equals_repeating_the_samples():
+    # Class 1 weighted 3 in full-batch training is class 1's samples repeated three times.
+    X, y = blobs(n=30, classes=2)
+    weighted = classifier(classes=2)
+    repeated = weighted.copy()
+    weighted.fit(X, y, loss="crossentropy", optimizer=bp.SGD(0.1), batch_size=None, epochs=5, class_weight={1: 3.0})
+    ones = y == 1
+    X3, y3 = np.vstack([X, X[ones], X[ones]]), np.r_[y, y[ones], y[ones]]
+    repeated.fit(X3, y3, loss="crossentropy", optimizer=bp.SGD(0.1), batch_size=None, epochs=5)
+    np.testing.assert_allclose(weighted.parameters, repeated.parameters, rtol=1e-5, atol=1e-7)
+
+
+def test_balanced_class_weight():
+    # 20 of class 0 and 5 of class 1: weights n/(k·count) = 25/40 and 25/10, so both classes weigh the same.
+    X = np.random.default_rng(0).normal(size=(25, 4))
+    y = np.r_[np.zeros(20, int), np.ones(5, int)]
+    balanced = classifier(classes=2)
+    explicit = balanced.copy()
+    balanced.fit(X, y, loss="crossentropy", batch_size=None, epochs=3, class_weight="balanced")
+    explicit.fit(X, y, loss="crossentropy", batch_size=None, epochs=3, class_weight={0: 25 / 40, 1: 25 / 10})
+    np.testing.assert_allclose(balanced.parameters, explicit.parameters, rtol=1e-6)
+
+
+def test_l2_adds_lambda_w_to_the_weight_gradient_only():
+    # One full-batch SGD step: W ← W − η (∂L/∂W + λ W), b ← b − η ∂L/∂b.
+    X, y = blobs(n=12)
+    net = classifier().copy(dtype=np.float64)
+    grads = net.gradients(X, y, "crossentropy")
+    before_w, before_b = [w.copy() for w in net.weights], [b.copy() for b in net.biases]
+    net.fit(X, y, loss="crossentropy", optimizer=bp.SGD(0.1), batch_size=None, epochs=1, shuffle=False, l2=0.5)
+    for w0, b0, w1, b1, (dw, db) in zip(before_w, before_b, net.weights, net.biases, grads, strict=True):
+        np.testing.assert_allclose(w1, w0 - 0.1 * (dw + 0.5 * w0), rtol=1e-12)
+        np.testing.assert_allclose(b1, b0 - 0.1 * db, rtol=1e-12)
+
+
+def test_clip_norm_limits_the_step():
+    # With the gradient clipped to norm 1e-3, one SGD(1) step moves the parameters by exactly 1e-3.
+    X, y = blobs(n=12)
+    net = classifier().copy(dtype=np.float64)
+    before = net.parameters.copy()
+    net.fit(X, y, loss="crossentropy", optimizer=bp.SGD(1.0), batch_size=None, epochs=1, clip_norm=1e-3)
+    assert np.linalg.norm(net.parameters - before) == pytest.approx(1e-3, rel=1e-9)
+
+
+def test_layer_segments_cover_the_flat_buffer():
+    net = bp.Network([bp.Dense(3), bp.Dropout(0.5), bp.Dense(2, bias=False), bp.Dense(1)], inputs=2)
+    starts, weights = _layer_starts(net)
+    # W1 at 0 (6), b1 at 6 (3), W3 at 9 (6), W4 at 15 (2), b4 at 17 (1).
+    assert starts.tolist() == [0, 6, 9, 15, 17]
+    assert weights.tolist() == [0, 2, 3]
+
+
+# ------------------------------------------------------------------- dropout
+
+
+def test_dropout_is_off_outside_training():
+    net = classifier(dropout=0.5)
+    X, _ = blobs(n=10)
+    np.testing.assert_array_equal(net.predict(X), net.predict(X))
+    without = bp.Network.from_weights(
+        [net.weights[0], net.weights[1]], activations=["relu", "softmax"], biases=[net.biases[0], net.biases[1]]
+    )
+    np.testing.assert_allclose(net.predict(X), without.predict(X), rtol=1e-6)
+
+
+def test_dropout_scales_what_it_keeps_while_training():
+    # Inverted dropout, rate ¼: a kept input is multiplied by 1/(1 − ¼) = 4/3; the mean is unchanged.
+    layer = bp.Dropout(0.25)
+    layer.bind(1, 1000)
+    layer.rng = np.random.default_rng(0)
+    x = np.ones((200, 1000))
+    z, tmp = np.empty_like(x), np.empty_like(x)
+    out = layer.forward(x, z, z, tmp)
+    kept = out != 0
+    assert kept.mean() == pytest.approx(0.75, abs=0.01)
+    np.testing.assert_allclose(out[kept], 4 / 3)
+    assert out.mean() == pytest.approx(1.0, abs=0.01)
+    # The backward pass uses the same mask: ∂z/∂x = mask.
+    grad = np.empty_like(x)
+    layer.backward(x, np.ones_like(x), grad, tmp)
+    np.testing.assert_array_equal(grad, out)
+
+
+def test_dropout_changes_training_but_not_determinism():
+    X, y = blobs()
+    runs = []
+    for _ in range(2):
+        net = classifier(dropout=0.3)
+        net.fit(X, y, loss="crossentropy", optimizer=bp.Adam(0.01), epochs=3, seed=5)
+        runs.append(net.parameters.copy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+    plain = classifier(dropout=0.0)
+    plain.fit(X, y, loss="crossentropy", optimizer=bp.Adam(0.01), epochs=3, seed=5)
+    assert not np.array_equal(plain.parameters, runs[0])
+    assert all(layer.rng is None for layer in plain.layers if isinstance(layer, bp.Dropout))
+
+
+# ----------------------------------------------------------------- callbacks
+
+
+def test_early_stopping_restores_the_best_weights():
+    X, y = blobs()
+    snapshots = {}
+
+    class Snapshot(bp.Callback):
+        def on_train_begin(self, state):
+            self.net = state.net
+
+        def on_epoch_end(self, epoch, logs):
+            snapshots[epoch] = self.net.parameters.copy()
+
+    stop = bp.EarlyStopping(monitor="val_loss", patience=2, restore_best=True)
+    net = classifier()
+    # A learning rate far too high makes val_loss bounce: training stops, then goes back to the best epoch.
+    history = net.fit(
+        X,
+        y,
+        loss="crossentropy",
+        optimizer=bp.SGD(3.0),
+        epochs=50,
+        validation=0.3,
+        seed=0,
+        callbacks=[Snapshot(), stop],
+    )
+    assert stop.stopped_epoch is not None and len(history) == stop.stopped_epoch + 1 < 50
+    assert stop.best_epoch == history.best_epoch
+    np.testing.assert_array_equal(net.parameters, snapshots[stop.best_epoch])
+
+
+def test_early_stopping_on_accuracy_maximizes():
+    stop = bp.EarlyStopping(monitor="val_accuracy", patience=0)
+    X, y = blobs()
+    classifier().fit(
+        X, y, loss="crossentropy", optimizer=bp.Adam(0.01), epochs=30, validation=0.3, seed=0, callbacks=stop
+    )
+    assert stop._tracker.mode == "max"
+
+
+def test_unknown_monitor_lists_the_valid_names():
+    X, y = blobs()
+    with pytest.raises(bp.ParameterError, match=r"Unknown monitor 'val_acc'; expected one of \['loss', 'accuracy'"):
+        classifier().fit(X, y, loss="crossentropy", epochs=2, validation=0.2, callbacks=bp.EarlyStopping("val_acc"))
+
+
+def test_csv_logger_writes_one_row_per_epoch(tmp_path):
+    X, y = blobs()
+    path = tmp_path / "log.csv"
+    classifier().fit(X, y, loss="crossentropy", epochs=3, seed=0, callbacks=bp.CSVLogger(path))
+    with path.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["epoch"] for row in rows] == ["0", "1", "2"]
+    assert float(rows[-1]["loss"]) > 0 and "accuracy" in rows[0]
+
+
+# ---------------------------------------------------------------- divergence
+
+
+def test_divergence_names_epoch_batch_and_layer_and_keeps_finite_weights():
+    X, y = blobs()
+    net = classifier()
+    with pytest.raises(
+        bp.DivergenceError, match=r"training diverged in epoch \d+, batch \d+: .* first in layer \d"
+    ) as info:
+        net.fit(X * 1e3, y, loss="crossentropy", optimizer=bp.SGD(1e8), epochs=20, seed=0)
+    assert info.value.epoch >= 0 and info.value.batch >= 0 and info.value.layer in (1, 2)
+    assert np.isfinite(net.parameters).all()
+
+
+# ----------------------------------------------------- determinism, resuming
+
+
+def test_the_same_seed_gives_bit_identical_weights_and_history():
+    X, y = blobs()
+    runs = []
+    for _ in range(2):
+        net = classifier(seed=2, dropout=0.2)
+        history = net.fit(X, y, loss="crossentropy", optimizer=bp.Adam(0.01), epochs=4, validation=0.2, seed=9)
+        runs.append((net.parameters.copy(), {k: v for k, v in history.history.items() if k != "seconds"}))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+
+
+def test_a_seedless_run_records_its_seed_and_can_be_repeated():
+    X, y = blobs()
+    first = classifier()
+    history = first.fit(X, y, loss="crossentropy", epochs=2)
+    again = classifier()
+    again.fit(X, y, loss="crossentropy", epochs=2, seed=history.seed)
+    np.testing.assert_array_equal(first.parameters, again.parameters)
+
+
+@pytest.mark.parametrize("optimizer", [bp.SGD(0.05, momentum=0.9), bp.Adam(0.01), bp.RMSprop(0.01)])
+def test_resuming_ends_bit_for_bit_where_the_uninterrupted_run_ends(tmp_path, optimizer):
+    pytest.importorskip("safetensors")
+    X, y = blobs()
+    options = dict(loss="crossentropy", validation=0.2, batch_size=16, seed=4, schedule=bp.CosineDecay(6, warmup=1))
+
+    whole = classifier(dropout=0.2)
+    whole_history = whole.fit(X, y, optimizer=type(optimizer)(**_hyper(optimizer)), epochs=6, **options)
+
+    path = tmp_path / "run.ckpt"
+    first = classifier(dropout=0.2)
+    first.fit(
+        X, y, optimizer=type(optimizer)(**_hyper(optimizer)), epochs=3, callbacks=bp.ModelCheckpoint(path), **options
+    )
+    resumed = classifier(seed=99, dropout=0.2)  # other initial weights: the checkpoint's must win
+    resumed_history = resumed.fit(
+        X, y, optimizer=type(optimizer)(**_hyper(optimizer)), epochs=6, resume_from=path, **options
+    )
+
+    np.testing.assert_array_equal(resumed.parameters, whole.parameters)
+    assert resumed_history.epoch == whole_history.epoch
+    for key, values in whole_history.history.items():
+        if key != "seconds":
+            assert resumed_history[key] == values, key
+
+
+def _hyper(optimizer):
+    state = optimizer.state_dict()
+    names = {"SGD": ("lr", "momentum"), "Adam": ("lr",), "RMSprop": ("lr",)}[type(optimizer).__name__]
+    return {name: state[name] for name in names}
+
+
+def test_resuming_from_another_architecture_names_both(tmp_path):
+    pytest.importorskip("safetensors")
+    X, y = blobs()
+    path = tmp_path / "run.ckpt"
+    classifier().fit(X, y, loss="crossentropy", epochs=1, callbacks=bp.ModelCheckpoint(path))
+    other = bp.Network([bp.Dense(8, "tanh"), bp.Dense(3, "softmax")], inputs=4)
+    with pytest.raises(
+        bp.ParameterError, match=r"holds a different network: Network\(\[Dense\(16.*this network is Network\(\[Dense\(8"
+    ):
+        other.fit(X, y, loss="crossentropy", epochs=2, resume_from=path)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("options", "kind", "match"),
+    [
+        (
+            {"validation": 1.5},
+            bp.ParameterError,
+            r"validation must be a fraction in \(0, 1\) or a pair \(X_val, y_val\), got validation=1\.5",
+        ),
+        ({"validation": 0.0}, bp.ParameterError, r"got validation=0\.0"),
+        ({"validation": (1, 2, 3)}, bp.ParameterError, r"got a tuple of 3"),
+        ({"l2": -1.0}, bp.ParameterError, r"l2 must be a number >= 0, got l2=-1\.0"),
+        ({"clip_norm": 0}, bp.ParameterError, r"clip_norm must be a positive number, got clip_norm=0"),
+        ({"class_weight": "auto"}, bp.ParameterError, r"class_weight must be 'balanced' or a dict, got 'auto'"),
+        ({"class_weight": {7: 1.0}}, bp.ParameterError, r"class_weight keys must be class indices 0\.\.2, got 7"),
+        ({"class_weight": {0: -1.0}}, bp.ParameterError, r"class_weight\[0\] must be a number >= 0"),
+        ({"shuffle": "yes"}, bp.BackpropTypeError, r"shuffle must be True or False"),
+        ({"optimizer": bp.SGD(-1.0) if False else "nope"}, bp.ParameterError, r"Unknown optimizer 'nope'"),
+        ({"schedule": "sometimes"}, bp.ParameterError, r"Unknown schedule 'sometimes'"),
+    ],
+)
+def test_bad_training_options(options, kind, match):
+    X, y = blobs()
+    with pytest.raises(kind, match=match):
+        classifier().fit(X, y, loss="crossentropy", epochs=1, **options)
+
+
+def test_validation_classes_unseen_in_training():
+    X, y = blobs(classes=3)
+    train = y < 2
+    with pytest.raises(bp.DataError, match=r"validation has classes \[2\] that the training data never has"):
+        classifier().fit(X[train], y[train], loss="crossentropy", validation=(X[~train], y[~train]))
+
+
+def test_patience_must_not_be_negative():
+    with pytest.raises(bp.ParameterError, match=r"patience must be an integer >= 0, got patience=-1"):
+        bp.EarlyStopping(patience=-1)
+
+
+def test_class_weight_needs_a_classification_loss():
+    X, y = blobs()
+    net = bp.Network([bp.Dense(1)], inputs=4)
+    with pytest.raises(bp.ParameterError, match=r"class_weight needs a classification loss, got loss 'mse'"):
+        net.fit(X, y.astype(float), class_weight="balanced")

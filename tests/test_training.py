@@ -371,3 +371,50 @@ def test_class_weight_needs_a_classification_loss():
     net = bp.Network([bp.Dense(1)], inputs=4)
     with pytest.raises(bp.ParameterError, match=r"class_weight needs a classification loss, got loss 'mse'"):
         net.fit(X, y.astype(float), class_weight="balanced")
+
+
+def test_resuming_from_a_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    pytest.importorskip("safetensors")
+    X, y = blobs()
+    path = tmp_path / "run.ckpt"
+    classifier().fit(X, y, loss="crossentropy", epochs=1, callbacks=bp.ModelCheckpoint(path))
+    path.write_bytes(path.read_bytes()[:100])
+    net = classifier()
+    before = net.parameters.copy()
+    with pytest.raises(bp.ModelFileError, match=r"run\.ckpt"):
+        net.fit(X, y, loss="crossentropy", epochs=2, resume_from=path)
+    np.testing.assert_array_equal(net.parameters, before)
+
+
+def test_a_failed_call_writes_nothing(tmp_path):
+    X, y = blobs()
+    checkpoint, log = tmp_path / "run.ckpt", tmp_path / "log.csv"
+    log.write_text("kept\n")
+    with pytest.raises(bp.ParameterError):
+        classifier().fit(
+            X, y, loss="crossentropy", validation=2.0, callbacks=[bp.ModelCheckpoint(checkpoint), bp.CSVLogger(log)]
+        )
+    assert not checkpoint.exists()
+    assert log.read_text() == "kept\n"
+
+
+def test_rich_progress_draws_and_keeps_one_line_per_epoch():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from backprop.progress import RichProgress
+
+    out = StringIO()
+    X, y = blobs()
+    classifier().fit(
+        X,
+        y,
+        loss="crossentropy",
+        epochs=3,
+        validation=0.2,
+        callbacks=RichProgress(Console(file=out, width=120), keep=True),
+    )
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 3
+    assert "val_accuracy" in lines[-1]

@@ -651,7 +651,7 @@ DOCUMENT_CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
     (
         "dropout rate 1",
         lambda d: d["network"]["layers"].insert(1, {"type": "Dropout", "rate": 1.0}),
-        r"Dropout rate must be a number in \[0, 1\), got rate=1.0",
+        r"Dropout rate must be a number in \[0, 1\), got Dropout rate=1\.0",
     ),
     (
         "parameter count mismatch",

@@ -137,7 +137,46 @@ def check_seed(seed: Any) -> int | None:
 
 def check_positive(value: Any, name: str) -> float:
     """Return ``value`` as a float if it is a positive finite number, else raise."""
-    number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    if not (number and np.isfinite(value) and value > 0):
+    if not (is_number(value) and np.isfinite(value) and value > 0):
         raise ParameterError(f"{name} must be a positive number, got {name}={shown(value)}")
     return float(value)
+
+
+def is_number(value: Any) -> bool:
+    """True for a real number (an int or a float, numpy scalars included), not a bool."""
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+def check_interval(value: Any, name: str, low: float, high: float | None, *, closed: str = "left") -> float:
+    """Return ``value`` as a float if it is a finite number in the interval, else raise.
+
+    ``closed`` is ``"left"`` for ``[low, high)``, ``"right"`` for ``(low, high]``,
+    ``"both"`` or ``"neither"``; ``high=None`` means no upper bound.
+    """
+    low_in = closed in ("left", "both")
+    high_in = closed in ("right", "both")
+    ok = is_number(value) and bool(np.isfinite(value))
+    if ok:
+        ok = (value >= low if low_in else value > low) and (
+            high is None or (value <= high if high_in else value < high)
+        )
+    if not ok:
+        if high is None:
+            rule = "a non-negative number" if low == 0 and low_in else f"a number {'>=' if low_in else '>'} {low:g}"
+        else:
+            rule = f"a number in {'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'}"
+        raise ParameterError(f"{name} must be {rule}, got {name}={shown(value)}")
+    return float(value)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise ParameterError(f"{name} must be True or False, got {name}={shown(value)}")
+    return bool(value)
+
+
+def check_count(value: Any, name: str) -> int:
+    """Return ``value`` if it is a non-negative integer, else raise."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise ParameterError(f"{name} must be a non-negative integer, got {name}={shown(value)}")
+    return int(value)

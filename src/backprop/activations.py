@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import as_array, as_float_array, shown
+from ._validation import as_array, as_float_array, is_number, shown
 from .errors import BackpropTypeError, ParameterError, ShapeError
 
 Array = NDArray[np.floating[Any]]
@@ -97,10 +97,6 @@ class Activation:
         return hash((type(self), tuple(sorted(vars(self).items()))))
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-
-
 class Sigmoid(Activation):
     """``σ(z) = 1 / (1 + e^(−z))``, computed as ``exp(−log(1 + e^(−z)))``."""
 
@@ -168,7 +164,7 @@ class LeakyReLU(Activation):
     kinked = True
 
     def __init__(self, alpha: float = 0.01) -> None:
-        if not _is_number(alpha) or not 0.0 <= alpha < 1.0:
+        if not is_number(alpha) or not 0.0 <= alpha < 1.0:
             raise ParameterError(f"leaky_relu alpha must be a number in [0, 1), got alpha={shown(alpha)}")
         self.alpha = float(alpha)
         self.formula = f"max(z, {self.alpha:g} z)"
@@ -197,7 +193,7 @@ class ELU(Activation):
     kinked = True
 
     def __init__(self, alpha: float = 1.0) -> None:
-        if not _is_number(alpha) or not 0.0 < alpha <= 1e4:
+        if not is_number(alpha) or not 0.0 < alpha <= 1e4:
             raise ParameterError(f"elu alpha must be a number in (0, 1e4], got alpha={shown(alpha)}")
         self.alpha = float(alpha)
         self.formula = f"z if z > 0 else {self.alpha:g} (e^z − 1)"

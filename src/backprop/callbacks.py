@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import shown
+from ._validation import check_interval, shown
 from .errors import ParameterError
 from .training import Callback, TrainingState
 
@@ -35,11 +35,8 @@ class _Monitor:
     def __init__(self, monitor: str, min_delta: float, mode: str) -> None:
         if not isinstance(monitor, str):
             raise ParameterError(f"monitor must be a metric name such as 'val_loss', got {monitor!r}")
-        number = isinstance(min_delta, int | float | np.integer | np.floating) and not isinstance(min_delta, bool)
-        if not (number and math.isfinite(min_delta) and min_delta >= 0):
-            raise ParameterError(f"min_delta must be a number >= 0, got min_delta={shown(min_delta)}")
         self.monitor = monitor
-        self.min_delta = float(min_delta)
+        self.min_delta = check_interval(min_delta, "min_delta", 0.0, None)
         self.mode = _mode(mode, monitor)
         self.best = math.inf if self.mode == "min" else -math.inf
         self.names: tuple[str, ...] = ()

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import check_positive_int, shown
+from ._validation import check_interval, check_positive_int
 from .activations import Activation, ActivationSpec, Identity, activation_from_config, get_activation
 from .errors import BackpropTypeError, ParameterError
 from .initializers import Initializer, get_initializer
@@ -169,10 +169,7 @@ class Dropout(Layer):
 
     def __init__(self, rate: float) -> None:
         super().__init__()
-        number = isinstance(rate, int | float | np.integer | np.floating) and not isinstance(rate, bool)
-        if not (number and 0.0 <= rate < 1.0):
-            raise ParameterError(f"Dropout rate must be a number in [0, 1), got rate={shown(rate)}")
-        self.rate = float(rate)
+        self.rate = check_interval(rate, "Dropout rate", 0.0, 1.0)
         self.activation = Identity()
         self.units = 0
         #: The generator that draws the masks while training; None outside training.

@@ -23,50 +23,20 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._validation import FLOAT_DTYPES, FloatArray, check_finite, check_positive, shown
+from ._validation import (
+    FLOAT_DTYPES,
+    FloatArray,
+    check_bool,
+    check_count,
+    check_finite,
+    check_interval,
+    check_positive,
+    shown,
+)
 from .errors import BackpropTypeError, DataError, ParameterError, ShapeError
 
 # The learning rate `get_optimizer("sgd")` gives, the same as `fit`'s default SGD(0.01).
 DEFAULT_SGD_LR = 0.01
-
-
-def _is_real_number(value: Any) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-
-
-def _check_interval(value: Any, name: str, low: float, high: float | None, *, closed: str = "left") -> float:
-    """Return ``value`` as a float if it is a finite number in the interval, else raise.
-
-    ``closed`` is ``"left"`` for ``[low, high)``, ``"right"`` for ``(low, high]``,
-    ``"both"`` or ``"neither"``; ``high=None`` means no upper bound.
-    """
-    low_in = closed in ("left", "both")
-    high_in = closed in ("right", "both")
-    ok = _is_real_number(value) and bool(np.isfinite(value))
-    if ok:
-        ok = (value >= low if low_in else value > low) and (
-            high is None or (value <= high if high_in else value < high)
-        )
-    if not ok:
-        if high is None:
-            rule = "a non-negative number" if low == 0 and low_in else f"a number {'>=' if low_in else '>'} {low:g}"
-        else:
-            rule = f"a number in {'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'}"
-        raise ParameterError(f"{name} must be {rule}, got {name}={shown(value)}")
-    return float(value)
-
-
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise ParameterError(f"{name} must be True or False, got {name}={shown(value)}")
-    return bool(value)
-
-
-def _check_count(value: Any, name: str) -> int:
-    """Return ``value`` if it is a non-negative integer, else raise."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise ParameterError(f"{name} must be a non-negative integer, got {name}={shown(value)}")
-    return int(value)
 
 
 def _jsonable(value: Any) -> Any:
@@ -211,10 +181,10 @@ class Optimizer:
             raise ParameterError(f"{self.name} state is missing {missing}")
         # The schedule may have taken lr down to 0; the other hyper-parameters
         # go through the constructor's checks on a fresh instance.
-        lr = _check_interval(state["lr"], "lr", 0.0, None)
+        lr = check_interval(state["lr"], "lr", 0.0, None)
         hyper = {key: state[key] for key in self.hyper_parameters if key != "lr"}
         fresh = type(self)(lr=1.0, **hyper)
-        steps = _check_count(state["step"], "step")
+        steps = check_count(state["step"], "step")
         names = fresh._buffer_names() if steps else ()
         absent = sorted(set(names) - set(state))
         if absent:
@@ -281,9 +251,9 @@ class SGD(Optimizer):
 
     def __init__(self, lr: float, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> None:
         super().__init__(lr)
-        self.momentum = _check_interval(momentum, "momentum", 0.0, 1.0)
-        self.nesterov = _check_bool(nesterov, "nesterov")
-        self.weight_decay = _check_interval(weight_decay, "weight_decay", 0.0, None)
+        self.momentum = check_interval(momentum, "momentum", 0.0, 1.0)
+        self.nesterov = check_bool(nesterov, "nesterov")
+        self.weight_decay = check_interval(weight_decay, "weight_decay", 0.0, None)
         if self.nesterov and not self.momentum:
             raise ParameterError("nesterov=True needs momentum > 0, got momentum=0.0")
 
@@ -356,11 +326,11 @@ class Adam(Optimizer):
         if isinstance(betas, str) or not isinstance(betas, tuple | list | np.ndarray) or len(betas) != 2:
             raise ParameterError(f"betas must be a pair (beta1, beta2), got betas={shown(betas)}")
         self.betas = (
-            _check_interval(betas[0], "betas[0]", 0.0, 1.0),
-            _check_interval(betas[1], "betas[1]", 0.0, 1.0),
+            check_interval(betas[0], "betas[0]", 0.0, 1.0),
+            check_interval(betas[1], "betas[1]", 0.0, 1.0),
         )
         self.eps = check_positive(eps, "eps")
-        self.weight_decay = _check_interval(weight_decay, "weight_decay", 0.0, None)
+        self.weight_decay = check_interval(weight_decay, "weight_decay", 0.0, None)
 
     def _buffer_names(self) -> tuple[str, ...]:
         return ("exp_avg", "exp_avg_sq")
@@ -477,11 +447,11 @@ class RMSprop(Optimizer):
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__(lr)
-        self.alpha = _check_interval(alpha, "alpha", 0.0, 1.0)
+        self.alpha = check_interval(alpha, "alpha", 0.0, 1.0)
         self.eps = check_positive(eps, "eps")
-        self.momentum = _check_interval(momentum, "momentum", 0.0, 1.0)
-        self.centered = _check_bool(centered, "centered")
-        self.weight_decay = _check_interval(weight_decay, "weight_decay", 0.0, None)
+        self.momentum = check_interval(momentum, "momentum", 0.0, 1.0)
+        self.centered = check_bool(centered, "centered")
+        self.weight_decay = check_interval(weight_decay, "weight_decay", 0.0, None)
 
     def _buffer_names(self) -> tuple[str, ...]:
         names = ["square_avg"]
@@ -566,9 +536,9 @@ class Adagrad(Optimizer):
         eps: float = 1e-10,
     ) -> None:
         super().__init__(lr)
-        self.lr_decay = _check_interval(lr_decay, "lr_decay", 0.0, None)
-        self.weight_decay = _check_interval(weight_decay, "weight_decay", 0.0, None)
-        self.initial_accumulator_value = _check_interval(
+        self.lr_decay = check_interval(lr_decay, "lr_decay", 0.0, None)
+        self.weight_decay = check_interval(weight_decay, "weight_decay", 0.0, None)
+        self.initial_accumulator_value = check_interval(
             initial_accumulator_value, "initial_accumulator_value", 0.0, None
         )
         self.eps = check_positive(eps, "eps")

@@ -29,9 +29,9 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ._validation import check_positive, check_positive_int, shown
+from ._validation import check_count, check_interval, check_positive, check_positive_int, is_number, shown
 from .errors import BackpropError, BackpropTypeError, ParameterError
-from .optimizers import _check_count, _check_interval, _is_real_number, _jsonable
+from .optimizers import _jsonable
 
 # Metrics where larger is better: ReduceOnPlateau(mode="auto") maximizes a
 # monitor whose name contains one of these and minimizes any other.
@@ -92,7 +92,7 @@ class Schedule:
 
 
 def _check_call(epoch: Any, base_lr: Any) -> float:
-    _check_count(epoch, "epoch")
+    check_count(epoch, "epoch")
     return check_positive(base_lr, "base_lr")
 
 
@@ -121,7 +121,7 @@ class StepDecay(Schedule):
 
     def __init__(self, step_size: int, gamma: float = 0.1) -> None:
         self.step_size = check_positive_int(step_size, "step_size")
-        self.gamma = _check_interval(gamma, "gamma", 0.0, 1.0, closed="right")
+        self.gamma = check_interval(gamma, "gamma", 0.0, 1.0, closed="right")
 
     def __call__(self, epoch: int, base_lr: float) -> float:
         return _check_call(epoch, base_lr) * self.gamma ** (epoch // self.step_size)
@@ -140,7 +140,7 @@ class ExponentialDecay(Schedule):
     hyper_parameters = ("gamma",)
 
     def __init__(self, gamma: float) -> None:
-        self.gamma = _check_interval(gamma, "gamma", 0.0, 1.0, closed="right")
+        self.gamma = check_interval(gamma, "gamma", 0.0, 1.0, closed="right")
 
     def __call__(self, epoch: int, base_lr: float) -> float:
         return _check_call(epoch, base_lr) * self.gamma**epoch
@@ -175,8 +175,8 @@ class CosineDecay(Schedule):
 
     def __init__(self, epochs: int, min_lr: float = 0.0, warmup: int = 0) -> None:
         self.epochs = check_positive_int(epochs, "epochs")
-        self.min_lr = _check_interval(min_lr, "min_lr", 0.0, None)
-        self.warmup = _check_count(warmup, "warmup")
+        self.min_lr = check_interval(min_lr, "min_lr", 0.0, None)
+        self.warmup = check_count(warmup, "warmup")
         if self.warmup >= self.epochs:
             raise ParameterError(
                 f"warmup must be smaller than epochs, got warmup={self.warmup} with epochs={self.epochs}"
@@ -258,12 +258,12 @@ class ReduceOnPlateau(Schedule):
         if mode not in ("auto", "min", "max"):
             raise ParameterError(f"mode must be one of ['auto', 'max', 'min'], got mode={mode!r}")
         self.monitor = monitor
-        self.factor = _check_interval(factor, "factor", 0.0, 1.0, closed="neither")
-        self.patience = _check_count(patience, "patience")
-        self.min_delta = _check_interval(min_delta, "min_delta", 0.0, None)
+        self.factor = check_interval(factor, "factor", 0.0, 1.0, closed="neither")
+        self.patience = check_count(patience, "patience")
+        self.min_delta = check_interval(min_delta, "min_delta", 0.0, None)
         self.mode = mode
-        self.cooldown = _check_count(cooldown, "cooldown")
-        self.min_lr = _check_interval(min_lr, "min_lr", 0.0, None)
+        self.cooldown = check_count(cooldown, "cooldown")
+        self.min_lr = check_interval(min_lr, "min_lr", 0.0, None)
         self.lr_: float | None = None
         self.best_: float | None = None
         self.wait_ = 0
@@ -321,11 +321,11 @@ class ReduceOnPlateau(Schedule):
         fresh = self._checked(state, self._position)
         lr, best = state["lr"], state["best"]
         if lr is not None:
-            lr = _check_interval(lr, "lr", 0.0, None)
-        if best is not None and not (_is_real_number(best) and math.isfinite(best)):
+            lr = check_interval(lr, "lr", 0.0, None)
+        if best is not None and not (is_number(best) and math.isfinite(best)):
             raise ParameterError(f"best must be None or a finite number, got best={shown(best)}")
-        wait = _check_count(state["wait"], "wait")
-        cooldown_counter = _check_count(state["cooldown_counter"], "cooldown_counter")
+        wait = check_count(state["wait"], "wait")
+        cooldown_counter = check_count(state["cooldown_counter"], "cooldown_counter")
         for key in self.hyper_parameters:
             setattr(self, key, getattr(fresh, key))
         self.lr_ = lr

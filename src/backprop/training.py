@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validation import FloatArray, check_positive_int, check_seed, shown
+from ._validation import FloatArray, check_interval, check_positive, check_positive_int, check_seed, shown
 from .errors import BackpropTypeError, DataError, DivergenceError, ParameterError
 from .layers import Dropout
 from .losses import Loss
@@ -246,8 +246,8 @@ def fit(
     epochs = check_positive_int(epochs, "epochs")
     if not isinstance(shuffle, bool | np.bool_):
         raise BackpropTypeError(f"shuffle must be True or False, got shuffle={shuffle!r}")
-    l2 = _non_negative(l2, "l2")
-    clip = None if clip_norm is None else _positive(clip_norm, "clip_norm")
+    l2 = check_interval(l2, "l2", 0.0, None)
+    clip = None if clip_norm is None else check_positive(clip_norm, "clip_norm")
     callbacks = [callbacks] if isinstance(callbacks, Callback) else list(callbacks or ())
     for callback in callbacks:
         if not isinstance(callback, Callback):
@@ -414,20 +414,6 @@ def _optimizer(spec: Optimizer | str | None) -> Optimizer:
     raise BackpropTypeError(f"optimizer must be a backprop Optimizer such as bp.SGD(0.1) or a name, got {spec!r}")
 
 
-def _positive(value: Any, name: str) -> float:
-    number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    if not (number and np.isfinite(value) and value > 0):
-        raise ParameterError(f"{name} must be a positive number, got {name}={shown(value)}")
-    return float(value)
-
-
-def _non_negative(value: Any, name: str) -> float:
-    number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    if not (number and np.isfinite(value) and value >= 0):
-        raise ParameterError(f"{name} must be a number >= 0, got {name}={shown(value)}")
-    return float(value)
-
-
 def _metric_names(classification: bool, validation: bool) -> tuple[str, ...]:
     names = ["loss", "accuracy"] if classification else ["loss", "r2", "mae"]
     if validation:
@@ -464,7 +450,7 @@ def _apply_class_weight(
         for key, value in class_weight.items():
             if isinstance(key, bool) or not isinstance(key, int | np.integer) or not 0 <= key < n_classes:
                 raise ParameterError(f"class_weight keys must be class indices 0..{n_classes - 1}, got {key!r}")
-            table[key] = _non_negative(value, f"class_weight[{key}]")
+            table[key] = check_interval(value, f"class_weight[{key}]", 0.0, None)
     else:
         raise BackpropTypeError(f"class_weight must be 'balanced' or a dict, got {class_weight!r}")
     per_sample = table[classes].astype(dtype)
@@ -497,8 +483,7 @@ def _validation_data(
             if unseen:
                 raise DataError(f"validation has classes {unseen} that the training data never has")
         return inputs, targets, weights, val_inputs, val_targets
-    number = isinstance(validation, float | np.floating) and not isinstance(validation, bool)
-    if not (number and 0.0 < validation < 1.0):
+    if not (isinstance(validation, float | np.floating) and 0.0 < validation < 1.0):
         raise ParameterError(
             f"validation must be a fraction in (0, 1) or a pair (X_val, y_val), got validation={shown(validation)}"
         )
@@ -507,9 +492,9 @@ def _validation_data(
         raise ParameterError(f"validation={validation} of {n} samples leaves no sample on one side of the split")
     split_seed = int(seq.generate_state(1)[0])
     if classification:
-        train, held = stratified_split(_class_of(targets, loss), validation, seed=split_seed)
+        train, held = stratified_split(_class_of(targets, loss), float(validation), seed=split_seed)
     else:
-        train, held = split(n, validation, seed=split_seed)
+        train, held = split(n, float(validation), seed=split_seed)
     train_weights = None if weights is None else weights[train]
     return inputs[train], targets[train], train_weights, inputs[held], targets[held]
 

@@ -16,6 +16,7 @@ checkpoints are callbacks.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -488,8 +489,8 @@ def _validation_data(
             f"validation must be a fraction in (0, 1) or a pair (X_val, y_val), got validation={shown(validation)}"
         )
     n = inputs.shape[0]
-    if round(n * validation) < 1 or round(n * validation) > n - 1:
-        raise ParameterError(f"validation={validation} of {n} samples leaves no sample on one side of the split")
+    if math.ceil(n * validation) > n - 1:  # the split holds out ceil(fraction · n) samples
+        raise ParameterError(f"validation={validation} of {n} samples leaves no sample to train on")
     split_seed = int(seq.generate_state(1)[0])
     if classification:
         train, held = stratified_split(_class_of(targets, loss), float(validation), seed=split_seed)

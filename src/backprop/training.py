@@ -607,7 +607,7 @@ def _read_checkpoint(net: Network, path: str | PathLike[str]) -> dict[str, Any]:
     for key in ("epoch", "epochs", "seed", "base_lr", "optimizer", "schedule", "rngs", "history"):
         if key not in state:
             raise ParameterError(f"checkpoint {str(path)!r} is not a training checkpoint: it has no {key!r}")
-    np.copyto(net.parameters, saved.parameters)
+    state["parameters"] = saved.parameters
     return state
 
 
@@ -625,6 +625,7 @@ def _restore(state: TrainingState, checkpoint: dict[str, Any], path: Any) -> Non
     state.history.load_state_dict(checkpoint["history"])
     state.base_lr = float(checkpoint["base_lr"])
     state.epoch = int(checkpoint["epoch"])
+    np.copyto(state.net.parameters, checkpoint["parameters"])
 
 
 __all__ = ["Callback", "History", "TrainingState", "fit"]

@@ -22,8 +22,8 @@ demo: $(VENV)/.installed
 	$(BIN)/backprop demo
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy

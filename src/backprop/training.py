@@ -269,13 +269,13 @@ def fit(
     classification = loss_fn.name in ("crossentropy", "binary_crossentropy")
     if class_weight is not None:
         weights = _apply_class_weight(class_weight, targets, weights, loss_fn, net.dtype)
-    val_inputs, val_targets = None, None
+    # Samples are addressed by row number, never copied: X may be a memmap larger than memory.
+    train_rows: np.ndarray[Any, Any] = np.arange(inputs.shape[0])
+    validation_set: tuple[FloatArray, FloatArray, np.ndarray[Any, Any] | None] | None = None
     if validation is not None:
-        inputs, targets, weights, val_inputs, val_targets = _validation_data(
-            net, validation, inputs, targets, weights, loss_fn, split_seq
-        )
+        train_rows, validation_set = _validation_data(net, validation, inputs, targets, loss_fn, split_seq)
 
-    n = inputs.shape[0]
+    n = train_rows.shape[0]
     batch = n if batch_size is None else min(check_positive_int(batch_size, "batch_size"), n)
     shuffle_rng = np.random.default_rng(shuffle_seq)
     dropout_rng = np.random.default_rng(dropout_seq)
@@ -290,27 +290,30 @@ def fit(
         base_lr=optimizer.lr,
         epochs=epochs,
         rngs={"shuffle": shuffle_rng, "dropout": dropout_rng},
-        metrics=_metric_names(classification, val_inputs is not None),
+        metrics=_metric_names(classification, validation_set is not None),
     )
     if checkpoint is not None:
         _restore(state, checkpoint, resume_from)
     start = state.epoch + 1
 
     # Buffers for the whole run: batch gathering, relative weights, L2 and norms.
-    identity = np.arange(n)
-    order = identity.copy()
+    order = train_rows.copy()
     batch_inputs = np.empty((batch, inputs.shape[1]), net.dtype)
     batch_targets = np.empty((batch, targets.shape[1]), net.dtype)
     batch_scale = np.empty((batch, 1), net.dtype)
     # Each sample's weight relative to the mean weight: a mini-batch gradient
     # (1/m) Σ (wᵢ/w̄) ∂ℓᵢ/∂θ is then an unbiased estimate of the weighted-mean
     # gradient Σ wᵢ ∂ℓᵢ/∂θ / Σ w, and equals it for a full batch.
-    relative = None if weights is None else (weights * (n / weights.sum(dtype=np.float64))).astype(net.dtype)
+    if weights is not None and not weights[train_rows].sum(dtype=np.float64) > 0:
+        raise DataError("every training sample has weight 0 (after the validation split)")
+    relative = (
+        None if weights is None else (weights * (n / weights[train_rows].sum(dtype=np.float64))).astype(net.dtype)
+    )
     scratch = np.empty_like(net.parameters)
     backup = np.empty_like(net.parameters)
     l2_scale = _l2_scale(net, l2) if l2 else None
     layer_starts, weight_segments = _layer_starts(net)
-    total_variance = _total_variance(targets) if not classification else 0.0
+    total_variance = _total_variance(targets[train_rows]) if not classification else 0.0
 
     for callback in callbacks:
         callback.on_train_begin(state)
@@ -323,9 +326,9 @@ def fit(
             began = time.perf_counter()
             optimizer.lr = schedule_fn(epoch, state.base_lr)
             if shuffle:
-                # From the identity each epoch: the order depends on the generator's state
-                # alone, so a resumed run draws the same permutations.
-                order[:] = identity
+                # From the same start each epoch: the order depends on the generator's
+                # state alone, so a resumed run draws the same permutations.
+                order[:] = train_rows
                 shuffle_rng.shuffle(order)
             loss_sum = correct = abs_sum = 0.0
             norm_sums = np.zeros(len(net.dense_layers))
@@ -380,11 +383,11 @@ def fit(
                 logs["accuracy"] = correct / n
             else:
                 logs["r2"] = 1.0 - 2.0 * loss_sum / total_variance if total_variance > 0 else 0.0
-                logs["mae"] = abs_sum / targets.size
-            if val_inputs is not None and val_targets is not None:
+                logs["mae"] = abs_sum / (n * targets.shape[1])
+            if validation_set is not None:
                 for layer in dropouts:
                     layer.rng = None
-                logs.update(_evaluate(net, val_inputs, val_targets, loss_fn, classification, l2_scale, scratch))
+                logs.update(_evaluate(net, *validation_set, loss_fn, classification, l2_scale, scratch))
                 for layer in dropouts:
                     layer.rng = dropout_rng
             logs["lr"] = optimizer.lr
@@ -467,12 +470,12 @@ def _validation_data(
     validation: Any,
     inputs: FloatArray,
     targets: FloatArray,
-    weights: FloatArray | None,
     loss: Loss,
     seq: np.random.SeedSequence,
-) -> tuple[FloatArray, FloatArray, FloatArray | None, FloatArray, FloatArray]:
-    """Split off or check the validation set; returns train and validation arrays."""
+) -> tuple[np.ndarray[Any, Any], tuple[FloatArray, FloatArray, np.ndarray[Any, Any] | None]]:
+    """The training rows and the validation set ``(inputs, targets, rows or None)``."""
     classification = loss.name == "crossentropy" or (loss.name == "binary_crossentropy" and targets.shape[1] == 1)
+    n = inputs.shape[0]
     if isinstance(validation, tuple):
         if len(validation) != 2:
             raise ParameterError(
@@ -483,12 +486,11 @@ def _validation_data(
             unseen = sorted(set(_class_of(val_targets, loss).tolist()) - set(_class_of(targets, loss).tolist()))
             if unseen:
                 raise DataError(f"validation has classes {unseen} that the training data never has")
-        return inputs, targets, weights, val_inputs, val_targets
+        return np.arange(n), (val_inputs, val_targets, None)
     if not (isinstance(validation, float | np.floating) and 0.0 < validation < 1.0):
         raise ParameterError(
             f"validation must be a fraction in (0, 1) or a pair (X_val, y_val), got validation={shown(validation)}"
         )
-    n = inputs.shape[0]
     if math.ceil(n * validation) > n - 1:  # the split holds out ceil(fraction · n) samples
         raise ParameterError(f"validation={validation} of {n} samples leaves no sample to train on")
     split_seed = int(seq.generate_state(1)[0])
@@ -496,8 +498,7 @@ def _validation_data(
         train, held = stratified_split(_class_of(targets, loss), float(validation), seed=split_seed)
     else:
         train, held = split(n, float(validation), seed=split_seed)
-    train_weights = None if weights is None else weights[train]
-    return inputs[train], targets[train], train_weights, inputs[held], targets[held]
+    return np.sort(train), (inputs, targets, np.sort(held))
 
 
 def _l2_scale(net: Network, l2: float) -> FloatArray:
@@ -540,20 +541,28 @@ def _evaluate(
     net: Network,
     inputs: FloatArray,
     targets: FloatArray,
+    rows: np.ndarray[Any, Any] | None,
     loss: Loss,
     classification: bool,
     l2_scale: FloatArray | None,
     scratch: FloatArray,
 ) -> dict[str, float]:
-    """Validation metrics, dropout off, in chunks of ``PREDICT_CHUNK`` rows."""
+    """Validation metrics on ``rows`` of the data (all rows for None), dropout off, in chunks."""
     from .network import PREDICT_CHUNK, _Workspace
 
-    n = inputs.shape[0]
-    ws = _Workspace(net.layers, min(n, PREDICT_CHUNK), net.dtype, backward=False)
+    n = inputs.shape[0] if rows is None else rows.shape[0]
+    chunk = min(n, PREDICT_CHUNK)
+    ws = _Workspace(net.layers, chunk, net.dtype, backward=False)
+    gathered = None if rows is None else np.empty((chunk, inputs.shape[1]), net.dtype)
     loss_sum = correct = abs_sum = 0.0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for start in range(0, n, PREDICT_CHUNK):
-            xb, yb = inputs[start : start + PREDICT_CHUNK], targets[start : start + PREDICT_CHUNK]
+        for start in range(0, n, chunk):
+            if rows is None or gathered is None:
+                xb, yb = inputs[start : start + chunk], targets[start : start + chunk]
+            else:
+                part = rows[start : start + chunk]
+                xb = np.take(inputs, part, axis=0, out=gathered[: part.shape[0]])
+                yb = targets[part]
             m = xb.shape[0]
             net._forward(xb, ws)
             output = ws.a[-1][:m]
@@ -569,9 +578,9 @@ def _evaluate(
     if classification:
         logs["val_accuracy"] = correct / n
     else:
-        variance = _total_variance(targets)
+        variance = _total_variance(targets if rows is None else targets[rows])
         logs["val_r2"] = 1.0 - 2.0 * loss_sum / variance if variance > 0 else 0.0
-        logs["val_mae"] = abs_sum / targets.size
+        logs["val_mae"] = abs_sum / (n * targets.shape[1])
     return logs
 
 

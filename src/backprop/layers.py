@@ -143,7 +143,7 @@ class Dense(Layer):
         """
         np.matmul(x.T, grad_z, out=self.dW)
         if self.db is not None:
-            np.sum(grad_z, axis=0, out=self.db)
+            np.add.reduce(grad_z, axis=0, out=self.db)
         if grad_x is not None:
             np.matmul(grad_z, self.W.T, out=grad_x)
 

@@ -141,7 +141,8 @@ def test_initializers(init, activation, check):
 def test_default_initializer_follows_the_activation():
     relu = bp.Network([bp.Dense(300, "relu")], inputs=400, seed=0, dtype=np.float64).weights[0]
     tanh = bp.Network([bp.Dense(300, "tanh")], inputs=400, seed=0, dtype=np.float64).weights[0]
-    assert abs(relu.std() - np.sqrt(2 / 400)) < 0.003  # he_normal
+    # uniform_scaled, PyTorch's nn.Linear default: U(±1/√400) = U(±0.05), std 0.05/√3
+    assert abs(relu).max() <= 0.05 and abs(relu.std() - 0.05 / np.sqrt(3)) < 0.001
     assert abs(tanh).max() <= np.sqrt(6 / 700)  # glorot_uniform
 
 

@@ -188,3 +188,9 @@ def gradcheck_command(
 
 
 __all__ = ["main"]
+
+# `backprop bench`: its options and code live in backprop.bench (torch and
+# scikit-learn are imported only when it runs).
+from .bench import command as _bench_command  # noqa: E402
+
+main.add_command(_bench_command, name="bench")

@@ -1,8 +1,12 @@
 """Weight initializers: ``W`` of shape ``(n_in, n_out)`` drawn from one generator.
 
 Biases always start at zero. The default initializer follows the activation:
-``he_normal`` for the rectifier family (relu, leaky_relu, elu), whose
-derivative is 1 on half the inputs, and ``glorot_uniform`` for the rest.
+``uniform_scaled`` (PyTorch's ``nn.Linear`` default) for the rectifier family
+(relu, leaky_relu, elu) and ``glorot_uniform`` (Keras's default) for the rest.
+``he_normal`` keeps the variance of deep rectifier stacks exactly, but its
+larger weights learned measurably worse in the benchmark's workloads (W4:
+18% against 80% training accuracy after one epoch; W1: 67% against 75% test
+accuracy), so it is there to ask for, not the default.
 """
 
 from __future__ import annotations
@@ -30,6 +34,12 @@ def normal_scaled(rng: np.random.Generator, n_in: int, n_out: int) -> NDArray[An
     return rng.normal(0.0, n_in**-0.5, size=(n_in, n_out))
 
 
+def uniform_scaled(rng: np.random.Generator, n_in: int, n_out: int) -> NDArray[Any]:
+    """Uniform on ``±1 / sqrt(n_in)``: PyTorch's default for ``nn.Linear`` weights."""
+    limit = 1.0 / np.sqrt(n_in)
+    return rng.uniform(-limit, limit, size=(n_in, n_out))
+
+
 def glorot_uniform(rng: np.random.Generator, n_in: int, n_out: int) -> NDArray[Any]:
     """Uniform on ``±sqrt(6 / (n_in + n_out))`` (Glorot and Bengio, 2010)."""
     limit = np.sqrt(6.0 / (n_in + n_out))
@@ -44,6 +54,7 @@ def he_normal(rng: np.random.Generator, n_in: int, n_out: int) -> NDArray[Any]:
 INITIALIZERS: dict[str, Initializer] = {
     "uniform": uniform,
     "normal_scaled": normal_scaled,
+    "uniform_scaled": uniform_scaled,
     "glorot_uniform": glorot_uniform,
     "he_normal": he_normal,
 }
@@ -51,7 +62,7 @@ INITIALIZERS: dict[str, Initializer] = {
 
 def default_for(activation: Activation) -> str:
     """The initializer name used when ``Dense(init=None)``."""
-    return "he_normal" if isinstance(activation, ReLU | LeakyReLU | ELU) else "glorot_uniform"
+    return "uniform_scaled" if isinstance(activation, ReLU | LeakyReLU | ELU) else "glorot_uniform"
 
 
 def get_initializer(spec: str | Initializer) -> Initializer:
@@ -90,4 +101,5 @@ __all__ = [
     "initialize",
     "normal_scaled",
     "uniform",
+    "uniform_scaled",
 ]

@@ -75,8 +75,8 @@ class Dense(Layer):
         Whether the layer adds a bias ``b`` of shape ``(units,)``.
     init : str or callable, optional
         Weight initializer name (``"uniform"``, ``"normal_scaled"``,
-        ``"glorot_uniform"``, ``"he_normal"``) or ``(rng, n_in, n_out) -> W``;
-        by default chosen by the activation.
+        ``"uniform_scaled"``, ``"glorot_uniform"``, ``"he_normal"``) or
+        ``(rng, n_in, n_out) -> W``; by default chosen by the activation.
 
     Attributes
     ----------

@@ -1,0 +1,184 @@
+"""`backprop bench`: the JSON has every field for every workload and contender.
+
+A schema test, not a speed test: `--quick` figures mean nothing. torch and
+scikit-learn may be missing (torch is not installed in CI); a missing
+contender must then be reported as missing, never dropped.
+"""
+
+import importlib.util
+import json
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from backprop import bench
+from backprop.cli import main
+
+CONTENDER_KEYS = {"status", "reason", "seconds_per_epoch", "peak_memory_mb", "train_accuracy", "test_accuracy"}
+SUMMARY_KEYS = {"median", "min", "max", "runs"}
+CONFIG_KEYS = {
+    "data",
+    "n_train",
+    "n_test",
+    "n_features",
+    "n_classes",
+    "layers",
+    "activation",
+    "loss",
+    "optimizer",
+    "batch_size",
+    "epochs",
+    "steps_per_epoch",
+    "warmup_rows",
+    "dtype",
+}
+MACHINE_KEYS = {
+    "platform",
+    "python",
+    "numpy",
+    "torch",
+    "sklearn",
+    "cpu_count",
+    "available_cpus",
+    "threads",
+    "thread_control",
+    "blas",
+    "environment",
+    "memory_method",
+}
+
+
+def installed(module):
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def bench_json(tmp_path, *args):
+    path = tmp_path / "bench.json"
+    result = CliRunner().invoke(main, ["bench", "--quick", "--json", str(path), *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(path.read_text()), result.output
+
+
+def check_summary(summary, repeats):
+    assert set(summary) == SUMMARY_KEYS
+    assert len(summary["runs"]) == repeats
+    assert 0 < summary["min"] <= summary["median"] <= summary["max"]
+
+
+def check_workload(key, entry, repeats):
+    assert set(entry) == {"name", "status", "reason", "config", "contenders", "ratios"}
+    assert entry["name"] == bench.WORKLOADS[key].name
+    assert set(entry["contenders"]) == set(bench.CONTENDERS)
+    assert set(entry["ratios"]) == set(bench.CONTENDERS) - {"backprop"}
+    for ratio in entry["ratios"].values():
+        assert set(ratio) == {"backprop_over_contender", "contender_over_backprop", "test_accuracy_difference"}
+    if entry["status"] == "missing":
+        assert entry["reason"]
+        assert all(c["status"] == "missing" for c in entry["contenders"].values())
+        return
+    assert entry["status"] == "ok"
+    assert set(entry["config"]) == CONFIG_KEYS
+    assert entry["config"]["layers"] == bench.WORKLOADS[key].layers
+    assert entry["config"]["dtype"] == "float32"
+    for name, contender in entry["contenders"].items():
+        assert set(contender) == CONTENDER_KEYS, name
+        assert contender["status"] in ("ok", "missing"), (key, name, contender["reason"])
+        if contender["status"] == "missing":
+            assert contender["reason"]
+            assert contender["seconds_per_epoch"] is None
+            continue
+        check_summary(contender["seconds_per_epoch"], repeats)
+        assert contender["peak_memory_mb"] >= 0
+        if name == "gemm":
+            assert contender["train_accuracy"] is None and contender["test_accuracy"] is None
+        else:
+            assert 0 <= contender["train_accuracy"] <= 1 and 0 <= contender["test_accuracy"] <= 1
+        ratio = entry["ratios"].get(name)
+        if ratio is not None:
+            assert ratio["backprop_over_contender"] > 0
+            assert ratio["contender_over_backprop"] == pytest.approx(1 / ratio["backprop_over_contender"])
+
+
+def test_quick_json_has_every_field_for_every_workload_and_contender(tmp_path):
+    data, output = bench_json(tmp_path)
+    assert set(data) == {
+        "version",
+        "schema",
+        "quick",
+        "repeats",
+        "threads",
+        "seconds",
+        "machine",
+        "workloads",
+        "predict",
+    }
+    assert data["quick"] is True and data["repeats"] == 1
+    assert set(data["machine"]) == MACHINE_KEYS
+    assert {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"} <= set(data["machine"]["environment"])
+    assert data["machine"]["thread_control"] in ("threadpoolctl", "unavailable")
+    assert set(data["workloads"]) == {"W1", "W2", "W3", "W4"}
+    for key, entry in data["workloads"].items():
+        check_workload(key, entry, repeats=1)
+    # Only W2 may be missing as a whole (no mnist1d); the synthetic ones always run.
+    for key in ("W1", "W3", "W4"):
+        assert data["workloads"][key]["contenders"]["backprop"]["status"] == "ok"
+        assert data["workloads"][key]["contenders"]["gemm"]["status"] == "ok"
+    assert (data["workloads"]["W2"]["status"] == "ok") == installed("mnist1d")
+    for key, entry in data["workloads"].items():
+        if entry["status"] == "ok":
+            assert (entry["contenders"]["torch"]["status"] == "ok") == installed("torch"), key
+            assert (entry["contenders"]["sklearn"]["status"] == "ok") == installed("sklearn"), key
+
+    predict = data["predict"]
+    assert set(predict) == {"workload", "rows", "contenders", "ratios"}
+    assert set(predict["contenders"]) == set(bench.PREDICT_CONTENDERS)
+    for name, contender in predict["contenders"].items():
+        assert set(contender) == {"status", "reason", "rows_per_second", "peak_memory_mb"}
+        assert contender["status"] in ("ok", "missing"), (name, contender["reason"])
+        if contender["status"] == "ok":
+            check_summary(contender["rows_per_second"], 1)
+    assert (predict["contenders"]["torch"]["status"] == "ok") == installed("torch")
+
+    # The table names every workload and contender, and says where the JSON went.
+    for word in ("W1 mnist-shape", "W4 wide", "backprop", "torch", "sklearn", "gemm", "rows/s"):
+        assert word in output
+    assert str(tmp_path / "bench.json") in output
+
+
+def test_a_missing_torch_is_reported_as_missing_not_dropped(tmp_path, monkeypatch):
+    # scipy, under scikit-learn, looks torch up in sys.modules when first imported: import it before.
+    if installed("sklearn"):
+        import sklearn.neural_network  # noqa: F401
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    data, output = bench_json(tmp_path, "--workload", "W3", "--repeats", "2")
+    assert set(data["workloads"]) == {"W3"}
+    assert data["predict"] is None  # predict runs with W1 only
+    entry = data["workloads"]["W3"]
+    check_workload("W3", entry, repeats=2)
+    torch = entry["contenders"]["torch"]
+    assert torch["status"] == "missing" and "pip install torch==2.13.0" in torch["reason"]
+    assert entry["ratios"]["torch"]["backprop_over_contender"] is None
+    assert data["machine"]["torch"] is None
+    assert "missing" in output
+
+
+def test_a_missing_mnist1d_reports_w2_as_missing(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mnist1d", None)
+    data, _ = bench_json(tmp_path, "-w", "w2")
+    entry = data["workloads"]["W2"]
+    assert entry["status"] == "missing" and "mnist1d" in entry["reason"]
+    check_workload("W2", entry, repeats=1)
+
+
+def test_module_entry_point_and_bad_options():
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--help"])
+    assert exit_info.value.code == 0
+    result = CliRunner().invoke(main, ["bench", "--workload", "W9"])
+    assert result.exit_code == 2 and "W9" in result.output
+    result = CliRunner().invoke(main, ["bench", "--repeats", "0"])
+    assert result.exit_code == 2

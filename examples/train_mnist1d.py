@@ -12,9 +12,9 @@ reports 68% for its MLP.
 The recipe (no data augmentation, no convolutions):
 
 * network: 40 -> 512 relu -> Dropout(0.5) -> 512 relu -> Dropout(0.5) -> 10 softmax,
-  the relu layers initialized with ``he_normal`` (the library's default for
-  relu, PyTorch's ``uniform_scaled``, gave 73.20%, 72.60% and 74.50% for the
-  seeds 0-2: 73.43% on average)
+  initialized with ``he_normal`` (relu layers) and ``glorot_uniform`` (the
+  output layer); the library's defaults (PyTorch's ``uniform_scaled``) gave
+  74.90% for seed 0
 * Adam, learning rate 2e-3, L2 penalty 5e-4 on the weights (``l2=``), batch 128
 * cosine decay over 200 epochs with 5 warm-up epochs
 * 10% of the training set held out (stratified) as validation data;
@@ -116,7 +116,7 @@ def build(seed: int) -> bp.Network:
     layers: list[bp.Layer] = []
     for width in HIDDEN:
         layers += [bp.Dense(width, "relu", init="he_normal"), bp.Dropout(DROPOUT)]
-    return bp.Network([*layers, bp.Dense(10, "softmax")], inputs=40, seed=seed)
+    return bp.Network([*layers, bp.Dense(10, "softmax", init="glorot_uniform")], inputs=40, seed=seed)
 
 
 def split(data: bp.datasets.Dataset, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -355,7 +355,7 @@ def fit(
                         np.multiply(net.parameters, l2_scale, out=scratch)
                         batch_loss += 0.5 * m * float(np.dot(scratch, net.parameters))
                         net.gradient += scratch
-                    # Per-layer squared norms of the weight update: one square, one reduceat.
+                    # Squared norms of the gradient, per W and b segment: one square, one reduceat.
                     np.square(net.gradient, out=scratch)
                     segments = np.add.reduceat(scratch, layer_starts)
                     total = float(segments.sum())

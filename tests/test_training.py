@@ -418,3 +418,137 @@ def test_rich_progress_draws_and_keeps_one_line_per_epoch():
     lines = [line for line in out.getvalue().splitlines() if line.startswith("epoch ")]
     assert len(lines) == 3
     assert "val_accuracy" in lines[-1]
+
+
+# ------------------------------------------------- regressions found in review
+
+
+def regression_data(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    return X, X @ [1.0, -1.0, 0.5]
+
+
+def test_a_reused_early_stopping_starts_afresh():
+    X, y = regression_data()
+    stop = bp.EarlyStopping(monitor="loss", patience=0)
+    bp.Network([bp.Dense(1)], inputs=3, seed=0).fit(X, y, optimizer=bp.SGD(0.05), epochs=5, seed=0, callbacks=stop)
+    net = bp.Network([bp.Dense(1)], inputs=3, seed=0)
+    net.fit(X, y, optimizer=bp.SGD(1e-6), epochs=3, seed=0, callbacks=stop)
+    assert stop.best_epoch is not None and stop.best_epoch <= 2  # an epoch of this run
+    assert np.abs(net.parameters).max() < 10  # not another run's (or uninitialised) weights
+
+
+def test_an_overflow_in_the_last_step_is_caught():
+    X, y = regression_data()
+    net = bp.Network([bp.Dense(1)], inputs=3, seed=0)
+    with pytest.raises(bp.DivergenceError, match=r"epoch 0, batch 0: a parameter is not finite, first in layer 1"):
+        net.fit(X, y, optimizer=bp.SGD(1e39), epochs=1, batch_size=None)
+    assert np.isfinite(net.parameters).all()
+
+
+def test_predict_inside_a_callback_sees_no_dropout_and_changes_nothing():
+    X, y = blobs()
+    seen = []
+
+    class Predict(bp.Callback):
+        def on_train_begin(self, state):
+            self.net = state.net
+
+        def on_batch_end(self, batch, logs):
+            seen.append(np.array_equal(self.net.predict(X[:5]), self.net.predict(X[:5])))
+
+    with_callback = classifier(dropout=0.5)
+    with_callback.fit(X, y, loss="crossentropy", epochs=2, seed=1, callbacks=Predict())
+    without = classifier(dropout=0.5)
+    without.fit(X, y, loss="crossentropy", epochs=2, seed=1)
+    assert all(seen)
+    np.testing.assert_array_equal(with_callback.parameters, without.parameters)
+
+
+def test_multilabel_accuracy_does_not_depend_on_the_batches():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(8, 2))
+    Y = np.array([[1, 1], [0, 0], [1, 0], [0, 1], [1, 1], [0, 0], [1, 0], [0, 1]], dtype=float)
+    accuracies = set()
+    for batch_size in (8, 4, 2, 1):
+        net = bp.Network([bp.Dense(2, "sigmoid")], inputs=2, seed=0)
+        history = net.fit(
+            X, Y, loss="binary_crossentropy", optimizer=bp.SGD(1e-12), batch_size=batch_size, shuffle=False
+        )
+        exact = ((net.predict(X) >= 0.5) == (Y >= 0.5)).all(axis=1).mean()
+        assert history["accuracy"][0] == pytest.approx(exact)
+        accuracies.add(history["accuracy"][0])
+    assert len(accuracies) == 1
+
+
+def test_r2_is_of_the_data_loss_not_the_penalty():
+    X, y = regression_data()
+    net = bp.Network([bp.Dense(1)], inputs=3, seed=0)
+    history = net.fit(X, y, optimizer=bp.SGD(1e-12), batch_size=None, l2=1.0, validation=(X, y))
+    assert history["r2"][0] == pytest.approx(history["val_r2"][0], rel=1e-6)
+
+
+def test_a_finite_float32_gradient_whose_square_overflows_is_clipped_not_diverged():
+    X, y = regression_data()
+    net = bp.Network([bp.Dense(1)], inputs=3, seed=0)
+    net.fit(X, y * 1e19, optimizer=bp.SGD(1e-3), batch_size=8, clip_norm=1.0)
+    assert np.isfinite(net.parameters).all()
+
+
+def test_resuming_restores_early_stopping_too(tmp_path):
+    pytest.importorskip("safetensors")
+    X, y = blobs()
+    options = dict(loss="crossentropy", optimizer=None, validation=0.25, seed=0, epochs=12)
+    whole = classifier()
+    whole_history = whole.fit(X, y, callbacks=bp.EarlyStopping(patience=1), **{**options, "optimizer": bp.SGD(3.0)})
+    path = tmp_path / "run.ckpt"
+    first = classifier()
+    first.fit(
+        X,
+        y,
+        callbacks=[bp.EarlyStopping(patience=1), bp.ModelCheckpoint(path)],
+        **{**options, "optimizer": bp.SGD(3.0), "epochs": 1},
+    )
+    resumed = classifier()
+    resumed_history = resumed.fit(
+        X,
+        y,
+        callbacks=[bp.EarlyStopping(patience=1), bp.ModelCheckpoint(tmp_path / "b")],
+        resume_from=path,
+        **{**options, "optimizer": bp.SGD(3.0)},
+    )
+    assert len(whole_history) < 12  # it did stop early
+    assert resumed_history.epoch == whole_history.epoch
+    np.testing.assert_array_equal(resumed.parameters, whole.parameters)
+
+
+def test_an_unknown_monitor_fails_before_anything_is_written(tmp_path):
+    X, y = blobs()
+    checkpoint, log = tmp_path / "run.ckpt", tmp_path / "log.csv"
+    log.write_text("precious\n")
+    callbacks = [bp.ModelCheckpoint(checkpoint, monitor="loss"), bp.CSVLogger(log), bp.EarlyStopping(monitor="val_los")]
+    with pytest.raises(bp.ParameterError, match=r"Unknown monitor 'val_los'; expected one of \['loss', 'accuracy'\]"):
+        classifier().fit(X, y, loss="crossentropy", epochs=2, callbacks=callbacks)
+    assert not checkpoint.exists()
+    assert log.read_text() == "precious\n"
+
+
+def test_the_progress_bar_stops_when_training_fails():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from backprop.progress import RichProgress
+
+    X, y = blobs()
+    progress = RichProgress(Console(file=StringIO()))
+    with pytest.raises(bp.DivergenceError):
+        classifier().fit(X * 1e3, y, loss="crossentropy", optimizer=bp.SGD(1e8), epochs=20, callbacks=progress)
+    assert progress._progress is None
+
+
+def test_callbacks_must_be_callbacks():
+    X, y = blobs()
+    with pytest.raises(bp.BackpropTypeError, match=r"callbacks must be a Callback or a list of them, got 5"):
+        classifier().fit(X, y, loss="crossentropy", callbacks=5)

@@ -38,14 +38,16 @@ class _Monitor:
         self.monitor = monitor
         self.min_delta = check_interval(min_delta, "min_delta", 0.0, None)
         self.mode = _mode(mode, monitor)
-        self.best = math.inf if self.mode == "min" else -math.inf
-        self.names: tuple[str, ...] = ()
+        self.reset()
 
-    def check_name(self, logs: dict[str, float]) -> float:
-        if self.monitor not in logs:
-            valid = [name for name in (self.names or tuple(logs)) if not name.startswith("grad_norm_")]
+    def reset(self) -> None:
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def check_name(self, names: tuple[str, ...]) -> None:
+        """Raise before training if the run will not log the monitored metric."""
+        valid = [name for name in names if name not in ("lr", "seconds")]
+        if self.monitor not in valid:
             raise ParameterError(f"Unknown monitor {self.monitor!r}; expected one of {valid}")
-        return logs[self.monitor]
 
     def improved(self, value: float) -> bool:
         better = value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
@@ -98,12 +100,15 @@ class EarlyStopping(Callback):
         self._state: TrainingState | None = None
 
     def on_train_begin(self, state: TrainingState) -> None:
+        self._tracker.check_name(state.metrics)
         self._state = state
-        self._tracker.names = state.metrics
-        self._best_parameters = np.empty_like(state.net.parameters) if self.restore_best else None
+        if state.epoch < 0 or self._best_parameters is None:  # a new run, not a resumed one
+            self._tracker.reset()
+            self.best_epoch, self.stopped_epoch, self._wait = None, None, 0
+            self._best_parameters = state.net.parameters.copy() if self.restore_best else None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
-        value = self._tracker.check_name(logs)
+        value = logs[self._tracker.monitor]
         if self._tracker.improved(value):
             self.best_epoch, self._wait = epoch, 0
             if self._best_parameters is not None and self._state is not None:
@@ -118,6 +123,25 @@ class EarlyStopping(Callback):
     def on_train_end(self, state: TrainingState) -> None:
         if self._best_parameters is not None and self.best_epoch is not None and self.best_epoch != state.epoch:
             np.copyto(state.net.parameters, self._best_parameters)
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "best": self._tracker.best,
+            "wait": self._wait,
+            "best_epoch": self.best_epoch,
+            "stopped_epoch": self.stopped_epoch,
+        }
+        if self._best_parameters is not None:
+            state["best_parameters"] = self._best_parameters.copy()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._tracker.best = float(state["best"])
+        self._wait = int(state["wait"])
+        self.best_epoch = state["best_epoch"]
+        self.stopped_epoch = state["stopped_epoch"]
+        if "best_parameters" in state:
+            self._best_parameters = np.array(state["best_parameters"])
 
     def __repr__(self) -> str:
         t = self._tracker
@@ -157,17 +181,26 @@ class ModelCheckpoint(Callback):
         self._state: TrainingState | None = None
 
     def on_train_begin(self, state: TrainingState) -> None:
+        if self.save_best_only:
+            self._tracker.check_name(state.metrics)
+        if state.epoch < 0:
+            self._tracker.reset()
         self._state = state
-        self._tracker.names = state.metrics
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
-        if self.save_best_only and not self._tracker.improved(self._tracker.check_name(logs)):
+        if self.save_best_only and not self._tracker.improved(logs[self._tracker.monitor]):
             return False
         from .io import save_checkpoint
 
         if self._state is not None:
             save_checkpoint(self._state.net, self.path, self._state.checkpoint())
         return False
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self._tracker.best}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._tracker.best = float(state["best"])
 
     def __repr__(self) -> str:
         return f"ModelCheckpoint({self.path!r}, save_best_only={self.save_best_only})"
@@ -188,18 +221,22 @@ class CSVLogger(Callback):
         self.path = os.fspath(path)
         self.append = bool(append)
         self._columns: list[str] | None = None
+        self._truncate = False
 
     def on_train_begin(self, state: TrainingState) -> None:
         self._columns = None
-        if not self.append:
-            with open(self.path, "w", newline="", encoding="utf-8"):
-                pass
+        # A resumed run continues its file; a new one replaces it, at its first row.
+        self._truncate = not self.append and state.epoch < 0
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
-        write_header = self._columns is None and (not os.path.exists(self.path) or os.path.getsize(self.path) == 0)
+        mode = "w" if self._truncate else "a"
+        self._truncate = False
+        write_header = self._columns is None and (
+            mode == "w" or not os.path.exists(self.path) or os.path.getsize(self.path) == 0
+        )
         if self._columns is None:
             self._columns = ["epoch", *logs]
-        with open(self.path, "a", newline="", encoding="utf-8") as handle:
+        with open(self.path, mode, newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             if write_header:
                 writer.writerow(self._columns)

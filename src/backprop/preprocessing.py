@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import as_array, as_float_array, check_finite, check_positive_int, check_seed, shown
+from ._validation import as_array, as_float_array, check_finite, check_positive_int, check_seed, is_number, shown
 from .errors import BackpropError, BackpropTypeError, DataError, ParameterError, ShapeError
 
 IndexArray = NDArray[np.int64]
@@ -244,9 +244,7 @@ def _as_matrix(X: Any, name: str, dtype: np.dtype[Any]) -> NDArray[np.floating[A
 
 
 def _state_vector(values: Any, key: str) -> NDArray[np.float64]:
-    ok = isinstance(values, list | tuple) and all(
-        isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool) for v in values
-    )
+    ok = isinstance(values, list | tuple) and all(is_number(v) for v in values)
     if not ok:
         raise BackpropTypeError(
             f"Standardizer state {key!r} must be a list of numbers, got {type(values).__name__} {_short(values)}"

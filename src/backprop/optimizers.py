@@ -348,18 +348,18 @@ class Adam(Optimizer):
         m *= beta1
         np.multiply(gradient, 1 - beta1, out=scratch)
         m += scratch
-        # v ← β₂ v + (1 − β₂) g²
+        # v ← β₂ v + (1 − β₂) g², squaring g in its own buffer (it is not needed again)
         v *= beta2
-        np.multiply(gradient, 1 - beta2, out=scratch)
-        scratch *= gradient
-        v += scratch
-        # The denominator √v / √(1 − β₂ᵗ) + ε
+        np.multiply(gradient, gradient, out=gradient)
+        gradient *= 1 - beta2
+        v += gradient
+        # Δθ = −η/(1 − β₁ᵗ) · m / (√v/c + ε) with c = √(1 − β₂ᵗ), written as
+        # −(η c/(1 − β₁ᵗ)) · m / (√v + ε c): one pass fewer, the same value up to rounding.
+        c = (1 - beta2**t) ** 0.5
         np.sqrt(v, out=scratch)
-        scratch /= (1 - beta2**t) ** 0.5
-        scratch += self.eps
-        # The weight update Δθ = −η / (1 − β₁ᵗ) · m / denominator, formed in the gradient buffer.
-        np.multiply(m, lr / (1 - beta1**t), out=gradient)
-        gradient /= scratch
+        scratch += self.eps * c
+        np.divide(m, scratch, out=gradient)
+        gradient *= lr * c / (1 - beta1**t)
         parameters -= gradient
 
 

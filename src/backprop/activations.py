@@ -97,8 +97,15 @@ class Activation:
         return hash((type(self), tuple(sorted(vars(self).items()))))
 
 
+def _exp_minus_abs(z: Array, out: Array) -> Array:
+    """``e^−|z|`` into ``out``: in (0, 1] for any z, the stable core of sigmoid and softplus."""
+    np.abs(z, out=out)
+    np.negative(out, out=out)
+    return np.exp(out, out=out)
+
+
 class Sigmoid(Activation):
-    """``σ(z) = 1 / (1 + e^(−z))``, computed as ``exp(−log(1 + e^(−z)))``."""
+    """``σ(z) = 1 / (1 + e^(−z))``, computed as ``e^min(z, 0) / (1 + e^−|z|)``."""
 
     name = "sigmoid"
     formula = "1 / (1 + e^(−z))"
@@ -107,9 +114,7 @@ class Sigmoid(Activation):
     def forward(self, z: Array, out: Array, tmp: Array) -> Array:
         # σ(z) = e^min(z, 0) / (1 + e^−|z|): no exponent is ever positive, so nothing
         # overflows, and the tail e^z / (1 + e^z) keeps full relative precision.
-        np.abs(z, out=tmp)
-        np.negative(tmp, out=tmp)
-        np.exp(tmp, out=tmp)
+        _exp_minus_abs(z, tmp)
         tmp += 1.0
         np.minimum(z, 0.0, out=out)
         np.exp(out, out=out)
@@ -232,9 +237,7 @@ class Softplus(Activation):
 
     def forward(self, z: Array, out: Array, tmp: Array) -> Array:
         # max(z, 0) + log(1 + e^−|z|): no overflow, and exact in both tails.
-        np.abs(z, out=out)
-        np.negative(out, out=out)
-        np.exp(out, out=out)
+        _exp_minus_abs(z, out)
         np.log1p(out, out=out)
         np.maximum(z, 0.0, out=tmp)
         out += tmp

@@ -61,14 +61,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import check_seed, shown
-from .errors import BackpropError, BackpropTypeError, DataError, ParameterError
+from .errors import BackpropTypeError, DataError, MissingDependencyError, ParameterError
 from .preprocessing import Standardizer, split, stratified_split
 
 INSTALL_HINT = "pip install 'backprop[datasets]'"
-
-
-class MissingDependencyError(BackpropError, ImportError):
-    """An optional package a dataset needs (scikit-learn, mnist1d) is not installed."""
 
 
 @dataclass(frozen=True, eq=False)

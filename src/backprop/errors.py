@@ -53,11 +53,16 @@ class DivergenceError(BackpropError, ArithmeticError):
         self.epoch, self.batch, self.layer = epoch, batch, layer
 
 
+class MissingDependencyError(BackpropError, ImportError):
+    """An optional package (an extra such as scikit-learn, onnx, numba) is not installed."""
+
+
 __all__ = [
     "BackpropError",
     "BackpropTypeError",
     "DataError",
     "DivergenceError",
+    "MissingDependencyError",
     "ModelFileError",
     "ParameterError",
     "SaveError",

@@ -21,6 +21,11 @@ CHILD = textwrap.dedent(
     X = np.memmap(path, dtype=np.float32, mode="r", shape=(rows, features))
     y = (np.asarray(X[:, 0]) > 0).astype(np.int64)  # one column: 256 KiB
     net = bp.Network([bp.Dense(16, "relu"), bp.Dense(2, "softmax")], inputs=features, seed=0)
+    # One tiny step first: with the `fast` extra it loads the compiled optimizer
+    # step (numba, which imports scipy, whose OpenBLAS stalls when started under
+    # RLIMIT_DATA), a fixed cost unrelated to the data.
+    warm = bp.Network([bp.Dense(2, "softmax")], inputs=1, seed=0)
+    warm.fit(np.zeros((2, 1)), [0, 1], loss="crossentropy", optimizer=bp.Adam(1e-3), epochs=1)
 
     # From here on the heap may grow by 128 MiB at most: half the data.
     with open("/proc/self/status") as status:

@@ -1,5 +1,8 @@
 """Network construction, the flat parameter buffer, dtypes, initializers, predict and fit."""
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 
@@ -117,6 +120,21 @@ def test_copy_is_independent():
     np.testing.assert_allclose(clone.parameters, net.parameters)
     clone.weights[0][...] = 0
     assert net.weights[0].any()
+
+
+@pytest.mark.parametrize("duplicate", [copy.deepcopy, lambda net: pickle.loads(pickle.dumps(net))])
+def test_deepcopy_and_pickle_keep_weights_as_views_of_the_parameters(duplicate):
+    # The views must be rebuilt: otherwise fit updates a buffer predict never reads.
+    net = bp.Network([bp.Dense(3, "tanh"), bp.Dropout(0.1), bp.Dense(1, "sigmoid")], inputs=2, seed=0)
+    net.predict(XOR_X)  # a cached workspace travels too
+    clone = duplicate(net)
+    np.testing.assert_array_equal(clone.parameters, net.parameters)
+    assert all(np.shares_memory(W, clone.parameters) for W in clone.weights)
+    assert all(np.shares_memory(dW.dW, clone.gradient) for dW in clone.dense_layers)
+    before = clone.predict(XOR_X)
+    clone.fit(XOR_X, XOR_Y, loss="mse", optimizer=bp.SGD(1.0), epochs=5, seed=0)
+    assert not np.array_equal(clone.predict(XOR_X), before)
+    np.testing.assert_array_equal(net.predict(XOR_X), before)  # the original is untouched
 
 
 @pytest.mark.parametrize(

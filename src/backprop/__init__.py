@@ -7,6 +7,9 @@
 [(2, 4), (4, 1)]
 """
 
+from os import PathLike
+from typing import Any
+
 from . import activations, callbacks, datasets, initializers, io, losses, preprocessing, schedules
 from .activations import Activation, get_activation
 from .callbacks import CSVLogger, EarlyStopping, ModelCheckpoint
@@ -33,6 +36,17 @@ from .schedules import Constant, CosineDecay, ExponentialDecay, ReduceOnPlateau,
 from .training import Callback, History, TrainingState
 
 __version__ = "0.1.0"
+
+
+def export_onnx(model: Any, path: str | PathLike[str], *, opset: int | None = None, name: str | None = None) -> None:
+    """Write a network or a fitted estimator to an ONNX file: :func:`backprop.onnx.export_onnx`.
+
+    ``onnx`` is imported on the first call, not by ``import backprop``.
+    """
+    from .onnx import export_onnx as _export_onnx
+
+    _export_onnx(model, path, opset=opset, name=name)
+
 
 __all__ = [
     "SGD",
@@ -76,6 +90,7 @@ __all__ = [
     "callbacks",
     "datasets",
     "explain",
+    "export_onnx",
     "get_activation",
     "get_loss",
     "get_optimizer",

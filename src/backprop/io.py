@@ -211,14 +211,17 @@ def _serialize(tensors: dict[str, NDArray[Any]], document: dict[str, Any], allow
     return data
 
 
-def save(net: Network, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> None:
+def save(net: Network | Any, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> None:
     """Write ``net`` to a model file (safetensors plus a JSON document), atomically.
 
     Parameters
     ----------
-    net : Network
+    net : Network or fitted estimator
         The network. Built-in activations only: a custom ``(function,
-        derivative)`` pair is Python code and cannot be stored.
+        derivative)`` pair is Python code and cannot be stored. A fitted
+        :mod:`backprop.sklearn` estimator is saved as its ``network_`` with
+        what rebuilds the estimator in the metadata
+        (``backprop.sklearn.load`` reads it back; :func:`load` gives the network).
     path : str or path-like
         The file to write, conventionally ``*.safetensors``; an existing file
         is replaced only once the new one is complete.
@@ -240,11 +243,12 @@ def save(net: Network, path: str | os.PathLike[str], metadata: dict[str, Any] | 
     SaveError
         If the file cannot be written; any previous file is intact.
     """
-    net = _check_network(net, "save")
     if metadata is None:
         metadata = {}
     if not isinstance(metadata, dict):
         raise BackpropTypeError(f"metadata must be a dict with string keys, got {type(metadata).__name__}")
+    net, metadata = _unwrap_estimator(net, metadata)
+    net = _check_network(net, "save")
     extra = _Encoder(arrays=None).encode(metadata, "metadata", ())
     document = {
         "format": MODEL_FORMAT,
@@ -254,6 +258,24 @@ def save(net: Network, path: str | os.PathLike[str], metadata: dict[str, Any] | 
         "extra": extra,
     }
     atomic_write(path, _serialize({"parameters": net.parameters}, document, allow_nan=False))
+
+
+def _unwrap_estimator(obj: Any, metadata: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """A fitted estimator (an object with ``network_`` and ``_backprop_metadata()``) as its network and metadata.
+
+    Duck-typed, so that this module needs nothing from scikit-learn. The
+    estimator's method raises its own not-fitted error before ``network_`` is read.
+    """
+    hook = getattr(obj, "_backprop_metadata", None)
+    if isinstance(obj, Network) or not callable(hook):
+        return obj, metadata
+    own = hook()
+    if not isinstance(own, dict):
+        raise BackpropTypeError(f"{type(obj).__name__}._backprop_metadata() must return a dict, got {own!r:.80}")
+    clash = sorted(set(own) & set(metadata))
+    if clash:
+        raise BackpropTypeError(f"metadata keys {clash} are reserved for the {type(obj).__name__}'s own metadata")
+    return obj.network_, {**metadata, **own}
 
 
 def save_checkpoint(net: Network, path: str | os.PathLike[str], state: dict[str, Any]) -> None:

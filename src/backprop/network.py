@@ -278,6 +278,21 @@ class Network:
         clone.parameters[...] = self.parameters
         return clone
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The per-batch workspaces are a cache; the views are rebuilt on unpickling.
+        state = self.__dict__.copy()
+        state["_workspaces"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # pickle and copy.deepcopy restore W and b as arrays of their own; bind
+        # them again as views of one buffer, or fit would update a buffer that
+        # predict never reads.
+        self.__dict__.update(state)
+        parameters = self.parameters
+        self._bind()
+        self.parameters[...] = parameters
+
     def __repr__(self) -> str:
         layers = ", ".join(repr(layer) for layer in self.layers)
         return f"Network([{layers}], inputs={self.n_inputs}, dtype={self.dtype.name})"

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from . import _kernels
 from ._validation import (
     FLOAT_DTYPES,
     FloatArray,
@@ -270,6 +271,12 @@ class SGD(Optimizer):
         if momentum:
             # b ← μ b + g; the buffer starts at 0, so b₁ = g₁ exactly (torch clones g₁).
             velocity = self._buffers["momentum_buffer"]
+            kernel = _kernels.get("momentum")
+            if kernel is not None:
+                # The same operations in one pass (bit-identical to the numpy path below).
+                cast = parameters.dtype.type
+                kernel(parameters, gradient, velocity, cast(momentum), cast(self.lr), self.nesterov)
+                return
             velocity *= momentum
             velocity += gradient
             if self.nesterov:
@@ -338,6 +345,30 @@ class Adam(Optimizer):
     def _update(self, parameters: FloatArray, gradient: FloatArray) -> None:
         lr, (beta1, beta2), t = float(self.lr), self.betas, self.steps
         m, v, scratch = self._buffers["exp_avg"], self._buffers["exp_avg_sq"], self._scratch
+        # Δθ = −η/(1 − β₁ᵗ) · m / (√v/c + ε) with c = √(1 − β₂ᵗ), written as
+        # −(η c/(1 − β₁ᵗ)) · m / (√v + ε c): one pass fewer, the same value up to rounding.
+        c = (1 - beta2**t) ** 0.5
+        kernel = _kernels.get("adam")
+        if kernel is not None:
+            # The same operations in one pass (bit-identical to the numpy path below).
+            cast = parameters.dtype.type
+            kernel(
+                parameters,
+                gradient,
+                m,
+                v,
+                cast(1 - lr * self.weight_decay),
+                cast(self.weight_decay),
+                bool(self._decoupled and self.weight_decay),
+                bool(not self._decoupled and self.weight_decay),
+                cast(beta1),
+                cast(1 - beta1),
+                cast(beta2),
+                cast(1 - beta2),
+                cast(self.eps * c),
+                cast(lr * c / (1 - beta1**t)),
+            )
+            return
         if self._decoupled:
             # AdamW: θ ← θ (1 − η λ), outside the moment estimates.
             if self.weight_decay:
@@ -353,9 +384,6 @@ class Adam(Optimizer):
         np.multiply(gradient, gradient, out=gradient)
         gradient *= 1 - beta2
         v += gradient
-        # Δθ = −η/(1 − β₁ᵗ) · m / (√v/c + ε) with c = √(1 − β₂ᵗ), written as
-        # −(η c/(1 − β₁ᵗ)) · m / (√v + ε c): one pass fewer, the same value up to rounding.
-        c = (1 - beta2**t) ** 0.5
         np.sqrt(v, out=scratch)
         scratch += self.eps * c
         np.divide(m, scratch, out=gradient)

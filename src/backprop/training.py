@@ -331,6 +331,7 @@ def fit(
     backup = np.empty_like(net.parameters)
     l2_scale = _l2_scale(net, l2) if l2 else None
     segments, weight_segments = _gradient_segments(net)
+    squared_norms = _SquaredNorms(net.gradient, segments, scratch)
     total_variance = _total_variance(targets[train_rows]) if not classification else 0.0
     multilabel = loss_fn.name == "binary_crossentropy"  # every column its own yes/no; else argmax
 
@@ -353,8 +354,10 @@ def fit(
             for step, start_row in enumerate(range(0, n, batch)):
                 rows = order[start_row : start_row + batch]
                 m = rows.shape[0]
-                xb = np.take(inputs, rows, axis=0, out=batch_inputs[:m])
-                yb = np.take(targets, rows, axis=0, out=batch_targets[:m])
+                # mode="clip": the rows are valid, and the default "raise" gathers
+                # through a temporary buffer (measured 3x slower).
+                xb = inputs.take(rows, axis=0, out=batch_inputs[:m], mode="clip")
+                yb = targets.take(rows, axis=0, out=batch_targets[:m], mode="clip")
                 # Dropout draws its masks only inside this step: predict in a callback sees none.
                 for layer in dropouts:
                     layer.rng = dropout_rng
@@ -365,10 +368,10 @@ def fit(
                         scale: Any = 1.0 / m
                         batch_loss = loss_fn.total(ws.z[-1], ws.a[-1], yb)
                     else:
-                        scale = np.take(relative, rows, out=batch_scale[:m, 0])[:, None]
+                        scale = relative.take(rows, out=batch_scale[:m, 0], mode="clip")[:, None]
                         batch_loss = loss_fn.total(ws.z[-1], ws.a[-1], yb, scale[:, 0])
                         scale /= m
-                    if not np.isfinite(batch_loss):
+                    if not math.isfinite(batch_loss):
                         _diverged(net, backup, steps_run, epoch, step, _first_non_finite(ws, m), "the loss")
                     net._backward(ws, xb, yb, loss_fn, scale)
                     for layer in dropouts:
@@ -378,16 +381,14 @@ def fit(
                         np.multiply(net.parameters, l2_scale, out=scratch)
                         batch_loss += 0.5 * m * float(np.dot(scratch, net.parameters))
                         net.gradient += scratch
-                    # Squared norms per W and b segment: one BLAS dot each, read-only
-                    # (measured 10x faster than np.square + np.add.reduceat on W4).
-                    sums = np.array([np.dot(part, part) for part in segments], dtype=np.float64)
+                    sums = squared_norms()
                     total = float(sums.sum())
-                    if not np.isfinite(total):
+                    if not math.isfinite(total):
                         # Either the gradient is not finite, or a float32 square overflowed.
                         sums = _squares_float64(segments)
                         total = float(sums.sum())
                     squares = sums[weight_segments]
-                    if not np.isfinite(total):
+                    if not math.isfinite(total):
                         bad = net.dense_layers[int(np.argmax(~np.isfinite(squares)))].index
                         _diverged(net, backup, steps_run, epoch, step, bad, "the gradient")
                     if clip is not None and total > clip * clip:
@@ -559,6 +560,26 @@ def _gradient_segments(net: Network) -> tuple[list[FloatArray], np.ndarray[Any, 
     return views, np.array(picks, dtype=np.intp)
 
 
+class _SquaredNorms:
+    """``Σ g²`` of each W and b segment of the flat gradient, as float64, once per step."""
+
+    # Below this many parameters one square and one reduceat over the whole
+    # buffer beat a BLAS dot per segment (each numpy call costs ~1 µs, which is
+    # what a step of a small network is made of); above it the dots win
+    # (measured 10x faster than square + reduceat on W4's 6.3M parameters).
+    SMALL = 1 << 18
+
+    def __init__(self, gradient: FloatArray, segments: list[FloatArray], scratch: FloatArray) -> None:
+        self.gradient, self.segments, self.scratch = gradient, segments, scratch
+        self.starts = np.cumsum([0] + [part.size for part in segments[:-1]], dtype=np.intp)
+
+    def __call__(self) -> np.ndarray[Any, Any]:
+        if self.gradient.size <= self.SMALL:
+            squares = np.multiply(self.gradient, self.gradient, out=self.scratch)
+            return np.add.reduceat(squares, self.starts, dtype=np.float64)
+        return np.array([np.dot(part, part) for part in self.segments], dtype=np.float64)
+
+
 def _total_variance(targets: FloatArray) -> float:
     centered = targets - targets.mean(axis=0, dtype=np.float64)
     return float(np.einsum("ij,ij->", centered, centered))
@@ -609,7 +630,7 @@ def _evaluate(
                 xb, yb = inputs[start : start + chunk], targets[start : start + chunk]
             else:
                 part = rows[start : start + chunk]
-                xb = np.take(inputs, part, axis=0, out=gathered[: part.shape[0]])
+                xb = inputs.take(part, axis=0, out=gathered[: part.shape[0]], mode="clip")
                 yb = targets[part]
             m = xb.shape[0]
             net._forward(xb, ws)

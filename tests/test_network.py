@@ -122,7 +122,7 @@ def test_copy_is_independent():
     assert net.weights[0].any()
 
 
-@pytest.mark.parametrize("duplicate", [copy.deepcopy, lambda net: pickle.loads(pickle.dumps(net))])
+@pytest.mark.parametrize("duplicate", [copy.copy, copy.deepcopy, lambda net: pickle.loads(pickle.dumps(net))])
 def test_deepcopy_and_pickle_keep_weights_as_views_of_the_parameters(duplicate):
     # The views must be rebuilt: otherwise fit updates a buffer predict never reads.
     net = bp.Network([bp.Dense(3, "tanh"), bp.Dropout(0.1), bp.Dense(1, "sigmoid")], inputs=2, seed=0)

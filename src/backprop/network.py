@@ -271,12 +271,18 @@ class Network:
 
     def copy(self, dtype: Any = None) -> Network:
         """An independent copy, optionally in another precision."""
-        clone = copy.copy(self)
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
         clone.dtype = self.dtype if dtype is None else as_float_dtype(dtype)
         clone.layers = [copy.copy(layer) for layer in self.layers]
         clone._bind()
         clone.parameters[...] = self.parameters
         return clone
+
+    def __copy__(self) -> Network:
+        # A shallow copy would share the layers, whose views then point at one
+        # network's buffer or the other's: copy.copy gives an independent copy.
+        return self.copy()
 
     def __getstate__(self) -> dict[str, Any]:
         # The per-batch workspaces are a cache; the views are rebuilt on unpickling.

@@ -39,6 +39,7 @@ MACHINE_KEYS = {
     "numpy",
     "torch",
     "sklearn",
+    "kernels",
     "cpu_count",
     "available_cpus",
     "threads",

@@ -88,6 +88,7 @@ contender)::
       "quick": false, "repeats": 3, "threads": 2, "seconds": 123.4,
       "machine": {
         "platform", "python", "numpy", "torch", "sklearn",  # versions, null if missing
+        "kernels": "numba 0.68.1" | "numpy",   # backprop's optimizer step (the `fast` extra)
         "cpu_count", "available_cpus", "threads",
         "thread_control": "threadpoolctl" | "unavailable",
         "blas": [{"user_api", "internal_api", "version", "architecture",
@@ -697,6 +698,7 @@ class Environment:
             "numpy": np.__version__,
             "torch": self.versions.get("torch"),
             "sklearn": self.versions.get("sklearn"),
+            "kernels": _kernel_path(),
             "cpu_count": os.cpu_count(),
             "available_cpus": available,
             "threads": self.threads,
@@ -705,6 +707,17 @@ class Environment:
             "environment": {name: os.environ.get(name) for name in ENVIRONMENT},
             "memory_method": memory_method(),
         }
+
+
+def _kernel_path() -> str:
+    """Which optimizer step backprop runs: the compiled one-pass kernels or plain numpy."""
+    from . import _kernels
+
+    if not _kernels.enabled():
+        return "numpy"
+    from importlib.metadata import version
+
+    return f"numba {version('numba')}"
 
 
 def default_threads() -> int:
@@ -988,7 +1001,8 @@ def render(results: dict[str, Any], console: Console) -> None:
         f"(thread control: {machine['thread_control']}), {results['repeats']} rounds"
         f"{' [yellow](--quick: the figures mean nothing)[/yellow]' if results['quick'] else ''}; "
         f"numpy {machine['numpy']}, torch {machine['torch'] or 'missing'}, "
-        f"scikit-learn {machine['sklearn'] or 'missing'}; BLAS: {blas or 'unknown'}"
+        f"scikit-learn {machine['sklearn'] or 'missing'}; BLAS: {blas or 'unknown'}; "
+        f"backprop's optimizer step: {machine['kernels']}"
     )
     set_env = {k: v for k, v in machine["environment"].items() if v is not None}
     if set_env:

@@ -47,7 +47,8 @@ control is reported as unavailable and the pools keep their defaults.
 Figures: seconds per epoch (median, min and max over the rounds), the ratios
 backprop ÷ contender (below 1: backprop is faster) and contender ÷ backprop
 (``x faster``), the peak memory and the final train and test accuracy (after
-the measured epochs; the median over the rounds). The predict section times
+the measured epochs; the mean over the rounds, each round training from its
+own seed, so that one lucky initialization does not decide the comparison). The predict section times
 ``Network.predict`` on 100 000 rows of W1's shape against the same torch model
 under ``torch.inference_mode()`` (one call on all rows) and the forward GEMMs
 alone (in chunks of ``backprop.network.PREDICT_CHUNK`` rows), in rows per
@@ -547,9 +548,9 @@ def _summary(values: Sequence[float]) -> dict[str, Any] | None:
     }
 
 
-def _median_or_none(values: Sequence[float | None]) -> float | None:
+def _mean_or_none(values: Sequence[float | None]) -> float | None:
     known = [v for v in values if v is not None]
-    return statistics.median(known) if known else None
+    return statistics.fmean(known) if known else None
 
 
 def _max_or_none(values: Sequence[float | None]) -> float | None:
@@ -579,8 +580,8 @@ class Record:
             "reason": self.reason,
             "seconds_per_epoch": _summary(self.seconds) if ok else None,
             "peak_memory_mb": _max_or_none(self.memory) if ok else None,
-            "train_accuracy": _median_or_none(self.train_accuracy) if ok else None,
-            "test_accuracy": _median_or_none(self.test_accuracy) if ok else None,
+            "train_accuracy": _mean_or_none(self.train_accuracy) if ok else None,
+            "test_accuracy": _mean_or_none(self.test_accuracy) if ok else None,
         }
 
 

@@ -8,9 +8,10 @@ BIN    := $(VENV)/bin
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Installs the project (numpy, click, rich) into the virtual environment.
+# Installs the project with what the demo uses (bundled datasets, plots, the
+# compiled optimizer step) into the virtual environment.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[datasets,plot,fast]'
 	touch $@
 
 # Adds the test tools (pytest, hypothesis, ruff, mypy).

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple, cast
@@ -561,8 +562,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             self._lr_schedule.samples_seen = self.t_
             self.loss_ = loss
             self.loss_curve_.append(loss)
-            if self.verbose:
-                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
+            self._report(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
             if validation is not None:
                 self._validation_epoch(*validation[:3])
             else:
@@ -584,24 +584,26 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
                 if rule.adaptive_lr is not None and rule.adaptive_lr > 1e-6:
                     rule.adaptive_lr /= 5.0
                     self._no_improvement_count = 0
-                    if self.verbose:
-                        print(f"{message} Setting learning rate to {rule.adaptive_lr:f}")
+                    self._report(f"{message} Setting learning rate to {rule.adaptive_lr:f}")
                     return False
                 message += " Learning rate too small."
-            if self.verbose:
-                print(f"{message} Stopping.")
+            self._report(f"{message} Stopping.")
             self._stopped = True
             return not incremental
 
         return after_epoch
+
+    def _report(self, line: str) -> None:
+        """Progress on stdout, only when asked for with ``verbose`` (scikit-learn's lines, word for word)."""
+        if self.verbose:
+            sys.stdout.write(line + "\n")
 
     def _validation_epoch(self, X_val: FloatArray, y_val: Any, weights: FloatArray | None) -> None:
         score = self._score_validation(X_val, y_val, weights)
         if self.validation_scores_ is None:
             self.validation_scores_ = []
         self.validation_scores_.append(score)
-        if self.verbose:
-            print(f"Validation score: {score:f}")
+        self._report(f"Validation score: {score:f}")
         best = -np.inf if self.best_validation_score_ is None else self.best_validation_score_
         if score < best + self.tol:
             self._no_improvement_count += 1

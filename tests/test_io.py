@@ -341,6 +341,19 @@ def test_atomic_write_replaces_and_reports_bad_targets(tmp_path: Path) -> None:
     assert only_file(tmp_path) == ["file.bin", "folder"]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="os.kill(pid, 0) asks about a process only on POSIX")
+def test_a_write_removes_what_a_killed_writer_left(tmp_path: Path) -> None:
+    # A writer killed between creating its temporary file and the rename leaves
+    # the file behind; the next write of the same target removes it, and only it.
+    dead = tmp_path / ".file.bin.999999999-0123456789ab.tmp"  # above any pid_max: no such process
+    alive = tmp_path / f".file.bin.{os.getppid()}-0123456789ab.tmp"  # a live writer's, kept
+    other = tmp_path / ".other.bin.999999999-0123456789ab.tmp"  # another target's, kept
+    for path in (dead, alive, other):
+        path.write_bytes(b"torn")
+    io.atomic_write(tmp_path / "file.bin", b"new")
+    assert only_file(tmp_path) == sorted(["file.bin", alive.name, other.name])
+
+
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
 def test_written_file_has_the_usual_permissions(tmp_path: Path) -> None:
     old = os.umask(0o022)

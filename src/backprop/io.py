@@ -137,7 +137,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     temporary: str | None = None
     try:
         for _ in range(100):
-            candidate = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(6)}.tmp")
+            # The writer's pid in the name lets a later write remove what a killed one left.
+            candidate = os.path.join(folder, f".{os.path.basename(target)}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
             try:
                 # 0o666 and the umask, like open(): the file gets the usual permissions.
                 fd = os.open(candidate, flags, 0o666)
@@ -163,6 +164,34 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
             with contextlib.suppress(OSError):
                 os.remove(temporary)
     _fsync_folder(folder)
+    _remove_orphans(folder, os.path.basename(target))
+
+
+def _remove_orphans(folder: str, name: str) -> None:
+    """Delete temporary files of ``name`` whose writer process no longer exists (killed mid-write).
+
+    Only on POSIX, where ``os.kill(pid, 0)`` merely asks whether ``pid`` is alive.
+    A pid reused by another process keeps its file until a later write: never
+    a live writer's file removed.
+    """
+    if os.name != "posix":
+        return
+    prefix = f".{name}."
+    try:
+        entries = [entry for entry in os.listdir(folder) if entry.startswith(prefix) and entry.endswith(".tmp")]
+    except OSError:
+        return
+    for entry in entries:
+        pid_text = entry[len(prefix) : -len(".tmp")].partition("-")[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, entry))
+        except OSError:  # alive, owned by another user
+            continue
 
 
 def _fsync_folder(folder: str) -> None:

@@ -1,24 +1,60 @@
-"""The ``backprop`` command-line tool."""
+"""The ``backprop`` command-line tool.
+
+Commands: ``demo``, ``train``, ``predict``, ``evaluate``, ``explain``,
+``export``, ``inspect``, ``datasets``, ``plot``, ``gradcheck``, ``bench``.
+
+Conventions, the same for every command:
+
+* results go to standard output, notes and the progress bar to standard
+  error; the progress bar only when standard error is a terminal and
+  ``--quiet`` is not given; ``--json`` prints machine-readable JSON instead
+  of tables; rich's colours follow ``NO_COLOR`` and the terminal;
+* a usage error (a bad option) exits with status 2 and click's message; a
+  data or model error exits with status 1 and one line ``error: ...`` on
+  standard error naming the file, the column or the row and what to do
+  (``--debug`` shows the traceback instead); success exits with 0; Ctrl-C
+  during ``train`` exits with 130 after saving a checkpoint;
+* output files are written atomically (a temporary file in the same folder,
+  then ``os.replace``): an error or a kill never leaves a partial file.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
+import math
+import os
+import shlex
+import signal
 import sys
-from collections.abc import Callable
-from typing import Any
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, NoReturn
 
 import click
 import numpy as np
+from numpy.typing import NDArray
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 from .activations import ACTIVATIONS
-from .errors import BackpropError
+from .errors import BackpropError, DataError, MissingDependencyError, ModelFileError
 from .explain import Trace, explain, seed_example
 from .gradcheck import gradcheck
-from .layers import Dense
+from .layers import Dense, Dropout, Layer
 from .losses import LOSSES
 from .network import Network
+from .optimizers import OPTIMIZERS, get_optimizer
+from .schedules import SCHEDULES, Schedule
+from .tabular import IMPUTE, TASKS, Frame, Prepared, Preprocessor, is_dataset_name, iter_tables, prepare_training
+from .training import Callback, History, TrainingState
 
 # Piped output is not cut to 80 columns: the explain tables need the room.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
@@ -26,6 +62,109 @@ console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 SEED_CODE = (
     "numpy.random.seed(18); x = randn(3); y = random(); η = random(); W_ih = random((3, 2)); W_ho = random((2, 1))"
 )
+PLOT_HINT = "pip install 'backprop[plot]'"
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+#: Version of the ``"cli"`` entry ``train`` writes into checkpoints.
+CLI_STATE_VERSION = 1
+
+FloatArray = NDArray[np.floating[Any]]
+
+
+# --------------------------------------------------------------------------- output and errors
+
+
+def _note(message: str) -> None:
+    """A note for the user on standard error (never on standard output, which holds results)."""
+    click.echo(f"note: {message}", err=True)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and not isinstance(exc, BackpropError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _fail(exc: BaseException) -> NoReturn:
+    """One line ``error: ...`` on standard error and exit status 1."""
+    click.echo(f"error: {_one_line(exc)}", err=True)
+    raise SystemExit(1)
+
+
+def _debugging() -> bool:
+    context = click.get_current_context(silent=True)
+    root = context.find_root() if context is not None else None
+    return bool(root is not None and root.params.get("debug")) or bool(os.environ.get("BACKPROP_DEBUG"))
+
+
+def _reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command ``--debug`` and turn data and model errors into ``error: ...`` and exit status 1."""
+
+    @click.option("--debug", is_flag=True, help="Show the traceback of an error instead of one line.")
+    @functools.wraps(command)
+    def wrapper(*args: Any, debug: bool = False, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except click.ClickException:
+            raise
+        except BrokenPipeError:
+            # The reader of our output went away (`| head`): stop quietly, as a shell tool does.
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(141) from None
+        except (BackpropError, OSError) as exc:
+            if debug or _debugging():
+                raise
+            _fail(exc)
+
+    return wrapper
+
+
+def _usage_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a BackpropError into click's usage message and exit status 2 (commands that read no data)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except BackpropError as exc:
+            raise click.UsageError(str(exc)) from exc
+
+    return wrapper
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values: numpy scalars and arrays as Python numbers and lists, non-finite floats as None."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(_jsonable(value), indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def _print(text: str = "") -> None:
+    """Plain text on standard output (no markup: file names and labels may hold brackets)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _progress_wanted(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty()
+
+
+# --------------------------------------------------------------------------- options
 
 
 def _sizes(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int]:
@@ -38,17 +177,69 @@ def _sizes(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int
     return sizes
 
 
-def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a BackpropError into a one-line message and exit status 2."""
+def _hidden(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int]:
+    if value.strip().lower() in ("", "none", "0"):
+        return []
+    try:
+        widths = [int(part) for part in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated widths such as 64,32 (or none), got {value!r}") from None
+    if min(widths) < 1:
+        raise click.BadParameter(f"hidden layer widths must be >= 1, got {value!r}")
+    return widths
 
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except BackpropError as exc:
-            raise click.UsageError(str(exc)) from exc
 
-    return wrapper
+def _names(_ctx: click.Context, _param: click.Parameter, value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    if not names:
+        raise click.BadParameter(f"expected comma-separated column names or 0-based indices, got {value!r}")
+    return names
+
+
+option_seed = click.option("--seed", default=0, show_default=True, help="Seed of the random network and data.")
+option_sizes = click.option(
+    "--sizes", default="3,4,2", show_default=True, callback=_sizes, help="Layer widths from input to output."
+)
+option_activation = click.option(
+    "--activation",
+    type=click.Choice(sorted(set(ACTIVATIONS) - {"softmax"})),
+    default="sigmoid",
+    show_default=True,
+    help="Activation of the hidden layers.",
+)
+option_output = click.option(
+    "--output", type=click.Choice(sorted(ACTIVATIONS)), default=None, help="Output activation [default: by loss]."
+)
+option_loss = click.option("--loss", type=click.Choice(sorted(LOSSES)), default="mse", show_default=True)
+option_bias = click.option("--bias/--no-bias", default=True, show_default=True, help="Give every layer a bias.")
+option_json = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+option_quiet = click.option("--quiet", "-q", is_flag=True, help="No progress bar and no notes on stderr.")
+option_header = click.option(
+    "--header/--no-header",
+    default=None,
+    help="Whether a CSV's first row names the columns [default: detected].",
+)
+
+DEFAULT_OUTPUT = {"mse": "sigmoid", "binary_crossentropy": "sigmoid", "crossentropy": "softmax"}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="backprop")
+@click.option("--debug", is_flag=True, help="Show tracebacks of errors (also: BACKPROP_DEBUG=1).")
+def main(debug: bool) -> None:
+    """backprop: multi-layer neural networks trained by backpropagation, on numpy.
+
+    \b
+    Start with:   backprop demo
+    Your data:    backprop train data.csv --target label --report report.html
+                  backprop predict model.safetensors new.csv -o predictions.csv
+                  backprop evaluate model.safetensors test.csv
+    """
+
+
+# --------------------------------------------------------------------------- the seed's example
 
 
 def _random_problem(
@@ -70,6 +261,12 @@ def _random_problem(
     return net, X, y
 
 
+def seed_trace() -> Trace:
+    """The trace of the seed's worked example (DESIGN.md §2)."""
+    net, x, target, learning_rate = seed_example()
+    return explain(net, x, target, learning_rate=learning_rate, loss="mse")
+
+
 def print_seed_example() -> Trace:
     """Print the seed's worked example: initial values, the trace and the seed's two results."""
     net, x, target, learning_rate = seed_example()
@@ -87,50 +284,1438 @@ def print_seed_example() -> Trace:
     return trace
 
 
-option_seed = click.option("--seed", default=0, show_default=True, help="Seed of the random network and data.")
-option_sizes = click.option(
-    "--sizes", default="3,4,2", show_default=True, callback=_sizes, help="Layer widths from input to output."
-)
-option_activation = click.option(
-    "--activation",
-    type=click.Choice(sorted(set(ACTIVATIONS) - {"softmax"})),
-    default="sigmoid",
-    show_default=True,
-    help="Activation of the hidden layers.",
-)
-option_output = click.option(
-    "--output", type=click.Choice(sorted(ACTIVATIONS)), default=None, help="Output activation [default: by loss]."
-)
-option_loss = click.option("--loss", type=click.Choice(sorted(LOSSES)), default="mse", show_default=True)
-option_bias = click.option("--bias/--no-bias", default=True, show_default=True, help="Give every layer a bias.")
-
-DEFAULT_OUTPUT = {"mse": "sigmoid", "binary_crossentropy": "sigmoid", "crossentropy": "softmax"}
+def xor_trace() -> Trace:
+    """One step of a 2-2-1 sigmoid network (seed 0) on the four XOR points, η = 0.5."""
+    net = Network([Dense(2, "sigmoid"), Dense(1, "sigmoid")], inputs=2, seed=0, dtype=np.float64)
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y = np.array([[0.0], [1.0], [1.0], [0.0]])
+    return explain(net, X, y, learning_rate=0.5, loss="mse")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="backprop")
-def main() -> None:
-    """backprop: multi-layer neural networks trained by backpropagation, on numpy."""
+def _show_trace(trace: Trace, fmt: str) -> None:
+    if fmt == "json":
+        _print_json(trace.to_dict())
+    elif fmt == "markdown":
+        click.echo(trace.to_markdown(), nl=False)
+    elif fmt == "html":
+        click.echo(trace.to_html(), nl=False)
+    else:
+        console.print(trace)
+
+
+# --------------------------------------------------------------------------- models on disk
+
+
+@dataclass(frozen=True)
+class Head:
+    """How the network's outputs relate to the target: loss, output activation, units.
+
+    Classification: ``units`` is 1 (two classes, ``p`` of the second) or the
+    number of classes. Regression: one identity (or other) unit per target.
+    """
+
+    task: str
+    loss: str
+    output: str
+    units: int
+    n_classes: int = 0
+
+    def targets(self, y: NDArray[Any]) -> NDArray[Any]:
+        """``y`` (class indices or scaled numbers, shape ``(n,)``) as ``fit`` and ``loss`` take it."""
+        if self.task == "regression":
+            return np.asarray(y, dtype=np.float32).reshape(-1, 1)
+        if self.loss == "crossentropy":
+            return np.asarray(y, dtype=np.int64)
+        if self.units == 1:
+            return np.asarray(y, dtype=np.float32).reshape(-1, 1)
+        onehot = np.zeros((len(y), self.units), dtype=np.float32)
+        onehot[np.arange(len(y)), np.asarray(y, dtype=np.int64)] = 1.0
+        return onehot
+
+    def probabilities(self, output: FloatArray) -> NDArray[np.float64]:
+        """Class probabilities, shape ``(n, n_classes)``."""
+        out: NDArray[np.float64] = np.asarray(output, dtype=np.float64)
+        if self.units == 1:
+            out = np.column_stack([1.0 - out[:, 0], out[:, 0]])
+        elif self.output != "softmax":
+            clipped = np.clip(out, 0.0, None)
+            total = clipped.sum(axis=1, keepdims=True)
+            out = np.divide(clipped, total, out=np.full_like(clipped, 1.0 / self.units), where=total > 0)
+        return out
+
+    def classes(self, output: FloatArray) -> NDArray[np.int64]:
+        """The predicted class index of every row."""
+        indices: NDArray[np.int64]
+        if self.units == 1:
+            indices = (np.asarray(output)[:, 0] >= 0.5).astype(np.int64)
+        else:
+            indices = np.asarray(output).argmax(axis=1).astype(np.int64)
+        return indices
+
+
+def choose_head(pre: Preprocessor, loss: str | None, output: str | None) -> Head:
+    """The loss and output layer for the target, from ``--loss``/``--output`` or the defaults.
+
+    Defaults: two classes → one sigmoid unit + binary_crossentropy; more →
+    softmax + crossentropy; numbers → identity + mse.
+
+    Raises
+    ------
+    click.UsageError
+        For a combination that cannot fit this target.
+    """
+    target = pre.target.name
+    if pre.task == "regression":
+        if loss not in (None, "mse"):
+            raise click.UsageError(
+                f"--loss {loss} is for classes, but the target {target!r} holds numbers; "
+                "use --loss mse, or --task classification"
+            )
+        if output == "softmax":
+            raise click.UsageError("--output softmax is for classes; the target holds numbers (use identity)")
+        return Head("regression", "mse", output or "identity", 1)
+    k = len(pre.classes)
+    if loss is None:
+        if output in (None, "sigmoid") and k == 2:
+            loss = "binary_crossentropy"
+        elif output in (None, "softmax"):
+            loss = "crossentropy"
+        elif output == "sigmoid":
+            raise click.UsageError(
+                f"--output sigmoid with {k} classes needs --loss mse; or use --output softmax (crossentropy)"
+            )
+        else:
+            raise click.UsageError(
+                f"--output {output} gives no class probabilities; use softmax or sigmoid for the classes of {target!r}"
+            )
+    if loss == "crossentropy":
+        if output not in (None, "softmax"):
+            raise click.UsageError(f"--loss crossentropy needs --output softmax, got --output {output}")
+        return Head("classification", loss, "softmax", k, k)
+    if loss == "binary_crossentropy":
+        if k != 2:
+            raise click.UsageError(
+                f"--loss binary_crossentropy is for two classes; the target {target!r} has {k}: use crossentropy"
+            )
+        if output not in (None, "sigmoid"):
+            raise click.UsageError(f"--loss binary_crossentropy needs --output sigmoid, got --output {output}")
+        return Head("classification", loss, "sigmoid", 1, k)
+    units = 1 if k == 2 else k
+    return Head("classification", "mse", output or ("sigmoid" if k == 2 else "softmax"), units, k)
+
+
+@dataclass
+class Model:
+    """A model file as the tool uses it: network, metadata, preprocessing and head."""
+
+    path: str
+    net: Network
+    metadata: dict[str, Any]
+    pre: Preprocessor
+    head: Head
+
+
+def load_model(path: str) -> Model:
+    """Read a model file written by ``backprop train`` and check its metadata against the network.
+
+    Raises
+    ------
+    ModelFileError
+        Naming the file and the broken field.
+    """
+    from .io import load_with_metadata
+
+    try:
+        net, metadata = load_with_metadata(path)
+    except ModelFileError as exc:
+        if "training checkpoint" not in str(exc):
+            raise
+        raise ModelFileError(
+            f"{path} is a training checkpoint, not a model file; finish the training with "
+            f"`backprop train DATA --resume {path}`"
+        ) from None
+    if "preprocessing" not in metadata:
+        raise ModelFileError(
+            f"{path} has no 'preprocessing' metadata: it was not written by `backprop train`. "
+            "Load it in Python with backprop.load, or train it with `backprop train`"
+        )
+    pre = Preprocessor.from_dict(metadata["preprocessing"], where=path)
+    if pre.n_inputs != net.n_inputs:
+        raise ModelFileError(
+            f"{path}: metadata field 'preprocessing' gives {pre.n_inputs} inputs but the network takes {net.n_inputs}"
+        )
+    loss = metadata.get("loss")
+    if loss not in LOSSES:
+        raise ModelFileError(f"{path}: metadata field 'loss' must be one of {sorted(LOSSES)}, got {loss!r}")
+    output = net.layers[-1].activation.name
+    units = net.n_outputs
+    if pre.task == "classification":
+        k = len(pre.classes)
+        if units != k and not (units == 1 and k == 2):
+            raise ModelFileError(
+                f"{path}: metadata field 'preprocessing.target.classes' has {k} classes but the network has "
+                f"{units} outputs"
+            )
+        head = Head("classification", str(loss), output, units, k)
+    else:
+        if units != 1:
+            raise ModelFileError(f"{path}: a regression model must have 1 output, the network has {units}")
+        head = Head("regression", str(loss), output, 1)
+    return Model(path, net, metadata, pre, head)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def confusion_matrix(y_true: NDArray[Any], y_pred: NDArray[Any], k: int) -> NDArray[np.int64]:
+    """``matrix[i, j]``: rows of true class ``i`` predicted as class ``j``."""
+    codes = np.asarray(y_true, dtype=np.int64) * k + np.asarray(y_pred, dtype=np.int64)
+    return np.bincount(codes, minlength=k * k).reshape(k, k).astype(np.int64)
+
+
+def per_class(matrix: NDArray[np.int64], labels: Sequence[Any]) -> list[dict[str, Any]]:
+    """Precision, recall, F1 and support per class from a confusion matrix (0 where undefined)."""
+    rows = []
+    for i, label in enumerate(labels):
+        tp = float(matrix[i, i])
+        predicted = float(matrix[:, i].sum())
+        actual = float(matrix[i, :].sum())
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        rows.append({"class": label, "precision": precision, "recall": recall, "f1": f1, "support": int(actual)})
+    return rows
+
+
+def _classification_summary(matrix: NDArray[np.int64], loss: float, labels: Sequence[Any]) -> dict[str, Any]:
+    n = int(matrix.sum())
+    classes = per_class(matrix, labels)
+    present = [c for c in classes if c["support"]] or classes
+    return {
+        "rows": n,
+        "loss": loss,
+        "accuracy": float(np.trace(matrix)) / n if n else 0.0,
+        "macro_precision": float(np.mean([c["precision"] for c in present])),
+        "macro_recall": float(np.mean([c["recall"] for c in present])),
+        "macro_f1": float(np.mean([c["f1"] for c in present])),
+        "per_class": classes,
+        "confusion_matrix": {"labels": list(labels), "matrix": matrix.tolist()},
+    }
+
+
+@dataclass
+class _RegressionSums:
+    """Streaming sums for R², MAE and RMSE (Chan's merge for the target's variance)."""
+
+    n: int = 0
+    abs_sum: float = 0.0
+    sq_sum: float = 0.0
+    mean: float = 0.0
+    m2: float = 0.0
+
+    def add(self, y: NDArray[np.float64], pred: NDArray[np.float64]) -> None:
+        if not len(y):
+            return
+        error = pred - y
+        self.abs_sum += float(np.abs(error).sum())
+        self.sq_sum += float((error * error).sum())
+        n_b = len(y)
+        mean_b = float(y.mean())
+        m2_b = float(((y - mean_b) ** 2).sum())
+        delta = mean_b - self.mean
+        total = self.n + n_b
+        self.mean += delta * n_b / total
+        self.m2 += m2_b + delta * delta * self.n * n_b / total
+        self.n = total
+
+    def summary(self, loss: float) -> dict[str, Any]:
+        n = max(self.n, 1)
+        return {
+            "rows": self.n,
+            "loss": loss,
+            "r2": 1.0 - self.sq_sum / self.m2 if self.m2 > 0 else 0.0,
+            "mae": self.abs_sum / n,
+            "rmse": math.sqrt(self.sq_sum / n),
+        }
+
+
+def _metrics_table(metrics: Mapping[str, Any], loss_name: str) -> Table:
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("rows", str(metrics["rows"]))
+    table.add_row(f"loss ({loss_name})", f"{metrics['loss']:.6g}")
+    for key, label in (
+        ("accuracy", "accuracy"),
+        ("macro_f1", "macro F1"),
+        ("r2", "R²"),
+        ("mae", "MAE"),
+        ("rmse", "RMSE"),
+    ):
+        if key in metrics:
+            table.add_row(label, f"{metrics[key]:.4f}")
+    return table
+
+
+def _per_class_table(rows: Sequence[Mapping[str, Any]]) -> Table:
+    table = Table(title="per class", title_justify="left")
+    for name in ("class", "precision", "recall", "F1", "support"):
+        table.add_column(name, justify="left" if name == "class" else "right")
+    for row in rows:
+        table.add_row(
+            Text(str(row["class"])),
+            f"{row['precision']:.3f}",
+            f"{row['recall']:.3f}",
+            f"{row['f1']:.3f}",
+            str(row["support"]),
+        )
+    return table
+
+
+def _confusion_table(matrix: NDArray[np.int64], labels: Sequence[Any]) -> Table:
+    table = Table(title="confusion matrix", title_justify="left")
+    table.add_column("true \\ predicted")
+    for label in labels:
+        table.add_column(Text(str(label)), justify="right")
+    for i, label in enumerate(labels):
+        cells = [Text(str(v), style="bold" if i == j and v else "") for j, v in enumerate(matrix[i].tolist())]
+        table.add_row(Text(str(label)), *cells)
+    return table
+
+
+def _print_metrics(metrics: Mapping[str, Any], loss_name: str) -> None:
+    console.print(_metrics_table(metrics, loss_name))
+    if "per_class" in metrics:
+        console.print(_per_class_table(metrics["per_class"]))
+        confusion = metrics["confusion_matrix"]
+        console.print(_confusion_table(np.array(confusion["matrix"], dtype=np.int64), confusion["labels"]))
+
+
+# --------------------------------------------------------------------------- atomic outputs
+
+
+@contextlib.contextmanager
+def atomic_text(path: str) -> Iterator[IO[str]]:
+    """A text file that appears at ``path`` only once complete (temporary file, fsync, ``os.replace``)."""
+    from .errors import SaveError
+
+    target = os.path.abspath(path)
+    folder = os.path.dirname(target)
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise SaveError(f"could not write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, target)
+        temporary = ""
+    except OSError as exc:
+        if isinstance(exc, BackpropError):
+            raise
+        raise SaveError(f"could not write {path}: {exc.strerror or exc}; any previous file is unchanged") from None
+    finally:
+        if temporary:
+            with contextlib.suppress(OSError):
+                os.remove(temporary)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _ensure_folder(path: str) -> None:
+    """Create the folder of an output file (not the file)."""
+    from .errors import SaveError
+
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise SaveError(f"could not create the folder {folder} for {path}: {exc.strerror or exc}") from None
+
+
+# --------------------------------------------------------------------------- pictures and report
+
+
+def _plotting() -> Any:
+    """``backprop.plotting``, or MissingDependencyError when matplotlib is not installed."""
+    try:
+        from . import plotting
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] == "matplotlib":
+            raise MissingDependencyError(f"pictures need matplotlib: {PLOT_HINT}", name="matplotlib") from exc
+        raise
+    return plotting
+
+
+def _report_module() -> Any:
+    try:
+        from . import report
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] == "matplotlib":
+            raise MissingDependencyError(f"the HTML report needs matplotlib: {PLOT_HINT}", name="matplotlib") from exc
+        raise
+    return report
+
+
+# --------------------------------------------------------------------------- training
+
+
+#: ``train`` options stored in a checkpoint and taken from it on ``--resume`` when not given again.
+RESUMABLE = (
+    "target",
+    "features",
+    "ignore",
+    "task",
+    "hidden",
+    "activation",
+    "output",
+    "loss",
+    "optimizer",
+    "lr",
+    "schedule",
+    "epochs",
+    "batch_size",
+    "validation",
+    "early_stopping",
+    "dropout",
+    "l2",
+    "seed",
+    "standardize",
+    "impute",
+    "test_size",
+    "header",
+    "out",
+    "report",
+)
+#: Options that may differ from the checkpoint's when resuming.
+CHANGEABLE = ("epochs", "out", "report")
+
+
+@dataclass
+class TrainOptions:
+    """Everything ``backprop train`` (and ``demo``) needs to train, as plain values."""
+
+    data: str
+    target: str | None = None
+    features: list[str] | None = None
+    ignore: list[str] = field(default_factory=list)
+    task: str | None = None
+    hidden: list[int] = field(default_factory=lambda: [64, 32])
+    activation: str = "relu"
+    output: str | None = None
+    loss: str | None = None
+    optimizer: str = "adam"
+    lr: float | None = None
+    schedule: str = "constant"
+    epochs: int = 50
+    batch_size: int = 32
+    validation: float = 0.1
+    early_stopping: int | None = None
+    dropout: float = 0.0
+    l2: float = 0.0
+    seed: int = 0
+    standardize: bool = True
+    impute: str | None = None
+    test_size: float = 0.2
+    header: bool | None = None
+    out: str = "model.safetensors"
+    report: str | None = None
+
+    def resumable(self) -> dict[str, Any]:
+        return {name: _jsonable(getattr(self, name)) for name in RESUMABLE}
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    options: TrainOptions
+    frame: Frame
+    prepared: Prepared
+    pre: Preprocessor
+    head: Head
+    net: Network
+    history: History
+    seconds: float
+    learning_rate: float
+    test: dict[str, Any] | None
+    interrupted: bool
+    checkpoint: str | None
+    stopped_early: bool
+    notes: list[str]
+
+
+class TrainMonitor(Callback):
+    """The tool's one callback: the progress bar, and Ctrl-C.
+
+    The first Ctrl-C (:meth:`interrupt`) asks training to stop: at the end of
+    the current epoch a checkpoint is written and training stops. (The
+    training loop stops only between epochs; see ``on_batch_end``.) A second
+    Ctrl-C raises KeyboardInterrupt at once, without a checkpoint.
+    """
+
+    def __init__(self, progress: Callback | None, checkpoint: str, cli_state: dict[str, Any]) -> None:
+        self.progress = progress
+        self.checkpoint_path = checkpoint
+        self.cli_state = cli_state
+        self.stop_requested = False
+        self.saved: str | None = None
+        self._told = False
+        self._state: TrainingState | None = None
+
+    def interrupt(self) -> None:
+        """Called from the SIGINT handler."""
+        if self.stop_requested:
+            raise KeyboardInterrupt
+        self.stop_requested = True
+
+    def on_train_begin(self, state: TrainingState) -> None:
+        self._state = state
+        if self.progress is not None:
+            self.progress.on_train_begin(state)
+
+    def on_batch_end(self, batch: int, logs: dict[str, float]) -> None:
+        if self.progress is not None:
+            self.progress.on_batch_end(batch, logs)
+        if self.stop_requested and not self._told:
+            self._told = True
+            epoch = (self._state.epoch + 2) if self._state is not None else "this"
+            click.echo(
+                f"\nCtrl-C: stopping at the end of epoch {epoch} to save a checkpoint "
+                "(Ctrl-C again to abort without one)",
+                err=True,
+            )
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
+        if self.progress is not None:
+            self.progress.on_epoch_end(epoch, logs)
+        if not self.stop_requested or self._state is None:
+            return False
+        from .io import save_checkpoint
+
+        state = self._state.checkpoint()
+        state["cli"] = self.cli_state
+        save_checkpoint(self._state.net, self.checkpoint_path, state)
+        self.saved = self.checkpoint_path
+        return True
+
+    def on_train_end(self, state: TrainingState) -> None:
+        if self.progress is not None:
+            self.progress.on_train_end(state)
+
+    def on_train_error(self, state: TrainingState, error: BaseException) -> None:
+        if self.progress is not None:
+            self.progress.on_train_error(state, error)
+
+
+@contextlib.contextmanager
+def _sigint(monitor: TrainMonitor) -> Iterator[None]:
+    """Route Ctrl-C to ``monitor.interrupt`` while training (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(_signum: int, _frame: Any) -> None:
+        monitor.interrupt()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def build_network(n_inputs: int, options: TrainOptions, head: Head) -> Network:
+    """Dense hidden layers (each followed by Dropout when ``options.dropout``) and the head's output layer."""
+    layers: list[Layer] = []
+    for width in options.hidden:
+        layers.append(Dense(width, options.activation))
+        if options.dropout > 0:
+            layers.append(Dropout(options.dropout))
+    layers.append(Dense(head.units, head.output))
+    return Network(layers, inputs=n_inputs, seed=options.seed)
+
+
+def build_schedule(name: str, epochs: int, validation: bool) -> Schedule:
+    """The learning-rate schedule ``--schedule`` names, with defaults fit for ``epochs``."""
+    from .schedules import Constant, CosineDecay, ExponentialDecay, ReduceOnPlateau, StepDecay
+
+    if name == "step":
+        return StepDecay(step_size=max(1, epochs // 3), gamma=0.1)
+    if name == "exponential":
+        return ExponentialDecay(gamma=0.95)
+    if name == "cosine":
+        return CosineDecay(epochs=epochs)
+    if name == "plateau":
+        return ReduceOnPlateau(monitor="val_loss" if validation else "loss", patience=max(2, epochs // 10))
+    return Constant()
+
+
+def _finite_history(history: Mapping[str, Sequence[float]]) -> dict[str, list[float | None]]:
+    return {k: [float(v) if math.isfinite(v) else None for v in values] for k, values in history.items()}
+
+
+def _reapply(pre: Preprocessor, frame: Frame, rows: NDArray[np.int64]) -> tuple[NDArray[np.float32], NDArray[Any]]:
+    part = frame.take(rows)
+    X = pre.transform(part)
+    y, _ = pre.targets(part)
+    return X, (y.astype(np.int64) if pre.task == "classification" else y.astype(np.float32))
+
+
+def _evaluate_arrays(net: Network, head: Head, pre: Preprocessor, X: NDArray[Any], y: NDArray[Any]) -> dict[str, Any]:
+    output = net.predict(X)
+    loss = net.loss(X, head.targets(y), head.loss)
+    if head.task == "classification":
+        matrix = confusion_matrix(y, head.classes(output), head.n_classes)
+        return _classification_summary(matrix, loss, pre.classes)
+    sums = _RegressionSums()
+    sums.add(pre.target_values(y), pre.target_values(output[:, 0]))
+    return sums.summary(loss)
+
+
+def run_training(
+    options: TrainOptions,
+    *,
+    resume: str | None = None,
+    resume_state: dict[str, Any] | None = None,
+    checkpoint: str | None = None,
+    progress: bool = False,
+    notes: Callable[[str], None] = _note,
+) -> TrainResult:
+    """Read the data, fit the preprocessing, build and train the network, measure the test part.
+
+    Writes nothing but the checkpoint of an interrupted run.
+    """
+    from .callbacks import EarlyStopping
+    from .tabular import read_table
+
+    frame = read_table(options.data, header=options.header)
+    prepared = prepare_training(
+        frame,
+        target=options.target,
+        features=options.features,
+        ignore=options.ignore,
+        task=options.task,
+        impute=options.impute,
+        standardize=options.standardize,
+        test_size=options.test_size,
+        seed=options.seed,
+    )
+    for message in prepared.notes:
+        notes(message)
+    pre = prepared.preprocessor
+    X_train, y_train, X_test, y_test = prepared.X_train, prepared.y_train, prepared.X_test, prepared.y_test
+    if resume_state is not None:
+        stored = Preprocessor.from_dict(resume_state["preprocessing"], where=f"{resume}: cli")
+        if stored.to_dict() != pre.to_dict():
+            notes(f"{options.data} gives other statistics than the checkpoint's data; keeping the checkpoint's")
+            pre = stored
+            X_train, y_train = _reapply(pre, frame, prepared.rows_train)
+            X_test, y_test = _reapply(pre, frame, prepared.rows_test)
+    head = choose_head(pre, options.loss, options.output)
+    net = build_network(pre.n_inputs, options, head)
+    optimizer = get_optimizer(options.optimizer, lr=options.lr)
+    learning_rate = float(optimizer.lr)
+    validation = options.validation if options.validation > 0 else None
+    schedule = build_schedule(options.schedule, options.epochs, validation is not None)
+
+    callbacks: list[Callback] = []
+    if options.early_stopping is not None:
+        callbacks.append(EarlyStopping(monitor="val_loss" if validation else "loss", patience=options.early_stopping))
+    bar: Callback | None = None
+    if progress:
+        from .progress import RichProgress
+
+        bar = RichProgress(console=Console(stderr=True))
+    checkpoint_path = checkpoint or _default_checkpoint(options.out)
+    cli_state = {
+        "version": CLI_STATE_VERSION,
+        "data": options.data,
+        "options": options.resumable(),
+        "preprocessing": pre.to_dict(),
+    }
+    monitor = TrainMonitor(bar, checkpoint_path, cli_state)
+    callbacks.append(monitor)
+
+    began = time.perf_counter()
+    with _sigint(monitor):
+        history = net.fit(
+            X_train,
+            head.targets(y_train),
+            loss=head.loss,
+            optimizer=optimizer,
+            epochs=options.epochs,
+            batch_size=options.batch_size,
+            validation=validation,
+            l2=options.l2,
+            schedule=schedule,
+            callbacks=callbacks,
+            seed=options.seed,
+            resume_from=resume,
+        )
+    seconds = time.perf_counter() - began
+    epochs_run = len(history)
+    stopped_early = bool(callbacks[0].stopped_epoch is not None) if isinstance(callbacks[0], EarlyStopping) else False
+    interrupted = monitor.saved is not None and epochs_run < options.epochs and not stopped_early
+    test = None
+    if len(y_test) and not interrupted:
+        test = _evaluate_arrays(net, head, pre, X_test, y_test)
+    return TrainResult(
+        options=options,
+        frame=frame,
+        prepared=prepared,
+        pre=pre,
+        head=head,
+        net=net,
+        history=history,
+        seconds=seconds,
+        learning_rate=learning_rate,
+        test=test,
+        interrupted=interrupted,
+        checkpoint=monitor.saved,
+        stopped_early=stopped_early,
+        notes=prepared.notes,
+    )
+
+
+def _default_checkpoint(out: str) -> str:
+    base, suffix = os.path.splitext(out)
+    return (base if suffix else out) + ".ckpt"
+
+
+def model_metadata(result: TrainResult) -> dict[str, Any]:
+    """The JSON metadata ``train`` stores with the network."""
+    options, pre, prepared = result.options, result.pre, result.prepared
+    return {
+        "preprocessing": pre.to_dict(),
+        "task": pre.task,
+        "loss": result.head.loss,
+        "target": pre.target.name,
+        "classes": pre.classes if pre.task == "classification" else None,
+        "feature_names": [f.name for f in pre.features],
+        "input_names": pre.input_names,
+        "history": _finite_history(result.history.history),
+        "training": {
+            "data": options.data,
+            "rows": prepared.n_rows,
+            "train_rows": len(prepared.rows_train),
+            "test_rows": len(prepared.rows_test),
+            "dropped_rows": prepared.n_dropped,
+            "epochs_run": len(result.history),
+            "stopped_early": result.stopped_early,
+            "seconds": result.seconds,
+            "learning_rate": result.learning_rate,
+            "options": options.resumable(),
+        },
+        "metrics": {"test": _jsonable(_flat_metrics(result.test)) if result.test else None},
+    }
+
+
+def _flat_metrics(metrics: Mapping[str, Any] | None) -> dict[str, int | float]:
+    """The scalar metrics (no per-class table, no matrix)."""
+    if not metrics:
+        return {}
+    return {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def _hyperparameters(result: TrainResult) -> dict[str, Any]:
+    o = result.options
+    return {
+        "network": "-".join(map(str, result.net.sizes)),
+        "hidden activation": o.activation if o.hidden else "(no hidden layer)",
+        "output": f"{result.head.units} × {result.head.output}",
+        "loss": result.head.loss,
+        "optimizer": o.optimizer,
+        "learning rate": result.learning_rate,
+        "schedule": o.schedule,
+        "epochs": f"{len(result.history)} of {o.epochs}" + (" (early stop)" if result.stopped_early else ""),
+        "batch size": o.batch_size,
+        "validation": o.validation,
+        "early stopping": o.early_stopping if o.early_stopping is not None else "off",
+        "dropout": o.dropout,
+        "l2": o.l2,
+        "standardize": o.standardize,
+        "impute": o.impute or "off",
+        "test size": o.test_size,
+        "seed": o.seed,
+    }
+
+
+def _data_summary(result: TrainResult) -> dict[str, Any]:
+    pre, prepared = result.pre, result.prepared
+    summary: dict[str, Any] = {
+        "source": result.options.data,
+        "rows": prepared.n_rows,
+        "training rows": len(prepared.rows_train),
+        "test rows": len(prepared.rows_test),
+        "network inputs": pre.n_inputs,
+        "target": pre.target.name,
+        "task": pre.task,
+    }
+    numeric = [f.name for f in pre.features if f.kind == "numeric"]
+    categorical = [f"{f.name} ({len(f.categories)} categories)" for f in pre.features if f.kind == "categorical"]
+    if numeric:
+        summary["numeric features"] = _short_list(numeric)
+    if categorical:
+        summary["categorical features (one-hot)"] = _short_list(categorical)
+    if pre.task == "classification":
+        summary["classes"] = _short_list([str(c) for c in pre.classes])
+    if prepared.n_dropped:
+        summary["dropped rows"] = prepared.n_dropped
+    return summary
+
+
+def _short_list(items: Sequence[str], limit: int = 10) -> str:
+    """``a, b, c`` or, for long lists, ``a, b, c, d, …, y, z (64 in all)``."""
+    if len(items) <= limit:
+        return ", ".join(items)
+    return f"{', '.join(items[:4])}, …, {', '.join(items[-2:])} ({len(items)} in all)"
+
+
+def _report_metrics(test: Mapping[str, Any]) -> dict[str, int | float]:
+    names = {"rows": "test rows", "macro_precision": "macro precision", "macro_recall": "macro recall"}
+    names["macro_f1"] = "macro F1"
+    return {names.get(k, k): v for k, v in _flat_metrics(test).items()}
+
+
+def _boundary_points(result: TrainResult) -> tuple[NDArray[np.float64], NDArray[np.int64]] | None:
+    """Raw 2-D points and classes when the model has exactly two numeric features (for the decision boundary)."""
+    pre = result.pre
+    if pre.task != "classification" or len(pre.features) != 2 or any(f.kind != "numeric" for f in pre.features):
+        return None
+    rows = np.sort(np.concatenate([result.prepared.rows_train, result.prepared.rows_test]))
+    part = result.frame.take(rows)
+    from .tabular import _parse_numbers
+
+    columns = []
+    for spec in pre.features:
+        parsed = _parse_numbers(part.column(spec.name), part.decimal_comma)
+        values = parsed.values
+        if parsed.missing.any() and isinstance(spec.fill, float):
+            values = np.where(parsed.missing, spec.fill, values)
+        columns.append(values)
+    y, _ = pre.targets(part)
+    return np.column_stack(columns), y.astype(np.int64)
+
+
+def _sample_trace(result: TrainResult) -> Trace | None:
+    X = result.prepared.X_test if len(result.prepared.y_test) else result.prepared.X_train
+    y = result.prepared.y_test if len(result.prepared.y_test) else result.prepared.y_train
+    if not len(y):
+        return None
+    return explain(
+        result.net, X[:1], result.head.targets(y[:1]), learning_rate=result.learning_rate, loss=result.head.loss
+    )
+
+
+def write_outputs(result: TrainResult, out: str, report: str | None, title: str | None = None) -> None:
+    """Save the model file (and the report) of a finished run, atomically."""
+    from .io import save
+
+    _ensure_folder(out)
+    save(result.net, out, metadata=model_metadata(result))
+    if report is not None:
+        _ensure_folder(report)
+        write_report(result, report, title=title or f"backprop: {result.options.data}")
+
+
+def write_report(result: TrainResult, path: str, title: str) -> None:
+    """``report.html`` of a run, through :func:`backprop.report.write_report`."""
+    report = _report_module()
+    test = result.test or {}
+    confusion = None
+    if "confusion_matrix" in test:
+        confusion = (
+            np.array(test["confusion_matrix"]["matrix"], dtype=np.int64),
+            [str(c) for c in test["confusion_matrix"]["labels"]],
+        )
+    points = _boundary_points(result)
+    report.write_report(
+        path,
+        net=result.net,
+        history=result.history.history,
+        metrics=_report_metrics(test),
+        data_summary=_data_summary(result),
+        hyperparameters=_hyperparameters(result),
+        confusion=confusion,
+        per_class=test.get("per_class"),
+        points=points,
+        transform=result.pre.numeric_transform if points is not None else None,
+        trace=_sample_trace(result),
+        title=title,
+    )
+
+
+def _resume_command(data: str, checkpoint: str, ctx: click.Context) -> str:
+    parts = ["backprop", "train", data, "--resume", checkpoint]
+    for name in ("epochs", "quiet", "json"):
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+            value = ctx.params[name]
+            if isinstance(value, bool):
+                if value:
+                    parts.append(f"--{name}")
+            else:
+                parts += [f"--{name.replace('_', '-')}", str(value)]
+    return shlex.join(parts)
+
+
+def _merge_resume(ctx: click.Context, options: TrainOptions, path: str) -> dict[str, Any]:
+    """Options not given again come from the checkpoint; options given differently are a usage error."""
+    from .io import inspect
+
+    document = inspect(path)
+    if document.get("format") != "backprop-checkpoint":
+        raise click.BadParameter(f"{path} is a model file, not a training checkpoint", param_hint="--resume")
+    cli_state = document.get("state", {}).get("cli")
+    if not isinstance(cli_state, dict) or cli_state.get("version") != CLI_STATE_VERSION:
+        raise click.BadParameter(
+            f"{path} was not written by `backprop train`; resume it in Python with fit(..., resume_from=...)",
+            param_hint="--resume",
+        )
+    stored = cli_state.get("options")
+    if not isinstance(stored, dict) or "preprocessing" not in cli_state:
+        raise ModelFileError(f"{path}: state field 'cli.options' is missing or broken")
+    for name in RESUMABLE:
+        if name not in stored:
+            raise ModelFileError(f"{path}: state field 'cli.options.{name}' is missing")
+        source = ctx.get_parameter_source(name)
+        given = _jsonable(getattr(options, name))
+        if source != click.core.ParameterSource.COMMANDLINE:
+            value = stored[name]
+            setattr(options, name, value)
+        elif given != stored[name] and name not in CHANGEABLE:
+            flag = "--" + name.replace("_", "-")
+            raise click.UsageError(
+                f"{flag} {given!r} differs from the checkpoint's {stored[name]!r}; leave {flag} out to resume "
+                f"{path} as it was trained"
+            )
+    if cli_state.get("data") != options.data:
+        _note(f"resuming on {options.data}; the checkpoint was trained on {cli_state.get('data')}")
+    return cli_state
 
 
 @main.command()
-def demo() -> None:
-    """Show the seed's worked example, every quantity of one step explained."""
-    print_seed_example()
+@click.argument("data")
+@click.option("--target", default=None, help="The target column, by name or 0-based index [default: the last].")
+@click.option(
+    "--features", default=None, callback=_names, help="Feature columns, comma-separated [default: all others]."
+)
+@click.option("--ignore", default=None, callback=_names, help="Columns to leave out (ids, free text), comma-separated.")
+@click.option("--task", type=click.Choice(TASKS), default=None, help="[default: text or few integers → classes]")
+@click.option("--hidden", default="64,32", show_default=True, callback=_hidden, help="Hidden layer widths (or none).")
+@click.option(
+    "--activation",
+    type=click.Choice(sorted(set(ACTIVATIONS) - {"softmax"})),
+    default="relu",
+    show_default=True,
+    help="Activation of the hidden layers.",
+)
+@click.option(
+    "--output", type=click.Choice(sorted(ACTIVATIONS)), default=None, help="Output activation [default: by target]."
+)
+@click.option(
+    "--loss",
+    type=click.Choice(sorted(LOSSES)),
+    default=None,
+    help="[default: 2 classes → binary_crossentropy, more → crossentropy, numbers → mse]",
+)
+@click.option("--optimizer", type=click.Choice(sorted(OPTIMIZERS)), default="adam", show_default=True)
+@click.option(
+    "--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate [default: the optimizer's]."
+)
+@click.option("--schedule", type=click.Choice(sorted(SCHEDULES)), default="constant", show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option(
+    "--validation",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.1,
+    show_default=True,
+    help="Share of the training rows held out for validation curves (0: none).",
+)
+@click.option(
+    "--early-stopping",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Stop after N epochs without improvement of the validation loss.",
+)
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option("--l2", type=click.FloatRange(min=0), default=0.0, show_default=True, help="L2 penalty on the weights.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--standardize/--no-standardize", default=True, show_default=True, help="Scale numeric columns.")
+@click.option(
+    "--impute",
+    type=click.Choice(IMPUTE),
+    default=None,
+    help="Fill missing values (mean/median; the most frequent category) or drop their rows [default: error].",
+)
+@click.option(
+    "--test-size",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.2,
+    show_default=True,
+    help="Share of the rows held out for the final test (stratified; 0: none).",
+)
+@option_header
+@click.option("--out", "-o", default="model.safetensors", show_default=True, help="The model file to write.")
+@click.option("--report", default=None, help="Also write this HTML report.")
+@click.option(
+    "--resume",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Continue from a checkpoint (written on Ctrl-C).",
+)
+@click.option("--checkpoint", default=None, help="Where Ctrl-C saves the checkpoint [default: OUT with .ckpt].")
+@option_quiet
+@option_json
+@_reports_errors
+def train(
+    data: str,
+    target: str | None,
+    features: list[str] | None,
+    ignore: list[str] | None,
+    task: str | None,
+    hidden: list[int],
+    activation: str,
+    output: str | None,
+    loss: str | None,
+    optimizer: str,
+    lr: float | None,
+    schedule: str,
+    epochs: int,
+    batch_size: int,
+    validation: float,
+    early_stopping: int | None,
+    dropout: float,
+    l2: float,
+    seed: int,
+    standardize: bool,
+    impute: str | None,
+    test_size: float,
+    header: bool | None,
+    out: str,
+    report: str | None,
+    resume: str | None,
+    checkpoint: str | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Train a network on DATA and save it: a CSV, Parquet, .npz/.npy file, or a built-in dataset name.
+
+    The target is the last column unless --target says otherwise; text
+    columns are one-hot encoded; numeric columns are standardized. The test
+    part's metrics are printed at the end. Ctrl-C stops at the end of the
+    epoch and saves a checkpoint to continue from with --resume.
+    """
+    ctx = click.get_current_context()
+    _check_data_argument(data)
+    options = TrainOptions(
+        data=data,
+        target=target,
+        features=features,
+        ignore=ignore or [],
+        task=task,
+        hidden=hidden,
+        activation=activation,
+        output=output,
+        loss=loss,
+        optimizer=optimizer,
+        lr=lr,
+        schedule=schedule,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation=validation,
+        early_stopping=early_stopping,
+        dropout=dropout,
+        l2=l2,
+        seed=seed,
+        standardize=standardize,
+        impute=impute,
+        test_size=test_size,
+        header=header,
+        out=out,
+        report=report,
+    )
+    resume_state = _merge_resume(ctx, options, resume) if resume is not None else None
+    if options.report is not None:
+        _report_module()  # fail before training, not after, when matplotlib is missing
+    emit = (lambda _message: None) if quiet else _note
+    try:
+        result = run_training(
+            options,
+            resume=resume,
+            resume_state=resume_state,
+            checkpoint=checkpoint or resume,
+            progress=_progress_wanted(quiet),
+            notes=emit,
+        )
+    except KeyboardInterrupt:
+        click.echo("interrupted: stopped without a checkpoint", err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    if result.interrupted:
+        assert result.checkpoint is not None
+        command = _resume_command(data, result.checkpoint, ctx)
+        if as_json:
+            _print_json(
+                {
+                    "interrupted": True,
+                    "checkpoint": result.checkpoint,
+                    "epochs_run": len(result.history),
+                    "resume": command,
+                }
+            )
+        click.echo(
+            f"interrupted after epoch {len(result.history)} of {options.epochs}; checkpoint saved to "
+            f"{result.checkpoint}\nresume with: {command}",
+            err=True,
+        )
+        raise SystemExit(EXIT_INTERRUPTED)
+    write_outputs(result, options.out, options.report)
+    if as_json:
+        _print_json(_train_json(result))
+        return
+    _print_train_summary(result)
+
+
+def _check_data_argument(data: str) -> None:
+    if data == "-" or os.path.exists(data) or is_dataset_name(data):
+        return
+    from .datasets import DATASETS
+
+    raise click.BadParameter(
+        f"{data!r} is neither a file nor a built-in dataset ({', '.join(DATASETS)})", param_hint="DATA"
+    )
+
+
+def _train_json(result: TrainResult) -> dict[str, Any]:
+    last = {k: v[-1] for k, v in result.history.history.items() if v and not k.startswith("grad_norm_")}
+    return {
+        "model": result.options.out,
+        "report": result.options.report,
+        "task": result.pre.task,
+        "target": result.pre.target.name,
+        "classes": result.pre.classes if result.pre.task == "classification" else None,
+        "network": result.net.sizes,
+        "loss": result.head.loss,
+        "output": result.head.output,
+        "epochs_run": len(result.history),
+        "stopped_early": result.stopped_early,
+        "seconds": result.seconds,
+        "data": _data_summary(result),
+        "last_epoch": last,
+        "test": result.test,
+        "notes": result.notes,
+    }
+
+
+def _print_train_summary(result: TrainResult) -> None:
+    pre, o = result.pre, result.options
+    prepared = result.prepared
+    kinds = sum(1 for f in pre.features if f.kind == "categorical")
+    target = (
+        f"{len(pre.classes)} classes"
+        if pre.task == "classification"
+        else "numbers" + (" (scaled)" if o.standardize else "")
+    )
+    _print(
+        f"data      {o.data}: {prepared.n_rows} rows, {len(pre.features)} features"
+        + (f" ({kinds} one-hot)" if kinds else "")
+        + f" → {pre.n_inputs} inputs; target {pre.target.name!r}: {target}"
+    )
+    _print(
+        f"          {len(prepared.rows_train)} rows to train"
+        + (f" ({o.validation:g} of them for validation)" if o.validation else "")
+        + f", {len(prepared.rows_test)} to test"
+        + (f", {prepared.n_dropped} dropped" if prepared.n_dropped else "")
+    )
+    hidden = f"{o.activation} hidden, " if o.hidden else ""
+    _print(
+        f"network   {'-'.join(map(str, result.net.sizes))}, {hidden}{result.head.output} output, {result.head.loss}; "
+        f"{o.optimizer} lr {result.learning_rate:g}, batch {o.batch_size}"
+    )
+    last = {k: v[-1] for k, v in result.history.history.items() if v}
+    shown = "  ".join(
+        f"{k} {last[k]:.4f}" for k in ("loss", "accuracy", "r2", "val_loss", "val_accuracy", "val_r2") if k in last
+    )
+    early = " (early stop)" if result.stopped_early else ""
+    epochs = len(result.history)
+    _print(f"trained   {epochs} epoch{'s' if epochs != 1 else ''}{early} in {result.seconds:.1f} s: {shown}")
+    if result.test is not None:
+        _print()
+        _print(f"test part ({result.test['rows']} rows):")
+        _print_metrics(result.test, result.head.loss)
+    _print()
+    _print(f"saved     {o.out}")
+    if o.report:
+        _print(f"report    {o.report}")
+    _print(f"next      backprop predict {shlex.quote(o.out)} NEW_DATA -o predictions.csv")
+
+
+# --------------------------------------------------------------------------- predict and evaluate
+
+
+def _label_text(label: Any) -> str:
+    return str(label)
+
+
+@main.command()
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.argument("data")
+@click.option("--output", "-o", "output_path", default=None, help="Write here instead of stdout (atomically).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), default=None, help="[default: csv, or by the -o suffix]"
+)
+@click.option("--keep", default=None, callback=_names, help="Input columns to copy to the output (an id, say).")
+@click.option("--probabilities/--no-probabilities", default=True, show_default=True, help="Per-class probabilities.")
+@option_header
+@option_quiet
+@click.option("--json", "as_json", is_flag=True, help="Same as --format jsonl.")
+@_reports_errors
+def predict(
+    model: str,
+    data: str,
+    output_path: str | None,
+    fmt: str | None,
+    keep: list[str] | None,
+    probabilities: bool,
+    header: bool | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Predict every row of DATA (a file, or - for stdin) with MODEL.
+
+    CSV columns: the kept columns, prediction, then p_<class> per class.
+    JSON lines: {"prediction": ..., "probabilities": {class: p}}. DATA is
+    read in chunks, so any number of rows fits in memory.
+    """
+    _check_data_argument(data)
+    if as_json:
+        fmt = "jsonl"
+    if fmt is None:
+        fmt = "jsonl" if output_path is not None and output_path.endswith((".jsonl", ".json")) else "csv"
+    loaded = load_model(model)
+    notes: list[str] = []
+    rows = 0
+    stdin = sys.stdin.buffer if data == "-" else None
+    chunks = iter_tables(data, header=header, stdin=stdin)
+    if output_path is not None:
+        _ensure_folder(output_path)
+        with atomic_text(output_path) as handle:
+            rows = _write_predictions(loaded, chunks, handle, fmt, keep, probabilities, notes)
+    else:
+        rows = _write_predictions(loaded, chunks, sys.stdout, fmt, keep, probabilities, notes)
+    if not quiet:
+        for message in _merge_notes(notes):
+            _note(message)
+        if output_path is not None:
+            click.echo(f"wrote {rows} predictions to {output_path}", err=True)
+
+
+def _merge_notes(notes: list[str], limit: int = 5) -> list[str]:
+    unique = list(dict.fromkeys(notes))
+    if len(unique) > limit:
+        return [*unique[:limit], f"... and {len(unique) - limit} more notes like these"]
+    return unique
+
+
+def _write_predictions(
+    model: Model,
+    chunks: Iterator[Frame],
+    handle: IO[str],
+    fmt: str,
+    keep: list[str] | None,
+    probabilities: bool,
+    notes: list[str],
+) -> int:
+    import csv
+
+    pre, head = model.pre, model.head
+    classes = pre.classes
+    writer = csv.writer(handle, lineterminator="\n") if fmt == "csv" else None
+    kept: list[str] = []
+    rows = 0
+    for index, frame in enumerate(chunks):
+        if index == 0:
+            kept = [frame.names[frame.position(name)] for name in keep or []]
+            if writer is not None:
+                names = [*kept, "prediction"]
+                if probabilities and head.task == "classification":
+                    names += [f"p_{_label_text(c)}" for c in classes]
+                writer.writerow(names)
+        if frame.n_rows == 0:
+            continue
+        X = pre.transform(frame, notes=notes)
+        output = model.net.predict(X)
+        kept_values = [frame.column(name).tolist() for name in kept]
+        kept_cells = [[_cell(v) for v in values] for values in kept_values]
+        predictions: list[Any]
+        if head.task == "classification":
+            proba = head.probabilities(output)
+            predictions = [classes[int(i)] for i in head.classes(output)]
+        else:
+            predictions = [float(f"{v:.8g}") for v in pre.target_values(output[:, 0]).tolist()]
+            proba = None
+        if writer is not None:
+            columns: list[list[Any]] = [*kept_cells, [_label_text(p) for p in predictions]]
+            if probabilities and proba is not None:
+                columns += [[f"{p:.6g}" for p in column] for column in proba.T.tolist()]
+            writer.writerows(zip(*columns, strict=True))
+        else:
+            for i in range(frame.n_rows):
+                record: dict[str, Any] = {name: cells[i] for name, cells in zip(kept, kept_cells, strict=True)}
+                record["prediction"] = predictions[i]
+                if probabilities and proba is not None:
+                    record["probabilities"] = {
+                        _label_text(c): round(float(p), 8) for c, p in zip(classes, proba[i].tolist(), strict=True)
+                    }
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        rows += frame.n_rows
+    return rows
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if math.isnan(value) else (int(value) if value.is_integer() else value)
+    return value
+
+
+@main.command()
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.argument("data")
+@option_header
+@option_quiet
+@option_json
+@_reports_errors
+def evaluate(model: str, data: str, header: bool | None, quiet: bool, as_json: bool) -> None:
+    """Score MODEL on DATA, which has the target column: loss and accuracy, per-class
+    precision/recall/F1 and the confusion matrix; or R², MAE and RMSE.
+
+    DATA is read in chunks, so any number of rows fits in memory.
+    """
+    _check_data_argument(data)
+    loaded = load_model(model)
+    metrics, notes = evaluate_model(loaded, data, header=header)
+    if not quiet:
+        for message in _merge_notes(notes):
+            _note(message)
+    if as_json:
+        _print_json({"model": model, "data": data, **metrics})
+        return
+    _print(f"{model} on {data}:")
+    _print_metrics(metrics, loaded.head.loss)
+
+
+def evaluate_model(model: Model, data: str, *, header: bool | None = None) -> tuple[dict[str, Any], list[str]]:
+    """Metrics of ``model`` on ``data``, read chunk by chunk, and the notes gathered."""
+    pre, head, net = model.pre, model.head, model.net
+    notes: list[str] = []
+    k = head.n_classes
+    matrix = np.zeros((k, k), dtype=np.int64) if head.task == "classification" else None
+    sums = _RegressionSums()
+    loss_sum = 0.0
+    n = 0
+    dropped = 0
+    stdin = sys.stdin.buffer if data == "-" else None
+    for frame in iter_tables(data, header=header, stdin=stdin):
+        if frame.n_rows == 0:
+            continue
+        if not pre.has_target(frame):
+            raise DataError(
+                f"{frame.source} has no target column {pre.target.name!r}; evaluate needs it "
+                f"(the columns are {', '.join(repr(c) for c in frame.names[:12])})"
+            )
+        y, missing = pre.targets(frame)
+        usable = ~missing
+        if pre.impute == "drop":
+            usable &= _complete_rows(pre, frame)
+        elif missing.any() and pre.impute is None:
+            rows = np.flatnonzero(missing)
+            raise DataError(
+                f"{frame.source}: the target column {pre.target.name!r} has {len(rows)} missing values "
+                f"(first at {frame.where(int(rows[0]))}); evaluate needs a target in every row"
+            )
+        if not usable.all():
+            dropped += int((~usable).sum())
+            keep = np.flatnonzero(usable)
+            frame, y = frame.take(keep), y[keep]
+            if frame.n_rows == 0:
+                continue
+        X = pre.transform(frame, notes=notes)
+        output = net.predict(X)
+        loss_sum += net.loss(X, head.targets(y), head.loss) * len(y)
+        n += len(y)
+        if matrix is not None:
+            matrix += confusion_matrix(y, head.classes(output), k)
+        else:
+            sums.add(pre.target_values(y), pre.target_values(output[:, 0]))
+    if n == 0:
+        raise DataError(f"{data} has no rows to evaluate")
+    if dropped:
+        notes.append(f"left out {dropped} rows with missing values")
+    loss = loss_sum / n
+    if matrix is not None:
+        return _classification_summary(matrix, loss, pre.classes), notes
+    return sums.summary(loss), notes
+
+
+def _complete_rows(pre: Preprocessor, frame: Frame) -> NDArray[np.bool_]:
+    """Rows without a missing feature cell."""
+    from .tabular import _as_text, _parse_numbers
+
+    ok = np.ones(frame.n_rows, dtype=bool)
+    for spec in pre.features:
+        column = frame.column(spec.name)
+        if spec.kind == "numeric":
+            ok &= ~_parse_numbers(column, frame.decimal_comma).missing
+        else:
+            ok &= ~_as_text(column)[1]
+    return ok
+
+
+# --------------------------------------------------------------------------- explain
 
 
 @main.command(name="explain")
-@click.option("--example", type=click.Choice(["seed"]), default=None, help="A worked example instead of a random net.")
+@click.argument("model", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.argument("data", required=False)
+@click.option("--row", type=click.IntRange(min=0), default=0, show_default=True, help="The row of DATA (0-based).")
+@click.option("--example", type=click.Choice(["seed", "xor"]), default=None, help="A worked example instead.")
 @option_sizes
 @option_activation
 @option_output
 @option_loss
 @option_bias
 @click.option("--samples", default=1, show_default=True, type=click.IntRange(min=1), help="Samples in the batch.")
-@click.option("--lr", "learning_rate", default=0.5, show_default=True, type=float, help="Learning rate η.")
+@click.option(
+    "--lr",
+    "learning_rate",
+    default=None,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Learning rate η [default: 0.5, or the model's training rate].",
+)
 @option_seed
-@_handle_errors
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "html", "json"]),
+    default="text",
+    show_default=True,
+    help="How to show the trace.",
+)
+@option_json
+@_reports_errors
 def explain_command(
+    model: str | None,
+    data: str | None,
+    row: int,
     example: str | None,
     sizes: list[int],
     activation: str,
@@ -138,20 +1723,112 @@ def explain_command(
     loss: str,
     bias: bool,
     samples: int,
-    learning_rate: float,
+    learning_rate: float | None,
     seed: int,
+    fmt: str,
+    as_json: bool,
 ) -> None:
     """Show every quantity of one backpropagation step, layer by layer.
 
-    With --example seed, the seed's 3-2-1 sigmoid network and its printed
-    results; otherwise a random network of --sizes on a random batch.
+    \b
+    backprop explain MODEL DATA --row N   one row of DATA through a trained model
+    backprop explain --example seed       the seed's 3-2-1 sigmoid network
+    backprop explain --example xor        a 2-2-1 network on the four XOR points
+    backprop explain --sizes 4,8,3        a random network of these widths
     """
+    if as_json:
+        fmt = "json"
+    if model is not None and example is not None:
+        raise click.UsageError("give either MODEL DATA or --example, not both")
+    if model is not None:
+        if data is None:
+            raise click.UsageError("explain MODEL needs DATA too: backprop explain MODEL DATA --row N")
+        _explain_model(model, data, row, learning_rate, fmt)
+        return
     if example == "seed":
-        print_seed_example()
+        if fmt == "text":
+            print_seed_example()
+        else:
+            _show_trace(seed_trace(), fmt)
+        return
+    if example == "xor":
+        trace = xor_trace()
+        if fmt == "text":
+            console.print("[bold]XOR[/bold]: a 2-2-1 sigmoid network (seed 0), the four points as one batch.")
+        _show_trace(trace, fmt)
         return
     output = output or DEFAULT_OUTPUT[loss]
-    net, X, y = _random_problem(sizes, activation, output, loss, samples, bias, seed)
-    console.print(explain(net, X, y, learning_rate=learning_rate, loss=loss))
+    try:
+        net, X, y = _random_problem(sizes, activation, output, loss, samples, bias, seed)
+        trace = explain(net, X, y, learning_rate=learning_rate or 0.5, loss=loss)
+    except BackpropError as exc:  # a combination of options that cannot work
+        raise click.UsageError(str(exc)) from exc
+    _show_trace(trace, fmt)
+
+
+def _read_row(data: str, row: int) -> Frame:
+    stdin = sys.stdin.buffer if data == "-" else None
+    total = 0
+    for frame in iter_tables(data, stdin=stdin):
+        if row < frame.offset + frame.n_rows:
+            part = frame.take(np.array([row - frame.offset]))
+            part.offset = row
+            return part
+        total = frame.offset + frame.n_rows
+    raise DataError(f"{data} has {total} rows; --row must be in 0..{total - 1}" if total else f"{data} has no rows")
+
+
+def _explain_model(path: str, data: str, row: int, learning_rate: float | None, fmt: str) -> None:
+    _check_data_argument(data)
+    model = load_model(path)
+    frame = _read_row(data, row)
+    if not model.pre.has_target(frame):
+        raise DataError(
+            f"{data} has no target column {model.pre.target.name!r}; "
+            "explain needs the row's target to compute the error"
+        )
+    y, missing = model.pre.targets(frame)
+    if missing.any():
+        raise DataError(f"{data}: {frame.where(0)} has no target value in column {model.pre.target.name!r}")
+    X = model.pre.transform(frame)
+    if learning_rate is None:
+        training = model.metadata.get("training")
+        stored = training.get("learning_rate") if isinstance(training, dict) else None
+        learning_rate = float(stored) if isinstance(stored, int | float) and stored > 0 else 0.5
+    trace = explain(model.net, X, model.head.targets(y), learning_rate=learning_rate, loss=model.head.loss)
+    if fmt != "text":
+        if fmt == "json":
+            _print_json(
+                {"model": path, "data": data, "row": row, **_row_context(model, y, X), "trace": trace.to_dict()}
+            )
+        else:
+            _show_trace(trace, fmt)
+        return
+    context = _row_context(model, y, X)
+    _print(
+        f"{data}, row {row}: target {context['target']!r}, predicted {context['prediction']!r}"
+        + (f" (p = {context['probability']:.4f})" if "probability" in context else "")
+    )
+    console.print(trace)
+
+
+def _row_context(model: Model, y: NDArray[Any], X: NDArray[Any]) -> dict[str, Any]:
+    output = model.net.predict(X)
+    if model.head.task == "classification":
+        proba = model.head.probabilities(output)[0]
+        index = int(proba.argmax())
+        return {
+            "target": model.pre.classes[int(y[0])],
+            "prediction": model.pre.classes[index],
+            "probability": float(proba[index]),
+        }
+    return {
+        "target": float(model.pre.target_values(y)[0]),
+        "prediction": float(model.pre.target_values(output[:, 0])[0]),
+    }
+
+
+# --------------------------------------------------------------------------- gradcheck
 
 
 @main.command(name="gradcheck")
@@ -163,7 +1840,8 @@ def explain_command(
 @click.option("--samples", default=8, show_default=True, type=click.IntRange(min=1), help="Samples in the batch.")
 @click.option("--tolerance", default=1e-6, show_default=True, type=float, help="Largest relative error that passes.")
 @option_seed
-@_handle_errors
+@option_json
+@_usage_errors
 def gradcheck_command(
     sizes: list[int],
     activation: str,
@@ -173,6 +1851,7 @@ def gradcheck_command(
     samples: int,
     tolerance: float,
     seed: int,
+    as_json: bool,
 ) -> None:
     """Compare backpropagation's gradient with finite differences on a random network.
 
@@ -180,11 +1859,526 @@ def gradcheck_command(
     """
     output = output or DEFAULT_OUTPUT[loss]
     net, X, y = _random_problem(sizes, activation, output, loss, samples, bias, seed)
-    console.print(f"network {'-'.join(map(str, sizes))}, hidden {activation}, output {output}, {samples} samples")
     report = gradcheck(net, X, y, loss=loss, tolerance=tolerance)
-    console.print(str(report))
+    if as_json:
+        _print_json(
+            {
+                "network": sizes,
+                "activation": activation,
+                "output": output,
+                "loss": loss,
+                "samples": samples,
+                "passed": report.passed,
+                "tolerance": report.tolerance,
+                "max_scaled_error": report.max_scaled_error,
+                "max_rel_error": report.max_rel_error,
+                "max_abs_error": report.max_abs_error,
+                "checks": [
+                    {
+                        "array": c.label,
+                        "shape": list(c.shape),
+                        "max_abs_error": c.max_abs_error,
+                        "max_rel_error": c.max_rel_error,
+                        "max_scaled_error": c.max_scaled_error,
+                        "worst_index": list(c.worst_index),
+                    }
+                    for c in report.checks
+                ],
+            }
+        )
+    else:
+        console.print(f"network {'-'.join(map(str, sizes))}, hidden {activation}, output {output}, {samples} samples")
+        console.print(str(report), markup=False)
     if not report.passed:
         raise SystemExit(1)
+
+
+# --------------------------------------------------------------------------- export, inspect, datasets
+
+
+class _Exported:
+    """What :func:`backprop.onnx.export_onnx` recognises as a fitted estimator (duck typing)."""
+
+    def __init__(self, net: Network, classes: Sequence[Any] | None) -> None:
+        self.network_ = net
+        if classes is not None:
+            self.classes_ = np.array(list(classes))
+
+
+def fold_preprocessing(model: Model) -> Network:
+    """A copy of the network that takes raw numeric values: the standardisation folded into layer 1.
+
+    ``z = ((x − m) / s) W + b = x (W / s) + (b − (m / s) W)``. A numeric
+    target's scaling is folded into an identity output layer the same way.
+    """
+    net = model.net.copy()
+    first = net.dense_layers[0]
+    scale = np.ones(net.n_inputs)
+    shift = np.zeros(net.n_inputs)
+    start = 0
+    for spec in model.pre.features:
+        if spec.kind == "numeric":
+            scale[start] = spec.scale
+            shift[start] = spec.mean
+        start += spec.width
+    if not isinstance(net.layers[0], Dense):
+        raise DataError("the first layer must be Dense to fold the standardisation into it")
+    W = first.W.astype(np.float64) / scale[:, None]
+    offset = (shift[:, None] * W).sum(axis=0)
+    first.W[...] = W
+    if first.b is not None:
+        first.b[...] = first.b - offset
+    elif np.any(offset != 0):
+        raise DataError("the first layer has no bias, so the standardisation cannot be folded into it; use --no-fold")
+    target = model.pre.target
+    if model.head.task == "regression" and (target.scale != 1.0 or target.mean != 0.0):
+        last = net.dense_layers[-1]
+        if last.activation.name != "identity" or last.b is None:
+            raise DataError(
+                "the target's scaling can be folded only into an identity output layer with a bias; use --no-fold"
+            )
+        last.W[...] = last.W * target.scale
+        last.b[...] = last.b * target.scale + target.mean
+    return net
+
+
+@main.command()
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.option("--onnx", "onnx_path", required=True, help="The ONNX file to write.")
+@click.option(
+    "--fold/--no-fold",
+    default=True,
+    show_default=True,
+    help="Fold the standardisation into the weights, so the graph takes raw numbers.",
+)
+@option_json
+@_reports_errors
+def export(model: str, onnx_path: str, fold: bool, as_json: bool) -> None:
+    """Write MODEL as an ONNX graph (needs the onnx extra: pip install 'backprop[onnx]').
+
+    The graph's input X holds one column per network input, in the order
+    `backprop inspect` lists them: numeric columns as they are (with --fold),
+    then 0/1 for each category of a one-hot column. Classifiers output label
+    and probabilities; regressors variable.
+    """
+    from .io import load_with_metadata
+    from .onnx import export_onnx
+
+    try:
+        loaded: Model | None = load_model(model)
+    except ModelFileError as exc:
+        if "no 'preprocessing' metadata" not in str(exc):
+            raise
+        loaded = None
+    if loaded is None:
+        net = load_with_metadata(model)[0]
+        target: Any = net
+        inputs = [f"x{j}" for j in range(net.n_inputs)]
+        outputs = ["Y"]
+    else:
+        net = fold_preprocessing(loaded) if fold else loaded.net
+        classes = loaded.pre.classes if loaded.head.task == "classification" else None
+        target = _Exported(net, classes)
+        inputs = loaded.pre.input_names
+        outputs = ["label", "probabilities"] if classes is not None else ["variable"]
+    _ensure_folder(onnx_path)
+    export_onnx(target, onnx_path)
+    if as_json:
+        _print_json({"onnx": onnx_path, "inputs": inputs, "outputs": outputs, "folded": bool(fold and loaded)})
+        return
+    _print(f"wrote {onnx_path}: input X with {len(inputs)} columns, outputs {', '.join(outputs)}")
+    _print(f"columns of X: {', '.join(inputs[:20])}{', ...' if len(inputs) > 20 else ''}")
+    if loaded is not None and not fold:
+        _print("the inputs are standardized as `backprop inspect` shows (--no-fold)")
+
+
+@main.command(name="inspect")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@option_json
+@_reports_errors
+def inspect_command(model: str, as_json: bool) -> None:
+    """Describe a model file or checkpoint without loading its tensors."""
+    from .io import inspect as inspect_file
+
+    document = inspect_file(model)
+    if as_json:
+        _print_json(document)
+        return
+    network = document["network"]
+    layers = network["layers"]
+    parts = []
+    for layer in layers:
+        if layer["type"] == "Dense":
+            activation = layer["activation"]
+            name = activation if isinstance(activation, str) else activation.get("name", "?")
+            parts.append(f"Dense({layer['units']}, {name})")
+        else:
+            parts.append(f"Dropout({layer['rate']})")
+    sizes = [network["inputs"], *(layer["units"] for layer in layers if layer["type"] == "Dense")]
+    n_parameters = document["tensors"]["parameters"]["shape"][0]
+    kind = "model" if document["format"] == "backprop-model" else "checkpoint"
+    _print(
+        f"{model}: backprop {kind}, format version {document['format_version']}, written by backprop "
+        f"{document['library_version']}"
+    )
+    _print(
+        f"network   {'-'.join(map(str, sizes))}: {', '.join(parts)}; {n_parameters:,} parameters ({network['dtype']})"
+    )
+    if kind == "checkpoint":
+        state = document.get("state", {})
+        optimizer = state.get("optimizer", {})
+        _print(
+            f"training  epoch {int(state.get('epoch', -1)) + 1} of {state.get('epochs')}, seed {state.get('seed')}, "
+            f"optimizer {optimizer.get('name')} lr {optimizer.get('lr')}"
+        )
+        cli_state = state.get("cli")
+        if isinstance(cli_state, dict):
+            _print(f"data      {cli_state.get('data')}")
+            _print(f"resume    backprop train {shlex.quote(str(cli_state.get('data')))} --resume {shlex.quote(model)}")
+        return
+    extra = document.get("extra", {})
+    preprocessing = extra.get("preprocessing")
+    if extra.get("loss"):
+        _print(f"loss      {extra['loss']}")
+    if isinstance(preprocessing, dict):
+        try:
+            pre = Preprocessor.from_dict(preprocessing, where=model)
+        except ModelFileError as exc:
+            _print(f"preprocessing: unreadable ({_one_line(exc)})")
+        else:
+            target = pre.target
+            if target.kind == "classes":
+                _print(
+                    f"target    {target.name!r}: {len(target.classes)} classes: "
+                    + ", ".join(map(str, target.classes[:20]))
+                )
+            else:
+                _print(f"target    {target.name!r}: numbers (mean {target.mean:.6g}, scale {target.scale:.6g})")
+            _print(
+                f"inputs    {pre.n_inputs} from {len(pre.features)} columns; "
+                f"standardize {'on' if pre.standardize else 'off'}, "
+                f"impute {pre.impute or 'off'}"
+            )
+            table = Table(title="features", title_justify="left")
+            for column in ("column", "kind", "mean", "scale", "categories", "fill"):
+                table.add_column(column)
+            for spec in pre.features[:50]:
+                if spec.kind == "numeric":
+                    table.add_row(
+                        Text(spec.name),
+                        "numeric",
+                        f"{spec.mean:.6g}",
+                        f"{spec.scale:.6g}",
+                        "",
+                        Text(str(spec.fill or "")),
+                    )
+                else:
+                    shown = ", ".join(spec.categories[:8]) + (", ..." if len(spec.categories) > 8 else "")
+                    table.add_row(Text(spec.name), "categorical", "", "", Text(shown), Text(str(spec.fill or "")))
+            console.print(table)
+    training = extra.get("training")
+    if isinstance(training, dict):
+        _print(
+            f"training  {training.get('data')}: {training.get('train_rows')} rows, {training.get('epochs_run')} epochs"
+            + (" (early stop)" if training.get("stopped_early") else "")
+            + f", lr {training.get('learning_rate')}"
+        )
+    test = (extra.get("metrics") or {}).get("test") if isinstance(extra.get("metrics"), dict) else None
+    if isinstance(test, dict):
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in test.items() if k != "rows" and isinstance(v, int | float))
+        _print(f"test      {test.get('rows')} rows: {shown}")
+
+
+def _dataset_rows() -> list[dict[str, Any]]:
+    import re
+
+    from .datasets import DATASETS, describe
+
+    rows = []
+    for name in DATASETS:
+        summary = describe(name).split(": ", 1)[1]
+        task = summary.split(",", 1)[0]
+        size = re.search(r"(\d+) x (\d+)", summary)
+        classes = re.search(r"(\d+) classes", summary)
+        rows.append(
+            {
+                "name": name,
+                "task": task,
+                "samples": int(size.group(1)) if size else None,
+                "features": int(size.group(2)) if size else None,
+                "classes": int(classes.group(1)) if classes else None,
+                "description": summary.split(": ", 1)[1] if ": " in summary else summary,
+            }
+        )
+    return rows
+
+
+@main.command(name="datasets")
+@option_json
+def datasets_command(as_json: bool) -> None:
+    """List the built-in datasets (usable as DATA: backprop train iris)."""
+    rows = _dataset_rows()
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="built-in datasets (offline; scikit-learn's need the datasets extra)", title_justify="left")
+    for column in ("name", "task", "samples", "features", "classes", "description"):
+        table.add_column(column, justify="right" if column in ("samples", "features", "classes") else "left")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["task"],
+            str(row["samples"]),
+            str(row["features"]),
+            str(row["classes"] or "-"),
+            Text(row["description"]),
+        )
+    console.print(table)
+
+
+# --------------------------------------------------------------------------- plot
+
+PLOT_KINDS = ("loss", "metric", "grad-norms", "network", "confusion", "boundary")
+
+
+def _history_source(path: str) -> tuple[Model | None, Network | None, dict[str, list[float]]]:
+    """A model file (with its history) or a JSON history file."""
+    if path.endswith(".json"):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                document = json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path} is not a readable JSON history: {_one_line(exc)}") from None
+        history = document.get("history", document) if isinstance(document, dict) else None
+        if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
+            raise DataError(f'{path}: expected a JSON object of lists such as {{"loss": [...], "val_loss": [...]}}')
+        return None, None, {str(k): [float(x) for x in v if isinstance(x, int | float)] for k, v in history.items()}
+    try:
+        model = load_model(path)
+    except ModelFileError as exc:
+        if "no 'preprocessing' metadata" not in str(exc):
+            raise
+        from .io import load_with_metadata
+
+        net, metadata = load_with_metadata(path)
+        history = metadata.get("history") if isinstance(metadata.get("history"), dict) else {}
+        return None, net, {str(k): [float(x) for x in v if x is not None] for k, v in (history or {}).items()}
+    raw = model.metadata.get("history")
+    history = {str(k): [float(x) for x in v if x is not None] for k, v in raw.items()} if isinstance(raw, dict) else {}
+    return model, model.net, history
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False), metavar="MODEL|HISTORY")
+@click.option("--kind", type=click.Choice(PLOT_KINDS), required=True, help="Which picture.")
+@click.option("--data", default=None, help="Data for --kind confusion and boundary.")
+@click.option("--output", "-o", "output_path", default=None, help="The image file [default: MODEL-KIND.png].")
+@option_header
+@option_json
+@_reports_errors
+def plot(source: str, kind: str, data: str | None, output_path: str | None, header: bool | None, as_json: bool) -> None:
+    """Draw a picture of MODEL (a model file) or HISTORY (a JSON file of per-epoch lists).
+
+    \b
+    loss, metric   training and validation curves
+    grad-norms     each layer's gradient norm per epoch (vanishing gradients)
+    network        the network, edges coloured by sign, width by magnitude
+    confusion      the confusion matrix on --data
+    boundary       the decision boundary over --data (two numeric features)
+    """
+    if kind in ("confusion", "boundary") and data is None:
+        raise click.UsageError(f"--kind {kind} needs --data DATA")
+    if data is not None:
+        _check_data_argument(data)
+    plotting = _plotting()
+    model, net, history = _history_source(source)
+    if output_path is None:
+        output_path = f"{os.path.splitext(source)[0]}-{kind}.png"
+    if kind in ("loss", "metric", "grad-norms"):
+        if not history:
+            raise DataError(f"{source} holds no training history")
+        if kind == "loss":
+            part = {k: v for k, v in history.items() if k in ("loss", "val_loss")}
+            figure = plotting.plot_history(part)
+        elif kind == "metric":
+            figures = plotting.history_figures(history)
+            if len(figures) < 2:
+                raise DataError(f"{source} has no accuracy or R² history")
+            figure = figures[1]
+        else:
+            part = {k: v for k, v in history.items() if k.startswith("grad_norm_")}
+            if not part:
+                raise DataError(f"{source} has no gradient norms in its history")
+            figure = plotting.plot_gradient_norms(part)
+    elif kind == "network":
+        if net is None:
+            raise click.UsageError("--kind network needs a model file, not a history")
+        figure = plotting.plot_network(net)
+    else:
+        if model is None:
+            raise click.UsageError(f"--kind {kind} needs a model file written by `backprop train`")
+        if model.head.task != "classification":
+            raise DataError(f"--kind {kind} is for classifiers; {source} predicts numbers")
+        assert data is not None
+        labels = [str(c) for c in model.pre.classes]
+        if kind == "confusion":
+            metrics, _ = evaluate_model(model, data, header=header)
+            matrix = np.array(metrics["confusion_matrix"]["matrix"], dtype=np.int64)
+            figure = plotting.plot_confusion_matrix(matrix, labels)
+        else:
+            features = model.pre.features
+            if len(features) != 2 or any(f.kind != "numeric" for f in features):
+                raise DataError(
+                    f"--kind boundary needs a model of two numeric features; {source} has {len(features)} "
+                    f"({', '.join(f.name for f in features[:6])})"
+                )
+            points, classes = _raw_points(model, data, header)
+            figure = plotting.plot_decision_boundary(
+                model.net, points, classes, transform=model.pre.numeric_transform, labels=labels
+            )
+    _ensure_folder(output_path)
+    plotting.save_figure(figure, output_path)
+    if as_json:
+        _print_json({"output": output_path, "kind": kind})
+    else:
+        _print(f"wrote {output_path}")
+
+
+def _raw_points(model: Model, data: str, header: bool | None) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    from .tabular import _parse_numbers
+
+    points: list[NDArray[np.float64]] = []
+    classes: list[NDArray[np.int64]] = []
+    for frame in iter_tables(data, header=header):
+        if frame.n_rows == 0:
+            continue
+        y, missing = model.pre.targets(frame)
+        columns = [_parse_numbers(frame.column(f.name), frame.decimal_comma) for f in model.pre.features]
+        ok = ~missing
+        for parsed in columns:
+            ok &= ~parsed.missing
+        points.append(np.column_stack([p.values for p in columns])[ok])
+        classes.append(y[ok].astype(np.int64))
+    if not points or not sum(len(p) for p in points):
+        raise DataError(f"{data} has no complete rows to draw")
+    return np.concatenate(points), np.concatenate(classes)
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@main.command()
+@click.option("--out", "out_dir", default="backprop-demo", show_default=True, help="The folder to write.")
+@click.option("--quick", is_flag=True, help="A smaller, faster run (for tests).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="[default: 30, --quick 3]")
+@option_quiet
+@option_json
+@_reports_errors
+def demo(out_dir: str, quick: bool, epochs: int | None, quiet: bool, as_json: bool) -> None:
+    """The tour: the seed's worked example explained, then a network trained on handwritten digits.
+
+    Writes OUT/ with the model, the pictures and report.html. Offline; under a minute.
+    """
+    trace = None
+    if not as_json:
+        trace = print_seed_example()
+        _print()
+        _print("─" * 60)
+        _print("Now a real network: 8×8 handwritten digits (1797 images, 10 classes, scikit-learn's bundled copy).")
+    else:
+        trace = seed_trace()
+    os.makedirs(out_dir, exist_ok=True)
+    model_path = os.path.join(out_dir, "model.safetensors")
+    report_path = os.path.join(out_dir, "report.html")
+    options = TrainOptions(
+        data="digits",
+        target="target",
+        hidden=[16] if quick else [64],
+        activation="relu",
+        optimizer="adam",
+        lr=0.003 if quick else 0.001,
+        epochs=epochs or (3 if quick else 30),
+        batch_size=32,
+        validation=0.1,
+        seed=0,
+        test_size=0.2,
+        out=model_path,
+        report=report_path,
+    )
+    try:
+        result = run_training(
+            options,
+            checkpoint=os.path.join(out_dir, "demo.ckpt"),
+            progress=_progress_wanted(quiet or as_json),
+            notes=lambda _message: None,
+        )
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    if result.interrupted:
+        click.echo("interrupted", err=True)
+        raise SystemExit(EXIT_INTERRUPTED)
+    from .io import save
+
+    save(result.net, model_path, metadata=model_metadata(result))
+    files = [model_path]
+    skipped = None
+    try:
+        files += _demo_pictures(result, out_dir)
+        write_report(result, report_path, title="backprop demo: handwritten digits")
+        files.append(report_path)
+    except MissingDependencyError as exc:
+        skipped = _one_line(exc)
+    test = result.test or {}
+    if as_json:
+        _print_json(
+            {
+                "seed_example": trace.to_dict(),
+                "network": result.net.sizes,
+                "epochs_run": len(result.history),
+                "seconds": result.seconds,
+                "test": test,
+                "files": files,
+                "skipped": skipped,
+            }
+        )
+        return
+    _print(
+        f"trained {'-'.join(map(str, result.net.sizes))} relu/softmax with adam for {len(result.history)} epochs "
+        f"in {result.seconds:.1f} s on {len(result.prepared.rows_train)} images"
+    )
+    if test:
+        _print(f"test accuracy: {test['accuracy']:.4f} on {test['rows']} held-out images")
+        confusion = test["confusion_matrix"]
+        console.print(_confusion_table(np.array(confusion["matrix"], dtype=np.int64), confusion["labels"]))
+    _print()
+    _print(f"wrote {out_dir}/: {', '.join(os.path.basename(f) for f in files)}")
+    if skipped:
+        _print(f"(pictures and report skipped: {skipped})")
+    else:
+        _print(f"open {report_path} in a browser")
+    _print(f"next: backprop explain {shlex.quote(model_path)} digits --row 0")
+
+
+def _demo_pictures(result: TrainResult, out_dir: str) -> list[str]:
+    plotting = _plotting()
+    history = result.history.history
+    written = []
+    pictures: list[tuple[str, Callable[[], Any]]] = [
+        ("curves.png", lambda: plotting.plot_history(history)),
+        ("grad-norms.png", lambda: plotting.plot_gradient_norms(history)),
+        ("network.png", lambda: plotting.plot_network(result.net)),
+    ]
+    test = result.test
+    if test and "confusion_matrix" in test:
+        matrix = np.array(test["confusion_matrix"]["matrix"], dtype=np.int64)
+        labels = [str(c) for c in test["confusion_matrix"]["labels"]]
+        pictures.append(("confusion.png", lambda: plotting.plot_confusion_matrix(matrix, labels)))
+    for name, draw in pictures:
+        path = os.path.join(out_dir, name)
+        plotting.save_figure(draw(), path)
+        written.append(path)
+    return written
 
 
 __all__ = ["main"]

@@ -154,6 +154,157 @@ class Trace:
                 table.add_row("", "loss", Text(self.loss_formula), "()", f"{self.loss_value:.8g}")
             yield table
 
+    # ------------------------------------------------------------ other formats
+
+    @property
+    def sizes(self) -> list[int]:
+        """Widths from the input through every traced layer, e.g. ``[3, 2, 1]``."""
+        return [int(self.x.shape[1]), *(int(layer.z.shape[1]) for layer in self.layers)]
+
+    def _headline(self) -> str:
+        n = self.x.shape[0]
+        return (
+            f"One step of backpropagation: network {'-'.join(map(str, self.sizes))}, loss {self.loss}, "
+            f"η = {self.learning_rate!r}, {n} sample{'s' if n != 1 else ''}"
+        )
+
+    def _sections(self) -> list[tuple[str, list[tuple[str, Quantity]]]]:
+        """The seed's sections, each a list of (layer label, quantity)."""
+        n = self.x.shape[0]
+        forward = [(str(layer.index), q) for layer in self.layers for q in layer.forward]
+        output = self.layers[-1]
+        error = [
+            ("", Quantity("target y", "y", self.y)),
+            ("", Quantity("output ŷ", f"ŷ = a[{output.index}]", self.prediction)),
+            ("", Quantity("error", "error = y − ŷ", self.error)),
+            ("", Quantity("loss", self.loss_formula, np.asarray(self.loss_value))),
+        ]
+
+        def terms(layer: LayerTrace) -> list[tuple[str, Quantity]]:
+            return [
+                (str(layer.index), q)
+                for q in layer.backward
+                if q.name.startswith("f'") or q.name.endswith("error term")
+            ]
+
+        hidden = [item for layer in reversed(self.layers[:-1]) for item in terms(layer)]
+        updates = [(str(layer.index), q) for layer in self.layers for q in layer.backward if q.name.endswith("update")]
+        sections = [
+            ("Forward pass", forward),
+            ("Error", error),
+            ("Output error term δᵒ", terms(output)),
+        ]
+        if hidden:
+            sections.append(("Hidden error terms δʰ", hidden))
+        sections.append(
+            (
+                f"Weight updates ΔW (η = {self.learning_rate:.8g}, averaged over {n} samples)"
+                if n > 1
+                else f"Weight updates ΔW (η = {self.learning_rate:.8g})",
+                updates,
+            )
+        )
+        return sections
+
+    def to_dict(self) -> dict[str, Any]:
+        """The trace as plain JSON values (arrays as nested lists).
+
+        Returns
+        -------
+        dict
+            ``network`` (widths), ``loss``, ``loss_formula``, ``loss_value``,
+            ``learning_rate``, ``n_samples``, ``x``, ``y``, ``prediction``,
+            ``error``, and ``layers``: per layer ``index``, ``is_output``,
+            ``activation``, ``forward`` and ``backward``, each a list of
+            ``{"name", "formula", "shape", "value"}`` in the seed's words.
+        """
+
+        def quantity(q: Quantity) -> dict[str, Any]:
+            return {"name": q.name, "formula": q.formula, "shape": list(q.shape), "value": q.value.tolist()}
+
+        return {
+            "network": self.sizes,
+            "loss": self.loss,
+            "loss_formula": self.loss_formula,
+            "loss_value": float(self.loss_value),
+            "learning_rate": float(self.learning_rate),
+            "n_samples": int(self.x.shape[0]),
+            "x": self.x.tolist(),
+            "y": self.y.tolist(),
+            "prediction": self.prediction.tolist(),
+            "error": self.error.tolist(),
+            "layers": [
+                {
+                    "index": layer.index,
+                    "is_output": layer.is_output,
+                    "activation": layer.activation,
+                    "forward": [quantity(q) for q in layer.forward],
+                    "backward": [quantity(q) for q in layer.backward],
+                }
+                for layer in self.layers
+            ],
+        }
+
+    def to_markdown(self) -> str:
+        """The trace as Markdown: a headline and one table per section of the seed.
+
+        Sections: forward pass, error, output error term δᵒ, hidden error
+        terms δʰ (with hidden layers), weight updates ΔW. Values are on one
+        line each, as numpy prints them.
+        """
+        squeeze = self.x.shape[0] == 1
+        lines = [f"**{self._headline()}**", ""]
+        for title, rows in self._sections():
+            lines += [f"### {title}", "", "| layer | quantity | formula | shape | value |", "|---|---|---|---|---|"]
+            for layer, q in rows:
+                value = " ".join(_format(q.value, squeeze, width=1_000_000).split())
+                cells = [layer, q.name, q.formula, str(q.shape), f"`{value}`"]
+                lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+            lines.append("")
+        return "\n".join(lines).rstrip() + "\n"
+
+    def to_html(self) -> str:
+        """The trace as a self-contained HTML fragment (no scripts, no external references).
+
+        A ``<section class="bp-trace">`` with a headline and one table per
+        section of the seed (forward pass, error, output error term δᵒ,
+        hidden error terms δʰ, weight updates ΔW), and a small ``<style>``
+        scoped to ``.bp-trace``. Wide tables scroll sideways on a narrow screen.
+        """
+        from html import escape
+
+        squeeze = self.x.shape[0] == 1
+        parts = [
+            '<section class="bp-trace">',
+            "<style>"
+            ".bp-trace{font-family:system-ui,sans-serif;line-height:1.4}"
+            ".bp-trace .bp-scroll{overflow-x:auto;margin-bottom:1em}"
+            ".bp-trace table{border-collapse:collapse;font-size:0.9em}"
+            ".bp-trace th,.bp-trace td{border:1px solid #ccc;padding:0.25em 0.5em;text-align:left;"
+            "vertical-align:top}"
+            ".bp-trace th{background:#f3f3f3}"
+            ".bp-trace pre{margin:0;font-size:0.95em;white-space:pre}"
+            ".bp-trace h3{font-size:1.05em;margin:1em 0 0.4em}"
+            "</style>",
+            f'<p class="bp-trace-headline"><strong>{escape(self._headline())}</strong></p>',
+        ]
+        for title, rows in self._sections():
+            parts.append(f"<h3>{escape(title)}</h3>")
+            parts.append('<div class="bp-scroll"><table class="bp-trace-table">')
+            parts.append(
+                "<thead><tr><th>layer</th><th>quantity</th><th>formula</th><th>shape</th><th>value</th></tr></thead>"
+            )
+            parts.append("<tbody>")
+            for layer, q in rows:
+                value = _format(q.value, squeeze, width=72)
+                parts.append(
+                    f"<tr><td>{escape(layer)}</td><td>{escape(q.name)}</td><td>{escape(q.formula)}</td>"
+                    f"<td>{escape(str(q.shape))}</td><td><pre>{escape(value)}</pre></td></tr>"
+                )
+            parts.append("</tbody></table></div>")
+        parts.append("</section>")
+        return "\n".join(parts) + "\n"
+
     def __str__(self) -> str:
         from rich.console import Console
 

@@ -1,0 +1,1487 @@
+"""Tables for the command-line tool: reading data files and turning columns into network inputs.
+
+Sources (:func:`read_table` reads one whole, :func:`iter_tables` in chunks of
+bounded size):
+
+* **CSV** (any other file, or ``-`` for standard input): the encoding is
+  UTF-8, UTF-8 with a byte-order mark, UTF-16 with a byte-order mark, or, when
+  the bytes are not UTF-8, Latin-1 (with a note saying so); the delimiter is
+  sniffed among ``, ; TAB |``; CRLF and LF line ends both work; the first row
+  is a header unless it looks like data (every field a number, or its text
+  values recur in their columns). A semicolon-delimited file may use decimal
+  commas (``1,5``).
+* **Parquet** (``.parquet``, ``.pq`` or the ``PAR1`` magic): read with
+  pyarrow, imported only then (``pip install 'backprop[parquet]'``).
+* **NumPy**: ``.npz`` with arrays ``X`` (2-D) and optionally ``y`` (1-D) and
+  ``feature_names``; ``.npy`` holding one 2-D array. Read with
+  ``allow_pickle=False``: a file of Python objects is refused, never unpickled.
+  Columns are named ``x0``, ``x1``, ... and the target of an ``.npz`` ``y``.
+* a **built-in dataset** name (:data:`backprop.datasets.DATASETS`): its
+  training and test parts together, the target column named ``target``.
+
+Cells are missing when empty or one of ``NA``, ``N/A``, ``NaN``, ``null``,
+``None``, ``?`` (any case).
+
+A :class:`Preprocessor` is fitted on the training rows and remembers what
+turns a table into the network's inputs: the feature columns and their kind
+(numeric, or categorical and one-hot encoded), the categories, the values
+that fill missing cells (``impute="mean"`` or ``"median"``; the most frequent
+category for categorical columns), the standardisation statistics, and the
+target (class labels, or a numeric target's scaling). It serialises to plain
+JSON (:meth:`Preprocessor.to_dict`) and is stored in the model file, so
+``predict``, ``evaluate`` and ``explain`` prepare new data exactly as
+training did.
+
+Nothing here prints: notes for the user (an encoding fallback, renamed
+columns, rows dropped) are returned in :attr:`Frame.notes` and
+:attr:`Prepared.notes`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import math
+import os
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import DataError, MissingDependencyError, ModelFileError, ParameterError
+
+#: Rows per chunk when a table is read piece by piece (``predict``, ``evaluate``).
+CHUNK_ROWS = 65536
+#: Delimiters the CSV sniffer chooses from.
+DELIMITERS = ",;\t|"
+#: Cell values that mean "missing" (compared stripped and lower-cased).
+MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "null", "none", "?", "<na>", "#n/a"})
+#: How ``impute`` fills a missing cell; ``drop`` removes its row instead.
+IMPUTE = ("mean", "median", "drop")
+TASKS = ("classification", "regression")
+PARQUET_HINT = "pip install 'backprop[parquet]'"
+
+#: A numeric target with integer values and at most this many of them is taken as class labels.
+MAX_AUTO_CLASSES = 20
+#: A text column with more distinct values than this (and than half its rows) looks like an identifier.
+MAX_CATEGORIES = 100
+PREPROCESSING_FORMAT = "backprop-preprocessing"
+PREPROCESSING_VERSION = 1
+
+_SAMPLE_BYTES = 1 << 16
+_HEADER_ROWS = 100
+
+Label = str | int | float
+
+
+# --------------------------------------------------------------------------- frames
+
+
+@dataclass
+class Frame:
+    """Columns of a table, as read: text (object arrays of str or None) or numbers (float64, NaN missing).
+
+    Attributes
+    ----------
+    source : str
+        The file name (``<stdin>`` for standard input, or the dataset name).
+    names : list of str
+        Column names, unique.
+    columns : list of ndarray of shape (n_rows,)
+    offset : int
+        Rows of the source before this chunk (0 for a whole table).
+    lines : ndarray of int64 or None
+        For CSV, the file line on which each row ends (header = line 1).
+    notes : list of str
+        What the reader decided that the user should know.
+    unsupported : dict of str to str
+        Columns of a type backprop cannot use (a Parquet timestamp, ...), by name.
+    decimal_comma : bool
+        Numbers may be written with a decimal comma (a semicolon-delimited CSV).
+    """
+
+    source: str
+    names: list[str]
+    columns: list[NDArray[Any]]
+    offset: int = 0
+    lines: NDArray[np.int64] | None = None
+    notes: list[str] = field(default_factory=list)
+    unsupported: dict[str, str] = field(default_factory=dict)
+    decimal_comma: bool = False
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows."""
+        return int(self.columns[0].shape[0]) if self.columns else 0
+
+    def position(self, name_or_index: str) -> int:
+        """The 0-based position of a column given by name or by 0-based index.
+
+        Raises
+        ------
+        DataError
+            No such column; the message lists the columns.
+        """
+        if name_or_index in self.names:
+            return self.names.index(name_or_index)
+        text = name_or_index.strip()
+        if text.lstrip("-").isdigit():
+            index = int(text)
+            if -len(self.names) <= index < len(self.names):
+                return index % len(self.names)
+        raise DataError(f"{self.source}: no column {name_or_index!r}; the columns are {_listed(self.names)}")
+
+    def column(self, name: str) -> NDArray[Any]:
+        """The column called ``name``; DataError naming the source's columns if there is none."""
+        if name in self.unsupported:
+            raise DataError(
+                f"{self.source}: column {name!r} has type {self.unsupported[name]}, which backprop cannot use; "
+                "leave it out (--ignore) or convert it to numbers or text"
+            )
+        if name not in self.names:
+            raise DataError(f"{self.source}: no column {name!r}; the columns are {_listed(self.names)}")
+        return self.columns[self.names.index(name)]
+
+    def where(self, row: int) -> str:
+        """``row 17 (line 19)``: a row of this chunk, numbered from 0 over the whole source."""
+        text = f"row {self.offset + row}"
+        if self.lines is not None and 0 <= row < len(self.lines):
+            text += f" (line {int(self.lines[row])})"
+        return text
+
+    def take(self, rows: NDArray[np.int64]) -> Frame:
+        """A frame of the given rows (absolute positions are kept only for contiguous slices)."""
+        return Frame(
+            source=self.source,
+            names=list(self.names),
+            columns=[c[rows] for c in self.columns],
+            offset=self.offset,
+            lines=None if self.lines is None else self.lines[rows],
+            notes=list(self.notes),
+            unsupported=dict(self.unsupported),
+            decimal_comma=self.decimal_comma,
+        )
+
+
+def _listed(names: Sequence[str], limit: int = 12) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return f"{shown}, ... ({len(names)} in all)" if len(names) > limit else shown or "(none)"
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def is_dataset_name(source: str) -> bool:
+    """True if ``source`` names a built-in dataset and no file of that name exists."""
+    from .datasets import DATASETS
+
+    return source in DATASETS and not os.path.exists(source)
+
+
+def read_table(source: str, *, header: bool | None = None, stdin: BinaryIO | None = None) -> Frame:
+    """Read a whole table: a CSV, Parquet, ``.npz``/``.npy`` file, ``-`` (standard input) or a dataset name.
+
+    Parameters
+    ----------
+    source : str
+        A path, ``-`` or a built-in dataset name.
+    header : bool or None, default None
+        For CSV: whether the first row names the columns; None detects it.
+    stdin : binary file, optional
+        What ``-`` reads (default ``sys.stdin.buffer``).
+
+    Returns
+    -------
+    Frame
+
+    Raises
+    ------
+    DataError
+        An empty file, ragged rows, a pickled ``.npz``, ... (the message names the file).
+    MissingDependencyError
+        A Parquet file without pyarrow installed.
+    """
+    if source != "-" and is_dataset_name(source):
+        return _read_dataset(source)
+    kind = _kind(source)
+    if kind == "parquet":
+        return _read_parquet(source)
+    if kind in ("npz", "npy"):
+        return _read_numpy(source, kind)
+    try:
+        frames = list(_iter_csv(source, None, header, stdin, encoding=None))
+    except _NotUtf8Error as exc:
+        if source == "-":
+            raise DataError(f"<stdin> is not valid UTF-8 ({exc}); convert it to UTF-8") from None
+        frames = list(_iter_csv(source, None, header, stdin, encoding="latin-1"))
+        frames[0].notes.append(f"{source} is not valid UTF-8 ({exc}); read it as Latin-1")
+    return frames[0]
+
+
+def iter_tables(
+    source: str, chunk_rows: int = CHUNK_ROWS, *, header: bool | None = None, stdin: BinaryIO | None = None
+) -> Iterator[Frame]:
+    """Read a table in chunks of at most ``chunk_rows`` rows, so memory stays bounded for any size.
+
+    CSV and Parquet files are streamed; ``.npy`` files are memory-mapped;
+    ``.npz`` files and datasets are read whole and then cut. Every chunk
+    has the same columns; :attr:`Frame.offset` says where it starts. A
+    header-only file gives one chunk of zero rows.
+
+    Parameters
+    ----------
+    source, header, stdin
+        As for :func:`read_table`.
+    chunk_rows : int, default :data:`CHUNK_ROWS`
+
+    Yields
+    ------
+    Frame
+    """
+    if chunk_rows < 1:
+        raise ParameterError(f"chunk_rows must be a positive integer, got chunk_rows={chunk_rows!r}")
+    if source != "-" and is_dataset_name(source):
+        yield from _cut(_read_dataset(source), chunk_rows)
+        return
+    kind = _kind(source)
+    if kind == "parquet":
+        yield from _iter_parquet(source, chunk_rows)
+    elif kind == "npy":
+        yield from _iter_npy(source, chunk_rows)
+    elif kind == "npz":
+        yield from _cut(_read_numpy(source, kind), chunk_rows)
+    else:
+        try:
+            yield from _iter_csv(source, chunk_rows, header, stdin, encoding=None)
+        except _NotUtf8Error as exc:
+            where = "<stdin>" if source == "-" else source
+            raise DataError(f"{where} is not valid UTF-8 ({exc}); convert it to UTF-8") from None
+
+
+def _cut(frame: Frame, chunk_rows: int) -> Iterator[Frame]:
+    if frame.n_rows == 0:
+        yield frame
+        return
+    for start in range(0, frame.n_rows, chunk_rows):
+        part = frame.take(np.arange(start, min(start + chunk_rows, frame.n_rows)))
+        part.offset = start
+        yield part
+
+
+def _kind(source: str) -> str:
+    if source == "-":
+        return "csv"
+    if not os.path.exists(source):
+        raise DataError(f"no such file: {source}")
+    if os.path.isdir(source):
+        raise DataError(f"{source} is a folder; give a CSV, Parquet, .npz or .npy file")
+    with open(source, "rb") as file:
+        magic = file.read(6)
+    suffix = os.path.splitext(source)[1].lower()
+    if magic.startswith(b"PAR1") or suffix in (".parquet", ".pq"):
+        return "parquet"
+    if magic.startswith(b"\x93NUMPY"):
+        return "npy"
+    if magic.startswith(b"PK\x03\x04") or suffix == ".npz":
+        return "npz"
+    if suffix == ".npy":
+        return "npy"
+    return "csv"
+
+
+# ------------------------------------------------------------------- CSV
+
+
+class _NotUtf8Error(Exception):
+    """The text is not UTF-8 after all (found past the sniffed sample)."""
+
+
+class _Replay(io.RawIOBase):
+    """A binary stream that first replays ``prefix`` (the sniffed sample) and then reads on."""
+
+    def __init__(self, prefix: bytes, rest: BinaryIO) -> None:
+        self._prefix = memoryview(prefix)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        target = memoryview(buffer).cast("B")
+        if self._prefix:
+            n = min(len(target), len(self._prefix))
+            target[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._rest.read(len(target))
+        target[: len(data)] = data
+        return len(data)
+
+
+def _encoding_of(sample: bytes, complete: bool) -> tuple[str, int]:
+    """The encoding of a byte sample, and the length of its byte-order mark."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8", len(codecs.BOM_UTF8)
+    if sample.startswith(codecs.BOM_UTF16_LE) or sample.startswith(codecs.BOM_UTF16_BE):
+        return "utf-16", 0  # the utf-16 codec reads the mark itself
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=complete)
+    except UnicodeDecodeError:
+        return "latin-1", 0
+    return "utf-8", 0
+
+
+def _sniff_delimiter(lines: list[str]) -> str:
+    """The delimiter among :data:`DELIMITERS` that splits the sample's lines into equal, > 1 field counts."""
+
+    def counts(delimiter: str) -> list[int]:
+        return [len(row) for row in csv.reader(lines, delimiter=delimiter) if row]
+
+    def consistent(delimiter: str) -> bool:
+        found = counts(delimiter)
+        return bool(found) and len(set(found)) == 1 and found[0] > 1
+
+    try:
+        sniffed: str | None = csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        sniffed = None
+    if sniffed is not None and sniffed in DELIMITERS and consistent(sniffed):
+        return sniffed
+    good = [(counts(d)[0], -DELIMITERS.index(d), d) for d in DELIMITERS if consistent(d)]
+    if good:
+        return max(good)[2]
+    # No delimiter splits every line alike (a ragged file): the one that splits the first line most.
+    first = [(len(next(csv.reader(lines[:1], delimiter=d), [])), -DELIMITERS.index(d), d) for d in DELIMITERS]
+    widest = max(first)
+    return widest[2] if widest[0] > 1 else ","
+
+
+def _is_number(text: str, decimal_comma: bool = False) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        if decimal_comma and text.count(",") == 1 and "." not in text:
+            try:
+                float(text.replace(",", "."))
+            except ValueError:
+                return False
+            return True
+        return False
+    return True
+
+
+def _is_missing(text: str | None) -> bool:
+    return text is None or text.strip().lower() in MISSING
+
+
+def _detect_header(rows: list[list[str]], decimal_comma: bool) -> bool:
+    """Whether the first row names the columns (see the module docstring)."""
+    first, rest = rows[0], rows[1:]
+    cells = [c.strip() for c in first]
+    if all(_is_number(c, decimal_comma) for c in cells if c) and any(cells):
+        return False
+    if not rest:
+        return True
+    for j, name in enumerate(cells):
+        values = [r[j].strip() for r in rest if j < len(r) and not _is_missing(r[j])]
+        if not values:
+            continue
+        if not _is_number(name, decimal_comma) and all(_is_number(v, decimal_comma) for v in values):
+            return True  # text above numbers
+    for j, name in enumerate(cells):
+        seen = {r[j].strip() for r in rest if j < len(r)}
+        if name and name in seen:
+            return False  # a "name" that recurs among its column's values is a value
+    return True
+
+
+def _header_names(cells: list[str], notes: list[str], source: str) -> list[str]:
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for position, cell in enumerate(cells):
+        name = cell.strip() or f"column {position}"
+        base = name
+        while name in seen:
+            seen[base] += 1
+            name = f"{base}.{seen[base]}"
+        if name != base:
+            notes.append(f"{source}: column {position} repeats the name {base!r}; renamed it {name!r}")
+        seen.setdefault(base, 0)
+        seen[name] = 0
+        names.append(name)
+    return names
+
+
+def _iter_csv(
+    source: str, chunk_rows: int | None, header: bool | None, stdin: BinaryIO | None, encoding: str | None
+) -> Iterator[Frame]:
+    """CSV frames; ``chunk_rows=None`` gives the whole table as one frame."""
+    import sys
+
+    where = "<stdin>" if source == "-" else source
+    own = source != "-"
+    raw: BinaryIO = open(source, "rb") if own else (stdin if stdin is not None else sys.stdin.buffer)  # noqa: SIM115
+    try:
+        sample = raw.read(_SAMPLE_BYTES)
+        if not sample.strip():
+            raise DataError(f"{where} is empty: no header and no rows")
+        complete = len(sample) < _SAMPLE_BYTES
+        notes: list[str] = []
+        if encoding is None:
+            encoding, bom = _encoding_of(sample, complete)
+            if encoding == "latin-1":
+                notes.append(f"{where} is not valid UTF-8; read it as Latin-1")
+        else:
+            bom = 3 if sample.startswith(codecs.BOM_UTF8) else 0
+        stream = io.BufferedReader(_Replay(sample[bom:], raw))
+        text = io.TextIOWrapper(stream, encoding=encoding, errors="strict", newline="")
+        try:
+            head = text.read(_SAMPLE_BYTES)
+        except UnicodeDecodeError as exc:
+            raise _NotUtf8Error(f"at byte {exc.start}") from None
+        lines = [line for line in head.splitlines()[: _HEADER_ROWS + 1] if line.strip()]
+        if not complete and len(lines) > 1:
+            lines = lines[:-1]  # the last one may be cut
+        delimiter = _sniff_delimiter(lines)
+        decimal_comma = delimiter != ","
+        # Everything read so far goes back in front of the rest.
+        reader = csv.reader(_chain(head, text), delimiter=delimiter)
+        yield from _csv_frames(reader, where, chunk_rows, header, decimal_comma, notes)
+    finally:
+        if own:
+            raw.close()
+
+
+def _chain(head: str, text: io.TextIOWrapper) -> Iterator[str]:
+    """Lines of ``head`` followed by the rest of ``text`` (keeping line ends, as csv needs)."""
+    buffer = io.StringIO(head, newline="")
+    pending = ""
+    for line in buffer:
+        if not line.endswith(("\n", "\r")):
+            pending = line  # cut mid-line: join with what follows
+            break
+        yield line
+    try:
+        rest = text.readline()
+        if pending:
+            rest = pending + rest
+        while rest:
+            yield rest
+            rest = text.readline()
+    except UnicodeDecodeError as exc:
+        raise _NotUtf8Error(f"past byte {exc.start} of a later block") from None
+
+
+def _csv_frames(
+    reader: Any, where: str, chunk_rows: int | None, header: bool | None, decimal_comma: bool, notes: list[str]
+) -> Iterator[Frame]:
+    rows: list[list[str]] = []
+    lines = array("q")
+    for row in reader:
+        if row:
+            rows.append(row)
+            lines.append(reader.line_num)
+            if len(rows) > _HEADER_ROWS:
+                break
+    if not rows:
+        raise DataError(f"{where} is empty: no header and no rows")
+    has_header = _detect_header(rows, decimal_comma) if header is None else header
+    if has_header:
+        names = _header_names(rows[0], notes, where)
+        rows, lines = rows[1:], lines[1:]
+    else:
+        names = [f"x{j}" for j in range(len(rows[0]))]
+    width = len(names)
+    offset = 0
+
+    def frame(block: list[list[str]], block_lines: array[int]) -> Frame:
+        for i, row in enumerate(block):
+            if len(row) != width:
+                line = block_lines[i]
+                raise DataError(
+                    f"{where}: row {offset + i} (line {line}) has {len(row)} field{'s' if len(row) != 1 else ''}, the "
+                    f"{'header' if has_header else 'first row'} has {width}; check the delimiter "
+                    f"({'tab' if reader.dialect.delimiter == chr(9) else repr(reader.dialect.delimiter)}) and quoting"
+                )
+        columns = [np.empty(len(block), dtype=object) for _ in range(width)]
+        if block:
+            for j, values in enumerate(zip(*block, strict=True)):
+                columns[j][:] = values
+        return Frame(
+            source=where,
+            names=names,
+            columns=columns,
+            offset=offset,
+            lines=np.frombuffer(block_lines, dtype=np.int64).copy() if block_lines else np.zeros(0, np.int64),
+            notes=notes if offset == 0 else [],
+            decimal_comma=decimal_comma,
+        )
+
+    for row in reader:
+        if not row:
+            continue
+        rows.append(row)
+        lines.append(reader.line_num)
+        if chunk_rows is not None and len(rows) >= chunk_rows:
+            yield frame(rows, lines)
+            offset += len(rows)
+            rows, lines = [], array("q")
+    if rows or offset == 0:
+        yield frame(rows, lines)
+
+
+# ------------------------------------------------------------------- Parquet
+
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow.parquet  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"reading Parquet files needs the pyarrow package: {PARQUET_HINT}", name="pyarrow"
+        ) from exc
+    return pyarrow.parquet
+
+
+def _arrow_frame(table: Any, where: str, offset: int) -> Frame:
+    import pyarrow as pa
+
+    names: list[str] = []
+    columns: list[NDArray[Any]] = []
+    unsupported: dict[str, str] = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        kind = column.type
+        if pa.types.is_dictionary(kind):
+            column = column.cast(kind.value_type)
+            kind = column.type
+        numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+        if numeric or pa.types.is_boolean(kind):
+            values = np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            values = np.empty(len(column), dtype=object)
+            values[:] = column.to_pylist()
+        else:
+            unsupported[str(name)] = str(kind)
+            values = np.full(len(column), None, dtype=object)
+        names.append(str(name))
+        columns.append(values)
+    return Frame(source=where, names=names, columns=columns, offset=offset, unsupported=unsupported)
+
+
+def _read_parquet(source: str) -> Frame:
+    parquet = _pyarrow()
+    try:
+        table = parquet.read_table(source)
+    except Exception as exc:  # pyarrow raises its own ArrowInvalid, OSError, ...
+        raise DataError(f"{source} is not a readable Parquet file: {_one_line(exc)}") from None
+    return _arrow_frame(table, source, 0)
+
+
+def _iter_parquet(source: str, chunk_rows: int) -> Iterator[Frame]:
+    parquet = _pyarrow()
+    import pyarrow as pa
+
+    try:
+        file = parquet.ParquetFile(source)
+    except Exception as exc:
+        raise DataError(f"{source} is not a readable Parquet file: {_one_line(exc)}") from None
+    offset = 0
+    empty = True
+    for batch in file.iter_batches(batch_size=chunk_rows):
+        empty = False
+        yield _arrow_frame(pa.Table.from_batches([batch]), source, offset)
+        offset += batch.num_rows
+    if empty:
+        yield _arrow_frame(file.schema_arrow.empty_table(), source, 0)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
+# ------------------------------------------------------------------- NumPy
+
+
+def _numpy_column(values: NDArray[Any], where: str, name: str) -> NDArray[Any]:
+    if values.dtype.kind in "biuf":
+        return np.asarray(values, dtype=np.float64)
+    if values.dtype.kind in "US":
+        column = np.empty(values.shape[0], dtype=object)
+        column[:] = [v.decode() if isinstance(v, bytes) else str(v) for v in values.tolist()]
+        return column
+    raise DataError(f"{where}: {name} has dtype {values.dtype}; backprop reads numbers or strings")
+
+
+def _load_npz(source: str) -> tuple[NDArray[Any], NDArray[Any] | None, list[str] | None]:
+    try:
+        archive = np.load(source, allow_pickle=False)
+    except Exception as exc:  # a corrupt zip, a truncated file, ...
+        raise DataError(f"{source} is not a readable .npz file: {_one_line(exc)}") from None
+    try:
+        with archive:
+            if "X" not in archive.files:
+                raise DataError(
+                    f"{source} has no array 'X'; it holds {archive.files}. Save it with np.savez(path, X=X, y=y)"
+                )
+            X = archive["X"]
+            y = archive["y"] if "y" in archive.files else None
+            names = [str(n) for n in archive["feature_names"].tolist()] if "feature_names" in archive.files else None
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise DataError(
+                f"{source} holds Python objects, which backprop does not unpickle; save X and y as arrays "
+                "of numbers or strings"
+            ) from None
+        raise DataError(f"{source}: {_one_line(exc)}") from None
+    return X, y, names
+
+
+def _read_numpy(source: str, kind: str) -> Frame:
+    if kind == "npz":
+        X, y, names = _load_npz(source)
+    else:
+        try:
+            X = np.load(source, allow_pickle=False)
+        except ValueError as exc:
+            if "pickle" in str(exc):
+                raise DataError(f"{source} holds Python objects, which backprop does not unpickle") from None
+            raise DataError(f"{source} is not a readable .npy file: {_one_line(exc)}") from None
+        except Exception as exc:
+            raise DataError(f"{source} is not a readable .npy file: {_one_line(exc)}") from None
+        y, names = None, None
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise DataError(f"{source}: X must be a 2-D array (rows, columns), got shape {X.shape}")
+    if names is None or len(names) != X.shape[1]:
+        names = [f"x{j}" for j in range(X.shape[1])]
+    columns = [_numpy_column(X[:, j], source, f"column {j}") for j in range(X.shape[1])]
+    if y is not None:
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise DataError(f"{source}: y must be 1-D with one value per row of X {X.shape}, got shape {y.shape}")
+        names = [*names, "y" if "y" not in names else "target"]
+        columns.append(_numpy_column(y, source, "y"))
+    return Frame(source=source, names=names, columns=columns)
+
+
+def _iter_npy(source: str, chunk_rows: int) -> Iterator[Frame]:
+    try:
+        data = np.load(source, mmap_mode="r", allow_pickle=False)
+    except Exception:
+        yield from _cut(_read_numpy(source, "npy"), chunk_rows)
+        return
+    if data.ndim != 2 or data.dtype.kind not in "biuf":
+        yield from _cut(_read_numpy(source, "npy"), chunk_rows)
+        return
+    names = [f"x{j}" for j in range(data.shape[1])]
+    if data.shape[0] == 0:
+        yield Frame(source, names, [np.zeros(0) for _ in names])
+    for start in range(0, data.shape[0], chunk_rows):
+        block = np.asarray(data[start : start + chunk_rows], dtype=np.float64)
+        yield Frame(source, names, [block[:, j].copy() for j in range(block.shape[1])], offset=start)
+
+
+# ------------------------------------------------------------------- datasets
+
+
+def _read_dataset(name: str) -> Frame:
+    from . import datasets
+
+    data = datasets.load(name, seed=0)
+    X = np.concatenate([data.X_train, data.X_test]).astype(np.float64)
+    y = np.concatenate([data.y_train, data.y_test])
+    columns = [X[:, j].copy() for j in range(X.shape[1])]
+    target: NDArray[Any]
+    if data.target_names is not None:
+        target = np.empty(len(y), dtype=object)
+        target[:] = [data.target_names[int(i)] for i in y]
+    else:
+        target = y.astype(np.float64)
+    names = _header_names([*data.feature_names, "target"], [], name)
+    return Frame(source=name, names=names, columns=[*columns, target])
+
+
+# --------------------------------------------------------------------------- columns
+
+
+@dataclass
+class _Parsed:
+    """A column as numbers: values (NaN where missing), the missing mask, and the first cell that is not a number."""
+
+    values: NDArray[np.float64]
+    missing: NDArray[np.bool_]
+    bad: int | None = None
+
+
+def _parse_numbers(column: NDArray[Any], decimal_comma: bool) -> _Parsed:
+    if column.dtype.kind == "f":
+        values = np.asarray(column, dtype=np.float64)
+        return _Parsed(values, np.isnan(values))
+    try:  # the fast path: every cell a number
+        values = np.asarray(column.astype(str), dtype=np.float64)
+        if not np.isnan(values).any():
+            return _Parsed(values, np.zeros(len(values), dtype=bool))
+    except (ValueError, TypeError):
+        pass
+    n = len(column)
+    values = np.empty(n, dtype=np.float64)
+    missing = np.zeros(n, dtype=bool)
+    for i, cell in enumerate(column.tolist()):
+        if _is_missing(cell):
+            missing[i] = True
+            values[i] = np.nan
+            continue
+        text = cell.strip()
+        try:
+            values[i] = float(text)
+        except ValueError:
+            if decimal_comma and text.count(",") == 1 and "." not in text:
+                try:
+                    values[i] = float(text.replace(",", "."))
+                    continue
+                except ValueError:
+                    pass
+            return _Parsed(values, missing, bad=i)
+        if math.isnan(values[i]):
+            missing[i] = True
+    return _Parsed(values, missing)
+
+
+def _as_text(column: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.bool_]]:
+    """A column as stripped text (object array) and its missing mask."""
+    n = len(column)
+    out = np.empty(n, dtype=object)
+    if column.dtype.kind == "f":
+        missing = np.isnan(column)
+        out[:] = [_number_text(v) for v in column.tolist()]
+        return out, missing
+    cells = column.tolist()
+    missing = np.fromiter((_is_missing(c) for c in cells), dtype=bool, count=n)
+    out[:] = [None if m else c.strip() for c, m in zip(cells, missing.tolist(), strict=True)]
+    return out, missing
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _rows_text(frame: Frame, rows: NDArray[np.int64], limit: int = 3) -> str:
+    shown = [str(frame.offset + int(r)) for r in rows[:limit]]
+    more = f", ... ({len(rows)} in all)" if len(rows) > limit else ""
+    return f"row{'s' if len(rows) > 1 else ''} {', '.join(shown)}{more}"
+
+
+def _not_a_number(frame: Frame, name: str, parsed: _Parsed, column: NDArray[Any], rule: str) -> DataError:
+    assert parsed.bad is not None
+    return DataError(
+        f"{frame.source}: column {name!r}, {frame.where(parsed.bad)}: {column[parsed.bad]!r} is not a number; {rule}"
+    )
+
+
+# --------------------------------------------------------------------------- the preprocessor
+
+
+@dataclass
+class FeatureSpec:
+    """How one feature column becomes network inputs.
+
+    Attributes
+    ----------
+    name : str
+    kind : {"numeric", "categorical"}
+    mean, scale : float
+        Numeric columns: the input is ``(value - mean) / scale`` (0 and 1
+        without standardisation).
+    categories : list of str
+        Categorical columns: one input per category, 1 for the row's category.
+    fill : float, str or None
+        What fills a missing cell (None: a missing cell is an error).
+    """
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    mean: float = 0.0
+    scale: float = 1.0
+    categories: list[str] = field(default_factory=list)
+    fill: float | str | None = None
+
+    @property
+    def width(self) -> int:
+        """Number of network inputs the column gives."""
+        return 1 if self.kind == "numeric" else len(self.categories)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values."""
+        if self.kind == "numeric":
+            return {"name": self.name, "kind": "numeric", "mean": self.mean, "scale": self.scale, "fill": self.fill}
+        return {"name": self.name, "kind": "categorical", "categories": list(self.categories), "fill": self.fill}
+
+
+@dataclass
+class TargetSpec:
+    """The target column: class labels, or numbers scaled by ``(y - mean) / scale``."""
+
+    name: str
+    kind: Literal["classes", "numeric"]
+    classes: list[Label] = field(default_factory=list)
+    mean: float = 0.0
+    scale: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values."""
+        if self.kind == "classes":
+            return {"name": self.name, "kind": "classes", "classes": list(self.classes)}
+        return {"name": self.name, "kind": "numeric", "mean": self.mean, "scale": self.scale}
+
+
+@dataclass
+class Preprocessor:
+    """What turns a table into network inputs and targets, fitted on the training rows.
+
+    Build one with :func:`prepare_training`; store :meth:`to_dict` in the
+    model file and rebuild it with :meth:`from_dict`.
+
+    Attributes
+    ----------
+    features : list of FeatureSpec
+    target : TargetSpec
+    standardize : bool
+    impute : {"mean", "median", "drop"} or None
+    """
+
+    features: list[FeatureSpec]
+    target: TargetSpec
+    standardize: bool = True
+    impute: str | None = None
+
+    # ------------------------------------------------------------ properties
+    @property
+    def n_inputs(self) -> int:
+        """Width of the network's input layer."""
+        return sum(f.width for f in self.features)
+
+    @property
+    def input_names(self) -> list[str]:
+        """One name per network input: the column, or ``column=category`` for one-hot inputs."""
+        names: list[str] = []
+        for f in self.features:
+            names.extend([f.name] if f.kind == "numeric" else [f"{f.name}={c}" for c in f.categories])
+        return names
+
+    @property
+    def task(self) -> Literal["classification", "regression"]:
+        """``classification`` for class labels, else ``regression``."""
+        return "classification" if self.target.kind == "classes" else "regression"
+
+    @property
+    def classes(self) -> list[Label]:
+        """The class labels, sorted (empty for regression)."""
+        return list(self.target.classes)
+
+    # ------------------------------------------------------------ applying
+    def transform(self, frame: Frame, *, notes: list[str] | None = None) -> NDArray[np.float32]:
+        """The network inputs for every row of ``frame``, shape ``(n_rows, n_inputs)``, float32.
+
+        Missing cells get the fitted fill value, or raise DataError naming the
+        column, the count and the first rows. A category not seen in training
+        gives all-zero inputs for that column (counted in ``notes``).
+        """
+        n = frame.n_rows
+        out = np.zeros((n, self.n_inputs), dtype=np.float32)
+        start = 0
+        for spec in self.features:
+            column = frame.column(spec.name)
+            if spec.kind == "numeric":
+                parsed = _parse_numbers(column, frame.decimal_comma)
+                if parsed.bad is not None:
+                    raise _not_a_number(frame, spec.name, parsed, column, "the model was trained on numbers here")
+                values = parsed.values
+                self._check_missing(frame, spec, parsed.missing)
+                if parsed.missing.any() and isinstance(spec.fill, float):
+                    values = np.where(parsed.missing, spec.fill, values)
+                if not np.isfinite(values).all():
+                    bad = np.flatnonzero(~np.isfinite(values))
+                    raise DataError(
+                        f"{frame.source}: column {spec.name!r} holds infinite values ({_rows_text(frame, bad)}); "
+                        "replace them with finite numbers"
+                    )
+                out[:, start] = (values - spec.mean) / spec.scale
+            else:
+                text, missing = _as_text(column)
+                self._check_missing(frame, spec, missing)
+                if missing.any():
+                    text[missing] = spec.fill
+                lookup = {c: k for k, c in enumerate(spec.categories)}
+                codes = np.fromiter((lookup.get(v, -1) for v in text.tolist()), dtype=np.int64, count=n)
+                known = codes >= 0
+                out[np.flatnonzero(known), start + codes[known]] = 1.0
+                if notes is not None and not known.all():
+                    unseen = sorted({str(v) for v in text[~known].tolist()})
+                    notes.append(
+                        f"{frame.source}: column {spec.name!r} has {int((~known).sum())} rows with categories not "
+                        f"seen in training ({_listed(unseen, 5)}); their one-hot inputs are all 0"
+                    )
+            start += spec.width
+        return out
+
+    def _check_missing(self, frame: Frame, spec: FeatureSpec, missing: NDArray[np.bool_]) -> None:
+        if spec.fill is None and missing.any():
+            rows = np.flatnonzero(missing)
+            raise DataError(
+                f"{frame.source}: column {spec.name!r} has {len(rows)} missing value{'s' if len(rows) > 1 else ''} "
+                f"({_rows_text(frame, rows)}); fill them in"
+                + (", or retrain with --impute mean|median" if self.impute in (None, "drop") else "")
+            )
+
+    def has_target(self, frame: Frame) -> bool:
+        """Whether ``frame`` has the target column."""
+        return self.target.name in frame.names
+
+    def targets(self, frame: Frame) -> tuple[NDArray[Any], NDArray[np.bool_]]:
+        """The target of every row as the network sees it, and the rows where it is missing.
+
+        Class labels become int64 indices (−1 where missing); numeric targets
+        float64 values scaled as in training (NaN where missing), shape ``(n,)``.
+
+        Raises
+        ------
+        DataError
+            A label the model does not know, or text where numbers are expected.
+        """
+        spec = self.target
+        column = frame.column(spec.name)
+        if spec.kind == "numeric":
+            parsed = _parse_numbers(column, frame.decimal_comma)
+            if parsed.bad is not None:
+                raise _not_a_number(frame, spec.name, parsed, column, "the model predicts numbers for this column")
+            return (parsed.values - spec.mean) / spec.scale, parsed.missing
+        return _class_indices(frame, spec, column)
+
+    def labels(self, indices: NDArray[np.int64]) -> list[Label]:
+        """Class labels of class indices."""
+        classes = self.target.classes
+        return [classes[int(i)] for i in indices]
+
+    def target_values(self, scaled: NDArray[Any]) -> NDArray[np.float64]:
+        """Numeric targets in their own units from the network's scaled outputs."""
+        return np.asarray(scaled, dtype=np.float64) * self.target.scale + self.target.mean
+
+    def numeric_transform(self, X: NDArray[Any]) -> NDArray[np.float32]:
+        """Network inputs from raw numeric feature values (every feature numeric), shape (n, n_features)."""
+        if any(f.kind != "numeric" for f in self.features):
+            raise ParameterError("numeric_transform needs a model whose features are all numeric")
+        mean = np.array([f.mean for f in self.features])
+        scale = np.array([f.scale for f in self.features])
+        inputs: NDArray[np.float32] = ((np.asarray(X, dtype=np.float64) - mean) / scale).astype(np.float32)
+        return inputs
+
+    # ------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        """The preprocessing as plain JSON values (stored under ``"preprocessing"`` in the model file)."""
+        return {
+            "format": PREPROCESSING_FORMAT,
+            "version": PREPROCESSING_VERSION,
+            "standardize": self.standardize,
+            "impute": self.impute,
+            "features": [f.to_dict() for f in self.features],
+            "target": self.target.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, state: Any, where: str = "preprocessing") -> Preprocessor:
+        """Rebuild from :meth:`to_dict`, checking every field.
+
+        Parameters
+        ----------
+        state : dict
+        where : str
+            Names the source in messages (the model file).
+
+        Raises
+        ------
+        ModelFileError
+            Naming the broken field, e.g. ``preprocessing.features[2].scale``.
+        """
+        return _Reader(where).preprocessor(state)
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(f"{f.name}:{f.kind[0]}" for f in self.features[:8])
+        more = ", ..." if len(self.features) > 8 else ""
+        return (
+            f"Preprocessor(features=[{kinds}{more}], target={self.target.name!r} ({self.target.kind}), "
+            f"n_inputs={self.n_inputs}, standardize={self.standardize}, impute={self.impute!r})"
+        )
+
+
+def _class_indices(frame: Frame, spec: TargetSpec, column: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.bool_]]:
+    numeric = all(isinstance(c, int | float) for c in spec.classes)
+    n = len(column)
+    indices = np.full(n, -1, dtype=np.int64)
+    if numeric:
+        parsed = _parse_numbers(column, frame.decimal_comma)
+        if parsed.bad is not None:
+            raise DataError(
+                f"{frame.source}: column {spec.name!r}, {frame.where(parsed.bad)}: {column[parsed.bad]!r} is not "
+                f"one of the model's classes {_listed([str(c) for c in spec.classes], 10)}"
+            )
+        missing = parsed.missing
+        known = np.array([float(c) for c in spec.classes])
+        order = np.argsort(known)
+        place = np.clip(np.searchsorted(known[order], parsed.values), 0, len(known) - 1)
+        found = (known[order][place] == parsed.values) & ~missing
+        indices[found] = order[place[found]]
+        labels_of: Any = parsed.values
+    else:
+        text, missing = _as_text(column)
+        lookup_s = {str(c): k for k, c in enumerate(spec.classes)}
+        indices[:] = [-1 if m else lookup_s.get(v, -1) for v, m in zip(text.tolist(), missing.tolist(), strict=True)]
+        labels_of = text
+    unknown = np.flatnonzero((indices < 0) & ~missing)
+    if unknown.size:
+        first = labels_of[unknown[0]]
+        shown = _number_text(first) if isinstance(first, float) else str(first)
+        raise DataError(
+            f"{frame.source}: column {spec.name!r} has {unknown.size} row{'s' if unknown.size > 1 else ''} with "
+            f"labels the model does not know, first {shown!r} at {frame.where(int(unknown[0]))}; "
+            f"the model's classes are {_listed([str(c) for c in spec.classes], 10)}"
+        )
+    return indices, missing
+
+
+# ------------------------------------------------------------------- fitting
+
+
+@dataclass
+class Prepared:
+    """The result of :func:`prepare_training`: a fitted preprocessor and the train/test arrays.
+
+    Attributes
+    ----------
+    preprocessor : Preprocessor
+    X_train, X_test : ndarray of shape (n, n_inputs), float32
+    y_train, y_test : ndarray of shape (n,)
+        int64 class indices, or float32 scaled numeric targets.
+    rows_train, rows_test : ndarray of int64
+        The rows of the table in each part.
+    n_rows : int
+        Rows in the table; ``n_dropped`` of them were dropped (missing values).
+    notes : list of str
+    """
+
+    preprocessor: Preprocessor
+    X_train: NDArray[np.float32]
+    y_train: NDArray[Any]
+    X_test: NDArray[np.float32]
+    y_test: NDArray[Any]
+    rows_train: NDArray[np.int64]
+    rows_test: NDArray[np.int64]
+    n_rows: int
+    n_dropped: int
+    notes: list[str]
+
+
+def _select(
+    frame: Frame, target: str | None, features: Sequence[str] | None, ignore: Sequence[str]
+) -> tuple[str, list[str]]:
+    if not frame.names:
+        raise DataError(f"{frame.source} has no columns")
+    target_name = frame.names[frame.position(target)] if target is not None else frame.names[-1]
+    ignored = {frame.names[frame.position(c)] for c in ignore}
+    if features:
+        chosen = [frame.names[frame.position(c)] for c in features]
+        if target_name in chosen:
+            raise DataError(f"{frame.source}: column {target_name!r} is the target; it cannot also be a feature")
+        duplicates = sorted({c for c in chosen if chosen.count(c) > 1})
+        if duplicates:
+            raise DataError(f"{frame.source}: --features names {duplicates} more than once")
+    else:
+        chosen = [n for n in frame.names if n != target_name and n not in ignored]
+    if not chosen:
+        raise DataError(
+            f"{frame.source}: no feature columns left besides the target {target_name!r}; "
+            "a table needs at least one feature column and a target column"
+        )
+    return target_name, chosen
+
+
+def _target_spec(
+    frame: Frame, name: str, task: str | None
+) -> tuple[TargetSpec, NDArray[Any], NDArray[np.bool_], str | None]:
+    """The target's spec, its per-row values (indices or floats) and missing mask, and a note."""
+    column = frame.column(name)
+    parsed = _parse_numbers(column, frame.decimal_comma)
+    numeric = parsed.bad is None
+    missing = parsed.missing if numeric else _as_text(column)[1]
+    present = ~missing
+    if not present.any():
+        raise DataError(f"{frame.source}: the target column {name!r} has no values")
+    note = None
+    if task == "regression" or (task is None and numeric):
+        if not numeric:
+            raise _not_a_number(frame, name, parsed, column, "--task regression needs a numeric target")
+        values = parsed.values[present]
+        if not np.isfinite(values).all():
+            raise DataError(f"{frame.source}: the target column {name!r} holds infinite values")
+        distinct = np.unique(values)
+        integral = bool(np.all(values == np.round(values)))
+        if task is None and integral and 2 <= len(distinct) <= min(MAX_AUTO_CLASSES, max(2, int(present.sum()) // 2)):
+            shown = ", ".join(_number_text(v) for v in distinct[:6]) + (", ..." if len(distinct) > 6 else "")
+            note = (
+                f"target {name!r} has {len(distinct)} integer values ({shown}): treated as classes "
+                "(pass --task regression to predict numbers)"
+            )
+        else:
+            return TargetSpec(name, "numeric"), parsed.values, missing, None
+    # Classes.
+    if numeric:
+        values = parsed.values[present]
+        distinct_f = np.unique(values)
+        classes: list[Label] = [
+            int(v) if float(v).is_integer() and abs(v) < 2**53 else float(v) for v in distinct_f.tolist()
+        ]
+    else:
+        text, _ = _as_text(column)
+        classes = sorted({str(v) for v in text[present].tolist()})
+    if len(classes) < 2:
+        raise DataError(
+            f"{frame.source}: the target column {name!r} has a single class {classes[0]!r}; "
+            "classification needs at least two (or pass --task regression)"
+        )
+    if len(classes) > max(MAX_CATEGORIES, 1) and len(classes) > present.sum() // 2:
+        raise DataError(
+            f"{frame.source}: the target column {name!r} has {len(classes)} distinct labels in {int(present.sum())} "
+            "rows, too many to be classes; pick another column with --target, or --task regression for numbers"
+        )
+    spec = TargetSpec(name, "classes", classes=classes)
+    indices, missing = _class_indices(frame, spec, column)
+    return spec, indices, missing, note
+
+
+def prepare_training(
+    frame: Frame,
+    *,
+    target: str | None = None,
+    features: Sequence[str] | None = None,
+    ignore: Sequence[str] = (),
+    task: str | None = None,
+    impute: str | None = None,
+    standardize: bool = True,
+    test_size: float = 0.2,
+    seed: int | None = 0,
+) -> Prepared:
+    """Choose the columns, encode the target, split off a test part and fit the preprocessing.
+
+    Parameters
+    ----------
+    frame : Frame
+        The whole table.
+    target : str, optional
+        The target column, by name or 0-based index; default the last column.
+    features : sequence of str, optional
+        The feature columns (names or indices); default every other column.
+    ignore : sequence of str
+        Columns left out of the default features.
+    task : {"classification", "regression"}, optional
+        Default: text or few integer values are classes, other numbers regression.
+    impute : {"mean", "median", "drop"}, optional
+        Without it a missing feature value is an error naming the column.
+        ``mean``/``median`` fill numeric cells with the training rows' mean
+        or median and categorical cells with their most frequent category;
+        ``drop`` removes the rows. Rows whose target is missing are dropped
+        whenever ``impute`` is given.
+    standardize : bool, default True
+        Scale numeric features (and a numeric target) to zero mean and unit
+        variance, with statistics from the training rows.
+    test_size : float in [0, 1)
+        The share of rows held out for testing (stratified by class); 0 for none.
+    seed : int, optional
+        Seed of the split.
+
+    Returns
+    -------
+    Prepared
+    """
+    from .preprocessing import split, stratified_split
+
+    if task is not None and task not in TASKS:
+        raise ParameterError(f"task must be one of {list(TASKS)}, got {task!r}")
+    if impute is not None and impute not in IMPUTE:
+        raise ParameterError(f"impute must be one of {list(IMPUTE)}, got {impute!r}")
+    if frame.n_rows == 0:
+        raise DataError(f"{frame.source} has a header but no data rows")
+    notes = list(frame.notes)
+    target_name, feature_names = _select(frame, target, features, ignore)
+    spec, y_all, y_missing, note = _target_spec(frame, target_name, task)
+    if note:
+        notes.append(note)
+
+    # Feature kinds and missing cells, over every row.
+    kinds: dict[str, Literal["numeric", "categorical"]] = {}
+    numbers: dict[str, NDArray[np.float64]] = {}
+    texts: dict[str, NDArray[Any]] = {}
+    missing_cells: dict[str, NDArray[np.bool_]] = {}
+    for name in feature_names:
+        column = frame.column(name)
+        parsed = _parse_numbers(column, frame.decimal_comma)
+        if parsed.bad is None:
+            kinds[name], numbers[name], missing_cells[name] = "numeric", parsed.values, parsed.missing
+            finite = np.isfinite(parsed.values) | parsed.missing
+            if not finite.all():
+                raise DataError(
+                    f"{frame.source}: column {name!r} holds infinite values "
+                    f"({_rows_text(frame, np.flatnonzero(~finite))}); replace them with finite numbers"
+                )
+        else:
+            text, missing = _as_text(column)
+            kinds[name], texts[name], missing_cells[name] = "categorical", text, missing
+        if missing_cells[name].all():
+            raise DataError(f"{frame.source}: column {name!r} has no values; leave it out with --ignore {name}")
+
+    # Missing values: an error, or rows dropped.
+    keep = np.ones(frame.n_rows, dtype=bool)
+    if y_missing.any():
+        if impute is None:
+            rows = np.flatnonzero(y_missing)
+            raise DataError(
+                f"{frame.source}: the target column {target_name!r} has {len(rows)} missing "
+                f"value{'s' if len(rows) > 1 else ''} ({_rows_text(frame, rows)}); fill them in, or pass "
+                "--impute drop (or mean|median) to drop those rows"
+            )
+        keep &= ~y_missing
+        notes.append(f"dropped {int(y_missing.sum())} rows whose target {target_name!r} is missing")
+    for name in feature_names:
+        missing = missing_cells[name]
+        if not missing.any():
+            continue
+        if impute is None:
+            rows = np.flatnonzero(missing)
+            raise DataError(
+                f"{frame.source}: column {name!r} has {len(rows)} missing value{'s' if len(rows) > 1 else ''} "
+                f"({_rows_text(frame, rows)}); fill them in, or pass --impute mean|median|drop"
+            )
+        if impute == "drop":
+            keep &= ~missing
+    if impute == "drop":
+        dropped = int((~keep).sum() - y_missing.sum())
+        if dropped:
+            notes.append(f"dropped {dropped} rows with missing feature values (--impute drop)")
+    rows_kept = np.flatnonzero(keep).astype(np.int64)
+    if len(rows_kept) < 2:
+        raise DataError(f"{frame.source}: {len(rows_kept)} usable rows; training needs at least 2")
+
+    # The test split, stratified by class.
+    y_kept = y_all[rows_kept]
+    if test_size > 0:
+        if spec.kind == "classes":
+            counts = np.bincount(y_kept.astype(np.int64), minlength=len(spec.classes))
+            if (counts == 0).any():
+                absent = [spec.classes[k] for k in np.flatnonzero(counts == 0)]
+                notes.append(f"classes {absent} have no rows left after dropping missing values")
+            train, test = stratified_split(y_kept, test_size, seed=seed)
+        else:
+            train, test = split(len(rows_kept), test_size, seed=seed)
+        rows_train, rows_test = np.sort(rows_kept[train]), np.sort(rows_kept[test])
+    else:
+        rows_train, rows_test = rows_kept, np.zeros(0, dtype=np.int64)
+
+    # Statistics from the training rows only.
+    specs: list[FeatureSpec] = []
+    for name in feature_names:
+        missing = missing_cells[name][rows_train]
+        if kinds[name] == "numeric":
+            observed = numbers[name][rows_train][~missing]
+            if observed.size == 0:
+                raise DataError(f"{frame.source}: column {name!r} has no values in the training rows")
+            fill: float | str | None = None
+            if impute in ("mean", "median"):
+                fill = float(observed.mean() if impute == "mean" else np.median(observed))
+            mean, scale = 0.0, 1.0
+            if standardize:
+                mean = float(observed.mean())
+                std = float(observed.std())
+                scale = std if std > 1e-12 * max(1.0, abs(mean)) else 1.0
+            specs.append(FeatureSpec(name, "numeric", mean=mean, scale=scale, fill=fill))
+        else:
+            observed_text = texts[name][rows_train][~missing]
+            categories, counts = np.unique(observed_text.astype(str), return_counts=True)
+            if len(categories) > MAX_CATEGORIES and len(categories) > len(rows_train) // 2:
+                raise DataError(
+                    f"{frame.source}: column {name!r} looks like an identifier or free text ({len(categories)} "
+                    f"distinct values in {len(rows_train)} rows), not a category; leave it out with --ignore {name!r}"
+                )
+            fill = str(categories[int(np.argmax(counts))]) if impute in ("mean", "median") else None
+            specs.append(FeatureSpec(name, "categorical", categories=[str(c) for c in categories], fill=fill))
+    if spec.kind == "numeric" and standardize:
+        observed_y = y_all[rows_train]
+        spec.mean = float(observed_y.mean())
+        std = float(observed_y.std())
+        spec.scale = std if std > 1e-12 * max(1.0, abs(spec.mean)) else 1.0
+    if any(f.kind == "categorical" for f in specs):
+        listed = ", ".join(f"{f.name!r} ({len(f.categories)})" for f in specs if f.kind == "categorical")
+        notes.append(f"one-hot encoded categorical columns: {listed}")
+
+    pre = Preprocessor(specs, spec, standardize=bool(standardize), impute=impute)
+    # Missing cells of the kept rows are filled (mean/median) or were dropped.
+    X = pre.transform(frame.take(rows_kept) if len(rows_kept) != frame.n_rows else frame)
+    position = np.full(frame.n_rows, -1, dtype=np.int64)
+    position[rows_kept] = np.arange(len(rows_kept))
+    if spec.kind == "classes":
+        y_out: NDArray[Any] = y_all.astype(np.int64)
+    else:
+        y_out = ((y_all - spec.mean) / spec.scale).astype(np.float32)
+    return Prepared(
+        preprocessor=pre,
+        X_train=X[position[rows_train]],
+        y_train=y_out[rows_train],
+        X_test=X[position[rows_test]],
+        y_test=y_out[rows_test],
+        rows_train=rows_train,
+        rows_test=rows_test,
+        n_rows=frame.n_rows,
+        n_dropped=frame.n_rows - len(rows_kept),
+        notes=notes,
+    )
+
+
+# ------------------------------------------------------------------- reading back
+
+
+class _Reader:
+    """Checks a preprocessing document field by field, raising ModelFileError naming the field."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def fail(self, path: str, rule: str, value: Any) -> ModelFileError:
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        return ModelFileError(f"{self.where}: metadata field {path!r} {rule}, got {shown}")
+
+    def mapping(self, value: Any, path: str, keys: set[str]) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(path, "must be an object", value)
+        missing = sorted(keys - set(value))
+        if missing:
+            raise self.fail(f"{path}.{missing[0]}", "is missing", None)
+        return value
+
+    def text(self, value: Any, path: str) -> str:
+        if not isinstance(value, str):
+            raise self.fail(path, "must be a string", value)
+        return value
+
+    def number(self, value: Any, path: str, positive: bool = False) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise self.fail(path, "must be a finite number", value)
+        if positive and value <= 0:
+            raise self.fail(path, "must be a positive number", value)
+        return float(value)
+
+    def preprocessor(self, state: Any) -> Preprocessor:
+        p = "preprocessing"
+        doc = self.mapping(state, p, {"format", "version", "standardize", "impute", "features", "target"})
+        if doc["format"] != PREPROCESSING_FORMAT:
+            raise self.fail(f"{p}.format", f"must be {PREPROCESSING_FORMAT!r}", doc["format"])
+        if doc["version"] != PREPROCESSING_VERSION:
+            raise self.fail(
+                f"{p}.version", f"must be {PREPROCESSING_VERSION} (a newer backprop wrote this file?)", doc["version"]
+            )
+        if not isinstance(doc["standardize"], bool):
+            raise self.fail(f"{p}.standardize", "must be true or false", doc["standardize"])
+        if doc["impute"] is not None and doc["impute"] not in IMPUTE:
+            raise self.fail(f"{p}.impute", f"must be null or one of {list(IMPUTE)}", doc["impute"])
+        features = doc["features"]
+        if not isinstance(features, list) or not features:
+            raise self.fail(f"{p}.features", "must be a non-empty list", features)
+        specs = [self.feature(f, f"{p}.features[{i}]") for i, f in enumerate(features)]
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise self.fail(f"{p}.features", "must name each column once", names)
+        target = self.target(doc["target"], f"{p}.target")
+        if target.name in names:
+            raise self.fail(f"{p}.target.name", "must not also be a feature", target.name)
+        return Preprocessor(specs, target, standardize=doc["standardize"], impute=doc["impute"])
+
+    def feature(self, value: Any, path: str) -> FeatureSpec:
+        doc = self.mapping(value, path, {"name", "kind", "fill"})
+        name = self.text(doc["name"], f"{path}.name")
+        kind = doc["kind"]
+        if kind == "numeric":
+            doc = self.mapping(value, path, {"mean", "scale"})
+            fill = doc["fill"]
+            if fill is not None:
+                fill = self.number(fill, f"{path}.fill")
+            return FeatureSpec(
+                name,
+                "numeric",
+                mean=self.number(doc["mean"], f"{path}.mean"),
+                scale=self.number(doc["scale"], f"{path}.scale", positive=True),
+                fill=fill,
+            )
+        if kind == "categorical":
+            doc = self.mapping(value, path, {"categories"})
+            categories = doc["categories"]
+            if (
+                not isinstance(categories, list)
+                or not categories
+                or not all(isinstance(c, str) for c in categories)
+                or len(set(categories)) != len(categories)
+            ):
+                raise self.fail(f"{path}.categories", "must be a non-empty list of distinct strings", categories)
+            fill = doc["fill"]
+            if fill is not None and fill not in categories:
+                raise self.fail(f"{path}.fill", "must be null or one of the categories", fill)
+            return FeatureSpec(name, "categorical", categories=list(categories), fill=fill)
+        raise self.fail(f"{path}.kind", "must be 'numeric' or 'categorical'", kind)
+
+    def target(self, value: Any, path: str) -> TargetSpec:
+        doc = self.mapping(value, path, {"name", "kind"})
+        name = self.text(doc["name"], f"{path}.name")
+        if doc["kind"] == "classes":
+            doc = self.mapping(value, path, {"classes"})
+            classes = doc["classes"]
+            valid = (
+                isinstance(classes, list)
+                and len(classes) >= 2
+                and (
+                    all(isinstance(c, str) for c in classes)
+                    or all(isinstance(c, int | float) and not isinstance(c, bool) for c in classes)
+                )
+                and len({str(c) for c in classes}) == len(classes)
+            )
+            if not valid:
+                raise self.fail(f"{path}.classes", "must be a list of at least 2 distinct strings or numbers", classes)
+            return TargetSpec(name, "classes", classes=list(classes))
+        if doc["kind"] == "numeric":
+            doc = self.mapping(value, path, {"mean", "scale"})
+            return TargetSpec(
+                name,
+                "numeric",
+                mean=self.number(doc["mean"], f"{path}.mean"),
+                scale=self.number(doc["scale"], f"{path}.scale", positive=True),
+            )
+        raise self.fail(f"{path}.kind", "must be 'classes' or 'numeric'", doc["kind"])
+
+
+__all__ = [
+    "CHUNK_ROWS",
+    "DELIMITERS",
+    "IMPUTE",
+    "MISSING",
+    "FeatureSpec",
+    "Frame",
+    "Prepared",
+    "Preprocessor",
+    "TargetSpec",
+    "is_dataset_name",
+    "iter_tables",
+    "prepare_training",
+    "read_table",
+]

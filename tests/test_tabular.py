@@ -1,0 +1,360 @@
+"""Reading tables for the command-line tool, and the preprocessing stored in model files."""
+
+import codecs
+import json
+import re
+
+import numpy as np
+import pytest
+
+from backprop.errors import DataError, MissingDependencyError, ModelFileError
+from backprop.tabular import Preprocessor, iter_tables, prepare_training, read_table
+
+
+def write(path, text, encoding="utf-8", bom=b""):
+    path.write_bytes(bom + text.encode(encoding))
+    return str(path)
+
+
+# ------------------------------------------------------------------ CSV dialects
+
+
+def test_comma_csv_with_header(tmp_path):
+    frame = read_table(write(tmp_path / "a.csv", "x,y,label\n1,2,a\n3,4,b\n"))
+    assert frame.names == ["x", "y", "label"]
+    assert frame.n_rows == 2
+    assert frame.columns[2].tolist() == ["a", "b"]
+    assert frame.lines.tolist() == [2, 3]
+
+
+def test_semicolons_bom_crlf_decimal_commas_and_unicode_headers(tmp_path):
+    text = "größe;höhe;Farbe\r\n1,5;2;rot\r\n2,5;3;blau\r\n"
+    frame = read_table(write(tmp_path / "b.csv", text, bom=codecs.BOM_UTF8))
+    assert frame.names == ["größe", "höhe", "Farbe"]  # no BOM in the first name
+    assert frame.decimal_comma
+    pre = prepare_training(frame, test_size=0, standardize=False).preprocessor
+    X = pre.transform(frame)
+    assert X[:, 0].tolist() == [1.5, 2.5]  # decimal commas read as numbers
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_the_delimiter_is_sniffed(tmp_path, delimiter):
+    rows = [["a", "b", "c"], *[[str(i), str(i * 2), "k"] for i in range(5)]]
+    text = "\n".join(delimiter.join(r) for r in rows) + "\n"
+    frame = read_table(write(tmp_path / "d.csv", text))
+    assert frame.names == ["a", "b", "c"]
+    assert frame.n_rows == 5
+
+
+def test_latin1_falls_back_with_a_note(tmp_path):
+    frame = read_table(write(tmp_path / "l.csv", "nom,val\ncafé,1\nthé,2\n", encoding="latin-1"))
+    assert frame.columns[0].tolist() == ["café", "thé"]
+    assert any("Latin-1" in note for note in frame.notes)
+
+
+def test_utf16_with_bom(tmp_path):
+    frame = read_table(write(tmp_path / "u.csv", "\ufeffa,b\n1,2\n", encoding="utf-16-le"))
+    assert frame.names == ["a", "b"]
+
+
+def test_a_file_of_numbers_has_no_header(tmp_path):
+    frame = read_table(write(tmp_path / "n.csv", "1,2,3\n4,5,6\n"))
+    assert frame.names == ["x0", "x1", "x2"]
+    assert frame.n_rows == 2
+
+
+def test_a_text_first_row_over_text_values_that_recur_is_data(tmp_path):
+    frame = read_table(write(tmp_path / "t.csv", "1.0,a\n2.0,b\n3.0,a\n"))
+    assert frame.names == ["x0", "x1"]
+    assert frame.n_rows == 3
+
+
+def test_header_can_be_forced(tmp_path):
+    path = write(tmp_path / "h.csv", "1,2\n3,4\n")
+    assert read_table(path, header=True).names == ["1", "2"]
+    assert read_table(path, header=False).n_rows == 2
+
+
+def test_duplicate_and_empty_header_names_are_renamed(tmp_path):
+    frame = read_table(write(tmp_path / "dup.csv", "a,a,\n1,2,3\n"))
+    assert frame.names == ["a", "a.1", "column 2"]
+    assert any("repeats the name" in note for note in frame.notes)
+
+
+def test_header_only_file_has_zero_rows(tmp_path):
+    frame = read_table(write(tmp_path / "h.csv", "a,b,c\n"))
+    assert frame.names == ["a", "b", "c"]
+    assert frame.n_rows == 0
+    with pytest.raises(DataError, match="has a header but no data rows"):
+        prepare_training(frame)
+
+
+def test_empty_file_is_an_error(tmp_path):
+    with pytest.raises(DataError, match=r"e\.csv is empty"):
+        read_table(write(tmp_path / "e.csv", ""))
+    with pytest.raises(DataError, match="is empty"):
+        read_table(write(tmp_path / "blank.csv", "\n\n  \n"))
+
+
+def test_a_ragged_row_names_row_and_line(tmp_path):
+    with pytest.raises(DataError, match=r"row 1 \(line 3\) has 1 field, the header has 2"):
+        read_table(write(tmp_path / "r.csv", "a,b\n1,2\n3\n4,5\n"))
+
+
+def test_quoted_fields_with_newlines_keep_line_numbers(tmp_path):
+    frame = read_table(write(tmp_path / "q.csv", 'a,b\n1,"two\nlines"\n3,x\n'))
+    assert frame.columns[1].tolist() == ["two\nlines", "x"]
+    assert frame.lines.tolist() == [3, 4]
+
+
+def test_missing_file():
+    with pytest.raises(DataError, match="no such file"):
+        read_table("/nonexistent/file.csv")
+
+
+# ------------------------------------------------------------------ other sources
+
+
+def test_npz_reads_x_and_y_without_pickle(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, X=np.arange(6.0).reshape(3, 2), y=np.array(["a", "b", "a"]))
+    frame = read_table(str(path))
+    assert frame.names == ["x0", "x1", "y"]
+    assert frame.columns[2].tolist() == ["a", "b", "a"]
+
+
+def test_npz_of_python_objects_is_refused(tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, X=np.array([{"a": 1}, None], dtype=object))
+    with pytest.raises(DataError, match="does not unpickle"):
+        read_table(str(path))
+
+
+def test_npz_without_x(tmp_path):
+    path = tmp_path / "no.npz"
+    np.savez(path, data=np.zeros(3))
+    with pytest.raises(DataError, match="has no array 'X'"):
+        read_table(str(path))
+
+
+def test_npy_last_column_is_the_default_target(tmp_path):
+    path = tmp_path / "d.npy"
+    data = np.column_stack([np.linspace(0, 1, 20), np.linspace(1, 0, 20), np.tile([0.0, 1.0], 10)])
+    np.save(path, data)
+    frame = read_table(str(path))
+    assert frame.names == ["x0", "x1", "x2"]
+    prepared = prepare_training(frame, test_size=0)
+    assert prepared.preprocessor.target.name == "x2"
+    assert prepared.preprocessor.classes == [0, 1]
+    chunks = list(iter_tables(str(path), chunk_rows=7))  # memory-mapped, in chunks
+    assert [c.n_rows for c in chunks] == [7, 7, 6]
+    assert [c.offset for c in chunks] == [0, 7, 14]
+
+
+def test_parquet(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {"x": [1.0, 2.0, None, 4.0], "n": [1, 2, 3, 4], "c": ["a", "b", None, "a"], "ok": [True, False, True, False]}
+    )
+    path = str(tmp_path / "d.parquet")
+    pq.write_table(table, path)
+    frame = read_table(path)
+    assert frame.names == ["x", "n", "c", "ok"]
+    assert np.isnan(frame.columns[0][2])
+    assert frame.columns[2].tolist() == ["a", "b", None, "a"]
+    chunks = list(iter_tables(path, chunk_rows=3))
+    assert [c.n_rows for c in chunks] == [3, 1]
+
+
+def test_parquet_without_pyarrow_says_how_to_install(tmp_path, monkeypatch):
+    import builtins
+
+    path = tmp_path / "d.parquet"
+    path.write_bytes(b"PAR1....")
+    real_import = builtins.__import__
+
+    def no_pyarrow(name, *args, **kwargs):
+        if name.startswith("pyarrow"):
+            raise ImportError("No module named 'pyarrow'", name="pyarrow")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pyarrow)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'backprop\[parquet\]'"):
+        read_table(str(path))
+
+
+def test_a_builtin_dataset_by_name():
+    frame = read_table("iris")
+    assert frame.n_rows == 150
+    assert frame.names[-1] == "target"
+    assert set(frame.columns[-1].tolist()) == {"setosa", "versicolor", "virginica"}
+
+
+def test_csv_chunks_have_bounded_size_and_the_same_columns(tmp_path):
+    lines = ["a,b"] + [f"{i},{i % 3}" for i in range(1000)]
+    path = write(tmp_path / "big.csv", "\n".join(lines) + "\n")
+    chunks = list(iter_tables(path, chunk_rows=300))
+    assert [c.n_rows for c in chunks] == [300, 300, 300, 100]
+    assert all(c.names == ["a", "b"] for c in chunks)
+    assert chunks[3].offset == 900
+    assert chunks[3].where(0) == "row 900 (line 902)"
+
+
+# ------------------------------------------------------------------ preparing
+
+
+def iris_like(tmp_path, missing=None):
+    rng = np.random.default_rng(0)
+    rows = ["length,width,colour,species"]
+    for i in range(60):
+        species = ["setosa", "versicolor", "virginica"][i % 3]
+        length = f"{rng.normal(i % 3):.3f}"
+        if missing is not None and i in (4, 9):
+            length = missing
+        rows.append(f"{length},{rng.normal():.3f},{['red', 'blue'][i % 2]},{species}")
+    return read_table(write(tmp_path / "iris.csv", "\n".join(rows) + "\n"))
+
+
+def test_prepare_training_encodes_and_splits(tmp_path):
+    prepared = prepare_training(iris_like(tmp_path), test_size=0.25, seed=0)
+    pre = prepared.preprocessor
+    assert pre.task == "classification"
+    assert pre.classes == ["setosa", "versicolor", "virginica"]
+    assert pre.input_names == ["length", "width", "colour=blue", "colour=red"]
+    assert prepared.X_train.shape == (45, 4) and prepared.X_test.shape == (15, 4)
+    assert np.bincount(prepared.y_test).tolist() == [5, 5, 5]  # stratified
+    # Standardized on the training rows.
+    assert abs(prepared.X_train[:, 0].mean()) < 1e-6
+    assert abs(prepared.X_train[:, 0].std() - 1) < 1e-5
+    assert set(np.unique(prepared.X_train[:, 2:])) == {0.0, 1.0}
+
+
+@pytest.mark.parametrize("token", ["", "NA", "NaN", "?", "null"])
+def test_missing_values_are_an_error_naming_column_and_count(tmp_path, token):
+    with pytest.raises(DataError, match=r"column 'length' has 2 missing values \(rows 4, 9\).*--impute"):
+        prepare_training(iris_like(tmp_path, missing=token))
+
+
+@pytest.mark.parametrize("strategy", ["mean", "median"])
+def test_impute_fills_from_the_training_rows(tmp_path, strategy):
+    prepared = prepare_training(iris_like(tmp_path, missing="?"), impute=strategy, test_size=0)
+    spec = prepared.preprocessor.features[0]
+    assert isinstance(spec.fill, float)
+    assert np.isfinite(prepared.X_train).all()
+    assert prepared.X_train.shape[0] == 60
+
+
+def test_impute_drop_drops_the_rows(tmp_path):
+    prepared = prepare_training(iris_like(tmp_path, missing="?"), impute="drop", test_size=0)
+    assert prepared.X_train.shape[0] == 58
+    assert prepared.n_dropped == 2
+    assert 4 not in prepared.rows_train.tolist()
+
+
+def test_target_and_feature_selection(tmp_path):
+    frame = iris_like(tmp_path)
+    prepared = prepare_training(frame, target="colour", features=["length", "1"], test_size=0)
+    pre = prepared.preprocessor
+    assert pre.target.name == "colour"
+    assert [f.name for f in pre.features] == ["length", "width"]
+    with pytest.raises(DataError, match="no column 'nope'; the columns are 'length', 'width', 'colour', 'species'"):
+        prepare_training(frame, target="nope")
+    with pytest.raises(DataError, match="is the target; it cannot also be a feature"):
+        prepare_training(frame, features=["species"])
+
+
+def test_few_integer_values_are_classes_and_task_overrides(tmp_path):
+    rows = ["a,y"] + [f"{i},{i % 3}" for i in range(30)]
+    frame = read_table(write(tmp_path / "i.csv", "\n".join(rows) + "\n"))
+    prepared = prepare_training(frame, test_size=0)
+    assert prepared.preprocessor.classes == [0, 1, 2]
+    assert any("treated as classes" in note for note in prepared.notes)
+    assert prepare_training(frame, task="regression", test_size=0).preprocessor.task == "regression"
+
+
+def test_regression_target_is_scaled_and_unscaled(tmp_path):
+    rows = ["x,price"] + [f"{i},{1000 + 10 * i}" for i in range(50)]
+    frame = read_table(write(tmp_path / "r.csv", "\n".join(rows) + "\n"))
+    prepared = prepare_training(frame, test_size=0.2)
+    pre = prepared.preprocessor
+    assert pre.task == "regression"
+    assert abs(prepared.y_train.mean()) < 1e-5
+    assert np.allclose(pre.target_values(prepared.y_train[:3]), pre.target_values(prepared.y_train[:3]))
+    y, missing = pre.targets(frame)
+    assert not missing.any()
+    assert np.allclose(pre.target_values(y), np.arange(1000, 1500, 10))
+
+
+def test_text_regression_target_is_an_error(tmp_path):
+    with pytest.raises(DataError, match=r"'setosa' is not a number; --task regression needs a numeric target"):
+        prepare_training(iris_like(tmp_path), task="regression")
+
+
+def test_a_single_class_is_an_error(tmp_path):
+    frame = read_table(write(tmp_path / "s.csv", "x,y\n1,a\n2,a\n3,a\n"))
+    with pytest.raises(DataError, match="single class 'a'"):
+        prepare_training(frame)
+
+
+def test_an_identifier_column_is_refused(tmp_path):
+    rows = ["name,x,y"] + [f"person{i},{i},{i % 2}" for i in range(300)]
+    frame = read_table(write(tmp_path / "ids.csv", "\n".join(rows) + "\n"))
+    with pytest.raises(DataError, match=r"looks like an identifier.*--ignore 'name'"):
+        prepare_training(frame)
+    assert prepare_training(frame, ignore=["name"]).preprocessor.n_inputs == 1
+
+
+def test_unseen_categories_give_zero_inputs_and_a_note(tmp_path):
+    pre = prepare_training(iris_like(tmp_path), test_size=0).preprocessor
+    new = read_table(write(tmp_path / "new.csv", "length,width,colour\n1,2,green\n1,2,red\n"))
+    notes = []
+    X = pre.transform(new, notes=notes)
+    assert X[0, 2:].tolist() == [0.0, 0.0] and X[1, 2:].tolist() == [0.0, 1.0]
+    assert "1 rows with categories not seen in training ('green')" in notes[0]
+
+
+def test_text_in_a_numeric_column_names_row_and_line(tmp_path):
+    pre = prepare_training(iris_like(tmp_path), test_size=0).preprocessor
+    new = read_table(write(tmp_path / "bad.csv", "length,width,colour\n1,2,red\n1,abc,red\n"))
+    with pytest.raises(DataError, match=r"column 'width', row 1 \(line 3\): 'abc' is not a number"):
+        pre.transform(new)
+
+
+def test_unknown_labels_are_an_error(tmp_path):
+    pre = prepare_training(iris_like(tmp_path), test_size=0).preprocessor
+    new = read_table(write(tmp_path / "l.csv", "length,width,colour,species\n1,2,red,rose\n"))
+    with pytest.raises(DataError, match="labels the model does not know, first 'rose' at row 0"):
+        pre.targets(new)
+
+
+# ------------------------------------------------------------------ JSON
+
+
+def test_preprocessor_round_trips_through_json(tmp_path):
+    pre = prepare_training(iris_like(tmp_path, missing="?"), impute="median", test_size=0).preprocessor
+    again = Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict())))
+    assert again == pre
+    frame = iris_like(tmp_path)
+    np.testing.assert_array_equal(again.transform(frame), pre.transform(frame))
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda d: d["features"][0].update(scale=-1.0), "preprocessing.features[0].scale"),
+        (lambda d: d["features"][2].update(categories=[]), "preprocessing.features[2].categories"),
+        (lambda d: d["features"][0].pop("mean"), "preprocessing.features[0].mean"),
+        (lambda d: d["features"][1].update(kind="date"), "preprocessing.features[1].kind"),
+        (lambda d: d["target"].update(classes=["a"]), "preprocessing.target.classes"),
+        (lambda d: d.update(version=99), "preprocessing.version"),
+        (lambda d: d.update(features="x"), "preprocessing.features"),
+        (lambda d: d.update(impute="zero"), "preprocessing.impute"),
+    ],
+)
+def test_a_broken_document_names_the_field(tmp_path, edit, field):
+    document = prepare_training(iris_like(tmp_path), test_size=0).preprocessor.to_dict()
+    edit(document)
+    with pytest.raises(ModelFileError, match=re.escape(f"model.safetensors: metadata field '{field}'")):
+        Preprocessor.from_dict(document, where="model.safetensors")

@@ -69,3 +69,23 @@ def test_environment_switch_selects_numpy(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("BACKPROP_NUMBA", "0")
     assert not _kernels.enabled()
     assert _kernels.get("adam") is None
+
+
+def test_a_compiler_failure_leaves_the_numpy_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numba
+
+    def broken_njit(**options: object) -> Callable[[Callable[..., None]], Callable[..., None]]:
+        def decorate(function: Callable[..., None]) -> Callable[..., None]:
+            def compiled(*args: object) -> None:
+                raise RuntimeError("LLVM cannot compile for this CPU")
+
+            return compiled
+
+        return decorate
+
+    monkeypatch.setattr(numba, "njit", broken_njit)
+    monkeypatch.setattr(_kernels, "_kernels", None)
+    assert not _kernels.enabled()
+    parameters = np.ones(3, np.float32)
+    bp.Adam(0.1).step(parameters, np.ones(3, np.float32))  # the numpy path
+    np.testing.assert_allclose(parameters, 0.9, rtol=1e-6)

@@ -12,12 +12,14 @@ in the same order and in the same precision, with a rounding after every one
 so both paths give bit-identical parameters. The numpy path is the fallback
 and the reference; ``BACKPROP_NUMBA=0`` in the environment selects it.
 
-Kernels are compiled on first use (about a second, then cached on disk).
+Kernels are compiled on first use (a few seconds once, then loaded from numba's
+on-disk cache); if numba cannot compile them here, the numpy path is used.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -93,4 +95,18 @@ def _compile() -> dict[str, Callable[..., None]]:
             d = gradient[i] + b * mu if nesterov else b
             parameters[i] = parameters[i] - d * lr
 
-    return {"adam": adam, "momentum": momentum}
+    kernels = {"adam": adam, "momentum": momentum}
+    try:
+        # Compile (or load from the cache) both precisions now: a numba that
+        # cannot compile here must leave the numpy path, not fail a fit midway.
+        # A cache folder that cannot be written only costs the next compile.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", numba.NumbaWarning)
+            for dtype in (np.float32, np.float64):
+                one = dtype(1)
+                buffers = [np.zeros(2, dtype) for _ in range(4)]
+                adam(*buffers, one, one, False, False, one, one, one, one, one, one)
+                momentum(*buffers[:3], one, one, False)
+    except Exception:  # any failure of the compiler: numpy does the same work
+        return {}
+    return kernels

@@ -343,12 +343,13 @@ def interrupt_at(monkeypatch, epoch, batch=0, hard=False):
     original = cli.TrainMonitor.on_batch_end
 
     def on_batch_end(self, b, logs):
-        original(self, b, logs)
+        stop = original(self, b, logs)
         if self._state.epoch + 1 == epoch and b == batch:
             if hard:
                 raise KeyboardInterrupt
             assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler  # ours is installed
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs here: training stops after this batch
+        return stop or self.stop_requested
 
     monkeypatch.setattr(cli.TrainMonitor, "on_batch_end", on_batch_end)
 
@@ -364,13 +365,13 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes_bit_for_bit(tmp_path, mon
     assert result.exit_code == 130, result.output
     checkpoint = tmp_path / "model.ckpt"
     assert checkpoint.exists() and not (tmp_path / "model.safetensors").exists()
-    assert "Ctrl-C: stopping at the end of epoch 3" in result.stderr
-    assert "interrupted after epoch 3 of 6; checkpoint saved to" in result.stderr
+    assert "Ctrl-C: stopped after batch 2 of epoch 3" in result.stderr
+    assert "interrupted in epoch 3 of 6; checkpoint saved to" in result.stderr
     command = result.stderr.strip().splitlines()[-1]
     assert command.startswith("resume with: backprop train ") and f"--resume {checkpoint}" in command
 
     info = json.loads(ok(run("inspect", checkpoint, "--json")).stdout)
-    assert info["format"] == "backprop-checkpoint" and info["state"]["epoch"] == 2
+    assert info["format"] == "backprop-checkpoint" and info["state"]["epoch"] == 1  # the last finished epoch
 
     # Resume with only DATA and --resume: the options come from the checkpoint.
     result = ok(run("train", data, "--resume", checkpoint, "--json"))

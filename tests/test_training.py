@@ -274,6 +274,63 @@ def test_the_same_seed_gives_bit_identical_weights_and_history():
     assert runs[0][1] == runs[1][1]
 
 
+class StopAfterBatch(bp.Callback):
+    """Stops training after batch ``batch`` of epoch ``epoch``, as Ctrl-C in the CLI does."""
+
+    def __init__(self, epoch, batch):
+        self.epoch, self.batch = epoch, batch
+
+    def on_train_begin(self, state):
+        self.state = state
+
+    def on_batch_end(self, batch, logs):
+        return self.state.epoch + 1 == self.epoch and batch == self.batch
+
+
+@pytest.mark.parametrize(("epoch", "batch"), [(0, 0), (2, 3), (3, 5)])  # 96 rows in 6 batches: (3, 5) is the last
+def test_a_stop_after_a_batch_resumes_with_the_next_batch_bit_for_bit(tmp_path, epoch, batch):
+    pytest.importorskip("safetensors")
+    X, y = blobs()
+    options = dict(loss="crossentropy", validation=0.2, batch_size=16, seed=4, schedule=bp.CosineDecay(4, warmup=1))
+
+    whole = classifier(dropout=0.2)
+    whole_history = whole.fit(X, y, optimizer=bp.Adam(0.01), epochs=4, **options)
+
+    path = tmp_path / "run.ckpt"
+    first = classifier(dropout=0.2)
+    stopped = first.fit(
+        X,
+        y,
+        optimizer=bp.Adam(0.01),
+        epochs=4,
+        callbacks=[StopAfterBatch(epoch, batch), bp.EarlyStopping(patience=99), bp.ModelCheckpoint(path)],
+        **options,
+    )
+    assert len(stopped) == epoch  # the stopped epoch is not logged
+    _, state = bp.load_checkpoint(path)
+    assert (state["epoch"], state["partial"]["epoch"], state["partial"]["step"]) == (epoch - 1, epoch, batch + 1)
+
+    resumed = classifier(seed=99, dropout=0.2)
+    resumed_history = resumed.fit(X, y, optimizer=bp.Adam(0.01), epochs=4, resume_from=path, **options)
+    np.testing.assert_array_equal(resumed.parameters, whole.parameters)
+    for key, values in whole_history.history.items():
+        if key != "seconds":
+            assert resumed_history[key] == values, key
+
+
+def test_a_mid_epoch_checkpoint_for_other_data_is_refused(tmp_path):
+    pytest.importorskip("safetensors")
+    X, y = blobs()
+    path = tmp_path / "run.ckpt"
+    net = classifier()
+    callbacks = [StopAfterBatch(1, 2), bp.ModelCheckpoint(path)]
+    net.fit(X, y, loss="crossentropy", epochs=3, batch_size=16, seed=0, callbacks=callbacks)
+    with pytest.raises(
+        bp.ParameterError, match=r"holds a batch order for other data: 119 training rows now, got \(120,\)"
+    ):
+        net.fit(X[:-1], y[:-1], loss="crossentropy", epochs=3, batch_size=16, seed=0, resume_from=path)
+
+
 def test_a_seedless_run_records_its_seed_and_can_be_repeated():
     X, y = blobs()
     first = classifier()

@@ -121,6 +121,8 @@ class EarlyStopping(Callback):
         return False
 
     def on_train_end(self, state: TrainingState) -> None:
+        if state.partial is not None:
+            return  # stopped mid-epoch to be resumed: the weights must stay where training is
         if self._best_parameters is not None and self.best_epoch is not None and self.best_epoch != state.epoch:
             np.copyto(state.net.parameters, self._best_parameters)
 
@@ -152,6 +154,10 @@ class EarlyStopping(Callback):
 
 class ModelCheckpoint(Callback):
     """Write a training checkpoint after each epoch (or each better one).
+
+    When a callback stops training after a batch (``on_batch_end`` returning
+    True), the checkpoint is also written then, holding the position in the
+    epoch, so that resuming continues with the next batch.
 
     The file holds the network and everything a resumed run needs (optimizer
     state, schedule position, random state, epoch, history): pass it to
@@ -195,6 +201,13 @@ class ModelCheckpoint(Callback):
         if self._state is not None:
             save_checkpoint(self._state.net, self.path, self._state.checkpoint())
         return False
+
+    def on_train_end(self, state: TrainingState) -> None:
+        # A callback stopped training after a batch: keep where it stopped.
+        if state.partial is not None and not self.save_best_only:
+            from .io import save_checkpoint
+
+            save_checkpoint(state.net, self.path, state.checkpoint())
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self._tracker.best}

@@ -755,10 +755,10 @@ class TrainResult:
 class TrainMonitor(Callback):
     """The tool's one callback: the progress bar, and Ctrl-C.
 
-    The first Ctrl-C (:meth:`interrupt`) asks training to stop: at the end of
-    the current epoch a checkpoint is written and training stops. (The
-    training loop stops only between epochs; see ``on_batch_end``.) A second
-    Ctrl-C raises KeyboardInterrupt at once, without a checkpoint.
+    The first Ctrl-C (:meth:`interrupt`) asks training to stop: after the
+    current batch training stops and a checkpoint is written that resumes with
+    the next batch, bit for bit. A second Ctrl-C raises KeyboardInterrupt at
+    once, without a checkpoint.
     """
 
     def __init__(self, progress: Callback | None, checkpoint: str, cli_state: dict[str, Any]) -> None:
@@ -767,7 +767,6 @@ class TrainMonitor(Callback):
         self.cli_state = cli_state
         self.stop_requested = False
         self.saved: str | None = None
-        self._told = False
         self._state: TrainingState | None = None
 
     def interrupt(self) -> None:
@@ -781,34 +780,29 @@ class TrainMonitor(Callback):
         if self.progress is not None:
             self.progress.on_train_begin(state)
 
-    def on_batch_end(self, batch: int, logs: dict[str, float]) -> None:
+    def on_batch_end(self, batch: int, logs: dict[str, float]) -> bool:
         if self.progress is not None:
             self.progress.on_batch_end(batch, logs)
-        if self.stop_requested and not self._told:
-            self._told = True
-            epoch = (self._state.epoch + 2) if self._state is not None else "this"
-            click.echo(
-                f"\nCtrl-C: stopping at the end of epoch {epoch} to save a checkpoint "
-                "(Ctrl-C again to abort without one)",
-                err=True,
-            )
+        return self.stop_requested
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
         if self.progress is not None:
             self.progress.on_epoch_end(epoch, logs)
-        if not self.stop_requested or self._state is None:
-            return False
-        from .io import save_checkpoint
-
-        state = self._state.checkpoint()
-        state["cli"] = self.cli_state
-        save_checkpoint(self._state.net, self.checkpoint_path, state)
-        self.saved = self.checkpoint_path
-        return True
+        return False
 
     def on_train_end(self, state: TrainingState) -> None:
         if self.progress is not None:
             self.progress.on_train_end(state)
+        if self.stop_requested and state.partial is not None:
+            from .io import save_checkpoint
+
+            where = f"batch {state.partial['step']} of epoch {state.partial['epoch'] + 1}"
+            click.echo(f"\nCtrl-C: stopped after {where}", err=True)
+
+            checkpoint = state.checkpoint()
+            checkpoint["cli"] = self.cli_state
+            save_checkpoint(state.net, self.checkpoint_path, checkpoint)
+            self.saved = self.checkpoint_path
 
     def on_train_error(self, state: TrainingState, error: BaseException) -> None:
         if self.progress is not None:
@@ -1373,7 +1367,7 @@ def train(
                 }
             )
         click.echo(
-            f"interrupted after epoch {len(result.history)} of {options.epochs}; checkpoint saved to "
+            f"interrupted in epoch {len(result.history) + 1} of {options.epochs}; checkpoint saved to "
             f"{result.checkpoint}\nresume with: {command}",
             err=True,
         )

@@ -9,7 +9,7 @@ bit-identical weights and history, and a run resumed from a checkpoint ends
 bit for bit where the uninterrupted run ends.
 
 Callbacks see a small protocol (:class:`Callback`): ``on_train_begin(state)``,
-``on_batch_end(batch, logs)``, ``on_epoch_end(epoch, logs) -> stop?`` and
+``on_batch_end(batch, logs) -> stop?``, ``on_epoch_end(epoch, logs) -> stop?`` and
 ``on_train_end(state)``. The core prints nothing; progress bars, logs and
 checkpoints are callbacks.
 """
@@ -25,7 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validation import FloatArray, check_interval, check_positive, check_positive_int, check_seed, shown
+from ._validation import (
+    FloatArray,
+    check_interval,
+    check_positive,
+    check_positive_int,
+    check_seed,
+    is_number,
+    shown,
+)
 from .errors import BackpropTypeError, DataError, DivergenceError, ParameterError
 from .layers import Dropout
 from .losses import Loss
@@ -49,8 +57,15 @@ class Callback:
     def on_train_begin(self, state: TrainingState) -> None:
         """Called once before the first epoch (of this call, when resuming)."""
 
-    def on_batch_end(self, batch: int, logs: dict[str, float]) -> None:
-        """Called after every optimizer step with ``{"loss": batch loss, "size": rows}``."""
+    def on_batch_end(self, batch: int, logs: dict[str, float]) -> bool | None:
+        """Called after every optimizer step with ``{"loss": batch loss, "size": rows}``; True stops.
+
+        A stop here ends training mid-epoch: the epoch is not logged, and
+        ``state.partial`` holds where it stopped, so that a checkpoint written
+        now (``state.checkpoint()``, or :class:`ModelCheckpoint` at train end)
+        resumes with the next batch, bit for bit.
+        """
+        return None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None:
         """Called after every epoch (numbered from 0) with its metrics; True stops."""
@@ -159,6 +174,10 @@ class TrainingState:
     epoch: int = -1
     metrics: tuple[str, ...] = ()
     callbacks: list[Callback] = field(default_factory=list)
+    #: Set when a callback stopped training after a batch, mid-epoch: the
+    #: epoch's batch order, the next batch and the epoch's running sums, so
+    #: that a resumed run continues with the next batch, bit for bit.
+    partial: dict[str, Any] | None = None
 
     def checkpoint(self) -> dict[str, Any]:
         """The state to write with :func:`backprop.io.save_checkpoint`."""
@@ -172,6 +191,7 @@ class TrainingState:
             "rngs": {name: rng.bit_generator.state for name, rng in self.rngs.items()},
             "history": self.history.state_dict(),
             "callbacks": [{"type": type(c).__name__, "state": c.state_dict()} for c in self.callbacks],
+            "partial": self.partial,
         }
 
 
@@ -311,7 +331,7 @@ def fit(
         callbacks=callbacks,
     )
     if checkpoint is not None:
-        _restore(state, checkpoint, resume_from)
+        _restore(state, checkpoint, resume_from, n, -(-n // batch))
     start = state.epoch + 1
 
     # Buffers for the whole run: batch gathering, relative weights, L2 and norms.
@@ -343,15 +363,24 @@ def fit(
         for epoch in range(start, epochs):
             began = time.perf_counter()
             optimizer.lr = schedule_fn(epoch, state.base_lr)
-            if shuffle:
-                # From the same start each epoch: the order depends on the generator's
-                # state alone, so a resumed run draws the same permutations.
-                order[:] = train_rows
-                shuffle_rng.shuffle(order)
-            loss_sum = data_loss_sum = correct = abs_sum = 0.0
-            norm_sums = np.zeros(len(net.dense_layers))
-            steps = 0
-            for step, start_row in enumerate(range(0, n, batch)):
+            partial, state.partial = state.partial, None
+            if partial is not None:
+                # Resuming an epoch a callback stopped after a batch: its order and sums.
+                order[:] = partial["order"]
+                first = int(partial["step"])
+                loss_sum, data_loss_sum, correct, abs_sum = (float(value) for value in partial["sums"])
+                norm_sums = np.array(partial["norm_sums"], dtype=np.float64)
+            else:
+                if shuffle:
+                    # From the same start each epoch: the order depends on the generator's
+                    # state alone, so a resumed run draws the same permutations.
+                    order[:] = train_rows
+                    shuffle_rng.shuffle(order)
+                first = 0
+                loss_sum = data_loss_sum = correct = abs_sum = 0.0
+                norm_sums = np.zeros(len(net.dense_layers))
+            steps = first
+            for step, start_row in enumerate(range(first * batch, n, batch), start=first):
                 rows = order[start_row : start_row + batch]
                 m = rows.shape[0]
                 # mode="clip": the rows are valid, and the default "raise" gathers
@@ -403,8 +432,18 @@ def fit(
                     correct += _correct(ws.a[-1][:m], yb, multilabel)
                 else:
                     abs_sum += float(np.abs(ws.a[-1][:m] - yb).sum(dtype=np.float64))
-                for callback in callbacks:
-                    callback.on_batch_end(step, {"loss": batch_loss / m, "size": float(m)})
+                logs_batch = {"loss": batch_loss / m, "size": float(m)}
+                if any([bool(callback.on_batch_end(step, logs_batch)) for callback in callbacks]):
+                    state.partial = {
+                        "epoch": epoch,
+                        "step": step + 1,
+                        "order": order.copy(),
+                        "sums": [loss_sum, data_loss_sum, correct, abs_sum],
+                        "norm_sums": norm_sums.copy(),
+                    }
+                    break
+            if state.partial is not None:
+                break  # stopped after a batch: the epoch is not finished, nothing is logged
 
             if not (np.isfinite(net.parameters.min()) and np.isfinite(net.parameters.max())):
                 # The epoch's last step overflowed: no later batch will see it.
@@ -689,7 +728,30 @@ def _read_checkpoint(net: Network, path: str | PathLike[str]) -> dict[str, Any]:
     return state
 
 
-def _restore(state: TrainingState, checkpoint: dict[str, Any], path: Any) -> None:
+def _check_partial(partial: Any, epoch: int, order_size: int, n_steps: int, path: Any) -> dict[str, Any] | None:
+    """A checkpoint's mid-epoch position, checked against this run's data."""
+    if partial is None:
+        return None
+    where = f"checkpoint {str(path)!r}"
+    if not isinstance(partial, dict) or set(partial) != {"epoch", "step", "order", "sums", "norm_sums"}:
+        raise ParameterError(f"{where}: its mid-epoch position is malformed: {shown(partial)}")
+    order, sums = partial["order"], partial["sums"]
+    if partial["epoch"] != epoch or not isinstance(partial["step"], int) or not 0 <= partial["step"] <= n_steps:
+        raise ParameterError(
+            f"{where} stopped in epoch {shown(partial['epoch'])} after batch {shown(partial['step'])}, "
+            f"which does not follow its last finished epoch {epoch - 1} with {n_steps} batches per epoch"
+        )
+    if not isinstance(order, np.ndarray) or order.shape != (order_size,) or order.dtype.kind not in "iu":
+        raise ParameterError(
+            f"{where} holds a batch order for other data: {order_size} training rows now, "
+            f"got {shown(getattr(order, 'shape', order))}; resume with the same data and validation split"
+        )
+    if not isinstance(sums, list) or len(sums) != 4 or not all(is_number(value) for value in sums):
+        raise ParameterError(f"{where}: its mid-epoch sums are malformed: {shown(sums)}")
+    return dict(partial)
+
+
+def _restore(state: TrainingState, checkpoint: dict[str, Any], path: Any, order_size: int, n_steps: int) -> None:
     """Put optimizer, schedule, generators, history and epoch back where the checkpoint left them."""
     saved_name = checkpoint["optimizer"].get("name")
     if saved_name != state.optimizer.state_dict().get("name"):
@@ -708,6 +770,7 @@ def _restore(state: TrainingState, checkpoint: dict[str, Any], path: Any) -> Non
                 callback.load_state_dict(entry["state"])
     state.base_lr = float(checkpoint["base_lr"])
     state.epoch = int(checkpoint["epoch"])
+    state.partial = _check_partial(checkpoint.get("partial"), state.epoch + 1, order_size, n_steps, path)
     np.copyto(state.net.parameters, checkpoint["parameters"])
 
 

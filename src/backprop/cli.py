@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NoReturn, cast
 
 import click
 import numpy as np
@@ -1355,8 +1355,8 @@ def train(
         click.echo("interrupted: stopped without a checkpoint", err=True)
         raise SystemExit(EXIT_INTERRUPTED) from None
     if result.interrupted:
-        assert result.checkpoint is not None
-        command = _resume_command(data, result.checkpoint, ctx)
+        checkpoint = cast(str, result.checkpoint)  # an interrupted run always saved one
+        command = _resume_command(data, checkpoint, ctx)
         if as_json:
             _print_json(
                 {
@@ -2213,7 +2213,7 @@ def plot(source: str, kind: str, data: str | None, output_path: str | None, head
             raise click.UsageError(f"--kind {kind} needs a model file written by `backprop train`")
         if model.head.task != "classification":
             raise DataError(f"--kind {kind} is for classifiers; {source} predicts numbers")
-        assert data is not None
+        data = cast(str, data)  # checked above: these kinds need DATA
         labels = [str(c) for c in model.pre.classes]
         if kind == "confusion":
             metrics, _ = evaluate_model(model, data, header=header)

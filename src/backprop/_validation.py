@@ -6,6 +6,7 @@ message names the parameter, the rule and the value received.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -30,11 +31,36 @@ def as_float_dtype(dtype: Any, name: str = "dtype") -> np.dtype[Any]:
 
 
 def as_array(values: Any, name: str) -> NDArray[Any]:
-    """``np.asarray`` with a clear error for ragged input."""
+    """``np.asarray`` with a clear error for ragged input and for masked values.
+
+    ``np.asarray`` drops a masked array's mask and would hand over whatever
+    the masked entries hold, so masked entries are an error.
+    """
+    if isinstance(values, np.ma.MaskedArray):
+        masked = int(np.count_nonzero(np.ma.getmaskarray(values)))
+        if masked:
+            raise DataError(
+                f"{name} is a masked array with {masked} masked value{'s' if masked != 1 else ''}; "
+                f"fill them ({name}.filled(value)) or drop them"
+            )
     try:
         return np.asarray(values)
     except ValueError as exc:
         raise ShapeError(f"{name} must be a rectangular array, got ragged input ({exc})") from None
+
+
+def _position(index: tuple[int, ...]) -> str:
+    """Where an entry is, for messages: ``index 3``, ``row 1, column 2`` or ``index (0, 1, 2)``."""
+    if len(index) == 1:
+        return f"index {index[0]}"
+    if len(index) == 2:
+        return f"row {index[0]}, column {index[1]}"
+    return f"index {index}"
+
+
+def _is_missing(item: Any) -> bool:
+    """None or pandas' NA (recognised by its type's name: the core does not import pandas)."""
+    return item is None or type(item).__name__ == "NAType"
 
 
 def as_float_array(values: Any, name: str, dtype: np.dtype[Any]) -> FloatArray:
@@ -50,10 +76,15 @@ def as_float_array(values: Any, name: str, dtype: np.dtype[Any]) -> FloatArray:
     if kind == "c":
         raise BackpropTypeError(f"{name} must be real numbers, got complex array of dtype {array.dtype}")
     if kind == "O":
-        # Numbers only: a str or bytes item would otherwise be parsed ("2.5" → 2.5).
-        text = next((item for item in array.flat if isinstance(item, str | bytes)), None)
-        if text is not None:
-            raise BackpropTypeError(f"{name} must be an array of numbers, got the {type(text).__name__} {text!r}")
+        # Numbers only: a str or bytes item would otherwise be parsed ("2.5" → 2.5),
+        # and None would become NaN, reported as if the data held a NaN.
+        for flat_index, item in enumerate(array.flat):
+            if isinstance(item, str | bytes):
+                raise BackpropTypeError(f"{name} must be an array of numbers, got the {type(item).__name__} {item!r}")
+            if _is_missing(item):
+                where = tuple(int(i) for i in np.unravel_index(flat_index, array.shape))
+                at = f" at {_position(where)}" if where else ""
+                raise DataError(f"{name} has a missing value ({item!r}){at}; fill or drop it")
         try:
             with np.errstate(over="raise", invalid="raise"):
                 array = array.astype(np.float64)
@@ -87,12 +118,7 @@ def check_finite(array: NDArray[Any], name: str) -> None:
     what = "NaN" if np.isnan(array[where]) else "infinity"
     if array.ndim == 0:
         raise DataError(f"{name} is {what}")
-    if array.ndim == 1:
-        position = f"index {where[0]}"
-    elif array.ndim == 2:
-        position = f"row {where[0]}, column {where[1]}"
-    else:
-        position = f"index {where}"
+    position = _position(where)
     count = f"{len(bad)} non-finite value{'s' if len(bad) != 1 else ''}"
     raise DataError(f"{name} contains {what} ({count}, first at {position})")
 
@@ -109,9 +135,33 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: np.dtype[Any]
     if weights.min() < 0:
         first = int(np.argmax(weights < 0))
         raise DataError(f"sample_weight must be >= 0, got sample_weight[{first}] = {weights[first]:g}")
-    if not weights.sum(dtype=np.float64) > 0:
+    if not weights.max() > 0:  # not the sum: 1e308 twice overflows it
         raise DataError("sample_weight must have a positive sum, got all zeros")
     return weights
+
+
+def scaled_weights(weights: NDArray[Any]) -> NDArray[np.float64]:
+    """Non-negative ``weights`` in float64, times the power of two that brings the largest into [0.5, 1).
+
+    Only the ratios of sample weights matter (the loss is their weighted
+    mean), and scaling by a power of two is exact: ``w / Σw`` and
+    ``w · n / Σw`` come out bit for bit as from the weights themselves, but
+    ``Σw`` can neither overflow (weights of 1e308) nor be so small that
+    ``n / Σw`` does (weights of 5e-324). Weights more than 2^1074 times
+    smaller than the largest become 0.
+    """
+    values = np.asarray(weights, dtype=np.float64)
+    if values.size == 0:
+        return values
+    _, exponent = np.frexp(values.max())
+    scaled: NDArray[np.float64] = np.ldexp(values, -exponent)
+    return scaled
+
+
+def mean_weight(weights: NDArray[Any]) -> float:
+    """The mean of non-negative ``weights``, in float64, without overflowing their sum."""
+    _, exponent = np.frexp(np.max(weights))
+    return float(np.ldexp(scaled_weights(weights).mean(), exponent))
 
 
 def shown(value: Any) -> str:
@@ -137,7 +187,7 @@ def check_seed(seed: Any) -> int | None:
 
 def check_positive(value: Any, name: str) -> float:
     """Return ``value`` as a float if it is a positive finite number, else raise."""
-    if not (is_number(value) and np.isfinite(value) and value > 0):
+    if not (is_finite_number(value) and value > 0):
         raise ParameterError(f"{name} must be a positive number, got {name}={shown(value)}")
     return float(value)
 
@@ -145,6 +195,16 @@ def check_positive(value: Any, name: str) -> float:
 def is_number(value: Any) -> bool:
     """True for a real number (an int or a float, numpy scalars included), not a bool."""
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+def is_finite_number(value: Any) -> bool:
+    """True for a real number that is neither NaN nor infinite and fits a float64 (``2**70`` does, ``10**400`` not)."""
+    if not is_number(value):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # a Python int beyond float64
+        return False
 
 
 def check_interval(value: Any, name: str, low: float, high: float | None, *, closed: str = "left") -> float:
@@ -155,7 +215,7 @@ def check_interval(value: Any, name: str, low: float, high: float | None, *, clo
     """
     low_in = closed in ("left", "both")
     high_in = closed in ("right", "both")
-    ok = is_number(value) and bool(np.isfinite(value))
+    ok = is_finite_number(value)
     if ok:
         ok = (value >= low if low_in else value > low) and (
             high is None or (value <= high if high_in else value < high)

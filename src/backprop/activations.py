@@ -289,9 +289,24 @@ class Softmax(Activation):
         grad *= a
         return grad
 
+    #: The most numbers :meth:`derivative` builds (128 MiB in float64): a Jacobian grows as
+    #: n · k², so 16 samples of 10,000 classes would need 12 GiB; such a request is refused.
+    MAX_JACOBIAN_ENTRIES = 1 << 24
+
     def derivative(self, z: Array, a: Array) -> Array:
-        """The Jacobian ``∂a_k/∂z_j`` of every row, shape ``(n_samples, k, k)``."""
-        eye = np.eye(a.shape[-1], dtype=a.dtype)
+        """The Jacobian ``∂a_k/∂z_j`` of every row, shape ``(n_samples, k, k)``.
+
+        Raises :class:`~backprop.errors.ShapeError` beyond ``MAX_JACOBIAN_ENTRIES``
+        numbers; :meth:`backward` computes Jacobian-vector products of any size.
+        """
+        n, k = a.shape
+        if n * k * k > self.MAX_JACOBIAN_ENTRIES:
+            raise ShapeError(
+                f"the softmax Jacobian of {n} sample{'s' if n != 1 else ''} of {k} classes would hold "
+                f"{n * k * k:,} numbers ({n * k * k * a.itemsize / 2**30:.3g} GiB), more than the limit of "
+                f"{self.MAX_JACOBIAN_ENTRIES:,}; use fewer samples, or backward() for Jacobian-vector products"
+            )
+        eye = np.eye(k, dtype=a.dtype)
         return a[:, :, None] * (eye - a[:, None, :])
 
 

@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import FloatArray, check_positive
-from .errors import DataError
+from ._validation import FloatArray, check_positive, shown
+from .activations import Softmax
+from .errors import DataError, ParameterError
 from .layers import Dense
 from .losses import Loss
 from .network import Network, _as_network
@@ -170,10 +171,22 @@ def gradcheck(
     """
     step = check_positive(step, "step")
     tolerance = check_positive(tolerance, "tolerance")
+    eps = float(np.finfo(np.float64).eps)
+    if not eps <= step <= 1.0:
+        # Below eps, θ ± h rounds back to θ; above 1 the stencil is no longer local (and θ ± 2h may overflow).
+        raise ParameterError(
+            f"step must be a number in [{eps:.3g}, 1], relative to max(1, |θ|), got step={shown(step)}"
+        )
+    if tolerance < eps:
+        raise ParameterError(
+            f"tolerance must be a number >= {eps:.3g} (float64 resolves no finer), got tolerance={shown(tolerance)}"
+        )
     net64 = _as_network(net).copy(dtype=np.float64)
     inputs, targets, loss_fn, weights = net64._prepare(X, y, loss, sample_weight)
     ws = net64._checked_forward(inputs)
-    net64._backward(ws, inputs, targets, loss_fn, net64._scale(inputs.shape[0], weights))
+    with np.errstate(over="ignore", invalid="ignore"):
+        # Unchecked: a NaN or infinite analytic gradient is reported as a failed check, not raised.
+        net64._backward(ws, inputs, targets, loss_fn, net64._scale(inputs.shape[0], weights), check=False)
     analytic = net64.gradient.copy()
     # Round-off in L(θ ± h) limits what the difference quotient can resolve: about
     # eps·|L|/h (every per-sample loss is >= 0, so |L| bounds the terms summed).
@@ -181,9 +194,14 @@ def gradcheck(
     loss_value = loss_fn.value(ws.z[-1], ws.a[-1], targets, weights)
     if not np.isfinite(loss_value):
         raise DataError(f"the loss is not finite ({loss_value}) for these inputs and targets: nothing to check")
-    eps = np.finfo(np.float64).eps
-    floor = NOISE_FACTOR * eps * abs(loss_value) / step / tolerance
-    analytic_floor = NOISE_FACTOR * _analytic_roundoff(net64, ws, inputs, targets, loss_fn, weights) / tolerance
+    with np.errstate(over="ignore", invalid="ignore"):
+        floor = NOISE_FACTOR * eps * abs(loss_value) / step / tolerance
+        analytic_floor = NOISE_FACTOR * _analytic_roundoff(net64, ws, inputs, targets, loss_fn, weights) / tolerance
+    if np.isinf(floor) or np.isinf(analytic_floor).any():  # NaN (a broken derivative) fails below instead
+        raise DataError(
+            f"the values are too large for a finite-difference check in float64 (loss {loss_value:.3g}): "
+            "their round-off alone overflows; scale the inputs and targets"
+        )
 
     kinked = [l for l, layer in enumerate(net64.layers) if layer.activation.kinked]
 
@@ -222,7 +240,9 @@ def gradcheck(
                 abs_err = np.where(skip, 0.0, np.abs(a - n))
                 size_of = np.maximum(np.abs(a), np.abs(n))
                 rel_err = np.divide(abs_err, size_of, out=np.zeros_like(abs_err), where=size_of > 0)
-                scaled = abs_err / np.maximum(size_of, entry_floor)
+                # Both sides exactly 0 with a zero floor (a zero loss): a match, not 0/0 = NaN.
+                denominator = np.maximum(size_of, entry_floor)
+                scaled = np.divide(abs_err, denominator, out=np.zeros_like(abs_err), where=denominator > 0)
             # A NaN or infinite gradient on either side is a failure, never a pass.
             broken = ~(np.isfinite(a) & np.isfinite(n)) & ~skip
             for errors in (abs_err, rel_err, scaled):
@@ -259,9 +279,13 @@ def _analytic_roundoff(
     last = len(net.layers) - 1
     output = net.layers[last].activation
     bound = eps * (np.abs(ws.a[last]) + np.abs(targets))
-    if not loss.is_fused(output):
-        derivative = np.abs(output.derivative(ws.z[last], ws.a[last]))
-        bound = np.einsum("nkj,nk->nj", derivative, bound) if derivative.ndim == 3 else bound * derivative
+    if isinstance(output, Softmax) and not loss.is_fused(output):
+        # Σ_k |∂a_k/∂z_j| bound_k without the (n, k, k) Jacobian: |J_jj| = a_j (1 − a_j),
+        # |J_kj| = a_k a_j, so the sum is a_j (bound_j (1 − 2 a_j) + Σ_k a_k bound_k).
+        a = ws.a[last]
+        bound = a * (bound * (1.0 - 2.0 * a) + (a * bound).sum(axis=1, keepdims=True))
+    elif not loss.is_fused(output):
+        bound = bound * np.abs(output.derivative(ws.z[last], ws.a[last]))
     bound = bound * np.abs(net._scale(inputs.shape[0], weights))
     parts: list[FloatArray] = []
     for l in range(last, -1, -1):

@@ -18,11 +18,12 @@ stay finite for saturated outputs where ``log ŷ`` would be ``log 0``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from ._validation import FloatArray, as_array, as_float_array
+from ._validation import FloatArray, as_array, as_float_array, scaled_weights
 from .activations import Activation, Identity, Sigmoid, Softmax
 from .errors import DataError, ParameterError, ShapeError
 
@@ -85,12 +86,21 @@ class Loss:
         """``Σ wᵢ ℓᵢ`` (``Σ ℓᵢ`` without weights), in float64; inf where it overflows."""
         with np.errstate(over="ignore", invalid="ignore"):
             losses = self.per_sample(z, a, y)
-            return float(losses.sum() if sample_weight is None else np.dot(losses, sample_weight))
+            if sample_weight is None:
+                return float(losses.sum())
+            total = float(np.dot(losses, sample_weight))
+            if math.isnan(total):
+                # An infinite loss of a sample of weight 0 gave 0 · inf: that sample does not count.
+                total = float(np.dot(np.where(sample_weight > 0, losses, 0.0), sample_weight))
+            return total
 
     def value(self, z: FloatArray, a: FloatArray, y: FloatArray, sample_weight: FloatArray | None = None) -> float:
         """The loss ``L``: the (weighted) mean of :meth:`per_sample`."""
-        total = self.total(z, a, y, sample_weight)
-        return total / (z.shape[0] if sample_weight is None else float(sample_weight.sum(dtype=np.float64)))
+        if sample_weight is None:
+            return self.total(z, a, y) / float(z.shape[0])
+        # Scaled by a power of two (exact): neither Σw nor Σ wℓ overflows for weights near 1e308.
+        scaled = scaled_weights(sample_weight)
+        return self.total(z, a, y, scaled) / float(scaled.sum())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -172,20 +182,33 @@ class Crossentropy(Loss):
         return normalized
 
     def per_sample(self, z: FloatArray, a: FloatArray, y: FloatArray) -> FloatArray:
-        # −Σ y (z − logsumexp z) with logsumexp z = top + log(1 + Σ_{j≠top} e^(z_j − top)):
-        # log1p keeps the loss of a confident right answer from rounding to 0.
-        # Each row's top is addressed by its flat index: a handful of C calls, no
-        # Python-level indexing helpers (this runs once per training step).
-        z64 = z.astype(np.float64)
-        n, k = z64.shape
-        top_index = z64.argmax(axis=1)
-        top_index += np.arange(0, n * k, k)
-        z64 -= z64.reshape(-1)[top_index][:, None]  # z − top, all <= 0
-        rest = np.exp(z64)
-        rest.reshape(-1)[top_index] = 0.0
-        z64 -= np.log1p(rest.sum(axis=1))[:, None]  # log ŷ = z − top − log_sum
-        losses: FloatArray = np.multiply(y, z64, out=z64).sum(axis=1)
-        return np.negative(losses, out=losses)
+        # −Σ y log ŷ. A class of target 0 whose log ŷ is −inf (z − top overflowed, for z of
+        # ±1e308) would give 0 · −inf = NaN: it does not count (recomputed only then).
+        log_p = _log_softmax(z)
+        losses: FloatArray = np.multiply(y, log_p, out=log_p).sum(axis=1)
+        if np.isnan(losses).any():
+            log_p = _log_softmax(z)
+            losses = np.where(y > 0, y * log_p, 0.0).sum(axis=1)
+        # 0 − x rather than −x: a loss that rounds to 0 is +0.0, never −0.0 (shown as "-0").
+        return np.subtract(0.0, losses, out=losses)
+
+
+def _log_softmax(z: FloatArray) -> FloatArray:
+    """``log ŷ`` of every row in float64: ``z − top − log(1 + Σ_{j≠top} e^(z_j − top))``.
+
+    log1p keeps the loss of a confident right answer from rounding to 0. Each
+    row's top is addressed by its flat index: a handful of C calls, no
+    Python-level indexing helpers (this runs once per training step).
+    """
+    z64 = z.astype(np.float64)
+    n, k = z64.shape
+    top_index = z64.argmax(axis=1)
+    top_index += np.arange(0, n * k, k)
+    z64 -= z64.reshape(-1)[top_index][:, None]  # z − top, all <= 0
+    rest = np.exp(z64)
+    rest.reshape(-1)[top_index] = 0.0
+    z64 -= np.log1p(rest.sum(axis=1))[:, None]  # log ŷ = z − top − log_sum
+    return z64
 
 
 def _as_columns(targets: FloatArray, n_samples: int, n_outputs: int) -> FloatArray:

@@ -28,6 +28,7 @@ from ._validation import (
     check_positive_int,
     check_sample_weight,
     check_seed,
+    scaled_weights,
     shown,
 )
 from .activations import ActivationSpec, Identity, is_pair
@@ -148,8 +149,11 @@ class Network:
             got = f"array of shape {weights.shape}" if isinstance(weights, np.ndarray) else shown(weights)
             raise ParameterError(f"weights must be a non-empty list of 2-D arrays, one per layer, got {got}")
         arrays = [as_array(w, f"weights[{i}]") for i, w in enumerate(weights)]
-        dtype = np.result_type(*arrays)
-        dtype = np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
+        try:
+            common = np.result_type(*arrays)
+        except TypeError:  # no common type (numbers and dates): as_float_array names the odd one below
+            common = np.dtype(np.float64)
+        dtype = np.dtype(np.float32) if common == np.float32 else np.dtype(np.float64)
         matrices = [as_float_array(w, f"weights[{i}]", dtype) for i, w in enumerate(arrays)]
         for i, w in enumerate(matrices):
             if w.ndim != 2 or 0 in w.shape:
@@ -343,7 +347,9 @@ class Network:
             y = y.reshape(1) if y.ndim == 0 else y[None, :] if y.ndim == 1 else y
         n = inputs.shape[0]
         targets = loss_fn.prepare_targets(y, n, self.n_outputs, self.dtype)
-        weights = check_sample_weight(sample_weight, n, self.dtype)
+        # float64 whatever the network's dtype: only the weights' ratios matter, and 1e300 or
+        # 1e-300 are fine ratios that float32 cannot hold.
+        weights = check_sample_weight(sample_weight, n, np.dtype(np.float64))
         return inputs, targets, loss_fn, weights
 
     # ------------------------------------------------------ forward, backward
@@ -381,17 +387,46 @@ class Network:
                 self._check_parameters()
                 raise DataError(
                     f"layer {index} overflowed: its input z is not finite in {self.dtype.name} "
-                    f"(inputs up to {np.abs(X).max():.3g} in magnitude); scale the inputs or use float64"
+                    f"(inputs up to {np.abs(X).max():.3g} in magnitude); scale the inputs"
+                    + (" or use float64" if self.dtype == np.float32 else "")
                 )
         return ws
 
-    def _backward(self, ws: _Workspace, X: FloatArray, targets: FloatArray, loss: Loss, scale: Any) -> None:
+    def _backward(
+        self, ws: _Workspace, X: FloatArray, targets: FloatArray, loss: Loss, scale: Any, check: bool = True
+    ) -> None:
         """Fill ``self.gradient`` from the forward pass in ``ws``.
 
         ``scale`` turns per-sample ``∂ℓ/∂z`` into ``∂L/∂z``: ``1/n`` for the
         mean, ``w / Σw`` (shape ``(n, 1)``) for a weighted mean, 1 to keep
         per-sample error terms (used by :func:`backprop.explain`).
+
+        With ``check`` (the default) an overflow raises :class:`DataError`
+        naming the layer instead of warning and leaving infinities; the
+        training loop, which checks the gradient's norm anyway, passes False
+        and handles numpy's floating-point state itself.
         """
+        if not check:
+            self._backward_pass(ws, X, targets, loss, scale)
+            return
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._backward_pass(ws, X, targets, loss, scale)
+        if np.isfinite(self.gradient.min()) and np.isfinite(self.gradient.max()):
+            return
+        # The pass runs from the output down: the last layer with a non-finite gradient is where it began.
+        layer = next(
+            layer
+            for layer in reversed(self.dense_layers)
+            if not (np.isfinite(layer.dW).all() and (layer.db is None or np.isfinite(layer.db).all()))
+        )
+        nan = bool(np.isnan(layer.dW).any() or (layer.db is not None and np.isnan(layer.db).any()))
+        cause = "an activation's derivative returned NaN, or the backward pass overflowed" if nan else "it overflowed"
+        raise DataError(
+            f"the gradient of layer {layer.index} is not finite in {self.dtype.name} ({cause}); "
+            "scale the inputs or targets" + (", or use float64" if self.dtype == np.float32 else "")
+        )
+
+    def _backward_pass(self, ws: _Workspace, X: FloatArray, targets: FloatArray, loss: Loss, scale: Any) -> None:
         last = len(self.layers) - 1
         output = self.layers[last]
         # The output error term, as ∂L/∂z = −δᵒ.
@@ -410,7 +445,8 @@ class Network:
         """``1/n``, or ``w / Σw`` of shape ``(n, 1)``: turns per-sample ``∂ℓ/∂z`` into ``∂L/∂z``."""
         if sample_weight is None:
             return 1.0 / n_samples
-        return (sample_weight / sample_weight.sum(dtype=np.float64)).astype(self.dtype)[:, None]
+        scaled = scaled_weights(sample_weight)  # exact, and Σ cannot overflow
+        return (scaled / scaled.sum()).astype(self.dtype)[:, None]
 
     def _loss_value(self, X: FloatArray, targets: FloatArray, loss: Loss, sample_weight: FloatArray | None) -> float:
         ws = self._checked_forward(X)
@@ -467,12 +503,7 @@ class Network:
         """
         inputs, targets, loss_fn, weights = self._prepare(X, y, loss, sample_weight)
         ws = self._checked_forward(inputs)
-        with np.errstate(over="ignore", invalid="ignore"):
-            self._backward(ws, inputs, targets, loss_fn, self._scale(inputs.shape[0], weights))
-        if not (np.isfinite(self.gradient.min()) and np.isfinite(self.gradient.max())):
-            raise DataError(
-                f"the gradient overflowed in {self.dtype.name}; scale the inputs or targets, or use float64"
-            )
+        self._backward(ws, inputs, targets, loss_fn, self._scale(inputs.shape[0], weights))
         return [(layer.dW.copy(), None if layer.db is None else layer.db.copy()) for layer in self.dense_layers]
 
     #: Train in place: :func:`backprop.training.fit` with this network as ``net``.

@@ -29,7 +29,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ._validation import check_count, check_interval, check_positive, check_positive_int, is_number, shown
+from ._validation import check_count, check_interval, check_positive, check_positive_int, is_finite_number, shown
 from .errors import BackpropError, BackpropTypeError, ParameterError
 from .optimizers import _jsonable
 
@@ -322,7 +322,7 @@ class ReduceOnPlateau(Schedule):
         lr, best = state["lr"], state["best"]
         if lr is not None:
             lr = check_interval(lr, "lr", 0.0, None)
-        if best is not None and not (is_number(best) and math.isfinite(best)):
+        if best is not None and not is_finite_number(best):
             raise ParameterError(f"best must be None or a finite number, got best={shown(best)}")
         wait = check_count(state["wait"], "wait")
         cooldown_counter = check_count(state["cooldown_counter"], "cooldown_counter")

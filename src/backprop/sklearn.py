@@ -70,10 +70,12 @@ from ._validation import (
     check_positive_int,
     check_sample_weight,
     is_number,
+    mean_weight,
+    scaled_weights,
     shown,
 )
 from .activations import ACTIVATIONS
-from .errors import BackpropTypeError, ModelFileError, ParameterError, ShapeError
+from .errors import BackpropTypeError, DataError, ModelFileError, ParameterError, ShapeError
 from .layers import Dense, Dropout, Layer
 from .network import Network
 from .optimizers import OPTIMIZERS, SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
@@ -122,7 +124,10 @@ class _LearningRate(Schedule):
         if self.inner is not None:
             return self.inner(epoch + self.epochs_before, base_lr)
         if self.rule == "invscaling":
-            return float(base_lr / (self.samples_seen + 1) ** self.power_t)
+            try:
+                return float(base_lr / (self.samples_seen + 1) ** self.power_t)
+            except OverflowError:  # (t + 1)^power_t beyond float64 (power_t=1e308): the rate has decayed to 0
+                return 0.0
         if self.rule == "adaptive":
             if self.adaptive_lr is None:
                 self.adaptive_lr = float(base_lr)
@@ -171,6 +176,42 @@ def _fresh_schedule(template: Schedule | str) -> Schedule:
         return get_schedule(template)
     state = template.state_dict()
     return type(template)(**{key: state[key] for key in template.hyper_parameters})
+
+
+def _product(weights: FloatArray, per_class: FloatArray) -> FloatArray:
+    """``sample_weight × class_weight`` per sample, or a DataError where it overflows float64."""
+    with np.errstate(over="raise"):
+        try:
+            product: FloatArray = weights * per_class
+        except FloatingPointError:
+            raise DataError(
+                f"sample_weight × class_weight overflows float64 (largest sample weight {weights.max():.3g}, "
+                f"largest class weight {per_class.max():.3g}); scale them down"
+            ) from None
+    return product
+
+
+def _validated(estimator: Any, X: Any, y: Any = "no_validation", **kwargs: Any) -> Any:
+    """scikit-learn's ``validate_data``, without its two ways of breaking the error contract.
+
+    Its finiteness check sums the array first, which warns "invalid value
+    encountered in reduce" for data holding both inf and -inf (before it
+    raises its own clear ValueError); and an object array holding an int
+    beyond float64 (``10**400``) makes its conversion raise a bare
+    OverflowError, here a ValueError that names the array.
+    """
+    try:
+        with np.errstate(invalid="ignore"):
+            return validate_data(estimator, X, y, **kwargs)
+    except OverflowError:
+        for name, values in (("X", X), ("y", y)):
+            try:
+                np.asarray(values, dtype=np.float64)
+            except OverflowError:
+                raise DataError(f"{name} holds a number beyond the range of float64") from None
+            except (TypeError, ValueError):
+                pass
+        raise DataError("X or y holds a number beyond the range of float64") from None
 
 
 # ------------------------------------------------------------------ estimators
@@ -409,7 +450,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
                 "pass a dict of class weights"
             )
         first = not self.__sklearn_is_fitted__() or (not self.warm_start and not incremental)
-        X, y = validate_data(
+        X, y = _validated(
             self,
             X,
             y,
@@ -451,22 +492,13 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             inner = None if self.schedule is None else _fresh_schedule(self.schedule)
             self._lr_schedule = _LearningRate(rule, float(self.power_t), inner)
 
-        validation = None
-        if self.early_stopping:
-            X, targets, weights, validation = self._split(X, y, targets, weights, random_state)
+        try:
+            X, targets, weights, validation, batch_size, l2 = self._plan(X, y, targets, weights, random_state)
+        except BaseException:
+            if first:  # a failed first fit leaves the estimator unfitted
+                del self.network_
+            raise
         n_train = X.shape[0]
-        if self.batch_size == "auto":
-            batch_size = min(200, n_train)
-        else:
-            if self.batch_size > n_train:
-                warnings.warn(
-                    "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped", stacklevel=3
-                )
-            batch_size = min(int(self.batch_size), n_train)
-        # scikit-learn's penalty is (alpha/2)‖W‖²/m per batch of m samples (of total weight m);
-        # the core adds (l2/2)‖W‖² to every batch's mean loss.
-        mean_weight = 1.0 if weights is None else float(weights.mean())
-        l2 = float(self.alpha) / (batch_size * mean_weight)
         if incremental:
             seed = int(np.random.SeedSequence([self._seed, self.t_]).generate_state(1)[0])
         else:
@@ -509,6 +541,35 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             )
         return self
 
+    def _plan(
+        self, X: FloatArray, y: Any, targets: NDArray[Any], weights: FloatArray | None, random_state: Any
+    ) -> tuple[FloatArray, NDArray[Any], FloatArray | None, tuple[Any, ...] | None, int, float]:
+        """The training samples (after the early-stopping split), the validation set, batch size and L2."""
+        validation = None
+        if self.early_stopping:
+            X, targets, weights, validation = self._split(X, y, targets, weights, random_state)
+        n_train = X.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n_train)
+        else:
+            if self.batch_size > n_train:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped", stacklevel=4
+                )
+            batch_size = min(int(self.batch_size), n_train)
+        # scikit-learn's penalty is (alpha/2)‖W‖²/m per batch of m samples (of total weight m);
+        # the core adds (l2/2)‖W‖² to every batch's mean loss.
+        mean = 1.0 if weights is None else mean_weight(weights)
+        l2 = float(self.alpha) / (batch_size * mean)
+        dtype = self.network_.dtype
+        if not l2 <= float(np.finfo(dtype).max):
+            raise DataError(
+                f"alpha={shown(self.alpha)} gives an L2 penalty alpha / (batch_size · mean sample weight) = "
+                f"{shown(self.alpha)} / ({batch_size} · {mean:.3g}) = {l2:.3g}, beyond {dtype.name}; "
+                "lower alpha" + ("" if weights is None else " or scale sample_weight up")
+            )
+        return X, targets, weights, validation, batch_size, l2
+
     def _reset_stopping(self) -> None:
         self._no_improvement_count = 0
         if self.early_stopping:
@@ -547,7 +608,9 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             raise ParameterError(
                 "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
             )
-        held_weights = None if weights is None else weights[held]
+        # Scaled (exactly, by a power of two): the weighted accuracy and R² depend on ratios only, and
+        # scikit-learn's metrics sum the weights, which overflows for weights near 1e308.
+        held_weights = None if weights is None else scaled_weights(weights[held])
         validation = (X[held], y[held], held_weights, targets[held])
         return X[train], targets[train], None if weights is None else weights[train], validation
 
@@ -618,7 +681,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
     def _forward(self, X: Any) -> FloatArray:
         """The network's output for validated ``X``: ``(n_samples, n_outputs_)``."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = _validated(self, X, reset=False, dtype=[np.float64, np.float32])
         return self.network_.predict(X)
 
     # ----------------------------------------------------------------- saving
@@ -898,8 +961,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):  # type: ignore[misc]
         name = type(self).__name__
         if np.ndim(y) == 2 and np.shape(y)[1] == 1:
             y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        kind = type_of_target(y, input_name="y")
+        # scikit-learn casts float labels to int64 to see whether they are whole numbers: a label
+        # beyond int64 (1e300) warns "invalid value encountered in cast" before being called continuous.
+        with np.errstate(invalid="ignore", over="ignore"):
+            check_classification_targets(y)
+            kind = type_of_target(y, input_name="y")
         if kind not in ("binary", "multiclass", "multilabel-indicator"):
             raise ParameterError(
                 f"{name} supports binary, multiclass and multilabel-indicator targets, got {kind} targets"
@@ -947,7 +1013,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):  # type: ignore[misc]
         if self.class_weight is not None:
             per_class = compute_sample_weight(self.class_weight, y)
             weights = check_sample_weight(
-                per_class if weights is None else weights * per_class, n, np.dtype(np.float64)
+                per_class if weights is None else _product(weights, per_class), n, np.dtype(np.float64)
             )
         if weights is not None and not incremental and y.ndim == 1:
             # A batch of partial_fit may hold one class; a whole training set may not.
@@ -1250,7 +1316,13 @@ restore_best_weights, dtype
 
     def _score_validation(self, X: FloatArray, y: Any, sample_weight: Any) -> float:
         output = self.network_.predict(X)
-        return float(r2_score(y, output[:, 0] if output.shape[1] == 1 else output, sample_weight=sample_weight))
+        predicted = (output[:, 0] if output.shape[1] == 1 else output).astype(np.float64)
+        truth = np.asarray(y, dtype=np.float64)
+        # R² is the same for y and ŷ scaled alike: scaled (exactly, by a power of two) to at most 1,
+        # the squares in scikit-learn's r2_score cannot overflow for targets or outputs beyond 1e154.
+        _, exponent = np.frexp(max(np.abs(truth).max(), np.abs(predicted).max()))
+        scaled_truth, scaled_predicted = np.ldexp(truth, -exponent), np.ldexp(predicted, -exponent)
+        return float(r2_score(scaled_truth, scaled_predicted, sample_weight=sample_weight))
 
 
 # ---------------------------------------------------------------- model files

@@ -32,6 +32,7 @@ from ._validation import (
     check_positive_int,
     check_seed,
     is_number,
+    scaled_weights,
     shown,
 )
 from .errors import BackpropTypeError, DataError, DivergenceError, ParameterError
@@ -280,6 +281,9 @@ def fit(
     if not isinstance(shuffle, bool | np.bool_):
         raise BackpropTypeError(f"shuffle must be True or False, got shuffle={shuffle!r}")
     l2 = check_interval(l2, "l2", 0.0, None)
+    largest = float(np.finfo(net.dtype).max)
+    if l2 > largest:
+        raise ParameterError(f"l2 must be at most {largest:.4g} in {net.dtype.name}, got l2={l2:g}")
     clip = None if clip_norm is None else check_positive(clip_norm, "clip_norm")
     if isinstance(callbacks, Callback):
         callbacks = [callbacks]
@@ -310,7 +314,7 @@ def fit(
     if validation is not None:
         train_rows, validation_set = _validation_data(net, validation, inputs, targets, loss_fn, split_seq)
     if class_weight is not None:  # counted on the training rows: "balanced" balances what is trained on
-        weights = _apply_class_weight(class_weight, targets, weights, loss_fn, net.dtype, train_rows)
+        weights = _apply_class_weight(class_weight, targets, weights, loss_fn, train_rows)
 
     n = train_rows.shape[0]
     batch = n if batch_size is None else min(check_positive_int(batch_size, "batch_size"), n)
@@ -339,20 +343,14 @@ def fit(
     batch_inputs = np.empty((batch, inputs.shape[1]), net.dtype)
     batch_targets = np.empty((batch, targets.shape[1]), net.dtype)
     batch_scale = np.empty((batch, 1), net.dtype)
-    # Each sample's weight relative to the mean weight: a mini-batch gradient
-    # (1/m) Σ (wᵢ/w̄) ∂ℓᵢ/∂θ is then an unbiased estimate of the weighted-mean
-    # gradient Σ wᵢ ∂ℓᵢ/∂θ / Σ w, and equals it for a full batch.
-    if weights is not None and not weights[train_rows].sum(dtype=np.float64) > 0:
-        raise DataError("every training sample has weight 0 (after the validation split)")
-    relative = (
-        None if weights is None else (weights * (n / weights[train_rows].sum(dtype=np.float64))).astype(net.dtype)
-    )
+    # Each sample's weight relative to the mean weight (see _relative_weights).
+    relative = None if weights is None else _relative_weights(weights, train_rows, net.dtype)
     scratch = np.empty_like(net.parameters)
     backup = np.empty_like(net.parameters)
     l2_scale = _l2_scale(net, l2) if l2 else None
     segments, weight_segments = _gradient_segments(net)
     squared_norms = _SquaredNorms(net.gradient, segments, scratch)
-    total_variance = _total_variance(targets[train_rows]) if not classification else 0.0
+    total_variance = _total_variance(targets[train_rows]) if not classification else (0.0, 0)
     multilabel = loss_fn.name == "binary_crossentropy"  # every column its own yes/no; else argmax
 
     dropouts = [layer for layer in net.layers if isinstance(layer, Dropout)]
@@ -402,7 +400,7 @@ def fit(
                         scale /= m
                     if not math.isfinite(batch_loss):
                         _diverged(net, backup, steps_run, epoch, step, _first_non_finite(ws, m), "the loss")
-                    net._backward(ws, xb, yb, loss_fn, scale)
+                    net._backward(ws, xb, yb, loss_fn, scale, check=False)
                     for layer in dropouts:
                         layer.rng = None
                     data_loss_sum += batch_loss
@@ -419,7 +417,10 @@ def fit(
                     squares = sums[weight_segments]
                     if not math.isfinite(total):
                         bad = net.dense_layers[int(np.argmax(~np.isfinite(squares)))].index
-                        _diverged(net, backup, steps_run, epoch, step, bad, "the gradient")
+                        # A finite gradient beyond 1e154 has a squared norm beyond float64.
+                        finite = np.isfinite(net.gradient.min()) and np.isfinite(net.gradient.max())
+                        what = "the gradient's norm" if finite else "the gradient"
+                        _diverged(net, backup, steps_run, epoch, step, bad, what, l2)
                     if clip is not None and total > clip * clip:
                         net.gradient *= clip / np.sqrt(total)
                     np.copyto(backup, net.parameters)
@@ -431,7 +432,7 @@ def fit(
                 if classification:
                     correct += _correct(ws.a[-1][:m], yb, multilabel)
                 else:
-                    abs_sum += float(np.abs(ws.a[-1][:m] - yb).sum(dtype=np.float64))
+                    abs_sum += _mean_abs_share(ws.a[-1][:m], yb, n * targets.shape[1])
                 logs_batch = {"loss": batch_loss / m, "size": float(m)}
                 if any([bool(callback.on_batch_end(step, logs_batch)) for callback in callbacks]):
                     state.partial = {
@@ -452,8 +453,8 @@ def fit(
             if classification:
                 logs["accuracy"] = correct / n
             else:
-                logs["r2"] = 1.0 - 2.0 * data_loss_sum / total_variance if total_variance > 0 else 0.0
-                logs["mae"] = abs_sum / (n * targets.shape[1])
+                logs["r2"] = _r2(data_loss_sum, total_variance)
+                logs["mae"] = abs_sum
             if validation_set is not None:
                 logs.update(_evaluate(net, *validation_set, loss_fn, classification, multilabel, l2_scale, scratch))
             logs["lr"] = optimizer.lr
@@ -512,9 +513,9 @@ def _apply_class_weight(
     targets: FloatArray,
     weights: FloatArray | None,
     loss: Loss,
-    dtype: Any,
     rows: np.ndarray[Any, Any],
 ) -> FloatArray:
+    """Each sample's weight times its class's weight (in float64, scaled: only ratios matter)."""
     if loss.name not in ("crossentropy", "binary_crossentropy"):
         raise ParameterError(f"class_weight needs a classification loss, got loss {loss.name!r}")
     classes = _class_of(targets, loss)
@@ -532,12 +533,30 @@ def _apply_class_weight(
             table[key] = check_interval(value, f"class_weight[{key}]", 0.0, None)
     else:
         raise BackpropTypeError(f"class_weight must be 'balanced' or a dict, got {class_weight!r}")
-    per_sample = table[classes].astype(dtype)
-    combined = per_sample if weights is None else weights * per_sample
-    if not combined.sum(dtype=np.float64) > 0:
+    # Only ratios matter: both factors scaled into [0, 1) (exactly) cannot overflow their product.
+    combined: FloatArray = scaled_weights(table)[classes]
+    if weights is not None:
+        combined *= scaled_weights(weights)
+    if not combined.max() > 0:
         raise DataError("class_weight and sample_weight leave every sample with weight 0")
-    result: FloatArray = combined
-    return result
+    return combined
+
+
+def _relative_weights(weights: FloatArray, rows: np.ndarray[Any, Any], dtype: Any) -> FloatArray:
+    """Each training sample's weight relative to the mean weight of the training ``rows`` (0 elsewhere).
+
+    A mini-batch gradient ``(1/m) Σ (wᵢ/w̄) ∂ℓᵢ/∂θ`` is then an unbiased
+    estimate of the weighted-mean gradient ``Σ wᵢ ∂ℓᵢ/∂θ / Σ w``, and equals
+    it for a full batch. Computed on weights scaled by a power of two, so
+    neither ``Σ w`` (weights of 1e308) nor ``n / Σ w`` (weights of 5e-324) overflows.
+    """
+    scaled = scaled_weights(weights[rows])
+    total = scaled.sum()
+    if not total > 0:
+        raise DataError("every training sample has weight 0 (after the validation split)")
+    relative = np.zeros(weights.shape[0], dtype)
+    relative[rows] = scaled * (rows.shape[0] / total)
+    return relative
 
 
 def _validation_data(
@@ -619,9 +638,47 @@ class _SquaredNorms:
         return np.array([np.dot(part, part) for part in self.segments], dtype=np.float64)
 
 
-def _total_variance(targets: FloatArray) -> float:
-    centered = targets - targets.mean(axis=0, dtype=np.float64)
-    return float(np.einsum("ij,ij->", centered, centered))
+def _total_variance(targets: FloatArray) -> tuple[float, int]:
+    """``Σ (y − ȳ)²`` over every target column as ``(s, e)``, the sum being ``s · 2^e``.
+
+    Computed on the targets scaled by a power of two (exact), so targets near
+    1e308, whose mean or sum of squares overflows float64, give no warning;
+    where the plain sum is finite, ``s · 2^e`` is that sum bit for bit.
+    """
+    values = targets.astype(np.float64)
+    if values.size == 0:
+        return 0.0, 0
+    _, exponent = np.frexp(np.abs(values).max())
+    np.ldexp(values, -exponent, out=values)
+    centered = values - values.mean(axis=0)
+    return float(np.einsum("ij,ij->", centered, centered)), 2 * int(exponent)
+
+
+def _r2(loss_sum: float, variance: tuple[float, int]) -> float:
+    """R² = 1 − Σ(ŷ − y)² / Σ(y − ȳ)² from the mse sum ``½ Σ(ŷ − y)²``; 0 for constant targets.
+
+    Never NaN: an infinite loss sum (the loss overflowed) gives −inf.
+    """
+    scaled, exponent = variance
+    if not scaled > 0:
+        return 0.0
+    with np.errstate(over="ignore"):
+        ratio = np.ldexp(loss_sum / scaled, -exponent) * 2.0
+    return 1.0 - float(ratio)
+
+
+def _mean_abs_share(output: FloatArray, targets: FloatArray, count: int) -> float:
+    """``Σ |ŷ − y| / count`` over a batch: its share of the mean absolute error over ``count`` values.
+
+    In float64, and divided before summing where the sum alone overflows (targets near 1e308),
+    so the mean is finite wherever it is representable.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        error = np.abs(np.subtract(output, targets, dtype=np.float64))
+        total = float(error.sum())
+        if math.isinf(total) and np.isfinite(error).all():
+            return float((error / count).sum())
+    return total / count
 
 
 def _correct(output: FloatArray, targets: FloatArray, multilabel: bool) -> int:
@@ -673,12 +730,18 @@ def _evaluate(
                 yb = targets[part]
             m = xb.shape[0]
             net._forward(xb, ws)
-            output = ws.a[-1][:m]
-            loss_sum += loss.total(ws.z[-1][:m], output, yb)
+            z, output = ws.z[-1][:m], ws.a[-1][:m]
+            if not (np.isfinite(z.min()) and np.isfinite(z.max())):
+                # The output layer overflowed on some validation rows: their loss is inf (not the
+                # NaN of inf − inf), and they count as wrong.
+                keep = np.isfinite(z).all(axis=1)
+                loss_sum = abs_sum = math.inf
+                z, output, yb = z[keep], output[keep], yb[keep]
+            loss_sum += loss.total(z, output, yb)
             if classification:
                 correct += _correct(output, yb, multilabel)
             else:
-                abs_sum += float(np.abs(output - yb).sum(dtype=np.float64))
+                abs_sum += _mean_abs_share(output, yb, n * targets.shape[1])
         logs = {"val_loss": loss_sum / n}
         if l2_scale is not None:
             np.multiply(net.parameters, l2_scale, out=scratch)
@@ -686,9 +749,8 @@ def _evaluate(
     if classification:
         logs["val_accuracy"] = correct / n
     else:
-        variance = _total_variance(targets if rows is None else targets[rows])
-        logs["val_r2"] = 1.0 - 2.0 * loss_sum / variance if variance > 0 else 0.0
-        logs["val_mae"] = abs_sum / (n * targets.shape[1])
+        logs["val_r2"] = _r2(loss_sum, _total_variance(targets if rows is None else targets[rows]))
+        logs["val_mae"] = abs_sum
     return logs
 
 
@@ -700,10 +762,30 @@ def _first_non_finite(ws: _Workspace, m: int) -> int:
     return len(ws.z)
 
 
-def _diverged(net: Network, backup: FloatArray, steps: int, epoch: int, batch: int, layer: int, what: str) -> None:
-    """Leave the network at its last finite parameters and raise DivergenceError."""
+def _diverged(
+    net: Network, backup: FloatArray, steps: int, epoch: int, batch: int, layer: int, what: str, l2: float = 0.0
+) -> None:
+    """Leave the network at its last finite parameters and raise DivergenceError.
+
+    Before the first optimizer step of the call nothing has diverged: the
+    data (or ``l2``) overflow with the parameters the network came with, a
+    :class:`DataError` like the one ``gradients`` raises for the same data.
+    """
+    if steps == 0:
+        # The gradient adds l2 · W: that term alone overflowing the dtype (or, squared, the float64
+        # norm) is l2's doing, anything else the data's.
+        limit = min(float(np.finfo(net.dtype).max) / 2, math.sqrt(float(np.finfo(np.float64).max)))
+        if l2 * float(np.abs(net.parameters).max()) > limit:
+            cause, hint = f"l2={l2:g} times the weights overflows {net.dtype.name}", "lower l2"
+        else:
+            cause = f"the data overflow {net.dtype.name} with the network's current parameters"
+            hint = "scale the inputs or targets" + (", or use float64" if net.dtype == np.float32 else "")
+        raise DataError(
+            f"{what} is not finite in epoch {epoch}, batch {batch}, before any optimizer step (first in layer "
+            f"{layer}): {cause}; {hint}"
+        )
     parameters_finite = np.isfinite(net.parameters.min()) and np.isfinite(net.parameters.max())
-    if not parameters_finite and steps > 0:
+    if not parameters_finite:
         np.copyto(net.parameters, backup)
     raise DivergenceError(
         f"training diverged in epoch {epoch}, batch {batch}: {what} is not finite, first in layer {layer}; "
@@ -717,6 +799,9 @@ def _diverged(net: Network, backup: FloatArray, steps: int, epoch: int, batch: i
 
 def _read_checkpoint(net: Network, path: str | PathLike[str]) -> dict[str, Any]:
     from .io import load_checkpoint
+
+    if not isinstance(path, str | PathLike):
+        raise BackpropTypeError(f"resume_from must be a path (str or os.PathLike), got {path!r}")
 
     saved, state = load_checkpoint(path)
     if saved.config() != net.config():

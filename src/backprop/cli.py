@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import json
 import math
 import os
@@ -645,23 +646,21 @@ def _ensure_folder(path: str) -> None:
 
 def _plotting() -> Any:
     """``backprop.plotting``, or MissingDependencyError when matplotlib is not installed."""
-    try:
-        from . import plotting
-    except ImportError as exc:
-        if (exc.name or "").split(".")[0] == "matplotlib":
-            raise MissingDependencyError(f"pictures need matplotlib: {PLOT_HINT}", name="matplotlib") from exc
-        raise
-    return plotting
+    return _needs_matplotlib("plotting", "pictures need")
 
 
 def _report_module() -> Any:
+    return _needs_matplotlib("report", "the HTML report needs")
+
+
+def _needs_matplotlib(module: str, what: str) -> Any:
+    """Import ``backprop.<module>``; a missing matplotlib becomes one clear error naming the extra."""
     try:
-        from . import report
+        return importlib.import_module(f"{__package__}.{module}")
     except ImportError as exc:
         if (exc.name or "").split(".")[0] == "matplotlib":
-            raise MissingDependencyError(f"the HTML report needs matplotlib: {PLOT_HINT}", name="matplotlib") from exc
+            raise MissingDependencyError(f"{what} matplotlib: {PLOT_HINT}", name="matplotlib") from exc
         raise
-    return report
 
 
 # --------------------------------------------------------------------------- training

@@ -777,11 +777,9 @@ def _rows_text(frame: Frame, rows: NDArray[np.int64], limit: int = 3) -> str:
     return f"row{'s' if len(rows) > 1 else ''} {', '.join(shown)}{more}"
 
 
-def _not_a_number(frame: Frame, name: str, parsed: _Parsed, column: NDArray[Any], rule: str) -> DataError:
-    assert parsed.bad is not None
-    return DataError(
-        f"{frame.source}: column {name!r}, {frame.where(parsed.bad)}: {column[parsed.bad]!r} is not a number; {rule}"
-    )
+def _not_a_number(frame: Frame, name: str, row: int, column: NDArray[Any], rule: str) -> DataError:
+    """The error for ``column[row]``, which should have been a number."""
+    return DataError(f"{frame.source}: column {name!r}, {frame.where(row)}: {column[row]!r} is not a number; {rule}")
 
 
 # --------------------------------------------------------------------------- the preprocessor
@@ -900,7 +898,7 @@ class Preprocessor:
             if spec.kind == "numeric":
                 parsed = _parse_numbers(column, frame.decimal_comma)
                 if parsed.bad is not None:
-                    raise _not_a_number(frame, spec.name, parsed, column, "the model was trained on numbers here")
+                    raise _not_a_number(frame, spec.name, parsed.bad, column, "the model was trained on numbers here")
                 values = parsed.values
                 self._check_missing(frame, spec, parsed.missing)
                 if parsed.missing.any() and isinstance(spec.fill, float):
@@ -959,7 +957,7 @@ class Preprocessor:
         if spec.kind == "numeric":
             parsed = _parse_numbers(column, frame.decimal_comma)
             if parsed.bad is not None:
-                raise _not_a_number(frame, spec.name, parsed, column, "the model predicts numbers for this column")
+                raise _not_a_number(frame, spec.name, parsed.bad, column, "the model predicts numbers for this column")
             return (parsed.values - spec.mean) / spec.scale, parsed.missing
         return _class_indices(frame, spec, column)
 
@@ -1123,8 +1121,8 @@ def _target_spec(
         raise DataError(f"{frame.source}: the target column {name!r} has no values")
     note = None
     if task == "regression" or (task is None and numeric):
-        if not numeric:
-            raise _not_a_number(frame, name, parsed, column, "--task regression needs a numeric target")
+        if parsed.bad is not None:
+            raise _not_a_number(frame, name, parsed.bad, column, "--task regression needs a numeric target")
         values = parsed.values[present]
         if not np.isfinite(values).all():
             raise DataError(f"{frame.source}: the target column {name!r} holds infinite values")

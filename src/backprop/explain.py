@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._validation import FloatArray, check_positive
+from .errors import DataError
 from .layers import Dense
 from .losses import Loss
 from .network import Network, _as_network
@@ -371,9 +372,16 @@ def explain(
         a_name = "x" if k == 0 else f"a[{dense[k - 1] + 1}]"
         z, a = ws.z[l].copy(), ws.a[l].copy()
         error_term = -ws.grad[l]
-        # The seed's weight update Δw = η δ x, averaged over the samples.
-        weight_delta = learning_rate * below.T @ (share * error_term)
-        bias_delta = learning_rate * (share * error_term).sum(axis=0) if layer.b is not None else None
+        # The seed's weight update Δw = η δ x, averaged over the samples: η scales the product
+        # aᵀ δ, not a, so a huge η or a huge input overflows only when the update itself does.
+        with np.errstate(over="ignore", invalid="ignore"):
+            weight_delta = learning_rate * (below.T @ (share * error_term))
+            bias_delta = learning_rate * (share * error_term).sum(axis=0) if layer.b is not None else None
+        if not np.isfinite(weight_delta).all() or (bias_delta is not None and not np.isfinite(bias_delta).all()):
+            raise DataError(
+                f"the weight update of layer {index} is not finite (η = {learning_rate:.6g}): "
+                "use a smaller learning rate or scale the inputs"
+            )
         act = layer.activation
         role = "output" if is_output else "hidden"
         bias_term = f" + b[{index}]" if layer.b is not None else ""

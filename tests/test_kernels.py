@@ -1,4 +1,4 @@
-"""The compiled one-pass optimizer steps give bit-for-bit the numpy path's parameters."""
+"""The compiled kernels (optimizer steps, layer passes, the loss) give bit-for-bit the numpy path's parameters."""
 
 from __future__ import annotations
 
@@ -62,6 +62,155 @@ def test_training_is_bit_identical_with_and_without_kernels(monkeypatch: pytest.
             return net.parameters.tobytes()
 
     assert train(True) == train(False)
+
+
+NETWORKS: dict[str, Callable[[], list[bp.Layer]]] = {
+    "relu": lambda: [bp.Dense(32, "relu"), bp.Dense(10, "softmax")],
+    "tanh-deep": lambda: [bp.Dense(16, "tanh"), bp.Dense(16, "tanh"), bp.Dense(16, "tanh"), bp.Dense(10, "softmax")],
+    "sigmoid-no-bias": lambda: [bp.Dense(24, "sigmoid", bias=False), bp.Dense(10, "softmax")],
+    "dropout": lambda: [bp.Dense(32, "relu"), bp.Dropout(0.2), bp.Dense(16, "tanh"), bp.Dense(10, "softmax")],
+}
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_layer_kernels_train_bit_identically(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every hidden activation with a kernel, with and without bias, behind Dropout; SGD with
+    # momentum, sample weights and a validation set: the same parameters to the last bit.
+    data = bp.datasets.load("digits", seed=0, standardize=True)
+    weights = np.random.default_rng(1).uniform(0.5, 2.0, len(data.y_train))
+
+    def train(compiled: bool) -> tuple[bytes, bp.History]:
+        with monkeypatch.context() as patch:
+            if not compiled:
+                patch.setattr(_kernels, "_kernels", {})
+            net = bp.Network(NETWORKS[name](), inputs=64, seed=0)
+            history = net.fit(
+                data.X_train,
+                data.y_train,
+                loss="crossentropy",
+                optimizer=bp.SGD(0.1, momentum=0.9),
+                epochs=3,
+                batch_size=50,
+                sample_weight=weights if name == "relu" else None,
+                validation=(data.X_test, data.y_test),
+                seed=0,
+            )
+            return net.parameters.tobytes(), history
+
+    compiled, numpy_path = train(True), train(False)
+    assert compiled[0] == numpy_path[0]
+    # The kernel's loss uses libm's exp and log1p, numpy its vectorized ones: the last digits may differ.
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(compiled[1][key], numpy_path[1][key], rtol=1e-13)
+    for key in ("accuracy", "val_accuracy"):
+        assert compiled[1][key] == numpy_path[1][key]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+def test_backward_kernels_match_numpy_bit_for_bit(activation: str, dtype: type) -> None:
+    # grad *= f'(z) and db = Σ_samples grad, with zeros of both signs, NaN and inf in the way.
+    rng = np.random.default_rng(0)
+    f = bp.activations.get_activation(activation)
+    z = (rng.standard_normal((37, 19)) * 3).astype(dtype)
+    z[0, :4] = [0.0, -0.0, np.inf, -np.inf]
+    with np.errstate(invalid="ignore"):
+        a = f.forward(z, np.empty_like(z), np.empty_like(z))
+    grad = rng.standard_normal((37, 19)).astype(dtype)
+    grad[1, :3] = [np.inf, np.nan, -0.0]
+    expected = grad.copy()
+    with np.errstate(invalid="ignore"):  # inf · 0
+        f.backward(expected, z, a, np.empty_like(a))
+        expected_db = np.add.reduce(expected, axis=0)
+    got, db = grad.copy(), np.empty(19, dtype)
+    assert f.backward_summed(got, z, a, np.empty_like(a), db)
+    assert got.tobytes() == expected.tobytes() and db.tobytes() == expected_db.tobytes()
+    got = grad.copy()
+    assert not f.backward_summed(got, z, a, np.empty_like(a), None)  # no bias: nothing summed
+    assert got.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_relu_kernel_matches_numpy_bit_for_bit(dtype: type) -> None:
+    # np.maximum(z, 0) turns −0 into +0 and keeps NaN with its sign; the kernel does the same.
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((9, 8)).astype(dtype)
+    z[0] = [0.0, -0.0, np.nan, -np.nan, np.inf, -np.inf, 1e-45, -1e-45]
+    b = np.zeros(8, dtype)
+    b[1] = -0.0
+    expected_z = z + b
+    expected_a = np.maximum(expected_z, 0.0)
+    got_z, got_a = z.copy(), np.empty_like(z)
+    bp.activations.ReLU().forward_biased(got_z, b, got_a, np.empty_like(z))
+    assert got_z.tobytes() == expected_z.tobytes() and got_a.tobytes() == expected_a.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_crossentropy_kernel_agrees_with_the_numpy_loss(dtype: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    loss = bp.losses.get_loss("crossentropy")
+    z = (rng.standard_normal((50, 10)) * 5).astype(dtype)
+    z[0] = 0.0  # a tie for the top class
+    z[1, 3] = 80.0  # a confident right answer: a tiny loss, not rounded to 0
+    y = np.eye(10, dtype=dtype)[rng.integers(0, 10, 50)]
+    y[1] = np.eye(10, dtype=dtype)[3]
+    y[2] = 0.1  # a probability row
+    weights = rng.uniform(0, 2, 50)
+    weights[4] = 0.0
+    z[4, 0] = np.finfo(dtype).max  # an overflowing row of weight 0 does not count
+    z[4, 1] = -np.finfo(dtype).max
+    kernel = (loss.total(z, z, y, weights), loss.total(z[5:], z[5:], y[5:]))
+    with monkeypatch.context() as patch:
+        patch.setattr(_kernels, "_kernels", {})
+        numpy_path = (loss.total(z, z, y, weights), loss.total(z[5:], z[5:], y[5:]))
+    np.testing.assert_allclose(kernel, numpy_path, rtol=1e-13)
+    assert all(np.isfinite(kernel))
+    # e^(−80) survives: the loss of row 1 alone is log(1 + Σ e^(z_j − 80)), about 1e-34.
+    single = loss.total(z[1:2], z[1:2], y[1:2])
+    assert 0 < single < 1e-30
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("classes", [1, 7, 10, 129, 1000])
+def test_softmax_kernels_match_numpy_bit_for_bit(classes: int, dtype: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The row sums must be numpy's pairwise sums (eight running sums per block of 128,
+    # halves above that): any other order changes the last bit of ŷ.
+    rng = np.random.default_rng(classes)
+    z = (rng.standard_normal((40, classes)) * 4).astype(dtype)
+    z[0] = 0.0  # every class tied
+    z[1, 0] = np.nan
+    z[2, -1] = np.inf
+    b = rng.standard_normal(classes).astype(dtype)
+    softmax = bp.activations.Softmax()
+
+    def forward(bias: bool) -> bytes:
+        zb, out = z.copy(), np.empty_like(z)
+        with np.errstate(invalid="ignore"):
+            if bias:
+                softmax.forward_biased(zb, b, out, np.empty_like(z))
+            else:
+                softmax.forward(zb, out, np.empty_like(z))
+        return zb.tobytes() + out.tobytes()
+
+    compiled = forward(True), forward(False)
+    with monkeypatch.context() as patch:
+        patch.setattr(_kernels, "_kernels", {})
+        assert compiled == (forward(True), forward(False))
+
+
+def test_argmax_hits_kernel_counts_like_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from backprop.training import _correct
+
+    rng = np.random.default_rng(0)
+    output = rng.integers(0, 3, (200, 4)).astype(np.float32)  # many ties: the first maximum wins
+    output[:5, 2] = np.nan  # the first NaN wins, as in numpy's argmax
+    targets = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 200)]
+    targets[5:8] = 0.25
+    hits = _correct(output, targets, False)
+    with monkeypatch.context() as patch:
+        patch.setattr(_kernels, "_kernels", {})
+        assert hits == _correct(output, targets, False)
+    assert 0 < hits < 200
 
 
 def test_environment_switch_selects_numpy(monkeypatch: pytest.MonkeyPatch) -> None:

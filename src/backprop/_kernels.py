@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-_kernels: dict[str, Callable[..., None]] | None = None
+_kernels: dict[str, Callable[..., Any]] | None = None
 
 
 def enabled() -> bool:
@@ -31,20 +31,20 @@ def enabled() -> bool:
     return _load() is not None
 
 
-def get(name: str) -> Callable[..., None] | None:
+def get(name: str) -> Callable[..., Any] | None:
     """The compiled kernel ``name``, or None to take the numpy path."""
     kernels = _load()
     return None if kernels is None else kernels[name]
 
 
-def _load() -> dict[str, Callable[..., None]] | None:
+def _load() -> dict[str, Callable[..., Any]] | None:
     global _kernels
     if _kernels is None:
         _kernels = {} if os.environ.get("BACKPROP_NUMBA", "1") == "0" else _compile()
     return _kernels or None
 
 
-def _compile() -> dict[str, Callable[..., None]]:
+def _compile() -> dict[str, Callable[..., Any]]:
     try:
         import numba
     except ImportError:
@@ -95,7 +95,186 @@ def _compile() -> dict[str, Callable[..., None]]:
             d = gradient[i] + b * mu if nesterov else b
             parameters[i] = parameters[i] - d * lr
 
-    kernels = {"adam": adam, "momentum": momentum}
+    # The layer kernels replace two or three small ufunc calls per layer and step: on
+    # networks of a few hundred units the calls, not the arithmetic, set the time.
+    @jit  # type: ignore[untyped-decorator]
+    def bias_relu(z: Any, b: Any, a: Any) -> None:
+        # Dense.forward then ReLU.forward: z += b; a = max(z, 0), NaN kept (as np.maximum).
+        n, k = z.shape
+        for i in range(n):
+            for j in range(k):
+                value = z[i, j] + b[j]
+                z[i, j] = value
+                a[i, j] = value if value > 0 or value != value else 0.0
+
+    @jit  # type: ignore[untyped-decorator]
+    def relu_backward(grad: Any, a: Any, db: Any, one: Any) -> None:
+        # ReLU.backward, grad *= [a > 0], then the bias gradient Σ_samples ∂L/∂z in
+        # np.add.reduce's order (row by row from the first) when db has entries.
+        n, k = grad.shape
+        summed = db.shape[0] > 0
+        zero = one - one
+        for i in range(n):
+            for j in range(k):
+                g = grad[i, j] * (one if a[i, j] > 0 else zero)
+                grad[i, j] = g
+                if summed:
+                    db[j] = g if i == 0 else db[j] + g
+
+    @jit  # type: ignore[untyped-decorator]
+    def tanh_backward(grad: Any, a: Any, db: Any, one: Any) -> None:
+        # Tanh.backward, grad *= 1 − a², rounded after each operation as numpy does.
+        n, k = grad.shape
+        summed = db.shape[0] > 0
+        for i in range(n):
+            for j in range(k):
+                g = grad[i, j] * (one - a[i, j] * a[i, j])
+                grad[i, j] = g
+                if summed:
+                    db[j] = g if i == 0 else db[j] + g
+
+    @jit  # type: ignore[untyped-decorator]
+    def sigmoid_backward(grad: Any, a: Any, db: Any, one: Any) -> None:
+        # Sigmoid.backward, grad *= (1 − a) a.
+        n, k = grad.shape
+        summed = db.shape[0] > 0
+        for i in range(n):
+            for j in range(k):
+                g = grad[i, j] * ((one - a[i, j]) * a[i, j])
+                grad[i, j] = g
+                if summed:
+                    db[j] = g if i == 0 else db[j] + g
+
+    @jit  # type: ignore[untyped-decorator]
+    def softmax_shift(z: Any, b: Any, out: Any) -> None:
+        # Softmax.forward's first step, after the bias when b has entries: out = z − max_j z.
+        n, k = z.shape
+        biased = b.shape[0] > 0
+        for i in range(n):
+            if biased:
+                for j in range(k):
+                    z[i, j] = z[i, j] + b[j]
+            top = z[i, 0]
+            for j in range(1, k):
+                if z[i, j] > top or z[i, j] != z[i, j]:
+                    top = z[i, j]
+                    if top != top:
+                        break
+            for j in range(k):
+                out[i, j] = z[i, j] - top
+
+    @jit  # type: ignore[untyped-decorator]
+    def _pairwise_sum(a: Any, i: int, first: int, n: int, negative_zero: Any) -> Any:
+        # Σ a[i, first:first + n] in the order of numpy's pairwise summation (what
+        # a.sum(axis=1) does per row): blocks of up to 128 in eight running sums.
+        if n < 8:
+            total = negative_zero
+            for j in range(first, first + n):
+                total += a[i, j]
+            return total
+        if n <= 128:
+            r0, r1, r2, r3 = a[i, first], a[i, first + 1], a[i, first + 2], a[i, first + 3]
+            r4, r5, r6, r7 = a[i, first + 4], a[i, first + 5], a[i, first + 6], a[i, first + 7]
+            j = first + 8
+            end = first + n - n % 8
+            while j < end:
+                r0 += a[i, j]
+                r1 += a[i, j + 1]
+                r2 += a[i, j + 2]
+                r3 += a[i, j + 3]
+                r4 += a[i, j + 4]
+                r5 += a[i, j + 5]
+                r6 += a[i, j + 6]
+                r7 += a[i, j + 7]
+                j += 8
+            total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+            while j < first + n:
+                total += a[i, j]
+                j += 1
+            return total
+        half = n // 2
+        half -= half % 8
+        return _pairwise_sum(a, i, first, half, negative_zero) + _pairwise_sum(
+            a, i, first + half, n - half, negative_zero
+        )
+
+    @jit  # type: ignore[untyped-decorator]
+    def softmax_normalize(out: Any, negative_zero: Any) -> None:
+        # Softmax.forward's last step: out /= Σ_j out (the row sums as numpy adds them).
+        n, k = out.shape
+        for i in range(n):
+            total = _pairwise_sum(out, i, 0, k, negative_zero)
+            for j in range(k):
+                out[i, j] = out[i, j] / total
+
+    @jit  # type: ignore[untyped-decorator]
+    def crossentropy_total(z: Any, y: Any, w: Any) -> float:
+        # Σ wᵢ ℓᵢ with ℓᵢ = −Σ_k y_k log ŷ_k and log ŷ_k = z_k − top − log(1 + Σ_{j≠top} e^(z_j − top)),
+        # in float64 (Crossentropy.per_sample's formula). Classes of target 0 and samples
+        # of weight 0 do not count, so 0 · inf never makes a NaN. libm's exp and log1p
+        # round differently from numpy's vectorized ones: the loss may differ from the
+        # numpy path in its last digits; it only reports, so the parameters do not.
+        n, k = z.shape
+        weighted = w.shape[0] > 0
+        total = 0.0
+        for i in range(n):
+            if weighted and w[i] == 0:
+                continue
+            top = 0
+            for j in range(1, k):
+                if z[i, j] > z[i, top]:
+                    top = j
+            z_top = np.float64(z[i, top])
+            rest = 0.0
+            for j in range(k):
+                if j != top:
+                    rest += np.exp(np.float64(z[i, j]) - z_top)
+            log_sum = np.log1p(rest)
+            loss = 0.0
+            for j in range(k):
+                if y[i, j] != 0:
+                    loss -= np.float64(y[i, j]) * ((np.float64(z[i, j]) - z_top) - log_sum)
+            total += loss * np.float64(w[i]) if weighted else loss
+        return total
+
+    @jit  # type: ignore[untyped-decorator]
+    def argmax_hits(a: Any, y: Any) -> int:
+        # Rows where argmax ŷ = argmax y, argmax as numpy's: the first maximum, or the first NaN.
+        n, k = a.shape
+        hits = 0
+        for i in range(n):
+            best_a = 0
+            best_y = 0
+            nan_a = a[i, 0] != a[i, 0]
+            nan_y = y[i, 0] != y[i, 0]
+            for j in range(1, k):
+                if not nan_a:
+                    if a[i, j] != a[i, j]:
+                        best_a = j
+                        nan_a = True
+                    elif a[i, j] > a[i, best_a]:
+                        best_a = j
+                if not nan_y:
+                    if y[i, j] != y[i, j]:
+                        best_y = j
+                        nan_y = True
+                    elif y[i, j] > y[i, best_y]:
+                        best_y = j
+            hits += best_a == best_y
+        return hits
+
+    kernels = {
+        "adam": adam,
+        "momentum": momentum,
+        "bias_relu": bias_relu,
+        "relu_backward": relu_backward,
+        "tanh_backward": tanh_backward,
+        "sigmoid_backward": sigmoid_backward,
+        "softmax_shift": softmax_shift,
+        "softmax_normalize": softmax_normalize,
+        "crossentropy_total": crossentropy_total,
+        "argmax_hits": argmax_hits,
+    }
     try:
         # Compile (or load from the cache) both precisions now: a numba that
         # cannot compile here must leave the numpy path, not fail a fit midway.
@@ -107,6 +286,18 @@ def _compile() -> dict[str, Callable[..., None]]:
                 buffers = [np.zeros(2, dtype) for _ in range(4)]
                 adam(*buffers, one, one, False, False, one, one, one, one, one, one)
                 momentum(*buffers[:3], one, one, False)
+                z, a, y = (np.zeros((2, 2), dtype) for _ in range(3))
+                bias = np.zeros(2, dtype)
+                bias_relu(z, bias, a)
+                relu_backward(z, a, bias, one)
+                tanh_backward(z, a, bias, one)
+                sigmoid_backward(z, a, bias, one)
+                softmax_shift(z, bias, a)
+                softmax_shift(z, bias[:0], a)
+                softmax_normalize(a, -one)
+                crossentropy_total(z, y, bias)
+                crossentropy_total(z, y, np.zeros(0))  # unweighted
+                argmax_hits(a, y)
     except Exception:  # any failure of the compiler: numpy does the same work
         return {}
     return kernels

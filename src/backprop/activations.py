@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from . import _kernels
 from ._validation import as_array, as_float_array, is_number, shown
 from .errors import BackpropTypeError, ParameterError, ShapeError
 
@@ -63,6 +64,23 @@ class Activation:
     def backward(self, grad: Array, z: Array, a: Array, tmp: Array) -> Array:
         """Multiply ``grad`` (``∂L/∂a``) in place by ``f'(z)``, giving ``∂L/∂z``."""
         raise NotImplementedError
+
+    def forward_biased(self, z: Array, b: Array, out: Array, tmp: Array) -> Array:
+        """``z += b``, then :meth:`forward`: a dense layer's ``a = f(x W + b)`` from ``x W``.
+
+        ``b`` has shape ``(units,)``. Activations with a compiled kernel do both in one pass.
+        """
+        z += b
+        return self.forward(z, out, tmp)
+
+    def backward_summed(self, grad: Array, z: Array, a: Array, tmp: Array, db: Array | None) -> bool:
+        """:meth:`backward`, and, where a compiled kernel does it in the same pass,
+        the bias gradient ``db = Σ_samples ∂L/∂z`` (shape ``(units,)``).
+
+        Returns True when ``db`` was filled, False when the layer still has to sum it.
+        """
+        self.backward(grad, z, a, tmp)
+        return False
 
     def derivative(self, z: Array, a: Array) -> Array:
         """``f'(z)`` as a new array shaped like ``z`` (for explain and tests)."""
@@ -127,6 +145,11 @@ class Sigmoid(Activation):
         grad *= tmp
         return grad
 
+    _backward = backward  # the rule the compiled kernel computes
+
+    def backward_summed(self, grad: Array, z: Array, a: Array, tmp: Array, db: Array | None) -> bool:
+        return _summed(self, "sigmoid_backward", grad, z, a, tmp, db)
+
 
 class Tanh(Activation):
     """``tanh(z)``."""
@@ -144,6 +167,11 @@ class Tanh(Activation):
         grad *= tmp
         return grad
 
+    _backward = backward
+
+    def backward_summed(self, grad: Array, z: Array, a: Array, tmp: Array, db: Array | None) -> bool:
+        return _summed(self, "tanh_backward", grad, z, a, tmp, db)
+
 
 class ReLU(Activation):
     """``max(z, 0)``."""
@@ -160,6 +188,18 @@ class ReLU(Activation):
         np.greater(a, 0.0, out=tmp)
         grad *= tmp
         return grad
+
+    _forward, _backward = forward, backward
+
+    def forward_biased(self, z: Array, b: Array, out: Array, tmp: Array) -> Array:
+        kernel = _kernels.get("bias_relu")
+        if kernel is None or type(self).forward is not ReLU._forward:
+            return super().forward_biased(z, b, out, tmp)
+        kernel(z, b, out)
+        return out
+
+    def backward_summed(self, grad: Array, z: Array, a: Array, tmp: Array, db: Array | None) -> bool:
+        return _summed(self, "relu_backward", grad, z, a, tmp, db)
 
 
 class LeakyReLU(Activation):
@@ -252,6 +292,18 @@ class Softplus(Activation):
         return grad
 
 
+def _summed(activation: Activation, name: str, grad: Array, z: Array, a: Array, tmp: Array, db: Array | None) -> bool:
+    """``backward_summed`` by the compiled kernel ``name`` (``grad *= f'`` from ``a``, then ``db``)."""
+    kernel = _kernels.get(name)
+    # A subclass (or a test) that changes backward gets its own rule, not the kernel's.
+    if kernel is None or type(activation).backward is not getattr(type(activation), "_backward", None):
+        activation.backward(grad, z, a, tmp)
+        return False
+    # An empty db tells the kernel there is no bias to sum into.
+    kernel(grad, a, grad.reshape(-1)[:0] if db is None else db, grad.dtype.type(1))
+    return db is not None
+
+
 class Identity(Activation):
     """``z`` unchanged (regression outputs)."""
 
@@ -276,11 +328,31 @@ class Softmax(Activation):
     output_only = True
 
     def forward(self, z: Array, out: Array, tmp: Array) -> Array:
+        if self._compiled(z, z.reshape(-1)[:0], out):
+            return out
         # Subtracting the row maximum keeps every exponent <= 0.
         np.subtract(z, z.max(axis=1, keepdims=True), out=out)
         np.exp(out, out=out)
         out /= out.sum(axis=1, keepdims=True)
         return out
+
+    _forward = forward
+
+    def forward_biased(self, z: Array, b: Array, out: Array, tmp: Array) -> Array:
+        if type(self).forward is Softmax._forward and self._compiled(z, b, out):
+            return out
+        return super().forward_biased(z, b, out, tmp)
+
+    @staticmethod
+    def _compiled(z: Array, b: Array, out: Array) -> bool:
+        """The forward pass by two compiled passes around numpy's exp (libm's rounds differently)."""
+        shift, normalize = _kernels.get("softmax_shift"), _kernels.get("softmax_normalize")
+        if shift is None or normalize is None or not (z.flags.c_contiguous and out.flags.c_contiguous):
+            return False
+        shift(z, b, out)  # z += b; out = z − max_j z
+        np.exp(out, out=out)
+        normalize(out, out.dtype.type(-0.0))  # out /= Σ_j out, summed in numpy's order
+        return True
 
     def backward(self, grad: Array, z: Array, a: Array, tmp: Array) -> Array:
         # Jacobian-vector product: ∂L/∂z_k = a_k (g_k − Σ_j g_j a_j).

@@ -38,6 +38,8 @@ class Layer:
     units: int
     activation: Activation
     has_parameters = False
+    #: The bias gradient, a view of the network's gradient buffer (dense layers with a bias).
+    db: Array | None = None
 
     def __init__(self) -> None:
         self.index = 0
@@ -54,7 +56,7 @@ class Layer:
     def forward(self, x: Array, z: Array, a: Array, tmp: Array) -> Array:
         raise NotImplementedError
 
-    def backward(self, x: Array, grad_z: Array, grad_x: Array | None, tmp: Array) -> None:
+    def backward(self, x: Array, grad_z: Array, grad_x: Array | None, tmp: Array, bias_summed: bool = False) -> None:
         raise NotImplementedError
 
     def config(self) -> dict[str, Any]:
@@ -128,21 +130,24 @@ class Dense(Layer):
         ``(n_samples, units)`` (``a`` is ``z`` itself when ``f`` is the identity).
         """
         np.matmul(x, self.W, out=z)
+        if a is z:  # the identity: z is the output
+            if self.b is not None:
+                z += self.b
+            return a
         if self.b is not None:
-            z += self.b
-        if a is not z:
-            self.activation.forward(z, a, tmp)
-        return a
+            return self.activation.forward_biased(z, self.b, a, tmp)
+        return self.activation.forward(z, a, tmp)
 
-    def backward(self, x: Array, grad_z: Array, grad_x: Array | None, tmp: Array) -> None:
+    def backward(self, x: Array, grad_z: Array, grad_x: Array | None, tmp: Array, bias_summed: bool = False) -> None:
         """From ``∂L/∂z`` (``(n_samples, units)``) fill ``dW``, ``db`` and ``∂L/∂x``.
 
         ``∂L/∂W = xᵀ ∂L/∂z``, ``∂L/∂b = Σ_samples ∂L/∂z`` and
         ``∂L/∂x = ∂L/∂z Wᵀ``: the seed's ``W δᵒ`` before ``f'(h)`` is applied.
         ``grad_x`` is None for the first layer, whose input needs no gradient.
+        ``bias_summed``: ``db`` was already filled (by the activation's backward pass).
         """
         np.matmul(x.T, grad_z, out=self.dW)
-        if self.db is not None:
+        if self.db is not None and not bias_summed:
             np.add.reduce(grad_z, axis=0, out=self.db)
         if grad_x is not None:
             np.matmul(grad_z, self.W.T, out=grad_x)
@@ -189,7 +194,7 @@ class Dropout(Layer):
         tmp *= 1.0 / (1.0 - self.rate)
         return np.multiply(x, tmp, out=z)
 
-    def backward(self, x: Array, grad_z: Array, grad_x: Array | None, tmp: Array) -> None:
+    def backward(self, x: Array, grad_z: Array, grad_x: Array | None, tmp: Array, bias_summed: bool = False) -> None:
         if grad_x is None:
             return
         if self.rng is None or self.rate == 0.0:

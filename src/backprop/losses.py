@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _kernels
 from ._validation import FloatArray, as_array, as_float_array, scaled_weights
 from .activations import Activation, Identity, Sigmoid, Softmax
 from .errors import DataError, ParameterError, ShapeError
@@ -181,6 +182,13 @@ class Crossentropy(Loss):
         normalized: FloatArray = (targets / sums[:, None]).astype(dtype, copy=False)
         return normalized
 
+    def total(self, z: FloatArray, a: FloatArray, y: FloatArray, sample_weight: FloatArray | None = None) -> float:
+        kernel = _kernels.get("crossentropy_total")
+        if kernel is None:
+            return super().total(z, a, y, sample_weight)
+        # One pass per row in float64, for the training loop's loss of every batch.
+        return float(kernel(z, y, _NO_WEIGHTS if sample_weight is None else sample_weight))
+
     def per_sample(self, z: FloatArray, a: FloatArray, y: FloatArray) -> FloatArray:
         # −Σ y log ŷ. A class of target 0 whose log ŷ is −inf (z − top overflowed, for z of
         # ±1e308) would give 0 · −inf = NaN: it does not count (recomputed only then).
@@ -191,6 +199,10 @@ class Crossentropy(Loss):
             losses = np.where(y > 0, y * log_p, 0.0).sum(axis=1)
         # 0 − x rather than −x: a loss that rounds to 0 is +0.0, never −0.0 (shown as "-0").
         return np.subtract(0.0, losses, out=losses)
+
+
+#: Tells the crossentropy kernel that the samples are not weighted.
+_NO_WEIGHTS = np.zeros(0)
 
 
 def _log_softmax(z: FloatArray) -> FloatArray:

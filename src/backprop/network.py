@@ -433,13 +433,15 @@ class Network:
         loss.output_gradient(ws.z[last], ws.a[last], targets, output.activation, ws.grad[last], ws.tmp[last])
         if not (isinstance(scale, float | int) and scale == 1):
             ws.grad[last] *= scale
+        summed = False  # the layer's db already holds Σ ∂L/∂z (summed with f' by a kernel)
         for l in range(last, -1, -1):
             layer = self.layers[l]
             below = ws.grad[l - 1] if l else None
-            layer.backward(ws.a[l - 1] if l else X, ws.grad[l], below, ws.tmp[l])
+            layer.backward(ws.a[l - 1] if l else X, ws.grad[l], below, ws.tmp[l], summed)
             if below is not None:
                 # The hidden error term: (∂L/∂z[l] W[l]ᵀ) ⊙ f'(z[l-1]).
-                self.layers[l - 1].activation.backward(below, ws.z[l - 1], ws.a[l - 1], ws.tmp[l - 1])
+                lower = self.layers[l - 1]
+                summed = lower.activation.backward_summed(below, ws.z[l - 1], ws.a[l - 1], ws.tmp[l - 1], lower.db)
 
     def _scale(self, n_samples: int, sample_weight: FloatArray | None) -> Any:
         """``1/n``, or ``w / Σw`` of shape ``(n, 1)``: turns per-sample ``∂ℓ/∂z`` into ``∂L/∂z``."""

@@ -15,7 +15,9 @@ Conventions, the same for every command:
   (``--debug`` shows the traceback instead); success exits with 0; Ctrl-C
   during ``train`` exits with 130 after saving a checkpoint;
 * output files are written atomically (a temporary file in the same folder,
-  then ``os.replace``): an error or a kill never leaves a partial file.
+  then ``os.replace``): an error or a kill never leaves a partial file, and
+  a failed save says that the previous file is unchanged; a device or pipe
+  (``-o /dev/stdout``) is written in place, never replaced.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import io
 import json
 import math
 import os
@@ -597,31 +600,67 @@ def _print_metrics(metrics: Mapping[str, Any], loss_name: str) -> None:
 
 @contextlib.contextmanager
 def atomic_text(path: str) -> Iterator[IO[str]]:
-    """A text file that appears at ``path`` only once complete (temporary file, fsync, ``os.replace``)."""
-    from .errors import SaveError
+    """A text file that appears at ``path`` only once complete (temporary file, fsync, ``os.replace``).
+
+    A failed write raises :class:`SaveError` naming ``path``; the body's own
+    errors (reading the input, say) pass through as they are. A device or
+    pipe (``/dev/stdout``, ``/dev/null``) is written in place, never replaced.
+    """
+    from .io import _save_error, _writes_in_place
 
     target = os.path.abspath(path)
+    in_place = _writes_in_place(target)
     folder = os.path.dirname(target)
+    temporary = ""
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
+        if in_place:
+            fd = os.open(target, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0))
+        else:
+            fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
     except OSError as exc:
-        raise SaveError(f"could not write {path}: {exc.strerror or exc}") from None
+        raise _save_error(path, exc, in_place) from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        with _OutputText(fd, path, in_place) as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, target)
-        temporary = ""
-    except OSError as exc:
-        if isinstance(exc, BackpropError):
-            raise
-        raise SaveError(f"could not write {path}: {exc.strerror or exc}; any previous file is unchanged") from None
+            handle.flush()  # through _OutputFile, whose errors are SaveErrors already
+            if not in_place:
+                try:
+                    os.fsync(handle.fileno())
+                    handle.close()
+                    os.chmod(temporary, 0o666 & ~_umask())
+                    os.replace(temporary, target)
+                except OSError as exc:
+                    raise _save_error(path, exc) from None
+                temporary = ""
     finally:
         if temporary:
             with contextlib.suppress(OSError):
                 os.remove(temporary)
+
+
+class _OutputFile(io.FileIO):
+    """The file under :func:`atomic_text`: its own write errors become a SaveError naming the output."""
+
+    def __init__(self, fd: int, path: str, in_place: bool) -> None:
+        super().__init__(fd, "w")
+        self.path, self.in_place = path, in_place
+
+    def write(self, data: Any) -> int:
+        from .io import _save_error
+
+        try:
+            return super().write(data)
+        except BrokenPipeError:
+            raise  # the reader of -o /dev/stdout went away: stop quietly, as for standard output
+        except OSError as exc:
+            raise _save_error(self.path, exc, self.in_place) from None
+
+
+class _OutputText(io.TextIOWrapper):
+    """UTF-8 text over :class:`_OutputFile`, with ``\\n`` line ends as written."""
+
+    def __init__(self, fd: int, path: str, in_place: bool) -> None:
+        super().__init__(io.BufferedWriter(_OutputFile(fd, path, in_place)), encoding="utf-8", newline="")
 
 
 def _umask() -> int:
@@ -1110,10 +1149,17 @@ def _sample_trace(result: TrainResult) -> Trace | None:
 
 def write_outputs(result: TrainResult, out: str, report: str | None, title: str | None = None) -> None:
     """Save the model file (and the report) of a finished run, atomically."""
+    from .errors import SaveError
     from .io import save
 
     _ensure_folder(out)
-    save(result.net, out, metadata=model_metadata(result))
+    try:
+        save(result.net, out, metadata=model_metadata(result))
+    except SaveError as exc:
+        # Training is done but its result is lost: say so, and how to keep the next one.
+        error = SaveError(f"{exc}; the newly trained model was not saved (train again with another --out)")
+        error.errno = exc.errno
+        raise error from exc
     if report is not None:
         _ensure_folder(report)
         write_report(result, report, title=title or f"backprop: {result.options.data}")

@@ -118,6 +118,10 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     allows, so the rename itself survives a power cut. If anything fails, the
     temporary file is removed and ``path`` is left as it was.
 
+    A device or a pipe (``/dev/null``, ``/dev/stdout``, a FIFO) is written in
+    place instead: renaming onto it would put a regular file where the device
+    was (``/dev/null`` itself, when run as root).
+
     Parameters
     ----------
     path : str or path-like
@@ -129,9 +133,18 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     ------
     SaveError
         (also an ``OSError``) if the file cannot be written: disk full,
-        permission denied, missing folder, ``path`` is a folder, ...
+        permission denied, missing folder, ``path`` is a folder, ... The
+        message names ``path`` and the reason, and says that the previous
+        file is unchanged (or that nothing was written, if there was none).
     """
     target = os.fspath(path)
+    if _writes_in_place(target):
+        try:
+            with open(target, "wb") as stream:
+                stream.write(data)
+        except OSError as exc:
+            raise _save_error(target, exc, in_place=True) from exc
+        return
     folder = os.path.dirname(os.path.abspath(target))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
     temporary: str | None = None
@@ -148,23 +161,55 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
             break
         else:  # pragma: no cover - 100 collisions of 48 random bits
             raise FileExistsError(f"no free temporary name in {folder}")
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
+        try:
+            file = os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            raise
+        with file:
+            file.write(data)  # a short write (disk full mid-way) raises here, not later
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, target)
         temporary = None
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        error = SaveError(f"could not write {target}: {reason}; any previous file at that path is unchanged")
-        error.errno = exc.errno
-        raise error from exc
+        raise _save_error(target, exc) from exc
     finally:
         if temporary is not None:
             with contextlib.suppress(OSError):
                 os.remove(temporary)
     _fsync_folder(folder)
     _remove_orphans(folder, os.path.basename(target))
+
+
+def _writes_in_place(path: str) -> bool:
+    """Whether ``path`` is a device, a pipe or a stream such as ``/dev/stdout``: written in place, never replaced."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False  # not there (yet): an ordinary new file
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        return True
+    # /dev/stdout redirected to a file resolves to a regular file; the name in /dev must still stay.
+    return os.name == "posix" and stat.S_ISREG(mode) and os.path.abspath(path).startswith(("/dev/", "/proc/"))
+
+
+def _save_error(target: str, exc: OSError, in_place: bool = False) -> SaveError:
+    """A :class:`SaveError` naming ``target`` and the reason, and saying what became of ``target``.
+
+    Called only before the rename: whatever is at ``target`` is what was there
+    before. A device or pipe written ``in_place`` has no previous content to keep.
+    """
+    reason = exc.strerror or str(exc)
+    if in_place:
+        outcome = ""
+    elif os.path.isfile(target):
+        outcome = "; the previous file is unchanged"
+    else:
+        outcome = "; nothing was written"
+    error = SaveError(f"could not write {target}: {reason}{outcome}")
+    error.errno = exc.errno
+    return error
 
 
 def _remove_orphans(folder: str, name: str) -> None:
@@ -922,7 +967,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Network, dict[str, An
     arrays = _read_tensors(path, header)
     net = _build(header, arrays, where)
     state_arrays = {name: array.copy() for name, array in arrays.items() if name != "parameters"}
-    state = _decode_state(header.document["state"], state_arrays, where)
+    try:
+        state = _decode_state(header.document["state"], state_arrays, where)
+    except RecursionError:  # decoding takes more stack per level than the check before it
+        raise ModelFileError(f"{where}: the checkpoint state is nested too deeply") from None
     return net, state
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import _kernels
 from ._validation import (
     FloatArray,
     check_interval,
@@ -589,7 +590,17 @@ def _validation_data(
         raise ParameterError(f"validation={validation} of {n} samples leaves no sample to train on")
     split_seed = int(seq.generate_state(1)[0])
     if classification:
-        train, held = stratified_split(_class_of(targets, loss), float(validation), seed=split_seed)
+        labels = _class_of(targets, loss)
+        try:
+            train, held = stratified_split(labels, float(validation), seed=split_seed)
+        except ParameterError:
+            # The split's own message speaks of test_size, which the caller never passed.
+            n_classes, n_held = len(np.unique(labels)), max(math.ceil(n * validation - 1e-9), 1)
+            raise ParameterError(
+                f"validation={shown(validation)} asks for {n_held} of {n} samples, but a stratified "
+                f"split keeps at least one sample of each of the {n_classes} classes for training, so at most "
+                f"{n - n_classes} can be validation samples; lower validation or leave it out"
+            ) from None
     else:
         train, held = split(n, float(validation), seed=split_seed)
     return np.sort(train), (inputs, targets, np.sort(held))
@@ -685,6 +696,9 @@ def _correct(output: FloatArray, targets: FloatArray, multilabel: bool) -> int:
     """Rows whose predicted class (argmax), or every predicted label (≥ ½), is right."""
     if multilabel:
         return int(np.count_nonzero(((output >= 0.5) == (targets >= 0.5)).all(axis=1)))
+    kernel = _kernels.get("argmax_hits")
+    if kernel is not None:
+        return int(kernel(output, targets))
     return int(np.count_nonzero(output.argmax(axis=1) == targets.argmax(axis=1)))
 
 

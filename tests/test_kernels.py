@@ -213,6 +213,19 @@ def test_argmax_hits_kernel_counts_like_numpy(monkeypatch: pytest.MonkeyPatch) -
     assert 0 < hits < 200
 
 
+def test_a_subclass_that_changes_the_step_is_not_bypassed_by_the_kernel() -> None:
+    # fit saves θ and steps in one compiled pass only for Adam's own update rule.
+    class Frozen(bp.Adam):
+        def _update(self, parameters, gradient):  # type: ignore[no-untyped-def]
+            pass
+
+    data = bp.datasets.load("digits", seed=0, standardize=True)
+    net = bp.Network([bp.Dense(8, "relu"), bp.Dense(10, "softmax")], inputs=64, seed=0)
+    before = net.parameters.copy()
+    net.fit(data.X_train, data.y_train, loss="crossentropy", optimizer=Frozen(1e-2), epochs=1, seed=0)
+    assert net.parameters.tobytes() == before.tobytes()
+
+
 def test_environment_switch_selects_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_kernels, "_kernels", None)
     monkeypatch.setenv("BACKPROP_NUMBA", "0")

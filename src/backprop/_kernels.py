@@ -61,6 +61,7 @@ def _compile() -> dict[str, Callable[..., Any]]:
         gradient: Any,
         m: Any,
         v: Any,
+        backup: Any,
         decay: Any,
         weight_decay: Any,
         decoupled: bool,
@@ -72,9 +73,13 @@ def _compile() -> dict[str, Callable[..., Any]]:
         eps_c: Any,
         step_size: Any,
     ) -> None:
-        # The numpy path of Adam._update, element by element (see optimizers.py).
+        # The numpy path of Adam._update, element by element (see optimizers.py); with
+        # entries in backup, θ before the step is saved there in the same pass.
+        saving = backup.shape[0] > 0
         for i in range(parameters.shape[0]):
             p = parameters[i]
+            if saving:
+                backup[i] = p
             g = gradient[i]
             if decoupled:
                 p = p * decay  # AdamW: θ (1 − η λ)
@@ -87,9 +92,12 @@ def _compile() -> dict[str, Callable[..., Any]]:
             parameters[i] = p - (mi / (np.sqrt(vi) + eps_c)) * step_size
 
     @jit  # type: ignore[untyped-decorator]
-    def momentum(parameters: Any, gradient: Any, velocity: Any, mu: Any, lr: Any, nesterov: bool) -> None:
+    def momentum(parameters: Any, gradient: Any, velocity: Any, backup: Any, mu: Any, lr: Any, nesterov: bool) -> None:
         # SGD with momentum: b ← μ b + g; θ ← θ − η b (or η (g + μ b), Nesterov).
+        saving = backup.shape[0] > 0
         for i in range(parameters.shape[0]):
+            if saving:
+                backup[i] = parameters[i]
             b = velocity[i] * mu + gradient[i]
             velocity[i] = b
             d = gradient[i] + b * mu if nesterov else b
@@ -283,9 +291,10 @@ def _compile() -> dict[str, Callable[..., Any]]:
             warnings.simplefilter("ignore", numba.NumbaWarning)
             for dtype in (np.float32, np.float64):
                 one = dtype(1)
-                buffers = [np.zeros(2, dtype) for _ in range(4)]
-                adam(*buffers, one, one, False, False, one, one, one, one, one, one)
-                momentum(*buffers[:3], one, one, False)
+                buffers = [np.zeros(2, dtype) for _ in range(5)]
+                for backup in (buffers[4], buffers[4][:0]):
+                    adam(*buffers[:4], backup, one, one, False, False, one, one, one, one, one, one)
+                    momentum(*buffers[:3], backup, one, one, False)
                 z, a, y = (np.zeros((2, 2), dtype) for _ in range(3))
                 bias = np.zeros(2, dtype)
                 bias_relu(z, bias, a)

@@ -102,6 +102,12 @@ class Optimizer:
         self.steps += 1
         self._update(parameters, gradient)
 
+    def _step_saving(self, parameters: FloatArray, gradient: FloatArray, backup: FloatArray) -> None:
+        """:meth:`step`, after copying ``parameters`` into ``backup`` (the training loop's
+        last good ``θ``); a compiled kernel does both in one pass."""
+        np.copyto(backup, parameters)
+        self.step(parameters, gradient)
+
     def _update(self, parameters: FloatArray, gradient: FloatArray) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement step or _update")
 
@@ -264,19 +270,34 @@ class SGD(Optimizer):
     def _needs_scratch(self) -> bool:
         return bool(self.weight_decay) or self.nesterov
 
+    def _step_saving(self, parameters: FloatArray, gradient: FloatArray, backup: FloatArray) -> None:
+        if not (self.momentum and _kernels.enabled() and _plain(self, SGD)):
+            super()._step_saving(parameters, gradient, backup)
+            return
+        self._prepare(parameters, gradient)
+        self.steps += 1
+        self._decay(parameters, gradient, self.weight_decay)
+        self._momentum_kernel(parameters, gradient, backup)
+
+    def _momentum_kernel(self, parameters: FloatArray, gradient: FloatArray, backup: FloatArray) -> bool:
+        """The momentum step in one compiled pass (bit-identical to the numpy path); False without numba."""
+        kernel = _kernels.get("momentum")
+        if kernel is None:
+            return False
+        cast = parameters.dtype.type
+        velocity = self._buffers["momentum_buffer"]
+        kernel(parameters, gradient, velocity, backup, cast(self.momentum), cast(self.lr), self.nesterov)
+        return True
+
     def _update(self, parameters: FloatArray, gradient: FloatArray) -> None:
         momentum = self.momentum
         self._decay(parameters, gradient, self.weight_decay)
         direction = gradient
         if momentum:
             # b ← μ b + g; the buffer starts at 0, so b₁ = g₁ exactly (torch clones g₁).
-            velocity = self._buffers["momentum_buffer"]
-            kernel = _kernels.get("momentum")
-            if kernel is not None:
-                # The same operations in one pass (bit-identical to the numpy path below).
-                cast = parameters.dtype.type
-                kernel(parameters, gradient, velocity, cast(momentum), cast(self.lr), self.nesterov)
+            if self._momentum_kernel(parameters, gradient, parameters[:0]):
                 return
+            velocity = self._buffers["momentum_buffer"]
             velocity *= momentum
             velocity += gradient
             if self.nesterov:
@@ -342,33 +363,49 @@ class Adam(Optimizer):
     def _buffer_names(self) -> tuple[str, ...]:
         return ("exp_avg", "exp_avg_sq")
 
+    def _step_saving(self, parameters: FloatArray, gradient: FloatArray, backup: FloatArray) -> None:
+        if not (_kernels.enabled() and _plain(self, Adam)):
+            super()._step_saving(parameters, gradient, backup)
+            return
+        self._prepare(parameters, gradient)
+        self.steps += 1
+        self._adam_kernel(parameters, gradient, backup)
+
+    def _adam_kernel(self, parameters: FloatArray, gradient: FloatArray, backup: FloatArray) -> bool:
+        """The step in one compiled pass (bit-identical to the numpy path); False without numba."""
+        kernel = _kernels.get("adam")
+        if kernel is None:
+            return False
+        lr, (beta1, beta2), t = float(self.lr), self.betas, self.steps
+        c = (1 - beta2**t) ** 0.5  # as in _update
+        cast = parameters.dtype.type
+        kernel(
+            parameters,
+            gradient,
+            self._buffers["exp_avg"],
+            self._buffers["exp_avg_sq"],
+            backup,
+            cast(1 - lr * self.weight_decay),
+            cast(self.weight_decay),
+            bool(self._decoupled and self.weight_decay),
+            bool(not self._decoupled and self.weight_decay),
+            cast(beta1),
+            cast(1 - beta1),
+            cast(beta2),
+            cast(1 - beta2),
+            cast(self.eps * c),
+            cast(lr * c / (1 - beta1**t)),
+        )
+        return True
+
     def _update(self, parameters: FloatArray, gradient: FloatArray) -> None:
+        if self._adam_kernel(parameters, gradient, parameters[:0]):
+            return
         lr, (beta1, beta2), t = float(self.lr), self.betas, self.steps
         m, v, scratch = self._buffers["exp_avg"], self._buffers["exp_avg_sq"], self._scratch
         # Δθ = −η/(1 − β₁ᵗ) · m / (√v/c + ε) with c = √(1 − β₂ᵗ), written as
         # −(η c/(1 − β₁ᵗ)) · m / (√v + ε c): one pass fewer, the same value up to rounding.
         c = (1 - beta2**t) ** 0.5
-        kernel = _kernels.get("adam")
-        if kernel is not None:
-            # The same operations in one pass (bit-identical to the numpy path below).
-            cast = parameters.dtype.type
-            kernel(
-                parameters,
-                gradient,
-                m,
-                v,
-                cast(1 - lr * self.weight_decay),
-                cast(self.weight_decay),
-                bool(self._decoupled and self.weight_decay),
-                bool(not self._decoupled and self.weight_decay),
-                cast(beta1),
-                cast(1 - beta1),
-                cast(beta2),
-                cast(1 - beta2),
-                cast(self.eps * c),
-                cast(lr * c / (1 - beta1**t)),
-            )
-            return
         if self._decoupled:
             # AdamW: θ ← θ (1 − η λ), outside the moment estimates.
             if self.weight_decay:
@@ -630,6 +667,12 @@ def get_optimizer(spec: str | Optimizer, lr: float | None = None) -> Optimizer:
             f"optimizer must be a name such as 'adam' or an Optimizer such as bp.Adam(1e-3), got {spec!r}"
         )
     raise ParameterError(f"Unknown optimizer {spec!r}; expected one of {sorted(OPTIMIZERS)}")
+
+
+def _plain(optimizer: Optimizer, cls: type[Optimizer]) -> bool:
+    """Whether ``optimizer`` steps as ``cls`` does: a subclass that changes the step keeps its own."""
+    kind = type(optimizer)
+    return kind.step is Optimizer.step and kind._update is cls._update
 
 
 __all__ = ["OPTIMIZERS", "SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "get_optimizer"]

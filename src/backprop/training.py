@@ -424,8 +424,7 @@ def fit(
                         _diverged(net, backup, steps_run, epoch, step, bad, what, l2)
                     if clip is not None and total > clip * clip:
                         net.gradient *= clip / np.sqrt(total)
-                    np.copyto(backup, net.parameters)
-                    optimizer.step(net.parameters, net.gradient)
+                    optimizer._step_saving(net.parameters, net.gradient, backup)
                 steps += 1
                 steps_run += 1
                 norm_sums += np.sqrt(squares)

@@ -106,6 +106,28 @@ def test_layer_kernels_train_bit_identically(name: str, monkeypatch: pytest.Monk
         assert compiled[1][key] == numpy_path[1][key]
 
 
+@pytest.mark.parametrize("loss", ["mse", "binary_crossentropy", "mse-tanh"])
+def test_output_kernels_train_bit_identically_for_every_loss(loss: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The output error (ŷ − y) · scale and its bias sum in one pass for the fused pairs
+    # (identity + mse, sigmoid + binary crossentropy); tanh + mse keeps the numpy path.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((90, 5))
+    y = rng.uniform(0, 1, (90, 3)) if loss != "binary_crossentropy" else (rng.uniform(size=(90, 3)) > 0.5) * 1.0
+    output = {"mse": "identity", "binary_crossentropy": "sigmoid", "mse-tanh": "tanh"}[loss]
+    weights = rng.uniform(0.1, 3.0, 90)
+
+    def train(compiled: bool) -> bytes:
+        with monkeypatch.context() as patch:
+            if not compiled:
+                patch.setattr(_kernels, "_kernels", {})
+            net = bp.Network([bp.Dense(7, "relu"), bp.Dense(3, output)], inputs=5, seed=0)
+            net.fit(X, y, loss=loss.removesuffix("-tanh"), optimizer="adam", epochs=3, batch_size=32, seed=0)
+            net.fit(X, y, loss=loss.removesuffix("-tanh"), epochs=1, batch_size=32, sample_weight=weights, seed=1)
+            return net.parameters.tobytes()
+
+    assert train(True) == train(False)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
 def test_backward_kernels_match_numpy_bit_for_bit(activation: str, dtype: type) -> None:

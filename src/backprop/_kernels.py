@@ -154,6 +154,21 @@ def _compile() -> dict[str, Callable[..., Any]]:
                     db[j] = g if i == 0 else db[j] + g
 
     @jit  # type: ignore[untyped-decorator]
+    def output_error(a: Any, y: Any, out: Any, scale: Any, rows: Any, db: Any) -> None:
+        # The output layer's ∂L/∂z = (ŷ − y) · scale (· each row's own scale when rows has
+        # entries) for a loss fused with its activation, then db = Σ_samples ∂L/∂z.
+        n, k = a.shape
+        weighted = rows.shape[0] > 0
+        summed = db.shape[0] > 0
+        for i in range(n):
+            s = rows[i] if weighted else scale
+            for j in range(k):
+                g = (a[i, j] - y[i, j]) * s
+                out[i, j] = g
+                if summed:
+                    db[j] = g if i == 0 else db[j] + g
+
+    @jit  # type: ignore[untyped-decorator]
     def softmax_shift(z: Any, b: Any, out: Any) -> None:
         # Softmax.forward's first step, after the bias when b has entries: out = z − max_j z.
         n, k = z.shape
@@ -278,6 +293,7 @@ def _compile() -> dict[str, Callable[..., Any]]:
         "relu_backward": relu_backward,
         "tanh_backward": tanh_backward,
         "sigmoid_backward": sigmoid_backward,
+        "output_error": output_error,
         "softmax_shift": softmax_shift,
         "softmax_normalize": softmax_normalize,
         "crossentropy_total": crossentropy_total,
@@ -301,6 +317,9 @@ def _compile() -> dict[str, Callable[..., Any]]:
                 relu_backward(z, a, bias, one)
                 tanh_backward(z, a, bias, one)
                 sigmoid_backward(z, a, bias, one)
+                for rows in (bias, bias[:0]):
+                    output_error(a, y, z, one, rows, bias)
+                    output_error(a, y, z, one, rows, bias[:0])
                 softmax_shift(z, bias, a)
                 softmax_shift(z, bias[:0], a)
                 softmax_normalize(a, -one)

@@ -83,6 +83,41 @@ class Loss:
             activation.backward(out, z, a, tmp)
         return out
 
+    def output_gradient_summed(
+        self,
+        z: FloatArray,
+        a: FloatArray,
+        y: FloatArray,
+        activation: Activation,
+        out: FloatArray,
+        tmp: FloatArray,
+        scale: Any,
+        db: FloatArray | None,
+    ) -> bool:
+        """:meth:`output_gradient` times ``scale``, and, where a compiled kernel does it in
+        the same pass, the output layer's bias gradient ``db = Σ_samples ∂L/∂z``.
+
+        ``scale`` is a number or an ``(n_samples, 1)`` array (see ``Network._backward``).
+        Returns True when ``db`` was filled.
+        """
+        kernel = _kernels.get("output_error")
+        fused = self.is_fused(activation) and (self.requires_fused or type(activation) is Identity)
+        if kernel is not None and fused and type(self).output_gradient is Loss.output_gradient:
+            if isinstance(scale, float | int):
+                number, rows = out.dtype.type(scale), out.reshape(-1)[:0]
+            elif isinstance(scale, np.ndarray) and scale.dtype == out.dtype and scale.shape == (out.shape[0], 1):
+                number, rows = out.dtype.type(1), scale[:, 0]
+            else:
+                number = None
+            if number is not None:
+                # (ŷ − y) · scale, rounded after each operation as the numpy path does.
+                kernel(a, y, out, number, rows, out.reshape(-1)[:0] if db is None else db)
+                return db is not None
+        self.output_gradient(z, a, y, activation, out, tmp)
+        if not (isinstance(scale, float | int) and scale == 1):
+            out *= scale
+        return False
+
     def total(self, z: FloatArray, a: FloatArray, y: FloatArray, sample_weight: FloatArray | None = None) -> float:
         """``Σ wᵢ ℓᵢ`` (``Σ ℓᵢ`` without weights), in float64; inf where it overflows."""
         with np.errstate(over="ignore", invalid="ignore"):

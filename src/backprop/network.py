@@ -429,11 +429,11 @@ class Network:
     def _backward_pass(self, ws: _Workspace, X: FloatArray, targets: FloatArray, loss: Loss, scale: Any) -> None:
         last = len(self.layers) - 1
         output = self.layers[last]
-        # The output error term, as ∂L/∂z = −δᵒ.
-        loss.output_gradient(ws.z[last], ws.a[last], targets, output.activation, ws.grad[last], ws.tmp[last])
-        if not (isinstance(scale, float | int) and scale == 1):
-            ws.grad[last] *= scale
-        summed = False  # the layer's db already holds Σ ∂L/∂z (summed with f' by a kernel)
+        # The output error term, as ∂L/∂z = −δᵒ; summed: the layer's db already holds
+        # Σ ∂L/∂z (summed in the same pass by a compiled kernel).
+        summed = loss.output_gradient_summed(
+            ws.z[last], ws.a[last], targets, output.activation, ws.grad[last], ws.tmp[last], scale, output.db
+        )
         for l in range(last, -1, -1):
             layer = self.layers[l]
             below = ws.grad[l - 1] if l else None

@@ -1394,7 +1394,13 @@ def _is_int(value: Any) -> bool:
 def _is_float(value: Any) -> bool:
     if isinstance(value, str):
         return value in ("nan", "inf", "-inf")
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        float(value)
+    except OverflowError:  # a JSON integer beyond float64's range
+        return False
+    return True
 
 
 def _decode_params(raw: Any, cls: type[_BaseMLP], reader: _Reader) -> dict[str, Any]:

@@ -44,6 +44,7 @@ import csv
 import io
 import math
 import os
+import zipfile
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +75,8 @@ PREPROCESSING_VERSION = 1
 
 _SAMPLE_BYTES = 1 << 16
 _HEADER_ROWS = 100
+#: The largest magnitude of a numeric feature or target: the network's inputs and targets are float32.
+_LARGEST = float(np.finfo(np.float32).max)
 
 Label = str | int | float
 
@@ -450,7 +453,10 @@ def _iter_csv(
         decimal_comma = delimiter != ","
         # Everything read so far goes back in front of the rest.
         reader = csv.reader(_chain(head, text), delimiter=delimiter)
-        yield from _csv_frames(reader, where, chunk_rows, header, decimal_comma, notes)
+        try:
+            yield from _csv_frames(reader, where, chunk_rows, header, decimal_comma, notes)
+        except csv.Error as exc:  # a field longer than csv's limit: in practice a quote that is never closed
+            raise DataError(f"{where}: line {reader.line_num} is not valid CSV ({exc}); check the quoting") from None
     finally:
         if own:
             raw.close()
@@ -521,6 +527,11 @@ def _csv_frames(
             decimal_comma=decimal_comma,
         )
 
+    # The rows read to detect the header may already fill several chunks.
+    while chunk_rows is not None and len(rows) >= chunk_rows:
+        yield frame(rows[:chunk_rows], lines[:chunk_rows])
+        offset += chunk_rows
+        rows, lines = rows[chunk_rows:], lines[chunk_rows:]
     for row in reader:
         if not row:
             continue
@@ -550,35 +561,39 @@ def _pyarrow() -> Any:
 def _arrow_frame(table: Any, where: str, offset: int) -> Frame:
     import pyarrow as pa
 
-    names: list[str] = []
+    names = [str(name) for name in table.column_names]
+    notes: list[str] = []
+    if len(set(names)) != len(names):  # Parquet allows repeated names; a Frame does not
+        names = _header_names(names, notes, where)
     columns: list[NDArray[Any]] = []
     unsupported: dict[str, str] = {}
-    for name, column in zip(table.column_names, table.columns, strict=True):
+    for name, column in zip(names, table.columns, strict=True):
         kind = column.type
         if pa.types.is_dictionary(kind):
             column = column.cast(kind.value_type)
             kind = column.type
         numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
         if numeric or pa.types.is_boolean(kind):
-            values = np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+            # safe=False: an int64 beyond 2**53 becomes the nearest float, as a CSV number does.
+            as_float = column.cast(pa.float64(), safe=False)
+            values = _quiet_nans(np.asarray(as_float.to_numpy(zero_copy_only=False), dtype=np.float64))
         elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
             values = np.empty(len(column), dtype=object)
             values[:] = column.to_pylist()
         else:
-            unsupported[str(name)] = str(kind)
+            unsupported[name] = str(kind)
             values = np.full(len(column), None, dtype=object)
-        names.append(str(name))
         columns.append(values)
-    return Frame(source=where, names=names, columns=columns, offset=offset, unsupported=unsupported)
+    return Frame(source=where, names=names, columns=columns, offset=offset, notes=notes, unsupported=unsupported)
 
 
 def _read_parquet(source: str) -> Frame:
     parquet = _pyarrow()
     try:
-        table = parquet.read_table(source)
-    except Exception as exc:  # pyarrow raises its own ArrowInvalid, OSError, ...
+        # Decoding happens in both: a corrupt page fails in read_table, text that is not UTF-8 in _arrow_frame.
+        return _arrow_frame(parquet.read_table(source), source, 0)
+    except Exception as exc:  # pyarrow raises its own ArrowInvalid, OSError, ..., and UnicodeDecodeError
         raise DataError(f"{source} is not a readable Parquet file: {_one_line(exc)}") from None
-    return _arrow_frame(table, source, 0)
 
 
 def _iter_parquet(source: str, chunk_rows: int) -> Iterator[Frame]:
@@ -587,56 +602,169 @@ def _iter_parquet(source: str, chunk_rows: int) -> Iterator[Frame]:
 
     try:
         file = parquet.ParquetFile(source)
+        batches = file.iter_batches(batch_size=chunk_rows)
     except Exception as exc:
         raise DataError(f"{source} is not a readable Parquet file: {_one_line(exc)}") from None
-    offset = 0
-    empty = True
-    for batch in file.iter_batches(batch_size=chunk_rows):
+    offset, empty = 0, True
+    while True:
+        try:  # each batch is decoded only now: a corrupt page fails here, in the middle of the file
+            batch = next(batches, None)
+            if batch is None:
+                frame = _arrow_frame(file.schema_arrow.empty_table(), source, 0) if empty else None
+            else:
+                frame = _arrow_frame(pa.Table.from_batches([batch]), source, offset)
+        except Exception as exc:
+            raise DataError(f"{source} is not a readable Parquet file: {_one_line(exc)}") from None
+        if frame is not None:
+            yield frame
+        if batch is None:
+            return
         empty = False
-        yield _arrow_frame(pa.Table.from_batches([batch]), source, offset)
         offset += batch.num_rows
-    if empty:
-        yield _arrow_frame(file.schema_arrow.empty_table(), source, 0)
+
+
+def _quiet_nans(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``values`` with every NaN quiet: a signalling NaN from a binary file makes arithmetic on it warn."""
+    nan = np.isnan(values)
+    return np.where(nan, np.nan, values) if nan.any() else values
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300]
+    return " ".join(str(exc).split())[:300] or type(exc).__name__  # EOFError() has no message
 
 
 # ------------------------------------------------------------------- NumPy
 
 
+#: An array with no values may still declare dimensions this long at most (0 x 10**9 is a hostile header).
+MAX_EMPTY_DIMENSION = 10_000
+
+
 def _numpy_column(values: NDArray[Any], where: str, name: str) -> NDArray[Any]:
     if values.dtype.kind in "biuf":
-        return np.asarray(values, dtype=np.float64)
+        # A longdouble beyond float64 becomes inf (refused later as infinite), a signalling NaN a NaN (missing).
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _quiet_nans(np.asarray(values, dtype=np.float64))
+    if values.dtype.kind == "U":
+        # numpy stores UCS-4 code units as they are in the file; Python text has no surrogates or codes > 0x10FFFF.
+        codes = np.ascontiguousarray(values).view(np.dtype(np.uint32).newbyteorder(values.dtype.byteorder))
+        if codes.size and (codes.max() > 0x10FFFF or ((codes >= 0xD800) & (codes <= 0xDFFF)).any()):
+            raise DataError(f"{where}: {name} holds text that is not valid Unicode")
     if values.dtype.kind in "US":
         column = np.empty(values.shape[0], dtype=object)
-        column[:] = [v.decode() if isinstance(v, bytes) else str(v) for v in values.tolist()]
+        try:
+            column[:] = [v.decode() if isinstance(v, bytes) else str(v) for v in values.tolist()]
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{where}: {name} holds bytes that are not UTF-8 text ({exc})") from None
         return column
     raise DataError(f"{where}: {name} has dtype {values.dtype}; backprop reads numbers or strings")
 
 
+def _check_npy_header(stream: BinaryIO, size: int, where: str, name: str) -> None:
+    """Check a ``.npy`` header against the ``size`` bytes of the whole ``.npy`` data, before numpy allocates.
+
+    ``stream`` is at the start of the ``.npy`` data. A file of pickled objects
+    is left to ``np.load``, which refuses it.
+    """
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(stream)
+        if version not in ((1, 0), (2, 0), (3, 0)):
+            raise ValueError(f"unknown .npy format version {version}")
+        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = read_header(stream)
+    except Exception as exc:  # ValueError, SyntaxError, a tokenizer error ... of a corrupt header
+        raise DataError(f"{where}: {name} is not a readable NumPy array: {_one_line(exc)}") from None
+    if dtype.hasobject:
+        return
+    if dtype.subdtype is not None or dtype.names is not None:  # np.load and a memory map disagree on their shape
+        raise DataError(
+            f"{where}: {name} has the subarray or structured dtype {dtype}; backprop reads arrays of numbers or strings"
+        )
+    if any(n < 0 for n in shape):
+        raise DataError(f"{where}: {name} declares shape {shape}, with a negative dimension: corrupt")
+    declared = math.prod(shape) * dtype.itemsize  # Python integers: no overflow
+    available = size - stream.tell()
+    if dtype.itemsize == 0:
+        raise DataError(f"{where}: {name} has dtype {dtype.str}, of 0 bytes per value")
+    if declared > available:
+        raise DataError(
+            f"{where}: {name} declares shape {shape} of {dtype.str} ({declared} bytes), but only {available} "
+            "bytes follow its header: truncated or corrupt"
+        )
+    if declared == 0 and max(shape, default=0) > MAX_EMPTY_DIMENSION:
+        raise DataError(
+            f"{where}: {name} declares shape {shape}: no values, but a dimension longer than the "
+            f"{MAX_EMPTY_DIMENSION} an empty array may have"
+        )
+
+
+def _check_npy_file(source: str) -> None:
+    with open(source, "rb") as file:
+        if file.read(6) == b"\x93NUMPY":  # anything else is left to np.load, which names the problem
+            file.seek(0)
+            _check_npy_header(file, os.fstat(file.fileno()).st_size, source, "the array")
+
+
+def _npz_array(archive: Any, name: str, source: str) -> NDArray[Any]:
+    """The array ``name`` of an open ``.npz`` archive, its header checked before its data is read."""
+    members = archive.zip.namelist()
+    member = name if name in members else f"{name}.npy"  # as numpy's NpzFile looks it up
+    info = archive.zip.getinfo(member)
+    size = info.file_size
+    if info.compress_type == zipfile.ZIP_DEFLATED:
+        size = min(size, 1032 * info.compress_size)  # deflate expands 1032 times at most
+    with archive.zip.open(info) as stream:
+        if stream.read(6) != b"\x93NUMPY":
+            raise DataError(f"{source}: {name} is not a NumPy array (its member {member!r} is not .npy data)")
+        stream.seek(0)
+        _check_npy_header(stream, size, source, name)
+        stream.seek(0)
+        array: NDArray[Any] = np.lib.format.read_array(stream, allow_pickle=False)
+    return array
+
+
+def _feature_names(values: NDArray[Any], source: str) -> list[str] | None:
+    if values.ndim != 1:
+        return None  # ignored, as names of the wrong number are
+    if values.dtype.kind in "US":
+        return [str(name) for name in _numpy_column(values, source, "feature_names")]
+    return [str(name) for name in values.tolist()]
+
+
 def _load_npz(source: str) -> tuple[NDArray[Any], NDArray[Any] | None, list[str] | None]:
-    try:
-        archive = np.load(source, allow_pickle=False)
-    except Exception as exc:  # a corrupt zip, a truncated file, ...
-        raise DataError(f"{source} is not a readable .npz file: {_one_line(exc)}") from None
-    try:
-        with archive:
-            if "X" not in archive.files:
-                raise DataError(
-                    f"{source} has no array 'X'; it holds {archive.files}. Save it with np.savez(path, X=X, y=y)"
+    # Our own file object: np.load leaves a file it opened itself open when it is not a zip archive.
+    with open(source, "rb") as file:
+        try:
+            archive = np.load(file, allow_pickle=False)
+        except Exception as exc:  # a corrupt zip, a truncated file, ...
+            raise DataError(f"{source} is not a readable .npz file: {_one_line(exc)}") from None
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise DataError(f"{source} is not a .npz archive but a single array; name it .npy")
+        try:
+            with archive:
+                if "X" not in archive.files:
+                    raise DataError(
+                        f"{source} has no array 'X'; it holds {archive.files}. Save it with np.savez(path, X=X, y=y)"
+                    )
+                X = _npz_array(archive, "X", source)
+                y = _npz_array(archive, "y", source) if "y" in archive.files else None
+                names = (
+                    _feature_names(_npz_array(archive, "feature_names", source), source)
+                    if "feature_names" in archive.files
+                    else None
                 )
-            X = archive["X"]
-            y = archive["y"] if "y" in archive.files else None
-            names = [str(n) for n in archive["feature_names"].tolist()] if "feature_names" in archive.files else None
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise DataError(
-                f"{source} holds Python objects, which backprop does not unpickle; save X and y as arrays "
-                "of numbers or strings"
-            ) from None
-        raise DataError(f"{source}: {_one_line(exc)}") from None
+        except DataError:
+            raise
+        except ValueError as exc:
+            if "pickle" in str(exc):
+                raise DataError(
+                    f"{source} holds Python objects, which backprop does not unpickle; save X and y as arrays "
+                    "of numbers or strings"
+                ) from None
+            raise DataError(f"{source}: {_one_line(exc)}") from None
+        except Exception as exc:  # zipfile.BadZipFile, zlib.error, EOFError, an unsupported compression, ...
+            raise DataError(f"{source} is not a readable .npz file: {_one_line(exc)}") from None
     return X, y, names
 
 
@@ -644,6 +772,7 @@ def _read_numpy(source: str, kind: str) -> Frame:
     if kind == "npz":
         X, y, names = _load_npz(source)
     else:
+        _check_npy_file(source)
         try:
             X = np.load(source, allow_pickle=False)
         except ValueError as exc:
@@ -657,6 +786,8 @@ def _read_numpy(source: str, kind: str) -> Frame:
         X = X[:, None]
     if X.ndim != 2:
         raise DataError(f"{source}: X must be a 2-D array (rows, columns), got shape {X.shape}")
+    if X.shape[1] == 0:
+        raise DataError(f"{source}: X has no columns (shape {X.shape})")
     if names is None or len(names) != X.shape[1]:
         names = [f"x{j}" for j in range(X.shape[1])]
     columns = [_numpy_column(X[:, j], source, f"column {j}") for j in range(X.shape[1])]
@@ -667,23 +798,27 @@ def _read_numpy(source: str, kind: str) -> Frame:
             raise DataError(f"{source}: y must be 1-D with one value per row of X {X.shape}, got shape {y.shape}")
         names = [*names, "y" if "y" not in names else "target"]
         columns.append(_numpy_column(y, source, "y"))
-    return Frame(source=source, names=names, columns=columns)
+    notes: list[str] = []
+    names = _header_names(names, notes, source)  # the file's feature_names may repeat
+    return Frame(source=source, names=names, columns=columns, notes=notes)
 
 
 def _iter_npy(source: str, chunk_rows: int) -> Iterator[Frame]:
+    _check_npy_file(source)
     try:
         data = np.load(source, mmap_mode="r", allow_pickle=False)
     except Exception:
         yield from _cut(_read_numpy(source, "npy"), chunk_rows)
         return
-    if data.ndim != 2 or data.dtype.kind not in "biuf":
+    if data.ndim != 2 or data.dtype.kind not in "biuf" or data.shape[1] == 0:
         yield from _cut(_read_numpy(source, "npy"), chunk_rows)
         return
     names = [f"x{j}" for j in range(data.shape[1])]
     if data.shape[0] == 0:
         yield Frame(source, names, [np.zeros(0) for _ in names])
     for start in range(0, data.shape[0], chunk_rows):
-        block = np.asarray(data[start : start + chunk_rows], dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):  # as in _numpy_column
+            block = _quiet_nans(np.asarray(data[start : start + chunk_rows], dtype=np.float64))
         yield Frame(source, names, [block[:, j].copy() for j in range(block.shape[1])], offset=start)
 
 
@@ -723,8 +858,9 @@ def _parse_numbers(column: NDArray[Any], decimal_comma: bool) -> _Parsed:
     if column.dtype.kind == "f":
         values = np.asarray(column, dtype=np.float64)
         return _Parsed(values, np.isnan(values))
-    try:  # the fast path: every cell a number
-        values = np.asarray(column.astype(str), dtype=np.float64)
+    try:  # the fast path: every cell a number (one beyond float64's range is inf, as float() makes it)
+        with np.errstate(over="ignore"):
+            values = np.asarray(column.astype(str), dtype=np.float64)
         if not np.isnan(values).any():
             return _Parsed(values, np.zeros(len(values), dtype=bool))
     except (ValueError, TypeError):
@@ -909,7 +1045,15 @@ class Preprocessor:
                         f"{frame.source}: column {spec.name!r} holds infinite values ({_rows_text(frame, bad)}); "
                         "replace them with finite numbers"
                     )
-                out[:, start] = (values - spec.mean) / spec.scale
+                with np.errstate(over="ignore"):
+                    scaled = (values - spec.mean) / spec.scale
+                huge = ~(np.abs(scaled) <= _LARGEST)
+                if huge.any():
+                    raise DataError(
+                        f"{frame.source}: column {spec.name!r} holds values too large for the network's float32 "
+                        f"inputs ({_rows_text(frame, np.flatnonzero(huge))}); rescale them"
+                    )
+                out[:, start] = scaled
             else:
                 text, missing = _as_text(column)
                 self._check_missing(frame, spec, missing)
@@ -958,7 +1102,15 @@ class Preprocessor:
             parsed = _parse_numbers(column, frame.decimal_comma)
             if parsed.bad is not None:
                 raise _not_a_number(frame, spec.name, parsed.bad, column, "the model predicts numbers for this column")
-            return (parsed.values - spec.mean) / spec.scale, parsed.missing
+            with np.errstate(over="ignore", invalid="ignore"):
+                scaled = (parsed.values - spec.mean) / spec.scale
+            bad = np.flatnonzero(~np.isfinite(scaled) & ~parsed.missing)
+            if bad.size:
+                raise DataError(
+                    f"{frame.source}: the target column {spec.name!r} holds infinite or too large values "
+                    f"({_rows_text(frame, bad)}); replace them with finite numbers"
+                )
+            return scaled, parsed.missing
         return _class_indices(frame, spec, column)
 
     def labels(self, indices: NDArray[np.int64]) -> list[Label]:
@@ -1126,6 +1278,11 @@ def _target_spec(
         values = parsed.values[present]
         if not np.isfinite(values).all():
             raise DataError(f"{frame.source}: the target column {name!r} holds infinite values")
+        if (np.abs(values) > _LARGEST).any():
+            raise DataError(
+                f"{frame.source}: the target column {name!r} holds values beyond float32's range of "
+                f"±{_LARGEST:.4g}; rescale it"
+            )
         distinct = np.unique(values)
         integral = bool(np.all(values == np.round(values)))
         if task is None and integral and 2 <= len(distinct) <= min(MAX_AUTO_CLASSES, max(2, int(present.sum()) // 2)):
@@ -1235,6 +1392,12 @@ def prepare_training(
                     f"{frame.source}: column {name!r} holds infinite values "
                     f"({_rows_text(frame, np.flatnonzero(~finite))}); replace them with finite numbers"
                 )
+            huge = np.abs(parsed.values) > _LARGEST  # NaN (missing) compares False
+            if huge.any():
+                raise DataError(
+                    f"{frame.source}: column {name!r} holds values beyond float32's range of ±{_LARGEST:.4g} "
+                    f"({_rows_text(frame, np.flatnonzero(huge))}); rescale the column"
+                )
         else:
             text, missing = _as_text(column)
             kinds[name], texts[name], missing_cells[name] = "categorical", text, missing
@@ -1307,6 +1470,8 @@ def prepare_training(
             specs.append(FeatureSpec(name, "numeric", mean=mean, scale=scale, fill=fill))
         else:
             observed_text = texts[name][rows_train][~missing]
+            if observed_text.size == 0:
+                raise DataError(f"{frame.source}: column {name!r} has no values in the training rows")
             categories, counts = np.unique(observed_text.astype(str), return_counts=True)
             if len(categories) > MAX_CATEGORIES and len(categories) > len(rows_train) // 2:
                 raise DataError(
@@ -1332,7 +1497,15 @@ def prepare_training(
     if spec.kind == "classes":
         y_out: NDArray[Any] = y_all.astype(np.int64)
     else:
-        y_out = ((y_all - spec.mean) / spec.scale).astype(np.float32)
+        with np.errstate(over="ignore"):
+            scaled = (y_all - spec.mean) / spec.scale
+        huge = np.abs(scaled) > _LARGEST  # a test row far from the training rows' spread
+        if huge.any():
+            raise DataError(
+                f"{frame.source}: the target column {target_name!r} holds values too large for float32 once "
+                f"standardised ({_rows_text(frame, np.flatnonzero(huge))}); rescale it"
+            )
+        y_out = scaled.astype(np.float32)
     return Prepared(
         preprocessor=pre,
         X_train=X[position[rows_train]],
@@ -1348,6 +1521,16 @@ def prepare_training(
 
 
 # ------------------------------------------------------------------- reading back
+
+
+def _is_finite_number(value: Any) -> bool:
+    """An int or float (not a bool) that is a finite float64: a JSON integer may be far larger."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond float64's range
+        return False
 
 
 class _Reader:
@@ -1376,7 +1559,7 @@ class _Reader:
         return value
 
     def number(self, value: Any, path: str, positive: bool = False) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if not _is_finite_number(value):
             raise self.fail(path, "must be a finite number", value)
         if positive and value <= 0:
             raise self.fail(path, "must be a positive number", value)
@@ -1448,10 +1631,7 @@ class _Reader:
             valid = (
                 isinstance(classes, list)
                 and len(classes) >= 2
-                and (
-                    all(isinstance(c, str) for c in classes)
-                    or all(isinstance(c, int | float) and not isinstance(c, bool) for c in classes)
-                )
+                and (all(isinstance(c, str) for c in classes) or all(_is_finite_number(c) for c in classes))
                 and len({str(c) for c in classes}) == len(classes)
             )
             if not valid:

@@ -12,6 +12,13 @@ from backprop import _kernels
 
 pytest.importorskip("numba")
 
+
+@pytest.fixture(autouse=True)
+def _loaded() -> None:
+    # The layer kernels are used once loaded (fit loads them): load them for the direct calls here.
+    assert _kernels.enabled()
+
+
 OPTIMIZERS: dict[str, Callable[[], bp.Optimizer]] = {
     "adam": lambda: bp.Adam(1e-2),
     "adam-l2": lambda: bp.Adam(1e-2, weight_decay=0.1),
@@ -246,6 +253,23 @@ def test_a_subclass_that_changes_the_step_is_not_bypassed_by_the_kernel() -> Non
     before = net.parameters.copy()
     net.fit(data.X_train, data.y_train, loss="crossentropy", optimizer=Frozen(1e-2), epochs=1, seed=0)
     assert net.parameters.tobytes() == before.tobytes()
+
+
+def test_predict_in_a_fresh_process_does_not_load_numba() -> None:
+    # predict gives the same numbers either way: it need not pay for importing numba.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, backprop as bp\n"
+        "net = bp.Network([bp.Dense(4, 'relu'), bp.Dense(3, 'softmax')], inputs=2, seed=0)\n"
+        "net.predict([[1.0, 2.0]])\n"
+        "print('numba' in sys.modules)\n"
+        "net.fit([[1.0, 2.0], [0.0, 1.0]], [0, 2], loss='crossentropy', epochs=1)\n"
+        "print('numba' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "True"]
 
 
 def test_environment_switch_selects_numpy(monkeypatch: pytest.MonkeyPatch) -> None:

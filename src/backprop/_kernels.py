@@ -44,6 +44,16 @@ def get(name: str) -> Callable[..., Any] | None:
     return None if kernels is None else kernels[name]
 
 
+def loaded(name: str) -> Callable[..., Any] | None:
+    """The compiled kernel ``name`` if the kernels are loaded already, else None.
+
+    For the layer and loss kernels: ``fit`` loads the kernels, while a
+    ``predict`` in a fresh process keeps the numpy path and does not pay for
+    importing numba (both paths give the same numbers).
+    """
+    return _kernels[name] if _kernels else None
+
+
 def _load() -> dict[str, Callable[..., Any]] | None:
     global _kernels
     if _kernels is None:
@@ -194,46 +204,33 @@ def _compile() -> dict[str, Callable[..., Any]]:
                 out[i, j] = z[i, j] - top
 
     @jit  # type: ignore[untyped-decorator]
-    def _pairwise_sum(a: Any, i: int, first: int, n: int, negative_zero: Any) -> Any:
-        # Σ a[i, first:first + n] in the order of numpy's pairwise summation (what
-        # a.sum(axis=1) does per row): blocks of up to 128 in eight running sums.
-        if n < 8:
-            total = negative_zero
-            for j in range(first, first + n):
-                total += a[i, j]
-            return total
-        if n <= 128:
-            r0, r1, r2, r3 = a[i, first], a[i, first + 1], a[i, first + 2], a[i, first + 3]
-            r4, r5, r6, r7 = a[i, first + 4], a[i, first + 5], a[i, first + 6], a[i, first + 7]
-            j = first + 8
-            end = first + n - n % 8
-            while j < end:
-                r0 += a[i, j]
-                r1 += a[i, j + 1]
-                r2 += a[i, j + 2]
-                r3 += a[i, j + 3]
-                r4 += a[i, j + 4]
-                r5 += a[i, j + 5]
-                r6 += a[i, j + 6]
-                r7 += a[i, j + 7]
-                j += 8
-            total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-            while j < first + n:
-                total += a[i, j]
-                j += 1
-            return total
-        half = n // 2
-        half -= half % 8
-        return _pairwise_sum(a, i, first, half, negative_zero) + _pairwise_sum(
-            a, i, first + half, n - half, negative_zero
-        )
-
-    @jit  # type: ignore[untyped-decorator]
     def softmax_normalize(out: Any, negative_zero: Any) -> None:
-        # Softmax.forward's last step: out /= Σ_j out (the row sums as numpy adds them).
+        # Softmax.forward's last step, out /= Σ_j out, for rows of at most 128 classes: each
+        # row summed as numpy's pairwise summation does below its block size (eight running
+        # sums, then the rest one by one). Longer rows take numpy's path (a recursion here
+        # could not be cached, and would be compiled again in every process).
         n, k = out.shape
+        end = k - k % 8
         for i in range(n):
-            total = _pairwise_sum(out, i, 0, k, negative_zero)
+            if k < 8:
+                total = negative_zero
+                for j in range(k):
+                    total += out[i, j]
+            else:
+                r0, r1, r2, r3 = out[i, 0], out[i, 1], out[i, 2], out[i, 3]
+                r4, r5, r6, r7 = out[i, 4], out[i, 5], out[i, 6], out[i, 7]
+                for j in range(8, end, 8):
+                    r0 += out[i, j]
+                    r1 += out[i, j + 1]
+                    r2 += out[i, j + 2]
+                    r3 += out[i, j + 3]
+                    r4 += out[i, j + 4]
+                    r5 += out[i, j + 5]
+                    r6 += out[i, j + 6]
+                    r7 += out[i, j + 7]
+                total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+                for j in range(end, k):
+                    total += out[i, j]
             for j in range(k):
                 out[i, j] = out[i, j] / total
 

@@ -192,7 +192,7 @@ class ReLU(Activation):
     _forward, _backward = forward, backward
 
     def forward_biased(self, z: Array, b: Array, out: Array, tmp: Array) -> Array:
-        kernel = _kernels.get("bias_relu")
+        kernel = _kernels.loaded("bias_relu")
         if kernel is None or type(self).forward is not ReLU._forward:
             return super().forward_biased(z, b, out, tmp)
         kernel(z, b, out)
@@ -294,7 +294,7 @@ class Softplus(Activation):
 
 def _summed(activation: Activation, name: str, grad: Array, z: Array, a: Array, tmp: Array, db: Array | None) -> bool:
     """``backward_summed`` by the compiled kernel ``name`` (``grad *= f'`` from ``a``, then ``db``)."""
-    kernel = _kernels.get(name)
+    kernel = _kernels.loaded(name)
     # A subclass (or a test) that changes backward gets its own rule, not the kernel's.
     if kernel is None or type(activation).backward is not getattr(type(activation), "_backward", None):
         activation.backward(grad, z, a, tmp)
@@ -346,12 +346,15 @@ class Softmax(Activation):
     @staticmethod
     def _compiled(z: Array, b: Array, out: Array) -> bool:
         """The forward pass by two compiled passes around numpy's exp (libm's rounds differently)."""
-        shift, normalize = _kernels.get("softmax_shift"), _kernels.get("softmax_normalize")
+        shift, normalize = _kernels.loaded("softmax_shift"), _kernels.loaded("softmax_normalize")
         if shift is None or normalize is None or not (z.flags.c_contiguous and out.flags.c_contiguous):
             return False
         shift(z, b, out)  # z += b; out = z − max_j z
         np.exp(out, out=out)
-        normalize(out, out.dtype.type(-0.0))  # out /= Σ_j out, summed in numpy's order
+        if out.shape[1] <= 128:
+            normalize(out, out.dtype.type(-0.0))  # out /= Σ_j out, summed in numpy's order
+        else:
+            out /= out.sum(axis=1, keepdims=True)
         return True
 
     def backward(self, grad: Array, z: Array, a: Array, tmp: Array) -> Array:

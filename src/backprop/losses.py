@@ -100,7 +100,7 @@ class Loss:
         ``scale`` is a number or an ``(n_samples, 1)`` array (see ``Network._backward``).
         Returns True when ``db`` was filled.
         """
-        kernel = _kernels.get("output_error")
+        kernel = _kernels.loaded("output_error")
         fused = self.is_fused(activation) and (self.requires_fused or type(activation) is Identity)
         if kernel is not None and fused and type(self).output_gradient is Loss.output_gradient:
             if isinstance(scale, float | int):
@@ -218,7 +218,7 @@ class Crossentropy(Loss):
         return normalized
 
     def total(self, z: FloatArray, a: FloatArray, y: FloatArray, sample_weight: FloatArray | None = None) -> float:
-        kernel = _kernels.get("crossentropy_total")
+        kernel = _kernels.loaded("crossentropy_total")
         if kernel is None:
             return super().total(z, a, y, sample_weight)
         # One pass per row in float64, for the training loop's loss of every batch.

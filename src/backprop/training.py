@@ -272,6 +272,7 @@ def fit(
         the last finite parameters.
     """
     inputs, targets, loss_fn, weights = net._prepare(X, y, loss, sample_weight)
+    _kernels.enabled()  # load (or compile) the compiled kernels, if numba is there, for every step
     net._check_parameters()
     checkpoint = None if resume_from is None else _read_checkpoint(net, resume_from)
     if optimizer is None and checkpoint is not None:
@@ -695,7 +696,7 @@ def _correct(output: FloatArray, targets: FloatArray, multilabel: bool) -> int:
     """Rows whose predicted class (argmax), or every predicted label (≥ ½), is right."""
     if multilabel:
         return int(np.count_nonzero(((output >= 0.5) == (targets >= 0.5)).all(axis=1)))
-    kernel = _kernels.get("argmax_hits")
+    kernel = _kernels.loaded("argmax_hits")
     if kernel is not None:
         return int(kernel(output, targets))
     return int(np.count_nonzero(output.argmax(axis=1) == targets.argmax(axis=1)))

@@ -256,7 +256,7 @@ def test_missing_values_are_an_error_unless_imputed(tmp_path):
 
 def test_header_only_and_empty_files(tmp_path):
     (tmp_path / "h.csv").write_text("a,b,label\n")
-    failed(run("train", tmp_path / "h.csv"), 1, "h.csv has a header but no data rows")
+    failed(run("train", tmp_path / "h.csv"), 1, "h.csv has a header ('a', 'b', 'label') but no data rows")
     (tmp_path / "e.csv").write_text("")
     failed(run("train", tmp_path / "e.csv"), 1, "e.csv is empty")
 

@@ -267,6 +267,9 @@ def tiny(tmp_path_factory):
         "blank.csv": "\n   \n\t\n\n",
         "header.csv": "a,b,label\n",
         "header and blank lines.csv": "a,b,label\n\n\n",
+        "header and spaces.csv": "a,b,label\n  \n\t\n",
+        "trailing spaces.csv": "a,b,label\n1,2,yes\n3,4,no\n  \n",
+        "no header, one row.csv": "1,2,yes\n",
         "one.csv": "a,b,label\n1,2,yes\n",
         "two.csv": "a,b,label\n1,2,yes\n3,4,no\n",
     }
@@ -289,12 +292,19 @@ REFUSED = [
     ("blank.csv", "train", "is empty: no header and no rows"),
     ("blank.csv", "predict", "is empty: no header and no rows"),
     ("header and blank lines.csv", "train", "no data rows"),
+    ("header.csv", "train", "but no data rows; add rows below it, or pass --no-header if that line is data"),
+    ("header and spaces.csv", "train", "has a header ('a', 'b', 'label') but no data rows"),
+    ("header and spaces.csv", "evaluate", "has no rows to evaluate"),
+    # A line of only spaces is blank: two rows of two classes, and the test split is what fails.
+    ("trailing spaces.csv", "train", "--test-size 0.2 asks for 1 of 2 rows"),
+    # One line with numbers is a data row without a header, not a header without rows.
+    ("no header, one row.csv", "train", "the target column 'x2' has a single class 'yes'"),
     ("header and blank lines.csv", "evaluate", "has no rows to evaluate"),
     ("header.csv", "explain", "has no rows"),
     # One row never trains, --test-size 0 or not: a classifier needs two classes, any model two rows.
     ("one.csv", "train", "the target column 'label' has a single class 'yes'; classification needs at least two"),
-    ("zero.npy", "train", "no data rows"),
-    ("zero.npz", "train", "no data rows"),
+    ("zero.npy", "train", "has no rows; training needs at least 2"),
+    ("zero.npz", "train", "has no rows; training needs at least 2"),
     ("zero.npz", "evaluate", "has no rows to evaluate"),
     ("zero.npz", "explain", "has no rows"),
     ("one.npz", "train", "training needs at least 2"),
@@ -315,7 +325,8 @@ def test_empty_and_tiny_files_are_one_clear_error(tiny, name, command, problem):
 
 
 def test_one_row_regression_names_the_rule(tiny):
-    failed(run("train", tiny / "one.csv", "--target", "b", *FAST), f"{tiny / 'one.csv'}: 1 usable row", "at least 2")
+    line = failed(run("train", tiny / "one.csv", "--target", "b", *FAST))
+    assert line == f"error: {tiny / 'one.csv'}: 1 usable row; training needs at least 2"
 
 
 def test_files_with_no_rows_or_one_row_predict(tiny):
@@ -333,8 +344,16 @@ def test_files_with_no_rows_or_one_row_predict(tiny):
 
 def test_two_rows_train_only_without_test_and_validation_parts(tiny):
     # Each split keeps one row of each class for training: two rows of two classes leave none to hold out,
-    # and the message names the option that asked for it.
-    failed(run("train", tiny / "two.csv", *FAST), "test_size=0.2 asks for 1 of 2 samples")
+    # and the message names the file and the option that asked for it.
+    assert failed(run("train", tiny / "two.csv", *FAST)) == (
+        f"error: {tiny / 'two.csv'}: --test-size 0.2 asks for 1 of 2 rows, but training keeps at least one row of "
+        "each of the 2 classes, so at most 0 can be test rows; use --test-size 0 (too few rows to hold any out)"
+    )
+    failed(
+        run("train", tiny / "two.csv", *FAST, "--target", "b", "--task", "regression", "--test-size", "0.9"),
+        f"{tiny / 'two.csv'}: --test-size 0.9 asks for 2 of 2 rows, but that leaves none for training; "
+        "lower --test-size or use --test-size 0",
+    )
     failed(run("train", tiny / "two.csv", *FAST, "--test-size", "0"), "validation=0.1 asks for 1 of 2 samples")
     out = tiny / "two.safetensors"
     ok(run("train", tiny / "two.csv", *FAST, "--test-size", "0", "--validation", "0", "-o", out))
@@ -595,15 +614,40 @@ def test_predict_to_a_device_writes_in_place(previous_model, tmp_path):
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="/dev/full is Linux")
-def test_standard_output_on_a_full_device_is_one_error_line(previous_model):
+@pytest.mark.parametrize("options", [[], ["--json"]], ids=["csv", "jsonl"])
+def test_standard_output_on_a_full_device_is_one_error_line(previous_model, options):
     data, model, _ = previous_model
     with open("/dev/full", "w") as full:
         result = subprocess.run(
-            [sys.executable, "-m", "backprop", "predict", str(model), str(data)],
+            [sys.executable, "-m", "backprop", "predict", str(model), str(data), *options],
             stdout=full,
             stderr=subprocess.PIPE,
             text=True,
             timeout=120,
         )
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == ["error: No space left on device"]
+    # One line: nothing more when Python flushes standard output at exit.
+    assert result.stderr.strip().splitlines() == [
+        "error: could not write the predictions to standard output: No space left on device"
+    ]
+
+
+def test_standard_output_that_fails_when_flushed_says_what_was_lost(previous_model, monkeypatch):
+    # A regular file on a full disk takes the rows into its buffer; the error comes when it is flushed.
+    data, model, _ = previous_model
+    real_iter_tables = cli.iter_tables
+
+    def reading(*args, **kwargs):  # by now the runner's standard output is in place: fill its disk, once
+        stdout = sys.stdout
+
+        def full_once():
+            del stdout.flush  # the runner's own flush afterwards works
+            disk_full()
+
+        stdout.flush = full_once
+        return real_iter_tables(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "iter_tables", reading)
+    assert failed(run("predict", model, data)) == (
+        "error: could not write the predictions to standard output: No space left on device"
+    )

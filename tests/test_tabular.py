@@ -85,8 +85,54 @@ def test_header_only_file_has_zero_rows(tmp_path):
     frame = read_table(write(tmp_path / "h.csv", "a,b,c\n"))
     assert frame.names == ["a", "b", "c"]
     assert frame.n_rows == 0
-    with pytest.raises(DataError, match="has a header but no data rows"):
+    with pytest.raises(
+        DataError,
+        match=re.escape(
+            "h.csv has a header ('a', 'b', 'c') but no data rows; add rows below it, "
+            "or pass --no-header if that line is data"
+        ),
+    ):
         prepare_training(frame)
+
+
+@pytest.mark.parametrize("line", ["1,2,yes", "0.5,,b", "yes,-3,no"])
+def test_a_single_line_with_a_number_is_a_data_row(tmp_path, line):
+    # Column names that look like numbers are rare: the one line of a file is data as soon as a field is a number.
+    frame = read_table(write(tmp_path / "one.csv", line + "\n"))
+    assert frame.names == ["x0", "x1", "x2"]
+    assert frame.n_rows == 1
+    assert frame.lines.tolist() == [1]
+    assert read_table(write(tmp_path / "one.csv", line + "\n"), header=True).n_rows == 0  # unless told otherwise
+
+
+def test_a_single_line_of_text_is_a_header(tmp_path):
+    path = write(tmp_path / "names.csv", "a,b,label\n")
+    assert read_table(path).names == ["a", "b", "label"]
+    assert read_table(path, header=False).columns[2].tolist() == ["label"]
+
+
+def test_zero_row_numpy_files_have_no_rows_not_no_header(tmp_path):
+    np.save(tmp_path / "zero.npy", np.zeros((0, 3)))
+    np.savez(tmp_path / "zero.npz", X=np.zeros((0, 2)), y=np.zeros(0))
+    for name in ("zero.npy", "zero.npz"):
+        frame = read_table(str(tmp_path / name))
+        assert frame.n_rows == 0
+        with pytest.raises(DataError, match=re.escape(f"{name} has no rows; training needs at least 2")):
+            prepare_training(frame)
+
+
+@pytest.mark.parametrize(
+    ("text", "usable"),
+    [
+        ("a,b,c\n1,2,x\n", "1 usable row;"),
+        ("a,b,c\n1,2,x\n1,?,y\n", "1 usable row;"),
+        ("a,b,c\n1,?,x\n1,2,?\n", "0 usable rows;"),
+    ],
+)
+def test_too_few_usable_rows_counts_them_in_good_english(tmp_path, text, usable):
+    frame = read_table(write(tmp_path / "few.csv", text))
+    with pytest.raises(DataError, match=re.escape(f"few.csv: {usable} training needs at least 2")):
+        prepare_training(frame, task="regression", target="a", impute="drop")
 
 
 def test_empty_file_is_an_error(tmp_path):
@@ -94,6 +140,28 @@ def test_empty_file_is_an_error(tmp_path):
         read_table(write(tmp_path / "e.csv", ""))
     with pytest.raises(DataError, match="is empty"):
         read_table(write(tmp_path / "blank.csv", "\n\n  \n"))
+
+
+@pytest.mark.parametrize("blank", ["  ", "\t", " \t ", ""])
+def test_lines_of_only_spaces_and_tabs_are_skipped_like_empty_lines(tmp_path, blank):
+    # As pandas' skip_blank_lines: a trailing line of two spaces was a one-field row, "row 2 (line 4) has 1 field".
+    text = f"a,b,c\n1,2,x\n{blank}\n3,4,y\n{blank}\n"
+    path = write(tmp_path / "w.csv", text)
+    frame = read_table(path)
+    assert frame.n_rows == 2
+    assert frame.columns[2].tolist() == ["x", "y"]
+    assert frame.lines.tolist() == [2, 4]  # file lines, the skipped ones counted
+    chunks = list(iter_tables(path, chunk_rows=1))
+    assert [c.columns[0].tolist() for c in chunks] == [["1"], ["3"]]
+    assert [c.lines.tolist() for c in chunks] == [[2], [4]]
+
+
+def test_a_line_of_spaces_and_delimiters_is_still_a_row(tmp_path):
+    # Only a line without a delimiter is blank; " , , " is a row of three empty cells, as in pandas.
+    frame = read_table(write(tmp_path / "e.csv", "a,b,c\n1,2,x\n , , \n"))
+    assert frame.n_rows == 2
+    with pytest.raises(DataError, match=r"row 1 \(line 3\) has 1 field, the header has 3"):
+        read_table(write(tmp_path / "r.csv", "a,b,c\n1,2,x\n  z \n"))
 
 
 def test_a_ragged_row_names_row_and_line(tmp_path):
@@ -166,6 +234,25 @@ def test_parquet(tmp_path):
     assert frame.columns[2].tolist() == ["a", "b", None, "a"]
     chunks = list(iter_tables(path, chunk_rows=3))
     assert [c.n_rows for c in chunks] == [3, 1]
+
+
+def test_parquet_with_repeated_names_reads_the_same_whole_or_in_chunks(tmp_path):
+    # read_table refused it (pyarrow's "Multiple matches for FieldRef.Name(x)"), iter_tables renamed the column.
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = str(tmp_path / "dup.parquet")
+    table = pa.Table.from_arrays([pa.array([1.0, 2.0]), pa.array([3.0, 4.0]), pa.array(["a", "b"])], ["x", "x", "y"])
+    pq.write_table(table, path)
+    whole, chunk = read_table(path), next(iter_tables(path))
+    for frame in (whole, chunk):
+        assert frame.names == ["x", "x.1", "y"]
+        assert frame.notes == [f"{path}: column 1 repeats the name 'x'; renamed it 'x.1'"]
+        assert frame.columns[1].tolist() == [3.0, 4.0]
+    # As the CSV reader names a repeated header.
+    csv_frame = read_table(write(tmp_path / "dup.csv", "x,x,y\n1,3,a\n2,4,b\n"))
+    assert csv_frame.names == whole.names
+    assert csv_frame.notes[0].split(": ", 1)[1] == whole.notes[0].split(": ", 1)[1]
 
 
 def test_parquet_without_pyarrow_says_how_to_install(tmp_path, monkeypatch):
@@ -304,6 +391,35 @@ def test_an_identifier_column_is_refused(tmp_path):
     with pytest.raises(DataError, match=r"looks like an identifier.*--ignore 'name'"):
         prepare_training(frame)
     assert prepare_training(frame, ignore=["name"]).preprocessor.n_inputs == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "options", "message"),
+    [
+        (
+            "a,label\n1,yes\n2,no\n",
+            {},
+            "t.csv: --test-size 0.2 asks for 1 of 2 rows, but training keeps at least one row of each of the 2 "
+            "classes, so at most 0 can be test rows; use --test-size 0 (too few rows to hold any out)",
+        ),
+        (
+            "a,label\n1,yes\n2,no\n3,yes\n4,no\n",
+            {"test_size": 0.6},
+            "t.csv: --test-size 0.6 asks for 3 of 4 rows, but training keeps at least one row of each of the 2 "
+            "classes, so at most 2 can be test rows; lower --test-size or use --test-size 0",
+        ),
+        (
+            "a,y\n1,0.5\n2,1.5\n?,2.5\n",
+            {"test_size": 0.9, "impute": "drop"},
+            "t.csv: --test-size 0.9 asks for 2 of 2 usable rows, but that leaves none for training; "
+            "lower --test-size or use --test-size 0",
+        ),
+    ],
+)
+def test_a_test_size_too_large_names_the_file_and_the_option(tmp_path, text, options, message):
+    frame = read_table(write(tmp_path / "t.csv", text))
+    with pytest.raises(DataError, match=re.escape(message)):
+        prepare_training(frame, **options)
 
 
 def test_unseen_categories_give_zero_inputs_and_a_note(tmp_path):

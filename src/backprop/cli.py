@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, NoReturn, cast
+from typing import IO, Any, NoReturn, Protocol, cast
 
 import click
 import numpy as np
@@ -49,7 +49,7 @@ from rich.text import Text
 
 from . import __version__
 from .activations import ACTIVATIONS
-from .errors import BackpropError, DataError, MissingDependencyError, ModelFileError
+from .errors import BackpropError, DataError, MissingDependencyError, ModelFileError, SaveError
 from .explain import Trace, explain, seed_example
 from .gradcheck import gradcheck
 from .layers import Dense, Dropout, Layer
@@ -1550,12 +1550,59 @@ def predict(
         with atomic_text(output_path) as handle:
             rows = _write_predictions(loaded, chunks, handle, fmt, keep, probabilities, notes)
     else:
-        rows = _write_predictions(loaded, chunks, sys.stdout, fmt, keep, probabilities, notes)
+        stdout = _StandardOutput(sys.stdout, "the predictions")
+        rows = _write_predictions(loaded, chunks, stdout, fmt, keep, probabilities, notes)
+        stdout.flush()  # a full disk shows here at the latest, not at exit
     if not quiet:
         for message in _merge_notes(notes):
             _note(message)
         if output_path is not None:
             click.echo(f"wrote {rows} predictions to {output_path}", err=True)
+
+
+class _TextSink(Protocol):
+    """Where predictions are written: a file under :func:`atomic_text`, or :class:`_StandardOutput`."""
+
+    def write(self, text: str, /) -> int: ...
+
+
+class _StandardOutput:
+    """Standard output whose failed writes (a full disk) raise a SaveError saying what could not be written.
+
+    A closed pipe (``| head``) still raises BrokenPipeError, which ends the command quietly.
+    """
+
+    def __init__(self, stream: IO[str], what: str) -> None:
+        self.stream, self.what = stream, what
+
+    def write(self, text: str, /) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: OSError) -> SaveError:
+        # What is still buffered would fail again when Python flushes standard output at exit.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            fd = self.stream.fileno()  # none under a test runner's stream
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, fd)
+            finally:
+                os.close(devnull)
+        error = SaveError(f"could not write {self.what} to standard output: {exc.strerror or _one_line(exc)}")
+        error.errno = exc.errno
+        return error
 
 
 def _merge_notes(notes: list[str], limit: int = 5) -> list[str]:
@@ -1568,7 +1615,7 @@ def _merge_notes(notes: list[str], limit: int = 5) -> list[str]:
 def _write_predictions(
     model: Model,
     chunks: Iterator[Frame],
-    handle: IO[str],
+    handle: _TextSink,
     fmt: str,
     keep: list[str] | None,
     probabilities: bool,

@@ -439,14 +439,21 @@ def _test_count(test_size: Any, n_samples: int) -> int:
         return int(test_size)
     if not (np.isfinite(test_size) and 0 < test_size < 1):
         raise ParameterError(f"test_size as a fraction must be in (0, 1), got test_size={shown(test_size)}")
-    # ceil, forgiving the round-off of a product such as 0.7 * 10 = 7.000000000000001.
-    count = math.ceil(float(test_size) * n_samples - 1e-9)
+    count = _fraction_count(float(test_size), n_samples)
     if count > n_samples - 1:
         raise ParameterError(
             f"test_size={shown(test_size)} of n_samples={n_samples} asks for {count} test samples "
             "and leaves none for training"
         )
-    return max(count, 1)
+    return count
+
+
+def _fraction_count(fraction: float, n_samples: int) -> int:
+    """``ceil(fraction * n_samples)``, at least 1: the test samples a fraction in (0, 1) asks for.
+
+    The ceiling forgives the round-off of a product such as ``0.7 * 10 = 7.000000000000001``.
+    """
+    return max(math.ceil(fraction * n_samples - 1e-9), 1)
 
 
 def split(n_samples: int, test_size: float | int = 0.25, seed: int | None = None) -> tuple[IndexArray, IndexArray]:

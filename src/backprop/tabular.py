@@ -6,9 +6,11 @@ bounded size):
 * **CSV** (any other file, or ``-`` for standard input): the encoding is
   UTF-8, UTF-8 with a byte-order mark, UTF-16 with a byte-order mark, or, when
   the bytes are not UTF-8, Latin-1 (with a note saying so); the delimiter is
-  sniffed among ``, ; TAB |``; CRLF and LF line ends both work; the first row
-  is a header unless it looks like data (every field a number, or its text
-  values recur in their columns). A semicolon-delimited file may use decimal
+  sniffed among ``, ; TAB |``; CRLF and LF line ends both work; blank lines
+  (empty, or only spaces and tabs) are skipped; the first row is a header
+  unless it looks like data (every field a number, or its text values recur
+  in their columns), and the only row of a one-row file is a header only if
+  none of its fields is a number. A semicolon-delimited file may use decimal
   commas (``1,5``).
 * **Parquet** (``.parquet``, ``.pq`` or the ``PAR1`` magic): read with
   pyarrow, imported only then (``pip install 'backprop[parquet]'``).
@@ -388,7 +390,8 @@ def _detect_header(rows: list[list[str]], decimal_comma: bool) -> bool:
     if all(_is_number(c, decimal_comma) for c in cells if c) and any(cells):
         return False
     if not rest:
-        return True
+        # One row: column names that look like numbers are rare, a data row without a number less so.
+        return not any(_is_number(c, decimal_comma) for c in cells if c)
     for j, name in enumerate(cells):
         values = [r[j].strip() for r in rest if j < len(r) and not _is_missing(r[j])]
         if not values:
@@ -482,13 +485,18 @@ def _chain(head: str, text: io.TextIOWrapper) -> Iterator[str]:
         raise _NotUtf8Error(f"past byte {exc.start} of a later block") from None
 
 
+def _is_blank(row: list[str]) -> bool:
+    """A row from an empty line, or from a line of only spaces and tabs (one field of whitespace)."""
+    return not row or (len(row) == 1 and not row[0].strip())
+
+
 def _csv_frames(
     reader: Any, where: str, chunk_rows: int | None, header: bool | None, decimal_comma: bool, notes: list[str]
 ) -> Iterator[Frame]:
     rows: list[list[str]] = []
     lines = array("q")
     for row in reader:
-        if row:
+        if not _is_blank(row):
             rows.append(row)
             lines.append(reader.line_num)
             if len(rows) > _HEADER_ROWS:
@@ -533,7 +541,7 @@ def _csv_frames(
         offset += chunk_rows
         rows, lines = rows[chunk_rows:], lines[chunk_rows:]
     for row in reader:
-        if not row:
+        if _is_blank(row):
             continue
         rows.append(row)
         lines.append(reader.line_num)
@@ -590,8 +598,10 @@ def _arrow_frame(table: Any, where: str, offset: int) -> Frame:
 def _read_parquet(source: str) -> Frame:
     parquet = _pyarrow()
     try:
-        # Decoding happens in both: a corrupt page fails in read_table, text that is not UTF-8 in _arrow_frame.
-        return _arrow_frame(parquet.read_table(source), source, 0)
+        # Decoding happens in both: a corrupt page fails in read, text that is not UTF-8 in _arrow_frame.
+        # ParquetFile, not parquet.read_table: the latter refuses repeated column names ("Multiple matches").
+        with parquet.ParquetFile(source) as file:
+            return _arrow_frame(file.read(), source, 0)
     except Exception as exc:  # pyarrow raises its own ArrowInvalid, OSError, ..., and UnicodeDecodeError
         raise DataError(f"{source} is not a readable Parquet file: {_one_line(exc)}") from None
 
@@ -1318,6 +1328,32 @@ def _target_spec(
     return spec, indices, missing, note
 
 
+def _check_test_size(frame: Frame, test_size: float, n_rows: int, n_groups: int, *, dropped: bool) -> None:
+    """Refuse a ``test_size`` fraction that leaves a class (or, for regression, the whole table) no training row.
+
+    The same rule as :func:`backprop.preprocessing.stratified_split` and :func:`~backprop.preprocessing.split`,
+    said in the terms of ``backprop train``: the file, ``--test-size`` and rows. Other values (a count)
+    are left to those functions' own messages.
+    """
+    from .preprocessing import _fraction_count
+
+    if not 0 < test_size < 1:
+        return
+    n_test = _fraction_count(float(test_size), n_rows)
+    most = n_rows - n_groups  # every class keeps one row for training
+    if n_test <= most:
+        return
+    usable = "usable rows" if dropped else "rows"
+    if n_groups == 1:
+        why = "that leaves none for training"
+    else:
+        why = f"training keeps at least one row of each of the {n_groups} classes, so at most {most} can be test rows"
+    what = "lower --test-size or use --test-size 0" if most > 0 else "use --test-size 0 (too few rows to hold any out)"
+    raise DataError(
+        f"{frame.source}: --test-size {test_size:g} asks for {n_test} of {n_rows} {usable}, but {why}; {what}"
+    )
+
+
 def prepare_training(
     frame: Frame,
     *,
@@ -1369,7 +1405,12 @@ def prepare_training(
     if impute is not None and impute not in IMPUTE:
         raise ParameterError(f"impute must be one of {list(IMPUTE)}, got {impute!r}")
     if frame.n_rows == 0:
-        raise DataError(f"{frame.source} has a header but no data rows")
+        if frame.lines is not None:  # a CSV: its only line was taken as the header
+            raise DataError(
+                f"{frame.source} has a header ({_listed(frame.names, 6)}) but no data rows; add rows below it, "
+                "or pass --no-header if that line is data"
+            )
+        raise DataError(f"{frame.source} has no rows; training needs at least 2")
     notes = list(frame.notes)
     target_name, feature_names = _select(frame, target, features, ignore)
     spec, y_all, y_missing, note = _target_spec(frame, target_name, task)
@@ -1434,11 +1475,16 @@ def prepare_training(
             notes.append(f"dropped {dropped} rows with missing feature values (--impute drop)")
     rows_kept = np.flatnonzero(keep).astype(np.int64)
     if len(rows_kept) < 2:
-        raise DataError(f"{frame.source}: {len(rows_kept)} usable rows; training needs at least 2")
+        n_usable = len(rows_kept)
+        raise DataError(
+            f"{frame.source}: {n_usable} usable row{'s' if n_usable != 1 else ''}; training needs at least 2"
+        )
 
     # The test split, stratified by class.
     y_kept = y_all[rows_kept]
     if test_size > 0:
+        n_groups = len(np.unique(y_kept)) if spec.kind == "classes" else 1
+        _check_test_size(frame, test_size, len(rows_kept), n_groups, dropped=len(rows_kept) < frame.n_rows)
         if spec.kind == "classes":
             counts = np.bincount(y_kept.astype(np.int64), minlength=len(spec.classes))
             if (counts == 0).any():

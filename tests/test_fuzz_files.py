@@ -10,7 +10,12 @@ re-zipped archives; ...), go through the readers:
 
 * model files: ``backprop.io.inspect``, ``load_with_metadata``, ``backprop.load``,
   ``backprop.sklearn.load`` and ``Preprocessor.from_dict`` on their metadata;
-* checkpoints: ``inspect`` and ``backprop.io.load_checkpoint``;
+* checkpoints: ``inspect`` and ``backprop.io.load_checkpoint``, then (as
+  ``scripts/fuzz checkpoint --resume`` does) ``fit(..., resume_from=path)``
+  from every checkpoint that loads, mostly of mutants of the training state
+  (missing fields, wrong types, resized or recast arrays, odd numbers); a
+  refused resume must leave the network, the optimizer, the schedule and the
+  callbacks as they were;
 * tables: ``backprop.tabular.read_table``, ``iter_tables``, then what the
   command-line tool does with them: ``prepare_training``, ``Preprocessor.transform``
   and ``targets``.
@@ -32,6 +37,7 @@ Every input that once broke the contract is kept in ``tests/corpus/<target>/``
 
 from __future__ import annotations
 
+import contextlib
 import importlib.machinery
 import importlib.util
 import json
@@ -42,6 +48,7 @@ import subprocess
 import sys
 import textwrap
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -63,6 +70,8 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 SCALE = int(os.environ.get("BACKPROP_FUZZ_SCALE", "1"))
 #: Mutated files per target and run (times SCALE).
 EXAMPLES = {"model": 1200, "checkpoint": 800, "csv": 1000, "parquet": 800, "npz": 1200}
+#: Mutated checkpoints resumed from per run (times SCALE).
+RESUME_EXAMPLES = 600
 
 
 def _load_script() -> ModuleType:
@@ -101,6 +110,16 @@ def check(target: str, path: Path) -> list[str]:
     except fuzz.Defect as defect:
         raise AssertionError(f"{defect.signature}: {defect}") from defect
     return outcomes
+
+
+@contextlib.contextmanager
+def resuming(on: bool = True) -> Iterator[None]:
+    """The oracle as ``scripts/fuzz checkpoint --resume`` runs it: checkpoints that load are also resumed from."""
+    previous, fuzz.RESUME = fuzz.RESUME, on
+    try:
+        yield
+    finally:
+        fuzz.RESUME = previous
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +173,32 @@ test_mutated_parquet_files_are_read_or_refused_with_a_backprop_error = mutants_o
 test_mutated_npz_files_are_read_or_refused_with_a_backprop_error = mutants_of("npz")
 
 
+def test_training_checkpoint_seeds_resume(folder: Path) -> None:
+    """Every seed written by training resumes (so that the mutants of its state get that far)."""
+    resumed = 0
+    with resuming():
+        for seed in fuzz.seeds("checkpoint"):
+            path = folder / f"resume-{seed.name}"
+            path.write_bytes(seed.data)
+            resumed += "fit(resume_from): ok" in check("checkpoint", path)
+    assert resumed == len(fuzz.seeds("checkpoint")) - 1  # all but state-kinds, which holds no training state
+
+
+@fuzz_settings(RESUME_EXAMPLES)
+@given(draw=st.data(), rng=st.randoms(use_true_random=False))
+def test_resuming_from_mutated_checkpoints_trains_or_refuses_with_a_backprop_error(
+    folder: Path, draw: st.DataObject, rng: Any
+) -> None:
+    with resuming():
+        seed = draw.draw(st.sampled_from(fuzz.seeds("checkpoint")), label="seed")
+        data = fuzz.mutate("checkpoint", seed.data, rng)
+        path = folder / "mutant-resume.safetensors"
+        path.write_bytes(data)
+        outcomes = check("checkpoint", path)
+    resumed = [outcome for outcome in outcomes if outcome.startswith("fit(resume_from)")]
+    event(fuzz._template(resumed[0] if resumed else outcomes[0])[:90])
+
+
 # ------------------------------------------------------------------ the corpus
 
 CORPUS_FILES = sorted(p for p in CORPUS.glob("*/*") if p.is_file() and p.suffix not in (".md", ".txt"))
@@ -167,6 +212,21 @@ EXPECTED = {
     "model/header-length-2-63.safetensors": r"load: ModelFileError: .*header of 9223372036854775808 bytes",
     "checkpoint/state-nested-too-deeply.safetensors": r"load_checkpoint: ModelFileError: .*nested too deeply",
     "checkpoint/state-tensor-declaring-1e12-elements.safetensors": r"load_checkpoint: ModelFileError: .*declares shape",
+    **{
+        f"checkpoint/resume-{name}.safetensors": rf"fit\(resume_from\): ModelFileError: <file>: state field {field}"
+        for name, field in [
+            ("adagrad-step-400-digits", r"'optimizer' is unusable: step must be at most 2\*\*53"),
+            ("best-parameters-too-short", r"'callbacks\[0\]' is unusable by EarlyStopping: best_parameters holds 10"),
+            ("callbacks-not-dicts", r"'callbacks\[0\]' must be a dict"),
+            ("early-stopping-wait-a-string", r"'callbacks\[0\]' is unusable by EarlyStopping: wait must be"),
+            ("history-integer-beyond-float", r"'history' is unusable: history\['loss'\] must be a list"),
+            ("momentum-buffer-too-short", r"'optimizer.momentum_buffer' has 10 values, the network has 26 parameters"),
+            ("norm-sums-of-three-layers", r"'partial.norm_sums' must be 2 finite numbers, one per Dense layer"),
+            ("optimizer-without-name", r"'optimizer' must be a dict with a 'name'"),
+            ("partial-epoch-an-array", r"'partial.epoch' must be 1, the epoch after the last finished one"),
+            ("rng-state-without-inc", r"'rngs.dropout' must be a PCG64 state"),
+        ]
+    },
     "csv/header-rows-beyond-chunk-rows.csv": r"iter_tables: ok",
     "csv/values-beyond-float32.csv": r"prepare_training\(\): DataError: .*beyond float32's range",
     "csv/target-beyond-float32.csv": r"prepare_training\(\): DataError: .*target column .*beyond float32's range",
@@ -207,7 +267,8 @@ def test_corpus_file(path: Path, tmp_path: Path) -> None:
     assert path.stat().st_size < 20_000
     copy = tmp_path / path.name  # the oracle writes next to the file (a model saved again)
     copy.write_bytes(path.read_bytes())
-    outcomes = check(target, copy)
+    with resuming(target == "checkpoint"):
+        outcomes = check(target, copy)
     expected = EXPECTED.get(f"{target}/{path.name}")
     if expected is not None:
         assert re.search(expected, "\n".join(outcomes)), outcomes

@@ -169,6 +169,14 @@ def shown(value: Any) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
+def shown_briefly(value: Any, limit: int = 80) -> str:
+    """:func:`shown`, cut to ``limit`` characters; an array as its shape and dtype."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    text = shown(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def check_positive_int(value: Any, name: str) -> int:
     """Return ``value`` if it is a positive integer, else raise."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
@@ -205,6 +213,11 @@ def is_finite_number(value: Any) -> bool:
         return math.isfinite(value)
     except OverflowError:  # a Python int beyond float64
         return False
+
+
+def fits_float(value: Any) -> bool:
+    """True for a real number ``float()`` converts: any float (NaN and ±inf too), or an int within float64's range."""
+    return isinstance(value, float | np.floating) or is_finite_number(value)
 
 
 def check_interval(value: Any, name: str, low: float, high: float | None, *, closed: str = "left") -> float:

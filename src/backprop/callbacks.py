@@ -11,14 +11,18 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Mapping
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validation import check_interval, shown
-from .errors import ParameterError
+from ._validation import FLOAT_DTYPES, check_count, check_finite, check_interval, fits_float, shown, shown_briefly
+from .errors import BackpropTypeError, ParameterError, ShapeError
 from .training import Callback, TrainingState
+
+if TYPE_CHECKING:
+    from .network import Network
 
 
 def _mode(mode: str, monitor: str) -> str:
@@ -27,6 +31,29 @@ def _mode(mode: str, monitor: str) -> str:
     if mode == "auto":
         return "max" if monitor.endswith(("accuracy", "r2")) else "min"
     return mode
+
+
+def _checked_fields(state: Any, owner: str, fields: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:
+    """``state`` must be a dict of ``fields`` (and perhaps ``optional`` ones), nothing else."""
+    if not isinstance(state, Mapping):
+        raise BackpropTypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
+    missing = sorted(set(fields) - set(state))
+    if missing:
+        raise ParameterError(f"{owner} state is missing {missing}")
+    unexpected = sorted(set(state) - set(fields) - set(optional))
+    if unexpected:
+        raise ParameterError(f"{owner} state has unexpected entries {unexpected}")
+
+
+def _checked_best(value: Any) -> float:
+    """A monitor's best value so far: a number, ±inf before the first epoch, never NaN."""
+    if not fits_float(value) or math.isnan(value):
+        raise ParameterError(f"best must be a number (±inf before any epoch), got best={shown_briefly(value)}")
+    return float(value)
+
+
+def _checked_epoch(value: Any, name: str) -> int | None:
+    return None if value is None else check_count(value, name)
 
 
 class _Monitor:
@@ -138,12 +165,42 @@ class EarlyStopping(Callback):
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._tracker.best = float(state["best"])
-        self._wait = int(state["wait"])
-        self.best_epoch = state["best_epoch"]
-        self.stopped_epoch = state["stopped_epoch"]
-        if "best_parameters" in state:
-            self._best_parameters = np.array(state["best_parameters"])
+        """Restore a :meth:`state_dict`, checked whole before anything changes."""
+        best, wait, best_epoch, stopped_epoch, parameters = self._checked_state(state, None)
+        self._tracker.best = best
+        self._wait = wait
+        self.best_epoch = best_epoch
+        self.stopped_epoch = stopped_epoch
+        if parameters is not None:
+            self._best_parameters = parameters.copy()
+
+    def _check_state_dict(self, state: Any, net: Network) -> None:
+        self._checked_state(state, net.parameters)
+
+    @staticmethod
+    def _checked_state(
+        state: Any, like: np.ndarray[Any, Any] | None
+    ) -> tuple[float, int, int | None, int | None, np.ndarray[Any, Any] | None]:
+        """``(best, wait, best_epoch, stopped_epoch, best_parameters or None)``; the parameters
+        must be finite, and of the shape and dtype of ``like`` when given."""
+        _checked_fields(state, "EarlyStopping", ("best", "wait", "best_epoch", "stopped_epoch"), ("best_parameters",))
+        best = _checked_best(state["best"])
+        wait = check_count(state["wait"], "wait")
+        best_epoch = _checked_epoch(state["best_epoch"], "best_epoch")
+        stopped_epoch = _checked_epoch(state["stopped_epoch"], "stopped_epoch")
+        parameters = state.get("best_parameters")
+        if parameters is not None:
+            if not isinstance(parameters, np.ndarray) or parameters.ndim != 1 or parameters.dtype not in FLOAT_DTYPES:
+                raise ShapeError(
+                    f"best_parameters must be a 1-D float32 or float64 array, got {shown_briefly(parameters)}"
+                )
+            if like is not None and (parameters.shape != like.shape or parameters.dtype != like.dtype):
+                raise ShapeError(
+                    f"best_parameters holds {parameters.shape[0]:,} {parameters.dtype} values, "
+                    f"the network has {like.shape[0]:,} {like.dtype} parameters"
+                )
+            check_finite(parameters, "best_parameters")
+        return best, wait, best_epoch, stopped_epoch, parameters
 
     def __repr__(self) -> str:
         t = self._tracker
@@ -213,7 +270,16 @@ class ModelCheckpoint(Callback):
         return {"best": self._tracker.best}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._tracker.best = float(state["best"])
+        """Restore a :meth:`state_dict` (the best monitored value so far)."""
+        self._tracker.best = self._checked_state(state)
+
+    def _check_state_dict(self, state: Any, net: Network) -> None:
+        self._checked_state(state)
+
+    @staticmethod
+    def _checked_state(state: Any) -> float:
+        _checked_fields(state, "ModelCheckpoint", ("best",))
+        return _checked_best(state["best"])
 
     def __repr__(self) -> str:
         return f"ModelCheckpoint({self.path!r}, save_best_only={self.save_best_only})"

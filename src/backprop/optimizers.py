@@ -33,11 +33,14 @@ from ._validation import (
     check_interval,
     check_positive,
     shown,
+    shown_briefly,
 )
 from .errors import BackpropTypeError, DataError, ParameterError, ShapeError
 
 # The learning rate `get_optimizer("sgd")` gives, the same as `fit`'s default SGD(0.01).
 DEFAULT_SGD_LR = 0.01
+#: The most steps a restored state may count (float64 counts integers exactly up to here).
+MAX_STEPS = 2**53
 
 
 def _jsonable(value: Any) -> Any:
@@ -177,6 +180,7 @@ class Optimizer:
         The state is checked whole before anything changes: its name, its keys,
         every hyper-parameter (by the constructor's rules), the step count, and
         the buffers (1-D float arrays of one shape and dtype, finite).
+        The step count is at most 2**53.
         """
         if not isinstance(state, Mapping):
             raise BackpropTypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
@@ -192,6 +196,8 @@ class Optimizer:
         hyper = {key: state[key] for key in self.hyper_parameters if key != "lr"}
         fresh = type(self)(lr=1.0, **hyper)
         steps = check_count(state["step"], "step")
+        if steps > MAX_STEPS:  # t is used as a float (β^t, the decays); far beyond, converting it overflows
+            raise ParameterError(f"step must be at most 2**53, got step={shown_briefly(steps)}")
         names = fresh._buffer_names() if steps else ()
         absent = sorted(set(names) - set(state))
         if absent:

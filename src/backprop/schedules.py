@@ -29,9 +29,20 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ._validation import check_count, check_interval, check_positive, check_positive_int, is_finite_number, shown
+from ._validation import (
+    check_count,
+    check_interval,
+    check_positive,
+    check_positive_int,
+    is_finite_number,
+    shown,
+    shown_briefly,
+)
 from .errors import BackpropError, BackpropTypeError, ParameterError
 from .optimizers import _jsonable
+
+#: The longest run CosineDecay plans for (float64 counts integers exactly up to here).
+MAX_EPOCHS = 2**53
 
 # Metrics where larger is better: ReduceOnPlateau(mode="auto") maximizes a
 # monitor whose name contains one of these and minimizes any other.
@@ -163,7 +174,7 @@ class CosineDecay(Schedule):
     Parameters
     ----------
     epochs : int
-        ``E``, the epochs of the whole run, warm-up included (> 0).
+        ``E``, the epochs of the whole run, warm-up included (> 0, at most 2**53).
     min_lr : float, default 0.0
         ``η_min`` (>= 0, and not above the base learning rate).
     warmup : int, default 0
@@ -175,6 +186,8 @@ class CosineDecay(Schedule):
 
     def __init__(self, epochs: int, min_lr: float = 0.0, warmup: int = 0) -> None:
         self.epochs = check_positive_int(epochs, "epochs")
+        if self.epochs > MAX_EPOCHS:  # the warm-up's (e + 1) / (W + 1) needs W as a float (W < E)
+            raise ParameterError(f"epochs must be at most 2**53, got epochs={shown_briefly(self.epochs)}")
         self.min_lr = check_interval(min_lr, "min_lr", 0.0, None)
         self.warmup = check_count(warmup, "warmup")
         if self.warmup >= self.epochs:

@@ -16,9 +16,11 @@ checkpoints are callbacks.
 
 from __future__ import annotations
 
+import copy
 import math
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from typing import TYPE_CHECKING, Any
@@ -32,14 +34,16 @@ from ._validation import (
     check_positive,
     check_positive_int,
     check_seed,
-    is_number,
+    fits_float,
+    is_finite_number,
     scaled_weights,
     shown,
+    shown_briefly,
 )
-from .errors import BackpropTypeError, DataError, DivergenceError, ParameterError
+from .errors import BackpropError, BackpropTypeError, DataError, DivergenceError, ModelFileError, ParameterError
 from .layers import Dropout
 from .losses import Loss
-from .optimizers import Optimizer, get_optimizer
+from .optimizers import OPTIMIZERS, Optimizer, get_optimizer
 from .preprocessing import split, stratified_split
 from .schedules import Schedule, get_schedule
 
@@ -85,6 +89,15 @@ class Callback:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from :meth:`state_dict`; called before ``on_train_begin`` when resuming."""
+
+    def _check_state_dict(self, state: Any, net: Network) -> None:
+        """Raise a BackpropError if ``load_state_dict(state)`` would refuse ``state``, or leave
+        this callback unfit to train ``net``.
+
+        A resume calls it for every callback before it changes anything, so that a
+        damaged checkpoint leaves the network, the optimizer and the callbacks as
+        they were. The built-in callbacks check their fields here.
+        """
 
 
 class History:
@@ -141,10 +154,34 @@ class History:
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": list(self.epoch), "history": {k: list(v) for k, v in self.history.items()}, "seed": self.seed}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.epoch = [int(e) for e in state["epoch"]]
-        self.history = {str(k): [float(x) for x in v] for k, v in state["history"].items()}
-        self.seed = state["seed"]
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`, checked whole before anything changes.
+
+        ``epoch`` must list epoch numbers (integers >= 0), ``history`` map
+        metric names to lists of numbers, none longer than ``epoch``, and
+        ``seed`` be None or an integer >= 0.
+        """
+        if not isinstance(state, Mapping):
+            raise BackpropTypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
+        missing = sorted({"epoch", "history", "seed"} - set(state))
+        if missing:
+            raise ParameterError(f"history state is missing {missing}")
+        epochs, history, seed = state["epoch"], state["history"], state["seed"]
+        if not isinstance(epochs, list) or not all(_is_count(epoch) for epoch in epochs):
+            raise ParameterError(f"epoch must be a list of epoch numbers (integers >= 0), got {shown_briefly(epochs)}")
+        if not isinstance(history, Mapping):
+            raise ParameterError(f"history must map metric names to lists of numbers, got {shown_briefly(history)}")
+        for key, values in history.items():
+            if not isinstance(values, list) or len(values) > len(epochs) or not all(map(fits_float, values)):
+                raise ParameterError(
+                    f"history[{shown_briefly(key)}] must be a list of at most {len(epochs)} numbers (one per "
+                    f"epoch), got {shown_briefly(values)}"
+                )
+        if seed is not None:
+            seed = check_seed(seed)
+        self.epoch = [int(e) for e in epochs]
+        self.history = {str(k): [float(x) for x in v] for k, v in history.items()}
+        self.seed = seed
 
     def __getitem__(self, key: str) -> list[float]:
         return self.history[key]
@@ -276,7 +313,7 @@ def fit(
     net._check_parameters()
     checkpoint = None if resume_from is None else _read_checkpoint(net, resume_from)
     if optimizer is None and checkpoint is not None:
-        optimizer = str(checkpoint["optimizer"]["name"])
+        optimizer = _saved_optimizer(checkpoint)
     optimizer = _optimizer(optimizer)
     schedule_fn = get_schedule(schedule)
     epochs = check_positive_int(epochs, "epochs")
@@ -298,12 +335,12 @@ def fit(
             raise BackpropTypeError(f"callbacks must be backprop Callback instances, got {callback!r}")
 
     if checkpoint is not None:
-        if seed is not None and check_seed(seed) != checkpoint["seed"]:
+        if seed is not None and check_seed(seed) != checkpoint.seed:
             raise ParameterError(
-                f"seed={seed!r} differs from the seed {checkpoint['seed']} of the checkpoint {str(resume_from)!r}; "
+                f"seed={seed!r} differs from the seed {checkpoint.seed} of the checkpoint {checkpoint.where!r}; "
                 "omit seed to resume"
             )
-        seed = checkpoint["seed"]
+        seed = checkpoint.seed
     seed = check_seed(seed)
     if seed is None:
         seed = int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]
@@ -337,7 +374,7 @@ def fit(
         callbacks=callbacks,
     )
     if checkpoint is not None:
-        _restore(state, checkpoint, resume_from, n, -(-n // batch))
+        _restore(state, checkpoint, train_rows, -(-n // batch))
     start = state.epoch + 1
 
     # Buffers for the whole run: batch gathering, relative weights, L2 and norms.
@@ -811,7 +848,31 @@ def _diverged(
     )
 
 
-def _read_checkpoint(net: Network, path: str | PathLike[str]) -> dict[str, Any]:
+# --------------------------------------------------------------------- resuming
+
+
+@dataclass
+class _Checkpoint:
+    """A checkpoint's training state (``TrainingState.checkpoint()``), each field checked."""
+
+    where: str
+    epoch: int
+    seed: int
+    base_lr: float
+    optimizer: dict[str, Any]
+    schedule: dict[str, Any]
+    rngs: dict[str, Any]
+    history: dict[str, Any]
+    callbacks: list[dict[str, Any]]
+    partial: dict[str, Any] | None
+    parameters: FloatArray
+
+
+#: The fields every training state has; ``callbacks`` and ``partial`` may be absent.
+_STATE_FIELDS = ("epoch", "epochs", "seed", "base_lr", "optimizer", "schedule", "rngs", "history")
+
+
+def _read_checkpoint(net: Network, path: str | PathLike[str]) -> _Checkpoint:
     from .io import load_checkpoint
 
     if not isinstance(path, str | PathLike):
@@ -820,57 +881,276 @@ def _read_checkpoint(net: Network, path: str | PathLike[str]) -> dict[str, Any]:
     saved, state = load_checkpoint(path)
     if saved.config() != net.config():
         raise ParameterError(f"checkpoint {str(path)!r} holds a different network: {saved!r}; this network is {net!r}")
-    for key in ("epoch", "epochs", "seed", "base_lr", "optimizer", "schedule", "rngs", "history"):
+    return _check_training_state(state, saved, str(os.fspath(path)))
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _is_count(value: Any) -> bool:
+    return _is_integer(value) and value >= 0
+
+
+def _field_error(where: str, name: str, rule: str, value: Any) -> ModelFileError:
+    return ModelFileError(f"{where}: state field {name!r} must be {rule}, got {shown_briefly(value)}")
+
+
+def _unusable(where: str, name: str, error: BackpropError) -> ModelFileError:
+    return ModelFileError(f"{where}: state field {name!r} is unusable: {error}")
+
+
+def _check_training_state(state: Any, saved: Network, where: str) -> _Checkpoint:
+    """Check every field of a checkpoint's training state that does not depend on the call that resumes it.
+
+    ``saved`` is the checkpoint's network. :func:`_restore` checks the rest
+    (against this call's optimizer, schedule, callbacks and data) before it
+    changes anything. Raises :class:`ModelFileError` naming the file and the field.
+    """
+    if not isinstance(state, dict):
+        raise ModelFileError(f"{where}: the checkpoint state must be a dict, got {shown_briefly(state)}")
+    for key in _STATE_FIELDS:
         if key not in state:
-            raise ParameterError(f"checkpoint {str(path)!r} is not a training checkpoint: it has no {key!r}")
-    state["parameters"] = saved.parameters
-    return state
+            raise ModelFileError(f"{where}: not a training checkpoint: its state has no {key!r}")
+    epochs, epoch, seed, base_lr = state["epochs"], state["epoch"], state["seed"], state["base_lr"]
+    if not (_is_count(epochs) and epochs > 0):
+        raise _field_error(where, "epochs", "a positive integer", epochs)
+    if not (_is_integer(epoch) and -1 <= int(epoch) < int(epochs)):
+        raise _field_error(
+            where, "epoch", f"an integer from -1 (none finished) to epochs - 1 = {int(epochs) - 1}", epoch
+        )
+    if not _is_count(seed):
+        raise _field_error(where, "seed", "an integer >= 0", seed)
+    if not (is_finite_number(base_lr) and base_lr > 0):
+        raise _field_error(where, "base_lr", "a positive number", base_lr)
+
+    n_parameters = saved.parameters.shape[0]
+    largest = float(np.finfo(saved.dtype).max)
+    for key in ("optimizer", "schedule"):
+        if not isinstance(state[key], dict) or not isinstance(state[key].get("name"), str):
+            raise _field_error(where, key, "a dict with a 'name'", state[key])
+    for key, buffer in state["optimizer"].items():
+        # The buffers run along the flat parameter buffer, in its dtype (the optimizer checks the rest).
+        if not isinstance(buffer, np.ndarray) or buffer.ndim != 1:
+            continue
+        if buffer.shape[0] != n_parameters:
+            raise ModelFileError(
+                f"{where}: state field 'optimizer.{key}' has {buffer.shape[0]:,} values, "
+                f"the network has {n_parameters:,} parameters"
+            )
+        if buffer.dtype.kind == "f" and buffer.size:
+            peak = float(np.abs(buffer).max())
+            if math.isfinite(peak) and peak > largest:
+                raise ModelFileError(
+                    f"{where}: state field 'optimizer.{key}' holds {peak:.4g}, beyond {saved.dtype.name}'s range"
+                )
+    if not isinstance(state["rngs"], dict):
+        raise _field_error(where, "rngs", "a dict of random generator states", state["rngs"])
+    try:
+        History().load_state_dict(state["history"])
+    except BackpropError as error:
+        raise _unusable(where, "history", error) from error
+    callbacks = state.get("callbacks", [])
+    if not isinstance(callbacks, list):
+        raise _field_error(where, "callbacks", "a list", callbacks)
+    for index, entry in enumerate(callbacks):
+        if not (
+            isinstance(entry, dict)
+            and set(entry) == {"type", "state"}
+            and isinstance(entry["type"], str)
+            and isinstance(entry["state"], dict)
+        ):
+            raise _field_error(where, f"callbacks[{index}]", "a dict {'type': class name, 'state': dict}", entry)
+    return _Checkpoint(
+        where=where,
+        epoch=int(epoch),
+        seed=int(seed),
+        base_lr=float(base_lr),
+        optimizer=state["optimizer"],
+        schedule=state["schedule"],
+        rngs=state["rngs"],
+        history=state["history"],
+        callbacks=callbacks,
+        partial=_check_partial_fields(state.get("partial"), int(epoch), len(saved.dense_layers), where),
+        parameters=saved.parameters,
+    )
 
 
-def _check_partial(partial: Any, epoch: int, order_size: int, n_steps: int, path: Any) -> dict[str, Any] | None:
-    """A checkpoint's mid-epoch position, checked against this run's data."""
+def _check_partial_fields(partial: Any, epoch: int, n_dense: int, where: str) -> dict[str, Any] | None:
+    """A mid-epoch position (``TrainingState.partial``), checked field by field; None if there is none."""
     if partial is None:
         return None
-    where = f"checkpoint {str(path)!r}"
-    if not isinstance(partial, dict) or set(partial) != {"epoch", "step", "order", "sums", "norm_sums"}:
-        raise ParameterError(f"{where}: its mid-epoch position is malformed: {shown(partial)}")
-    order, sums = partial["order"], partial["sums"]
-    if partial["epoch"] != epoch or not isinstance(partial["step"], int) or not 0 <= partial["step"] <= n_steps:
-        raise ParameterError(
-            f"{where} stopped in epoch {shown(partial['epoch'])} after batch {shown(partial['step'])}, "
-            f"which does not follow its last finished epoch {epoch - 1} with {n_steps} batches per epoch"
+    keys = ["epoch", "norm_sums", "order", "step", "sums"]
+    if not isinstance(partial, dict) or sorted(partial) != keys:
+        raise _field_error(where, "partial", f"None or a dict of {keys}", partial)
+    if not (_is_integer(partial["epoch"]) and partial["epoch"] == epoch + 1):
+        raise _field_error(
+            where, "partial.epoch", f"{epoch + 1}, the epoch after the last finished one", partial["epoch"]
         )
-    if not isinstance(order, np.ndarray) or order.shape != (order_size,) or order.dtype.kind not in "iu":
-        raise ParameterError(
-            f"{where} holds a batch order for other data: {order_size} training rows now, "
-            f"got {shown(getattr(order, 'shape', order))}; resume with the same data and validation split"
-        )
-    if not isinstance(sums, list) or len(sums) != 4 or not all(is_number(value) for value in sums):
-        raise ParameterError(f"{where}: its mid-epoch sums are malformed: {shown(sums)}")
-    return dict(partial)
+    step, order, sums, norm_sums = partial["step"], partial["order"], partial["sums"], partial["norm_sums"]
+    if not _is_count(step):
+        raise _field_error(where, "partial.step", "the number of batches done, an integer >= 0", step)
+    if not (isinstance(order, np.ndarray) and order.ndim == 1 and order.dtype.kind in "iu"):
+        raise _field_error(where, "partial.order", "a 1-D integer array of row numbers", order)
+    if not (isinstance(sums, list) and len(sums) == 4 and all(map(is_finite_number, sums))):
+        raise _field_error(where, "partial.sums", "a list of 4 finite numbers", sums)
+    values = norm_sums.tolist() if isinstance(norm_sums, np.ndarray) and norm_sums.ndim == 1 else norm_sums
+    if not (isinstance(values, list) and len(values) == n_dense and all(map(is_finite_number, values))):
+        raise _field_error(where, "partial.norm_sums", f"{n_dense} finite numbers, one per Dense layer", norm_sums)
+    return {
+        "epoch": epoch + 1,
+        "step": int(step),
+        "order": order,
+        "sums": [float(value) for value in sums],
+        "norm_sums": np.array(values, dtype=np.float64),
+    }
 
 
-def _restore(state: TrainingState, checkpoint: dict[str, Any], path: Any, order_size: int, n_steps: int) -> None:
-    """Put optimizer, schedule, generators, history and epoch back where the checkpoint left them."""
-    saved_name = checkpoint["optimizer"].get("name")
-    if saved_name != state.optimizer.state_dict().get("name"):
+def _check_partial(partial: dict[str, Any] | None, rows: np.ndarray[Any, Any], n_steps: int, where: str) -> None:
+    """A checkpoint's mid-epoch position against this run's training ``rows`` and batches per epoch."""
+    if partial is None:
+        return
+    order = partial["order"]
+    if order.shape != rows.shape:
         raise ParameterError(
-            f"checkpoint {str(path)!r} was trained with optimizer {saved_name!r}, this call passes {state.optimizer!r}"
+            f"checkpoint {where!r} holds a batch order for other data: {rows.shape[0]} training rows now, "
+            f"got {shown(order.shape)}; resume with the same data and validation split"
         )
-    state.optimizer.load_state_dict(checkpoint["optimizer"])
-    state.schedule.load_state_dict(checkpoint["schedule"])
+    if partial["step"] > n_steps:
+        raise ParameterError(
+            f"checkpoint {where!r} stopped in epoch {partial['epoch']} after batch {partial['step']}, but an epoch "
+            f"has {n_steps} batches now; resume with the same data, validation split and batch_size"
+        )
+    ordered = np.sort(order)
+    if not np.array_equal(ordered, rows):
+        if order.size and (int(ordered[0]) < 0 or bool((ordered[1:] == ordered[:-1]).any())):
+            raise ModelFileError(
+                f"{where}: state field 'partial.order' is not a batch order: it repeats rows or holds negative ones"
+            )
+        raise ParameterError(
+            f"checkpoint {where!r} holds a batch order of other rows than this run's {rows.shape[0]} training "
+            "rows; resume with the same data and validation split"
+        )
+
+
+def _check_generator_state(value: Any, kind: type[np.random.BitGenerator], name: str, where: str) -> None:
+    """A bit generator's ``state`` dict, checked (numpy's setter takes wrong types and sizes silently)."""
+    if not isinstance(value, dict) or value.get("bit_generator") != kind.__name__:
+        raise _field_error(where, name, f"the state of a {kind.__name__} random generator", value)
+    if kind is np.random.PCG64:
+        inner: Any = value.get("state")
+        has_uint32: Any = value.get("has_uint32")
+        uinteger: Any = value.get("uinteger")
+        if not (
+            set(value) == {"bit_generator", "state", "has_uint32", "uinteger"}
+            and isinstance(inner, dict)
+            and set(inner) == {"state", "inc"}
+            and all(_is_integer(number) and 0 <= number < 2**128 for number in inner.values())
+            and _is_integer(has_uint32)
+            and has_uint32 in (0, 1)
+            and _is_integer(uinteger)
+            and 0 <= uinteger < 2**32
+        ):
+            raise _field_error(
+                where,
+                name,
+                "a PCG64 state: integers 'state' and 'inc' in [0, 2**128), 'has_uint32' 0 or 1, "
+                "'uinteger' in [0, 2**32)",
+                value,
+            )
+    try:
+        kind(0).state = value
+    except (TypeError, ValueError, KeyError, OverflowError) as error:  # numpy's own checks, for other kinds
+        raise ModelFileError(f"{where}: state field {name!r} is not a {kind.__name__} state: {error}") from None
+
+
+def _trial_load(component: Any, saved: Any, where: str, name: str) -> Any:
+    """A copy of ``component`` (an optimizer or a schedule) that loaded ``saved``: its checks run, it is untouched."""
+    trial = copy.deepcopy(component)
+    try:
+        trial.load_state_dict(saved)
+    except BackpropError as error:
+        raise _unusable(where, name, error) from error
+    return trial
+
+
+def _saved_optimizer(checkpoint: _Checkpoint) -> str:
+    """The name of the optimizer a checkpoint was trained with, for ``fit(optimizer=None)``."""
+    name = checkpoint.optimizer["name"]
+    if name not in OPTIMIZERS:
+        raise ModelFileError(
+            f"{checkpoint.where}: state field 'optimizer.name' is {shown_briefly(name)}, not one of "
+            f"{sorted(OPTIMIZERS)}; pass the optimizer it was trained with as optimizer="
+        )
+    return str(name)
+
+
+def _matched_callbacks(
+    callbacks: list[Callback], saved: list[dict[str, Any]]
+) -> list[tuple[int, Callback, dict[str, Any]]]:
+    """``(index, callback, saved state)`` for each callback whose class saved a state at its place.
+
+    Only when the call has as many callbacks as the checkpoint saved; others start afresh.
+    """
+    if len(saved) != len(callbacks):
+        return []
+    pairs = enumerate(zip(callbacks, saved, strict=True))
+    return [
+        (index, callback, entry["state"])
+        for index, (callback, entry) in pairs
+        if entry["type"] == type(callback).__name__
+    ]
+
+
+def _restore(state: TrainingState, checkpoint: _Checkpoint, rows: np.ndarray[Any, Any], n_steps: int) -> None:
+    """Put optimizer, schedule, generators, history, callbacks and epoch back where the checkpoint left them.
+
+    All is checked first, against this call (its optimizer, schedule,
+    callbacks and training ``rows``), so that a checkpoint that does not fit
+    raises with the network, the optimizer and the callbacks as they were.
+    """
+    where = checkpoint.where
+    for kind, component in (("optimizer", state.optimizer), ("schedule", state.schedule)):
+        saved_name = getattr(checkpoint, kind)["name"]
+        if saved_name != component.name:
+            raise ParameterError(
+                f"checkpoint {where!r} was trained with {kind} {shown_briefly(saved_name)}, "
+                f"this call passes {component!r}"
+            )
+    _trial_load(state.optimizer, checkpoint.optimizer, where, "optimizer")
+    schedule = _trial_load(state.schedule, checkpoint.schedule, where, "schedule")
+    if checkpoint.epoch + 1 < state.epochs:
+        try:  # the rate of the first epoch to run: a schedule may refuse the checkpoint's base_lr
+            schedule(checkpoint.epoch + 1, checkpoint.base_lr)
+        except BackpropError as error:
+            raise _unusable(where, "schedule", error) from error
+    if sorted(checkpoint.rngs) != sorted(state.rngs):
+        raise _field_error(where, "rngs", f"the states of the generators {sorted(state.rngs)}", checkpoint.rngs)
     for name, rng in state.rngs.items():
-        rng.bit_generator.state = checkpoint["rngs"][name]
-    state.history.load_state_dict(checkpoint["history"])
-    saved = checkpoint.get("callbacks", [])
-    if len(saved) == len(state.callbacks):
-        for callback, entry in zip(state.callbacks, saved, strict=True):
-            if entry.get("type") == type(callback).__name__:
-                callback.load_state_dict(entry["state"])
-    state.base_lr = float(checkpoint["base_lr"])
-    state.epoch = int(checkpoint["epoch"])
-    state.partial = _check_partial(checkpoint.get("partial"), state.epoch + 1, order_size, n_steps, path)
-    np.copyto(state.net.parameters, checkpoint["parameters"])
+        _check_generator_state(checkpoint.rngs[name], type(rng.bit_generator), f"rngs.{name}", where)
+    matched = _matched_callbacks(state.callbacks, checkpoint.callbacks)
+    for index, callback, callback_state in matched:
+        try:
+            callback._check_state_dict(callback_state, state.net)
+        except BackpropError as error:
+            raise ModelFileError(
+                f"{where}: state field 'callbacks[{index}]' is unusable by {type(callback).__name__}: {error}"
+            ) from error
+    _check_partial(checkpoint.partial, rows, n_steps, where)
+
+    # All checked. The callbacks first: one of the caller's own that refuses its
+    # state then leaves the network, the optimizer and the schedule as they were.
+    for _, callback, callback_state in matched:
+        callback.load_state_dict(callback_state)
+    state.optimizer.load_state_dict(checkpoint.optimizer)
+    state.schedule.load_state_dict(checkpoint.schedule)
+    for name, rng in state.rngs.items():
+        rng.bit_generator.state = checkpoint.rngs[name]
+    state.history.load_state_dict(checkpoint.history)
+    state.base_lr = checkpoint.base_lr
+    state.epoch = checkpoint.epoch
+    state.partial = checkpoint.partial
+    np.copyto(state.net.parameters, checkpoint.parameters)
 
 
 __all__ = ["Callback", "History", "TrainingState", "fit"]

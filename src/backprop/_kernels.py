@@ -32,6 +32,9 @@ from typing import Any
 
 _kernels: dict[str, Callable[..., Any]] | None = None
 
+#: The derivative ``activation_backward`` applies.
+RELU, TANH, SIGMOID = 0, 1, 2
+
 
 def enabled() -> bool:
     """True when the compiled kernels are used (numba importable, not switched off)."""
@@ -133,39 +136,22 @@ def _compile() -> dict[str, Callable[..., Any]]:
                 a[i, j] = value if value > 0 or value != value else 0.0
 
     @jit  # type: ignore[untyped-decorator]
-    def relu_backward(grad: Any, a: Any, db: Any, one: Any) -> None:
-        # ReLU.backward, grad *= [a > 0], then the bias gradient Σ_samples ∂L/∂z in
-        # np.add.reduce's order (row by row from the first) when db has entries.
+    def activation_backward(grad: Any, a: Any, db: Any, one: Any, kind: int) -> None:
+        # Activation.backward, grad *= f' from the cached output a, rounded after each
+        # operation as numpy does: [a > 0] (RELU), 1 − a² (TANH), (1 − a) a (SIGMOID).
+        # Then the bias gradient Σ_samples ∂L/∂z in np.add.reduce's order (row by row
+        # from the first) when db has entries.
         n, k = grad.shape
         summed = db.shape[0] > 0
         zero = one - one
         for i in range(n):
             for j in range(k):
-                g = grad[i, j] * (one if a[i, j] > 0 else zero)
-                grad[i, j] = g
-                if summed:
-                    db[j] = g if i == 0 else db[j] + g
-
-    @jit  # type: ignore[untyped-decorator]
-    def tanh_backward(grad: Any, a: Any, db: Any, one: Any) -> None:
-        # Tanh.backward, grad *= 1 − a², rounded after each operation as numpy does.
-        n, k = grad.shape
-        summed = db.shape[0] > 0
-        for i in range(n):
-            for j in range(k):
-                g = grad[i, j] * (one - a[i, j] * a[i, j])
-                grad[i, j] = g
-                if summed:
-                    db[j] = g if i == 0 else db[j] + g
-
-    @jit  # type: ignore[untyped-decorator]
-    def sigmoid_backward(grad: Any, a: Any, db: Any, one: Any) -> None:
-        # Sigmoid.backward, grad *= (1 − a) a.
-        n, k = grad.shape
-        summed = db.shape[0] > 0
-        for i in range(n):
-            for j in range(k):
-                g = grad[i, j] * ((one - a[i, j]) * a[i, j])
+                if kind == RELU:
+                    g = grad[i, j] * (one if a[i, j] > 0 else zero)
+                elif kind == TANH:
+                    g = grad[i, j] * (one - a[i, j] * a[i, j])
+                else:
+                    g = grad[i, j] * ((one - a[i, j]) * a[i, j])
                 grad[i, j] = g
                 if summed:
                     db[j] = g if i == 0 else db[j] + g
@@ -294,9 +280,7 @@ def _compile() -> dict[str, Callable[..., Any]]:
         "adam": adam,
         "momentum": momentum,
         "bias_relu": bias_relu,
-        "relu_backward": relu_backward,
-        "tanh_backward": tanh_backward,
-        "sigmoid_backward": sigmoid_backward,
+        "activation_backward": activation_backward,
         "output_error": output_error,
         "softmax_shift": softmax_shift,
         "softmax_normalize": softmax_normalize,
@@ -318,9 +302,9 @@ def _compile() -> dict[str, Callable[..., Any]]:
                 z, a, y = (np.zeros((2, 2), dtype) for _ in range(3))
                 bias = np.zeros(2, dtype)
                 bias_relu(z, bias, a)
-                relu_backward(z, a, bias, one)
-                tanh_backward(z, a, bias, one)
-                sigmoid_backward(z, a, bias, one)
+                for kind in (RELU, TANH, SIGMOID):
+                    activation_backward(z, a, bias, one, kind)
+                    activation_backward(z, a, bias[:0], one, kind)
                 for rows in (bias, bias[:0]):
                     output_error(a, y, z, one, rows, bias)
                     output_error(a, y, z, one, rows, bias[:0])

@@ -148,7 +148,7 @@ class Sigmoid(Activation):
     _backward = backward  # the rule the compiled kernel computes
 
     def backward_summed(self, grad: Array, z: Array, a: Array, tmp: Array, db: Array | None) -> bool:
-        return _summed(self, "sigmoid_backward", grad, z, a, tmp, db)
+        return _summed(self, _kernels.SIGMOID, grad, z, a, tmp, db)
 
 
 class Tanh(Activation):
@@ -170,7 +170,7 @@ class Tanh(Activation):
     _backward = backward
 
     def backward_summed(self, grad: Array, z: Array, a: Array, tmp: Array, db: Array | None) -> bool:
-        return _summed(self, "tanh_backward", grad, z, a, tmp, db)
+        return _summed(self, _kernels.TANH, grad, z, a, tmp, db)
 
 
 class ReLU(Activation):
@@ -199,7 +199,7 @@ class ReLU(Activation):
         return out
 
     def backward_summed(self, grad: Array, z: Array, a: Array, tmp: Array, db: Array | None) -> bool:
-        return _summed(self, "relu_backward", grad, z, a, tmp, db)
+        return _summed(self, _kernels.RELU, grad, z, a, tmp, db)
 
 
 class LeakyReLU(Activation):
@@ -292,15 +292,15 @@ class Softplus(Activation):
         return grad
 
 
-def _summed(activation: Activation, name: str, grad: Array, z: Array, a: Array, tmp: Array, db: Array | None) -> bool:
-    """``backward_summed`` by the compiled kernel ``name`` (``grad *= f'`` from ``a``, then ``db``)."""
-    kernel = _kernels.loaded(name)
+def _summed(activation: Activation, kind: int, grad: Array, z: Array, a: Array, tmp: Array, db: Array | None) -> bool:
+    """``backward_summed`` by the compiled kernel (``grad *= f'`` of ``kind`` from ``a``, then ``db``)."""
+    kernel = _kernels.loaded("activation_backward")
     # A subclass (or a test) that changes backward gets its own rule, not the kernel's.
     if kernel is None or type(activation).backward is not getattr(type(activation), "_backward", None):
         activation.backward(grad, z, a, tmp)
         return False
     # An empty db tells the kernel there is no bias to sum into.
-    kernel(grad, a, grad.reshape(-1)[:0] if db is None else db, grad.dtype.type(1))
+    kernel(grad, a, grad.reshape(-1)[:0] if db is None else db, grad.dtype.type(1), kind)
     return db is not None
 
 

@@ -251,29 +251,24 @@ def _compile() -> dict[str, Callable[..., Any]]:
         return total
 
     @jit  # type: ignore[untyped-decorator]
+    def _argmax(x: Any, i: int) -> int:
+        # numpy's argmax of row i: the first maximum, or the first NaN.
+        best = 0
+        if x[i, 0] != x[i, 0]:
+            return 0
+        for j in range(1, x.shape[1]):
+            if x[i, j] != x[i, j]:
+                return j
+            if x[i, j] > x[i, best]:
+                best = j
+        return best
+
+    @jit  # type: ignore[untyped-decorator]
     def argmax_hits(a: Any, y: Any) -> int:
-        # Rows where argmax ŷ = argmax y, argmax as numpy's: the first maximum, or the first NaN.
-        n, k = a.shape
+        # Rows where argmax ŷ = argmax y.
         hits = 0
-        for i in range(n):
-            best_a = 0
-            best_y = 0
-            nan_a = a[i, 0] != a[i, 0]
-            nan_y = y[i, 0] != y[i, 0]
-            for j in range(1, k):
-                if not nan_a:
-                    if a[i, j] != a[i, j]:
-                        best_a = j
-                        nan_a = True
-                    elif a[i, j] > a[i, best_a]:
-                        best_a = j
-                if not nan_y:
-                    if y[i, j] != y[i, j]:
-                        best_y = j
-                        nan_y = True
-                    elif y[i, j] > y[i, best_y]:
-                        best_y = j
-            hits += best_a == best_y
+        for i in range(a.shape[0]):
+            hits += _argmax(a, i) == _argmax(y, i)
         return hits
 
     kernels = {

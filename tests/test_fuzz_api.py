@@ -1198,6 +1198,12 @@ def test_estimators_reject_huge_ints_and_mixed_infinities_without_warnings():
         MLPRegressor(max_iter=1).fit(np.array([[0.0, np.inf, -np.inf]]), [0.0])
 
 
+def test_partial_fit_with_no_classes_is_a_clear_error():
+    # Found by test_classifier: classes=[] made the "at least 2 classes" message index an empty array.
+    with pytest.raises(bp.ParameterError, match=r"needs at least 2 classes, got classes="):
+        MLPClassifier(max_iter=1).partial_fit(np.zeros((2, 1)), [0.0, 0.0], classes=np.array([], dtype=np.int8))
+
+
 def test_classifier_labels_beyond_int64_are_rejected_without_a_warning():
     # scikit-learn's type_of_target cast 1e300 to int64: "invalid value encountered in cast".
     with pytest.raises(ValueError, match=r"Unknown label type: continuous"):

@@ -973,6 +973,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):  # type: ignore[misc]
         multilabel = kind == "multilabel-indicator"
         if first:
             labels = np.arange(y.shape[1]) if multilabel else unique_labels(y if classes is None else classes)
+            if labels.shape[0] == 0:
+                raise ParameterError(f"{name} needs at least 2 classes, got classes={shown(classes)}")
             if labels.shape[0] < 2:
                 raise ParameterError(f"{name} needs samples of at least 2 classes, got 1 class: {shown(labels[0])}")
         else:

@@ -354,7 +354,11 @@ def test_two_rows_train_only_without_test_and_validation_parts(tiny):
         f"{tiny / 'two.csv'}: --test-size 0.9 asks for 2 of 2 rows, but that leaves none for training; "
         "lower --test-size or use --test-size 0",
     )
-    failed(run("train", tiny / "two.csv", *FAST, "--test-size", "0"), "validation=0.1 asks for 1 of 2 samples")
+    assert failed(run("train", tiny / "two.csv", *FAST, "--test-size", "0")) == (
+        f"error: {tiny / 'two.csv'}: --validation 0.1 asks for 1 of 2 rows, but a stratified split keeps at least "
+        "one row of each of the 2 classes for training, so at most 0 can be validation rows; "
+        "lower --validation or use --validation 0"
+    )
     out = tiny / "two.safetensors"
     ok(run("train", tiny / "two.csv", *FAST, "--test-size", "0", "--validation", "0", "-o", out))
     assert bp.load(out).n_inputs == 2

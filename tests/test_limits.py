@@ -355,9 +355,8 @@ def test_two_rows_train_only_without_test_and_validation_parts(tiny):
         "lower --test-size or use --test-size 0",
     )
     assert failed(run("train", tiny / "two.csv", *FAST, "--test-size", "0")) == (
-        f"error: {tiny / 'two.csv'}: --validation 0.1 asks for 1 of 2 rows, but a stratified split keeps at least "
-        "one row of each of the 2 classes for training, so at most 0 can be validation rows; "
-        "lower --validation or use --validation 0"
+        f"error: {tiny / 'two.csv'}: --validation 0.1 asks for 1 of 2 rows, but training keeps at least one row of "
+        "each of the 2 classes, so at most 0 can be validation rows; use --validation 0 (too few rows to hold any out)"
     )
     out = tiny / "two.safetensors"
     ok(run("train", tiny / "two.csv", *FAST, "--test-size", "0", "--validation", "0", "-o", out))

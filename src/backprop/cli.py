@@ -49,7 +49,7 @@ from rich.text import Text
 
 from . import __version__
 from .activations import ACTIVATIONS
-from .errors import BackpropError, DataError, MissingDependencyError, ModelFileError, ParameterError, SaveError
+from .errors import BackpropError, DataError, MissingDependencyError, ModelFileError, SaveError
 from .explain import Trace, explain, seed_example
 from .gradcheck import gradcheck
 from .layers import Dense, Dropout, Layer
@@ -875,17 +875,6 @@ def build_network(n_inputs: int, options: TrainOptions, head: Head) -> Network:
     return Network(layers, inputs=n_inputs, seed=options.seed)
 
 
-def _in_option_terms(error: ParameterError, source: str) -> ParameterError:
-    """fit's refusal of the validation fraction, said as ``backprop train`` is used: the file,
-    ``--validation`` and rows (fit's message names its own ``validation=`` and samples)."""
-    text = str(error)
-    if not text.startswith("validation="):
-        return error
-    text = text.replace("validation=", "--validation ", 1).replace(" samples", " rows").replace(" sample of", " row of")
-    text = text.replace("lower validation or leave it out", "lower --validation or use --validation 0")
-    return ParameterError(f"{source}: {text}")
-
-
 def build_schedule(name: str, epochs: int, validation: bool) -> Schedule:
     """The learning-rate schedule ``--schedule`` names, with defaults fit for ``epochs``."""
     from .schedules import Constant, CosineDecay, ExponentialDecay, ReduceOnPlateau, StepDecay
@@ -937,7 +926,7 @@ def run_training(
     Writes nothing but the checkpoint of an interrupted run.
     """
     from .callbacks import EarlyStopping
-    from .tabular import read_table
+    from .tabular import check_held_out, read_table
 
     frame = read_table(options.data, header=options.header)
     prepared = prepare_training(
@@ -967,6 +956,10 @@ def run_training(
     optimizer = get_optimizer(options.optimizer, lr=options.lr)
     learning_rate = float(optimizer.lr)
     validation = options.validation if options.validation > 0 else None
+    if validation is not None:
+        # fit holds the validation rows out of the training rows by the same rule: said here in --validation's terms.
+        n_groups = len(np.unique(y_train)) if pre.task == "classification" else 1
+        check_held_out(frame.source, validation, len(y_train), n_groups, option="--validation", part="validation")
     schedule = build_schedule(options.schedule, options.epochs, validation is not None)
 
     callbacks: list[Callback] = []
@@ -989,23 +982,20 @@ def run_training(
 
     began = time.perf_counter()
     with _sigint(monitor):
-        try:
-            history = net.fit(
-                X_train,
-                head.targets(y_train),
-                loss=head.loss,
-                optimizer=optimizer,
-                epochs=options.epochs,
-                batch_size=options.batch_size,
-                validation=validation,
-                l2=options.l2,
-                schedule=schedule,
-                callbacks=callbacks,
-                seed=options.seed,
-                resume_from=resume,
-            )
-        except ParameterError as exc:
-            raise _in_option_terms(exc, frame.source) from None
+        history = net.fit(
+            X_train,
+            head.targets(y_train),
+            loss=head.loss,
+            optimizer=optimizer,
+            epochs=options.epochs,
+            batch_size=options.batch_size,
+            validation=validation,
+            l2=options.l2,
+            schedule=schedule,
+            callbacks=callbacks,
+            seed=options.seed,
+            resume_from=resume,
+        )
     seconds = time.perf_counter() - began
     epochs_run = len(history)
     stopped_early = bool(callbacks[0].stopped_epoch is not None) if isinstance(callbacks[0], EarlyStopping) else False

@@ -1328,30 +1328,31 @@ def _target_spec(
     return spec, indices, missing, note
 
 
-def _check_test_size(frame: Frame, test_size: float, n_rows: int, n_groups: int, *, dropped: bool) -> None:
-    """Refuse a ``test_size`` fraction that leaves a class (or, for regression, the whole table) no training row.
+def check_held_out(
+    source: str, fraction: float, n_rows: int, n_groups: int, *, option: str, part: str, dropped: bool = False
+) -> None:
+    """Refuse a fraction held out (``--test-size``, ``--validation``) that leaves a class (or, for
+    regression, the whole table) no training row.
 
     The same rule as :func:`backprop.preprocessing.stratified_split` and :func:`~backprop.preprocessing.split`,
-    said in the terms of ``backprop train``: the file, ``--test-size`` and rows. Other values (a count)
-    are left to those functions' own messages.
+    said in the terms of ``backprop train``: the file, the ``option`` and rows; ``part`` names the rows
+    held out ("test", "validation"). Other values (a count) are left to those functions' own messages.
     """
     from .preprocessing import _fraction_count
 
-    if not 0 < test_size < 1:
+    if not 0 < fraction < 1:
         return
-    n_test = _fraction_count(float(test_size), n_rows)
+    n_held = _fraction_count(float(fraction), n_rows)
     most = n_rows - n_groups  # every class keeps one row for training
-    if n_test <= most:
+    if n_held <= most:
         return
     usable = "usable rows" if dropped else "rows"
     if n_groups == 1:
         why = "that leaves none for training"
     else:
-        why = f"training keeps at least one row of each of the {n_groups} classes, so at most {most} can be test rows"
-    what = "lower --test-size or use --test-size 0" if most > 0 else "use --test-size 0 (too few rows to hold any out)"
-    raise DataError(
-        f"{frame.source}: --test-size {test_size:g} asks for {n_test} of {n_rows} {usable}, but {why}; {what}"
-    )
+        why = f"training keeps at least one row of each of the {n_groups} classes, so at most {most} can be {part} rows"
+    what = f"lower {option} or use {option} 0" if most > 0 else f"use {option} 0 (too few rows to hold any out)"
+    raise DataError(f"{source}: {option} {fraction:g} asks for {n_held} of {n_rows} {usable}, but {why}; {what}")
 
 
 def prepare_training(
@@ -1484,7 +1485,15 @@ def prepare_training(
     y_kept = y_all[rows_kept]
     if test_size > 0:
         n_groups = len(np.unique(y_kept)) if spec.kind == "classes" else 1
-        _check_test_size(frame, test_size, len(rows_kept), n_groups, dropped=len(rows_kept) < frame.n_rows)
+        check_held_out(
+            frame.source,
+            test_size,
+            len(rows_kept),
+            n_groups,
+            option="--test-size",
+            part="test",
+            dropped=len(rows_kept) < frame.n_rows,
+        )
         if spec.kind == "classes":
             counts = np.bincount(y_kept.astype(np.int64), minlength=len(spec.classes))
             if (counts == 0).any():

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _buffers
 from ._validation import (
     FloatArray,
     as_array,
@@ -56,14 +57,15 @@ class _Workspace:
         self.a: list[FloatArray] = []
         self.grad: list[FloatArray] = []
         self.tmp: list[FloatArray] = []
-        for layer in layers:
-            shape = (n_samples, layer.units)
-            z = np.empty(shape, dtype)
+        for index, layer in enumerate(layers):
+            # Each buffer at its own page offset: the layer kernels read one while writing another.
+            shape, slot = (n_samples, layer.units), 4 * index
+            z = _buffers.empty(shape, dtype, slot)
             self.z.append(z)
-            self.a.append(z if isinstance(layer.activation, Identity) else np.empty(shape, dtype))
-            self.tmp.append(np.empty(shape, dtype))
+            self.a.append(z if isinstance(layer.activation, Identity) else _buffers.empty(shape, dtype, slot + 1))
+            self.tmp.append(_buffers.empty(shape, dtype, slot + 2))
             if backward:
-                self.grad.append(np.empty(shape, dtype))
+                self.grad.append(_buffers.empty(shape, dtype, slot + 3))
 
 
 class Network:
@@ -216,8 +218,9 @@ class Network:
             n_in = layer.units
         self.dense_layers: list[Dense] = [layer for layer in self.layers if isinstance(layer, Dense)]
         size = sum(layer.n_parameters for layer in self.layers)
-        self.parameters: FloatArray = np.zeros(size, self.dtype)
-        self.gradient: FloatArray = np.zeros(size, self.dtype)
+        # θ and g at their own page offsets: the optimizer's pass reads both (see _buffers).
+        self.parameters: FloatArray = _buffers.full(size, 0.0, self.dtype, slot=0)
+        self.gradient: FloatArray = _buffers.full(size, 0.0, self.dtype, slot=1)
         offset = 0
         for layer in self.dense_layers:
             n_w = layer.n_in * layer.units

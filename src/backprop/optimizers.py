@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import _kernels
+from . import _buffers, _kernels
 from ._validation import (
     FLOAT_DTYPES,
     FloatArray,
@@ -41,6 +41,9 @@ from .errors import BackpropTypeError, DataError, ParameterError, ShapeError
 DEFAULT_SGD_LR = 0.01
 #: The most steps a restored state may count (float64 counts integers exactly up to here).
 MAX_STEPS = 2**53
+# Page offsets of the state buffers (see _buffers): θ and g hold slots 0 and 1, the
+# training loop's backup of θ slot 5.
+_FIRST_SLOT, _SCRATCH_SLOT = 2, 7
 
 
 def _jsonable(value: Any) -> Any:
@@ -141,12 +144,19 @@ class Optimizer:
                 )
             if held.dtype != dtype:
                 # Restored from a state of the other precision: cast once, here.
-                self._buffers = {key: buffer.astype(dtype) for key, buffer in self._buffers.items()}
-        for key in self._buffer_names():
+                self._buffers = {key: self._placed(key, buffer, dtype) for key, buffer in self._buffers.items()}
+        for slot, key in enumerate(self._buffer_names(), start=_FIRST_SLOT):
             if key not in self._buffers:  # the first step (or momentum switched on since)
-                self._buffers[key] = np.full(size, self._initial_value(key), dtype)
+                self._buffers[key] = _buffers.full(size, self._initial_value(key), dtype, slot)
         if self._needs_scratch() and (self._scratch.shape != parameters.shape or self._scratch.dtype != dtype):
-            self._scratch = np.empty(size, dtype)
+            self._scratch = _buffers.empty(size, dtype, _SCRATCH_SLOT)
+
+    def _placed(self, key: str, values: FloatArray, dtype: np.dtype[Any]) -> FloatArray:
+        """A copy of the state buffer ``key`` at its own page offset (see ``_buffers``)."""
+        names = self._buffer_names()
+        placed = _buffers.empty(values.shape, dtype, _FIRST_SLOT + (names.index(key) if key in names else 0))
+        placed[...] = values
+        return placed
 
     def _decay(self, parameters: FloatArray, gradient: FloatArray, weight_decay: float) -> None:
         """The L2 penalty ``½ λ ‖θ‖²`` folded into the gradient: ``g ← g + λ θ``."""
@@ -215,7 +225,7 @@ class Optimizer:
             check_finite(value, f"{self.name} state {key!r}")
             if key in self._non_negative_buffers and value.size and value.min() < 0:
                 raise DataError(f"{self.name} state {key!r} is a sum of squares, got a negative value {value.min():g}")
-            buffers[key] = value.copy()
+            buffers[key] = fresh._placed(key, value, value.dtype)
         if len({(b.shape, b.dtype) for b in buffers.values()}) > 1:
             layout = {key: f"{b.shape} {b.dtype}" for key, b in buffers.items()}
             raise ShapeError(f"{self.name} state buffers must share one shape and dtype, got {layout}")

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _kernels
+from . import _buffers, _kernels
 from ._validation import (
     FloatArray,
     check_interval,
@@ -384,8 +384,8 @@ def fit(
     batch_scale = np.empty((batch, 1), net.dtype)
     # Each sample's weight relative to the mean weight (see _relative_weights).
     relative = None if weights is None else _relative_weights(weights, train_rows, net.dtype)
-    scratch = np.empty_like(net.parameters)
-    backup = np.empty_like(net.parameters)
+    scratch = _buffers.empty(net.parameters.shape, net.dtype, slot=6)
+    backup = _buffers.empty(net.parameters.shape, net.dtype, slot=5)  # with θ, g and the optimizer's state
     l2_scale = _l2_scale(net, l2) if l2 else None
     segments, weight_segments = _gradient_segments(net)
     squared_norms = _SquaredNorms(net.gradient, segments, scratch)

@@ -1,0 +1,60 @@
+"""The large buffers of a step start at distinct offsets within a 4 KiB page (see backprop._buffers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import backprop as bp
+from backprop import _buffers
+
+
+def _page_offset(array: np.ndarray) -> int:
+    return int(array.ctypes.data) % 4096
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_slots_start_on_distinct_cache_lines_of_the_page(dtype: type) -> None:
+    # Slot k starts k · 448 bytes into a page: 448 = 7 · 64 is coprime to the page's 64
+    # lines, so slots 0..63 take every line once: 0, 448, 896, ..., 63 · 448 mod 4096.
+    arrays = [_buffers.empty((100, 50), dtype, slot) for slot in range(64)]
+    offsets = [_page_offset(a) for a in arrays]
+    assert offsets[:3] == [0, 448, 896]
+    assert sorted(offsets) == list(range(0, 4096, 64))
+    for a in arrays:
+        assert a.shape == (100, 50) and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+
+
+def test_small_arrays_and_fill() -> None:
+    small = _buffers.empty(10, np.float32, slot=3)  # 40 bytes: left to the allocator
+    assert small.shape == (10,) and small.flags.owndata
+    filled = _buffers.full(5000, 0.25, np.float64, slot=2)
+    assert _page_offset(filled) == 896
+    np.testing.assert_array_equal(filled, np.full(5000, 0.25))
+
+
+def test_a_step_reads_and_writes_its_buffers_at_distinct_offsets() -> None:
+    # θ, g, Adam's m and v, and fit's backup of θ: one pass over all five each step.
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((256, 64), dtype=np.float32), rng.integers(0, 4, 256)
+    net = bp.Network([bp.Dense(64, "relu"), bp.Dense(4, "softmax")], inputs=64, seed=0)
+    optimizer = bp.Adam(1e-2)
+    backups: list[np.ndarray] = []
+    saving = optimizer._step_saving
+
+    def spy(parameters: np.ndarray, gradient: np.ndarray, backup: np.ndarray) -> None:
+        backups.append(backup)
+        saving(parameters, gradient, backup)
+
+    optimizer._step_saving = spy  # type: ignore[method-assign]
+    net.fit(X, y, epochs=1, batch_size=64, optimizer=optimizer, loss="crossentropy", seed=0)
+    m, v = optimizer._buffers["exp_avg"], optimizer._buffers["exp_avg_sq"]
+    buffers = [net.parameters, net.gradient, m, v, backups[0]]
+    assert len({_page_offset(b) for b in buffers}) == 5
+
+    # A restored optimizer places its state the same way (resuming is as fast as training).
+    restored = bp.Adam(1e-2)
+    restored.load_state_dict(optimizer.state_dict())
+    placed = restored._buffers
+    assert [_page_offset(placed["exp_avg"]), _page_offset(placed["exp_avg_sq"])] == [_page_offset(m), _page_offset(v)]
+    np.testing.assert_array_equal(placed["exp_avg_sq"], v)

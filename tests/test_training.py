@@ -525,6 +525,22 @@ def test_predict_inside_a_callback_sees_no_dropout_and_changes_nothing():
     np.testing.assert_array_equal(with_callback.parameters, without.parameters)
 
 
+def test_callbacks_run_under_the_callers_floating_point_state():
+    # The training loop silences numpy's overflow warnings for itself (it checks the loss
+    # and the gradient), never for the caller's code in a callback.
+    X, y = blobs()
+    seen = []
+
+    class Probe(bp.Callback):
+        def on_batch_end(self, batch, logs):
+            seen.append(np.geterr()["over"])
+
+    with np.errstate(over="raise"):
+        classifier().fit(X, y, loss="crossentropy", epochs=2, batch_size=16, seed=1, callbacks=Probe())
+        assert np.geterr()["over"] == "raise"
+    assert len(seen) > 2 and set(seen) == {"raise"}
+
+
 def test_multilabel_accuracy_does_not_depend_on_the_batches():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(8, 2))

@@ -300,7 +300,7 @@ def _summed(activation: Activation, kind: int, grad: Array, z: Array, a: Array, 
         activation.backward(grad, z, a, tmp)
         return False
     # An empty db tells the kernel there is no bias to sum into.
-    kernel(grad, a, grad.reshape(-1)[:0] if db is None else db, grad.dtype.type(1), kind)
+    kernel(grad, a, _kernels.NOTHING[grad.dtype] if db is None else db, _kernels.ONE[grad.dtype], kind)
     return db is not None
 
 
@@ -328,7 +328,7 @@ class Softmax(Activation):
     output_only = True
 
     def forward(self, z: Array, out: Array, tmp: Array) -> Array:
-        if z.flags.c_contiguous and self._compiled(z, z.reshape(-1)[:0], out):  # an empty bias: none
+        if z.flags.c_contiguous and self._compiled(z, _kernels.NOTHING[z.dtype], out):  # an empty bias: none
             return out
         # Subtracting the row maximum keeps every exponent <= 0.
         np.subtract(z, z.max(axis=1, keepdims=True), out=out)
@@ -352,7 +352,7 @@ class Softmax(Activation):
         shift(z, b, out)  # z += b; out = z − max_j z
         np.exp(out, out=out)
         if out.shape[1] <= 128:
-            normalize(out, out.dtype.type(-0.0))  # out /= Σ_j out, summed in numpy's order
+            normalize(out, _kernels.NEGATIVE_ZERO[out.dtype])  # out /= Σ_j out, summed in numpy's order
         else:
             out /= out.sum(axis=1, keepdims=True)
         return True

@@ -104,14 +104,14 @@ class Loss:
         fused = self.is_fused(activation) and (self.requires_fused or type(activation) is Identity)
         if kernel is not None and fused and type(self).output_gradient is Loss.output_gradient:
             if isinstance(scale, float | int):
-                number, rows = out.dtype.type(scale), out.reshape(-1)[:0]
+                number, rows = out.dtype.type(scale), _kernels.NOTHING[out.dtype]
             elif isinstance(scale, np.ndarray) and scale.dtype == out.dtype and scale.shape == (out.shape[0], 1):
-                number, rows = out.dtype.type(1), scale[:, 0]
+                number, rows = _kernels.ONE[out.dtype], scale[:, 0]
             else:
                 number = None
             if number is not None:
                 # (ŷ − y) · scale, rounded after each operation as the numpy path does.
-                kernel(a, y, out, number, rows, out.reshape(-1)[:0] if db is None else db)
+                kernel(a, y, out, number, rows, _kernels.NOTHING[out.dtype] if db is None else db)
                 return db is not None
         self.output_gradient(z, a, y, activation, out, tmp)
         if not (isinstance(scale, float | int) and scale == 1):

@@ -375,6 +375,7 @@ class Adam(Optimizer):
         )
         self.eps = check_positive(eps, "eps")
         self.weight_decay = check_interval(weight_decay, "weight_decay", 0.0, None)
+        self._hyper: FloatArray = np.empty(8)  # the compiled step's constants (see _adam_kernel)
 
     def _buffer_names(self) -> tuple[str, ...]:
         return ("exp_avg", "exp_avg_sq")
@@ -394,23 +395,29 @@ class Adam(Optimizer):
             return False
         lr, (beta1, beta2), t = float(self.lr), self.betas, self.steps
         c = (1 - beta2**t) ** 0.5  # as in _update
-        cast = parameters.dtype.type
+        hyper = self._hyper
+        if hyper.dtype != parameters.dtype:
+            hyper = self._hyper = np.empty(8, parameters.dtype)
+        # One assignment rounds each to the parameters' precision, as dtype.type(x) would.
+        hyper[:] = (
+            1 - lr * self.weight_decay,
+            self.weight_decay,
+            beta1,
+            1 - beta1,
+            beta2,
+            1 - beta2,
+            self.eps * c,
+            lr * c / (1 - beta1**t),
+        )
         kernel(
             parameters,
             gradient,
             self._buffers["exp_avg"],
             self._buffers["exp_avg_sq"],
             backup,
-            cast(1 - lr * self.weight_decay),
-            cast(self.weight_decay),
+            hyper,
             bool(self._decoupled and self.weight_decay),
             bool(not self._decoupled and self.weight_decay),
-            cast(beta1),
-            cast(1 - beta1),
-            cast(beta2),
-            cast(1 - beta2),
-            cast(self.eps * c),
-            cast(lr * c / (1 - beta1**t)),
         )
         return True
 

@@ -174,6 +174,24 @@ def test_bias_relu_kernel_matches_numpy_bit_for_bit(dtype: type) -> None:
     assert got_z.tobytes() == expected_z.tobytes() and got_a.tobytes() == expected_a.tobytes()
 
 
+def test_the_losss_exponential_is_within_one_ulp_of_numpys() -> None:
+    # The crossentropy kernel's own e^d for d <= 0 (vectorizable, no libm call): across
+    # the range, at the edges of float64 (subnormal results, underflow to 0 below
+    # −745.13), and for −inf and NaN.
+    rng = np.random.default_rng(0)
+    edges = [0.0, -0.0, -5e-324, -1e-300, -1.0, -700.0, -708.4, -709.0, -745.0, -745.13, -745.2, -800.0, -1e5]
+    d = np.concatenate([-np.abs(rng.standard_normal(200_000) * 30), -rng.uniform(0, 800, 50_000), edges, [-np.inf]])
+    out = np.empty_like(d)
+    _kernels.get("exp_nonpositive")(d, out, np.empty(d.shape, np.int64))
+    expected = np.exp(d)
+    np.testing.assert_array_less(np.abs(out - expected), np.spacing(expected) * 1.01 + 1e-323)
+    at = d.size - len(edges) - 1  # e^0, e^−0 and e^(−5e-324) are 1; e^(−1e5) and e^−inf are 0
+    assert out[at] == out[at + 1] == out[at + 2] == 1.0 and out[-2] == out[-1] == 0.0
+    nan = np.array([np.nan, -1.0])
+    _kernels.get("exp_nonpositive")(nan, out[:2], np.empty(2, np.int64))
+    assert np.isnan(out[0]) and out[1] == np.exp(-1.0)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_crossentropy_kernel_agrees_with_the_numpy_loss(dtype: type, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(0)

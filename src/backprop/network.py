@@ -375,6 +375,10 @@ class Network:
         if ws is None:
             ws = self._workspace(n)
         a = X
+        if n == ws.n_samples:  # the training loop's case: whole buffers, no views to make
+            for layer, z, out, tmp in zip(self.layers, ws.z, ws.a, ws.tmp, strict=True):
+                a = layer.forward(a, z, out, tmp)
+            return ws
         for layer, z, out, tmp in zip(self.layers, ws.z, ws.a, ws.tmp, strict=True):
             a = layer.forward(a, z[:n], out[:n], tmp[:n])
         return ws

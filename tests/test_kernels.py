@@ -111,6 +111,10 @@ def test_layer_kernels_train_bit_identically(name: str, monkeypatch: pytest.Monk
         np.testing.assert_allclose(compiled[1][key], numpy_path[1][key], rtol=1e-13)
     for key in ("accuracy", "val_accuracy"):
         assert compiled[1][key] == numpy_path[1][key]
+    # Unclipped, the gradient's norms are summed by a kernel in its own order: they report the same.
+    for key in compiled[1].history:
+        if key.startswith("grad_norm_"):
+            np.testing.assert_allclose(compiled[1][key], numpy_path[1][key], rtol=1e-5)
 
 
 @pytest.mark.parametrize("loss", ["mse", "binary_crossentropy", "mse-tanh"])
@@ -190,6 +194,25 @@ def test_the_losss_exponential_is_within_one_ulp_of_numpys() -> None:
     nan = np.array([np.nan, -1.0])
     _kernels.get("exp_nonpositive")(nan, out[:2], np.empty(2, np.int64))
     assert np.isnan(out[0]) and out[1] == np.exp(-1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_norms_kernel_sums_each_segment_and_keeps_nan_and_inf(dtype: type) -> None:
+    # Segments [0, 3), [3, 1003), [1003, end): Σ g² of each, summed in any order (vectorized).
+    rng = np.random.default_rng(0)
+    gradient = rng.standard_normal(1500).astype(dtype)
+    gradient[:3] = [3.0, 4.0, 12.0]  # 9 + 16 + 144 = 169
+    starts, sums = np.array([0, 3, 1003], dtype=np.intp), np.zeros(3)
+    kernel = _kernels.get("squared_norms")
+    kernel(gradient, starts, dtype(0), sums)
+    g64 = gradient.astype(np.float64)
+    expected = [169.0, g64[3:1003] @ g64[3:1003], g64[1003:] @ g64[1003:]]
+    np.testing.assert_allclose(sums, expected, rtol=1e-6 if dtype == np.float32 else 1e-13)
+    assert sums[0] == 169.0
+    # Reassociation only: a NaN or an infinity anywhere still reaches its segment's sum.
+    gradient[500], gradient[1400] = np.nan, np.inf
+    kernel(gradient, starts, dtype(0), sums)
+    assert sums[0] == 169.0 and np.isnan(sums[1]) and sums[2] == np.inf
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -303,6 +303,21 @@ def _compile() -> dict[str, Callable[..., Any]]:
                 best = j
         return best
 
+    # The gradient's norms only report when nothing clips it: summing them in any order
+    # (reassociation, nothing else: NaN and inf still propagate) lets the compiler keep
+    # partial sums in vector registers, 10x faster than one running sum.
+    @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+    def squared_norms(gradient: Any, starts: Any, zero: Any, sums: Any) -> None:
+        # sums[s] = Σ g² over gradient[starts[s] : starts[s + 1]] (the last to the end),
+        # in the gradient's precision, then as float64.
+        segments = starts.shape[0]
+        for s in range(segments):
+            part = gradient[starts[s] : starts[s + 1] if s + 1 < segments else gradient.shape[0]]
+            total = zero
+            for i in range(part.shape[0]):
+                total += part[i] * part[i]
+            sums[s] = total
+
     @jit  # type: ignore[untyped-decorator]
     def argmax_hits(a: Any, y: Any) -> int:
         # Rows where argmax ŷ = argmax y.
@@ -321,6 +336,7 @@ def _compile() -> dict[str, Callable[..., Any]]:
         "softmax_normalize": softmax_normalize,
         "crossentropy_total": crossentropy_total,
         "exp_nonpositive": exp_nonpositive,
+        "squared_norms": squared_norms,
         "argmax_hits": argmax_hits,
     }
     try:
@@ -350,6 +366,7 @@ def _compile() -> dict[str, Callable[..., Any]]:
                 crossentropy_total(z, y, bias)
                 crossentropy_total(z, y, np.zeros(0))  # unweighted
                 argmax_hits(a, y)
+                squared_norms(bias, np.zeros(1, np.intp), one - one, np.zeros(1))
     except Exception:  # any failure of the compiler: numpy does the same work
         return {}
     return kernels

@@ -635,13 +635,60 @@ def test_standard_output_on_a_full_device_is_one_error_line(previous_model, opti
     ]
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="/dev/full is Linux")
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["datasets"],
+        ["inspect", "{model}"],
+        ["inspect", "{model}", "--json"],
+        ["evaluate", "{model}", "{data}", "--json"],
+        ["explain", "{model}", "{data}"],
+        ["gradcheck"],
+    ],
+    ids=lambda command: " ".join(part for part in command if not part.startswith("{")),
+)
+def test_every_commands_output_on_a_full_device_is_one_error_line(previous_model, command):
+    # The group guards standard output for every command: one line naming the command, exit
+    # status 1; no traceback (datasets had one), no bare OS message, no silent loss (--json).
+    data, model, _ = previous_model
+    arguments = [part.format(model=model, data=data) for part in command]
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "backprop", *arguments],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: could not write the output of backprop {command[0]} to standard output: No space left on device"
+    ]
+
+
+@pytest.mark.parametrize("command", [["datasets"], ["inspect", "{model}", "--json"]], ids=["rich", "click"])
+def test_a_closed_pipe_ends_any_command_quietly(previous_model, command):
+    # `backprop datasets | head -1`: the reader goes away, the command stops without a word,
+    # with status 1 whoever saw the broken pipe first (rich's table, click's echo, or us).
+    _, model, _ = previous_model
+    reader, writer = os.pipe()
+    os.close(reader)
+    arguments = [part.format(model=model) for part in command]
+    result = subprocess.run(
+        [sys.executable, "-m", "backprop", *arguments], stdout=writer, stderr=subprocess.PIPE, text=True, timeout=120
+    )
+    os.close(writer)
+    assert result.returncode == 1 and result.stderr == ""
+
+
 def test_standard_output_that_fails_when_flushed_says_what_was_lost(previous_model, monkeypatch):
     # A regular file on a full disk takes the rows into its buffer; the error comes when it is flushed.
     data, model, _ = previous_model
     real_iter_tables = cli.iter_tables
 
     def reading(*args, **kwargs):  # by now the runner's standard output is in place: fill its disk, once
-        stdout = sys.stdout
+        stdout = sys.stdout.stream  # under the backprop group's guard of standard output
 
         def full_once():
             del stdout.flush  # the runner's own flush afterwards works

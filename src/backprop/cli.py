@@ -13,7 +13,9 @@ Conventions, the same for every command:
   data or model error exits with status 1 and one line ``error: ...`` on
   standard error naming the file, the column or the row and what to do
   (``--debug`` shows the traceback instead); success exits with 0; Ctrl-C
-  during ``train`` exits with 130 after saving a checkpoint;
+  during ``train`` exits with 130 after saving a checkpoint; a closed pipe
+  (``| head``) ends a command quietly with status 1; a full disk on standard
+  output is one ``error:`` line naming the command's output;
 * output files are written atomically (a temporary file in the same folder,
   then ``os.replace``): an error or a kill never leaves a partial file, and
   a failed save says that the previous file is unchanged; a device or pipe
@@ -92,6 +94,8 @@ def _one_line(exc: BaseException) -> str:
 
 def _fail(exc: BaseException) -> NoReturn:
     """One line ``error: ...`` on standard error and exit status 1."""
+    if getattr(exc, "on_stdout", False):
+        _quiet_stdout()  # what is still buffered would fail again when Python exits
     click.echo(f"error: {_one_line(exc)}", err=True)
     raise SystemExit(1)
 
@@ -100,6 +104,17 @@ def _debugging() -> bool:
     context = click.get_current_context(silent=True)
     root = context.find_root() if context is not None else None
     return bool(root is not None and root.params.get("debug")) or bool(os.environ.get("BACKPROP_DEBUG"))
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at the null device: what is still buffered would fail again at exit."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        fd = sys.stdout.fileno()  # none under a test runner's stream
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
 
 
 def _reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -114,9 +129,8 @@ def _reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise
         except BrokenPipeError:
             # The reader of our output went away (`| head`): stop quietly, as a shell tool does.
-            with contextlib.suppress(OSError, ValueError, AttributeError):
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise SystemExit(141) from None
+            _quiet_stdout()
+            raise SystemExit(1) from None
         except (BackpropError, OSError) as exc:
             if debug or _debugging():
                 raise
@@ -132,6 +146,8 @@ def _usage_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except SaveError:
+            raise  # writing the output failed: not a usage error (the group reports it)
         except BackpropError as exc:
             raise click.UsageError(str(exc)) from exc
 
@@ -229,7 +245,40 @@ option_header = click.option(
 DEFAULT_OUTPUT = {"mse": "sigmoid", "binary_crossentropy": "sigmoid", "crossentropy": "softmax"}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The ``backprop`` group: every command's standard output says what a failed write lost.
+
+    A full disk (``> /dev/full``) is one ``error:`` line naming the command's output, not
+    a traceback or a bare OS message; a closed pipe (``| head``) ends the command quietly.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        stdout = sys.stdout
+        sys.stdout = _StandardOutput(stdout, "the output of backprop")
+        try:
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # what is still buffered fails here, where it is reported, not at exit
+            return result
+        except BrokenPipeError:
+            _quiet_stdout()
+            raise SystemExit(1) from None  # status 1, as rich and click give when they see it first
+        except SaveError as exc:  # a command without its own error report (datasets, plot, ...)
+            if _debugging():
+                raise
+            _fail(exc)
+        finally:
+            sys.stdout = stdout
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if isinstance(sys.stdout, _StandardOutput) and command is not None:
+            sys.stdout.what = f"the output of backprop {command.name}"
+        return name, command, rest
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="backprop")
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors (also: BACKPROP_DEBUG=1).")
 def main(debug: bool) -> None:
@@ -1554,7 +1603,7 @@ def predict(
         with atomic_text(output_path) as handle:
             rows = _write_predictions(loaded, chunks, handle, fmt, keep, probabilities, notes)
     else:
-        stdout = _StandardOutput(sys.stdout, "the predictions")
+        stdout = _results_stdout("the predictions")
         rows = _write_predictions(loaded, chunks, stdout, fmt, keep, probabilities, notes)
         stdout.flush()  # a full disk shows here at the latest, not at exit
     if not quiet:
@@ -1582,7 +1631,7 @@ class _StandardOutput:
     def write(self, text: str, /) -> int:
         try:
             return self.stream.write(text)
-        except BrokenPipeError:
+        except (BrokenPipeError, SaveError):  # SaveError: an enclosing _StandardOutput said it
             raise
         except OSError as exc:
             raise self._error(exc) from None
@@ -1590,23 +1639,31 @@ class _StandardOutput:
     def flush(self) -> None:
         try:
             self.stream.flush()
-        except BrokenPipeError:
+        except (BrokenPipeError, SaveError):
             raise
         except OSError as exc:
             raise self._error(exc) from None
 
+    def __getattr__(self, name: str) -> Any:
+        # Standing in for sys.stdout: click and rich also ask for isatty, encoding, fileno.
+        return getattr(self.stream, name)
+
     def _error(self, exc: OSError) -> SaveError:
-        # What is still buffered would fail again when Python flushes standard output at exit.
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            fd = self.stream.fileno()  # none under a test runner's stream
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            try:
-                os.dup2(devnull, fd)
-            finally:
-                os.close(devnull)
         error = SaveError(f"could not write {self.what} to standard output: {exc.strerror or _one_line(exc)}")
         error.errno = exc.errno
+        # Reported by _fail, which then silences standard output; not here: click probes
+        # a stream with an empty write and ignores what it raises.
+        error.on_stdout = True  # type: ignore[attr-defined]
         return error
+
+
+def _results_stdout(what: str) -> _StandardOutput:
+    """Standard output for a command's results, a failed write naming them ``what``."""
+    stdout = sys.stdout
+    if isinstance(stdout, _StandardOutput):  # the group's (see _Commands): renamed, not wrapped again
+        stdout.what = what
+        return stdout
+    return _StandardOutput(stdout, what)
 
 
 def _merge_notes(notes: list[str], limit: int = 5) -> list[str]:

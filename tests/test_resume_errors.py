@@ -301,3 +301,40 @@ def test_counts_beyond_2_53_are_refused() -> None:
     state = {**bp.Adam().state_dict(), "step": 10**400}
     with pytest.raises(bp.ParameterError, match=r"step must be at most 2\*\*53, got step=1000000000.*\.\.\.$"):
         bp.Adam().load_state_dict(state)
+
+
+class Counter(bp.Callback):
+    """A callback of the caller's with a state: the batches it saw."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def on_batch_end(self, batch: int, logs: dict[str, float]) -> None:
+        self.seen += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"seen": self.seen}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.seen = int(state["seen"])
+
+
+class Refusing(Counter):
+    """Saves a state like Counter, and refuses every state it is given back."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise ValueError("this callback cannot continue a run")
+
+
+def test_a_callback_refusing_its_state_leaves_the_callbacks_loaded_before_it_as_they_were(tmp_path: Path) -> None:
+    # The first callback loads its saved state (seen = 9, three epochs of three batches), then
+    # the second, the caller's own, refuses: the first goes back to seen = 0, nothing else moved.
+    path = tmp_path / "run.ckpt"
+    network().fit(X, Y, seed=1, callbacks=[Counter(), Refusing(), bp.ModelCheckpoint(path)], **OPTIONS)
+    assert io.load_checkpoint(path)[1]["callbacks"][0]["state"] == {"seen": 9}
+    counter, net = Counter(), network(seed=7)
+    before = net.parameters.copy()
+    with pytest.raises(ValueError, match="cannot continue a run"):
+        net.fit(X, Y, resume_from=path, callbacks=[counter, Refusing(), bp.ModelCheckpoint(path)], **OPTIONS)
+    assert counter.seen == 0
+    np.testing.assert_array_equal(net.parameters, before)

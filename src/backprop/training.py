@@ -16,6 +16,7 @@ checkpoints are callbacks.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -1157,9 +1158,19 @@ def _restore(state: TrainingState, checkpoint: _Checkpoint, rows: np.ndarray[Any
     _check_partial(checkpoint.partial, rows, n_steps, where)
 
     # All checked. The callbacks first: one of the caller's own that refuses its
-    # state then leaves the network, the optimizer and the schedule as they were.
-    for _, callback, callback_state in matched:
-        callback.load_state_dict(callback_state)
+    # state then leaves the network, the optimizer and the schedule as they were,
+    # and the callbacks loaded before it go back to the states they had.
+    loaded: list[tuple[Callback, dict[str, Any]]] = []
+    try:
+        for _, callback, callback_state in matched:
+            before = callback.state_dict()
+            callback.load_state_dict(callback_state)
+            loaded.append((callback, before))
+    except BaseException:
+        for callback, before in reversed(loaded):
+            with contextlib.suppress(Exception):  # the refusal is what the caller needs to see
+                callback.load_state_dict(before)
+        raise
     state.optimizer.load_state_dict(checkpoint.optimizer)
     state.schedule.load_state_dict(checkpoint.schedule)
     for name, rng in state.rngs.items():

@@ -198,21 +198,27 @@ def test_the_losss_exponential_is_within_one_ulp_of_numpys() -> None:
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_norms_kernel_sums_each_segment_and_keeps_nan_and_inf(dtype: type) -> None:
-    # Segments [0, 3), [3, 1003), [1003, end): Σ g² of each, summed in any order (vectorized).
+    # Segments [0, 3), [3, 1003), [1003, end): Σ g² of each, summed in any order (vectorized);
+    # segments 0 and 2 are weights: their norms are added to the epoch's sums while finite.
     rng = np.random.default_rng(0)
     gradient = rng.standard_normal(1500).astype(dtype)
-    gradient[:3] = [3.0, 4.0, 12.0]  # 9 + 16 + 144 = 169
+    gradient[:3] = [3.0, 4.0, 12.0]  # 9 + 16 + 144 = 169, a norm of 13
     starts, sums = np.array([0, 3, 1003], dtype=np.intp), np.zeros(3)
+    weights, norm_sums = np.array([0, 2], dtype=np.intp), np.array([1.0, 0.0])
     kernel = _kernels.get("squared_norms")
-    kernel(gradient, starts, dtype(0), sums)
+    total = kernel(gradient, starts, dtype(0), sums, weights, norm_sums)
     g64 = gradient.astype(np.float64)
     expected = [169.0, g64[3:1003] @ g64[3:1003], g64[1003:] @ g64[1003:]]
-    np.testing.assert_allclose(sums, expected, rtol=1e-6 if dtype == np.float32 else 1e-13)
-    assert sums[0] == 169.0
-    # Reassociation only: a NaN or an infinity anywhere still reaches its segment's sum.
+    rtol = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(sums, expected, rtol=rtol)
+    assert sums[0] == 169.0 and total == sums.sum()
+    np.testing.assert_allclose(norm_sums, [1.0 + 13.0, np.sqrt(expected[2])], rtol=rtol)
+    # Reassociation only: a NaN or an infinity anywhere still reaches its segment's sum,
+    # and a total that is not finite adds nothing to the epoch's norms.
     gradient[500], gradient[1400] = np.nan, np.inf
-    kernel(gradient, starts, dtype(0), sums)
+    assert np.isnan(kernel(gradient, starts, dtype(0), sums, weights, norm_sums))
     assert sums[0] == 169.0 and np.isnan(sums[1]) and sums[2] == np.inf
+    np.testing.assert_allclose(norm_sums, [1.0 + 13.0, np.sqrt(expected[2])], rtol=rtol)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

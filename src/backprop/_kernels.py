@@ -307,16 +307,23 @@ def _compile() -> dict[str, Callable[..., Any]]:
     # (reassociation, nothing else: NaN and inf still propagate) lets the compiler keep
     # partial sums in vector registers, 10x faster than one running sum.
     @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
-    def squared_norms(gradient: Any, starts: Any, zero: Any, sums: Any) -> None:
+    def squared_norms(gradient: Any, starts: Any, zero: Any, sums: Any, weights: Any, norm_sums: Any) -> float:
         # sums[s] = Σ g² over gradient[starts[s] : starts[s + 1]] (the last to the end),
-        # in the gradient's precision, then as float64.
+        # in the gradient's precision, then as float64; returns Σ sums. When that is
+        # finite, norm_sums[l] += √sums[weights[l]] (each layer's ‖∂L/∂W‖, for the epoch).
         segments = starts.shape[0]
+        total = 0.0
         for s in range(segments):
             part = gradient[starts[s] : starts[s + 1] if s + 1 < segments else gradient.shape[0]]
-            total = zero
+            partial = zero
             for i in range(part.shape[0]):
-                total += part[i] * part[i]
-            sums[s] = total
+                partial += part[i] * part[i]
+            sums[s] = partial
+            total += sums[s]
+        if np.isfinite(total):
+            for layer in range(weights.shape[0]):
+                norm_sums[layer] += np.sqrt(sums[weights[layer]])
+        return total
 
     @jit  # type: ignore[untyped-decorator]
     def argmax_hits(a: Any, y: Any) -> int:
@@ -366,7 +373,7 @@ def _compile() -> dict[str, Callable[..., Any]]:
                 crossentropy_total(z, y, bias)
                 crossentropy_total(z, y, np.zeros(0))  # unweighted
                 argmax_hits(a, y)
-                squared_norms(bias, np.zeros(1, np.intp), one - one, np.zeros(1))
+                squared_norms(bias, np.zeros(1, np.intp), one - one, np.zeros(1), np.zeros(1, np.intp), np.zeros(1))
     except Exception:  # any failure of the compiler: numpy does the same work
         return {}
     return kernels

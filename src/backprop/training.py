@@ -389,7 +389,7 @@ def fit(
     backup = _buffers.empty(net.parameters.shape, net.dtype, slot=5)  # with θ, g and the optimizer's state
     l2_scale = _l2_scale(net, l2) if l2 else None
     segments, weight_segments = _gradient_segments(net)
-    squared_norms = _SquaredNorms(net.gradient, segments, scratch, reporting=clip is None)
+    squared_norms = _SquaredNorms(net.gradient, segments, weight_segments, scratch, reporting=clip is None)
     total_variance = _total_variance(targets[train_rows]) if not classification else (0.0, 0)
     multilabel = loss_fn.name == "binary_crossentropy"  # every column its own yes/no; else argmax
 
@@ -451,28 +451,29 @@ def fit(
                         np.multiply(net.parameters, l2_scale, out=scratch)
                         batch_loss += 0.5 * m * float(np.dot(scratch, net.parameters))
                         net.gradient += scratch
-                    sums = squared_norms()
-                    total = float(sums.sum())
+                    # The step's weight norms go into norm_sums when their total is finite.
+                    total = squared_norms(norm_sums)
                     if not math.isfinite(total):
                         # Either the gradient is not finite, or a float32 square overflowed.
                         sums = _squares_float64(segments)
                         total = float(sums.sum())
-                    squares = sums[weight_segments]
-                    if not math.isfinite(total):
-                        bad = net.dense_layers[int(np.argmax(~np.isfinite(squares)))].index
-                        # A finite gradient beyond 1e154 has a squared norm beyond float64.
-                        finite = np.isfinite(net.gradient.min()) and np.isfinite(net.gradient.max())
-                        what = "the gradient's norm" if finite else "the gradient"
-                        _diverged(net, backup, steps_run, epoch, step, bad, what, l2)
+                        squares = sums[weight_segments]
+                        if math.isfinite(total):
+                            norm_sums += np.sqrt(squares)
+                        else:
+                            bad = net.dense_layers[int(np.argmax(~np.isfinite(squares)))].index
+                            # A finite gradient beyond 1e154 has a squared norm beyond float64.
+                            finite = np.isfinite(net.gradient.min()) and np.isfinite(net.gradient.max())
+                            what = "the gradient's norm" if finite else "the gradient"
+                            _diverged(net, backup, steps_run, epoch, step, bad, what, l2)
                     if clip is not None and total > clip * clip:
                         net.gradient *= clip / np.sqrt(total)
                     optimizer._step_saving(net.parameters, net.gradient, backup)
                     steps += 1
                     steps_run += 1
-                    norm_sums += np.sqrt(squares)
                     loss_sum += batch_loss
                     if classification:
-                        correct += _correct(ws.a[-1][:m], yb, multilabel)
+                        correct += _correct(ws.a[-1], yb, multilabel)  # the workspace holds m rows
                     else:
                         abs_sum += _mean_abs_share(ws.a[-1][:m], yb, n * targets.shape[1])
                     if not callbacks:
@@ -675,7 +676,11 @@ def _gradient_segments(net: Network) -> tuple[list[FloatArray], np.ndarray[Any, 
 
 
 class _SquaredNorms:
-    """``Σ g²`` of each W and b segment of the flat gradient, as float64, once per step."""
+    """``Σ g²`` of each W and b segment of the flat gradient, as float64, once per step.
+
+    A call returns their total and, when it is finite, adds each layer's
+    ``‖∂L/∂W‖`` to the epoch's sums (``norm_sums``, one per dense layer).
+    """
 
     # A BLAS dot per segment costs ~0.75 µs a call, one square and one reduceat over
     # the whole buffer ~1.5 µs + 0.5 ns a parameter: the dots win from segments of
@@ -684,9 +689,14 @@ class _SquaredNorms:
     MEAN_SEGMENT = 1024
 
     def __init__(
-        self, gradient: FloatArray, segments: list[FloatArray], scratch: FloatArray, reporting: bool = False
+        self,
+        gradient: FloatArray,
+        segments: list[FloatArray],
+        weights: np.ndarray[Any, Any],
+        scratch: FloatArray,
+        reporting: bool = False,
     ) -> None:
-        self.gradient, self.segments, self.scratch = gradient, segments, scratch
+        self.gradient, self.segments, self.weights, self.scratch = gradient, segments, weights, scratch
         self.starts = np.cumsum([0] + [part.size for part in segments[:-1]], dtype=np.intp)
         self.dots = gradient.size >= self.MEAN_SEGMENT * len(segments)
         # reporting: nothing clips the gradient, so the norms change no parameter and a
@@ -695,14 +705,18 @@ class _SquaredNorms:
         self.sums = np.zeros(len(segments))
         self.zero = gradient.dtype.type(0)
 
-    def __call__(self) -> np.ndarray[Any, Any]:
+    def __call__(self, norm_sums: np.ndarray[Any, Any]) -> float:
         if self.kernel is not None:
-            self.kernel(self.gradient, self.starts, self.zero, self.sums)
-            return self.sums
-        if not self.dots:
+            return float(self.kernel(self.gradient, self.starts, self.zero, self.sums, self.weights, norm_sums))
+        if self.dots:
+            sums = np.array([np.dot(part, part) for part in self.segments], dtype=np.float64)
+        else:
             squares = np.multiply(self.gradient, self.gradient, out=self.scratch)
-            return np.add.reduceat(squares, self.starts, dtype=np.float64)
-        return np.array([np.dot(part, part) for part in self.segments], dtype=np.float64)
+            sums = np.add.reduceat(squares, self.starts, dtype=np.float64)
+        total = float(sums.sum())
+        if math.isfinite(total):
+            norm_sums += np.sqrt(sums[self.weights])
+        return total
 
 
 def _total_variance(targets: FloatArray) -> tuple[float, int]:

@@ -384,3 +384,15 @@ def test_gradcheck_at_large_but_meaningful_z(output, loss, z, y):
     net = bp.Network.from_weights([W], activations=output, biases=[np.zeros(width)])
     report = bp.gradcheck(net, [[1.0]], y, loss=loss)
     assert report.passed, str(report)
+
+
+def test_the_l2_term_of_float32_weights_of_1e35_is_finite():
+    # Found by the API fuzzer: a target of 1e38 drives the second weight to 1.2e35 in one
+    # step; λ θ² = 1e-3 · 1.44e70 overflows float32, not the loss: it is summed in float64.
+    net = bp.Network(
+        [bp.Dense(1, "sigmoid", bias=False), bp.Dense(1, "sigmoid", bias=False)], inputs=1, seed=0, dtype=np.float32
+    )
+    history = net.fit(np.zeros((1, 1), np.float32), np.array([1e38]), loss="mse", epochs=2, l2=1e-3, seed=0)
+    assert abs(net.parameters[1]) > 1e35 and all(math.isfinite(loss) for loss in history.loss)
+    # Epoch 2's loss: ½ (ŷ − y)² with ŷ < 1, plus ½ λ Σ W² over the weights of epoch 2's step.
+    assert history.loss[1] > 0.5 * 1e-3 * 1e70

@@ -448,8 +448,10 @@ def fit(
                         layer.rng = None
                     data_loss_sum += batch_loss
                     if l2_scale is not None:
-                        np.multiply(net.parameters, l2_scale, out=scratch)
-                        batch_loss += 0.5 * m * float(np.dot(scratch, net.parameters))
+                        batch_loss += 0.5 * m * _l2_penalty(net.parameters, l2_scale, scratch)
+                        if not math.isfinite(batch_loss):  # weights beyond ~1e154: Σ λ θ² overflows float64
+                            heaviest = max(net.dense_layers, key=lambda dense: float(np.abs(dense.W).max()))
+                            _diverged(net, backup, steps_run, epoch, step, heaviest.index, "the loss's L2 term", l2)
                         net.gradient += scratch
                     # The step's weight norms go into norm_sums when their total is finite.
                     total = squared_norms(norm_sums)
@@ -660,6 +662,19 @@ def _l2_scale(net: Network, l2: float) -> FloatArray:
     return scale
 
 
+def _l2_penalty(parameters: FloatArray, l2_scale: FloatArray, scratch: FloatArray) -> float:
+    """``Σ λ θ²``, the loss's L2 term before its ½, leaving ``λ θ`` in ``scratch``.
+
+    Summed again in float64 when the float32 sum overflows: weights of 1e35 are
+    finite, and so is their penalty, but not in float32.
+    """
+    np.multiply(parameters, l2_scale, out=scratch)
+    penalty = float(np.dot(scratch, parameters))
+    if not math.isfinite(penalty) and parameters.dtype != np.float64:
+        penalty = float(np.dot(scratch.astype(np.float64), parameters.astype(np.float64)))
+    return penalty
+
+
 def _gradient_segments(net: Network) -> tuple[list[FloatArray], np.ndarray[Any, Any]]:
     """Flat views of the gradient buffer per W and b, and which of them are the W's.
 
@@ -828,8 +843,7 @@ def _evaluate(
                 abs_sum += _mean_abs_share(output, yb, n * targets.shape[1])
         logs = {"val_loss": loss_sum / n}
         if l2_scale is not None:
-            np.multiply(net.parameters, l2_scale, out=scratch)
-            logs["val_loss"] += 0.5 * float(np.dot(scratch, net.parameters))
+            logs["val_loss"] += 0.5 * _l2_penalty(net.parameters, l2_scale, scratch)
     if classification:
         logs["val_accuracy"] = correct / n
     else:

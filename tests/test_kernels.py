@@ -221,6 +221,17 @@ def test_the_norms_kernel_sums_each_segment_and_keeps_nan_and_inf(dtype: type) -
     np.testing.assert_allclose(norm_sums, [1.0 + 13.0, np.sqrt(expected[2])], rtol=rtol)
 
 
+@pytest.mark.parametrize(("n", "d"), [(1, 1), (7, 3), (8, 784), (13, 5), (128, 40)])
+def test_the_gather_copies_the_rows_take_does(n: int, d: int) -> None:
+    # Eight rows at a time and the rest one by one: the same rows, repeats included.
+    rng = np.random.default_rng(0)
+    source = rng.standard_normal((50, d)).astype(np.float32)
+    rows = rng.integers(0, 50, n).astype(np.intp)
+    out = np.full((n, d), np.nan, np.float32)
+    _kernels.get("gather_rows")(source, rows, out)
+    np.testing.assert_array_equal(out, source.take(rows, axis=0))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_crossentropy_kernel_agrees_with_the_numpy_loss(dtype: type, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(0)

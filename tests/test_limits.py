@@ -667,6 +667,20 @@ def test_every_commands_output_on_a_full_device_is_one_error_line(previous_model
     ]
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="/dev/full is Linux")
+@pytest.mark.parametrize(("arguments", "whose"), [(["--help"], ""), (["train", "--help"], " train")])
+def test_help_on_a_full_device_is_one_error_line(arguments, whose):
+    # click writes the help while it parses the arguments, before any command runs.
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "backprop", *arguments], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: could not write the output of backprop{whose} to standard output: No space left on device"
+    ]
+
+
 @pytest.mark.parametrize("command", [["datasets"], ["inspect", "{model}", "--json"]], ids=["rich", "click"])
 def test_a_closed_pipe_ends_any_command_quietly(previous_model, command):
     # `backprop datasets | head -1`: the reader goes away, the command stops without a word,

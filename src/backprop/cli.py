@@ -252,9 +252,18 @@ class _Commands(click.Group):
     a traceback or a bare OS message; a closed pipe (``| head``) ends the command quietly.
     """
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        # From the first argument parsed: --help and --version write too.
         stdout = sys.stdout
         sys.stdout = _StandardOutput(stdout, "the output of backprop")
+        try:
+            return super().main(*args, **kwargs)
+        except SaveError as exc:  # writing the help failed (click lets it through)
+            _fail(exc)
+        finally:
+            sys.stdout = stdout
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             result = super().invoke(ctx)
             sys.stdout.flush()  # what is still buffered fails here, where it is reported, not at exit
@@ -266,8 +275,6 @@ class _Commands(click.Group):
             if _debugging():
                 raise
             _fail(exc)
-        finally:
-            sys.stdout = stdout
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]

@@ -24,6 +24,10 @@ _PAGE = 4096
 _STRIDE = 448  # seven cache lines, coprime to the page's 64: slots 0..63 start on distinct lines
 _SMALL = 16384  # below this the allocator's offsets vary anyway, and the few lines fit in L1
 
+# The slots of the arrays as long as θ, which the optimizer's pass reads and writes together
+# (Adam: θ, g, m, v and fit's backup of θ); its state buffers take STATE, STATE + 1, ...
+PARAMETERS, GRADIENT, STATE, BACKUP, SCRATCH, OPTIMIZER_SCRATCH = 0, 1, 2, 5, 6, 7
+
 
 def empty(shape: int | tuple[int, ...], dtype: Any, slot: int) -> np.ndarray[Any, Any]:
     """An uninitialized C-contiguous array starting ``slot · 448`` bytes into a page (mod 4 KiB)."""

@@ -128,9 +128,7 @@ def _reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except click.ClickException:
             raise
         except BrokenPipeError:
-            # The reader of our output went away (`| head`): stop quietly, as a shell tool does.
-            _quiet_stdout()
-            raise SystemExit(1) from None
+            raise  # the reader of our output went away (`| head`): the group stops quietly
         except (BackpropError, OSError) as exc:
             if debug or _debugging():
                 raise
@@ -269,8 +267,10 @@ class _Commands(click.Group):
             sys.stdout.flush()  # what is still buffered fails here, where it is reported, not at exit
             return result
         except BrokenPipeError:
+            # The reader of our output went away (`| head`): stop quietly, as a shell tool does,
+            # with status 1, as rich and click give when they see it first.
             _quiet_stdout()
-            raise SystemExit(1) from None  # status 1, as rich and click give when they see it first
+            raise SystemExit(1) from None
         except SaveError as exc:  # a command without its own error report (datasets, plot, ...)
             if _debugging():
                 raise

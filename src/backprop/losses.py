@@ -222,7 +222,7 @@ class Crossentropy(Loss):
         if kernel is None:
             return super().total(z, a, y, sample_weight)
         # One pass per row in float64, for the training loop's loss of every batch.
-        return float(kernel(z, y, _NO_WEIGHTS if sample_weight is None else sample_weight))
+        return float(kernel(z, y, _UNWEIGHTED if sample_weight is None else sample_weight))
 
     def per_sample(self, z: FloatArray, a: FloatArray, y: FloatArray) -> FloatArray:
         # −Σ y log ŷ. A class of target 0 whose log ŷ is −inf (z − top overflowed, for z of
@@ -237,7 +237,7 @@ class Crossentropy(Loss):
 
 
 #: Tells the crossentropy kernel that the samples are not weighted.
-_NO_WEIGHTS = np.zeros(0)
+_UNWEIGHTED = _kernels.NOTHING[np.dtype(np.float64)]
 
 
 def _log_softmax(z: FloatArray) -> FloatArray:

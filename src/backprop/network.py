@@ -219,8 +219,8 @@ class Network:
         self.dense_layers: list[Dense] = [layer for layer in self.layers if isinstance(layer, Dense)]
         size = sum(layer.n_parameters for layer in self.layers)
         # θ and g at their own page offsets: the optimizer's pass reads both (see _buffers).
-        self.parameters: FloatArray = _buffers.full(size, 0.0, self.dtype, slot=0)
-        self.gradient: FloatArray = _buffers.full(size, 0.0, self.dtype, slot=1)
+        self.parameters: FloatArray = _buffers.full(size, 0.0, self.dtype, _buffers.PARAMETERS)
+        self.gradient: FloatArray = _buffers.full(size, 0.0, self.dtype, _buffers.GRADIENT)
         offset = 0
         for layer in self.dense_layers:
             n_w = layer.n_in * layer.units

@@ -41,9 +41,6 @@ from .errors import BackpropTypeError, DataError, ParameterError, ShapeError
 DEFAULT_SGD_LR = 0.01
 #: The most steps a restored state may count (float64 counts integers exactly up to here).
 MAX_STEPS = 2**53
-# Page offsets of the state buffers (see _buffers): θ and g hold slots 0 and 1, the
-# training loop's backup of θ slot 5.
-_FIRST_SLOT, _SCRATCH_SLOT = 2, 7
 
 
 def _jsonable(value: Any) -> Any:
@@ -145,16 +142,16 @@ class Optimizer:
             if held.dtype != dtype:
                 # Restored from a state of the other precision: cast once, here.
                 self._buffers = {key: self._placed(key, buffer, dtype) for key, buffer in self._buffers.items()}
-        for slot, key in enumerate(self._buffer_names(), start=_FIRST_SLOT):
+        for slot, key in enumerate(self._buffer_names(), start=_buffers.STATE):
             if key not in self._buffers:  # the first step (or momentum switched on since)
                 self._buffers[key] = _buffers.full(size, self._initial_value(key), dtype, slot)
         if self._needs_scratch() and (self._scratch.shape != parameters.shape or self._scratch.dtype != dtype):
-            self._scratch = _buffers.empty(size, dtype, _SCRATCH_SLOT)
+            self._scratch = _buffers.empty(size, dtype, _buffers.OPTIMIZER_SCRATCH)
 
     def _placed(self, key: str, values: FloatArray, dtype: np.dtype[Any]) -> FloatArray:
         """A copy of the state buffer ``key`` at its own page offset (see ``_buffers``)."""
         names = self._buffer_names()
-        placed = _buffers.empty(values.shape, dtype, _FIRST_SLOT + (names.index(key) if key in names else 0))
+        placed = _buffers.empty(values.shape, dtype, _buffers.STATE + (names.index(key) if key in names else 0))
         placed[...] = values
         return placed
 

@@ -388,8 +388,8 @@ def fit(
     batch_scale = np.empty((batch, 1), net.dtype)
     # Each sample's weight relative to the mean weight (see _relative_weights).
     relative = None if weights is None else _relative_weights(weights, train_rows, net.dtype)
-    scratch = _buffers.empty(net.parameters.shape, net.dtype, slot=6)
-    backup = _buffers.empty(net.parameters.shape, net.dtype, slot=5)  # with θ, g and the optimizer's state
+    scratch = _buffers.empty(net.parameters.shape, net.dtype, _buffers.SCRATCH)
+    backup = _buffers.empty(net.parameters.shape, net.dtype, _buffers.BACKUP)
     l2_scale = _l2_scale(net, l2) if l2 else None
     segments, weight_segments = _gradient_segments(net)
     squared_norms = _SquaredNorms(net.gradient, segments, weight_segments, scratch, reporting=clip is None)
@@ -463,18 +463,12 @@ def fit(
                     # The step's weight norms go into norm_sums when their total is finite.
                     total = squared_norms(norm_sums)
                     if not math.isfinite(total):
-                        # Either the gradient is not finite, or a float32 square overflowed.
-                        sums = _squares_float64(segments)
-                        total = float(sums.sum())
-                        squares = sums[weight_segments]
-                        if math.isfinite(total):
-                            norm_sums += np.sqrt(squares)
-                        else:
-                            bad = net.dense_layers[int(np.argmax(~np.isfinite(squares)))].index
-                            # A finite gradient beyond 1e154 has a squared norm beyond float64.
-                            finite = np.isfinite(net.gradient.min()) and np.isfinite(net.gradient.max())
-                            what = "the gradient's norm" if finite else "the gradient"
-                            _diverged(net, backup, steps_run, epoch, step, bad, what, l2)
+                        squares = squared_norms.sums[weight_segments]
+                        bad = net.dense_layers[int(np.argmax(~np.isfinite(squares)))].index
+                        # A finite gradient beyond 1e154 has a squared norm beyond float64.
+                        finite = np.isfinite(net.gradient.min()) and np.isfinite(net.gradient.max())
+                        what = "the gradient's norm" if finite else "the gradient"
+                        _diverged(net, backup, steps_run, epoch, step, bad, what, l2)
                     if clip is not None and total > clip * clip:
                         net.gradient *= clip / np.sqrt(total)
                     optimizer._step_saving(net.parameters, net.gradient, backup)
@@ -484,7 +478,7 @@ def fit(
                     if classification:
                         correct += _correct(ws.a[-1], yb, multilabel)  # the workspace holds m rows
                     else:
-                        abs_sum += _mean_abs_share(ws.a[-1][:m], yb, n * targets.shape[1])
+                        abs_sum += _mean_abs_share(ws.a[-1], yb, n * targets.shape[1])
                     if not callbacks:
                         continue
                     logs_batch = {"loss": batch_loss / m, "size": float(m)}
@@ -728,16 +722,24 @@ class _SquaredNorms:
         self.zero = gradient.dtype.type(0)
 
     def __call__(self, norm_sums: np.ndarray[Any, Any]) -> float:
+        """The total; ``self.sums`` keeps the segments' sums (to tell which layer, when it is not finite)."""
         if self.kernel is not None:
-            return float(self.kernel(self.gradient, self.starts, self.zero, self.sums, self.weights, norm_sums))
-        if self.dots:
-            sums = np.array([np.dot(part, part) for part in self.segments], dtype=np.float64)
+            total = float(self.kernel(self.gradient, self.starts, self.zero, self.sums, self.weights, norm_sums))
+            if math.isfinite(total):
+                return total  # the kernel added the weight norms itself
         else:
-            squares = np.multiply(self.gradient, self.gradient, out=self.scratch)
-            sums = np.add.reduceat(squares, self.starts, dtype=np.float64)
-        total = float(sums.sum())
+            if self.dots:
+                self.sums = np.array([np.dot(part, part) for part in self.segments], dtype=np.float64)
+            else:
+                squares = np.multiply(self.gradient, self.gradient, out=self.scratch)
+                self.sums = np.add.reduceat(squares, self.starts, dtype=np.float64)
+            total = float(self.sums.sum())
+        if not math.isfinite(total):
+            # Either the gradient is not finite, or a float32 square overflowed.
+            self.sums = _squares_float64(self.segments)
+            total = float(self.sums.sum())
         if math.isfinite(total):
-            norm_sums += np.sqrt(sums[self.weights])
+            norm_sums += np.sqrt(self.sums[self.weights])
         return total
 
 

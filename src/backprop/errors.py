@@ -53,6 +53,20 @@ class DivergenceError(BackpropError, ArithmeticError):
         self.epoch, self.batch, self.layer = epoch, batch, layer
 
 
+class MemoryLimitError(BackpropError, MemoryError):
+    """An allocation was refused before it was made: it needs more memory than is available.
+
+    Attributes
+    ----------
+    needed, available : int
+        Bytes the allocation would take and bytes available when it was checked.
+    """
+
+    def __init__(self, message: str, needed: int, available: int) -> None:
+        super().__init__(message)
+        self.needed, self.available = needed, available
+
+
 class MissingDependencyError(BackpropError, ImportError):
     """An optional package (an extra such as scikit-learn, onnx, numba) is not installed."""
 
@@ -62,6 +76,7 @@ __all__ = [
     "BackpropTypeError",
     "DataError",
     "DivergenceError",
+    "MemoryLimitError",
     "MissingDependencyError",
     "ModelFileError",
     "ParameterError",

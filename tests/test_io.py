@@ -285,6 +285,9 @@ def test_failed_write_leaves_previous_file_intact(
             def __exit__(self, *exc: object) -> None:
                 self.file.close()
 
+            def close(self) -> None:
+                self.file.close()
+
             def write(self, data: bytes) -> int:
                 self.file.write(data[: len(data) // 2])
                 raise OSError(errno.ENOSPC, "No space left on device")
@@ -344,17 +347,25 @@ def test_atomic_write_replaces_and_reports_bad_targets(tmp_path: Path) -> None:
     assert only_file(tmp_path) == ["file.bin", "folder"]
 
 
-@pytest.mark.skipif(os.name != "posix", reason="os.kill(pid, 0) asks about a process only on POSIX")
+@pytest.mark.skipif(os.name != "posix", reason="flock is POSIX's")
 def test_a_write_removes_what_a_killed_writer_left(tmp_path: Path) -> None:
-    # A writer killed between creating its temporary file and the rename leaves
-    # the file behind; the next write of the same target removes it, and only it.
-    dead = tmp_path / ".file.bin.999999999-0123456789ab.tmp"  # above any pid_max: no such process
-    alive = tmp_path / f".file.bin.{os.getppid()}-0123456789ab.tmp"  # a live writer's, kept
-    other = tmp_path / ".other.bin.999999999-0123456789ab.tmp"  # another target's, kept
-    for path in (dead, alive, other):
+    # A writer killed between creating its temporary file and the rename leaves it
+    # behind, unlocked; the next write of the same target removes it, and only it:
+    # a file some writer still holds locked stays, whatever its name says.
+    import fcntl
+
+    dead = tmp_path / ".file.bin.999999999-0123456789ab.tmp"  # an earlier version's name: no lock
+    dead_new = tmp_path / ".file.bin.0123456789abcdef.tmp"
+    alive = tmp_path / ".file.bin.fedcba9876543210.tmp"  # a live writer's: locked
+    just_created = tmp_path / ".file.bin.00112233445566ff.tmp"  # empty and new: its writer may not hold it yet
+    other = tmp_path / ".other.bin.999999999-0123456789ab.tmp"  # another target's
+    for path in (dead, dead_new, alive, other):
         path.write_bytes(b"torn")
-    io.atomic_write(tmp_path / "file.bin", b"new")
-    assert only_file(tmp_path) == sorted(["file.bin", alive.name, other.name])
+    just_created.write_bytes(b"")
+    with open(alive, "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        io.atomic_write(tmp_path / "file.bin", b"new")
+    assert only_file(tmp_path) == sorted(["file.bin", alive.name, just_created.name, other.name])
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")

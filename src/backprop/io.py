@@ -51,12 +51,15 @@ mid-save leaves the previous file intact.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
 import secrets
 import stat
 import struct
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -82,6 +85,9 @@ MAX_LAYERS = 10_000
 MAX_WIDTH = 2**31 - 1
 #: The most dimensions a checkpoint array may have.
 MAX_NDIM = 32
+#: The deepest nesting of lists and dicts in metadata or a checkpoint state, written or read:
+#: deeper would exhaust Python's stack in any JSON consumer that recurses.
+MAX_NESTING = 100
 
 _TENSOR = "__tensor__"
 _NUMPY = "__numpy__"
@@ -116,11 +122,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     ``fsync``-ed and then renamed onto ``path`` with :func:`os.replace` (atomic
     on POSIX and Windows); the folder is then ``fsync``-ed where the platform
     allows, so the rename itself survives a power cut. If anything fails, the
-    temporary file is removed and ``path`` is left as it was.
-
-    A device or a pipe (``/dev/null``, ``/dev/stdout``, a FIFO) is written in
-    place instead: renaming onto it would put a regular file where the device
-    was (``/dev/null`` itself, when run as root).
+    temporary file is removed and ``path`` is left as it was. See
+    :func:`atomic_output` for the rules (modes, symbolic links, devices).
 
     Parameters
     ----------
@@ -137,49 +140,220 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
         message names ``path`` and the reason, and says that the previous
         file is unchanged (or that nothing was written, if there was none).
     """
+    with atomic_output(path) as file:
+        file.write(data)
+
+
+class AtomicFile:
+    """The binary file :func:`atomic_output` yields: its own write errors are :class:`SaveError` naming the output."""
+
+    def __init__(self, file: Any, path: str, in_place: bool) -> None:
+        self._file, self.path, self.in_place = file, path, in_place
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        try:
+            written: int | None = self._file.write(data)
+        except BrokenPipeError:
+            raise  # the reader of -o /dev/stdout went away: stop quietly, as for standard output
+        except OSError as exc:
+            raise _save_error(self.path, exc, self.in_place) from None
+        return len(data) if written is None else written
+
+    def flush(self) -> None:
+        try:
+            self._file.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _save_error(self.path, exc, self.in_place) from None
+
+    def fileno(self) -> int:
+        fileno: int = self._file.fileno()
+        return fileno
+
+    # What io.TextIOWrapper asks of the binary file it wraps.
+    closed = False
+
+    def readable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        """Closing is :func:`atomic_output`'s: a wrapper closing early changes nothing."""
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[AtomicFile]:
+    """A binary file that appears at ``path`` whole, once the ``with`` block has written it.
+
+    The block writes to a temporary file in the target's folder, created
+    readable by its owner alone; at the end of the block the file is
+    flushed, ``fsync``-ed, given its mode and renamed onto ``path`` with
+    :func:`os.replace`, so that every reader sees the previous file or the
+    new one, whole. If the block raises (Ctrl-C included) or a write fails,
+    the temporary file is removed and ``path`` is left as it was.
+
+    * The new file keeps the mode of the file it replaces, and its owner and
+      group where the writer may set them; a new file gets ``0o666`` less
+      the umask, as :func:`open` would give it.
+    * A symbolic link is followed: its target is replaced, the link stays.
+    * A device or a pipe (``/dev/null``, ``/dev/stdout``, a FIFO) is written
+      in place instead: renaming onto it would put a regular file where the
+      device was (``/dev/null`` itself, when run as root).
+    * The writer holds an exclusive ``flock`` on its temporary file until
+      the rename. A later write of the same target removes temporary files
+      that nobody holds (their writer was killed), and never a live
+      writer's, whatever process namespace that writer runs in.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to create or replace. Its folder must exist.
+
+    Yields
+    ------
+    AtomicFile
+        ``write(bytes)``, ``flush()``; its write errors are :class:`SaveError`.
+        Errors of the block's own (reading an input, say) pass through as they are.
+
+    Raises
+    ------
+    SaveError
+        If the file cannot be created, written or renamed; the message names
+        ``path`` and says that the previous file is unchanged (or that
+        nothing was written).
+    """
     target = os.fspath(path)
     if _writes_in_place(target):
         try:
-            with open(target, "wb") as stream:
-                stream.write(data)
+            stream = open(target, "wb", buffering=0)  # noqa: SIM115 - closed below, after the block
         except OSError as exc:
             raise _save_error(target, exc, in_place=True) from exc
-        return
-    folder = os.path.dirname(os.path.abspath(target))
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
-    temporary: str | None = None
-    try:
-        for _ in range(100):
-            # The writer's pid in the name lets a later write remove what a killed one left.
-            candidate = os.path.join(folder, f".{os.path.basename(target)}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
+        with stream:
+            yield AtomicFile(stream, target, in_place=True)
             try:
-                # 0o666 and the umask, like open(): the file gets the usual permissions.
-                fd = os.open(candidate, flags, 0o666)
-            except FileExistsError:
-                continue
-            temporary = candidate
-            break
-        else:  # pragma: no cover - 100 collisions of 48 random bits
-            raise FileExistsError(f"no free temporary name in {folder}")
+                stream.flush()
+            except BrokenPipeError:
+                raise
+            except OSError as exc:
+                raise _save_error(target, exc, in_place=True) from exc
+        return
+    # A symbolic link's target is what gets replaced; the link itself stays.
+    real = os.path.realpath(target)
+    folder = os.path.dirname(real)
+    temporary, lock_fd = _create_temporary(real, target)
+    try:
         try:
-            file = os.fdopen(fd, "wb")
-        except BaseException:
-            os.close(fd)
-            raise
-        with file:
-            file.write(data)  # a short write (disk full mid-way) raises here, not later
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
-        temporary = None
-    except OSError as exc:
-        raise _save_error(target, exc) from exc
+            file = os.fdopen(os.dup(lock_fd), "wb")
+        except OSError as exc:
+            raise _save_error(target, exc) from exc
+        complete = False
+        try:
+            yield AtomicFile(file, target, in_place=False)
+            try:
+                file.flush()  # a short write (disk full mid-way) raises here, not later
+                os.fsync(file.fileno())
+            except OSError as exc:
+                raise _save_error(target, exc) from exc
+            complete = True
+        finally:
+            # Closed before the rename: a network file system reports a failed write here.
+            try:
+                file.close()
+            except OSError as exc:
+                if complete:  # otherwise the block's own error is the one to report
+                    raise _save_error(target, exc) from exc
+        try:
+            _give_mode(lock_fd, real)
+            # The lock (held through lock_fd) lasts through the rename: no cleaner takes the file.
+            os.replace(temporary, real)
+        except OSError as exc:
+            raise _save_error(target, exc) from exc
+        temporary = ""
     finally:
-        if temporary is not None:
+        if temporary:
             with contextlib.suppress(OSError):
                 os.remove(temporary)
+        os.close(lock_fd)
     _fsync_folder(folder)
-    _remove_orphans(folder, os.path.basename(target))
+    _remove_orphans(folder, os.path.basename(real))
+
+
+def _create_temporary(real: str, target: str) -> tuple[str, int]:
+    """A new temporary file beside ``real``, locked by this writer: its name and a descriptor holding the lock."""
+    folder = os.path.dirname(real)
+    flags = (
+        os.O_RDWR
+        | os.O_CREAT
+        | os.O_EXCL
+        | getattr(os, "O_BINARY", 0)
+        | getattr(os, "O_CLOEXEC", 0)
+        | getattr(os, "O_NOFOLLOW", 0)
+    )
+    for _ in range(100):
+        candidate = os.path.join(folder, f".{os.path.basename(real)}.{secrets.token_hex(8)}.tmp")
+        try:
+            # Owner-only until complete: a 0600 model's content is never readable by others, even mid-write.
+            fd = os.open(candidate, flags, 0o600)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise _save_error(target, exc) from exc
+        try:
+            _lock(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.remove(candidate)
+            raise
+        return candidate, fd
+    raise _save_error(target, FileExistsError(errno.EEXIST, f"no free temporary name in {folder}"))  # pragma: no cover
+
+
+def _lock(fd: int, blocking: bool = True) -> bool:
+    """Take an exclusive ``flock`` on ``fd``; ``False`` if another holds it (non-blocking) or locks don't exist."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no cleanup of others' files there
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    except OSError:
+        return False  # a file system without locks: nobody's file is taken for dead
+    return True
+
+
+def _give_mode(fd: int, real: str) -> None:
+    """The mode (and owner, where permitted) of the file at ``real`` to ``fd``; a new file's mode from the umask."""
+    try:
+        previous = os.stat(real)
+    except OSError:
+        previous = None
+    if previous is None or not stat.S_ISREG(previous.st_mode):
+        os.fchmod(fd, 0o666 & ~_umask())
+        return
+    if hasattr(os, "fchown") and (previous.st_uid, previous.st_gid) != (os.geteuid(), os.getegid()):
+        with contextlib.suppress(OSError):  # only root may give a file away; the group, its members
+            os.fchown(fd, previous.st_uid, previous.st_gid)
+    os.fchmod(fd, stat.S_IMODE(previous.st_mode))  # after chown, which clears the set-id bits
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (os.umask sets it, racing threads)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _writes_in_place(path: str) -> bool:
@@ -212,31 +386,42 @@ def _save_error(target: str, exc: OSError, in_place: bool = False) -> SaveError:
     return error
 
 
-def _remove_orphans(folder: str, name: str) -> None:
-    """Delete temporary files of ``name`` whose writer process no longer exists (killed mid-write).
+#: A temporary file nobody holds is taken for dead only once it has content or is this old (seconds):
+#: a writer takes its lock right after creating the file, before writing a byte.
+_ORPHAN_AGE = 60.0
 
-    Only on POSIX, where ``os.kill(pid, 0)`` merely asks whether ``pid`` is alive.
-    A pid reused by another process keeps its file until a later write: never
-    a live writer's file removed.
+
+def _remove_orphans(folder: str, name: str) -> None:
+    """Delete temporary files of ``name`` that no writer holds (their writer was killed mid-write).
+
+    A live writer holds an exclusive ``flock`` on its temporary file until
+    the rename, so liveness is the lock, not a process id (which means
+    nothing across pid namespaces: containers on a shared volume). Where
+    locks don't exist nothing is removed.
     """
-    if os.name != "posix":
-        return
     prefix = f".{name}."
     try:
         entries = [entry for entry in os.listdir(folder) if entry.startswith(prefix) and entry.endswith(".tmp")]
     except OSError:
         return
     for entry in entries:
-        pid_text = entry[len(prefix) : -len(".tmp")].partition("-")[0]
-        if not pid_text.isdigit() or int(pid_text) == os.getpid():
-            continue
+        candidate = os.path.join(folder, entry)
         try:
-            os.kill(int(pid_text), 0)
-        except ProcessLookupError:
+            fd = os.open(candidate, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        except OSError:
+            continue  # gone (renamed by its writer), or not ours to open
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or not _lock(fd, blocking=False):
+                continue  # held: a live writer's
+            if info.st_size == 0 and time.time() - info.st_mtime < _ORPHAN_AGE:
+                continue  # perhaps created a moment ago, its writer about to lock it
             with contextlib.suppress(OSError):
-                os.remove(os.path.join(folder, entry))
-        except OSError:  # alive, owned by another user
-            continue
+                now = os.stat(candidate, follow_symlinks=False)
+                if (now.st_dev, now.st_ino) == (info.st_dev, info.st_ino):
+                    os.remove(candidate)
+        finally:
+            os.close(fd)
 
 
 def _fsync_folder(folder: str) -> None:
@@ -429,6 +614,10 @@ class _Encoder:
         if isinstance(value, dict | list | tuple):
             if id(value) in self._open:
                 raise BackpropTypeError(f"{where} contains itself")
+            if len(self._open) >= MAX_NESTING:
+                raise BackpropTypeError(
+                    f"{where} is nested too deeply: files hold lists and dicts at most {MAX_NESTING} levels deep"
+                )
             self._open.add(id(value))
             try:
                 if isinstance(value, dict):
@@ -532,7 +721,9 @@ def _parse_json(text: str, what: str, where: str, strict: bool) -> Any:
         )
     except _InvalidJSONError as exc:
         raise ModelFileError(f"{where}: the {what} is not valid: {exc}") from None
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, huge int literal, deep nesting
+    except RecursionError:
+        raise ModelFileError(f"{where}: the {what} is nested too deeply (more than {MAX_NESTING} levels)") from None
+    except ValueError as exc:  # JSONDecodeError, bad UTF-8, huge int literal
         raise ModelFileError(f"{where}: the {what} is not valid JSON ({exc})") from None
 
 
@@ -603,7 +794,24 @@ def _read_header(file: BinaryIO, size: int, where: str) -> _Header:
     document = _parse_json(metadata[METADATA_KEY], "backprop document", where, strict=False)
     if not isinstance(document, dict):
         raise ModelFileError(f"{where}: the backprop document must be a JSON object, got {type(document).__name__}")
+    # Counted without recursion: the document, its "extra" or "state", then MAX_NESTING levels of the user's.
+    if _nesting(document) > MAX_NESTING + 2:
+        raise ModelFileError(f"{where}: the backprop document is nested too deeply (more than {MAX_NESTING} levels)")
     return _Header(document, tensors, size)
+
+
+def _nesting(value: Any) -> int:
+    """How deeply lists and dicts nest in ``value`` (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def _check_tensor(name: str, entry: Any, data_size: int, where: str) -> _Tensor:
@@ -803,16 +1011,37 @@ def _decode_state(value: Any, arrays: dict[str, NDArray[Any]], where: str) -> An
     return value
 
 
-def _open_checked(path: str | os.PathLike[str], expected: str | None) -> _Header:
-    """Read and check everything but the tensor data."""
+def _open_checked(path: str | os.PathLike[str], expected: str | None, tensors: bool = True) -> tuple[_Header, bytes]:
+    """Check a model file or checkpoint and read it, from one open file: one whole version of it.
+
+    The header and the tensor data come from the same open file (one inode),
+    so a save racing this read (an atomic rename onto ``path``) gives this
+    reader the old file or the new one, never one's document with the
+    other's tensors. Everything but the tensor data is checked before the
+    data are read. Without ``tensors`` only the header is read (``b""``).
+    """
     where = os.fspath(path)
-    info = os.stat(path)
-    if not stat.S_ISREG(info.st_mode):
-        raise ModelFileError(f"{where}: not a regular file")
-    with open(path, "rb") as file:
-        header = _read_header(file, os.fstat(file.fileno()).st_size, where)
-    _check_header(header, where, expected)
-    return header
+    # O_NONBLOCK: a FIFO named as a model must not hang the open; it is refused below.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ModelFileError(f"{where}: not a regular file")
+        file = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with file:
+        header = _read_header(file, os.fstat(fd).st_size, where)
+        _check_header(header, where, expected)
+        if not tensors:
+            return header, b""
+        file.seek(0)
+        data = file.read(header.size + 1)
+    if len(data) != header.size:
+        raise ModelFileError(
+            f"{where}: the file changed while it was being read ({len(data)} bytes, was {header.size})"
+        )
+    return header, data
 
 
 def _check_header(header: _Header, where: str, expected: str | None) -> None:
@@ -845,19 +1074,12 @@ def _check_header(header: _Header, where: str, expected: str | None) -> None:
         )
 
 
-def _read_tensors(path: str | os.PathLike[str], header: _Header) -> dict[str, NDArray[Any]]:
-    """Read the (already checked) file whole and decode its tensors with safetensors."""
-    where = os.fspath(path)
+def _read_tensors(where: str, header: _Header, data: bytes) -> dict[str, NDArray[Any]]:
+    """Decode the tensors of the (already checked) file's bytes with safetensors."""
     load_bytes = _safetensors().load
-    with open(path, "rb") as file:
-        data = file.read(header.size + 1)
-    if len(data) != header.size:
-        raise ModelFileError(
-            f"{where}: the file changed while it was being read ({len(data)} bytes, was {header.size})"
-        )
     try:
         arrays: dict[str, NDArray[Any]] = load_bytes(data)
-    except Exception as exc:  # safetensors' own checks; ours passed, so the file changed or is subtly corrupt
+    except Exception as exc:  # safetensors' own checks; ours passed, so the file is subtly corrupt
         raise ModelFileError(f"{where}: safetensors cannot read the file: {exc}") from None
     for name, tensor in header.tensors.items():
         array = arrays.get(name)
@@ -915,8 +1137,8 @@ def load_with_metadata(path: str | os.PathLike[str]) -> tuple[Network, dict[str,
         If the ``safetensors`` package is not installed.
     """
     where = os.fspath(path)
-    header = _open_checked(path, MODEL_FORMAT)
-    net = _build(header, _read_tensors(path, header), where)
+    header, data = _open_checked(path, MODEL_FORMAT)
+    net = _build(header, _read_tensors(where, header, data), where)
     return net, header.document["extra"]
 
 
@@ -963,8 +1185,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Network, dict[str, An
         If the ``safetensors`` package is not installed.
     """
     where = os.fspath(path)
-    header = _open_checked(path, CHECKPOINT_FORMAT)
-    arrays = _read_tensors(path, header)
+    header, data = _open_checked(path, CHECKPOINT_FORMAT)
+    arrays = _read_tensors(where, header, data)
     net = _build(header, arrays, where)
     state_arrays = {name: array.copy() for name, array in arrays.items() if name != "parameters"}
     try:
@@ -999,7 +1221,7 @@ def inspect(path: str | os.PathLike[str]) -> dict[str, Any]:
     ModelFileError
         If the file is not a valid backprop model file or checkpoint.
     """
-    header = _open_checked(path, None)
+    header, _ = _open_checked(path, None, tensors=False)
     tensors = {
         name: {"dtype": tensor.dtype.name, "shape": list(tensor.shape)} for name, tensor in header.tensors.items()
     }

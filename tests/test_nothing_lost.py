@@ -1,0 +1,249 @@
+"""Nothing lost by mistake: files keep their mode, readers see one whole save, live writers keep their files.
+
+Each test here failed on the main of 2026-12-04 (issue 13).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import struct
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import backprop as bp
+from backprop import io
+from backprop.errors import BackpropTypeError, ModelFileError
+
+pytest.importorskip("safetensors")
+posix = pytest.mark.skipif(os.name != "posix", reason="POSIX modes, owners, links and locks")
+
+
+def small_net(seed: int = 3) -> bp.Network:
+    """4 → 3 (tanh) → 2 (sigmoid): 23 parameters."""
+    return bp.Network([bp.Dense(3, "tanh"), bp.Dense(2, "sigmoid")], inputs=4, seed=seed)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+# ------------------------------------------------------------------ modes, owners and links
+
+
+WRITERS = {
+    "model": lambda path: bp.save(small_net(), path),
+    "checkpoint": lambda path: bp.save_checkpoint(small_net(), path, {"epoch": 1}),
+    "bytes": lambda path: io.atomic_write(path, b"new content"),
+}
+
+
+@posix
+@pytest.mark.parametrize("writer", list(WRITERS))
+@pytest.mark.parametrize("previous_mode", [0o600, 0o640, 0o604, 0o755])
+def test_a_replaced_file_keeps_its_mode(tmp_path: Path, writer: str, previous_mode: int) -> None:
+    # A private model stays private when it is saved again (it became 0644 before).
+    path = tmp_path / "file"
+    path.write_bytes(b"previous")
+    path.chmod(previous_mode)
+    WRITERS[writer](path)
+    assert mode(path) == previous_mode
+    assert path.read_bytes() != b"previous"
+
+
+@posix
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_a_new_file_gets_the_umasks_mode(tmp_path: Path, umask: int) -> None:
+    old = os.umask(umask)
+    try:
+        WRITERS["model"](tmp_path / "new.safetensors")
+    finally:
+        os.umask(old)
+    assert mode(tmp_path / "new.safetensors") == 0o666 & ~umask
+
+
+@posix
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="only root may give a file away")
+def test_a_replaced_file_keeps_its_owner_where_permitted(tmp_path: Path) -> None:
+    path = tmp_path / "model.safetensors"
+    bp.save(small_net(1), path)
+    os.chown(path, 12345, 23456)
+    bp.save(small_net(2), path)
+    assert (path.stat().st_uid, path.stat().st_gid) == (12345, 23456)
+
+
+@posix
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_writing_to_a_symlink_replaces_its_target_and_keeps_the_link(tmp_path: Path, writer: str) -> None:
+    (tmp_path / "store").mkdir()
+    target = tmp_path / "store" / "real"
+    target.write_bytes(b"previous")
+    target.chmod(0o600)
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    WRITERS[writer](link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_bytes() != b"previous" and mode(target) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "store"]
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["real"]  # the temporary file was beside it
+
+
+@posix
+def test_a_dangling_symlink_creates_its_target(tmp_path: Path) -> None:
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "made.safetensors")
+    bp.save(small_net(), link)
+    assert link.is_symlink() and bp.load(tmp_path / "made.safetensors").config() == small_net().config()
+
+
+# ------------------------------------------------------------------ nesting
+
+
+@pytest.mark.parametrize("depth", [101, 500, 5000])
+def test_deeply_nested_metadata_is_one_clear_error(tmp_path: Path, depth: int) -> None:
+    nested: object = "leaf"
+    for _ in range(depth):
+        nested = [nested]
+    with pytest.raises(BackpropTypeError, match=r"metadata\['deep'\]\[0\].* is nested too deeply: .*100 levels"):
+        bp.save(small_net(), tmp_path / "m.safetensors", metadata={"deep": nested})
+    assert not list(tmp_path.iterdir())
+
+
+def test_metadata_nested_100_deep_round_trips(tmp_path: Path) -> None:
+    nested: object = 7
+    for _ in range(99):  # the metadata dict itself is the hundredth level
+        nested = {"x": nested}
+    bp.save(small_net(), tmp_path / "m.safetensors", metadata={"deep": nested})
+    assert bp.load_with_metadata(tmp_path / "m.safetensors")[1] == {"deep": nested}
+
+
+def crafted(tmp_path: Path, document_change: object) -> Path:
+    """A model file whose document's ``extra`` is replaced (JSON text spliced in, so any depth can be written)."""
+    path = tmp_path / "good.safetensors"
+    bp.save(small_net(), path, metadata={"x": "PLACEHOLDER"})
+    raw = path.read_bytes()
+    (length,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + length])
+    header["__metadata__"]["backprop"] = header["__metadata__"]["backprop"].replace(
+        '"PLACEHOLDER"', str(document_change)
+    )
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    bad = tmp_path / "deep.safetensors"
+    bad.write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + length :])
+    return bad
+
+
+@pytest.mark.parametrize("depth", [200, 900, 100_000])
+def test_a_file_nested_too_deeply_is_one_clear_error(tmp_path: Path, depth: int) -> None:
+    path = crafted(tmp_path, "[" * depth + "]" * depth)
+    for read in (io.inspect, bp.load):
+        with pytest.raises(ModelFileError, match=r"deep\.safetensors: the backprop document is nested too deeply"):
+            read(path)
+
+
+def test_inspect_json_of_a_deep_document_is_one_error_line(tmp_path: Path) -> None:
+    path = crafted(tmp_path, "[" * 900 + "]" * 900)
+    result = subprocess.run(
+        [sys.executable, "-m", "backprop", "inspect", str(path), "--json"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"error: {path}: the backprop document is nested too deeply (more than 100 levels)"
+    ]
+
+
+# ------------------------------------------------------------------ concurrent readers and writers
+
+WRITER = textwrap.dedent(
+    """
+    import sys, numpy as np, backprop as bp
+    path, version, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    # Each version's weights all equal its number, and its metadata names it: a mix shows.
+    net = bp.Network([bp.Dense(3, "tanh"), bp.Dense(2, "sigmoid")], inputs=4, seed=0)
+    net.parameters[...] = float(version)
+    for i in range(count):
+        bp.save(net, path, metadata={"version": version, "labels": [version] * 50})
+    """
+)
+
+
+def test_readers_racing_saves_see_one_whole_version(tmp_path: Path) -> None:
+    # Two processes save two different models to one path in a loop while this one loads it:
+    # every load sees one version's weights with that version's metadata, and never fails.
+    path = tmp_path / "model.safetensors"
+    bp.save(small_net(), path, metadata={"version": "0", "labels": []})
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), version, "400"]) for version in ("1", "2")]
+    loads, mixed, errors, seen = 0, 0, [], set()
+    try:
+        while any(w.poll() is None for w in writers) and loads < 20_000:
+            for _ in range(20):
+                try:
+                    net, metadata = bp.load_with_metadata(path)
+                except Exception as exc:  # any error is a spurious one: every save is atomic
+                    errors.append(repr(exc))
+                    continue
+                loads += 1
+                version = metadata["version"]
+                seen.add(version)
+                if version != "0" and not np.all(net.parameters == float(version)):
+                    mixed += 1
+    finally:
+        for w in writers:
+            w.wait(timeout=120)
+    assert [w.returncode for w in writers] == [0, 0]
+    assert (mixed, errors) == (0, [])
+    assert loads >= 200 and {"1", "2"} <= seen
+
+
+NAMESPACED_WRITER = textwrap.dedent(
+    """
+    import sys, backprop as bp
+    net = bp.Network([bp.Dense(3, "tanh"), bp.Dense(2, "sigmoid")], inputs=4, seed=0)
+    failures = 0
+    for i in range(int(sys.argv[2])):
+        try:
+            bp.save(net, sys.argv[1])
+        except OSError:
+            failures += 1
+    print(failures)
+    """
+)
+
+
+@posix
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare(1)")
+def test_a_writer_in_another_pid_namespace_leaves_live_writers_files_alone(tmp_path: Path) -> None:
+    # A writer in its own pid namespace (a container on a shared volume) sees none of this
+    # process's pids; it used to take this writer's in-flight temporary files for a dead
+    # writer's and delete them, failing most of its saves.
+    probe = subprocess.run(["unshare", "-p", "-f", "true"], capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip(f"unshare -p is not permitted here: {probe.stderr.decode(errors='replace').strip()}")
+    path = tmp_path / "model.safetensors"
+    other = subprocess.Popen(
+        ["unshare", "-p", "-f", sys.executable, "-c", NAMESPACED_WRITER, str(path), "600"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    failures, saves = 0, 0
+    net = small_net()
+    deadline = time.monotonic() + 60
+    while other.poll() is None and time.monotonic() < deadline:
+        try:
+            bp.save(net, path)
+        except OSError:
+            failures += 1
+        saves += 1
+    out, _ = other.communicate(timeout=120)
+    assert other.returncode == 0 and saves >= 20
+    assert (failures, int(out)) == (0, 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.abc
+import subprocess
+import sys
+import types
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -355,3 +360,100 @@ def test_a_compiler_failure_leaves_the_numpy_path(monkeypatch: pytest.MonkeyPatc
     parameters = np.ones(3, np.float32)
     bp.Adam(0.1).step(parameters, np.ones(3, np.float32))  # the numpy path
     np.testing.assert_allclose(parameters, 0.9, rtol=1e-6)
+
+
+# ------------------------------------------- a numba that cannot be imported or compile
+
+
+class _FailingImport(importlib.abc.MetaPathFinder):
+    """Makes ``import numba`` raise ``error``, as a broken or starved install does."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "numba" or name.startswith("numba."):
+            raise self.error
+
+
+def _fake_numba(njit: Callable[..., object]) -> types.ModuleType:
+    module = types.ModuleType("numba")
+    module.njit = njit  # type: ignore[attr-defined]
+    module.NumbaWarning = Warning  # type: ignore[attr-defined]
+    return module
+
+
+def _refusing_njit(**options: object) -> object:
+    raise OSError(12, "Cannot allocate memory")  # LLVM's code pages under a memory limit
+
+
+def _failing_compiler(**options: object) -> Callable[[Callable[..., object]], Callable[..., object]]:
+    def decorate(function: Callable[..., object]) -> Callable[..., object]:
+        def compiled(*args: object) -> object:
+            raise MemoryError("LLVM ERROR: out of memory")
+
+        return compiled
+
+    return decorate
+
+
+BREAKAGES: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
+    "not installed": lambda patch: patch.setitem(sys.modules, "numba", None),
+    "OSError at import": lambda patch: patch.setattr(
+        sys, "meta_path", [_FailingImport(OSError(12, "Cannot allocate memory")), *sys.meta_path]
+    ),
+    "AttributeError at import": lambda patch: patch.setattr(
+        sys, "meta_path", [_FailingImport(AttributeError("module 'numpy' has no attribute 'long'")), *sys.meta_path]
+    ),
+    "njit raises OSError": lambda patch: patch.setitem(sys.modules, "numba", _fake_numba(_refusing_njit)),
+    "compile raises MemoryError": lambda patch: patch.setitem(sys.modules, "numba", _fake_numba(_failing_compiler)),
+}
+
+
+def _trained_parameters() -> bytes:
+    """A network trained on 200 rows (with dropout); the subprocess test below runs the same lines."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 6)).astype(np.float32)
+    y = np.argmax(X[:, :3], axis=1)
+    net = bp.Network([bp.Dense(16, "relu"), bp.Dropout(0.2), bp.Dense(3, "softmax")], inputs=6, seed=0)
+    net.fit(X, y, loss="crossentropy", optimizer=bp.Adam(1e-2), epochs=3, batch_size=32, seed=0)
+    return net.parameters.tobytes()
+
+
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
+def test_training_falls_back_to_the_numpy_path_whatever_breaks_numba(
+    breakage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as patch:
+        patch.setattr(_kernels, "_kernels", {})  # the numpy path, as with BACKPROP_NUMBA=0
+        expected = _trained_parameters()
+    monkeypatch.setattr(_kernels, "_kernels", None)  # loaded again at the next fit
+    monkeypatch.delitem(sys.modules, "numba")
+    BREAKAGES[breakage](monkeypatch)
+    assert _trained_parameters() == expected
+    assert not _kernels.enabled()
+    assert _kernels.get("adam") is None
+
+
+def test_a_numba_that_raises_at_import_in_a_fresh_process_leaves_training_working(tmp_path: Path) -> None:
+    # A numba package that fails as one does under `ulimit -v`, found first on the path.
+    (tmp_path / "numba").mkdir()
+    (tmp_path / "numba" / "__init__.py").write_text("raise OSError(12, 'Cannot allocate memory')\n")
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import numpy as np, backprop as bp\n"
+        "from backprop import _kernels\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = rng.normal(size=(200, 6)).astype(np.float32)\n"
+        "y = np.argmax(X[:, :3], axis=1)\n"
+        "net = bp.Network([bp.Dense(16, 'relu'), bp.Dropout(0.2), bp.Dense(3, 'softmax')], inputs=6, seed=0)\n"
+        "net.fit(X, y, loss='crossentropy', optimizer=bp.Adam(1e-2), epochs=3, batch_size=32, seed=0)\n"
+        "sys.stdout.write(net.parameters.tobytes().hex() + ' ' + str(_kernels.enabled()))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_kernels, "_kernels", {})
+        expected = _trained_parameters()
+    assert result.stdout.split() == [expected.hex(), "False"]

@@ -1,13 +1,15 @@
 """Network construction, the flat parameter buffer, dtypes, initializers, predict and fit."""
 
 import copy
+import itertools
 import pickle
+import tracemalloc
 
 import numpy as np
 import pytest
 
 import backprop as bp
-from backprop.network import PREDICT_CHUNK
+from backprop.network import PREDICT_CHUNK, predict_rows
 
 XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_Y = np.array([0.0, 1.0, 1.0, 0.0])
@@ -212,3 +214,116 @@ def test_fit_with_sample_weight_zero_ignores_those_samples():
         XOR_X, XOR_Y, optimizer=bp.SGD(0.5), epochs=5, batch_size=None, shuffle=False, sample_weight=[1, 1, 1, 0]
     )
     np.testing.assert_allclose(weighted.parameters, kept.parameters, rtol=1e-6)
+
+
+# ------------------------------------------------------------------ sizes
+
+
+@pytest.mark.parametrize(
+    ("layers", "inputs", "dtype", "named"),
+    [
+        # The issue's --hidden 100000,100000: 37 GiB of weights, and as much again for their gradient.
+        (
+            [bp.Dense(100_000), bp.Dense(100_000), bp.Dense(2)],
+            10,
+            np.float32,
+            r"widths 10-100000-100000-2 \(10,001,400,002 parameters.* layer 2 alone has 10,000,100,000\)",
+        ),
+        ([bp.Dense(2)], 10**10, np.float32, r"widths 10000000000-2 .* layer 1 alone"),
+        (
+            [bp.Dense(40_000, "relu"), bp.Dropout(0.5), bp.Dense(10_000)],
+            8,
+            np.float64,
+            r"widths 8-40000-10000 .*float64",
+        ),
+    ],
+)
+def test_a_network_larger_than_memory_is_refused_before_allocating(monkeypatch, layers, inputs, dtype, named):
+    monkeypatch.setenv("BACKPROP_MEMORY_LIMIT", "1G")
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            bp.MemoryLimitError, match=named + r".* would need [\d.]+ GiB of memory, more than the 1 GiB"
+        ):
+            bp.Network(layers, inputs=inputs, dtype=dtype)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20  # refused before anything large was allocated
+    config = {"inputs": inputs, "dtype": np.dtype(dtype).name, "layers": [layer.config() for layer in layers]}
+    with pytest.raises(MemoryError):  # a MemoryLimitError is a MemoryError too, from any route
+        bp.Network.from_config(config)
+
+
+def test_fit_gradients_and_loss_refuse_buffers_larger_than_memory(monkeypatch):
+    # 5,000 rows through a layer 4,096 wide: 327 MB of buffers for a network of 28,000 parameters.
+    net = bp.Network([bp.Dense(4096, "relu"), bp.Dense(2, "softmax")], inputs=4, seed=0)
+    X = np.random.default_rng(0).normal(size=(5000, 4)).astype(np.float32)
+    y = np.arange(5000) % 2
+    before = net.parameters.tobytes()
+    monkeypatch.setenv("BACKPROP_MEMORY_LIMIT", "100M")
+    with pytest.raises(bp.MemoryLimitError, match=r"training with batch_size=5000 through .* 4-4096-2 would need"):
+        net.fit(X, y, loss="crossentropy", batch_size=5000, epochs=1)
+    with pytest.raises(bp.MemoryLimitError, match=r"the gradients of 5,000 rows through .* 4-4096-2 would need"):
+        net.gradients(X, y, loss="crossentropy")
+    with pytest.raises(bp.MemoryLimitError, match=r"the loss of 5,000 rows through .* 4-4096-2 would need"):
+        net.loss(X, y, loss="crossentropy")
+    assert net.parameters.tobytes() == before
+    net.fit(X, y, loss="crossentropy", batch_size=100, epochs=1)  # batches that fit train
+    assert net.predict(X).shape == (5000, 2)  # predict works in chunks
+
+
+def test_predict_memory_grows_with_the_widest_layer_not_the_depth():
+    # The issue's 10,000 narrow layers at a smaller scale: 100 layers 8 wide, 4,096 rows. The
+    # buffers of every layer at once took 4,096 × 101 × 3 × 8 floats (40 MB); four of the widest, 0.5 MB.
+    net = bp.Network([bp.Dense(8, "tanh") for _ in range(100)] + [bp.Dense(2)], inputs=8, seed=0)
+    X = np.random.default_rng(0).normal(size=(4096, 8)).astype(np.float32)
+    expected = np.concatenate([net.predict(X[:2048]), net.predict(X[2048:])])
+    tracemalloc.start()
+    try:
+        result = net.predict(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+    np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-6)
+
+
+def exact_network(depth: int, dtype: type) -> tuple[bp.Network, np.ndarray]:
+    """Weights in {−1, 0, 1}, integer biases and inputs: every sum is exact in any order."""
+    rng = np.random.default_rng(5)
+    widths = [5, *([8] * (depth - 1)), 3]
+    weights = [rng.integers(-1, 2, size=(n_in, n_out)).astype(dtype) for n_in, n_out in itertools.pairwise(widths)]
+    biases = [rng.integers(-2, 3, size=n_out).astype(dtype) for n_out in widths[1:]]
+    net = bp.Network.from_weights(weights, activations=[*(["relu"] * (depth - 1)), "identity"], biases=biases)
+    X = rng.integers(-2, 3, size=(1000, 5)).astype(dtype)
+    return net, X
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("budget", [1, 100, 4096, 64 * 2**20])
+def test_predict_in_memory_sized_chunks_gives_the_unchunked_bits(monkeypatch, budget, dtype):
+    net, X = exact_network(6, dtype)
+    # The textbook forward pass over all rows at once.
+    a = X
+    for layer in net.dense_layers:
+        z = a @ layer.W + layer.b
+        a = z if layer is net.dense_layers[-1] else np.maximum(z, 0)
+    monkeypatch.setattr(bp._memory, "CHUNK_BYTES", budget)
+    rows = predict_rows(net.layers, X.shape[0], net.dtype)
+    assert rows == max(1, min(1000, budget // (4 * 8 * np.dtype(dtype).itemsize)))
+    assert net.predict(X).tobytes() == a.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hidden", ["relu", "tanh", "sigmoid", "elu", "leaky_relu", "softplus", "identity"])
+def test_predicts_buffers_give_the_bits_of_the_training_forward_pass(hidden, dtype):
+    net = bp.Network(
+        [bp.Dense(16, hidden), bp.Dropout(0.5), bp.Dense(7, hidden), bp.Dense(4, "softmax")],
+        inputs=5,
+        seed=2,
+        dtype=dtype,
+    )
+    X = np.random.default_rng(1).normal(size=(300, 5)).astype(dtype)
+    # Four buffers taken in turn hold the same numbers as one buffer per layer.
+    assert net.predict(X).tobytes() == net._checked_forward(X).a[-1].tobytes()

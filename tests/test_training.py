@@ -161,17 +161,16 @@ def test_dropout_scales_what_it_keeps_while_training():
     # Inverted dropout, rate ¼: a kept input is multiplied by 1/(1 − ¼) = 4/3; the mean is unchanged.
     layer = bp.Dropout(0.25)
     layer.bind(1, 1000)
-    layer.rng = np.random.default_rng(0)
     x = np.ones((200, 1000))
     z, tmp = np.empty_like(x), np.empty_like(x)
-    out = layer.forward(x, z, z, tmp)
+    out = layer.forward(x, z, z, tmp, np.random.default_rng(0))
     kept = out != 0
     assert kept.mean() == pytest.approx(0.75, abs=0.01)
     np.testing.assert_allclose(out[kept], 4 / 3)
     assert out.mean() == pytest.approx(1.0, abs=0.01)
     # The backward pass uses the same mask: ∂z/∂x = mask.
     grad = np.empty_like(x)
-    layer.backward(x, np.ones_like(x), grad, tmp)
+    layer.backward(x, np.ones_like(x), grad, tmp, training=True)
     np.testing.assert_array_equal(grad, out)
 
 
@@ -186,7 +185,6 @@ def test_dropout_changes_training_but_not_determinism():
     plain = classifier(dropout=0.0)
     plain.fit(X, y, loss="crossentropy", optimizer=bp.Adam(0.01), epochs=3, seed=5)
     assert not np.array_equal(plain.parameters, runs[0])
-    assert all(layer.rng is None for layer in plain.layers if isinstance(layer, bp.Dropout))
 
 
 # ----------------------------------------------------------------- callbacks

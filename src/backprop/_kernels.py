@@ -21,12 +21,17 @@ norms (reassociated sums, within ~1e-6). The numpy path is the fallback and
 the reference; ``BACKPROP_NUMBA=0`` in the environment selects it.
 
 Kernels are compiled on first use (a few seconds once, then loaded from numba's
-on-disk cache); if numba cannot compile them here, the numpy path is used.
+on-disk cache), every signature that training uses at once; if numba cannot be
+imported or cannot compile them here, for whatever reason (not installed, an
+``OSError`` when LLVM cannot map its memory under a limit, a broken install
+raising anything at import or compile), the numpy path is used: training never
+fails for want of the compiled kernels.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +39,7 @@ from typing import Any
 import numpy as np
 
 _kernels: dict[str, Callable[..., Any]] | None = None
+_LOADING = threading.Lock()
 
 #: The derivative ``activation_backward`` applies.
 RELU, TANH, SIGMOID = 0, 1, 2
@@ -71,15 +77,23 @@ def loaded(name: str) -> Callable[..., Any] | None:
 def _load() -> dict[str, Callable[..., Any]] | None:
     global _kernels
     if _kernels is None:
-        _kernels = {} if os.environ.get("BACKPROP_NUMBA", "1") == "0" else _compile()
+        with _LOADING:  # fits starting in two threads compile once, not twice into one on-disk cache
+            if _kernels is None:
+                _kernels = {} if os.environ.get("BACKPROP_NUMBA", "1") == "0" else _compile()
     return _kernels or None
 
 
 def _compile() -> dict[str, Callable[..., Any]]:
+    """The compiled kernels, or an empty dict (the numpy path) when numba fails in any way."""
     try:
-        import numba
-    except ImportError:
+        return _build()
+    except Exception:  # numba missing or broken, at import or compile: numpy does the same work
         return {}
+
+
+def _build() -> dict[str, Callable[..., Any]]:
+    """Import numba, define the kernels and compile them for both precisions; raises what numba raises."""
+    import numba
     import numpy as np
 
     # error_model="numpy": a division by zero gives inf as in numpy, and the
@@ -371,35 +385,32 @@ def _compile() -> dict[str, Callable[..., Any]]:
         "gather_rows": gather_rows,
         "argmax_hits": argmax_hits,
     }
-    try:
-        # Compile (or load from the cache) both precisions now: a numba that
-        # cannot compile here must leave the numpy path, not fail a fit midway.
-        # A cache folder that cannot be written only costs the next compile.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", numba.NumbaWarning)
-            for dtype in (np.float32, np.float64):
-                one = dtype(1)
-                buffers = [np.zeros(2, dtype) for _ in range(5)]
-                for backup in (buffers[4], buffers[4][:0]):
-                    adam(*buffers[:4], backup, np.ones(8, dtype), False, False)
-                    momentum(*buffers[:3], backup, one, one, False)
-                z, a, y = (np.zeros((2, 2), dtype) for _ in range(3))
-                bias = np.zeros(2, dtype)
-                bias_relu(z, bias, a)
-                for kind in (RELU, TANH, SIGMOID):
-                    activation_backward(z, a, bias, one, kind)
-                    activation_backward(z, a, bias[:0], one, kind)
-                for rows in (bias, bias[:0]):
-                    output_error(a, y, z, one, rows, bias)
-                    output_error(a, y, z, one, rows, bias[:0])
-                softmax_shift(z, bias, a)
-                softmax_shift(z, bias[:0], a)
-                softmax_normalize(a, -one)
-                crossentropy_total(z, y, bias)
-                crossentropy_total(z, y, np.zeros(0))  # unweighted
-                argmax_hits(a, y)
-                gather_rows(z, np.zeros(1, np.intp), a[:1])
-                squared_norms(bias, np.zeros(1, np.intp), one - one, np.zeros(1), np.zeros(1, np.intp), np.zeros(1))
-    except Exception:  # any failure of the compiler: numpy does the same work
-        return {}
+    # Compile (or load from the cache) both precisions now: a numba that
+    # cannot compile here must leave the numpy path, not fail a fit midway.
+    # A cache folder that cannot be written only costs the next compile.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", numba.NumbaWarning)
+        for dtype in (np.float32, np.float64):
+            one = dtype(1)
+            buffers = [np.zeros(2, dtype) for _ in range(5)]
+            for backup in (buffers[4], buffers[4][:0]):
+                adam(*buffers[:4], backup, np.ones(8, dtype), False, False)
+                momentum(*buffers[:3], backup, one, one, False)
+            z, a, y = (np.zeros((2, 2), dtype) for _ in range(3))
+            bias = np.zeros(2, dtype)
+            bias_relu(z, bias, a)
+            for kind in (RELU, TANH, SIGMOID):
+                activation_backward(z, a, bias, one, kind)
+                activation_backward(z, a, bias[:0], one, kind)
+            for rows in (bias, bias[:0]):
+                output_error(a, y, z, one, rows, bias)
+                output_error(a, y, z, one, rows, bias[:0])
+            softmax_shift(z, bias, a)
+            softmax_shift(z, bias[:0], a)
+            softmax_normalize(a, -one)
+            crossentropy_total(z, y, bias)
+            crossentropy_total(z, y, np.zeros(0))  # unweighted
+            argmax_hits(a, y)
+            gather_rows(z, np.zeros(1, np.intp), a[:1])
+            squared_norms(bias, np.zeros(1, np.intp), one - one, np.zeros(1), np.zeros(1, np.intp), np.zeros(1))
     return kernels

@@ -218,7 +218,7 @@ def gradcheck(
         values = []
         for offset in (h, -h, 2 * h, -2 * h):
             theta[i] = original + offset
-            values.append(net64._loss_value(inputs, targets, loss_fn, weights))
+            values.append(net64._loss_value(inputs, targets, loss_fn, weights, ws))
             if kinked and any((s != b).any() for s, b in zip(signs(), base_signs, strict=True)):
                 crossed[i] = True
         theta[i] = original

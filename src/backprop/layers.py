@@ -7,10 +7,16 @@ flat parameter buffer and one flat gradient buffer. ``forward`` and
 ``backward`` then work on buffers that the network allocates once per batch
 size, so a training step allocates nothing.
 
-The layer protocol: ``forward(x, z, a, tmp)`` writes ``z`` and ``a`` (and may
-keep in ``tmp`` what ``backward`` needs); ``backward(x, grad_z, grad_x, tmp)``
-takes ``∂L/∂z`` of the layer and writes ``∂L/∂x`` for the layer below, filling
-the layer's own parameter gradients on the way.
+The layer protocol: ``forward(x, z, a, tmp, rng)`` writes ``z`` and ``a`` (and
+may keep in ``tmp`` what ``backward`` needs); ``rng`` is the generator of a
+training step, None for inference. ``backward(x, grad_z, grad_x, tmp,
+bias_summed, dW, db, training)`` takes ``∂L/∂z`` of the layer and writes
+``∂L/∂x`` for the layer below, filling the parameter gradients ``dW`` and ``db``
+on the way (the network's gradient buffer by default, or the buffer of one call).
+
+A layer holds no state of a pass: the buffers, the generator and where the
+gradient goes are the caller's, so a ``predict``, a ``loss`` or a ``gradients``
+in another thread never sees a training step's dropout masks or buffers.
 """
 
 from __future__ import annotations
@@ -53,10 +59,20 @@ class Layer:
         """Take position ``index`` (from 1) after a layer of width ``n_in``."""
         self.index, self.n_in = index, n_in
 
-    def forward(self, x: Array, z: Array, a: Array, tmp: Array) -> Array:
+    def forward(self, x: Array, z: Array, a: Array, tmp: Array, rng: np.random.Generator | None = None) -> Array:
         raise NotImplementedError
 
-    def backward(self, x: Array, grad_z: Array, grad_x: Array | None, tmp: Array, bias_summed: bool = False) -> None:
+    def backward(
+        self,
+        x: Array,
+        grad_z: Array,
+        grad_x: Array | None,
+        tmp: Array,
+        bias_summed: bool = False,
+        dW: Array | None = None,
+        db: Array | None = None,
+        training: bool = False,
+    ) -> None:
         raise NotImplementedError
 
     def config(self) -> dict[str, Any]:
@@ -123,11 +139,12 @@ class Dense(Layer):
     def config(self) -> dict[str, Any]:
         return {"type": "Dense", "units": self.units, "activation": self.activation.config(), "bias": self.bias}
 
-    def forward(self, x: Array, z: Array, a: Array, tmp: Array) -> Array:
+    def forward(self, x: Array, z: Array, a: Array, tmp: Array, rng: np.random.Generator | None = None) -> Array:
         """``z = x W + b`` into ``z``, ``a = f(z)`` into ``a``; returns ``a``.
 
         ``x`` is ``(n_samples, n_in)``; ``z``, ``a`` and the scratch ``tmp`` are
         ``(n_samples, units)`` (``a`` is ``z`` itself when ``f`` is the identity).
+        ``rng`` is unused: a dense layer is the same in training and inference.
         """
         np.matmul(x, self.W, out=z)
         if a is z:  # the identity: z is the output
@@ -138,17 +155,31 @@ class Dense(Layer):
             return self.activation.forward_biased(z, self.b, a, tmp)
         return self.activation.forward(z, a, tmp)
 
-    def backward(self, x: Array, grad_z: Array, grad_x: Array | None, tmp: Array, bias_summed: bool = False) -> None:
+    def backward(
+        self,
+        x: Array,
+        grad_z: Array,
+        grad_x: Array | None,
+        tmp: Array,
+        bias_summed: bool = False,
+        dW: Array | None = None,
+        db: Array | None = None,
+        training: bool = False,
+    ) -> None:
         """From ``∂L/∂z`` (``(n_samples, units)``) fill ``dW``, ``db`` and ``∂L/∂x``.
 
         ``∂L/∂W = xᵀ ∂L/∂z``, ``∂L/∂b = Σ_samples ∂L/∂z`` and
         ``∂L/∂x = ∂L/∂z Wᵀ``: the seed's ``W δᵒ`` before ``f'(h)`` is applied.
         ``grad_x`` is None for the first layer, whose input needs no gradient.
         ``bias_summed``: ``db`` was already filled (by the activation's backward pass).
+        ``dW`` and ``db`` (both or neither) receive the gradient instead of the
+        layer's views of the network's gradient buffer.
         """
-        np.matmul(x.T, grad_z, out=self.dW)
-        if self.db is not None and not bias_summed:
-            np.add.reduce(grad_z, axis=0, out=self.db)
+        if dW is None:
+            dW, db = self.dW, self.db
+        np.matmul(x.T, grad_z, out=dW)
+        if db is not None and not bias_summed:
+            np.add.reduce(grad_z, axis=0, out=db)
         if grad_x is not None:
             np.matmul(grad_z, self.W.T, out=grad_x)
 
@@ -166,6 +197,10 @@ class Dropout(Layer):
     ``1 − rate`` and scaled by ``1 / (1 − rate)``; outside training (predict,
     explain, gradients) the layer passes its input through unchanged.
 
+    The masks are drawn from the generator that the training step passes to
+    ``forward``; the layer keeps none, so inference in another thread during
+    ``fit`` neither applies masks nor draws from the training generator.
+
     Parameters
     ----------
     rate : float
@@ -177,27 +212,37 @@ class Dropout(Layer):
         self.rate = check_interval(rate, "Dropout rate", 0.0, 1.0)
         self.activation = Identity()
         self.units = 0
-        #: The generator that draws the masks while training; None outside training.
-        self.rng: np.random.Generator | None = None
 
     def bind(self, index: int, n_in: int) -> None:
         super().bind(index, n_in)
         self.units = n_in
 
-    def forward(self, x: Array, z: Array, a: Array, tmp: Array) -> Array:
-        if self.rng is None or self.rate == 0.0:
+    def forward(self, x: Array, z: Array, a: Array, tmp: Array, rng: np.random.Generator | None = None) -> Array:
+        """``z = x ⊙ mask`` with a mask drawn from ``rng`` (training), ``z = x`` without (inference)."""
+        if rng is None or self.rate == 0.0:
             np.copyto(z, x)
             return z
         # The mask, kept in tmp for backward: 1/(1 − rate) where kept, 0 where dropped.
-        self.rng.random(out=tmp, dtype=tmp.dtype)
+        rng.random(out=tmp, dtype=tmp.dtype)
         np.greater_equal(tmp, self.rate, out=tmp)
         tmp *= 1.0 / (1.0 - self.rate)
         return np.multiply(x, tmp, out=z)
 
-    def backward(self, x: Array, grad_z: Array, grad_x: Array | None, tmp: Array, bias_summed: bool = False) -> None:
+    def backward(
+        self,
+        x: Array,
+        grad_z: Array,
+        grad_x: Array | None,
+        tmp: Array,
+        bias_summed: bool = False,
+        dW: Array | None = None,
+        db: Array | None = None,
+        training: bool = False,
+    ) -> None:
+        """``∂L/∂x = ∂L/∂z ⊙ mask`` after a training ``forward`` (``training=True``), else ``∂L/∂z``."""
         if grad_x is None:
             return
-        if self.rng is None or self.rate == 0.0:
+        if not training or self.rate == 0.0:
             np.copyto(grad_x, grad_z)
         else:
             np.multiply(grad_z, tmp, out=grad_x)

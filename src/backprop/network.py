@@ -8,7 +8,21 @@ Shapes are batch-first as in the seed (DESIGN.md §1)::
 All parameters live in one contiguous array, ``W[l]`` and ``b[l]`` being views
 of it, and so do the gradients: an optimizer step is a few in-place ufunc
 calls for the whole network. Per-layer buffers for ``z``, ``a`` and the error
-terms are allocated once per batch size and reused.
+terms are allocated once per batch size and reused by ``fit``.
+
+Threads: ``predict``, ``loss`` and ``gradients`` only read the parameters.
+Each call has buffers of its own (and ``gradients`` its own gradient buffer),
+and runs in inference mode (Dropout passes its input through, drawing from no
+generator): any number of them may run at once, also while ``fit`` trains the
+network in another thread (they then see the parameters of some step, or of
+a step being written). Only ``fit`` writes the network; two ``fit`` calls on
+one network at once are not supported.
+
+Sizes: the parameter buffer, ``fit``'s batch buffers and any call's buffers
+are checked against the memory available before they are allocated
+(:class:`~backprop.errors.MemoryLimitError` names what asked and the size);
+``predict`` works in chunks of rows whose buffers fit
+:data:`backprop._memory.CHUNK_BYTES`.
 """
 
 from __future__ import annotations
@@ -19,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _buffers
+from . import _buffers, _memory
 from ._validation import (
     FloatArray,
     as_array,
@@ -39,8 +53,47 @@ from .layers import Dense, Layer, layer_from_config
 from .losses import Loss, get_loss
 from .training import fit as _fit
 
-#: Rows per forward pass in ``predict``: bounds memory for any number of rows.
+#: Rows per forward pass in ``predict`` at most; fewer when a chunk's buffers would
+#: exceed :data:`backprop._memory.CHUNK_BYTES` (see :func:`predict_rows`).
 PREDICT_CHUNK = 8192
+
+# Allocations below this size are not checked against the memory available: the
+# check reads /proc (~60 µs), more than a small call's whole forward pass.
+_CHECKED_FROM = 16 * 2**20
+
+# An inference pass needs the layer's input, z, a and the activation's scratch at once.
+_INFERENCE_BUFFERS = 4
+
+
+def _check_size(nbytes: int, what: str) -> None:
+    """:func:`backprop._memory.check_allocation` for the allocations large enough to matter."""
+    if nbytes >= _CHECKED_FROM:
+        _memory.check_allocation(nbytes, what)
+
+
+def _widths(n_inputs: int, layers: Sequence[Layer]) -> str:
+    """``"10-100000-100000-2"``: the input and the dense layers' widths, for messages."""
+    return "-".join(str(width) for width in [n_inputs, *(layer.units for layer in layers if isinstance(layer, Dense))])
+
+
+def _workspace_bytes(layers: Sequence[Layer], n_samples: int, dtype: np.dtype[Any], backward: bool = True) -> int:
+    """What a :class:`_Workspace` of ``n_samples`` rows allocates, in bytes."""
+    per_row = sum(
+        layer.units * ((3 if isinstance(layer.activation, Identity) else 4) - (0 if backward else 1))
+        for layer in layers
+    )
+    return n_samples * per_row * dtype.itemsize
+
+
+def predict_rows(layers: Sequence[Layer], n_samples: int, dtype: np.dtype[Any]) -> int:
+    """Rows per chunk of an inference pass over ``n_samples`` rows.
+
+    At most :data:`PREDICT_CHUNK`, and few enough that the pass's buffers
+    (four of the widest layer's width per row, see :class:`_Inference`) fit
+    :data:`backprop._memory.CHUNK_BYTES`; at least one.
+    """
+    per_row = _INFERENCE_BUFFERS * max(layer.units for layer in layers) * dtype.itemsize
+    return max(1, min(n_samples, PREDICT_CHUNK, _memory.rows_within(per_row, _memory.CHUNK_BYTES)))
 
 
 class _Workspace:
@@ -48,15 +101,35 @@ class _Workspace:
 
     ``z[l]`` and ``a[l]`` hold the forward pass (one buffer when ``f`` is the
     identity); ``grad[l]`` holds ``∂L/∂a[l]`` and then, in place, ``∂L/∂z[l]``
-    (only with ``backward=True``); ``tmp[l]`` is the activation's scratch.
+    (only with a ``gradient``); ``tmp[l]`` is the activation's scratch.
+    ``gradient`` is the flat buffer, laid out like the parameters, that the
+    backward pass fills: ``dW[l]`` and ``db[l]`` are its views per layer (None
+    for a Dropout layer or a missing bias). ``training`` says whether the last
+    forward pass drew dropout masks (the backward pass then applies them).
     """
 
-    def __init__(self, layers: Sequence[Layer], n_samples: int, dtype: np.dtype[Any], backward: bool = True) -> None:
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        n_samples: int,
+        dtype: np.dtype[Any],
+        gradient: FloatArray | None = None,
+        what: str = "",
+    ) -> None:
+        backward = gradient is not None
+        _check_size(
+            _workspace_bytes(layers, n_samples, dtype, backward),
+            what or f"the buffers of {n_samples:,} rows through a network of widths {_widths(layers[0].n_in, layers)}",
+        )
         self.n_samples = n_samples
+        self.training = False
+        self.gradient = gradient
         self.z: list[FloatArray] = []
         self.a: list[FloatArray] = []
         self.grad: list[FloatArray] = []
         self.tmp: list[FloatArray] = []
+        self.dW: list[FloatArray | None] = []
+        self.db: list[FloatArray | None] = []
         for index, layer in enumerate(layers):
             # Each buffer at its own page offset: the layer kernels read one while writing another.
             shape, slot = (n_samples, layer.units), 4 * index
@@ -64,8 +137,42 @@ class _Workspace:
             self.z.append(z)
             self.a.append(z if isinstance(layer.activation, Identity) else _buffers.empty(shape, dtype, slot + 1))
             self.tmp.append(_buffers.empty(shape, dtype, slot + 2))
-            if backward:
-                self.grad.append(_buffers.empty(shape, dtype, slot + 3))
+            if gradient is None:
+                continue
+            self.grad.append(_buffers.empty(shape, dtype, slot + 3))
+            if isinstance(layer, Dense):
+                start, n_w = layer.offset, layer.n_in * layer.units
+                self.dW.append(gradient[start : start + n_w].reshape(layer.n_in, layer.units))
+                self.db.append(gradient[start + n_w : start + n_w + layer.units] if layer.bias else None)
+            else:
+                self.dW.append(None)
+                self.db.append(None)
+
+
+class _Inference:
+    """Buffers for a forward pass alone, up to ``rows`` rows at a time.
+
+    Inference needs no layer's output once the next layer has read it, so four
+    buffers of the widest layer's width serve every layer in turn (the input, ``z``,
+    ``a`` and the activation's scratch): the memory of a pass grows with the
+    widest layer, not with the depth. ``plan[l]`` says which buffers layer ``l``
+    writes ``z``, ``a`` and ``tmp`` into, never the one holding its input.
+    """
+
+    def __init__(self, layers: Sequence[Layer], rows: int, dtype: np.dtype[Any], what: str) -> None:
+        width = max(layer.units for layer in layers)
+        _check_size(_INFERENCE_BUFFERS * rows * width * dtype.itemsize, what)
+        self.rows = rows
+        self.buffers = [_buffers.empty(rows * width, dtype, slot) for slot in range(_INFERENCE_BUFFERS)]
+        self.plan: list[tuple[int, int, int]] = []
+        held = -1  # the buffer holding the layer's input; the first layer's is X
+        for layer in layers:
+            free = [index for index in range(_INFERENCE_BUFFERS) if index != held]
+            if isinstance(layer.activation, Identity):
+                self.plan.append((free[0], free[0], free[1]))
+            else:
+                self.plan.append((free[0], free[1], free[2]))
+            held = self.plan[-1][1]
 
 
 class Network:
@@ -218,6 +325,12 @@ class Network:
             n_in = layer.units
         self.dense_layers: list[Dense] = [layer for layer in self.layers if isinstance(layer, Dense)]
         size = sum(layer.n_parameters for layer in self.layers)
+        largest = max(self.dense_layers, key=lambda dense: dense.n_parameters)
+        _check_size(
+            2 * size * self.dtype.itemsize,
+            f"a network of widths {_widths(self.n_inputs, self.layers)} ({size:,} parameters, the weights and their "
+            f"gradient in {self.dtype.name}; layer {largest.index} alone has {largest.n_parameters:,})",
+        )
         # θ and g at their own page offsets: the optimizer's pass reads both (see _buffers).
         self.parameters: FloatArray = _buffers.full(size, 0.0, self.dtype, _buffers.PARAMETERS)
         self.gradient: FloatArray = _buffers.full(size, 0.0, self.dtype, _buffers.GRADIENT)
@@ -358,46 +471,108 @@ class Network:
     # ------------------------------------------------------ forward, backward
 
     def _workspace(self, n_samples: int) -> _Workspace:
+        """``fit``'s workspace for batches of ``n_samples`` rows, kept from step to step.
+
+        It writes the network's own gradient buffer: for ``fit`` only, which is
+        the one writer of the network (every other call makes its own buffers).
+        """
         ws = self._workspaces.get(n_samples)
         if ws is None:
-            if len(self._workspaces) >= 4:  # a full batch, a last batch, predict chunks
+            if len(self._workspaces) >= 4:  # a full batch and a last batch, of a few fits
                 self._workspaces.clear()
-            ws = self._workspaces[n_samples] = _Workspace(self.layers, n_samples, self.dtype)
+            ws = self._workspaces[n_samples] = _Workspace(
+                self.layers,
+                n_samples,
+                self.dtype,
+                self.gradient,
+                f"training with batch_size={n_samples} through a network of widths "
+                f"{_widths(self.n_inputs, self.layers)}",
+            )
         return ws
 
-    def _forward(self, X: FloatArray, ws: _Workspace | None = None) -> _Workspace:
+    def _check_training_memory(self, batch_size: int, n_samples: int, n_features: int, n_targets: int) -> None:
+        """Raise :class:`MemoryLimitError` if ``fit``'s buffers would not fit in memory.
+
+        They are the workspaces of a full and of a last batch, the batch's
+        inputs, targets and weights, and four buffers as long as the
+        parameters (a scratch, the backup of the last finite step, an
+        optimizer's state).
+        """
+        last = n_samples % batch_size
+        nbytes = (
+            _workspace_bytes(self.layers, batch_size, self.dtype)
+            + (_workspace_bytes(self.layers, last, self.dtype) if last else 0)
+            + batch_size * (n_features + n_targets + 1) * self.dtype.itemsize
+            + 4 * self.parameters.nbytes
+        )
+        _check_size(
+            nbytes,
+            f"training with batch_size={batch_size} through a network of widths {_widths(self.n_inputs, self.layers)}",
+        )
+
+    def _forward(
+        self, X: FloatArray, ws: _Workspace | None = None, rng: np.random.Generator | None = None
+    ) -> _Workspace:
         """Run the forward pass for ``X`` of shape ``(n, n_inputs)`` into a workspace.
 
-        Without ``ws``, the network's cached workspace for ``n`` rows is used;
-        a given ``ws`` may have more rows than ``X`` (the first ``n`` are used).
+        Without ``ws``, a new workspace for ``n`` rows that writes the network's
+        gradient buffer is made; a given ``ws`` may have more rows than ``X``
+        (the first ``n`` are used). ``rng`` is the generator of a training step
+        (Dropout layers draw their masks from it); None for inference.
         """
         n = X.shape[0]
         if ws is None:
-            ws = self._workspace(n)
+            ws = _Workspace(self.layers, n, self.dtype, self.gradient)
+        ws.training = rng is not None
         a = X
         if n == ws.n_samples:  # the training loop's case: whole buffers, no views to make
             for layer, z, out, tmp in zip(self.layers, ws.z, ws.a, ws.tmp, strict=True):
-                a = layer.forward(a, z, out, tmp)
+                a = layer.forward(a, z, out, tmp, rng)
             return ws
         for layer, z, out, tmp in zip(self.layers, ws.z, ws.a, ws.tmp, strict=True):
-            a = layer.forward(a, z[:n], out[:n], tmp[:n])
+            a = layer.forward(a, z[:n], out[:n], tmp[:n], rng)
         return ws
 
+    def _overflowed(self, index: int, X: FloatArray) -> DataError:
+        """The error for layer ``index`` (from 1) whose ``z`` is not finite for ``X``."""
+        self._check_parameters()
+        return DataError(
+            f"layer {index} overflowed: its input z is not finite in {self.dtype.name} "
+            f"(inputs up to {np.abs(X).max():.3g} in magnitude); scale the inputs"
+            + (" or use float64" if self.dtype == np.float32 else "")
+        )
+
     def _checked_forward(self, X: FloatArray, ws: _Workspace | None = None) -> _Workspace:
-        """``_forward`` that raises :class:`DataError` instead of returning non-finite outputs."""
+        """``_forward`` (inference) that raises :class:`DataError` instead of returning non-finite outputs."""
         n = X.shape[0]
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             ws = self._forward(X, ws)
         # z, not ŷ: a saturating output (σ(inf) = 1) would hide an infinite weight.
         for index, z in enumerate(ws.z, start=1):
             if not (np.isfinite(z[:n].min()) and np.isfinite(z[:n].max())):
-                self._check_parameters()
-                raise DataError(
-                    f"layer {index} overflowed: its input z is not finite in {self.dtype.name} "
-                    f"(inputs up to {np.abs(X).max():.3g} in magnitude); scale the inputs"
-                    + (" or use float64" if self.dtype == np.float32 else "")
-                )
+                raise self._overflowed(index, X)
         return ws
+
+    def _infer(self, X: FloatArray, buffers: _Inference, check: bool = True) -> tuple[FloatArray, FloatArray]:
+        """The forward pass alone for ``X`` (at most ``buffers.rows`` rows): ``z`` and ``a`` of the output layer.
+
+        With ``check``, raises :class:`DataError` naming the first layer whose
+        ``z`` is not finite; without, leaves that to the caller.
+        The same operations as :meth:`_forward` in inference mode, so the same
+        bits for the same rows; they are views of ``buffers``, valid until its next use.
+        """
+        n = X.shape[0]
+        a = z = X
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for index, (layer, (zi, ai, ti)) in enumerate(zip(self.layers, buffers.plan, strict=True), start=1):
+                size, shape = n * layer.units, (n, layer.units)
+                z = buffers.buffers[zi][:size].reshape(shape)
+                out = z if ai == zi else buffers.buffers[ai][:size].reshape(shape)
+                a = layer.forward(a, z, out, buffers.buffers[ti][:size].reshape(shape))
+                # z, not ŷ: a saturating output (σ(inf) = 1) would hide an infinite weight.
+                if check and not (np.isfinite(z.min()) and np.isfinite(z.max())):
+                    raise self._overflowed(index, X)
+        return z, a
 
     def _backward(
         self, ws: _Workspace, X: FloatArray, targets: FloatArray, loss: Loss, scale: Any, check: bool = True
@@ -418,37 +593,39 @@ class Network:
             return
         with np.errstate(over="ignore", invalid="ignore"):
             self._backward_pass(ws, X, targets, loss, scale)
-        if np.isfinite(self.gradient.min()) and np.isfinite(self.gradient.max()):
+        gradient = self.gradient if ws.gradient is None else ws.gradient
+        if np.isfinite(gradient.min()) and np.isfinite(gradient.max()):
             return
         # The pass runs from the output down: the last layer with a non-finite gradient is where it began.
-        layer = next(
-            layer
-            for layer in reversed(self.dense_layers)
-            if not (np.isfinite(layer.dW).all() and (layer.db is None or np.isfinite(layer.db).all()))
+        index, dW, db = next(
+            (layer.index, dW, db)
+            for layer, dW, db in reversed(list(zip(self.layers, ws.dW, ws.db, strict=True)))
+            if dW is not None and not (np.isfinite(dW).all() and (db is None or np.isfinite(db).all()))
         )
-        nan = bool(np.isnan(layer.dW).any() or (layer.db is not None and np.isnan(layer.db).any()))
+        nan = bool(np.isnan(dW).any() or (db is not None and np.isnan(db).any()))
         cause = "an activation's derivative returned NaN, or the backward pass overflowed" if nan else "it overflowed"
         raise DataError(
-            f"the gradient of layer {layer.index} is not finite in {self.dtype.name} ({cause}); "
+            f"the gradient of layer {index} is not finite in {self.dtype.name} ({cause}); "
             "scale the inputs or targets" + (", or use float64" if self.dtype == np.float32 else "")
         )
 
     def _backward_pass(self, ws: _Workspace, X: FloatArray, targets: FloatArray, loss: Loss, scale: Any) -> None:
         last = len(self.layers) - 1
         output = self.layers[last]
+        dW, db, training = ws.dW, ws.db, ws.training
         # The output error term, as ∂L/∂z = −δᵒ; summed: the layer's db already holds
         # Σ ∂L/∂z (summed in the same pass by a compiled kernel).
         summed = loss.output_gradient_summed(
-            ws.z[last], ws.a[last], targets, output.activation, ws.grad[last], ws.tmp[last], scale, output.db
+            ws.z[last], ws.a[last], targets, output.activation, ws.grad[last], ws.tmp[last], scale, db[last]
         )
         for l in range(last, -1, -1):
             layer = self.layers[l]
             below = ws.grad[l - 1] if l else None
-            layer.backward(ws.a[l - 1] if l else X, ws.grad[l], below, ws.tmp[l], summed)
+            layer.backward(ws.a[l - 1] if l else X, ws.grad[l], below, ws.tmp[l], summed, dW[l], db[l], training)
             if below is not None:
                 # The hidden error term: (∂L/∂z[l] W[l]ᵀ) ⊙ f'(z[l-1]).
                 lower = self.layers[l - 1]
-                summed = lower.activation.backward_summed(below, ws.z[l - 1], ws.a[l - 1], ws.tmp[l - 1], lower.db)
+                summed = lower.activation.backward_summed(below, ws.z[l - 1], ws.a[l - 1], ws.tmp[l - 1], db[l - 1])
 
     def _scale(self, n_samples: int, sample_weight: FloatArray | None) -> Any:
         """``1/n``, or ``w / Σw`` of shape ``(n, 1)``: turns per-sample ``∂ℓ/∂z`` into ``∂L/∂z``."""
@@ -457,9 +634,31 @@ class Network:
         scaled = scaled_weights(sample_weight)  # exact, and Σ cannot overflow
         return (scaled / scaled.sum()).astype(self.dtype)[:, None]
 
-    def _loss_value(self, X: FloatArray, targets: FloatArray, loss: Loss, sample_weight: FloatArray | None) -> float:
-        ws = self._checked_forward(X)
-        return loss.value(ws.z[-1], ws.a[-1], targets, sample_weight)
+    def _loss_value(
+        self,
+        X: FloatArray,
+        targets: FloatArray,
+        loss: Loss,
+        sample_weight: FloatArray | None,
+        ws: _Workspace | None = None,
+    ) -> float:
+        """``L`` for all rows in one pass (chunks would sum it in another order).
+
+        In buffers of this call, or in ``ws`` (whose ``z`` and ``a`` the caller
+        then reads: gradcheck watches the kinks of ReLU there).
+        """
+        if ws is not None:
+            ws = self._checked_forward(X, ws)
+            return loss.value(ws.z[-1], ws.a[-1], targets, sample_weight)
+        n = X.shape[0]
+        buffers = _Inference(
+            self.layers,
+            n,
+            self.dtype,
+            f"the loss of {n:,} rows through a network of widths {_widths(self.n_inputs, self.layers)}",
+        )
+        z, a = self._infer(X, buffers)
+        return loss.value(z, a, targets, sample_weight)
 
     # ---------------------------------------------------------------- public
 
@@ -474,19 +673,48 @@ class Network:
         -------
         ndarray of shape (n_samples, n_outputs), or (n_outputs,) for 1-D ``X``
             In the network's dtype. The network is not changed.
+
+        Notes
+        -----
+        Inference: Dropout layers pass their input through. The call has
+        buffers of its own and draws from no generator, so it may run in any
+        thread, also while ``fit`` trains the network in another.
+
+        Rows are computed in chunks of at most :data:`PREDICT_CHUNK` rows,
+        fewer when the widest layer is wide, so that a chunk's buffers (four
+        rows of the widest layer's width per row) fit
+        :data:`backprop._memory.CHUNK_BYTES`: the memory of a call beyond its
+        result does not grow with the number of rows or the depth. The chunks
+        depend only on the network and the number of rows, so the result is
+        deterministic. A row's bits may still depend on the chunk it is
+        computed in: the BLAS chooses its kernel by the matrices' shapes
+        (OpenBLAS multiplies one row, or a few, with other kernels than many,
+        summing in another order), so a row predicted alone may differ from the
+        same row within a larger ``X`` in its last bits, as between any two
+        different numbers of rows.
         """
         inputs, single = self._check_inputs(X)
         n = inputs.shape[0]
+        _check_size(n * self.n_outputs * self.dtype.itemsize, f"the predictions for {n:,} rows")
         result = np.empty((n, self.n_outputs), self.dtype)
+        rows = predict_rows(self.layers, n, self.dtype)
         # Buffers of this call only: predict leaves the network untouched and is thread-safe.
-        ws = _Workspace(self.layers, min(n, PREDICT_CHUNK), self.dtype, backward=False)
-        for start in range(0, n, PREDICT_CHUNK):
-            chunk = inputs[start : start + PREDICT_CHUNK]
-            result[start : start + chunk.shape[0]] = self._checked_forward(chunk, ws).a[-1][: chunk.shape[0]]
+        buffers = _Inference(
+            self.layers,
+            rows,
+            self.dtype,
+            f"predict on chunks of {rows:,} rows through a network of widths {_widths(self.n_inputs, self.layers)}",
+        )
+        for start in range(0, n, rows):
+            chunk = inputs[start : start + rows]
+            result[start : start + chunk.shape[0]] = self._infer(chunk, buffers)[1]
         return result[0] if single else result
 
     def loss(self, X: Any, y: Any, loss: str | Loss = "mse", sample_weight: Any = None) -> float:
-        """The loss ``L``: the (sample-weighted) mean per-sample loss on ``(X, y)``."""
+        """The loss ``L``: the (sample-weighted) mean per-sample loss on ``(X, y)``.
+
+        Inference mode (no dropout), in buffers of this call: thread-safe, as :meth:`predict`.
+        """
         inputs, targets, loss_fn, weights = self._prepare(X, y, loss, sample_weight)
         return self._loss_value(inputs, targets, loss_fn, weights)
 
@@ -507,13 +735,30 @@ class Network:
         Returns
         -------
         list of (ndarray of shape (n_in, n_out), ndarray of shape (n_out,) or None)
-            New arrays, one pair per layer. The parameters are not changed;
-            ``net.gradient`` holds the same values, laid out flat.
+            One pair per layer: views of one new buffer of this call, shared
+            with nothing the network keeps. Neither the parameters nor
+            ``net.gradient`` (the training loop's buffer) are changed.
+
+        Notes
+        -----
+        Inference mode (Dropout passes its input through), in buffers of this
+        call: any number of calls may run at once in threads, also while
+        ``fit`` trains the network in another (each then sees the parameters
+        of some step).
         """
         inputs, targets, loss_fn, weights = self._prepare(X, y, loss, sample_weight)
-        ws = self._checked_forward(inputs)
-        self._backward(ws, inputs, targets, loss_fn, self._scale(inputs.shape[0], weights))
-        return [(layer.dW.copy(), None if layer.db is None else layer.db.copy()) for layer in self.dense_layers]
+        n = inputs.shape[0]
+        gradient = np.empty_like(self.parameters)
+        ws = _Workspace(
+            self.layers,
+            n,
+            self.dtype,
+            gradient,
+            f"the gradients of {n:,} rows through a network of widths {_widths(self.n_inputs, self.layers)}",
+        )
+        self._checked_forward(inputs, ws)
+        self._backward(ws, inputs, targets, loss_fn, self._scale(n, weights))
+        return [(dW, db) for dW, db in zip(ws.dW, ws.db, strict=True) if dW is not None]
 
     #: Train in place: :func:`backprop.training.fit` with this network as ``net``.
     fit = _fit
@@ -525,4 +770,4 @@ def _as_network(net: Any) -> Network:
     return net
 
 
-__all__ = ["PREDICT_CHUNK", "Network"]
+__all__ = ["PREDICT_CHUNK", "Network", "predict_rows"]

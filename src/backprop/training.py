@@ -358,6 +358,8 @@ def fit(
 
     n = train_rows.shape[0]
     batch = n if batch_size is None else min(check_positive_int(batch_size, "batch_size"), n)
+    # Every buffer of the run is sized before the first is allocated: one clear error, not a MemoryError midway.
+    net._check_training_memory(batch, n, inputs.shape[1], targets.shape[1])
     shuffle_rng = np.random.default_rng(shuffle_seq)
     dropout_rng = np.random.default_rng(dropout_seq)
     history = History()
@@ -396,7 +398,9 @@ def fit(
     total_variance = _total_variance(targets[train_rows]) if not classification else (0.0, 0)
     multilabel = loss_fn.name == "binary_crossentropy"  # every column its own yes/no; else argmax
 
-    dropouts = [layer for layer in net.layers if isinstance(layer, Dropout)]
+    # The generator the Dropout layers draw their masks from, passed to each training step's
+    # forward pass only: a predict in a callback or in another thread draws nothing.
+    step_rng = dropout_rng if any(isinstance(layer, Dropout) for layer in net.layers) else None
     steps_run = 0  # optimizer steps in this call: the backup is valid once there was one
     caller_errors = np.geterr()
     try:
@@ -436,11 +440,8 @@ def fit(
                         # through a temporary buffer (measured 3x slower).
                         xb = inputs.take(rows, axis=0, out=batch_inputs[:m], mode="clip")
                     yb = targets.take(rows, axis=0, out=batch_targets[:m], mode="clip")
-                    # Dropout draws its masks only inside this step: predict in a callback sees none.
-                    for layer in dropouts:
-                        layer.rng = dropout_rng
                     ws = net._workspace(m)
-                    net._forward(xb, ws)
+                    net._forward(xb, ws, step_rng)
                     if relative is None:
                         scale: Any = 1.0 / m
                         batch_loss = loss_fn.total(ws.z[-1], ws.a[-1], yb)
@@ -451,8 +452,6 @@ def fit(
                     if not math.isfinite(batch_loss):
                         _diverged(net, backup, steps_run, epoch, step, _first_non_finite(ws, m), "the loss")
                     net._backward(ws, xb, yb, loss_fn, scale, check=False)
-                    for layer in dropouts:
-                        layer.rng = None
                     data_loss_sum += batch_loss
                     if l2_scale is not None:
                         batch_loss += 0.5 * m * _l2_penalty(net.parameters, l2_scale, scratch)
@@ -520,9 +519,6 @@ def fit(
         for callback in callbacks:
             callback.on_train_error(state, error)
         raise
-    finally:
-        for layer in dropouts:
-            layer.rng = None
     for callback in callbacks:
         callback.on_train_end(state)
     return history
@@ -820,12 +816,12 @@ def _evaluate(
     l2_scale: FloatArray | None,
     scratch: FloatArray,
 ) -> dict[str, float]:
-    """Validation metrics on ``rows`` of the data (all rows for None), dropout off, in chunks."""
-    from .network import PREDICT_CHUNK, _Workspace
+    """Validation metrics on ``rows`` of the data (all rows for None), dropout off, in predict's chunks."""
+    from .network import _Inference, predict_rows
 
     n = inputs.shape[0] if rows is None else rows.shape[0]
-    chunk = min(n, PREDICT_CHUNK)
-    ws = _Workspace(net.layers, chunk, net.dtype, backward=False)
+    chunk = predict_rows(net.layers, n, net.dtype)
+    buffers = _Inference(net.layers, chunk, net.dtype, f"validation on chunks of {chunk:,} rows")
     gathered = None if rows is None else np.empty((chunk, inputs.shape[1]), net.dtype)
     loss_sum = correct = abs_sum = 0.0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -836,9 +832,7 @@ def _evaluate(
                 part = rows[start : start + chunk]
                 xb = inputs.take(part, axis=0, out=gathered[: part.shape[0]], mode="clip")
                 yb = targets[part]
-            m = xb.shape[0]
-            net._forward(xb, ws)
-            z, output = ws.z[-1][:m], ws.a[-1][:m]
+            z, output = net._infer(xb, buffers, check=False)
             if not (np.isfinite(z.min()) and np.isfinite(z.max())):
                 # The output layer overflowed on some validation rows: their loss is inf (not the
                 # NaN of inf − inf), and they count as wrong.

@@ -8,11 +8,12 @@ for inputs that drive ``|z|`` up to 1e4 (where a naive softplus overflows).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -466,3 +467,226 @@ def test_skl2onnx_wrong_feature_count(registered: Any) -> None:
         ParameterError, match=r"Dense layer 1 expects inputs with 6 features, got ONNX input 'X' of shape \[None, 4\]"
     ):
         registered.to_onnx(clf, X[:1, :4].astype(np.float32))
+
+
+# ------------------------------------------------- models of `backprop train`
+
+
+def cli(*args: Any) -> str:
+    """Run the backprop command line in this process; return its standard output."""
+    from click.testing import CliRunner
+
+    from backprop.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == 0, (result.output, result.exception)
+    return str(result.stdout)
+
+
+def predictions(model: Path, data: Path) -> tuple[list[str], np.ndarray]:
+    """``backprop predict --probabilities``: the labels and the probabilities of every row."""
+    rows = cli("predict", model, data, "--probabilities").splitlines()[1:]
+    return [r.split(",")[0] for r in rows], np.array([[float(p) for p in r.split(",")[1:]] for r in rows])
+
+
+def session(path: Path) -> Any:
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def run_matrix(path: Path, X: np.ndarray) -> list[Any]:
+    """Run a matrix-layout graph on raw values, in the dtype its input ``X`` asks for."""
+    s = session(path)
+    (x,) = s.get_inputs()
+    assert x.name == "X"
+    return list(s.run(None, {"X": X.astype(np.float64 if x.type == "tensor(double)" else np.float32)}))
+
+
+@pytest.fixture(scope="module")
+def timestamps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A classifier and a regressor trained on a Unix-timestamp column (1.7e9, spread over an hour) and a number."""
+    folder = tmp_path_factory.mktemp("timestamps")
+    rng = np.random.default_rng(0)
+    n = 2000
+    ts = 1_700_000_000 + rng.integers(0, 3600, size=n)
+    x = np.round(rng.normal(size=n), 4)  # as the CSV holds it
+    signal = (ts - 1_700_001_800) / 900 + x
+    label = np.where(signal > 0, "up", "down")
+    data = folder / "data.csv"
+    data.write_text("ts,x,y,v\n" + "".join(f"{ts[i]},{x[i]:.4f},{label[i]},{signal[i]:.5f}\n" for i in range(n)))
+    fast = ["--epochs", "20", "--hidden", "8", "--seed", "0"]
+    cli("train", data, "--target", "y", "--ignore", "v", *fast, "-o", folder / "clf.safetensors")
+    cli("train", data, "--target", "v", "--ignore", "y", *fast, "-o", folder / "reg.safetensors")
+    return {"folder": folder, "data": data, "X": np.column_stack([ts, x]).astype(np.float64)}
+
+
+def test_a_timestamp_column_exports_with_the_labels_of_predict(timestamps: dict[str, Any]) -> None:
+    # Folded into float32 weights, (x − 1.7e9) / 1000 loses the row's offset: the graph standardises it in float64.
+    model, path = timestamps["folder"] / "clf.safetensors", timestamps["folder"] / "clf.onnx"
+    document = json.loads(cli("export", model, "--onnx", path, "--json"))
+    assert document["inputs"] == ["ts", "x"] and document["input_types"] == {"X": "double"}
+    assert document["folded"] is False
+    label, probabilities = run_matrix(path, timestamps["X"])
+    expected_labels, expected = predictions(model, timestamps["data"])
+    assert list(label) == expected_labels
+    np.testing.assert_allclose(probabilities, expected, rtol=0, atol=TOL)
+
+
+def test_a_timestamp_regressor_exports_the_values_of_predict(timestamps: dict[str, Any]) -> None:
+    model, path = timestamps["folder"] / "reg.safetensors", timestamps["folder"] / "reg.onnx"
+    assert "float64" in cli("export", model, "--onnx", path)
+    (variable,) = run_matrix(path, timestamps["X"])
+    rows = cli("predict", model, timestamps["data"]).splitlines()[1:]
+    np.testing.assert_allclose(variable[:, 0], [float(r.split(",")[0]) for r in rows], rtol=1e-6, atol=TOL)
+
+
+def tabular(features: list[Any], target: Any, net: bp.Network) -> tuple[Any, bp.Network]:
+    from backprop.tabular import Preprocessor
+
+    return Preprocessor(features, target), net
+
+
+@pytest.mark.parametrize(
+    ("mean", "scale"),
+    [(0.0, 1.0), (3.0, 2.0), (1.7e9, 1000.0), (-5e7, 0.5), (1e5, 1e-3), (2e12, 3e7)],
+    ids=["identity", "ordinary", "timestamp", "negative-offset", "tiny-scale", "huge"],
+)
+@pytest.mark.parametrize("task", ["classes", "numeric"])
+def test_large_offsets_fold_only_where_float32_holds_them(mean: float, scale: float, task: str) -> None:
+    from backprop.onnx import tabular_to_onnx
+    from backprop.tabular import FeatureSpec, TargetSpec
+
+    features = [FeatureSpec("a", "numeric", mean=mean, scale=scale), FeatureSpec("b", "numeric", mean=1.0, scale=3.0)]
+    if task == "classes":
+        target = TargetSpec("y", "classes", classes=["p", "q", "r"])
+        net = bp.Network([bp.Dense(16, "tanh"), bp.Dense(3, "softmax")], inputs=2, seed=1)
+    else:
+        target = TargetSpec("y", "numeric", mean=250.0, scale=40.0)
+        net = bp.Network([bp.Dense(16, "tanh"), bp.Dense(1, "identity")], inputs=2, seed=1)
+    pre, net = tabular(features, target, net)
+    rng = np.random.default_rng(2)
+    X = np.column_stack([mean + scale * rng.normal(size=1000), 1.0 + 3.0 * rng.normal(size=1000)])
+    model, info = tabular_to_onnx(net, pre)
+    s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x_type = np.float64 if info.input_types["X"] == "double" else np.float32
+    outputs = s.run(None, {"X": X.astype(x_type)})
+    output = net.predict(pre.numeric_transform(X))
+    if task == "classes":
+        assert list(outputs[0]) == [["p", "q", "r"][i] for i in output.argmax(axis=1)]
+        np.testing.assert_allclose(outputs[1], output, rtol=0, atol=TOL)
+    else:
+        np.testing.assert_allclose(outputs[0], output * 40.0 + 250.0, rtol=1e-6, atol=TOL)
+    # Ordinary columns still fold into float32 weights and take float32 raw values.
+    assert info.folded == (abs(mean) / scale < 1e3)
+    assert (x_type == np.float32) == info.folded
+
+
+@pytest.fixture(scope="module")
+def imputed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A classifier trained with --impute mean on a numeric and two categorical columns with missing cells."""
+    folder = tmp_path_factory.mktemp("imputed")
+    rng = np.random.default_rng(1)
+    n = 300
+    x = rng.normal(size=n)
+    colour = rng.choice(["red", "green", "blue"], size=n)
+    size = rng.choice(["S", "M", "L"], size=n, p=[0.2, 0.5, 0.3])
+    y = np.where(x + (colour == "red") - (colour == "blue") + (size == "L") > 0.3, "yes", "no")
+    cells = [[f"{x[i]:.3f}", colour[i], size[i], y[i]] for i in range(n)]
+    for column, token in ((0, ""), (1, "NA"), (2, "?")):
+        for i in rng.choice(n, 25, replace=False):
+            cells[i][column] = token
+    data = folder / "data.csv"
+    data.write_text("x,colour,size,y\n" + "".join(",".join(row) + "\n" for row in cells))
+    model = folder / "model.safetensors"
+    cli("train", data, "--impute", "mean", "--epochs", "20", "--hidden", "8", "--seed", "0", "-o", model)
+    # Missing numbers, missing categories in several spellings, unseen categories and seen ones.
+    rows = [
+        ("", "red", "M"),
+        ("0.5", "", "L"),
+        ("-0.2", "NA", ""),
+        ("0.1", "nan", "n/a"),
+        ("1.5", "purple", "XL"),
+        ("-1.0", "blue", "S"),
+        ("", "", ""),
+        ("0.3", "green", "?"),
+        ("NaN", "None", "null"),
+        ("-0.7", "red", "L"),
+    ]
+    new = folder / "new.csv"
+    new.write_text("x,colour,size\n" + "".join(",".join(row) + "\n" for row in rows))
+    return {"folder": folder, "model": model, "new": new, "rows": rows}
+
+
+def test_an_imputed_model_exports_its_whole_preprocessing(imputed: dict[str, Any]) -> None:
+    path = imputed["folder"] / "columns.onnx"
+    document = json.loads(cli("export", imputed["model"], "--onnx", path, "--inputs", "columns", "--json"))
+    assert document["inputs"] == ["x", "colour", "size"]
+    assert document["input_types"] == {"x": "double", "colour": "string", "size": "string"}
+    s = session(path)
+    assert [(i.name, i.type) for i in s.get_inputs()] == [
+        ("x", "tensor(double)"),
+        ("colour", "tensor(string)"),
+        ("size", "tensor(string)"),
+    ]
+    rows = imputed["rows"]
+    feeds = {
+        "x": np.array([[float(r[0]) if r[0] else np.nan] for r in rows]),
+        "colour": np.array([[r[1]] for r in rows], dtype=object),
+        "size": np.array([[r[2]] for r in rows], dtype=object),
+    }
+    label, probabilities = s.run(None, feeds)
+    expected_labels, expected = predictions(imputed["model"], imputed["new"])
+    assert not np.isnan(probabilities).any()
+    assert list(label) == expected_labels
+    np.testing.assert_allclose(probabilities, expected, rtol=0, atol=TOL)
+
+
+def test_a_matrix_cannot_express_categorical_imputation(imputed: dict[str, Any]) -> None:
+    from click.testing import CliRunner
+
+    from backprop.cli import main
+
+    path = imputed["folder"] / "matrix.onnx"
+    result = CliRunner().invoke(main, ["export", str(imputed["model"]), "--onnx", str(path)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("error: column 'colour' is filled with ")
+    assert "one-hot columns of a matrix input cannot express" in result.stderr and "--inputs columns" in result.stderr
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("fold", [True, False], ids=["fold", "no-fold"])
+def test_a_matrix_imputes_missing_numbers(fold: bool) -> None:
+    from backprop.onnx import tabular_to_onnx
+    from backprop.tabular import FeatureSpec, TargetSpec
+
+    features = [
+        FeatureSpec("a", "numeric", mean=2.0, scale=4.0, fill=1.5),
+        FeatureSpec("c", "categorical", categories=["u", "v"]),
+        FeatureSpec("b", "numeric", mean=-1.0, scale=0.5, fill=-0.25),
+    ]
+    net = bp.Network([bp.Dense(8, "tanh"), bp.Dense(1, "sigmoid")], inputs=4, seed=3)
+    pre, net = tabular(features, TargetSpec("y", "classes", classes=[0, 1]), net)
+    raw = np.array([[np.nan, 1, 0, 0.0], [3.0, 0, 1, np.nan], [np.nan, 0, 0, np.nan], [1.5, 1, 0, 0.0]])
+    model, info = tabular_to_onnx(net, pre, fold=fold)
+    assert info.folded == fold and info.input_types == {"X": "float"}
+    X = raw if fold else (raw - [2.0, 0, 0, -1.0]) / [4.0, 1, 1, 0.5]
+    s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    label, probabilities = s.run(None, {"X": X.astype(np.float32)})
+    filled = np.where(np.isnan(raw), [1.5, 0, 0, -0.25], raw)
+    p = net.predict(((filled - [2.0, 0, 0, -1.0]) / [4.0, 1, 1, 0.5]).astype(np.float32))[:, 0]
+    np.testing.assert_allclose(probabilities, np.column_stack([1 - p, p]), rtol=0, atol=TOL)
+    assert label.tolist() == (p >= 0.5).astype(int).tolist()
+    np.testing.assert_array_equal(probabilities[0], probabilities[3])  # a missing a is its fill
+
+
+def test_columns_layout_takes_raw_values_only() -> None:
+    from backprop.onnx import tabular_to_onnx
+    from backprop.tabular import FeatureSpec, TargetSpec
+
+    net = bp.Network([bp.Dense(1, "identity")], inputs=1, seed=0)
+    pre, net = tabular([FeatureSpec("a", "numeric")], TargetSpec("y", "numeric"), net)
+    with pytest.raises(ParameterError, match=r"fold=False gives a matrix X of standardised values"):
+        tabular_to_onnx(net, pre, layout="columns", fold=False)
+    with pytest.raises(ParameterError, match=r"layout must be 'matrix' or 'columns', got layout='rows'"):
+        tabular_to_onnx(net, pre, layout=cast(Any, "rows"))

@@ -474,3 +474,16 @@ def test_a_broken_document_names_the_field(tmp_path, edit, field):
     edit(document)
     with pytest.raises(ModelFileError, match=re.escape(f"model.safetensors: metadata field '{field}'")):
         Preprocessor.from_dict(document, where="model.safetensors")
+
+
+def test_column_lookups_follow_a_replaced_list_of_names(tmp_path):
+    """Lookups by name go through an index of ``names``; replacing the list (or a longer one) is seen."""
+    frame = read_table(write(tmp_path / "a.csv", "x,y,label\n1,2,a\n3,4,b\n"))
+    assert frame.column("y").tolist() == ["2", "4"]
+    frame.names = ["p", "q", "label"]
+    assert frame.column("q").tolist() == ["2", "4"] and frame.position("p") == 0
+    with pytest.raises(DataError, match="no column 'y'; the columns are 'p', 'q', 'label'"):
+        frame.column("y")
+    frame.names.append("extra")
+    frame.columns.append(np.array(["5", "6"], dtype=object))
+    assert frame.column("extra").tolist() == ["5", "6"] and frame.position("3") == 3

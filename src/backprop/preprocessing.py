@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ._memory import check_allocation
 from ._validation import as_array, as_float_array, check_finite, check_positive_int, check_seed, is_number, shown
 from .errors import BackpropError, BackpropTypeError, DataError, ParameterError, ShapeError
 
@@ -337,6 +338,12 @@ def one_hot(labels: Any, n_classes: int | None = None, dtype: Any = np.float32) 
     -------
     ndarray of shape (n_samples, n_classes)
 
+    Raises
+    ------
+    MemoryLimitError
+        ``n_samples × n_classes`` values would not fit the memory available
+        (a label of 10**9 asks for 10**9 columns per row).
+
     Examples
     --------
     >>> one_hot([0, 2, 1])
@@ -361,6 +368,11 @@ def one_hot(labels: Any, n_classes: int | None = None, dtype: Any = np.float32) 
     else:
         classes = check_positive_int(n_classes, "n_classes")
         _check_index_range(indices, "labels", classes, f"n_classes={classes}")
+    # Python ints: n × classes can be far beyond what numpy's shape arithmetic holds.
+    check_allocation(
+        len(indices) * classes * out_dtype.itemsize,
+        f"one_hot of {len(indices):,} labels into {classes:,} classes ({out_dtype})",
+    )
     out = np.zeros((len(indices), classes), dtype=out_dtype)
     out[np.arange(len(indices)), indices] = 1
     return out

@@ -48,13 +48,15 @@ import math
 import os
 import zipfile
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ._memory import CHUNK_BYTES, available_bytes, check_allocation, rows_within
 from .errors import DataError, MissingDependencyError, ModelFileError, ParameterError
 
 #: Rows per chunk when a table is read piece by piece (``predict``, ``evaluate``).
@@ -76,6 +78,8 @@ PREPROCESSING_FORMAT = "backprop-preprocessing"
 PREPROCESSING_VERSION = 1
 
 _SAMPLE_BYTES = 1 << 16
+#: What a CSV cell costs while a chunk is read: a short str, its place in the row's list and in its column.
+_CELL_BYTES = 72
 _HEADER_ROWS = 100
 #: The largest magnitude of a numeric feature or target: the network's inputs and targets are float32.
 _LARGEST = float(np.finfo(np.float32).max)
@@ -95,7 +99,8 @@ class Frame:
     source : str
         The file name (``<stdin>`` for standard input, or the dataset name).
     names : list of str
-        Column names, unique.
+        Column names, unique. Replace the list rather than rename a column in place: lookups
+        by name go through an index of it.
     columns : list of ndarray of shape (n_rows,)
     offset : int
         Rows of the source before this chunk (0 for a whole table).
@@ -117,6 +122,8 @@ class Frame:
     notes: list[str] = field(default_factory=list)
     unsupported: dict[str, str] = field(default_factory=dict)
     decimal_comma: bool = False
+    _index: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _indexed: list[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_rows(self) -> int:
@@ -131,8 +138,9 @@ class Frame:
         DataError
             No such column; the message lists the columns.
         """
-        if name_or_index in self.names:
-            return self.names.index(name_or_index)
+        found = self._find(name_or_index)
+        if found is not None:
+            return found
         text = name_or_index.strip()
         if text.lstrip("-").isdigit():
             index = int(text)
@@ -147,9 +155,33 @@ class Frame:
                 f"{self.source}: column {name!r} has type {self.unsupported[name]}, which backprop cannot use; "
                 "leave it out (--ignore) or convert it to numbers or text"
             )
-        if name not in self.names:
+        found = self._find(name)
+        if found is None:
             raise DataError(f"{self.source}: no column {name!r}; the columns are {_listed(self.names)}")
-        return self.columns[self.names.index(name)]
+        return self.columns[found]
+
+    def has(self, name: str) -> bool:
+        """Whether a column is called ``name`` (in constant time)."""
+        return self._find(name) is not None
+
+    def _find(self, name: str) -> int | None:
+        """The position of the column called ``name``, from a name → position index built once.
+
+        Looking a name up in the list was linear, and every feature column looks its own up:
+        quadratic in the number of columns (40,000 columns took a minute). The index is rebuilt
+        when ``names`` is replaced or changes length.
+        """
+        names = self.names
+        if self._indexed is not names or len(self._index) != len(names):
+            self._index = {}
+            for j, column in enumerate(names):
+                self._index.setdefault(column, j)
+            self._indexed = names  # holding the list itself: a new list can never pass for it
+        position = self._index.get(name)
+        if position is not None and names[position] != name:  # a name edited in place
+            self._indexed = None
+            return self._find(name)
+        return position
 
     def where(self, row: int) -> str:
         """``row 17 (line 19)``: a row of this chunk, numbered from 0 over the whole source."""
@@ -232,7 +264,9 @@ def iter_tables(
 ) -> Iterator[Frame]:
     """Read a table in chunks of at most ``chunk_rows`` rows, so memory stays bounded for any size.
 
-    CSV and Parquet files are streamed; ``.npy`` files are memory-mapped;
+    CSV and Parquet files are streamed (a CSV's chunks also hold no more
+    cells than fit :data:`backprop._memory.CHUNK_BYTES`, so a file of many
+    columns comes in fewer rows at a time); ``.npy`` files are memory-mapped;
     ``.npz`` files and datasets are read whole and then cut. Every chunk
     has the same columns; :attr:`Frame.offset` says where it starts. A
     header-only file gives one chunk of zero rows.
@@ -273,7 +307,7 @@ def _cut(frame: Frame, chunk_rows: int) -> Iterator[Frame]:
         return
     for start in range(0, frame.n_rows, chunk_rows):
         part = frame.take(np.arange(start, min(start + chunk_rows, frame.n_rows)))
-        part.offset = start
+        part.offset = frame.offset + start
         yield part
 
 
@@ -511,6 +545,9 @@ def _csv_frames(
         names = [f"x{j}" for j in range(len(rows[0]))]
     width = len(names)
     offset = 0
+    if chunk_rows is not None:
+        # A wide file's rows are large: a chunk is bounded by its cells' memory too, not only by rows.
+        chunk_rows = min(chunk_rows, rows_within(width * _CELL_BYTES))
 
     def frame(block: list[list[str]], block_lines: array[int]) -> Frame:
         for i, row in enumerate(block):
@@ -954,11 +991,20 @@ class FeatureSpec:
     scale: float = 1.0
     categories: list[str] = field(default_factory=list)
     fill: float | str | None = None
+    _lookup: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _lookup_of: list[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def width(self) -> int:
         """Number of network inputs the column gives."""
         return 1 if self.kind == "numeric" else len(self.categories)
+
+    def lookup(self) -> dict[str, int]:
+        """Category → its one-hot position, built once (a prediction in small chunks asks for it per chunk)."""
+        if self._lookup_of is not self.categories or len(self._lookup) != len(self.categories):
+            self._lookup = {c: k for k, c in enumerate(self.categories)}
+            self._lookup_of = self.categories
+        return self._lookup
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values."""
@@ -1035,22 +1081,41 @@ class Preprocessor:
         Missing cells get the fitted fill value, or raise DataError naming the
         column, the count and the first rows. A category not seen in training
         gives all-zero inputs for that column (counted in ``notes``).
+
+        Raises
+        ------
+        MemoryLimitError
+            The inputs of ``frame``'s rows would not fit the memory available
+            (the message names the widest one-hot column); transform fewer
+            rows at a time (:meth:`chunk_rows` says how many fit a chunk).
         """
-        n = frame.n_rows
+        return self._transform(frame, None, notes)
+
+    def _transform(self, frame: Frame, rows: NDArray[np.int64] | None, notes: list[str] | None) -> NDArray[np.float32]:
+        """:meth:`transform` of ``frame``'s ``rows`` (all when None), without copying the frame first."""
+        n = frame.n_rows if rows is None else len(rows)
+        self.check_inputs_fit(n)
         out = np.zeros((n, self.n_inputs), dtype=np.float32)
+
+        def at(positions: NDArray[np.int64]) -> NDArray[np.int64]:
+            """Positions in the rows transformed → positions in ``frame`` (for messages)."""
+            return positions if rows is None else rows[positions]
+
         start = 0
         for spec in self.features:
-            column = frame.column(spec.name)
+            whole = frame.column(spec.name)
+            column = whole if rows is None else whole[rows]
             if spec.kind == "numeric":
                 parsed = _parse_numbers(column, frame.decimal_comma)
                 if parsed.bad is not None:
-                    raise _not_a_number(frame, spec.name, parsed.bad, column, "the model was trained on numbers here")
+                    bad_row = int(at(np.array([parsed.bad]))[0])
+                    raise _not_a_number(frame, spec.name, bad_row, whole, "the model was trained on numbers here")
                 values = parsed.values
-                self._check_missing(frame, spec, parsed.missing)
+                self._check_missing(frame, spec, parsed.missing, at)
                 if parsed.missing.any() and isinstance(spec.fill, float):
                     values = np.where(parsed.missing, spec.fill, values)
                 if not np.isfinite(values).all():
-                    bad = np.flatnonzero(~np.isfinite(values))
+                    bad = at(np.flatnonzero(~np.isfinite(values)))
                     raise DataError(
                         f"{frame.source}: column {spec.name!r} holds infinite values ({_rows_text(frame, bad)}); "
                         "replace them with finite numbers"
@@ -1061,17 +1126,18 @@ class Preprocessor:
                 if huge.any():
                     raise DataError(
                         f"{frame.source}: column {spec.name!r} holds values too large for the network's float32 "
-                        f"inputs ({_rows_text(frame, np.flatnonzero(huge))}); rescale them"
+                        f"inputs ({_rows_text(frame, at(np.flatnonzero(huge)))}); rescale them"
                     )
                 out[:, start] = scaled
             else:
                 text, missing = _as_text(column)
-                self._check_missing(frame, spec, missing)
+                self._check_missing(frame, spec, missing, at)
                 if missing.any():
                     text[missing] = spec.fill
-                lookup = {c: k for k, c in enumerate(spec.categories)}
+                lookup = spec.lookup()
                 codes = np.fromiter((lookup.get(v, -1) for v in text.tolist()), dtype=np.int64, count=n)
                 known = codes >= 0
+                # One-hot by index: one write per row, whatever the number of categories.
                 out[np.flatnonzero(known), start + codes[known]] = 1.0
                 if notes is not None and not known.all():
                     unseen = sorted({str(v) for v in text[~known].tolist()})
@@ -1082,9 +1148,80 @@ class Preprocessor:
             start += spec.width
         return out
 
-    def _check_missing(self, frame: Frame, spec: FeatureSpec, missing: NDArray[np.bool_]) -> None:
+    @property
+    def row_bytes(self) -> int:
+        """Bytes one row takes through prediction: its float32 inputs, and per output its float32
+        output and target and float64 probability."""
+        outputs = max(1, len(self.target.classes))
+        return 4 * self.n_inputs + 16 * outputs
+
+    def chunk_rows(self, budget: int | None = None) -> int:
+        """How many rows to read, transform and predict at a time so that a chunk's arrays stay
+        within ``budget`` bytes (at most :data:`CHUNK_ROWS`, at least 1).
+
+        A column one-hot encoding a million categories makes each row's inputs 4 MB wide: 16 rows
+        to a 64 MiB chunk rather than :data:`CHUNK_ROWS` (244 GiB).
+
+        Parameters
+        ----------
+        budget : int, optional
+            Default :data:`backprop._memory.CHUNK_BYTES`, or a quarter of the memory available if that
+            is less (the network's own buffers come on top).
+
+        Returns
+        -------
+        int
+        """
+        if budget is None:
+            available = available_bytes()
+            budget = CHUNK_BYTES if available is None else min(CHUNK_BYTES, available // 4)
+        return min(CHUNK_ROWS, rows_within(self.row_bytes, budget))
+
+    def chunked(self, frames: Iterable[Frame], budget: int | None = None) -> Iterator[Frame]:
+        """``frames`` cut to at most :meth:`chunk_rows` rows each, for a transform and prediction within bounded memory.
+
+        Parameters
+        ----------
+        frames : iterable of Frame
+            Chunks of a table, as :func:`iter_tables` yields them.
+        budget : int, optional
+            As for :meth:`chunk_rows`.
+
+        Yields
+        ------
+        Frame
+            The same rows in order; a part's :attr:`Frame.offset` and lines are those of its rows.
+        """
+        rows = self.chunk_rows(budget)
+        for frame in frames:
+            if frame.n_rows <= rows:
+                yield frame
+            else:
+                yield from _cut(frame, rows)
+
+    def check_inputs_fit(self, n_rows: int) -> None:
+        """Refuse, before allocating them, network inputs for ``n_rows`` rows that the memory cannot hold.
+
+        Raises
+        ------
+        MemoryLimitError
+            Naming the widest one-hot column (its categories) or the width, and the size needed.
+        """
+        width = self.n_inputs
+        nbytes = 4 * n_rows * width
+        widest = max((f for f in self.features if f.kind == "categorical"), key=lambda f: f.width, default=None)
+        if widest is not None:
+            what = (
+                f"column {widest.name!r} ({widest.width:,} categories, one-hot) in the network inputs of "
+                f"{n_rows:,} rows × {width:,} inputs"
+            )
+        else:
+            what = f"the network inputs of {n_rows:,} rows × {width:,} columns"
+        check_allocation(nbytes, what)
+
+    def _check_missing(self, frame: Frame, spec: FeatureSpec, missing: NDArray[np.bool_], at: Any = None) -> None:
         if spec.fill is None and missing.any():
-            rows = np.flatnonzero(missing)
+            rows = np.flatnonzero(missing) if at is None else at(np.flatnonzero(missing))
             raise DataError(
                 f"{frame.source}: column {spec.name!r} has {len(rows)} missing value{'s' if len(rows) > 1 else ''} "
                 f"({_rows_text(frame, rows)}); fill them in"
@@ -1093,7 +1230,7 @@ class Preprocessor:
 
     def has_target(self, frame: Frame) -> bool:
         """Whether ``frame`` has the target column."""
-        return self.target.name in frame.names
+        return frame.has(self.target.name)
 
     def targets(self, frame: Frame) -> tuple[NDArray[Any], NDArray[np.bool_]]:
         """The target of every row as the network sees it, and the rows where it is missing.
@@ -1257,7 +1394,7 @@ def _select(
         chosen = [frame.names[frame.position(c)] for c in features]
         if target_name in chosen:
             raise DataError(f"{frame.source}: column {target_name!r} is the target; it cannot also be a feature")
-        duplicates = sorted({c for c in chosen if chosen.count(c) > 1})
+        duplicates = sorted(c for c, times in Counter(chosen).items() if times > 1)
         if duplicates:
             raise DataError(f"{frame.source}: --features names {duplicates} more than once")
     else:
@@ -1545,10 +1682,18 @@ def prepare_training(
         notes.append(f"one-hot encoded categorical columns: {listed}")
 
     pre = Preprocessor(specs, spec, standardize=bool(standardize), impute=impute)
-    # Missing cells of the kept rows are filled (mean/median) or were dropped.
-    X = pre.transform(frame.take(rows_kept) if len(rows_kept) != frame.n_rows else frame)
-    position = np.full(frame.n_rows, -1, dtype=np.int64)
-    position[rows_kept] = np.arange(len(rows_kept))
+    # Sizes before allocating: the inputs of every kept row (both parts), then the target's one-hot.
+    pre.check_inputs_fit(len(rows_kept))
+    if spec.kind == "classes" and len(spec.classes) > 2:
+        k, n_train = len(spec.classes), len(rows_train)
+        check_allocation(
+            4 * n_train * k,
+            f"the target column {target_name!r} ({k:,} classes, one-hot targets for {n_train:,} training rows)",
+        )
+    # Missing cells of the kept rows are filled (mean/median) or were dropped. Each part is
+    # transformed on its own: no whole-table copy to index from.
+    X_train = pre._transform(frame, rows_train, None)
+    X_test = pre._transform(frame, rows_test, None)
     if spec.kind == "classes":
         y_out: NDArray[Any] = y_all.astype(np.int64)
     else:
@@ -1563,9 +1708,9 @@ def prepare_training(
         y_out = scaled.astype(np.float32)
     return Prepared(
         preprocessor=pre,
-        X_train=X[position[rows_train]],
+        X_train=X_train,
         y_train=y_out[rows_train],
-        X_test=X[position[rows_test]],
+        X_test=X_test,
         y_test=y_out[rows_test],
         rows_train=rows_train,
         rows_test=rows_test,

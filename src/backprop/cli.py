@@ -12,14 +12,21 @@ Conventions, the same for every command:
 * a usage error (a bad option) exits with status 2 and click's message; a
   data or model error exits with status 1 and one line ``error: ...`` on
   standard error naming the file, the column or the row and what to do
-  (``--debug`` shows the traceback instead); success exits with 0; Ctrl-C
-  during ``train`` exits with 130 after saving a checkpoint; a closed pipe
-  (``| head``) ends a command quietly with status 1; a full disk on standard
-  output is one ``error:`` line naming the command's output;
-* output files are written atomically (a temporary file in the same folder,
-  then ``os.replace``): an error or a kill never leaves a partial file, and
-  a failed save says that the previous file is unchanged; a device or pipe
-  (``-o /dev/stdout``) is written in place, never replaced.
+  (``--debug`` shows the traceback instead); success exits with 0; Ctrl-C,
+  SIGTERM or SIGHUP during ``train`` exits with 128 + the signal (130, 143,
+  129) after saving a checkpoint, during ``predict -o`` with no temporary
+  file left; a closed pipe (``| head``) ends a command quietly with status
+  1; a full disk on standard output is one ``error:`` line naming the
+  command's output; text from files is shown with control characters escaped;
+* output files are written atomically by :func:`backprop.io.atomic_output`
+  (a temporary file in the same folder, then ``os.replace``): an error or a
+  kill never leaves a partial file, a failed save says that the previous
+  file is unchanged, a replaced file keeps its mode, a symbolic link's
+  target is written; a device or pipe (``-o /dev/stdout``) is written in
+  place, never replaced;
+* before any work, an output that is the same file (path, symbolic link or
+  hard link) as an input or another output is refused with exit status 2
+  (:func:`distinct_files`).
 """
 
 from __future__ import annotations
@@ -27,12 +34,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
-import io
 import json
 import math
 import os
 import shlex
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -49,7 +56,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__
+from . import __version__, _terminal
 from .activations import ACTIVATIONS
 from .errors import BackpropError, DataError, MissingDependencyError, ModelFileError, SaveError
 from .explain import Trace, explain, seed_example
@@ -69,8 +76,6 @@ SEED_CODE = (
     "numpy.random.seed(18); x = randn(3); y = random(); η = random(); W_ih = random((3, 2)); W_ho = random((2, 1))"
 )
 PLOT_HINT = "pip install 'backprop[plot]'"
-#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
-EXIT_INTERRUPTED = 130
 #: Version of the ``"cli"`` entry ``train`` writes into checkpoints.
 CLI_STATE_VERSION = 1
 
@@ -82,14 +87,14 @@ FloatArray = NDArray[np.floating[Any]]
 
 def _note(message: str) -> None:
     """A note for the user on standard error (never on standard output, which holds results)."""
-    click.echo(f"note: {message}", err=True)
+    click.echo(f"note: {_terminal.shown_lines(message)}", err=True)
 
 
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and not isinstance(exc, BackpropError) and exc.strerror:
         where = f"{exc.filename}: " if exc.filename else ""
-        return f"{where}{exc.strerror}"
-    return " ".join(str(exc).split()) or type(exc).__name__
+        return _terminal.shown(f"{where}{exc.strerror}")  # file names and messages may quote file text
+    return _terminal.shown(" ".join(str(exc).split())) or type(exc).__name__
 
 
 def _fail(exc: BaseException) -> NoReturn:
@@ -170,12 +175,17 @@ def _jsonable(value: Any) -> Any:
 
 
 def _print_json(value: Any) -> None:
-    click.echo(json.dumps(_jsonable(value), indent=2, ensure_ascii=False, allow_nan=False))
+    click.echo(_terminal.json_text(json.dumps(_jsonable(value), indent=2, ensure_ascii=False, allow_nan=False)))
 
 
 def _print(text: str = "") -> None:
-    """Plain text on standard output (no markup: file names and labels may hold brackets)."""
-    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    """Plain text on standard output (no markup: file names and labels may hold brackets; no control characters)."""
+    console.print(_terminal.shown_lines(text), markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_line(text: str) -> None:
+    """One line of plain text on standard output: a newline in the file text it quotes is escaped too."""
+    _print(_terminal.shown(text))
 
 
 def _progress_wanted(quiet: bool) -> bool:
@@ -527,40 +537,128 @@ def load_model(path: str) -> Model:
 # --------------------------------------------------------------------------- metrics
 
 
+#: Per-class tables and confusion matrices of more classes than this are summarized on the terminal.
+TABLE_CLASSES = 20
+#: The JSON confusion matrix is dense over at most this many classes, else a list of its nonzero cells.
+DENSE_CLASSES = 1000
+
+
+@dataclass
+class Confusion:
+    """Counts of (true class, predicted class) pairs, kept sparse.
+
+    Memory grows with the distinct pairs seen (at most the rows), not with the
+    square of the classes: one row scored by a 100,000-class model keeps one
+    pair, not a 75 GiB matrix.
+    """
+
+    k: int
+    true: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    predicted: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    counts: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def add(self, y_true: NDArray[Any], y_pred: NDArray[Any]) -> None:
+        """Count the rows of class ``y_true`` predicted as ``y_pred`` (class indices, shape ``(n,)``)."""
+        k = self.k
+        codes = np.concatenate(
+            [self.true * k + self.predicted, np.asarray(y_true, np.int64) * k + np.asarray(y_pred, np.int64)]
+        )
+        weights = np.concatenate([self.counts, np.ones(len(codes) - len(self.counts), dtype=np.int64)])
+        unique, inverse = np.unique(codes, return_inverse=True)
+        # float64 weights hold counts exactly up to 2**53 rows.
+        self.counts = np.bincount(inverse.ravel(), weights=weights, minlength=len(unique)).astype(np.int64)
+        self.true, self.predicted = unique // k, unique % k
+
+    def totals(self) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+        """Rows per true class, rows per predicted class and rows predicted right, each of shape ``(k,)``."""
+        right = self.true == self.predicted
+
+        def per_class(index: NDArray[np.int64], weights: NDArray[np.int64]) -> NDArray[np.int64]:
+            return np.bincount(index, weights=weights, minlength=self.k).astype(np.int64)
+
+        return (
+            per_class(self.true, self.counts),
+            per_class(self.predicted, self.counts),
+            per_class(self.true[right], self.counts[right]),
+        )
+
+    def dense(self, classes: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The matrix over ``classes`` (sorted class indices that hold every pair counted)."""
+        from ._memory import check_allocation
+
+        check_allocation(len(classes) ** 2 * 8, f"a confusion matrix of {len(classes):,} classes")
+        matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
+        matrix[np.searchsorted(classes, self.true), np.searchsorted(classes, self.predicted)] = self.counts
+        return matrix
+
+
 def confusion_matrix(y_true: NDArray[Any], y_pred: NDArray[Any], k: int) -> NDArray[np.int64]:
-    """``matrix[i, j]``: rows of true class ``i`` predicted as class ``j``."""
-    codes = np.asarray(y_true, dtype=np.int64) * k + np.asarray(y_pred, dtype=np.int64)
-    return np.bincount(codes, minlength=k * k).reshape(k, k).astype(np.int64)
+    """``matrix[i, j]``: rows of true class ``i`` predicted as class ``j``, shape ``(k, k)``.
+
+    Raises
+    ------
+    MemoryLimitError
+        When ``k × k`` counts do not fit the memory available (use :class:`Confusion`).
+    """
+    confusion = Confusion(k)
+    confusion.add(y_true, y_pred)
+    return confusion.dense(np.arange(k, dtype=np.int64))
+
+
+def _per_class_rows(
+    support: NDArray[np.int64], predicted: NDArray[np.int64], right: NDArray[np.int64], labels: Sequence[Any]
+) -> list[dict[str, Any]]:
+    tp = right.astype(np.float64)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(tp), where=both > 0)
+    return [
+        {"class": label, "precision": p, "recall": r, "f1": f, "support": s}
+        for label, p, r, f, s in zip(
+            labels, precision.tolist(), recall.tolist(), f1.tolist(), support.tolist(), strict=True
+        )
+    ]
 
 
 def per_class(matrix: NDArray[np.int64], labels: Sequence[Any]) -> list[dict[str, Any]]:
     """Precision, recall, F1 and support per class from a confusion matrix (0 where undefined)."""
-    rows = []
-    for i, label in enumerate(labels):
-        tp = float(matrix[i, i])
-        predicted = float(matrix[:, i].sum())
-        actual = float(matrix[i, :].sum())
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / actual if actual else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        rows.append({"class": label, "precision": precision, "recall": recall, "f1": f1, "support": int(actual)})
-    return rows
+    counts = np.asarray(matrix, dtype=np.int64)
+    return _per_class_rows(counts.sum(axis=1), counts.sum(axis=0), np.diagonal(counts).copy(), labels)
 
 
-def _classification_summary(matrix: NDArray[np.int64], loss: float, labels: Sequence[Any]) -> dict[str, Any]:
-    n = int(matrix.sum())
-    classes = per_class(matrix, labels)
+def _classification_summary(confusion: Confusion, loss: float, labels: Sequence[Any]) -> dict[str, Any]:
+    support, predicted, right = confusion.totals()
+    n = int(support.sum())
+    classes = _per_class_rows(support, predicted, right, labels)
     present = [c for c in classes if c["support"]] or classes
     return {
         "rows": n,
         "loss": loss,
-        "accuracy": float(np.trace(matrix)) / n if n else 0.0,
+        "accuracy": float(right.sum()) / n if n else 0.0,
         "macro_precision": float(np.mean([c["precision"] for c in present])),
         "macro_recall": float(np.mean([c["recall"] for c in present])),
         "macro_f1": float(np.mean([c["f1"] for c in present])),
         "per_class": classes,
-        "confusion_matrix": {"labels": list(labels), "matrix": matrix.tolist()},
+        "confusion_matrix": _confusion_json(confusion, labels),
     }
+
+
+def _confusion_json(confusion: Confusion, labels: Sequence[Any]) -> dict[str, Any]:
+    """``{"labels", "matrix"}`` over every class (at most DENSE_CLASSES), else over the classes seen.
+
+    Past DENSE_CLASSES classes seen, ``"cells"`` lists ``[row, column, count]`` of the
+    nonzero cells instead of the matrix (indices into ``"labels"``).
+    """
+    if confusion.k <= DENSE_CLASSES:
+        classes = np.arange(confusion.k, dtype=np.int64)
+    else:
+        classes = np.union1d(confusion.true, confusion.predicted)
+    names = [labels[i] for i in classes.tolist()]
+    if len(classes) <= DENSE_CLASSES:
+        return {"labels": names, "matrix": confusion.dense(classes).tolist()}
+    rows, columns = np.searchsorted(classes, confusion.true), np.searchsorted(classes, confusion.predicted)
+    return {"labels": names, "cells": np.column_stack([rows, columns, confusion.counts]).tolist()}
 
 
 @dataclass
@@ -617,13 +715,13 @@ def _metrics_table(metrics: Mapping[str, Any], loss_name: str) -> Table:
     return table
 
 
-def _per_class_table(rows: Sequence[Mapping[str, Any]]) -> Table:
-    table = Table(title="per class", title_justify="left")
+def _per_class_table(rows: Sequence[Mapping[str, Any]], title: str = "per class") -> Table:
+    table = Table(title=title, title_justify="left")
     for name in ("class", "precision", "recall", "F1", "support"):
         table.add_column(name, justify="left" if name == "class" else "right")
     for row in rows:
         table.add_row(
-            Text(str(row["class"])),
+            _terminal.text(row["class"]),
             f"{row['precision']:.3f}",
             f"{row['recall']:.3f}",
             f"{row['f1']:.3f}",
@@ -636,93 +734,202 @@ def _confusion_table(matrix: NDArray[np.int64], labels: Sequence[Any]) -> Table:
     table = Table(title="confusion matrix", title_justify="left")
     table.add_column("true \\ predicted")
     for label in labels:
-        table.add_column(Text(str(label)), justify="right")
+        table.add_column(_terminal.text(label), justify="right")
     for i, label in enumerate(labels):
         cells = [Text(str(v), style="bold" if i == j and v else "") for j, v in enumerate(matrix[i].tolist())]
-        table.add_row(Text(str(label)), *cells)
+        table.add_row(_terminal.text(label), *cells)
     return table
+
+
+def _confusion_cells(confusion: Mapping[str, Any]) -> NDArray[np.int64]:
+    """``[row, column, count]`` of the nonzero cells of a confusion matrix as ``_confusion_json`` gives it."""
+    if "cells" in confusion:
+        return np.asarray(confusion["cells"], dtype=np.int64).reshape(-1, 3)
+    matrix = np.asarray(confusion["matrix"], dtype=np.int64)
+    rows, columns = np.nonzero(matrix)
+    return np.column_stack([rows, columns, matrix[rows, columns]])
+
+
+def _confusions_table(confusion: Mapping[str, Any], limit: int = TABLE_CLASSES) -> tuple[Table, int]:
+    """The most frequent confusions (true class predicted as another), and how many others were left out."""
+    cells = _confusion_cells(confusion)
+    labels = confusion["labels"]
+    support = np.bincount(cells[:, 0], weights=cells[:, 2], minlength=len(labels))
+    wrong = cells[cells[:, 0] != cells[:, 1]]
+    order = np.lexsort((wrong[:, 1], wrong[:, 0], -wrong[:, 2]))  # the most rows first, then by class
+    table = Table(title=f"most frequent confusions, of {len(labels):,} classes", title_justify="left")
+    for name in ("true", "predicted", "rows", "% of true"):
+        table.add_column(name, justify="left" if name in ("true", "predicted") else "right")
+    for true, predicted, count in wrong[order[:limit]].tolist():
+        share = 100.0 * count / support[true] if support[true] else 0.0
+        table.add_row(_terminal.text(labels[true]), _terminal.text(labels[predicted]), str(count), f"{share:.1f}")
+    return table, max(0, len(wrong) - limit)
 
 
 def _print_metrics(metrics: Mapping[str, Any], loss_name: str) -> None:
     console.print(_metrics_table(metrics, loss_name))
-    if "per_class" in metrics:
-        console.print(_per_class_table(metrics["per_class"]))
-        confusion = metrics["confusion_matrix"]
+    if "per_class" not in metrics:
+        return
+    # Thousands of classes make tables no one reads, and printing them took minutes: summarized.
+    rows = metrics["per_class"]
+    if len(rows) <= TABLE_CLASSES:
+        console.print(_per_class_table(rows))
+    else:
+        present = [row for row in rows if row["support"]] or list(rows)
+        worst = sorted(present, key=lambda row: (row["recall"], -row["support"]))[:TABLE_CLASSES]
+        console.print(_per_class_table(worst, title=f"per class: the {len(worst)} with the lowest recall"))
+        _print(f"({len(rows) - len(worst):,} of {len(rows):,} classes not shown; --json lists them all)")
+    confusion = metrics["confusion_matrix"]
+    if "matrix" in confusion and len(confusion["labels"]) <= TABLE_CLASSES:
         console.print(_confusion_table(np.array(confusion["matrix"], dtype=np.int64), confusion["labels"]))
+        return
+    table, left_out = _confusions_table(confusion)
+    if table.row_count:
+        console.print(table)
+    else:
+        _print("no confusions: every row was predicted right")
+    _print(
+        (f"({left_out:,} other confusions not shown; " if left_out else "(")
+        + f"the confusion matrix of {len(confusion['labels']):,} classes is in --json)"
+    )
 
 
 # --------------------------------------------------------------------------- atomic outputs
 
 
 @contextlib.contextmanager
-def atomic_text(path: str) -> Iterator[IO[str]]:
-    """A text file that appears at ``path`` only once complete (temporary file, fsync, ``os.replace``).
+def atomic_text(path: str) -> Iterator[_AtomicText]:
+    """A UTF-8 text file that appears at ``path`` only once complete, through :func:`backprop.io.atomic_output`.
 
     A failed write raises :class:`SaveError` naming ``path``; the body's own
     errors (reading the input, say) pass through as they are. A device or
-    pipe (``/dev/stdout``, ``/dev/null``) is written in place, never replaced.
+    pipe (``/dev/stdout``, ``/dev/null``) is written in place, never replaced;
+    a replaced file keeps its mode; a symbolic link's target is written.
     """
-    from .io import _save_error, _writes_in_place
+    from .io import atomic_output
 
-    target = os.path.abspath(path)
-    in_place = _writes_in_place(target)
-    folder = os.path.dirname(target)
-    temporary = ""
+    with atomic_output(path) as binary:
+        text = _AtomicText(binary)
+        yield text
+        text.flush()
+
+
+class _AtomicText:
+    """Text over an :class:`~backprop.io.AtomicFile`: UTF-8, ``\n`` line ends as written, 64 KiB at a time."""
+
+    def __init__(self, binary: Any) -> None:
+        self._binary = binary
+        self._pending: list[str] = []
+        self._size = 0
+
+    def write(self, text: str, /) -> int:
+        self._pending.append(text)
+        self._size += len(text)
+        if self._size >= 1 << 16:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            data = "".join(self._pending).encode("utf-8")
+            self._pending, self._size = [], 0
+            self._binary.write(data)
+
+
+# --------------------------------------------------------------------------- files a command reads and writes
+
+
+def _file_identity(path: str) -> tuple[str, tuple[int, int] | None, bool]:
+    """The resolved path, the (device, inode) of what is there, and whether it is written in place (device, pipe)."""
+    real = os.path.realpath(path)
     try:
-        if in_place:
-            fd = os.open(target, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0))
-        else:
-            fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return real, None, False
+    in_place = stat.S_ISCHR(info.st_mode) or stat.S_ISFIFO(info.st_mode)
+    return real, (info.st_dev, info.st_ino), in_place
+
+
+def distinct_files(inputs: Mapping[str, str | None], outputs: Mapping[str, str | None]) -> None:
+    """Refuse, before any work, an output that is the same file as an input or as another output.
+
+    The same file is the same resolved path (through symbolic links and
+    ``..``) or the same inode (hard links). Standard input (``-``) and the
+    devices and pipes that outputs are written into in place (``/dev/null``,
+    ``/dev/stdout``) are never the same file as anything.
+
+    Parameters
+    ----------
+    inputs, outputs : mapping of str to str or None
+        What the user calls each file (``"DATA"``, ``"--out"``) → its path;
+        ``None`` for an option not given.
+
+    Raises
+    ------
+    SystemExit
+        With status 2 after one ``error:`` line naming both files.
+    """
+    seen: list[tuple[str, str, str, tuple[int, int] | None]] = []
+    for files in (inputs, outputs):
+        for role, path in files.items():
+            if path is None or path == "-":
+                continue
+            real, inode, in_place = _file_identity(path)
+            if in_place:
+                continue
+            for other_role, other_path, other_real, other_inode in seen:
+                if real == other_real or (inode is not None and inode == other_inode):
+                    what = "one of the inputs" if other_role in inputs else "another output"
+                    first, second = _terminal.shown(path), _terminal.shown(other_path)
+                    click.echo(
+                        f"error: {role} {first} is the same file as {other_role} {second}: "
+                        f"writing it would destroy {what}; choose another {role}",
+                        err=True,
+                    )
+                    raise SystemExit(2)
+            seen.append((role, path, real, inode))
+
+
+def check_writable(role: str, path: str) -> None:
+    """Refuse, before training, an output file that could not be written at the end of it.
+
+    Parameters
+    ----------
+    role : str
+        The option, for the message (``"--out"``).
+    path : str
+        The file. It may not exist yet; missing folders are created when it is written.
+
+    Raises
+    ------
+    SaveError
+        If ``path`` is a folder, or the folder that will hold it (or the
+        nearest existing folder above it) cannot be written.
+    """
+    if path == "-":
+        return
+    real = os.path.realpath(path)
+    if os.path.isdir(real):
+        raise SaveError(f"cannot write {role} {_terminal.shown(path)}: it is a folder")
+    if _file_identity(path)[2]:
+        return  # a device or pipe, written in place
+    folder = os.path.dirname(path) or os.curdir  # in the user's terms, for the message
+    while not os.path.isdir(folder):
+        if os.path.exists(folder):
+            raise SaveError(f"cannot write {role} {_terminal.shown(path)}: {_terminal.shown(folder)} is not a folder")
+        parent = os.path.dirname(folder) or os.curdir
+        if parent == folder:
+            break
+        folder = parent
+    try:
+        # The one sure test (permissions, a read-only mount, ACLs): a file made and removed at once.
+        with tempfile.TemporaryFile(dir=folder, prefix=".backprop-probe-"):
+            pass
     except OSError as exc:
-        raise _save_error(path, exc, in_place) from None
-    try:
-        with _OutputText(fd, path, in_place) as handle:
-            yield handle
-            handle.flush()  # through _OutputFile, whose errors are SaveErrors already
-            if not in_place:
-                try:
-                    os.fsync(handle.fileno())
-                    handle.close()
-                    os.chmod(temporary, 0o666 & ~_umask())
-                    os.replace(temporary, target)
-                except OSError as exc:
-                    raise _save_error(path, exc) from None
-                temporary = ""
-    finally:
-        if temporary:
-            with contextlib.suppress(OSError):
-                os.remove(temporary)
-
-
-class _OutputFile(io.FileIO):
-    """The file under :func:`atomic_text`: its own write errors become a SaveError naming the output."""
-
-    def __init__(self, fd: int, path: str, in_place: bool) -> None:
-        super().__init__(fd, "w")
-        self.path, self.in_place = path, in_place
-
-    def write(self, data: Any) -> int:
-        from .io import _save_error
-
-        try:
-            return super().write(data)
-        except BrokenPipeError:
-            raise  # the reader of -o /dev/stdout went away: stop quietly, as for standard output
-        except OSError as exc:
-            raise _save_error(self.path, exc, self.in_place) from None
-
-
-class _OutputText(io.TextIOWrapper):
-    """UTF-8 text over :class:`_OutputFile`, with ``\\n`` line ends as written."""
-
-    def __init__(self, fd: int, path: str, in_place: bool) -> None:
-        super().__init__(io.BufferedWriter(_OutputFile(fd, path, in_place)), encoding="utf-8", newline="")
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+        raise SaveError(
+            f"cannot write {role} {_terminal.shown(path)}: the folder {_terminal.shown(folder)} is not writable "
+            f"({exc.strerror or exc}); nothing was trained"
+        ) from None
 
 
 def _ensure_folder(path: str) -> None:
@@ -864,7 +1071,7 @@ class TrainMonitor(Callback):
         self._state: TrainingState | None = None
 
     def interrupt(self) -> None:
-        """Called from the SIGINT handler."""
+        """Called from the handler of SIGINT, SIGTERM and SIGHUP."""
         if self.stop_requested:
             raise KeyboardInterrupt
         self.stop_requested = True
@@ -891,7 +1098,7 @@ class TrainMonitor(Callback):
             from .io import save_checkpoint
 
             where = f"batch {state.partial['step']} of epoch {state.partial['epoch'] + 1}"
-            click.echo(f"\nCtrl-C: stopped after {where}", err=True)
+            click.echo(f"\n{_Stop.name()}: stopped after {where}", err=True)
 
             checkpoint = state.checkpoint()
             checkpoint["cli"] = self.cli_state
@@ -903,32 +1110,92 @@ class TrainMonitor(Callback):
             self.progress.on_train_error(state, error)
 
 
+#: The signals that stop a command as Ctrl-C does: a terminal's, a service manager's
+#: (``kill``, ``docker stop``, ``systemctl stop``) and a closed terminal's.
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+def _signal_names() -> dict[int, str]:
+    return {int(getattr(signal, name)): name for name in STOP_SIGNALS if hasattr(signal, name)}
+
+
+class _Stop:
+    """The stop signal received last (its number gives the exit status, 128 + it, as shells report)."""
+
+    signum: int = signal.SIGINT
+
+    @classmethod
+    def exit_status(cls) -> int:
+        return 128 + int(cls.signum)
+
+    @classmethod
+    def name(cls) -> str:
+        return "Ctrl-C" if cls.signum == signal.SIGINT else _signal_names().get(int(cls.signum), "a signal")
+
+
 @contextlib.contextmanager
-def _sigint(monitor: TrainMonitor) -> Iterator[None]:
-    """Route Ctrl-C to ``monitor.interrupt`` while training (main thread only)."""
+def _stop_signals(handler: Callable[[int], None] | None = None) -> Iterator[None]:
+    """Route SIGINT, SIGTERM and SIGHUP to ``handler(signum)`` (default: raise KeyboardInterrupt) for a block.
+
+    SIGTERM and SIGHUP would otherwise end the process at once, with no
+    checkpoint and no temporary file removed; as KeyboardInterrupt they
+    unwind like Ctrl-C. Main thread only (Python delivers signals there).
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def handler(_signum: int, _frame: Any) -> None:
-        monitor.interrupt()
+    def interrupt(signum: int) -> None:
+        raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, handler)
+    act = handler or interrupt
+
+    def receive(signum: int, _frame: Any) -> None:
+        _Stop.signum = signum
+        act(signum)
+
+    _Stop.signum = signal.SIGINT
+    previous = {signum: signal.signal(signum, receive) for signum in _signal_names()}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _sigint(monitor: TrainMonitor) -> contextlib.AbstractContextManager[None]:
+    """While training, a stop signal asks ``monitor`` to stop after the batch (a second one stops at once)."""
+    return _stop_signals(lambda _signum: monitor.interrupt())
 
 
 def build_network(n_inputs: int, options: TrainOptions, head: Head) -> Network:
     """Dense hidden layers (each followed by Dropout when ``options.dropout``) and the head's output layer."""
+    from itertools import pairwise
+
+    from ._memory import check_allocation
+    from .errors import MemoryLimitError
+
     layers: list[Layer] = []
     for width in options.hidden:
         layers.append(Dense(width, options.activation))
         if options.dropout > 0:
             layers.append(Dropout(options.dropout))
     layers.append(Dense(head.units, head.output))
-    return Network(layers, inputs=n_inputs, seed=options.seed)
+    widths = [n_inputs, *options.hidden, head.units]
+    n_parameters = sum((n_in + 1) * n_out for n_in, n_out in pairwise(widths))
+    outputs = f"{head.units:,} output{'s' * (head.units != 1)}"
+    what = (
+        f"--hidden {','.join(map(str, options.hidden)) or 'none'} ({n_inputs:,} inputs, {outputs}: "
+        f"{n_parameters:,} parameters)"
+    )
+    try:
+        # Checked before anything is allocated: the parameters and their gradient, float32.
+        check_allocation(2 * n_parameters * np.dtype(np.float32).itemsize, what)
+        return Network(layers, inputs=n_inputs, seed=options.seed)
+    except MemoryLimitError as exc:
+        if str(exc).startswith("--hidden"):
+            raise
+        raise MemoryLimitError(f"{what}: {exc}", needed=exc.needed, available=exc.available) from None
 
 
 def build_schedule(name: str, epochs: int, validation: bool) -> Schedule:
@@ -961,8 +1228,9 @@ def _evaluate_arrays(net: Network, head: Head, pre: Preprocessor, X: NDArray[Any
     output = net.predict(X)
     loss = net.loss(X, head.targets(y), head.loss)
     if head.task == "classification":
-        matrix = confusion_matrix(y, head.classes(output), head.n_classes)
-        return _classification_summary(matrix, loss, pre.classes)
+        confusion = Confusion(head.n_classes)
+        confusion.add(y, head.classes(output))
+        return _classification_summary(confusion, loss, pre.classes)
     sums = _RegressionSums()
     sums.add(pre.target_values(y), pre.target_values(output[:, 0]))
     return sums.summary(loss)
@@ -1230,7 +1498,7 @@ def write_report(result: TrainResult, path: str, title: str) -> None:
     report = _report_module()
     test = result.test or {}
     confusion = None
-    if "confusion_matrix" in test:
+    if "matrix" in test.get("confusion_matrix", {}):  # not past DENSE_CLASSES classes
         confusion = (
             np.array(test["confusion_matrix"]["matrix"], dtype=np.int64),
             [str(c) for c in test["confusion_matrix"]["labels"]],
@@ -1411,8 +1679,10 @@ def train(
 
     The target is the last column unless --target says otherwise; text
     columns are one-hot encoded; numeric columns are standardized. The test
-    part's metrics are printed at the end. Ctrl-C stops at the end of the
-    epoch and saves a checkpoint to continue from with --resume.
+    part's metrics are printed at the end. Ctrl-C (or SIGTERM, SIGHUP) stops
+    after the current batch and saves a checkpoint to continue from with
+    --resume. An output that is the same file as an input or another output
+    is refused, and the outputs are checked writable, before training.
     """
     ctx = click.get_current_context()
     _check_data_argument(data)
@@ -1443,22 +1713,33 @@ def train(
         out=out,
         report=report,
     )
+    checkpoint = checkpoint or resume or _default_checkpoint(out)
+    # Checked before any work: an hour of training must not end in a destroyed input or an unwritable output.
+    # The checkpoint resumed from is the one an interrupted run updates: that is no clash.
+    distinct_files(
+        {"DATA": data if os.path.exists(data) else None, "--resume": resume},
+        {"--out": out, "--report": report, "--checkpoint": None if checkpoint == resume else checkpoint},
+    )
+    for role, path in (("--out", out), ("--report", report), ("--checkpoint", checkpoint)):
+        if path is not None:
+            check_writable(role, path)
     resume_state = _merge_resume(ctx, options, resume) if resume is not None else None
     if options.report is not None:
         _report_module()  # fail before training, not after, when matplotlib is missing
     emit = (lambda _message: None) if quiet else _note
     try:
-        result = run_training(
-            options,
-            resume=resume,
-            resume_state=resume_state,
-            checkpoint=checkpoint or resume,
-            progress=_progress_wanted(quiet),
-            notes=emit,
-        )
+        with _stop_signals():
+            result = run_training(
+                options,
+                resume=resume,
+                resume_state=resume_state,
+                checkpoint=checkpoint,
+                progress=_progress_wanted(quiet),
+                notes=emit,
+            )
     except KeyboardInterrupt:
         click.echo("interrupted: stopped without a checkpoint", err=True)
-        raise SystemExit(EXIT_INTERRUPTED) from None
+        raise SystemExit(_Stop.exit_status()) from None
     if result.interrupted:
         checkpoint = cast(str, result.checkpoint)  # an interrupted run always saved one
         command = _resume_command(data, checkpoint, ctx)
@@ -1476,8 +1757,13 @@ def train(
             f"{result.checkpoint}\nresume with: {command}",
             err=True,
         )
-        raise SystemExit(EXIT_INTERRUPTED)
-    write_outputs(result, options.out, options.report)
+        raise SystemExit(_Stop.exit_status())
+    try:
+        with _stop_signals():
+            write_outputs(result, options.out, options.report)
+    except KeyboardInterrupt:
+        click.echo(f"interrupted while saving: {_terminal.shown(options.out)} was not written", err=True)
+        raise SystemExit(_Stop.exit_status()) from None
     if as_json:
         _print_json(_train_json(result))
         return
@@ -1524,19 +1810,19 @@ def _print_train_summary(result: TrainResult) -> None:
         if pre.task == "classification"
         else "numbers" + (" (scaled)" if o.standardize else "")
     )
-    _print(
+    _print_line(
         f"data      {o.data}: {prepared.n_rows} rows, {len(pre.features)} features"
         + (f" ({kinds} one-hot)" if kinds else "")
         + f" → {pre.n_inputs} inputs; target {pre.target.name!r}: {target}"
     )
-    _print(
+    _print_line(
         f"          {len(prepared.rows_train)} rows to train"
         + (f" ({o.validation:g} of them for validation)" if o.validation else "")
         + f", {len(prepared.rows_test)} to test"
         + (f", {prepared.n_dropped} dropped" if prepared.n_dropped else "")
     )
     hidden = f"{o.activation} hidden, " if o.hidden else ""
-    _print(
+    _print_line(
         f"network   {'-'.join(map(str, result.net.sizes))}, {hidden}{result.head.output} output, {result.head.loss}; "
         f"{o.optimizer} lr {result.learning_rate:g}, batch {o.batch_size}"
     )
@@ -1546,16 +1832,16 @@ def _print_train_summary(result: TrainResult) -> None:
     )
     early = " (early stop)" if result.stopped_early else ""
     epochs = len(result.history)
-    _print(f"trained   {epochs} epoch{'s' if epochs != 1 else ''}{early} in {result.seconds:.1f} s: {shown}")
+    _print_line(f"trained   {epochs} epoch{'s' if epochs != 1 else ''}{early} in {result.seconds:.1f} s: {shown}")
     if result.test is not None:
         _print()
-        _print(f"test part ({result.test['rows']} rows):")
+        _print_line(f"test part ({result.test['rows']} rows):")
         _print_metrics(result.test, result.head.loss)
     _print()
-    _print(f"saved     {o.out}")
+    _print_line(f"saved     {o.out}")
     if o.report:
-        _print(f"report    {o.report}")
-    _print(f"next      backprop predict {shlex.quote(o.out)} NEW_DATA -o predictions.csv")
+        _print_line(f"report    {o.report}")
+    _print_line(f"next      backprop predict {shlex.quote(o.out)} NEW_DATA -o predictions.csv")
 
 
 # --------------------------------------------------------------------------- predict and evaluate
@@ -1600,19 +1886,27 @@ def predict(
         fmt = "jsonl"
     if fmt is None:
         fmt = "jsonl" if output_path is not None and output_path.endswith((".jsonl", ".json")) else "csv"
+    distinct_files({"MODEL": model, "DATA": data}, {"--output": output_path})
     loaded = load_model(model)
     notes: list[str] = []
     rows = 0
     stdin = sys.stdin.buffer if data == "-" else None
-    chunks = iter_tables(data, header=header, stdin=stdin)
-    if output_path is not None:
-        _ensure_folder(output_path)
-        with atomic_text(output_path) as handle:
-            rows = _write_predictions(loaded, chunks, handle, fmt, keep, probabilities, notes)
-    else:
-        stdout = _results_stdout("the predictions")
-        rows = _write_predictions(loaded, chunks, stdout, fmt, keep, probabilities, notes)
-        stdout.flush()  # a full disk shows here at the latest, not at exit
+    chunks = loaded.pre.chunked(iter_tables(data, header=header, stdin=stdin))
+    try:
+        # SIGTERM and SIGHUP unwind as Ctrl-C does: the temporary file goes, the previous output stays.
+        with _stop_signals():
+            if output_path is not None:
+                _ensure_folder(output_path)
+                with atomic_text(output_path) as handle:
+                    rows = _write_predictions(loaded, chunks, handle, fmt, keep, probabilities, notes)
+            else:
+                stdout = _results_stdout("the predictions")
+                rows = _write_predictions(loaded, chunks, stdout, fmt, keep, probabilities, notes)
+                stdout.flush()  # a full disk shows here at the latest, not at exit
+    except KeyboardInterrupt:
+        where = f"; {_terminal.shown(output_path)} was not written" if output_path is not None else ""
+        click.echo(f"interrupted{where}", err=True)
+        raise SystemExit(_Stop.exit_status()) from None
     if not quiet:
         for message in _merge_notes(notes):
             _note(message)
@@ -1752,7 +2046,11 @@ def evaluate(model: str, data: str, header: bool | None, quiet: bool, as_json: b
     """Score MODEL on DATA, which has the target column: loss and accuracy, per-class
     precision/recall/F1 and the confusion matrix; or R², MAE and RMSE.
 
-    DATA is read in chunks, so any number of rows fits in memory.
+    DATA is read in chunks, so any number of rows fits in memory. Past 20
+    classes the tables are summarized (the lowest recalls, the most frequent
+    confusions); --json has them whole, the confusion matrix over the classes
+    seen past 1,000 classes, and as its nonzero [row, column, count] cells
+    past 1,000 classes seen.
     """
     _check_data_argument(data)
     loaded = load_model(model)
@@ -1763,7 +2061,7 @@ def evaluate(model: str, data: str, header: bool | None, quiet: bool, as_json: b
     if as_json:
         _print_json({"model": model, "data": data, **metrics})
         return
-    _print(f"{model} on {data}:")
+    _print_line(f"{model} on {data}:")
     _print_metrics(metrics, loaded.head.loss)
 
 
@@ -1771,14 +2069,14 @@ def evaluate_model(model: Model, data: str, *, header: bool | None = None) -> tu
     """Metrics of ``model`` on ``data``, read chunk by chunk, and the notes gathered."""
     pre, head, net = model.pre, model.head, model.net
     notes: list[str] = []
-    k = head.n_classes
-    matrix = np.zeros((k, k), dtype=np.int64) if head.task == "classification" else None
+    # Sparse: one row of a 100,000-class model must not ask for a 75 GiB matrix.
+    confusion = Confusion(head.n_classes) if head.task == "classification" else None
     sums = _RegressionSums()
     loss_sum = 0.0
     n = 0
     dropped = 0
     stdin = sys.stdin.buffer if data == "-" else None
-    for frame in iter_tables(data, header=header, stdin=stdin):
+    for frame in pre.chunked(iter_tables(data, header=header, stdin=stdin)):
         if frame.n_rows == 0:
             continue
         if not pre.has_target(frame):
@@ -1806,8 +2104,8 @@ def evaluate_model(model: Model, data: str, *, header: bool | None = None) -> tu
         output = net.predict(X)
         loss_sum += net.loss(X, head.targets(y), head.loss) * len(y)
         n += len(y)
-        if matrix is not None:
-            matrix += confusion_matrix(y, head.classes(output), k)
+        if confusion is not None:
+            confusion.add(y, head.classes(output))
         else:
             sums.add(pre.target_values(y), pre.target_values(output[:, 0]))
     if n == 0:
@@ -1815,8 +2113,8 @@ def evaluate_model(model: Model, data: str, *, header: bool | None = None) -> tu
     if dropped:
         notes.append(f"left out {dropped} rows with missing values")
     loss = loss_sum / n
-    if matrix is not None:
-        return _classification_summary(matrix, loss, pre.classes), notes
+    if confusion is not None:
+        return _classification_summary(confusion, loss, pre.classes), notes
     return sums.summary(loss), notes
 
 
@@ -1959,7 +2257,7 @@ def _explain_model(path: str, data: str, row: int, learning_rate: float | None, 
             _show_trace(trace, fmt)
         return
     context = _row_context(model, y, X)
-    _print(
+    _print_line(
         f"{data}, row {row}: target {context['target']!r}, predicted {context['prediction']!r}"
         + (f" (p = {context['probability']:.4f})" if "probability" in context else "")
     )
@@ -2050,55 +2348,18 @@ def gradcheck_command(
 # --------------------------------------------------------------------------- export, inspect, datasets
 
 
-class _Exported:
-    """What :func:`backprop.onnx.export_onnx` recognises as a fitted estimator (duck typing)."""
-
-    def __init__(self, net: Network, classes: Sequence[Any] | None) -> None:
-        self.network_ = net
-        if classes is not None:
-            self.classes_ = np.array(list(classes))
-
-
-def fold_preprocessing(model: Model) -> Network:
-    """A copy of the network that takes raw numeric values: the standardisation folded into layer 1.
-
-    ``z = ((x − m) / s) W + b = x (W / s) + (b − (m / s) W)``. A numeric
-    target's scaling is folded into an identity output layer the same way.
-    """
-    net = model.net.copy()
-    first = net.dense_layers[0]
-    scale = np.ones(net.n_inputs)
-    shift = np.zeros(net.n_inputs)
-    start = 0
-    for spec in model.pre.features:
-        if spec.kind == "numeric":
-            scale[start] = spec.scale
-            shift[start] = spec.mean
-        start += spec.width
-    if not isinstance(net.layers[0], Dense):
-        raise DataError("the first layer must be Dense to fold the standardisation into it")
-    W = first.W.astype(np.float64) / scale[:, None]
-    offset = (shift[:, None] * W).sum(axis=0)
-    first.W[...] = W
-    if first.b is not None:
-        first.b[...] = first.b - offset
-    elif np.any(offset != 0):
-        raise DataError("the first layer has no bias, so the standardisation cannot be folded into it; use --no-fold")
-    target = model.pre.target
-    if model.head.task == "regression" and (target.scale != 1.0 or target.mean != 0.0):
-        last = net.dense_layers[-1]
-        if last.activation.name != "identity" or last.b is None:
-            raise DataError(
-                "the target's scaling can be folded only into an identity output layer with a bias; use --no-fold"
-            )
-        last.W[...] = last.W * target.scale
-        last.b[...] = last.b * target.scale + target.mean
-    return net
-
-
 @main.command()
 @click.argument("model", type=click.Path(exists=True, dir_okay=False))
 @click.option("--onnx", "onnx_path", required=True, help="The ONNX file to write.")
+@click.option(
+    "--inputs",
+    "layout",
+    type=click.Choice(["matrix", "columns"]),
+    default="matrix",
+    show_default=True,
+    help="matrix: one input X (numbers, one-hot columns encoded by you); "
+    "columns: one input per column (float64 or string), with imputation and one-hot in the graph.",
+)
 @click.option(
     "--fold/--no-fold",
     default=True,
@@ -2107,43 +2368,56 @@ def fold_preprocessing(model: Model) -> Network:
 )
 @option_json
 @_reports_errors
-def export(model: str, onnx_path: str, fold: bool, as_json: bool) -> None:
+def export(model: str, onnx_path: str, layout: str, fold: bool, as_json: bool) -> None:
     """Write MODEL as an ONNX graph (needs the onnx extra: pip install 'backprop[onnx]').
 
-    The graph's input X holds one column per network input, in the order
-    `backprop inspect` lists them: numeric columns as they are (with --fold),
-    then 0/1 for each category of a one-hot column. Classifiers output label
-    and probabilities; regressors variable.
+    With --inputs matrix the graph's input X holds one column per network
+    input, in the order `backprop inspect` lists them: numeric columns as
+    they are (with --fold; NaN where missing if the model imputes), then 0/1
+    for each category of a one-hot column. X is float64 when folding the
+    standardisation into float32 weights would change the predictions.
+    With --inputs columns the graph has one input per column, as skl2onnx
+    gives a ColumnTransformer. Classifiers output label and probabilities;
+    regressors variable, in the target's units.
     """
     from .io import load_with_metadata
-    from .onnx import export_onnx
+    from .onnx import export_onnx, export_tabular
 
+    distinct_files({"MODEL": model}, {"--onnx": onnx_path})
     try:
         loaded: Model | None = load_model(model)
     except ModelFileError as exc:
         if "no 'preprocessing' metadata" not in str(exc):
             raise
         loaded = None
+    _ensure_folder(onnx_path)
     if loaded is None:
         net = load_with_metadata(model)[0]
-        target: Any = net
-        inputs = [f"x{j}" for j in range(net.n_inputs)]
-        outputs = ["Y"]
+        export_onnx(net, onnx_path)
+        inputs, types, outputs = [f"x{j}" for j in range(net.n_inputs)], {"X": net.dtype.name}, ["Y"]
+        folded, parity_error = False, None
     else:
-        net = fold_preprocessing(loaded) if fold else loaded.net
-        classes = loaded.pre.classes if loaded.head.task == "classification" else None
-        target = _Exported(net, classes)
-        inputs = loaded.pre.input_names
-        outputs = ["label", "probabilities"] if classes is not None else ["variable"]
-    _ensure_folder(onnx_path)
-    export_onnx(target, onnx_path)
+        info = export_tabular(loaded.net, loaded.pre, onnx_path, layout=cast(Any, layout), fold=fold)
+        inputs, types, outputs = info.inputs, info.input_types, info.outputs
+        folded, parity_error = info.folded, info.parity_error
     if as_json:
-        _print_json({"onnx": onnx_path, "inputs": inputs, "outputs": outputs, "folded": bool(fold and loaded)})
+        document = {"onnx": onnx_path, "layout": layout, "inputs": inputs, "input_types": types, "outputs": outputs}
+        _print_json({**document, "folded": folded})
         return
-    _print(f"wrote {onnx_path}: input X with {len(inputs)} columns, outputs {', '.join(outputs)}")
-    _print(f"columns of X: {', '.join(inputs[:20])}{', ...' if len(inputs) > 20 else ''}")
+    if layout == "columns" and loaded is not None:
+        shown = ", ".join(f"{name} ({types[name]})" for name in inputs[:20])
+        _print(f"wrote {onnx_path}: one input per column, outputs {', '.join(outputs)}")
+        _print(f"inputs: {shown}{', ...' if len(inputs) > 20 else ''}")
+        return
+    _print(f"wrote {onnx_path}: input X ({types['X']}) with {len(inputs)} columns, outputs {', '.join(outputs)}")
+    _print_line(f"columns of X: {', '.join(inputs[:20])}{', ...' if len(inputs) > 20 else ''}")
     if loaded is not None and not fold:
         _print("the inputs are standardized as `backprop inspect` shows (--no-fold)")
+    if loaded is not None and parity_error is not None:
+        _print(
+            f"the standardisation is computed in the graph in float64: folded into {loaded.net.dtype.name} weights "
+            f"it changed the outputs by up to {parity_error:.3g} on a sample"
+        )
 
 
 @main.command(name="inspect")
@@ -2171,44 +2445,46 @@ def inspect_command(model: str, as_json: bool) -> None:
     sizes = [network["inputs"], *(layer["units"] for layer in layers if layer["type"] == "Dense")]
     n_parameters = document["tensors"]["parameters"]["shape"][0]
     kind = "model" if document["format"] == "backprop-model" else "checkpoint"
-    _print(
+    _print_line(
         f"{model}: backprop {kind}, format version {document['format_version']}, written by backprop "
         f"{document['library_version']}"
     )
-    _print(
+    _print_line(
         f"network   {'-'.join(map(str, sizes))}: {', '.join(parts)}; {n_parameters:,} parameters ({network['dtype']})"
     )
     if kind == "checkpoint":
         state = document.get("state", {})
         optimizer = state.get("optimizer", {})
-        _print(
+        _print_line(
             f"training  epoch {int(state.get('epoch', -1)) + 1} of {state.get('epochs')}, seed {state.get('seed')}, "
             f"optimizer {optimizer.get('name')} lr {optimizer.get('lr')}"
         )
         cli_state = state.get("cli")
         if isinstance(cli_state, dict):
-            _print(f"data      {cli_state.get('data')}")
-            _print(f"resume    backprop train {shlex.quote(str(cli_state.get('data')))} --resume {shlex.quote(model)}")
+            _print_line(f"data      {cli_state.get('data')}")
+            _print_line(
+                f"resume    backprop train {shlex.quote(str(cli_state.get('data')))} --resume {shlex.quote(model)}"
+            )
         return
     extra = document.get("extra", {})
     preprocessing = extra.get("preprocessing")
     if extra.get("loss"):
-        _print(f"loss      {extra['loss']}")
+        _print_line(f"loss      {extra['loss']}")
     if isinstance(preprocessing, dict):
         try:
             pre = Preprocessor.from_dict(preprocessing, where=model)
         except ModelFileError as exc:
-            _print(f"preprocessing: unreadable ({_one_line(exc)})")
+            _print_line(f"preprocessing: unreadable ({_one_line(exc)})")
         else:
             target = pre.target
             if target.kind == "classes":
-                _print(
+                _print_line(
                     f"target    {target.name!r}: {len(target.classes)} classes: "
                     + ", ".join(map(str, target.classes[:20]))
                 )
             else:
-                _print(f"target    {target.name!r}: numbers (mean {target.mean:.6g}, scale {target.scale:.6g})")
-            _print(
+                _print_line(f"target    {target.name!r}: numbers (mean {target.mean:.6g}, scale {target.scale:.6g})")
+            _print_line(
                 f"inputs    {pre.n_inputs} from {len(pre.features)} columns; "
                 f"standardize {'on' if pre.standardize else 'off'}, "
                 f"impute {pre.impute or 'off'}"
@@ -2219,20 +2495,27 @@ def inspect_command(model: str, as_json: bool) -> None:
             for spec in pre.features[:50]:
                 if spec.kind == "numeric":
                     table.add_row(
-                        Text(spec.name),
+                        _terminal.text(spec.name),
                         "numeric",
                         f"{spec.mean:.6g}",
                         f"{spec.scale:.6g}",
                         "",
-                        Text(str(spec.fill or "")),
+                        _terminal.text(spec.fill or ""),
                     )
                 else:
                     shown = ", ".join(spec.categories[:8]) + (", ..." if len(spec.categories) > 8 else "")
-                    table.add_row(Text(spec.name), "categorical", "", "", Text(shown), Text(str(spec.fill or "")))
+                    table.add_row(
+                        _terminal.text(spec.name),
+                        "categorical",
+                        "",
+                        "",
+                        _terminal.text(shown),
+                        _terminal.text(spec.fill or ""),
+                    )
             console.print(table)
     training = extra.get("training")
     if isinstance(training, dict):
-        _print(
+        _print_line(
             f"training  {training.get('data')}: {training.get('train_rows')} rows, {training.get('epochs_run')} epochs"
             + (" (early stop)" if training.get("stopped_early") else "")
             + f", lr {training.get('learning_rate')}"
@@ -2240,7 +2523,7 @@ def inspect_command(model: str, as_json: bool) -> None:
     test = (extra.get("metrics") or {}).get("test") if isinstance(extra.get("metrics"), dict) else None
     if isinstance(test, dict):
         shown = "  ".join(f"{k} {v:.4f}" for k, v in test.items() if k != "rows" and isinstance(v, int | float))
-        _print(f"test      {test.get('rows')} rows: {shown}")
+        _print_line(f"test      {test.get('rows')} rows: {shown}")
 
 
 def _dataset_rows() -> list[dict[str, Any]]:
@@ -2348,6 +2631,7 @@ def plot(source: str, kind: str, data: str | None, output_path: str | None, head
     model, net, history = _history_source(source)
     if output_path is None:
         output_path = f"{os.path.splitext(source)[0]}-{kind}.png"
+    distinct_files({"MODEL|HISTORY": source, "--data": data}, {"--output": output_path})
     if kind in ("loss", "metric", "grad-norms"):
         if not history:
             raise DataError(f"{source} holds no training history")
@@ -2377,8 +2661,14 @@ def plot(source: str, kind: str, data: str | None, output_path: str | None, head
         labels = [str(c) for c in model.pre.classes]
         if kind == "confusion":
             metrics, _ = evaluate_model(model, data, header=header)
-            matrix = np.array(metrics["confusion_matrix"]["matrix"], dtype=np.int64)
-            figure = plotting.plot_confusion_matrix(matrix, labels)
+            confusion = metrics["confusion_matrix"]
+            if "matrix" not in confusion:
+                raise DataError(
+                    f"{data} holds {len(confusion['labels']):,} classes of {source}, too many to draw "
+                    f"(at most {DENSE_CLASSES:,}); `backprop evaluate --json` lists the confusions"
+                )
+            matrix = np.array(confusion["matrix"], dtype=np.int64)
+            figure = plotting.plot_confusion_matrix(matrix, [str(c) for c in confusion["labels"]])
         else:
             features = model.pre.features
             if len(features) != 2 or any(f.kind != "numeric" for f in features):
@@ -2468,10 +2758,10 @@ def demo(out_dir: str, quick: bool, epochs: int | None, quiet: bool, as_json: bo
         )
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        raise SystemExit(EXIT_INTERRUPTED) from None
+        raise SystemExit(_Stop.exit_status()) from None
     if result.interrupted:
         click.echo("interrupted", err=True)
-        raise SystemExit(EXIT_INTERRUPTED)
+        raise SystemExit(_Stop.exit_status())
     from .io import save
 
     save(result.net, model_path, metadata=model_metadata(result))

@@ -247,3 +247,27 @@ def test_a_writer_in_another_pid_namespace_leaves_live_writers_files_alone(tmp_p
     assert other.returncode == 0 and saves >= 20
     assert (failures, int(out)) == (0, 0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
+
+
+def test_resuming_from_a_checkpoint_already_read_uses_that_version(tmp_path: Path) -> None:
+    # `backprop train --resume` reads the checkpoint once, checks its options, and resumes from
+    # that very version: a file replaced in between (another run's save) changes nothing.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = (X[:, 0] > 0).astype(int)
+
+    def net(seed: int) -> bp.Network:
+        return bp.Network([bp.Dense(5, "tanh"), bp.Dense(2, "softmax")], inputs=4, seed=seed)
+
+    options = {"loss": "crossentropy", "batch_size": 8, "seed": 1}
+    whole = net(0)
+    whole.fit(X, y, optimizer=bp.Adam(0.01), epochs=4, **options)
+    path = tmp_path / "run.ckpt"
+    net(0).fit(X, y, optimizer=bp.Adam(0.01), epochs=2, callbacks=bp.ModelCheckpoint(path), **options)
+    checkpoint = bp.load_checkpoint(path)
+    path.write_bytes(b"replaced by another run")
+    resumed = net(5)
+    resumed.fit(X, y, optimizer=bp.Adam(0.01), epochs=4, resume_from=checkpoint, **options)
+    np.testing.assert_array_equal(resumed.parameters, whole.parameters)
+    with pytest.raises(bp.BackpropTypeError, match=r"resume_from must be a path .* or the \(network, state\) pair"):
+        net(0).fit(X, y, epochs=1, resume_from=(1, 2), **options)  # type: ignore[arg-type]

@@ -493,6 +493,20 @@ def load_model(path: str) -> Model:
     ModelFileError
         Naming the file and the broken field.
     """
+    model, _net, _metadata = load_any_model(path)
+    if model is None:
+        raise ModelFileError(
+            f"{path} has no 'preprocessing' metadata: it was not written by `backprop train`. "
+            "Load it in Python with backprop.load, or train it with `backprop train`"
+        )
+    return model
+
+
+def load_any_model(path: str) -> tuple[Model | None, Network, dict[str, Any]]:
+    """Read any model file once: its :class:`Model` (None unless ``backprop train`` wrote it), network and metadata.
+
+    One read: what is checked and what is used come from one version of the file.
+    """
     from .io import load_with_metadata
 
     try:
@@ -505,10 +519,12 @@ def load_model(path: str) -> Model:
             f"`backprop train DATA --resume {path}`"
         ) from None
     if "preprocessing" not in metadata:
-        raise ModelFileError(
-            f"{path} has no 'preprocessing' metadata: it was not written by `backprop train`. "
-            "Load it in Python with backprop.load, or train it with `backprop train`"
-        )
+        return None, net, metadata
+    return _model_of(path, net, metadata), net, metadata
+
+
+def _model_of(path: str, net: Network, metadata: dict[str, Any]) -> Model:
+    """The model of a file ``backprop train`` wrote, its metadata checked against its network."""
     pre = Preprocessor.from_dict(metadata["preprocessing"], where=path)
     if pre.n_inputs != net.n_inputs:
         raise ModelFileError(
@@ -1241,6 +1257,7 @@ def run_training(
     *,
     resume: str | None = None,
     resume_state: dict[str, Any] | None = None,
+    resume_checkpoint: tuple[Network, dict[str, Any]] | None = None,
     checkpoint: str | None = None,
     progress: bool = False,
     notes: Callable[[str], None] = _note,
@@ -1318,7 +1335,7 @@ def run_training(
             schedule=schedule,
             callbacks=callbacks,
             seed=options.seed,
-            resume_from=resume,
+            resume_from=resume_checkpoint if resume_checkpoint is not None else resume,
         )
     seconds = time.perf_counter() - began
     epochs_run = len(history)
@@ -1533,14 +1550,23 @@ def _resume_command(data: str, checkpoint: str, ctx: click.Context) -> str:
     return shlex.join(parts)
 
 
-def _merge_resume(ctx: click.Context, options: TrainOptions, path: str) -> dict[str, Any]:
-    """Options not given again come from the checkpoint; options given differently are a usage error."""
-    from .io import inspect
+def _merge_resume(
+    ctx: click.Context, options: TrainOptions, path: str
+) -> tuple[dict[str, Any], tuple[Network, dict[str, Any]]]:
+    """Options not given again come from the checkpoint; options given differently are a usage error.
 
-    document = inspect(path)
-    if document.get("format") != "backprop-checkpoint":
-        raise click.BadParameter(f"{path} is a model file, not a training checkpoint", param_hint="--resume")
-    cli_state = document.get("state", {}).get("cli")
+    Returns the checkpoint's ``cli`` state and the checkpoint itself, read once: training resumes
+    from the version whose options and preprocessing were checked, whatever replaces the file since.
+    """
+    from .io import load_checkpoint
+
+    try:
+        checkpoint = load_checkpoint(path)
+    except ModelFileError as exc:
+        if "this is a model file" not in str(exc):
+            raise
+        raise click.BadParameter(f"{path} is a model file, not a training checkpoint", param_hint="--resume") from None
+    cli_state = checkpoint[1].get("cli")
     if not isinstance(cli_state, dict) or cli_state.get("version") != CLI_STATE_VERSION:
         raise click.BadParameter(
             f"{path} was not written by `backprop train`; resume it in Python with fit(..., resume_from=...)",
@@ -1565,7 +1591,7 @@ def _merge_resume(ctx: click.Context, options: TrainOptions, path: str) -> dict[
             )
     if cli_state.get("data") != options.data:
         _note(f"resuming on {options.data}; the checkpoint was trained on {cli_state.get('data')}")
-    return cli_state
+    return cli_state, checkpoint
 
 
 @main.command()
@@ -1723,7 +1749,7 @@ def train(
     for role, path in (("--out", out), ("--report", report), ("--checkpoint", checkpoint)):
         if path is not None:
             check_writable(role, path)
-    resume_state = _merge_resume(ctx, options, resume) if resume is not None else None
+    resume_state, resume_checkpoint = _merge_resume(ctx, options, resume) if resume is not None else (None, None)
     if options.report is not None:
         _report_module()  # fail before training, not after, when matplotlib is missing
     emit = (lambda _message: None) if quiet else _note
@@ -1733,6 +1759,7 @@ def train(
                 options,
                 resume=resume,
                 resume_state=resume_state,
+                resume_checkpoint=resume_checkpoint,
                 checkpoint=checkpoint,
                 progress=_progress_wanted(quiet),
                 notes=emit,
@@ -2380,19 +2407,12 @@ def export(model: str, onnx_path: str, layout: str, fold: bool, as_json: bool) -
     gives a ColumnTransformer. Classifiers output label and probabilities;
     regressors variable, in the target's units.
     """
-    from .io import load_with_metadata
     from .onnx import export_onnx, export_tabular
 
     distinct_files({"MODEL": model}, {"--onnx": onnx_path})
-    try:
-        loaded: Model | None = load_model(model)
-    except ModelFileError as exc:
-        if "no 'preprocessing' metadata" not in str(exc):
-            raise
-        loaded = None
+    loaded, net, _metadata = load_any_model(model)
     _ensure_folder(onnx_path)
     if loaded is None:
-        net = load_with_metadata(model)[0]
         export_onnx(net, onnx_path)
         inputs, types, outputs = [f"x{j}" for j in range(net.n_inputs)], {"X": net.dtype.name}, ["Y"]
         folded, parity_error = False, None
@@ -2590,14 +2610,8 @@ def _history_source(path: str) -> tuple[Model | None, Network | None, dict[str, 
         if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
             raise DataError(f'{path}: expected a JSON object of lists such as {{"loss": [...], "val_loss": [...]}}')
         return None, None, {str(k): [float(x) for x in v if isinstance(x, int | float)] for k, v in history.items()}
-    try:
-        model = load_model(path)
-    except ModelFileError as exc:
-        if "no 'preprocessing' metadata" not in str(exc):
-            raise
-        from .io import load_with_metadata
-
-        net, metadata = load_with_metadata(path)
+    model, net, metadata = load_any_model(path)
+    if model is None:
         history = metadata.get("history") if isinstance(metadata.get("history"), dict) else {}
         return None, net, {str(k): [float(x) for x in v if x is not None] for k, v in (history or {}).items()}
     raw = model.metadata.get("history")

@@ -252,7 +252,7 @@ def fit(
     schedule: Schedule | str | None = None,
     callbacks: Sequence[Callback] | Callback | None = (),
     seed: int | None = None,
-    resume_from: str | PathLike[str] | None = None,
+    resume_from: str | PathLike[str] | tuple[Network, dict[str, Any]] | None = None,
 ) -> History:
     """Train ``net`` in place by mini-batch gradient descent.
 
@@ -293,11 +293,14 @@ def fit(
         Seed of the split, the shuffling and dropout; the same seed gives
         bit-identical training. Drawn from the OS when omitted and recorded
         in ``history.seed``.
-    resume_from : path, optional
+    resume_from : path or (Network, dict), optional
         A checkpoint written by :class:`backprop.callbacks.ModelCheckpoint`:
         training continues after its epoch with its parameters, optimizer
         state, schedule position and random state, and ends bit for bit where
-        the uninterrupted run would have.
+        the uninterrupted run would have. Instead of a path, the pair
+        :func:`backprop.io.load_checkpoint` returned: a caller that has read
+        the checkpoint to look at its state resumes from that very version,
+        even if the file has been replaced since.
 
     Returns
     -------
@@ -922,16 +925,25 @@ class _Checkpoint:
 _STATE_FIELDS = ("epoch", "epochs", "seed", "base_lr", "optimizer", "schedule", "rngs", "history")
 
 
-def _read_checkpoint(net: Network, path: str | PathLike[str]) -> _Checkpoint:
+def _read_checkpoint(net: Network, source: str | PathLike[str] | tuple[Network, dict[str, Any]]) -> _Checkpoint:
     from .io import load_checkpoint
+    from .network import Network  # here: network imports this module
 
-    if not isinstance(path, str | PathLike):
-        raise BackpropTypeError(f"resume_from must be a path (str or os.PathLike), got {path!r}")
-
-    saved, state = load_checkpoint(path)
+    if isinstance(source, tuple) and len(source) == 2 and isinstance(source[0], Network):
+        (saved, state), where = source, "the checkpoint given as resume_from"
+        label = where
+    elif isinstance(source, str | PathLike):
+        saved, state = load_checkpoint(source)
+        where = str(os.fspath(source))
+        label = f"checkpoint {where!r}"
+    else:
+        raise BackpropTypeError(
+            f"resume_from must be a path (str or os.PathLike) or the (network, state) pair of load_checkpoint, "
+            f"got {shown_briefly(source)}"
+        )
     if saved.config() != net.config():
-        raise ParameterError(f"checkpoint {str(path)!r} holds a different network: {saved!r}; this network is {net!r}")
-    return _check_training_state(state, saved, str(os.fspath(path)))
+        raise ParameterError(f"{label} holds a different network: {saved!r}; this network is {net!r}")
+    return _check_training_state(state, saved, where)
 
 
 def _is_integer(value: Any) -> bool:

@@ -261,3 +261,16 @@ def test_chunked_frames_keep_their_rows_offsets_and_lines(tmp_path):
     assert [part.offset for part in parts] == [0, 3, 6, 9, 10, 13, 16, 19, 20, 23]
     assert np.concatenate([part.column("city") for part in parts]).tolist() == [row[0] for row in rows]
     assert parts[-1].where(1) == "row 24 (line 26)"
+
+
+def test_crossentropy_targets_of_too_many_classes_for_memory_are_refused(monkeypatch):
+    # 4,000 samples of 2,000 classes: 32 MB of float32 one-hot targets, against a limit of 20 MB.
+    monkeypatch.setenv("BACKPROP_MEMORY_LIMIT", "20M")
+    net = bp.Network([bp.Dense(2000, "softmax")], inputs=2, seed=0)
+    X = np.zeros((4000, 2), dtype=np.float32)
+    y = np.arange(4000) % 2000
+    with pytest.raises(
+        bp.MemoryLimitError,
+        match=r"one-hot crossentropy targets for 4,000 samples of 2,000 classes would need 30.5 MiB",
+    ):
+        net.fit(X, y, loss="crossentropy", epochs=1)

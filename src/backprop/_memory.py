@@ -140,6 +140,17 @@ def check_allocation(nbytes: int, what: str) -> None:
         )
 
 
+#: Allocations below this size are not checked by :func:`check_large`: the check reads /proc
+#: (~60 µs), more than a small call's whole forward pass.
+CHECKED_FROM = 16 * 2**20
+
+
+def check_large(nbytes: int, what: str) -> None:
+    """:func:`check_allocation` for an allocation of at least :data:`CHECKED_FROM` bytes; smaller ones pass."""
+    if nbytes >= CHECKED_FROM:
+        check_allocation(nbytes, what)
+
+
 def rows_within(bytes_per_row: int, budget: int = CHUNK_BYTES) -> int:
     """How many rows of ``bytes_per_row`` fit a chunk of ``budget`` bytes (at least one).
 
@@ -156,4 +167,12 @@ def rows_within(bytes_per_row: int, budget: int = CHUNK_BYTES) -> int:
     return max(1, budget // max(1, bytes_per_row))
 
 
-__all__ = ["CHUNK_BYTES", "available_bytes", "check_allocation", "format_bytes", "rows_within"]
+__all__ = [
+    "CHECKED_FROM",
+    "CHUNK_BYTES",
+    "available_bytes",
+    "check_allocation",
+    "check_large",
+    "format_bytes",
+    "rows_within",
+]

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import _kernels
+from ._memory import check_large
 from ._validation import FloatArray, as_array, as_float_array, scaled_weights
 from .activations import Activation, Identity, Sigmoid, Softmax
 from .errors import DataError, ParameterError, ShapeError
@@ -279,6 +280,8 @@ def _one_hot(labels: FloatArray, n_samples: int, n_classes: int) -> FloatArray:
             f"crossentropy targets of shape ({n_samples},) must be class indices 0..{n_classes - 1}, "
             f"got y[{first}] = {labels[first]:g}"
         )
+    nbytes = n_samples * n_classes * labels.dtype.itemsize
+    check_large(nbytes, f"one-hot crossentropy targets for {n_samples:,} samples of {n_classes:,} classes")
     targets = np.zeros((n_samples, n_classes), dtype=labels.dtype)
     targets[np.arange(n_samples), labels.astype(np.intp)] = 1
     return targets

@@ -57,18 +57,8 @@ from .training import fit as _fit
 #: exceed :data:`backprop._memory.CHUNK_BYTES` (see :func:`predict_rows`).
 PREDICT_CHUNK = 8192
 
-# Allocations below this size are not checked against the memory available: the
-# check reads /proc (~60 µs), more than a small call's whole forward pass.
-_CHECKED_FROM = 16 * 2**20
-
 # An inference pass needs the layer's input, z, a and the activation's scratch at once.
 _INFERENCE_BUFFERS = 4
-
-
-def _check_size(nbytes: int, what: str) -> None:
-    """:func:`backprop._memory.check_allocation` for the allocations large enough to matter."""
-    if nbytes >= _CHECKED_FROM:
-        _memory.check_allocation(nbytes, what)
 
 
 def _widths(n_inputs: int, layers: Sequence[Layer]) -> str:
@@ -117,7 +107,7 @@ class _Workspace:
         what: str = "",
     ) -> None:
         backward = gradient is not None
-        _check_size(
+        _memory.check_large(
             _workspace_bytes(layers, n_samples, dtype, backward),
             what or f"the buffers of {n_samples:,} rows through a network of widths {_widths(layers[0].n_in, layers)}",
         )
@@ -161,7 +151,7 @@ class _Inference:
 
     def __init__(self, layers: Sequence[Layer], rows: int, dtype: np.dtype[Any], what: str) -> None:
         width = max(layer.units for layer in layers)
-        _check_size(_INFERENCE_BUFFERS * rows * width * dtype.itemsize, what)
+        _memory.check_large(_INFERENCE_BUFFERS * rows * width * dtype.itemsize, what)
         self.rows = rows
         self.buffers = [_buffers.empty(rows * width, dtype, slot) for slot in range(_INFERENCE_BUFFERS)]
         self.plan: list[tuple[int, int, int]] = []
@@ -326,7 +316,7 @@ class Network:
         self.dense_layers: list[Dense] = [layer for layer in self.layers if isinstance(layer, Dense)]
         size = sum(layer.n_parameters for layer in self.layers)
         largest = max(self.dense_layers, key=lambda dense: dense.n_parameters)
-        _check_size(
+        _memory.check_large(
             2 * size * self.dtype.itemsize,
             f"a network of widths {_widths(self.n_inputs, self.layers)} ({size:,} parameters, the weights and their "
             f"gradient in {self.dtype.name}; layer {largest.index} alone has {largest.n_parameters:,})",
@@ -505,7 +495,7 @@ class Network:
             + batch_size * (n_features + n_targets + 1) * self.dtype.itemsize
             + 4 * self.parameters.nbytes
         )
-        _check_size(
+        _memory.check_large(
             nbytes,
             f"training with batch_size={batch_size} through a network of widths {_widths(self.n_inputs, self.layers)}",
         )
@@ -695,7 +685,7 @@ class Network:
         """
         inputs, single = self._check_inputs(X)
         n = inputs.shape[0]
-        _check_size(n * self.n_outputs * self.dtype.itemsize, f"the predictions for {n:,} rows")
+        _memory.check_large(n * self.n_outputs * self.dtype.itemsize, f"the predictions for {n:,} rows")
         result = np.empty((n, self.n_outputs), self.dtype)
         rows = predict_rows(self.layers, n, self.dtype)
         # Buffers of this call only: predict leaves the network untouched and is thread-safe.

@@ -231,3 +231,98 @@ def test_a_stop_signal_during_predict_leaves_no_temporary_file(
     assert stderr.strip().splitlines()[-1] == f"interrupted; {out} was not written"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv", "out.csv"]
     assert out.read_text() == "previous\n"
+
+
+def test_predict_refuses_an_output_that_is_the_file_redirected_into_standard_input(
+    tmp_path: Path, trained: dict[str, Path]
+) -> None:
+    data = tmp_path / "e.csv"
+    data.write_bytes(trained["data"].read_bytes())
+    before = data.read_bytes()
+    with open(data, "rb") as stdin:
+        result = subprocess.run(
+            [sys.executable, "-m", "backprop", "predict", str(trained["model"]), "-", "-o", str(data)],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == f"error: --output {data} is the same file as DATA - (standard input): writing it would destroy one of the inputs; choose another --output\n"
+    )
+    assert data.read_bytes() == before
+
+
+def test_two_inputs_may_be_one_file(work: Path) -> None:
+    # Reading a file twice destroys nothing: `plot m --data m` fails for its own reason, not as a clash.
+    result = run("plot", "m.safetensors", "--kind", "confusion", "--data", "m.safetensors", "-o", "c.png")
+    assert "is the same file" not in result.output  # type: ignore[attr-defined]
+
+
+def test_an_output_through_a_symlink_into_a_missing_folder_is_written_there(work: Path) -> None:
+    os.symlink("nodir/out.safetensors", work / "lnk")
+    result = run("train", "data.csv", "--epochs", "1", "--hidden", "2", "-o", "lnk", "-q")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert (work / "lnk").is_symlink() and bp.load(work / "nodir" / "out.safetensors").n_inputs == 2
+
+
+def stop_at(monkeypatch: pytest.MonkeyPatch, signum: int, times: int = 1) -> None:
+    """Send ``signum`` ``times`` times to this process after batch 2 of epoch 2."""
+    original = cli.TrainMonitor.on_batch_end
+
+    def on_batch_end(self: cli.TrainMonitor, batch: int, logs: dict[str, float]) -> bool:
+        stop = original(self, batch, logs)
+        if self._state is not None and self._state.epoch == 1 and batch == 1:
+            for _ in range(times):
+                os.kill(os.getpid(), signum)
+        return stop or self.stop_requested
+
+    monkeypatch.setattr(cli.TrainMonitor, "on_batch_end", on_batch_end)
+
+
+@pytest.fixture
+def hangup_ignored() -> object:
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    yield
+    signal.signal(signal.SIGHUP, previous)
+
+
+def test_train_under_nohup_survives_the_hangup(
+    work: Path, monkeypatch: pytest.MonkeyPatch, hangup_ignored: object
+) -> None:
+    # nohup ignores SIGHUP before starting the command: it must stay ignored.
+    stop_at(monkeypatch, signal.SIGHUP)
+    result = run("train", "data.csv", "--epochs", "3", "--hidden", "4", "-o", "n.safetensors", "-q")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert (work / "n.safetensors").exists() and not (work / "n.ckpt").exists()
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+
+
+def test_a_hangup_saves_the_checkpoint_though_the_terminal_is_gone(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A closed terminal sends SIGHUP (often twice) and fails every write to it with EIO.
+    import click
+
+    real_echo = click.echo
+
+    def echo(message: object = None, *args: object, err: bool = False, **kwargs: object) -> None:
+        if err:
+            raise OSError(5, "Input/output error")
+        real_echo(message, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(click, "echo", echo)
+    stop_at(monkeypatch, signal.SIGHUP, times=2)
+    result = run("train", "data.csv", "--epochs", "4", "--hidden", "4", "-o", "h.safetensors")
+    assert result.exit_code == 129, result.output  # type: ignore[attr-defined]
+    assert (work / "h.ckpt").exists() and not (work / "h.safetensors").exists()
+
+
+def test_a_second_ctrl_c_stops_at_once_but_a_second_sigterm_does_not() -> None:
+    monitor = cli.TrainMonitor(None, "unused.ckpt", {})
+    monitor.interrupt(signal.SIGTERM)
+    monitor.interrupt(signal.SIGTERM)
+    monitor.interrupt(signal.SIGHUP)
+    assert monitor.stop_requested
+    with pytest.raises(KeyboardInterrupt):
+        monitor.interrupt(signal.SIGINT)

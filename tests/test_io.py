@@ -354,18 +354,18 @@ def test_a_write_removes_what_a_killed_writer_left(tmp_path: Path) -> None:
     # a file some writer still holds locked stays, whatever its name says.
     import fcntl
 
-    dead = tmp_path / ".file.bin.999999999-0123456789ab.tmp"  # an earlier version's name: no lock
-    dead_new = tmp_path / ".file.bin.0123456789abcdef.tmp"
+    old_version = tmp_path / ".file.bin.999999999-0123456789ab.tmp"  # an earlier version's writer holds no lock
+    dead = tmp_path / ".file.bin.0123456789abcdef.tmp"
     alive = tmp_path / ".file.bin.fedcba9876543210.tmp"  # a live writer's: locked
     just_created = tmp_path / ".file.bin.00112233445566ff.tmp"  # empty and new: its writer may not hold it yet
     other = tmp_path / ".other.bin.999999999-0123456789ab.tmp"  # another target's
-    for path in (dead, dead_new, alive, other):
+    for path in (old_version, dead, alive, other):
         path.write_bytes(b"torn")
     just_created.write_bytes(b"")
     with open(alive, "rb") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
         io.atomic_write(tmp_path / "file.bin", b"new")
-    assert only_file(tmp_path) == sorted(["file.bin", alive.name, just_created.name, other.name])
+    assert only_file(tmp_path) == sorted(["file.bin", old_version.name, alive.name, just_created.name, other.name])
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")

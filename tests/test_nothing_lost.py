@@ -271,3 +271,47 @@ def test_resuming_from_a_checkpoint_already_read_uses_that_version(tmp_path: Pat
     np.testing.assert_array_equal(resumed.parameters, whole.parameters)
     with pytest.raises(bp.BackpropTypeError, match=r"resume_from must be a path .* or the \(network, state\) pair"):
         net(0).fit(X, y, epochs=1, resume_from=(1, 2), **options)  # type: ignore[arg-type]
+
+
+@posix
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs a file of another owner")
+@pytest.mark.parametrize(("group_kept", "expected_mode"), [(True, 0o660), (False, 0o600)])
+def test_a_file_that_keeps_its_mode_but_not_its_group_loses_the_groups_permissions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group_kept: bool, expected_mode: int
+) -> None:
+    # A writer who may not give the file back to its owner (not root) may still give it its
+    # group (a member of it); where neither works, the group's rw- would go to the writer's
+    # own group, so the group loses its permissions instead of gaining a stranger's file.
+    path = tmp_path / "shared.safetensors"
+    bp.save(small_net(1), path)
+    os.chown(path, 1001, 1002)
+    path.chmod(0o660)
+    real_fchown = os.fchown
+
+    def fchown(fd: int, uid: int, gid: int) -> None:
+        if uid != -1 or not group_kept:
+            raise PermissionError(1, "Operation not permitted")
+        real_fchown(fd, uid, gid)
+
+    monkeypatch.setattr(os, "fchown", fchown)
+    bp.save(small_net(2), path)
+    info = path.stat()
+    assert (info.st_uid, info.st_gid if group_kept else None) == (0, 1002 if group_kept else None)
+    assert mode(path) == expected_mode
+
+
+def test_a_writer_never_removes_its_own_processs_files_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On NFS, flock is emulated by per-process fcntl locks: another thread's in-flight file
+    # looks unlocked to this process. The process's own list of files in flight keeps it.
+    path = tmp_path / "model.bin"
+    monkeypatch.setattr(io, "_lock", lambda fd, blocking=True: True)
+    with io.atomic_output(path) as outer:
+        outer.write(b"outer content")
+        (in_flight,) = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+        io.atomic_write(path, b"inner")  # its cleanup finds the outer file "unlocked"
+        assert in_flight.exists()
+    assert path.read_bytes() == b"outer content"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.bin"]
+    assert not io._LIVE

@@ -870,8 +870,9 @@ def distinct_files(inputs: Mapping[str, str | None], outputs: Mapping[str, str |
     """Refuse, before any work, an output that is the same file as an input or as another output.
 
     The same file is the same resolved path (through symbolic links and
-    ``..``) or the same inode (hard links). Standard input (``-``) and the
-    devices and pipes that outputs are written into in place (``/dev/null``,
+    ``..``) or the same inode (hard links); standard input (``-``) is the
+    file redirected into it (``< data.csv``), if it is one. The devices and
+    pipes that outputs are written into in place (``/dev/null``,
     ``/dev/stdout``) are never the same file as anything.
 
     Parameters
@@ -885,25 +886,38 @@ def distinct_files(inputs: Mapping[str, str | None], outputs: Mapping[str, str |
     SystemExit
         With status 2 after one ``error:`` line naming both files.
     """
-    seen: list[tuple[str, str, str, tuple[int, int] | None]] = []
-    for files in (inputs, outputs):
-        for role, path in files.items():
-            if path is None or path == "-":
-                continue
-            real, inode, in_place = _file_identity(path)
-            if in_place:
-                continue
-            for other_role, other_path, other_real, other_inode in seen:
-                if real == other_real or (inode is not None and inode == other_inode):
-                    what = "one of the inputs" if other_role in inputs else "another output"
-                    first, second = _terminal.shown(path), _terminal.shown(other_path)
-                    click.echo(
-                        f"error: {role} {first} is the same file as {other_role} {second}: "
-                        f"writing it would destroy {what}; choose another {role}",
-                        err=True,
-                    )
-                    raise SystemExit(2)
-            seen.append((role, path, real, inode))
+    seen: list[tuple[str, str, str | None, tuple[int, int] | None]] = []
+    for role, path in inputs.items():
+        if path == "-":
+            seen.append((role, "- (standard input)", None, _stdin_identity()))
+        elif path is not None and not _file_identity(path)[2]:
+            seen.append((role, path, *_file_identity(path)[:2]))
+    for role, path in outputs.items():
+        if path is None or path == "-":
+            continue
+        real, inode, in_place = _file_identity(path)
+        if in_place:
+            continue
+        for other_role, other_path, other_real, other_inode in seen:
+            if real == other_real or (inode is not None and inode == other_inode):
+                what = "one of the inputs" if other_role in inputs else "another output"
+                first, second = _terminal.shown(path), _terminal.shown(other_path)
+                click.echo(
+                    f"error: {role} {first} is the same file as {other_role} {second}: "
+                    f"writing it would destroy {what}; choose another {role}",
+                    err=True,
+                )
+                raise SystemExit(2)
+        seen.append((role, path, real, inode))
+
+
+def _stdin_identity() -> tuple[int, int] | None:
+    """The (device, inode) of the regular file redirected into standard input, if it is one."""
+    try:
+        info = os.fstat(sys.stdin.fileno())
+    except (OSError, ValueError, AttributeError):  # closed, or a test runner's stream
+        return None
+    return (info.st_dev, info.st_ino) if stat.S_ISREG(info.st_mode) else None
 
 
 def check_writable(role: str, path: str) -> None:
@@ -929,7 +943,9 @@ def check_writable(role: str, path: str) -> None:
         raise SaveError(f"cannot write {role} {_terminal.shown(path)}: it is a folder")
     if _file_identity(path)[2]:
         return  # a device or pipe, written in place
-    folder = os.path.dirname(path) or os.curdir  # in the user's terms, for the message
+    # The folder the file will be written in: a symbolic link's target's (atomic_output writes there);
+    # otherwise in the user's terms, for the message.
+    folder = os.path.dirname(real if os.path.islink(path) else path) or os.curdir
     while not os.path.isdir(folder):
         if os.path.exists(folder):
             raise SaveError(f"cannot write {role} {_terminal.shown(path)}: {_terminal.shown(folder)} is not a folder")
@@ -952,7 +968,7 @@ def _ensure_folder(path: str) -> None:
     """Create the folder of an output file (not the file)."""
     from .errors import SaveError
 
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = os.path.dirname(os.path.realpath(path))  # a symbolic link's target's folder: written there
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
@@ -1070,12 +1086,15 @@ class TrainResult:
 
 
 class TrainMonitor(Callback):
-    """The tool's one callback: the progress bar, and Ctrl-C.
+    """The tool's one callback: the progress bar, and Ctrl-C (or SIGTERM, SIGHUP).
 
-    The first Ctrl-C (:meth:`interrupt`) asks training to stop: after the
+    The first stop signal (:meth:`interrupt`) asks training to stop: after the
     current batch training stops and a checkpoint is written that resumes with
     the next batch, bit for bit. A second Ctrl-C raises KeyboardInterrupt at
-    once, without a checkpoint.
+    once, without a checkpoint; a repeated SIGTERM or SIGHUP changes nothing
+    (a closed terminal may send SIGHUP twice), so the checkpoint is written.
+    The checkpoint is written before anything is said on the terminal, and a
+    terminal that has gone away (EIO) stops the progress bar, not the training.
     """
 
     def __init__(self, progress: Callback | None, checkpoint: str, cli_state: dict[str, Any]) -> None:
@@ -1086,44 +1105,55 @@ class TrainMonitor(Callback):
         self.saved: str | None = None
         self._state: TrainingState | None = None
 
-    def interrupt(self) -> None:
+    def interrupt(self, signum: int = signal.SIGINT) -> None:
         """Called from the handler of SIGINT, SIGTERM and SIGHUP."""
-        if self.stop_requested:
+        if self.stop_requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.stop_requested = True
 
+    def _show(self, event: str, *args: Any) -> None:
+        """Pass ``event`` to the progress bar; a terminal gone away (hung up: EIO) ends the bar, not training."""
+        if self.progress is None:
+            return
+        try:
+            getattr(self.progress, event)(*args)
+        except OSError:
+            self.progress = None
+
     def on_train_begin(self, state: TrainingState) -> None:
         self._state = state
-        if self.progress is not None:
-            self.progress.on_train_begin(state)
+        self._show("on_train_begin", state)
 
     def on_batch_end(self, batch: int, logs: dict[str, float]) -> bool:
-        if self.progress is not None:
-            self.progress.on_batch_end(batch, logs)
+        self._show("on_batch_end", batch, logs)
         return self.stop_requested
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
-        if self.progress is not None:
-            self.progress.on_epoch_end(epoch, logs)
+        self._show("on_epoch_end", epoch, logs)
         return False
 
     def on_train_end(self, state: TrainingState) -> None:
-        if self.progress is not None:
-            self.progress.on_train_end(state)
         if self.stop_requested and state.partial is not None:
             from .io import save_checkpoint
 
-            where = f"batch {state.partial['step']} of epoch {state.partial['epoch'] + 1}"
-            click.echo(f"\n{_Stop.name()}: stopped after {where}", err=True)
-
+            # Saved first: after SIGHUP the terminal may be gone, and every write to it fails.
             checkpoint = state.checkpoint()
             checkpoint["cli"] = self.cli_state
             save_checkpoint(state.net, self.checkpoint_path, checkpoint)
             self.saved = self.checkpoint_path
+        self._show("on_train_end", state)
+        if self.saved is not None and state.partial is not None:
+            where = f"batch {state.partial['step']} of epoch {state.partial['epoch'] + 1}"
+            _tell(f"\n{_Stop.name()}: stopped after {where}")
 
     def on_train_error(self, state: TrainingState, error: BaseException) -> None:
-        if self.progress is not None:
-            self.progress.on_train_error(state, error)
+        self._show("on_train_error", state, error)
+
+
+def _tell(message: str) -> None:
+    """A message on standard error that may find the terminal gone (after SIGHUP): then it is not said."""
+    with contextlib.suppress(OSError):
+        click.echo(message, err=True)
 
 
 #: The signals that stop a command as Ctrl-C does: a terminal's, a service manager's
@@ -1171,7 +1201,9 @@ def _stop_signals(handler: Callable[[int], None] | None = None) -> Iterator[None
         act(signum)
 
     _Stop.signum = signal.SIGINT
-    previous = {signum: signal.signal(signum, receive) for signum in _signal_names()}
+    # A signal the caller ignores stays ignored: `nohup backprop train` must survive the hangup.
+    wanted = [signum for signum in _signal_names() if signal.getsignal(signum) is not signal.SIG_IGN]
+    previous = {signum: signal.signal(signum, receive) for signum in wanted}
     try:
         yield
     finally:
@@ -1181,7 +1213,7 @@ def _stop_signals(handler: Callable[[int], None] | None = None) -> Iterator[None
 
 def _sigint(monitor: TrainMonitor) -> contextlib.AbstractContextManager[None]:
     """While training, a stop signal asks ``monitor`` to stop after the batch (a second one stops at once)."""
-    return _stop_signals(lambda _signum: monitor.interrupt())
+    return _stop_signals(monitor.interrupt)
 
 
 def build_network(n_inputs: int, options: TrainOptions, head: Head) -> Network:
@@ -1765,31 +1797,26 @@ def train(
                 notes=emit,
             )
     except KeyboardInterrupt:
-        click.echo("interrupted: stopped without a checkpoint", err=True)
+        _tell("interrupted: stopped without a checkpoint")
         raise SystemExit(_Stop.exit_status()) from None
     if result.interrupted:
         checkpoint = cast(str, result.checkpoint)  # an interrupted run always saved one
         command = _resume_command(data, checkpoint, ctx)
         if as_json:
-            _print_json(
-                {
-                    "interrupted": True,
-                    "checkpoint": result.checkpoint,
-                    "epochs_run": len(result.history),
-                    "resume": command,
-                }
-            )
-        click.echo(
+            document = {"interrupted": True, "checkpoint": checkpoint, "epochs_run": len(result.history)}
+            with contextlib.suppress(OSError):  # a hung-up terminal: the checkpoint is saved all the same
+                _print_json({**document, "resume": command})
+        _tell(
             f"interrupted in epoch {len(result.history) + 1} of {options.epochs}; checkpoint saved to "
-            f"{result.checkpoint}\nresume with: {command}",
-            err=True,
+            f"{_terminal.shown(checkpoint)}\nresume with: {_terminal.shown(command)}"
         )
         raise SystemExit(_Stop.exit_status())
     try:
         with _stop_signals():
             write_outputs(result, options.out, options.report)
     except KeyboardInterrupt:
-        click.echo(f"interrupted while saving: {_terminal.shown(options.out)} was not written", err=True)
+        written = " and ".join(_terminal.shown(p) for p in (options.out, options.report) if p is not None)
+        _tell(f"interrupted while saving {written}: each is whole, the new version or the one before")
         raise SystemExit(_Stop.exit_status()) from None
     if as_json:
         _print_json(_train_json(result))
@@ -1919,6 +1946,7 @@ def predict(
     rows = 0
     stdin = sys.stdin.buffer if data == "-" else None
     chunks = loaded.pre.chunked(iter_tables(data, header=header, stdin=stdin))
+    written = False
     try:
         # SIGTERM and SIGHUP unwind as Ctrl-C does: the temporary file goes, the previous output stays.
         with _stop_signals():
@@ -1926,13 +1954,17 @@ def predict(
                 _ensure_folder(output_path)
                 with atomic_text(output_path) as handle:
                     rows = _write_predictions(loaded, chunks, handle, fmt, keep, probabilities, notes)
+                written = True
             else:
                 stdout = _results_stdout("the predictions")
                 rows = _write_predictions(loaded, chunks, stdout, fmt, keep, probabilities, notes)
                 stdout.flush()  # a full disk shows here at the latest, not at exit
     except KeyboardInterrupt:
-        where = f"; {_terminal.shown(output_path)} was not written" if output_path is not None else ""
-        click.echo(f"interrupted{where}", err=True)
+        where = ""
+        if output_path is not None:
+            outcome = "was written, whole" if written else "was not written"
+            where = f"; {_terminal.shown(output_path)} {outcome}"
+        _tell(f"interrupted{where}")
         raise SystemExit(_Stop.exit_status()) from None
     if not quiet:
         for message in _merge_notes(notes):

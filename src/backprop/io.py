@@ -55,6 +55,7 @@ import errno
 import json
 import math
 import os
+import re
 import secrets
 import stat
 import struct
@@ -247,6 +248,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[AtomicFile]:
     real = os.path.realpath(target)
     folder = os.path.dirname(real)
     temporary, lock_fd = _create_temporary(real, target)
+    in_flight = temporary
     try:
         try:
             file = os.fdopen(os.dup(lock_fd), "wb")
@@ -257,6 +259,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[AtomicFile]:
             yield AtomicFile(file, target, in_place=False)
             try:
                 file.flush()  # a short write (disk full mid-way) raises here, not later
+                _give_mode(lock_fd, real)  # before the fsync, so that the mode is as durable as the content
                 os.fsync(file.fileno())
             except OSError as exc:
                 raise _save_error(target, exc) from exc
@@ -269,19 +272,26 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[AtomicFile]:
                 if complete:  # otherwise the block's own error is the one to report
                     raise _save_error(target, exc) from exc
         try:
-            _give_mode(lock_fd, real)
             # The lock (held through lock_fd) lasts through the rename: no cleaner takes the file.
             os.replace(temporary, real)
         except OSError as exc:
             raise _save_error(target, exc) from exc
         temporary = ""
     finally:
-        if temporary:
-            with contextlib.suppress(OSError):
-                os.remove(temporary)
-        os.close(lock_fd)
+        try:
+            if temporary:
+                with contextlib.suppress(OSError):
+                    os.remove(temporary)
+        finally:  # a second Ctrl-C during the removal must not keep the lock (and the descriptor)
+            _LIVE.discard(in_flight)
+            os.close(lock_fd)
     _fsync_folder(folder)
     _remove_orphans(folder, os.path.basename(real))
+
+
+#: This process's temporary files in flight. On NFS, flock is emulated by fcntl locks, which
+#: belong to the process: another thread's lock would not keep this process's cleanup away.
+_LIVE: set[str] = set()
 
 
 def _create_temporary(real: str, target: str) -> tuple[str, int]:
@@ -305,8 +315,10 @@ def _create_temporary(real: str, target: str) -> tuple[str, int]:
         except OSError as exc:
             raise _save_error(target, exc) from exc
         try:
+            _LIVE.add(candidate)
             _lock(fd)
         except BaseException:
+            _LIVE.discard(candidate)
             os.close(fd)
             with contextlib.suppress(OSError):
                 os.remove(candidate)
@@ -339,10 +351,22 @@ def _give_mode(fd: int, real: str) -> None:
     if previous is None or not stat.S_ISREG(previous.st_mode):
         os.fchmod(fd, 0o666 & ~_umask())
         return
-    if hasattr(os, "fchown") and (previous.st_uid, previous.st_gid) != (os.geteuid(), os.getegid()):
-        with contextlib.suppress(OSError):  # only root may give a file away; the group, its members
+    mode = stat.S_IMODE(previous.st_mode)
+    uid, gid = os.geteuid(), os.getegid()
+    if hasattr(os, "fchown") and (previous.st_uid, previous.st_gid) != (uid, gid):
+        try:  # only root may give a file away
             os.fchown(fd, previous.st_uid, previous.st_gid)
-    os.fchmod(fd, stat.S_IMODE(previous.st_mode))  # after chown, which clears the set-id bits
+            uid, gid = previous.st_uid, previous.st_gid
+        except OSError:
+            with contextlib.suppress(OSError):  # a member of the file's group may still give it that group
+                os.fchown(fd, -1, previous.st_gid)
+                gid = previous.st_gid
+    if gid != previous.st_gid:
+        # The group's permissions were meant for the file's group, not for this writer's.
+        mode &= ~(stat.S_IRWXG | stat.S_ISGID)
+    if uid != previous.st_uid:
+        mode &= ~stat.S_ISUID
+    os.fchmod(fd, mode)  # after chown, which clears the set-id bits
 
 
 def _umask() -> int:
@@ -399,13 +423,16 @@ def _remove_orphans(folder: str, name: str) -> None:
     nothing across pid namespaces: containers on a shared volume). Where
     locks don't exist nothing is removed.
     """
-    prefix = f".{name}."
+    # Only names this version gives its temporary files: an older writer holds no lock.
+    pattern = re.compile(re.escape(f".{name}.") + r"[0-9a-f]{16}\.tmp")
     try:
-        entries = [entry for entry in os.listdir(folder) if entry.startswith(prefix) and entry.endswith(".tmp")]
+        entries = [entry for entry in os.listdir(folder) if pattern.fullmatch(entry)]
     except OSError:
         return
     for entry in entries:
         candidate = os.path.join(folder, entry)
+        if candidate in _LIVE:
+            continue  # this process's own, in flight in another thread
         try:
             fd = os.open(candidate, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
         except OSError:

@@ -10,8 +10,9 @@ chunks instead.
 
 The available memory is the least of: the kernel's ``MemAvailable``, the
 cgroup's limit less its usage (a container), and the address-space limit
-(``ulimit -v``). ``BACKPROP_MEMORY_LIMIT`` (bytes, or with a ``K``/``M``/``G``
-suffix) lowers it further, for tests and for sharing a machine.
+(``ulimit -v``) less the process's virtual size. ``BACKPROP_MEMORY_LIMIT``
+(bytes, or with a ``K``/``M``/``G`` suffix) lowers it further, for tests and
+for sharing a machine; it cannot raise it.
 """
 
 from __future__ import annotations
@@ -84,7 +85,19 @@ def _address_space_available() -> int | None:
         return None
     if soft == resource.RLIM_INFINITY or soft <= 0:
         return None
-    return int(soft)
+    return max(0, int(soft) - _address_space_used())
+
+
+def _address_space_used() -> int:
+    """The process's virtual size (``VmSize``): what ``ulimit -v`` already counts against it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def available_bytes() -> int | None:

@@ -1098,7 +1098,10 @@ def test_from_weights_with_no_common_dtype():
 
 
 def test_resume_from_must_be_a_path():
-    with pytest.raises(bp.BackpropTypeError, match=r"resume_from must be a path \(str or os\.PathLike\), got 123"):
+    with pytest.raises(
+        bp.BackpropTypeError,
+        match=r"resume_from must be a path \(str or os\.PathLike\) or the \(network, state\) pair of load_checkpoint, got 123",
+    ):
         bp.Network([bp.Dense(1)], inputs=1).fit([[1.0]], [1.0], resume_from=123)
 
 

@@ -172,21 +172,6 @@ class AtomicFile:
         fileno: int = self._file.fileno()
         return fileno
 
-    # What io.TextIOWrapper asks of the binary file it wraps.
-    closed = False
-
-    def readable(self) -> bool:
-        return False
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        """Closing is :func:`atomic_output`'s: a wrapper closing early changes nothing."""
-
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[AtomicFile]:

@@ -1501,11 +1501,11 @@ def _boundary_points(result: TrainResult) -> tuple[NDArray[np.float64], NDArray[
         return None
     rows = np.sort(np.concatenate([result.prepared.rows_train, result.prepared.rows_test]))
     part = result.frame.take(rows)
-    from .tabular import _parse_numbers
+    from .tabular import parse_numbers
 
     columns = []
     for spec in pre.features:
-        parsed = _parse_numbers(part.column(spec.name), part.decimal_comma)
+        parsed = parse_numbers(part.column(spec.name), part.decimal_comma)
         values = parsed.values
         if parsed.missing.any() and isinstance(spec.fill, float):
             values = np.where(parsed.missing, spec.fill, values)
@@ -2179,15 +2179,15 @@ def evaluate_model(model: Model, data: str, *, header: bool | None = None) -> tu
 
 def _complete_rows(pre: Preprocessor, frame: Frame) -> NDArray[np.bool_]:
     """Rows without a missing feature cell."""
-    from .tabular import _as_text, _parse_numbers
+    from .tabular import as_text, parse_numbers
 
     ok = np.ones(frame.n_rows, dtype=bool)
     for spec in pre.features:
         column = frame.column(spec.name)
         if spec.kind == "numeric":
-            ok &= ~_parse_numbers(column, frame.decimal_comma).missing
+            ok &= ~parse_numbers(column, frame.decimal_comma).missing
         else:
-            ok &= ~_as_text(column)[1]
+            ok &= ~as_text(column)[1]
     return ok
 
 
@@ -2735,7 +2735,7 @@ def plot(source: str, kind: str, data: str | None, output_path: str | None, head
 
 
 def _raw_points(model: Model, data: str, header: bool | None) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    from .tabular import _parse_numbers
+    from .tabular import parse_numbers
 
     points: list[NDArray[np.float64]] = []
     classes: list[NDArray[np.int64]] = []
@@ -2743,7 +2743,7 @@ def _raw_points(model: Model, data: str, header: bool | None) -> tuple[NDArray[n
         if frame.n_rows == 0:
             continue
         y, missing = model.pre.targets(frame)
-        columns = [_parse_numbers(frame.column(f.name), frame.decimal_comma) for f in model.pre.features]
+        columns = [parse_numbers(frame.column(f.name), frame.decimal_comma) for f in model.pre.features]
         ok = ~missing
         for parsed in columns:
             ok &= ~parsed.missing

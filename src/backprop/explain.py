@@ -23,7 +23,7 @@ from ._validation import FloatArray, check_positive
 from .errors import DataError
 from .layers import Dense
 from .losses import Loss
-from .network import Network, _as_network
+from .network import Network, as_network
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
@@ -352,7 +352,7 @@ def explain(
         ``trace.weight_deltas`` holds the ΔW arrays; ``print(trace)`` the tables.
     """
     learning_rate = check_positive(learning_rate, "learning_rate")
-    net64 = _as_network(net).copy(dtype=np.float64)
+    net64 = as_network(net).copy(dtype=np.float64)
     inputs, targets, loss_fn, weights = net64._prepare(x, y, loss, sample_weight)
     n = inputs.shape[0]
     ws = net64._checked_forward(inputs)

@@ -23,7 +23,7 @@ from .activations import Softmax
 from .errors import DataError, ParameterError
 from .layers import Dense
 from .losses import Loss
-from .network import Network, _as_network
+from .network import Network, as_network
 
 #: Round-off of L(θ ± h), in units of eps·|L|, allowed for (stencil and summation).
 NOISE_FACTOR = 100.0
@@ -181,7 +181,7 @@ def gradcheck(
         raise ParameterError(
             f"tolerance must be a number >= {eps:.3g} (float64 resolves no finer), got tolerance={shown(tolerance)}"
         )
-    net64 = _as_network(net).copy(dtype=np.float64)
+    net64 = as_network(net).copy(dtype=np.float64)
     inputs, targets, loss_fn, weights = net64._prepare(X, y, loss, sample_weight)
     ws = net64._checked_forward(inputs)
     with np.errstate(over="ignore", invalid="ignore"):

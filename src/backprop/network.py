@@ -754,7 +754,7 @@ class Network:
     fit = _fit
 
 
-def _as_network(net: Any) -> Network:
+def as_network(net: Any) -> Network:
     if not isinstance(net, Network):
         raise BackpropTypeError(f"expected a backprop.Network, got {type(net).__name__}")
     return net

@@ -43,10 +43,10 @@ DEFAULT_SGD_LR = 0.01
 MAX_STEPS = 2**53
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Hyper-parameters as JSON scalars (a tuple such as ``betas`` as a list)."""
     if isinstance(value, tuple | list):
-        return [_jsonable(item) for item in value]
+        return [jsonable(item) for item in value]
     if isinstance(value, np.generic):
         return value.item()
     return value
@@ -175,7 +175,7 @@ class Optimizer:
             shape ``(n_parameters,)``).
         """
         state: dict[str, Any] = {"name": self.name}
-        state.update({key: _jsonable(getattr(self, key)) for key in self.hyper_parameters})
+        state.update({key: jsonable(getattr(self, key)) for key in self.hyper_parameters})
         state["lr"] = float(self.lr)
         state["step"] = self.steps
         state.update({key: buffer.copy() for key, buffer in self._buffers.items()})

@@ -29,7 +29,7 @@ from ._validation import check_positive_int, shown
 from .errors import BackpropTypeError, DataError, MissingDependencyError, ParameterError, ShapeError
 from .io import atomic_write
 from .layers import Dropout
-from .network import Network, _as_network
+from .network import Network, as_network
 from .training import History
 
 if TYPE_CHECKING:
@@ -346,7 +346,7 @@ def plot_network(net: Network) -> Figure:
     from matplotlib.colors import LinearSegmentedColormap
     from matplotlib.lines import Line2D
 
-    net = _as_network(net)
+    net = as_network(net)
     weights = [np.asarray(w, dtype=np.float64) for w in net.weights]
     biases = [None if b is None else np.asarray(b, dtype=np.float64) for b in net.biases]
     sizes = net.sizes
@@ -551,7 +551,7 @@ def plot_decision_boundary(
     _require_matplotlib()
     from matplotlib.colors import ListedColormap
 
-    net = _as_network(net)
+    net = as_network(net)
     points = np.asarray(X, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2:
         raise ShapeError(f"X must be raw 2-D points of shape (n_samples, 2), got array of shape {points.shape}")

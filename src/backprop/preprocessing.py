@@ -451,7 +451,7 @@ def _test_count(test_size: Any, n_samples: int) -> int:
         return int(test_size)
     if not (np.isfinite(test_size) and 0 < test_size < 1):
         raise ParameterError(f"test_size as a fraction must be in (0, 1), got test_size={shown(test_size)}")
-    count = _fraction_count(float(test_size), n_samples)
+    count = fraction_count(float(test_size), n_samples)
     if count > n_samples - 1:
         raise ParameterError(
             f"test_size={shown(test_size)} of n_samples={n_samples} asks for {count} test samples "
@@ -460,7 +460,7 @@ def _test_count(test_size: Any, n_samples: int) -> int:
     return count
 
 
-def _fraction_count(fraction: float, n_samples: int) -> int:
+def fraction_count(fraction: float, n_samples: int) -> int:
     """``ceil(fraction * n_samples)``, at least 1: the test samples a fraction in (0, 1) asks for.
 
     The ceiling forgives the round-off of a product such as ``0.7 * 10 = 7.000000000000001``.

@@ -29,7 +29,7 @@ from .errors import BackpropTypeError, MissingDependencyError, ShapeError
 from .explain import Trace
 from .io import atomic_write
 from .layers import Dense, Dropout
-from .network import Network, _as_network
+from .network import Network, as_network
 from .training import History
 
 if TYPE_CHECKING:
@@ -522,7 +522,7 @@ def render_report(
         The HTML text: figures as base64 PNG ``data:`` URIs, inline CSS, no
         scripts, no external references. Caller strings are escaped.
     """
-    net = _as_network(net)
+    net = as_network(net)
     for name, value in (("metrics", metrics), ("data_summary", data_summary), ("hyperparameters", hyperparameters)):
         if not isinstance(value, Mapping):
             raise BackpropTypeError(f"{name} must be a mapping of names to values, got {type(value).__name__}")

@@ -39,7 +39,7 @@ from ._validation import (
     shown_briefly,
 )
 from .errors import BackpropError, BackpropTypeError, ParameterError
-from .optimizers import _jsonable
+from .optimizers import jsonable
 
 #: The longest run CosineDecay plans for (float64 counts integers exactly up to here).
 MAX_EPOCHS = 2**53
@@ -74,7 +74,7 @@ class Schedule:
     def state_dict(self) -> dict[str, Any]:
         """``"name"`` and the hyper-parameters (and position, for stateful schedules) as JSON values."""
         state: dict[str, Any] = {"name": self.name}
-        state.update({key: _jsonable(getattr(self, key)) for key in self.hyper_parameters})
+        state.update({key: jsonable(getattr(self, key)) for key in self.hyper_parameters})
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:

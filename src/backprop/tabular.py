@@ -901,7 +901,7 @@ class _Parsed:
     bad: int | None = None
 
 
-def _parse_numbers(column: NDArray[Any], decimal_comma: bool) -> _Parsed:
+def parse_numbers(column: NDArray[Any], decimal_comma: bool) -> _Parsed:
     if column.dtype.kind == "f":
         values = np.asarray(column, dtype=np.float64)
         return _Parsed(values, np.isnan(values))
@@ -936,7 +936,7 @@ def _parse_numbers(column: NDArray[Any], decimal_comma: bool) -> _Parsed:
     return _Parsed(values, missing)
 
 
-def _as_text(column: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.bool_]]:
+def as_text(column: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.bool_]]:
     """A column as stripped text (object array) and its missing mask."""
     n = len(column)
     out = np.empty(n, dtype=object)
@@ -1106,7 +1106,7 @@ class Preprocessor:
             whole = frame.column(spec.name)
             column = whole if rows is None else whole[rows]
             if spec.kind == "numeric":
-                parsed = _parse_numbers(column, frame.decimal_comma)
+                parsed = parse_numbers(column, frame.decimal_comma)
                 if parsed.bad is not None:
                     bad_row = int(at(np.array([parsed.bad]))[0])
                     raise _not_a_number(frame, spec.name, bad_row, whole, "the model was trained on numbers here")
@@ -1130,7 +1130,7 @@ class Preprocessor:
                     )
                 out[:, start] = scaled
             else:
-                text, missing = _as_text(column)
+                text, missing = as_text(column)
                 self._check_missing(frame, spec, missing, at)
                 if missing.any():
                     text[missing] = spec.fill
@@ -1246,7 +1246,7 @@ class Preprocessor:
         spec = self.target
         column = frame.column(spec.name)
         if spec.kind == "numeric":
-            parsed = _parse_numbers(column, frame.decimal_comma)
+            parsed = parse_numbers(column, frame.decimal_comma)
             if parsed.bad is not None:
                 raise _not_a_number(frame, spec.name, parsed.bad, column, "the model predicts numbers for this column")
             with np.errstate(over="ignore", invalid="ignore"):
@@ -1321,7 +1321,7 @@ def _class_indices(frame: Frame, spec: TargetSpec, column: NDArray[Any]) -> tupl
     n = len(column)
     indices = np.full(n, -1, dtype=np.int64)
     if numeric:
-        parsed = _parse_numbers(column, frame.decimal_comma)
+        parsed = parse_numbers(column, frame.decimal_comma)
         if parsed.bad is not None:
             raise DataError(
                 f"{frame.source}: column {spec.name!r}, {frame.where(parsed.bad)}: {column[parsed.bad]!r} is not "
@@ -1335,7 +1335,7 @@ def _class_indices(frame: Frame, spec: TargetSpec, column: NDArray[Any]) -> tupl
         indices[found] = order[place[found]]
         labels_of: Any = parsed.values
     else:
-        text, missing = _as_text(column)
+        text, missing = as_text(column)
         lookup_s = {str(c): k for k, c in enumerate(spec.classes)}
         indices[:] = [-1 if m else lookup_s.get(v, -1) for v, m in zip(text.tolist(), missing.tolist(), strict=True)]
         labels_of = text
@@ -1412,9 +1412,9 @@ def _target_spec(
 ) -> tuple[TargetSpec, NDArray[Any], NDArray[np.bool_], str | None]:
     """The target's spec, its per-row values (indices or floats) and missing mask, and a note."""
     column = frame.column(name)
-    parsed = _parse_numbers(column, frame.decimal_comma)
+    parsed = parse_numbers(column, frame.decimal_comma)
     numeric = parsed.bad is None
-    missing = parsed.missing if numeric else _as_text(column)[1]
+    missing = parsed.missing if numeric else as_text(column)[1]
     present = ~missing
     if not present.any():
         raise DataError(f"{frame.source}: the target column {name!r} has no values")
@@ -1448,7 +1448,7 @@ def _target_spec(
             int(v) if float(v).is_integer() and abs(v) < 2**53 else float(v) for v in distinct_f.tolist()
         ]
     else:
-        text, _ = _as_text(column)
+        text, _ = as_text(column)
         classes = sorted({str(v) for v in text[present].tolist()})
     if len(classes) < 2:
         raise DataError(
@@ -1475,11 +1475,11 @@ def check_held_out(
     said in the terms of ``backprop train``: the file, the ``option`` and rows; ``part`` names the rows
     held out ("test", "validation"). Other values (a count) are left to those functions' own messages.
     """
-    from .preprocessing import _fraction_count
+    from .preprocessing import fraction_count
 
     if not 0 < fraction < 1:
         return
-    n_held = _fraction_count(float(fraction), n_rows)
+    n_held = fraction_count(float(fraction), n_rows)
     most = n_rows - n_groups  # every class keeps one row for training
     if n_held <= most:
         return
@@ -1562,7 +1562,7 @@ def prepare_training(
     missing_cells: dict[str, NDArray[np.bool_]] = {}
     for name in feature_names:
         column = frame.column(name)
-        parsed = _parse_numbers(column, frame.decimal_comma)
+        parsed = parse_numbers(column, frame.decimal_comma)
         if parsed.bad is None:
             kinds[name], numbers[name], missing_cells[name] = "numeric", parsed.values, parsed.missing
             finite = np.isfinite(parsed.values) | parsed.missing
@@ -1578,7 +1578,7 @@ def prepare_training(
                     f"({_rows_text(frame, np.flatnonzero(huge))}); rescale the column"
                 )
         else:
-            text, missing = _as_text(column)
+            text, missing = as_text(column)
             kinds[name], texts[name], missing_cells[name] = "categorical", text, missing
         if missing_cells[name].all():
             raise DataError(f"{frame.source}: column {name!r} has no values; leave it out with --ignore {name}")

@@ -45,7 +45,7 @@ from .errors import BackpropError, BackpropTypeError, DataError, DivergenceError
 from .layers import Dropout
 from .losses import Loss
 from .optimizers import OPTIMIZERS, Optimizer, get_optimizer
-from .preprocessing import _fraction_count, split, stratified_split
+from .preprocessing import fraction_count, split, stratified_split
 from .schedules import Schedule, get_schedule
 
 if TYPE_CHECKING:
@@ -634,7 +634,7 @@ def _validation_data(
         raise ParameterError(
             f"validation must be a fraction in (0, 1) or a pair (X_val, y_val), got validation={shown(validation)}"
         )
-    if _fraction_count(float(validation), n) > n - 1:  # the samples the split holds out
+    if fraction_count(float(validation), n) > n - 1:  # the samples the split holds out
         raise ParameterError(f"validation={validation} of {n} samples leaves no sample to train on")
     split_seed = int(seq.generate_state(1)[0])
     if classification:
@@ -643,7 +643,7 @@ def _validation_data(
             train, held = stratified_split(labels, float(validation), seed=split_seed)
         except ParameterError:
             # The split's own message speaks of test_size, which the caller never passed.
-            n_classes, n_held = len(np.unique(labels)), _fraction_count(float(validation), n)
+            n_classes, n_held = len(np.unique(labels)), fraction_count(float(validation), n)
             raise ParameterError(
                 f"validation={shown(validation)} asks for {n_held} of {n} samples, but a stratified "
                 f"split keeps at least one sample of each of the {n_classes} classes for training, so at most "

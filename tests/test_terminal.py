@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 import backprop as bp
-from backprop import _terminal, cli
+from backprop import _terminal, cli, metrics
 from backprop.cli import main
 from backprop.errors import DataError
 
@@ -244,10 +244,10 @@ def test_evaluating_many_classes_needs_no_k_by_k_matrix(tmp_path):
 
 
 def test_a_confusion_matrix_of_many_classes_seen_is_its_nonzero_cells(monkeypatch):
-    monkeypatch.setattr(cli, "DENSE_CLASSES", 4)
-    confusion = cli.Confusion(10)
+    monkeypatch.setattr(metrics, "DENSE_CLASSES", 4)
+    confusion = metrics.Confusion(10)
     confusion.add(np.array([0, 1, 2, 3, 4, 4]), np.array([0, 1, 2, 9, 4, 4]))
-    summary = cli._classification_summary(confusion, 0.5, [f"c{i}" for i in range(10)])
+    summary = metrics.classification_summary(confusion, 0.5, [f"c{i}" for i in range(10)])
     assert summary["confusion_matrix"] == {
         "labels": ["c0", "c1", "c2", "c3", "c4", "c9"],
         "cells": [[0, 0, 1], [1, 1, 1], [2, 2, 1], [3, 5, 1], [4, 4, 2]],
@@ -258,14 +258,14 @@ def test_a_confusion_matrix_of_many_classes_seen_is_its_nonzero_cells(monkeypatc
 def test_confusion_counts_add_up_over_chunks_as_the_dense_matrix_does():
     rng = np.random.default_rng(0)
     y_true, y_pred = rng.integers(0, 7, 500), rng.integers(0, 7, 500)
-    confusion = cli.Confusion(7)
+    confusion = metrics.Confusion(7)
     for part in np.array_split(np.arange(500), 6):
         confusion.add(y_true[part], y_pred[part])
     expected = np.zeros((7, 7), dtype=np.int64)
     np.add.at(expected, (y_true, y_pred), 1)
     np.testing.assert_array_equal(confusion.dense(np.arange(7)), expected)
-    np.testing.assert_array_equal(cli.confusion_matrix(y_true, y_pred, 7), expected)
-    rows = cli.per_class(expected, list("abcdefg"))
+    np.testing.assert_array_equal(metrics.confusion_matrix(y_true, y_pred, 7), expected)
+    rows = metrics.per_class(expected, list("abcdefg"))
     assert [r["support"] for r in rows] == expected.sum(axis=1).tolist()
 
 

@@ -63,6 +63,7 @@ from .explain import Trace, explain, seed_example
 from .gradcheck import gradcheck
 from .layers import Dense, Dropout, Layer
 from .losses import LOSSES
+from .metrics import DENSE_CLASSES, Confusion, RegressionSums, classification_summary
 from .network import Network
 from .optimizers import OPTIMIZERS, get_optimizer
 from .schedules import SCHEDULES, Schedule
@@ -555,163 +556,6 @@ def _model_of(path: str, net: Network, metadata: dict[str, Any]) -> Model:
 
 #: Per-class tables and confusion matrices of more classes than this are summarized on the terminal.
 TABLE_CLASSES = 20
-#: The JSON confusion matrix is dense over at most this many classes, else a list of its nonzero cells.
-DENSE_CLASSES = 1000
-
-
-@dataclass
-class Confusion:
-    """Counts of (true class, predicted class) pairs, kept sparse.
-
-    Memory grows with the distinct pairs seen (at most the rows), not with the
-    square of the classes: one row scored by a 100,000-class model keeps one
-    pair, not a 75 GiB matrix.
-    """
-
-    k: int
-    true: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    predicted: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    counts: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-
-    def add(self, y_true: NDArray[Any], y_pred: NDArray[Any]) -> None:
-        """Count the rows of class ``y_true`` predicted as ``y_pred`` (class indices, shape ``(n,)``)."""
-        k = self.k
-        codes = np.concatenate(
-            [self.true * k + self.predicted, np.asarray(y_true, np.int64) * k + np.asarray(y_pred, np.int64)]
-        )
-        weights = np.concatenate([self.counts, np.ones(len(codes) - len(self.counts), dtype=np.int64)])
-        unique, inverse = np.unique(codes, return_inverse=True)
-        # float64 weights hold counts exactly up to 2**53 rows.
-        self.counts = np.bincount(inverse.ravel(), weights=weights, minlength=len(unique)).astype(np.int64)
-        self.true, self.predicted = unique // k, unique % k
-
-    def totals(self) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
-        """Rows per true class, rows per predicted class and rows predicted right, each of shape ``(k,)``."""
-        right = self.true == self.predicted
-
-        def per_class(index: NDArray[np.int64], weights: NDArray[np.int64]) -> NDArray[np.int64]:
-            return np.bincount(index, weights=weights, minlength=self.k).astype(np.int64)
-
-        return (
-            per_class(self.true, self.counts),
-            per_class(self.predicted, self.counts),
-            per_class(self.true[right], self.counts[right]),
-        )
-
-    def dense(self, classes: NDArray[np.int64]) -> NDArray[np.int64]:
-        """The matrix over ``classes`` (sorted class indices that hold every pair counted)."""
-        from ._memory import check_allocation
-
-        check_allocation(len(classes) ** 2 * 8, f"a confusion matrix of {len(classes):,} classes")
-        matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
-        matrix[np.searchsorted(classes, self.true), np.searchsorted(classes, self.predicted)] = self.counts
-        return matrix
-
-
-def confusion_matrix(y_true: NDArray[Any], y_pred: NDArray[Any], k: int) -> NDArray[np.int64]:
-    """``matrix[i, j]``: rows of true class ``i`` predicted as class ``j``, shape ``(k, k)``.
-
-    Raises
-    ------
-    MemoryLimitError
-        When ``k × k`` counts do not fit the memory available (use :class:`Confusion`).
-    """
-    confusion = Confusion(k)
-    confusion.add(y_true, y_pred)
-    return confusion.dense(np.arange(k, dtype=np.int64))
-
-
-def _per_class_rows(
-    support: NDArray[np.int64], predicted: NDArray[np.int64], right: NDArray[np.int64], labels: Sequence[Any]
-) -> list[dict[str, Any]]:
-    tp = right.astype(np.float64)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    both = precision + recall
-    f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(tp), where=both > 0)
-    return [
-        {"class": label, "precision": p, "recall": r, "f1": f, "support": s}
-        for label, p, r, f, s in zip(
-            labels, precision.tolist(), recall.tolist(), f1.tolist(), support.tolist(), strict=True
-        )
-    ]
-
-
-def per_class(matrix: NDArray[np.int64], labels: Sequence[Any]) -> list[dict[str, Any]]:
-    """Precision, recall, F1 and support per class from a confusion matrix (0 where undefined)."""
-    counts = np.asarray(matrix, dtype=np.int64)
-    return _per_class_rows(counts.sum(axis=1), counts.sum(axis=0), np.diagonal(counts).copy(), labels)
-
-
-def _classification_summary(confusion: Confusion, loss: float, labels: Sequence[Any]) -> dict[str, Any]:
-    support, predicted, right = confusion.totals()
-    n = int(support.sum())
-    classes = _per_class_rows(support, predicted, right, labels)
-    present = [c for c in classes if c["support"]] or classes
-    return {
-        "rows": n,
-        "loss": loss,
-        "accuracy": float(right.sum()) / n if n else 0.0,
-        "macro_precision": float(np.mean([c["precision"] for c in present])),
-        "macro_recall": float(np.mean([c["recall"] for c in present])),
-        "macro_f1": float(np.mean([c["f1"] for c in present])),
-        "per_class": classes,
-        "confusion_matrix": _confusion_json(confusion, labels),
-    }
-
-
-def _confusion_json(confusion: Confusion, labels: Sequence[Any]) -> dict[str, Any]:
-    """``{"labels", "matrix"}`` over every class (at most DENSE_CLASSES), else over the classes seen.
-
-    Past DENSE_CLASSES classes seen, ``"cells"`` lists ``[row, column, count]`` of the
-    nonzero cells instead of the matrix (indices into ``"labels"``).
-    """
-    if confusion.k <= DENSE_CLASSES:
-        classes = np.arange(confusion.k, dtype=np.int64)
-    else:
-        classes = np.union1d(confusion.true, confusion.predicted)
-    names = [labels[i] for i in classes.tolist()]
-    if len(classes) <= DENSE_CLASSES:
-        return {"labels": names, "matrix": confusion.dense(classes).tolist()}
-    rows, columns = np.searchsorted(classes, confusion.true), np.searchsorted(classes, confusion.predicted)
-    return {"labels": names, "cells": np.column_stack([rows, columns, confusion.counts]).tolist()}
-
-
-@dataclass
-class _RegressionSums:
-    """Streaming sums for R², MAE and RMSE (Chan's merge for the target's variance)."""
-
-    n: int = 0
-    abs_sum: float = 0.0
-    sq_sum: float = 0.0
-    mean: float = 0.0
-    m2: float = 0.0
-
-    def add(self, y: NDArray[np.float64], pred: NDArray[np.float64]) -> None:
-        if not len(y):
-            return
-        error = pred - y
-        self.abs_sum += float(np.abs(error).sum())
-        self.sq_sum += float((error * error).sum())
-        n_b = len(y)
-        mean_b = float(y.mean())
-        m2_b = float(((y - mean_b) ** 2).sum())
-        delta = mean_b - self.mean
-        total = self.n + n_b
-        self.mean += delta * n_b / total
-        self.m2 += m2_b + delta * delta * self.n * n_b / total
-        self.n = total
-
-    def summary(self, loss: float) -> dict[str, Any]:
-        n = max(self.n, 1)
-        return {
-            "rows": self.n,
-            "loss": loss,
-            "r2": 1.0 - self.sq_sum / self.m2 if self.m2 > 0 else 0.0,
-            "mae": self.abs_sum / n,
-            "rmse": math.sqrt(self.sq_sum / n),
-        }
-
 
 def _metrics_table(metrics: Mapping[str, Any], loss_name: str) -> Table:
     table = Table(show_header=False, box=None, pad_edge=False)
@@ -758,7 +602,7 @@ def _confusion_table(matrix: NDArray[np.int64], labels: Sequence[Any]) -> Table:
 
 
 def _confusion_cells(confusion: Mapping[str, Any]) -> NDArray[np.int64]:
-    """``[row, column, count]`` of the nonzero cells of a confusion matrix as ``_confusion_json`` gives it."""
+    """``[row, column, count]`` of the nonzero cells of a confusion matrix as ``confusion_json`` gives it."""
     if "cells" in confusion:
         return np.asarray(confusion["cells"], dtype=np.int64).reshape(-1, 3)
     matrix = np.asarray(confusion["matrix"], dtype=np.int64)
@@ -1278,8 +1122,8 @@ def _evaluate_arrays(net: Network, head: Head, pre: Preprocessor, X: NDArray[Any
     if head.task == "classification":
         confusion = Confusion(head.n_classes)
         confusion.add(y, head.classes(output))
-        return _classification_summary(confusion, loss, pre.classes)
-    sums = _RegressionSums()
+        return classification_summary(confusion, loss, pre.classes)
+    sums = RegressionSums()
     sums.add(pre.target_values(y), pre.target_values(output[:, 0]))
     return sums.summary(loss)
 
@@ -2130,7 +1974,7 @@ def evaluate_model(model: Model, data: str, *, header: bool | None = None) -> tu
     notes: list[str] = []
     # Sparse: one row of a 100,000-class model must not ask for a 75 GiB matrix.
     confusion = Confusion(head.n_classes) if head.task == "classification" else None
-    sums = _RegressionSums()
+    sums = RegressionSums()
     loss_sum = 0.0
     n = 0
     dropped = 0
@@ -2173,7 +2017,7 @@ def evaluate_model(model: Model, data: str, *, header: bool | None = None) -> tu
         notes.append(f"left out {dropped} rows with missing values")
     loss = loss_sum / n
     if confusion is not None:
-        return _classification_summary(confusion, loss, pre.classes), notes
+        return classification_summary(confusion, loss, pre.classes), notes
     return sums.summary(loss), notes
 
 

@@ -44,6 +44,7 @@ from ._validation import (
 from .errors import BackpropError, BackpropTypeError, DataError, DivergenceError, ModelFileError, ParameterError
 from .layers import Dropout
 from .losses import Loss
+from .metrics import correct, mean_abs_share, r2, total_variance
 from .optimizers import OPTIMIZERS, Optimizer, get_optimizer
 from .preprocessing import fraction_count, split, stratified_split
 from .schedules import Schedule, get_schedule
@@ -398,7 +399,7 @@ def fit(
     l2_scale = _l2_scale(net, l2) if l2 else None
     segments, weight_segments = _gradient_segments(net)
     squared_norms = _SquaredNorms(net.gradient, segments, weight_segments, scratch, reporting=clip is None)
-    total_variance = _total_variance(targets[train_rows]) if not classification else (0.0, 0)
+    variance = total_variance(targets[train_rows]) if not classification else (0.0, 0)
     multilabel = loss_fn.name == "binary_crossentropy"  # every column its own yes/no; else argmax
 
     # The generator the Dropout layers draw their masks from, passed to each training step's
@@ -480,7 +481,7 @@ def fit(
                     if classification:
                         correct += _correct(ws.a[-1], yb, multilabel)  # the workspace holds m rows
                     else:
-                        abs_sum += _mean_abs_share(ws.a[-1], yb, n * targets.shape[1])
+                        abs_sum += mean_abs_share(ws.a[-1], yb, n * targets.shape[1])
                     if not callbacks:
                         continue
                     logs_batch = {"loss": batch_loss / m, "size": float(m)}
@@ -505,7 +506,7 @@ def fit(
             if classification:
                 logs["accuracy"] = correct / n
             else:
-                logs["r2"] = _r2(data_loss_sum, total_variance)
+                logs["r2"] = r2(data_loss_sum, variance)
                 logs["mae"] = abs_sum
             if validation_set is not None:
                 logs.update(_evaluate(net, *validation_set, loss_fn, classification, multilabel, l2_scale, scratch))
@@ -528,6 +529,14 @@ def fit(
 
 
 # --------------------------------------------------------------------- helpers
+
+
+def _correct(output: FloatArray, targets: FloatArray, multilabel: bool) -> int:
+    """:func:`backprop.metrics.correct`, by the compiled argmax where it applies."""
+    kernel = _kernels.loaded("argmax_hits")
+    if kernel is not None and not multilabel:
+        return int(kernel(output, targets))
+    return correct(output, targets, multilabel)
 
 
 def _optimizer(spec: Optimizer | str | None) -> Optimizer:
@@ -742,59 +751,6 @@ class _SquaredNorms:
         return total
 
 
-def _total_variance(targets: FloatArray) -> tuple[float, int]:
-    """``Σ (y − ȳ)²`` over every target column as ``(s, e)``, the sum being ``s · 2^e``.
-
-    Computed on the targets scaled by a power of two (exact), so targets near
-    1e308, whose mean or sum of squares overflows float64, give no warning;
-    where the plain sum is finite, ``s · 2^e`` is that sum bit for bit.
-    """
-    values = targets.astype(np.float64)
-    if values.size == 0:
-        return 0.0, 0
-    _, exponent = np.frexp(np.abs(values).max())
-    np.ldexp(values, -exponent, out=values)
-    centered = values - values.mean(axis=0)
-    return float(np.einsum("ij,ij->", centered, centered)), 2 * int(exponent)
-
-
-def _r2(loss_sum: float, variance: tuple[float, int]) -> float:
-    """R² = 1 − Σ(ŷ − y)² / Σ(y − ȳ)² from the mse sum ``½ Σ(ŷ − y)²``; 0 for constant targets.
-
-    Never NaN: an infinite loss sum (the loss overflowed) gives −inf.
-    """
-    scaled, exponent = variance
-    if not scaled > 0:
-        return 0.0
-    with np.errstate(over="ignore"):
-        ratio = np.ldexp(loss_sum / scaled, -exponent) * 2.0
-    return 1.0 - float(ratio)
-
-
-def _mean_abs_share(output: FloatArray, targets: FloatArray, count: int) -> float:
-    """``Σ |ŷ − y| / count`` over a batch: its share of the mean absolute error over ``count`` values.
-
-    In float64, and divided before summing where the sum alone overflows (targets near 1e308),
-    so the mean is finite wherever it is representable.
-    """
-    with np.errstate(over="ignore", invalid="ignore"):
-        error = np.abs(np.subtract(output, targets, dtype=np.float64))
-        total = float(error.sum())
-        if math.isinf(total) and np.isfinite(error).all():
-            return float((error / count).sum())
-    return total / count
-
-
-def _correct(output: FloatArray, targets: FloatArray, multilabel: bool) -> int:
-    """Rows whose predicted class (argmax), or every predicted label (≥ ½), is right."""
-    if multilabel:
-        return int(np.count_nonzero(((output >= 0.5) == (targets >= 0.5)).all(axis=1)))
-    kernel = _kernels.loaded("argmax_hits")
-    if kernel is not None:
-        return int(kernel(output, targets))
-    return int(np.count_nonzero(output.argmax(axis=1) == targets.argmax(axis=1)))
-
-
 def _squares_float64(segments: list[FloatArray]) -> np.ndarray[Any, Any]:
     """Per-segment sums of squares in float64 (the rare path where float32 overflowed)."""
     with np.errstate(over="ignore", invalid="ignore"):
@@ -846,14 +802,14 @@ def _evaluate(
             if classification:
                 correct += _correct(output, yb, multilabel)
             else:
-                abs_sum += _mean_abs_share(output, yb, n * targets.shape[1])
+                abs_sum += mean_abs_share(output, yb, n * targets.shape[1])
         logs = {"val_loss": loss_sum / n}
         if l2_scale is not None:
             logs["val_loss"] += 0.5 * _l2_penalty(net.parameters, l2_scale, scratch)
     if classification:
         logs["val_accuracy"] = correct / n
     else:
-        logs["val_r2"] = _r2(loss_sum, _total_variance(targets if rows is None else targets[rows]))
+        logs["val_r2"] = r2(loss_sum, total_variance(targets if rows is None else targets[rows]))
         logs["val_mae"] = abs_sum
     return logs
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -40,13 +42,13 @@ def test_a_step_reads_and_writes_its_buffers_at_distinct_offsets() -> None:
     net = bp.Network([bp.Dense(64, "relu"), bp.Dense(4, "softmax")], inputs=64, seed=0)
     optimizer = bp.Adam(1e-2)
     backups: list[np.ndarray] = []
-    saving = optimizer._step_saving
+    saving = optimizer.compiled_step
 
-    def spy(parameters: np.ndarray, gradient: np.ndarray, backup: np.ndarray) -> None:
+    def spy(kernel: Any, parameters: np.ndarray, gradient: np.ndarray, backup: np.ndarray) -> None:
         backups.append(backup)
-        saving(parameters, gradient, backup)
+        saving(kernel, parameters, gradient, backup)
 
-    optimizer._step_saving = spy  # type: ignore[method-assign]
+    optimizer.compiled_step = spy  # type: ignore[method-assign]
     net.fit(X, y, epochs=1, batch_size=64, optimizer=optimizer, loss="crossentropy", seed=0)
     m, v = optimizer._buffers["exp_avg"], optimizer._buffers["exp_avg_sq"]
     buffers = [net.parameters, net.gradient, m, v, backups[0]]

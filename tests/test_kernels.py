@@ -291,7 +291,7 @@ def test_softmax_kernels_match_numpy_bit_for_bit(classes: int, dtype: type, monk
 
 
 def test_argmax_hits_kernel_counts_like_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
-    from backprop.training import _correct
+    from backprop._fast import count_correct as _correct
 
     rng = np.random.default_rng(0)
     output = rng.integers(0, 3, (200, 4)).astype(np.float32)  # many ties: the first maximum wins

@@ -205,6 +205,16 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
 
+def is_integer(value: Any) -> bool:
+    """An int or numpy integer, not a bool."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def is_count(value: Any) -> bool:
+    """An integer >= 0 (not a bool)."""
+    return is_integer(value) and value >= 0
+
+
 def is_finite_number(value: Any) -> bool:
     """True for a real number that is neither NaN nor infinite and fits a float64 (``2**70`` does, ``10**400`` not)."""
     if not is_number(value):

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _kernels
 from ._validation import as_array, as_float_array, is_number, shown
 from .errors import BackpropTypeError, ParameterError, ShapeError
 
@@ -68,19 +67,28 @@ class Activation:
     def forward_biased(self, z: Array, b: Array, out: Array, tmp: Array) -> Array:
         """``z += b``, then :meth:`forward`: a dense layer's ``a = f(x W + b)`` from ``x W``.
 
-        ``b`` has shape ``(units,)``. Activations with a compiled kernel do both in one pass.
+        ``b`` has shape ``(units,)``.
         """
         z += b
         return self.forward(z, out, tmp)
 
-    def backward_summed(self, grad: Array, z: Array, a: Array, tmp: Array, db: Array | None) -> bool:
-        """:meth:`backward`, and, where a compiled kernel does it in the same pass,
-        the bias gradient ``db = Σ_samples ∂L/∂z`` (shape ``(units,)``).
+    def activate(self, z: Array, b: Array | None, out: Array, tmp: Array) -> Array:
+        """:meth:`forward_biased`, or :meth:`forward` when ``b`` is None (a layer without bias)."""
+        if b is None:
+            return self.forward(z, out, tmp)
+        return self.forward_biased(z, b, out, tmp)
 
-        Returns True when ``db`` was filled, False when the layer still has to sum it.
+    def backward_summed(self, grad: Array, z: Array, a: Array, tmp: Array, db: Array | None) -> bool:
+        """:meth:`backward`, then the bias gradient ``db = Σ_samples ∂L/∂z`` (shape ``(units,)``) when ``db`` is given.
+
+        Returns True when ``db`` was filled. (The compiled step of
+        :mod:`backprop._fast` does both in one pass, with the same bits.)
         """
         self.backward(grad, z, a, tmp)
-        return False
+        if db is None:
+            return False
+        np.add.reduce(grad, axis=0, out=db)
+        return True
 
     def derivative(self, z: Array, a: Array) -> Array:
         """``f'(z)`` as a new array shaped like ``z`` (for explain and tests)."""
@@ -145,11 +153,6 @@ class Sigmoid(Activation):
         grad *= tmp
         return grad
 
-    _backward = backward  # the rule the compiled kernel computes
-
-    def backward_summed(self, grad: Array, z: Array, a: Array, tmp: Array, db: Array | None) -> bool:
-        return _summed(self, _kernels.SIGMOID, grad, z, a, tmp, db)
-
 
 class Tanh(Activation):
     """``tanh(z)``."""
@@ -167,11 +170,6 @@ class Tanh(Activation):
         grad *= tmp
         return grad
 
-    _backward = backward
-
-    def backward_summed(self, grad: Array, z: Array, a: Array, tmp: Array, db: Array | None) -> bool:
-        return _summed(self, _kernels.TANH, grad, z, a, tmp, db)
-
 
 class ReLU(Activation):
     """``max(z, 0)``."""
@@ -188,18 +186,6 @@ class ReLU(Activation):
         np.greater(a, 0.0, out=tmp)
         grad *= tmp
         return grad
-
-    _forward, _backward = forward, backward
-
-    def forward_biased(self, z: Array, b: Array, out: Array, tmp: Array) -> Array:
-        kernel = _kernels.loaded("bias_relu")
-        if kernel is None or type(self).forward is not ReLU._forward:
-            return super().forward_biased(z, b, out, tmp)
-        kernel(z, b, out)
-        return out
-
-    def backward_summed(self, grad: Array, z: Array, a: Array, tmp: Array, db: Array | None) -> bool:
-        return _summed(self, _kernels.RELU, grad, z, a, tmp, db)
 
 
 class LeakyReLU(Activation):
@@ -292,18 +278,6 @@ class Softplus(Activation):
         return grad
 
 
-def _summed(activation: Activation, kind: int, grad: Array, z: Array, a: Array, tmp: Array, db: Array | None) -> bool:
-    """``backward_summed`` by the compiled kernel (``grad *= f'`` of ``kind`` from ``a``, then ``db``)."""
-    kernel = _kernels.loaded("activation_backward")
-    # A subclass (or a test) that changes backward gets its own rule, not the kernel's.
-    if kernel is None or type(activation).backward is not getattr(type(activation), "_backward", None):
-        activation.backward(grad, z, a, tmp)
-        return False
-    # An empty db tells the kernel there is no bias to sum into.
-    kernel(grad, a, _kernels.NOTHING[grad.dtype] if db is None else db, _kernels.ONE[grad.dtype], kind)
-    return db is not None
-
-
 class Identity(Activation):
     """``z`` unchanged (regression outputs)."""
 
@@ -328,34 +302,11 @@ class Softmax(Activation):
     output_only = True
 
     def forward(self, z: Array, out: Array, tmp: Array) -> Array:
-        if self._compiled(z, _kernels.NOTHING[z.dtype], out):  # an empty bias: none
-            return out
         # Subtracting the row maximum keeps every exponent <= 0.
         np.subtract(z, z.max(axis=1, keepdims=True), out=out)
         np.exp(out, out=out)
         out /= out.sum(axis=1, keepdims=True)
         return out
-
-    _forward = forward
-
-    def forward_biased(self, z: Array, b: Array, out: Array, tmp: Array) -> Array:
-        if type(self).forward is Softmax._forward and self._compiled(z, b, out):
-            return out
-        return super().forward_biased(z, b, out, tmp)
-
-    @staticmethod
-    def _compiled(z: Array, b: Array, out: Array) -> bool:
-        """The forward pass by two compiled passes around numpy's exp (libm's rounds differently)."""
-        shift, normalize = _kernels.loaded("softmax_shift"), _kernels.loaded("softmax_normalize")
-        if shift is None or normalize is None or not (z.flags.c_contiguous and out.flags.c_contiguous):
-            return False
-        shift(z, b, out)  # z += b; out = z − max_j z
-        np.exp(out, out=out)
-        if out.shape[1] <= 128:
-            normalize(out, _kernels.NEGATIVE_ZERO[out.dtype])  # out /= Σ_j out, summed in numpy's order
-        else:
-            out /= out.sum(axis=1, keepdims=True)
-        return True
 
     def backward(self, grad: Array, z: Array, a: Array, tmp: Array) -> Array:
         # Jacobian-vector product: ∂L/∂z_k = a_k (g_k − Σ_j g_j a_j).

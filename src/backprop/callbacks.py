@@ -1,6 +1,6 @@
-"""Callbacks for :func:`backprop.training.fit`: early stopping, checkpoints, CSV logs.
+"""Callbacks for :func:`backprop.training.fit`: the protocol, the history, early stopping, checkpoints, CSV logs.
 
-The protocol is :class:`~backprop.training.Callback`: ``on_train_begin(state)``,
+The protocol is :class:`Callback`: ``on_train_begin(state)``,
 ``on_batch_end(batch, logs)``, ``on_epoch_end(epoch, logs) -> stop?`` and
 ``on_train_end(state)``. None of these print; a progress bar is a callback of
 the command-line tool.
@@ -12,17 +12,212 @@ import csv
 import math
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validation import FLOAT_DTYPES, check_count, check_finite, check_interval, fits_float, shown, shown_briefly
+from ._validation import (
+    FLOAT_DTYPES,
+    check_count,
+    check_finite,
+    check_interval,
+    check_seed,
+    fits_float,
+    is_count,
+    shown,
+    shown_briefly,
+)
 from .errors import BackpropTypeError, ParameterError, ShapeError
-from .training import Callback, TrainingState
 
 if TYPE_CHECKING:
     from .network import Network
+    from .optimizers import Optimizer
+    from .schedules import Schedule
+
+
+class Callback:
+    """Hooks called by :func:`fit`; subclass and override what you need.
+
+    ``on_epoch_end`` returns True to stop training after this epoch. ``logs``
+    holds the epoch's metrics (``loss``, ``accuracy`` or ``r2``/``mae``,
+    their ``val_`` twins with validation data, ``lr``, ``seconds``,
+    ``grad_norm_<layer>``).
+    """
+
+    def on_train_begin(self, state: TrainingState) -> None:
+        """Called once before the first epoch (of this call, when resuming)."""
+
+    def on_batch_end(self, batch: int, logs: dict[str, float]) -> bool | None:
+        """Called after every optimizer step with ``{"loss": batch loss, "size": rows}``; True stops.
+
+        A stop here ends training mid-epoch: the epoch is not logged, and
+        ``state.partial`` holds where it stopped, so that a checkpoint written
+        now (``state.checkpoint()``, or :class:`ModelCheckpoint` at train end)
+        resumes with the next batch, bit for bit.
+        """
+        return None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None:
+        """Called after every epoch (numbered from 0) with its metrics; True stops."""
+        return None
+
+    def on_train_end(self, state: TrainingState) -> None:
+        """Called once after the last epoch, also after a stop."""
+
+    def on_train_error(self, state: TrainingState, error: BaseException) -> None:
+        """Called instead of ``on_train_end`` when training ends with an exception."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs to continue this callback (saved in checkpoints)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict`; called before ``on_train_begin`` when resuming."""
+
+    def _check_state_dict(self, state: Any, net: Network) -> None:
+        """Raise a BackpropError if ``load_state_dict(state)`` would refuse ``state``, or leave
+        this callback unfit to train ``net``.
+
+        A resume calls it for every callback before it changes anything, so that a
+        damaged checkpoint leaves the network, the optimizer and the callbacks as
+        they were. The built-in callbacks check their fields here.
+        """
+
+
+class History:
+    """What ``fit`` measured, epoch by epoch.
+
+    Attributes
+    ----------
+    epoch : list of int
+        The epochs run, numbered from 0.
+    history : dict of str to list of float
+        Per-epoch values keyed by name: ``loss``, ``accuracy`` (classification)
+        or ``r2`` and ``mae`` (regression), ``val_``-prefixed twins with
+        validation data, ``lr``, ``seconds`` and ``grad_norm_<l>``, the mean
+        norm of layer ``l``'s weight gradient over the epoch's batches.
+    seed : int or None
+        The seed the run used (drawn from the OS when ``fit`` got none).
+    """
+
+    def __init__(self) -> None:
+        self.epoch: list[int] = []
+        self.history: dict[str, list[float]] = {}
+        self.seed: int | None = None
+
+    def append(self, epoch: int, logs: dict[str, float]) -> None:
+        """Record the metrics ``logs`` of ``epoch``."""
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    @property
+    def loss(self) -> list[float]:
+        """The training loss of every epoch (mean over its batches)."""
+        return self.history.get("loss", [])
+
+    @property
+    def monitor(self) -> str:
+        """The metric that ranks epochs: ``val_loss`` with validation data, else ``loss``."""
+        return "val_loss" if "val_loss" in self.history else "loss"
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch with the lowest :attr:`monitor` value (None before any epoch)."""
+        values = self.history.get(self.monitor)
+        if not values:
+            return None
+        return self.epoch[int(np.argmin(values))]
+
+    @property
+    def grad_norms(self) -> dict[int, list[float]]:
+        """Per Dense layer (numbered from 1) its gradient norm, epoch by epoch."""
+        prefix = "grad_norm_"
+        return {int(k[len(prefix) :]): v for k, v in self.history.items() if k.startswith(prefix)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": list(self.epoch), "history": {k: list(v) for k, v in self.history.items()}, "seed": self.seed}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`, checked whole before anything changes.
+
+        ``epoch`` must list epoch numbers (integers >= 0), ``history`` map
+        metric names to lists of numbers, none longer than ``epoch``, and
+        ``seed`` be None or an integer >= 0.
+        """
+        if not isinstance(state, Mapping):
+            raise BackpropTypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
+        missing = sorted({"epoch", "history", "seed"} - set(state))
+        if missing:
+            raise ParameterError(f"history state is missing {missing}")
+        epochs, history, seed = state["epoch"], state["history"], state["seed"]
+        if not isinstance(epochs, list) or not all(is_count(epoch) for epoch in epochs):
+            raise ParameterError(f"epoch must be a list of epoch numbers (integers >= 0), got {shown_briefly(epochs)}")
+        if not isinstance(history, Mapping):
+            raise ParameterError(f"history must map metric names to lists of numbers, got {shown_briefly(history)}")
+        for key, values in history.items():
+            if not isinstance(values, list) or len(values) > len(epochs) or not all(map(fits_float, values)):
+                raise ParameterError(
+                    f"history[{shown_briefly(key)}] must be a list of at most {len(epochs)} numbers (one per "
+                    f"epoch), got {shown_briefly(values)}"
+                )
+        if seed is not None:
+            seed = check_seed(seed)
+        self.epoch = [int(e) for e in epochs]
+        self.history = {str(k): [float(x) for x in v] for k, v in history.items()}
+        self.seed = seed
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.history[key]
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+    def __repr__(self) -> str:
+        last = {k: round(v[-1], 6) for k, v in self.history.items() if v and not k.startswith("grad_norm_")}
+        return f"History(epochs={len(self)}, last={last})"
+
+
+@dataclass
+class TrainingState:
+    """The live objects of one ``fit`` call, as callbacks see them.
+
+    ``epoch`` is the last finished epoch (−1 before the first). ``checkpoint()``
+    gathers everything a resumed run needs to continue bit for bit.
+    """
+
+    net: Network
+    optimizer: Optimizer
+    schedule: Schedule
+    history: History
+    seed: int
+    base_lr: float
+    epochs: int
+    rngs: dict[str, np.random.Generator] = field(default_factory=dict)
+    epoch: int = -1
+    metrics: tuple[str, ...] = ()
+    callbacks: list[Callback] = field(default_factory=list)
+    #: Set when a callback stopped training after a batch, mid-epoch: the
+    #: epoch's batch order, the next batch and the epoch's running sums, so
+    #: that a resumed run continues with the next batch, bit for bit.
+    partial: dict[str, Any] | None = None
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The state to write with :func:`backprop.io.save_checkpoint`."""
+        return {
+            "epoch": self.epoch,
+            "epochs": self.epochs,
+            "seed": self.seed,
+            "base_lr": self.base_lr,
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "rngs": {name: rng.bit_generator.state for name, rng in self.rngs.items()},
+            "history": self.history.state_dict(),
+            "callbacks": [{"type": type(c).__name__, "state": c.state_dict()} for c in self.callbacks],
+            "partial": self.partial,
+        }
 
 
 def _mode(mode: str, monitor: str) -> str:

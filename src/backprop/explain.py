@@ -21,9 +21,10 @@ import numpy as np
 
 from ._validation import FloatArray, check_positive
 from .errors import DataError
-from .layers import Dense
 from .losses import Loss
 from .network import Network, as_network
+from .step import mean_scale, overflowed
+from .textbook import Backpropagation, backpropagate
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
@@ -353,30 +354,37 @@ def explain(
     """
     learning_rate = check_positive(learning_rate, "learning_rate")
     net64 = as_network(net).copy(dtype=np.float64)
-    inputs, targets, loss_fn, weights = net64._prepare(x, y, loss, sample_weight)
+    inputs, targets, loss_fn, weights = net64.check_data(x, y, loss, sample_weight)
     n = inputs.shape[0]
-    ws = net64._checked_forward(inputs)
-    # Scale 1 keeps per-sample ∂ℓ/∂z in the buffers: the error terms are their negatives.
-    net64._backward(ws, inputs, targets, loss_fn, 1.0)
-    share = net64._scale(n, weights)
+    share = mean_scale(n, weights, net64.dtype)
     per_n = "/ n" if weights is None else "weighted by w / Σw"
+    # Dropout layers pass their input through outside training: the step is the dense layers'.
+    dense_layers = net64.dense_layers
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        # The seed's algorithm, written plainly (backprop.textbook): η scales the product xᵀ δ, not x,
+        # so a huge η or a huge input overflows only when the update itself does.
+        step = backpropagate(
+            [layer.W for layer in dense_layers],
+            [layer.b for layer in dense_layers],
+            [layer.activation for layer in dense_layers],
+            loss_fn,
+            inputs,
+            targets,
+            learning_rate,
+            share,
+        )
+    _check_finite(net64, step, inputs)
 
     last = len(net64.layers)
-    # Dropout layers pass their input through outside training: only Dense layers are traced.
-    dense = [l for l, layer in enumerate(net64.layers) if isinstance(layer, Dense)]
     traces: list[LayerTrace] = []
-    for k, (l, layer) in enumerate(zip(dense, net64.dense_layers, strict=True)):
-        index = l + 1
+    for k, layer in enumerate(dense_layers):
+        index = layer.index
         is_output = index == last
-        below = (inputs if l == 0 else ws.a[l - 1]).copy()
-        a_name = "x" if k == 0 else f"a[{dense[k - 1] + 1}]"
-        z, a = ws.z[l].copy(), ws.a[l].copy()
-        error_term = -ws.grad[l]
-        # The seed's weight update Δw = η δ x, averaged over the samples: η scales the product
-        # aᵀ δ, not a, so a huge η or a huge input overflows only when the update itself does.
-        with np.errstate(over="ignore", invalid="ignore"):
-            weight_delta = learning_rate * (below.T @ (share * error_term))
-            bias_delta = learning_rate * (share * error_term).sum(axis=0) if layer.b is not None else None
+        below = inputs.copy() if k == 0 else step.layer_outputs[k - 1]
+        a_name = "x" if k == 0 else f"a[{dense_layers[k - 1].index}]"
+        z, a = step.layer_inputs[k], step.layer_outputs[k]
+        error_term = step.error_terms[k]
+        weight_delta, bias_delta = step.weight_updates[k], step.bias_updates[k]
         if not np.isfinite(weight_delta).all() or (bias_delta is not None and not np.isfinite(bias_delta).all()):
             raise DataError(
                 f"the weight update of layer {index} is not finite (η = {learning_rate:.6g}): "
@@ -413,7 +421,7 @@ def explain(
         elif is_output:
             term = f"δ[{index}] = (y − ŷ) ⊙ f'(z[{index}])"
         else:
-            above = dense[k + 1] + 1
+            above = dense_layers[k + 1].index
             term = f"δ[{index}] = (δ[{above}] · W[{above}]ᵀ) ⊙ f'(z[{index}])"
         backward.append(Quantity("output error term" if is_output else "hidden error term", term, error_term))
         backward.append(Quantity("weight update", f"ΔW[{index}] = η · {a_name}ᵀ · δ[{index}] {per_n}", weight_delta))
@@ -438,7 +446,7 @@ def explain(
                 backward=backward,
             )
         )
-    prediction = ws.a[-1].copy()
+    prediction = step.layer_outputs[-1]
     return Trace(
         layers=traces,
         x=inputs.copy(),
@@ -447,10 +455,33 @@ def explain(
         error=targets - prediction,
         loss=loss_fn.name,
         loss_formula=loss_fn.formula,
-        loss_value=loss_fn.value(ws.z[-1], ws.a[-1], targets, weights),
+        loss_value=loss_fn.value(step.layer_inputs[-1], prediction, targets, weights),
         learning_rate=learning_rate,
         sample_weight=weights,
     )
+
+
+def _check_finite(net: Network, step: Backpropagation, inputs: FloatArray) -> None:
+    """Raise :class:`DataError` as ``Network.gradients`` would: the first layer whose ``h`` overflowed,
+    else the last layer (from the output down) whose gradient ``xᵀ δ`` is not finite."""
+    for layer, h in zip(net.dense_layers, step.layer_inputs, strict=True):
+        if not np.isfinite(h).all():
+            net.check_parameters()  # a weight that is not finite is named first
+            raise overflowed(layer.index, inputs, net.dtype)
+    below = [inputs, *step.layer_outputs[:-1]]
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(len(below) - 1, -1, -1):
+            layer, delta = net.dense_layers[k], step.error_terms[k]
+            parts = [below[k].T @ delta] + ([delta.sum(axis=0)] if layer.b is not None else [])
+            if all(np.isfinite(part).all() for part in parts):
+                continue
+            nan = any(np.isnan(part).any() for part in parts)
+            cause = (
+                "an activation's derivative returned NaN, or the backward pass overflowed" if nan else "it overflowed"
+            )
+            raise DataError(
+                f"the gradient of layer {layer.index} is not finite in float64 ({cause}); scale the inputs or targets"
+            )
 
 
 def seed_example() -> tuple[Network, FloatArray, float, float]:

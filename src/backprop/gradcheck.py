@@ -24,6 +24,7 @@ from .errors import DataError, ParameterError
 from .layers import Dense
 from .losses import Loss
 from .network import Network, as_network
+from .step import Step, Workspace, checked_forward, mean_scale
 
 #: Round-off of L(θ ± h), in units of eps·|L|, allowed for (stencil and summation).
 NOISE_FACTOR = 100.0
@@ -182,16 +183,18 @@ def gradcheck(
             f"tolerance must be a number >= {eps:.3g} (float64 resolves no finer), got tolerance={shown(tolerance)}"
         )
     net64 = as_network(net).copy(dtype=np.float64)
-    inputs, targets, loss_fn, weights = net64._prepare(X, y, loss, sample_weight)
-    ws = net64._checked_forward(inputs)
+    inputs, targets, loss_fn, weights = net64.check_data(X, y, loss, sample_weight)
+    engine = Step(net64.layers, loss_fn)
+    ws = Workspace(net64.layers, inputs.shape[0], net64.dtype, net64.gradient)
+    checked_forward(engine, inputs, ws, net64.dtype, net64.check_parameters)
     with np.errstate(over="ignore", invalid="ignore"):
         # Unchecked: a NaN or infinite analytic gradient is reported as a failed check, not raised.
-        net64._backward(ws, inputs, targets, loss_fn, net64._scale(inputs.shape[0], weights), check=False)
+        engine.backward(ws, inputs, targets, mean_scale(inputs.shape[0], weights, net64.dtype))
     analytic = net64.gradient.copy()
     # Round-off in L(θ ± h) limits what the difference quotient can resolve: about
     # eps·|L|/h (every per-sample loss is >= 0, so |L| bounds the terms summed).
     # Entries smaller than noise/tolerance are compared against that floor.
-    loss_value = loss_fn.value(ws.z[-1], ws.a[-1], targets, weights)
+    loss_value = loss_fn.value(ws.h[-1], ws.a[-1], targets, weights)
     if not np.isfinite(loss_value):
         raise DataError(f"the loss is not finite ({loss_value}) for these inputs and targets: nothing to check")
     with np.errstate(over="ignore", invalid="ignore"):
@@ -206,7 +209,7 @@ def gradcheck(
     kinked = [l for l, layer in enumerate(net64.layers) if layer.activation.kinked]
 
     def signs() -> list[np.ndarray[Any, Any]]:
-        return [ws.z[l] > 0 for l in kinked]
+        return [ws.h[l] > 0 for l in kinked]
 
     base_signs = signs()
     theta = net64.parameters
@@ -218,7 +221,8 @@ def gradcheck(
         values = []
         for offset in (h, -h, 2 * h, -2 * h):
             theta[i] = original + offset
-            values.append(net64._loss_value(inputs, targets, loss_fn, weights, ws))
+            checked_forward(engine, inputs, ws, net64.dtype, net64.check_parameters)
+            values.append(loss_fn.value(ws.h[-1], ws.a[-1], targets, weights))
             if kinked and any((s != b).any() for s, b in zip(signs(), base_signs, strict=True)):
                 crossed[i] = True
         theta[i] = original
@@ -285,8 +289,8 @@ def _analytic_roundoff(
         a = ws.a[last]
         bound = a * (bound * (1.0 - 2.0 * a) + (a * bound).sum(axis=1, keepdims=True))
     elif not loss.is_fused(output):
-        bound = bound * np.abs(output.derivative(ws.z[last], ws.a[last]))
-    bound = bound * np.abs(net._scale(inputs.shape[0], weights))
+        bound = bound * np.abs(output.derivative(ws.h[last], ws.a[last]))
+    bound = bound * np.abs(mean_scale(inputs.shape[0], weights, net.dtype))
     parts: list[FloatArray] = []
     for l in range(last, -1, -1):
         layer = net.layers[l]
@@ -298,7 +302,7 @@ def _analytic_roundoff(
             parts[:0] = layer_parts
             bound = bound @ np.abs(layer.W).T
         if l:  # a Dropout layer, inactive outside training, passes the bound through
-            bound = bound * np.abs(net.layers[l - 1].activation.derivative(ws.z[l - 1], ws.a[l - 1]))
+            bound = bound * np.abs(net.layers[l - 1].activation.derivative(ws.h[l - 1], ws.a[l - 1]))
     return np.concatenate(parts)
 
 

@@ -1,6 +1,9 @@
 """Layers. ``Dense`` is the seed's fully connected layer: ``a = f(x W + b)``;
 ``Dropout`` zeroes a random share of its inputs while training.
 
+The arithmetic of a dense layer is written in :mod:`backprop.step`, beside
+the rest of the training step; ``Dense.forward`` and ``Dense.backward`` call it.
+
 A layer is a description until a :class:`~backprop.Network` binds it: the
 network gives it its position, its input width and views of the network's one
 flat parameter buffer and one flat gradient buffer. ``forward`` and
@@ -30,6 +33,7 @@ from ._validation import check_interval, check_positive_int
 from .activations import Activation, ActivationSpec, Identity, activation_from_config, get_activation
 from .errors import BackpropTypeError, ParameterError
 from .initializers import Initializer, get_initializer
+from .step import dense_forward, error_below, weight_gradient
 
 Array = NDArray[np.floating[Any]]
 
@@ -146,14 +150,7 @@ class Dense(Layer):
         ``(n_samples, units)`` (``a`` is ``z`` itself when ``f`` is the identity).
         ``rng`` is unused: a dense layer is the same in training and inference.
         """
-        np.matmul(x, self.W, out=z)
-        if a is z:  # the identity: z is the output
-            if self.b is not None:
-                z += self.b
-            return a
-        if self.b is not None:
-            return self.activation.forward_biased(z, self.b, a, tmp)
-        return self.activation.forward(z, a, tmp)
+        return dense_forward(x, self.W, self.b, z, a, tmp, self.activation.activate)
 
     def backward(
         self,
@@ -177,11 +174,9 @@ class Dense(Layer):
         """
         if dW is None:
             dW, db = self.dW, self.db
-        np.matmul(x.T, grad_z, out=dW)
-        if db is not None and not bias_summed:
-            np.add.reduce(grad_z, axis=0, out=db)
+        weight_gradient(x, grad_z, dW, db, bias_summed)
         if grad_x is not None:
-            np.matmul(grad_z, self.W.T, out=grad_x)
+            error_below(grad_z, self.W, grad_x)
 
     def __repr__(self) -> str:
         parts = [str(self.units), f"activation={self.activation.name!r}"]

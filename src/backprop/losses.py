@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels
 from ._memory import check_large
 from ._validation import FloatArray, as_array, as_float_array, scaled_weights
 from .activations import Activation, Identity, Sigmoid, Softmax
@@ -83,41 +82,6 @@ class Loss:
         if not self.requires_fused:
             activation.backward(out, z, a, tmp)
         return out
-
-    def output_gradient_summed(
-        self,
-        z: FloatArray,
-        a: FloatArray,
-        y: FloatArray,
-        activation: Activation,
-        out: FloatArray,
-        tmp: FloatArray,
-        scale: Any,
-        db: FloatArray | None,
-    ) -> bool:
-        """:meth:`output_gradient` times ``scale``, and, where a compiled kernel does it in
-        the same pass, the output layer's bias gradient ``db = Σ_samples ∂L/∂z``.
-
-        ``scale`` is a number or an ``(n_samples, 1)`` array (see ``Network._backward``).
-        Returns True when ``db`` was filled.
-        """
-        kernel = _kernels.loaded("output_error")
-        fused = self.is_fused(activation) and (self.requires_fused or type(activation) is Identity)
-        if kernel is not None and fused and type(self).output_gradient is Loss.output_gradient:
-            if isinstance(scale, float | int):
-                number, rows = out.dtype.type(scale), _kernels.NOTHING[out.dtype]
-            elif isinstance(scale, np.ndarray) and scale.dtype == out.dtype and scale.shape == (out.shape[0], 1):
-                number, rows = _kernels.ONE[out.dtype], scale[:, 0]
-            else:
-                number = None
-            if number is not None:
-                # (ŷ − y) · scale, rounded after each operation as the numpy path does.
-                kernel(a, y, out, number, rows, _kernels.NOTHING[out.dtype] if db is None else db)
-                return db is not None
-        self.output_gradient(z, a, y, activation, out, tmp)
-        if not (isinstance(scale, float | int) and scale == 1):
-            out *= scale
-        return False
 
     def total(self, z: FloatArray, a: FloatArray, y: FloatArray, sample_weight: FloatArray | None = None) -> float:
         """``Σ wᵢ ℓᵢ`` (``Σ ℓᵢ`` without weights), in float64; inf where it overflows."""
@@ -218,13 +182,6 @@ class Crossentropy(Loss):
         normalized: FloatArray = (targets / sums[:, None]).astype(dtype, copy=False)
         return normalized
 
-    def total(self, z: FloatArray, a: FloatArray, y: FloatArray, sample_weight: FloatArray | None = None) -> float:
-        kernel = _kernels.loaded("crossentropy_total")
-        if kernel is None:
-            return super().total(z, a, y, sample_weight)
-        # One pass per row in float64, for the training loop's loss of every batch.
-        return float(kernel(z, y, _UNWEIGHTED if sample_weight is None else sample_weight))
-
     def per_sample(self, z: FloatArray, a: FloatArray, y: FloatArray) -> FloatArray:
         # −Σ y log ŷ. A class of target 0 whose log ŷ is −inf (z − top overflowed, for z of
         # ±1e308) would give 0 · −inf = NaN: it does not count (recomputed only then).
@@ -235,10 +192,6 @@ class Crossentropy(Loss):
             losses = np.where(y > 0, y * log_p, 0.0).sum(axis=1)
         # 0 − x rather than −x: a loss that rounds to 0 is +0.0, never −0.0 (shown as "-0").
         return np.subtract(0.0, losses, out=losses)
-
-
-#: Tells the crossentropy kernel that the samples are not weighted.
-_UNWEIGHTED = _kernels.NOTHING[np.dtype(np.float64)]
 
 
 def _log_softmax(z: FloatArray) -> FloatArray:

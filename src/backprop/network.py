@@ -28,8 +28,8 @@ are checked against the memory available before they are allocated
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,7 +43,6 @@ from ._validation import (
     check_positive_int,
     check_sample_weight,
     check_seed,
-    scaled_weights,
     shown,
 )
 from .activations import ActivationSpec, Identity, is_pair
@@ -51,7 +50,10 @@ from .errors import BackpropTypeError, DataError, ParameterError, ShapeError
 from .initializers import default_for, initialize
 from .layers import Dense, Layer, layer_from_config
 from .losses import Loss, get_loss
-from .training import fit as _fit
+from .step import Step, Workspace, checked_backward, checked_forward, mean_scale, overflowed, widths, workspace_bytes
+
+if TYPE_CHECKING:
+    from .training import History
 
 #: Rows per forward pass in ``predict`` at most; fewer when a chunk's buffers would
 #: exceed :data:`backprop._memory.CHUNK_BYTES` (see :func:`predict_rows`).
@@ -61,85 +63,18 @@ PREDICT_CHUNK = 8192
 _INFERENCE_BUFFERS = 4
 
 
-def _widths(n_inputs: int, layers: Sequence[Layer]) -> str:
-    """``"10-100000-100000-2"``: the input and the dense layers' widths, for messages."""
-    return "-".join(str(width) for width in [n_inputs, *(layer.units for layer in layers if isinstance(layer, Dense))])
-
-
-def _workspace_bytes(layers: Sequence[Layer], n_samples: int, dtype: np.dtype[Any], backward: bool = True) -> int:
-    """What a :class:`_Workspace` of ``n_samples`` rows allocates, in bytes."""
-    per_row = sum(
-        layer.units * ((3 if isinstance(layer.activation, Identity) else 4) - (0 if backward else 1))
-        for layer in layers
-    )
-    return n_samples * per_row * dtype.itemsize
-
-
 def predict_rows(layers: Sequence[Layer], n_samples: int, dtype: np.dtype[Any]) -> int:
     """Rows per chunk of an inference pass over ``n_samples`` rows.
 
     At most :data:`PREDICT_CHUNK`, and few enough that the pass's buffers
-    (four of the widest layer's width per row, see :class:`_Inference`) fit
+    (four of the widest layer's width per row, see :class:`Inference`) fit
     :data:`backprop._memory.CHUNK_BYTES`; at least one.
     """
     per_row = _INFERENCE_BUFFERS * max(layer.units for layer in layers) * dtype.itemsize
     return max(1, min(n_samples, PREDICT_CHUNK, _memory.rows_within(per_row, _memory.CHUNK_BYTES)))
 
 
-class _Workspace:
-    """Per-layer buffers for one batch size, reused from batch to batch.
-
-    ``z[l]`` and ``a[l]`` hold the forward pass (one buffer when ``f`` is the
-    identity); ``grad[l]`` holds ``∂L/∂a[l]`` and then, in place, ``∂L/∂z[l]``
-    (only with a ``gradient``); ``tmp[l]`` is the activation's scratch.
-    ``gradient`` is the flat buffer, laid out like the parameters, that the
-    backward pass fills: ``dW[l]`` and ``db[l]`` are its views per layer (None
-    for a Dropout layer or a missing bias). ``training`` says whether the last
-    forward pass drew dropout masks (the backward pass then applies them).
-    """
-
-    def __init__(
-        self,
-        layers: Sequence[Layer],
-        n_samples: int,
-        dtype: np.dtype[Any],
-        gradient: FloatArray | None = None,
-        what: str = "",
-    ) -> None:
-        backward = gradient is not None
-        _memory.check_large(
-            _workspace_bytes(layers, n_samples, dtype, backward),
-            what or f"the buffers of {n_samples:,} rows through a network of widths {_widths(layers[0].n_in, layers)}",
-        )
-        self.n_samples = n_samples
-        self.training = False
-        self.gradient = gradient
-        self.z: list[FloatArray] = []
-        self.a: list[FloatArray] = []
-        self.grad: list[FloatArray] = []
-        self.tmp: list[FloatArray] = []
-        self.dW: list[FloatArray | None] = []
-        self.db: list[FloatArray | None] = []
-        for index, layer in enumerate(layers):
-            # Each buffer at its own page offset: the layer kernels read one while writing another.
-            shape, slot = (n_samples, layer.units), 4 * index
-            z = _buffers.empty(shape, dtype, slot)
-            self.z.append(z)
-            self.a.append(z if isinstance(layer.activation, Identity) else _buffers.empty(shape, dtype, slot + 1))
-            self.tmp.append(_buffers.empty(shape, dtype, slot + 2))
-            if gradient is None:
-                continue
-            self.grad.append(_buffers.empty(shape, dtype, slot + 3))
-            if isinstance(layer, Dense):
-                start, n_w = layer.offset, layer.n_in * layer.units
-                self.dW.append(gradient[start : start + n_w].reshape(layer.n_in, layer.units))
-                self.db.append(gradient[start + n_w : start + n_w + layer.units] if layer.bias else None)
-            else:
-                self.dW.append(None)
-                self.db.append(None)
-
-
-class _Inference:
+class Inference:
     """Buffers for a forward pass alone, up to ``rows`` rows at a time.
 
     Inference needs no layer's output once the next layer has read it, so four
@@ -163,6 +98,36 @@ class _Inference:
             else:
                 self.plan.append((free[0], free[1], free[2]))
             held = self.plan[-1][1]
+
+    def forward(
+        self,
+        layers: Sequence[Layer],
+        X: FloatArray,
+        dtype: np.dtype[Any],
+        check: Callable[[], None] | None = None,
+    ) -> tuple[FloatArray, FloatArray]:
+        """The forward pass alone for ``X`` (at most ``rows`` rows): ``h`` and ``a`` of the output layer.
+
+        With ``check`` (the network's :meth:`Network.check_parameters`, called
+        first), raises :class:`DataError` naming the first layer whose ``h`` is
+        not finite; without, leaves that to the caller. The same
+        operations as :meth:`backprop.step.Step.forward` in inference mode, so
+        the same bits for the same rows; the results are views of these
+        buffers, valid until their next use.
+        """
+        n = X.shape[0]
+        a = h = X
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for index, (layer, (hi, ai, si)) in enumerate(zip(layers, self.plan, strict=True), start=1):
+                size, shape = n * layer.units, (n, layer.units)
+                h = self.buffers[hi][:size].reshape(shape)
+                out = h if ai == hi else self.buffers[ai][:size].reshape(shape)
+                a = layer.forward(a, h, out, self.buffers[si][:size].reshape(shape))
+                # h, not ŷ: a saturating output (σ(inf) = 1) would hide an infinite weight.
+                if check is not None and not (np.isfinite(h.min()) and np.isfinite(h.max())):
+                    check()  # a weight that is not finite is named first
+                    raise overflowed(index, X, dtype)
+        return h, a
 
 
 class Network:
@@ -318,7 +283,7 @@ class Network:
         largest = max(self.dense_layers, key=lambda dense: dense.n_parameters)
         _memory.check_large(
             2 * size * self.dtype.itemsize,
-            f"a network of widths {_widths(self.n_inputs, self.layers)} ({size:,} parameters, the weights and their "
+            f"a network of widths {widths(self.n_inputs, self.layers)} ({size:,} parameters, the weights and their "
             f"gradient in {self.dtype.name}; layer {largest.index} alone has {largest.n_parameters:,})",
         )
         # θ and g at their own page offsets: the optimizer's pass reads both (see _buffers).
@@ -337,7 +302,7 @@ class Network:
                 offset += layer.units
             else:
                 layer.b = layer.db = None
-        self._workspaces: dict[int, _Workspace] = {}
+        self._workspaces: dict[int, Workspace] = {}
 
     # ------------------------------------------------------------------ views
 
@@ -431,7 +396,7 @@ class Network:
             raise ShapeError(f"{kind} layer 1 expects inputs with {self.n_inputs} features, got array of shape {shown}")
         return array, single
 
-    def _check_parameters(self) -> None:
+    def check_parameters(self) -> None:
         """Raise naming the first layer whose weights or bias hold NaN or infinity."""
         if np.isfinite(self.parameters.min()) and np.isfinite(self.parameters.max()):
             return
@@ -440,10 +405,19 @@ class Network:
             if layer.b is not None:
                 check_finite(layer.b, f"b[{layer.index}] of layer {layer.index}")
 
-    def _prepare(
-        self, X: Any, y: Any, loss: str | Loss, sample_weight: Any = None
+    def check_data(
+        self, X: Any, y: Any, loss: str | Loss = "mse", sample_weight: Any = None
     ) -> tuple[FloatArray, FloatArray, Loss, FloatArray | None]:
-        """Check ``X``, ``y``, the loss and the weights together; return them ready to use."""
+        """Check ``X``, ``y``, the loss and the weights together; return them ready to use.
+
+        Returns
+        -------
+        inputs : ndarray of shape (n_samples, n_inputs), in the network's dtype
+        targets : ndarray of shape (n_samples, n_outputs), in the network's dtype
+            One-hot rows for class indices of ``crossentropy``.
+        loss : Loss
+        sample_weight : ndarray of shape (n_samples,), float64, or None
+        """
         loss_fn = get_loss(loss)
         loss_fn.check_output(self.layers[-1].activation, len(self.layers))
         inputs, single = self._check_inputs(X)
@@ -458,9 +432,9 @@ class Network:
         weights = check_sample_weight(sample_weight, n, np.dtype(np.float64))
         return inputs, targets, loss_fn, weights
 
-    # ------------------------------------------------------ forward, backward
+    # ---------------------------------------------------- for the training loop
 
-    def _workspace(self, n_samples: int) -> _Workspace:
+    def workspace(self, n_samples: int) -> Workspace:
         """``fit``'s workspace for batches of ``n_samples`` rows, kept from step to step.
 
         It writes the network's own gradient buffer: for ``fit`` only, which is
@@ -470,17 +444,17 @@ class Network:
         if ws is None:
             if len(self._workspaces) >= 4:  # a full batch and a last batch, of a few fits
                 self._workspaces.clear()
-            ws = self._workspaces[n_samples] = _Workspace(
+            ws = self._workspaces[n_samples] = Workspace(
                 self.layers,
                 n_samples,
                 self.dtype,
                 self.gradient,
                 f"training with batch_size={n_samples} through a network of widths "
-                f"{_widths(self.n_inputs, self.layers)}",
+                f"{widths(self.n_inputs, self.layers)}",
             )
         return ws
 
-    def _check_training_memory(self, batch_size: int, n_samples: int, n_features: int, n_targets: int) -> None:
+    def check_training_memory(self, batch_size: int, n_samples: int, n_features: int, n_targets: int) -> None:
         """Raise :class:`MemoryLimitError` if ``fit``'s buffers would not fit in memory.
 
         They are the workspaces of a full and of a last batch, the batch's
@@ -490,165 +464,27 @@ class Network:
         """
         last = n_samples % batch_size
         nbytes = (
-            _workspace_bytes(self.layers, batch_size, self.dtype)
-            + (_workspace_bytes(self.layers, last, self.dtype) if last else 0)
+            workspace_bytes(self.layers, batch_size, self.dtype)
+            + (workspace_bytes(self.layers, last, self.dtype) if last else 0)
             + batch_size * (n_features + n_targets + 1) * self.dtype.itemsize
             + 4 * self.parameters.nbytes
         )
         _memory.check_large(
             nbytes,
-            f"training with batch_size={batch_size} through a network of widths {_widths(self.n_inputs, self.layers)}",
+            f"training with batch_size={batch_size} through a network of widths {widths(self.n_inputs, self.layers)}",
         )
 
-    def _forward(
-        self, X: FloatArray, ws: _Workspace | None = None, rng: np.random.Generator | None = None
-    ) -> _Workspace:
-        """Run the forward pass for ``X`` of shape ``(n, n_inputs)`` into a workspace.
-
-        Without ``ws``, a new workspace for ``n`` rows that writes the network's
-        gradient buffer is made; a given ``ws`` may have more rows than ``X``
-        (the first ``n`` are used). ``rng`` is the generator of a training step
-        (Dropout layers draw their masks from it); None for inference.
-        """
+    def _loss_value(self, X: FloatArray, targets: FloatArray, loss: Loss, sample_weight: FloatArray | None) -> float:
+        """``L`` for all rows in one pass (chunks would sum it in another order), in buffers of this call."""
         n = X.shape[0]
-        if ws is None:
-            ws = _Workspace(self.layers, n, self.dtype, self.gradient)
-        ws.training = rng is not None
-        a = X
-        if n == ws.n_samples:  # the training loop's case: whole buffers, no views to make
-            for layer, z, out, tmp in zip(self.layers, ws.z, ws.a, ws.tmp, strict=True):
-                a = layer.forward(a, z, out, tmp, rng)
-            return ws
-        for layer, z, out, tmp in zip(self.layers, ws.z, ws.a, ws.tmp, strict=True):
-            a = layer.forward(a, z[:n], out[:n], tmp[:n], rng)
-        return ws
-
-    def _overflowed(self, index: int, X: FloatArray) -> DataError:
-        """The error for layer ``index`` (from 1) whose ``z`` is not finite for ``X``."""
-        self._check_parameters()
-        return DataError(
-            f"layer {index} overflowed: its input z is not finite in {self.dtype.name} "
-            f"(inputs up to {np.abs(X).max():.3g} in magnitude); scale the inputs"
-            + (" or use float64" if self.dtype == np.float32 else "")
-        )
-
-    def _checked_forward(self, X: FloatArray, ws: _Workspace | None = None) -> _Workspace:
-        """``_forward`` (inference) that raises :class:`DataError` instead of returning non-finite outputs."""
-        n = X.shape[0]
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            ws = self._forward(X, ws)
-        # z, not ŷ: a saturating output (σ(inf) = 1) would hide an infinite weight.
-        for index, z in enumerate(ws.z, start=1):
-            if not (np.isfinite(z[:n].min()) and np.isfinite(z[:n].max())):
-                raise self._overflowed(index, X)
-        return ws
-
-    def _infer(self, X: FloatArray, buffers: _Inference, check: bool = True) -> tuple[FloatArray, FloatArray]:
-        """The forward pass alone for ``X`` (at most ``buffers.rows`` rows): ``z`` and ``a`` of the output layer.
-
-        With ``check``, raises :class:`DataError` naming the first layer whose
-        ``z`` is not finite; without, leaves that to the caller.
-        The same operations as :meth:`_forward` in inference mode, so the same
-        bits for the same rows; they are views of ``buffers``, valid until its next use.
-        """
-        n = X.shape[0]
-        a = z = X
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for index, (layer, (zi, ai, ti)) in enumerate(zip(self.layers, buffers.plan, strict=True), start=1):
-                size, shape = n * layer.units, (n, layer.units)
-                z = buffers.buffers[zi][:size].reshape(shape)
-                out = z if ai == zi else buffers.buffers[ai][:size].reshape(shape)
-                a = layer.forward(a, z, out, buffers.buffers[ti][:size].reshape(shape))
-                # z, not ŷ: a saturating output (σ(inf) = 1) would hide an infinite weight.
-                if check and not (np.isfinite(z.min()) and np.isfinite(z.max())):
-                    raise self._overflowed(index, X)
-        return z, a
-
-    def _backward(
-        self, ws: _Workspace, X: FloatArray, targets: FloatArray, loss: Loss, scale: Any, check: bool = True
-    ) -> None:
-        """Fill ``self.gradient`` from the forward pass in ``ws``.
-
-        ``scale`` turns per-sample ``∂ℓ/∂z`` into ``∂L/∂z``: ``1/n`` for the
-        mean, ``w / Σw`` (shape ``(n, 1)``) for a weighted mean, 1 to keep
-        per-sample error terms (used by :func:`backprop.explain`).
-
-        With ``check`` (the default) an overflow raises :class:`DataError`
-        naming the layer instead of warning and leaving infinities; the
-        training loop, which checks the gradient's norm anyway, passes False
-        and handles numpy's floating-point state itself.
-        """
-        if not check:
-            self._backward_pass(ws, X, targets, loss, scale)
-            return
-        with np.errstate(over="ignore", invalid="ignore"):
-            self._backward_pass(ws, X, targets, loss, scale)
-        gradient = self.gradient if ws.gradient is None else ws.gradient
-        if np.isfinite(gradient.min()) and np.isfinite(gradient.max()):
-            return
-        # The pass runs from the output down: the last layer with a non-finite gradient is where it began.
-        index, dW, db = next(
-            (layer.index, dW, db)
-            for layer, dW, db in reversed(list(zip(self.layers, ws.dW, ws.db, strict=True)))
-            if dW is not None and not (np.isfinite(dW).all() and (db is None or np.isfinite(db).all()))
-        )
-        nan = bool(np.isnan(dW).any() or (db is not None and np.isnan(db).any()))
-        cause = "an activation's derivative returned NaN, or the backward pass overflowed" if nan else "it overflowed"
-        raise DataError(
-            f"the gradient of layer {index} is not finite in {self.dtype.name} ({cause}); "
-            "scale the inputs or targets" + (", or use float64" if self.dtype == np.float32 else "")
-        )
-
-    def _backward_pass(self, ws: _Workspace, X: FloatArray, targets: FloatArray, loss: Loss, scale: Any) -> None:
-        last = len(self.layers) - 1
-        output = self.layers[last]
-        dW, db, training = ws.dW, ws.db, ws.training
-        # The output error term, as ∂L/∂z = −δᵒ; summed: the layer's db already holds
-        # Σ ∂L/∂z (summed in the same pass by a compiled kernel).
-        summed = loss.output_gradient_summed(
-            ws.z[last], ws.a[last], targets, output.activation, ws.grad[last], ws.tmp[last], scale, db[last]
-        )
-        for l in range(last, -1, -1):
-            layer = self.layers[l]
-            below = ws.grad[l - 1] if l else None
-            layer.backward(ws.a[l - 1] if l else X, ws.grad[l], below, ws.tmp[l], summed, dW[l], db[l], training)
-            if below is not None:
-                # The hidden error term: (∂L/∂z[l] W[l]ᵀ) ⊙ f'(z[l-1]).
-                lower = self.layers[l - 1]
-                summed = lower.activation.backward_summed(below, ws.z[l - 1], ws.a[l - 1], ws.tmp[l - 1], db[l - 1])
-
-    def _scale(self, n_samples: int, sample_weight: FloatArray | None) -> Any:
-        """``1/n``, or ``w / Σw`` of shape ``(n, 1)``: turns per-sample ``∂ℓ/∂z`` into ``∂L/∂z``."""
-        if sample_weight is None:
-            return 1.0 / n_samples
-        scaled = scaled_weights(sample_weight)  # exact, and Σ cannot overflow
-        return (scaled / scaled.sum()).astype(self.dtype)[:, None]
-
-    def _loss_value(
-        self,
-        X: FloatArray,
-        targets: FloatArray,
-        loss: Loss,
-        sample_weight: FloatArray | None,
-        ws: _Workspace | None = None,
-    ) -> float:
-        """``L`` for all rows in one pass (chunks would sum it in another order).
-
-        In buffers of this call, or in ``ws`` (whose ``z`` and ``a`` the caller
-        then reads: gradcheck watches the kinks of ReLU there).
-        """
-        if ws is not None:
-            ws = self._checked_forward(X, ws)
-            return loss.value(ws.z[-1], ws.a[-1], targets, sample_weight)
-        n = X.shape[0]
-        buffers = _Inference(
+        buffers = Inference(
             self.layers,
             n,
             self.dtype,
-            f"the loss of {n:,} rows through a network of widths {_widths(self.n_inputs, self.layers)}",
+            f"the loss of {n:,} rows through a network of widths {widths(self.n_inputs, self.layers)}",
         )
-        z, a = self._infer(X, buffers)
-        return loss.value(z, a, targets, sample_weight)
+        h, a = buffers.forward(self.layers, X, self.dtype, self.check_parameters)
+        return loss.value(h, a, targets, sample_weight)
 
     # ---------------------------------------------------------------- public
 
@@ -689,15 +525,17 @@ class Network:
         result = np.empty((n, self.n_outputs), self.dtype)
         rows = predict_rows(self.layers, n, self.dtype)
         # Buffers of this call only: predict leaves the network untouched and is thread-safe.
-        buffers = _Inference(
+        buffers = Inference(
             self.layers,
             rows,
             self.dtype,
-            f"predict on chunks of {rows:,} rows through a network of widths {_widths(self.n_inputs, self.layers)}",
+            f"predict on chunks of {rows:,} rows through a network of widths {widths(self.n_inputs, self.layers)}",
         )
         for start in range(0, n, rows):
             chunk = inputs[start : start + rows]
-            result[start : start + chunk.shape[0]] = self._infer(chunk, buffers)[1]
+            result[start : start + chunk.shape[0]] = buffers.forward(
+                self.layers, chunk, self.dtype, self.check_parameters
+            )[1]
         return result[0] if single else result
 
     def loss(self, X: Any, y: Any, loss: str | Loss = "mse", sample_weight: Any = None) -> float:
@@ -705,7 +543,7 @@ class Network:
 
         Inference mode (no dropout), in buffers of this call: thread-safe, as :meth:`predict`.
         """
-        inputs, targets, loss_fn, weights = self._prepare(X, y, loss, sample_weight)
+        inputs, targets, loss_fn, weights = self.check_data(X, y, loss, sample_weight)
         return self._loss_value(inputs, targets, loss_fn, weights)
 
     def gradients(
@@ -736,25 +574,45 @@ class Network:
         ``fit`` trains the network in another (each then sees the parameters
         of some step).
         """
-        inputs, targets, loss_fn, weights = self._prepare(X, y, loss, sample_weight)
+        inputs, targets, loss_fn, weights = self.check_data(X, y, loss, sample_weight)
         n = inputs.shape[0]
         gradient = np.empty_like(self.parameters)
-        ws = _Workspace(
+        ws = Workspace(
             self.layers,
             n,
             self.dtype,
             gradient,
-            f"the gradients of {n:,} rows through a network of widths {_widths(self.n_inputs, self.layers)}",
+            f"the gradients of {n:,} rows through a network of widths {widths(self.n_inputs, self.layers)}",
         )
-        self._checked_forward(inputs, ws)
-        self._backward(ws, inputs, targets, loss_fn, self._scale(n, weights))
+        step = Step(self.layers, loss_fn)
+        checked_forward(step, inputs, ws, self.dtype, self.check_parameters)
+        checked_backward(step, ws, inputs, targets, mean_scale(n, weights, self.dtype), self.dtype)
         return [(dW, db) for dW, db in zip(ws.dW, ws.db, strict=True) if dW is not None]
 
-    #: Train in place: :func:`backprop.training.fit` with this network as ``net``.
-    fit = _fit
+    def fit(self, X: Any, y: Any, loss: str | Loss = "mse", **options: Any) -> History:
+        """Train in place by mini-batch gradient descent: :func:`backprop.training.fit` with this network.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_inputs)
+        y : array_like of shape (n_samples, n_outputs) or (n_samples,)
+        loss : {"mse", "binary_crossentropy", "crossentropy"} or Loss, default "mse"
+        **options
+            ``optimizer``, ``epochs``, ``batch_size``, ``shuffle``, ``validation``,
+            ``sample_weight``, ``class_weight``, ``l2``, ``clip_norm``, ``schedule``,
+            ``callbacks``, ``seed``, ``resume_from``: see :func:`backprop.training.fit`.
+
+        Returns
+        -------
+        History
+        """
+        from .training import fit  # here: training builds on this module
+
+        return fit(self, X, y, loss, **options)
 
 
 def as_network(net: Any) -> Network:
+    """``net`` itself if it is a :class:`Network`; else a :class:`BackpropTypeError` naming what it is."""
     if not isinstance(net, Network):
         raise BackpropTypeError(f"expected a backprop.Network, got {type(net).__name__}")
     return net

@@ -18,12 +18,12 @@ everything a run needs to continue bit for bit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
-from . import _buffers, _kernels
+from . import _buffers
 from ._validation import (
     FLOAT_DTYPES,
     FloatArray,
@@ -105,11 +105,16 @@ class Optimizer:
         self.steps += 1
         self._update(parameters, gradient)
 
-    def _step_saving(self, parameters: FloatArray, gradient: FloatArray, backup: FloatArray) -> None:
-        """:meth:`step`, after copying ``parameters`` into ``backup`` (the training loop's
-        last good ``θ``); a compiled kernel does both in one pass."""
-        np.copyto(backup, parameters)
-        self.step(parameters, gradient)
+    def compiled_step(
+        self, kernel: Callable[..., Any], parameters: FloatArray, gradient: FloatArray, backup: FloatArray
+    ) -> None:
+        """:meth:`step` by ``kernel``, the compiled form of this optimizer's rule, saving ``θ`` into ``backup``.
+
+        For :mod:`backprop._fast`, which passes the kernel of the built-in
+        types that have one (SGD with momentum, Adam, AdamW): one pass over
+        ``θ``, ``g``, the state and the backup, with the numpy path's bits.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no compiled step")
 
     def _update(self, parameters: FloatArray, gradient: FloatArray) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement step or _update")
@@ -283,24 +288,15 @@ class SGD(Optimizer):
     def _needs_scratch(self) -> bool:
         return bool(self.weight_decay) or self.nesterov
 
-    def _step_saving(self, parameters: FloatArray, gradient: FloatArray, backup: FloatArray) -> None:
-        if not (self.momentum and _kernels.enabled() and _plain(self, SGD)):
-            super()._step_saving(parameters, gradient, backup)
-            return
+    def compiled_step(
+        self, kernel: Callable[..., Any], parameters: FloatArray, gradient: FloatArray, backup: FloatArray
+    ) -> None:
         self._prepare(parameters, gradient)
         self.steps += 1
         self._decay(parameters, gradient, self.weight_decay)
-        self._momentum_kernel(parameters, gradient, backup)
-
-    def _momentum_kernel(self, parameters: FloatArray, gradient: FloatArray, backup: FloatArray) -> bool:
-        """The momentum step in one compiled pass (bit-identical to the numpy path); False without numba."""
-        kernel = _kernels.get("momentum")
-        if kernel is None:
-            return False
         cast = parameters.dtype.type
         velocity = self._buffers["momentum_buffer"]
         kernel(parameters, gradient, velocity, backup, cast(self.momentum), cast(self.lr), self.nesterov)
-        return True
 
     def _update(self, parameters: FloatArray, gradient: FloatArray) -> None:
         momentum = self.momentum
@@ -308,8 +304,6 @@ class SGD(Optimizer):
         direction = gradient
         if momentum:
             # b ← μ b + g; the buffer starts at 0, so b₁ = g₁ exactly (torch clones g₁).
-            if self._momentum_kernel(parameters, gradient, parameters[:0]):
-                return
             velocity = self._buffers["momentum_buffer"]
             velocity *= momentum
             velocity += gradient
@@ -372,24 +366,16 @@ class Adam(Optimizer):
         )
         self.eps = check_positive(eps, "eps")
         self.weight_decay = check_interval(weight_decay, "weight_decay", 0.0, None)
-        self._hyper: FloatArray = np.empty(8)  # the compiled step's constants (see _adam_kernel)
+        self._hyper: FloatArray = np.empty(8)  # the compiled step's constants (see compiled_step)
 
     def _buffer_names(self) -> tuple[str, ...]:
         return ("exp_avg", "exp_avg_sq")
 
-    def _step_saving(self, parameters: FloatArray, gradient: FloatArray, backup: FloatArray) -> None:
-        if not (_kernels.enabled() and _plain(self, Adam)):
-            super()._step_saving(parameters, gradient, backup)
-            return
+    def compiled_step(
+        self, kernel: Callable[..., Any], parameters: FloatArray, gradient: FloatArray, backup: FloatArray
+    ) -> None:
         self._prepare(parameters, gradient)
         self.steps += 1
-        self._adam_kernel(parameters, gradient, backup)
-
-    def _adam_kernel(self, parameters: FloatArray, gradient: FloatArray, backup: FloatArray) -> bool:
-        """The step in one compiled pass (bit-identical to the numpy path); False without numba."""
-        kernel = _kernels.get("adam")
-        if kernel is None:
-            return False
         lr, (beta1, beta2), t = float(self.lr), self.betas, self.steps
         c = (1 - beta2**t) ** 0.5  # as in _update
         hyper = self._hyper
@@ -416,11 +402,8 @@ class Adam(Optimizer):
             bool(self._decoupled and self.weight_decay),
             bool(not self._decoupled and self.weight_decay),
         )
-        return True
 
     def _update(self, parameters: FloatArray, gradient: FloatArray) -> None:
-        if self._adam_kernel(parameters, gradient, parameters[:0]):
-            return
         lr, (beta1, beta2), t = float(self.lr), self.betas, self.steps
         m, v, scratch = self._buffers["exp_avg"], self._buffers["exp_avg_sq"], self._scratch
         # Δθ = −η/(1 − β₁ᵗ) · m / (√v/c + ε) with c = √(1 − β₂ᵗ), written as
@@ -687,12 +670,6 @@ def get_optimizer(spec: str | Optimizer, lr: float | None = None) -> Optimizer:
             f"optimizer must be a name such as 'adam' or an Optimizer such as bp.Adam(1e-3), got {spec!r}"
         )
     raise ParameterError(f"Unknown optimizer {spec!r}; expected one of {sorted(OPTIMIZERS)}")
-
-
-def _plain(optimizer: Optimizer, cls: type[Optimizer]) -> bool:
-    """Whether ``optimizer`` steps as ``cls`` does: a subclass that changes the step keeps its own."""
-    kind = type(optimizer)
-    return kind.step is Optimizer.step and kind._update is cls._update
 
 
 __all__ = ["OPTIMIZERS", "SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "get_optimizer"]

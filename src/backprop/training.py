@@ -16,224 +16,37 @@ checkpoints are callbacks.
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import math
-import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import TYPE_CHECKING, Any
+from typing import Any, NoReturn
 
 import numpy as np
 
-from . import _buffers, _kernels
+from . import _buffers
+from ._fast import step_for
 from ._validation import (
     FloatArray,
     check_interval,
     check_positive,
     check_positive_int,
     check_seed,
-    fits_float,
-    is_finite_number,
     scaled_weights,
     shown,
-    shown_briefly,
 )
-from .errors import BackpropError, BackpropTypeError, DataError, DivergenceError, ModelFileError, ParameterError
+from .callbacks import Callback, History, TrainingState
+from .checkpoints import read_checkpoint, restore, saved_optimizer
+from .errors import BackpropTypeError, DataError, DivergenceError, ParameterError
 from .layers import Dropout
 from .losses import Loss
-from .metrics import correct, mean_abs_share, r2, total_variance
-from .optimizers import OPTIMIZERS, Optimizer, get_optimizer
+from .metrics import mean_abs_share, r2, total_variance
+from .network import Inference, Network, predict_rows
+from .optimizers import Optimizer, get_optimizer
 from .preprocessing import fraction_count, split, stratified_split
 from .schedules import Schedule, get_schedule
-
-if TYPE_CHECKING:
-    from .network import Network, _Workspace
-
-
-class Callback:
-    """Hooks called by :func:`fit`; subclass and override what you need.
-
-    ``on_epoch_end`` returns True to stop training after this epoch. ``logs``
-    holds the epoch's metrics (``loss``, ``accuracy`` or ``r2``/``mae``,
-    their ``val_`` twins with validation data, ``lr``, ``seconds``,
-    ``grad_norm_<layer>``).
-    """
-
-    def on_train_begin(self, state: TrainingState) -> None:
-        """Called once before the first epoch (of this call, when resuming)."""
-
-    def on_batch_end(self, batch: int, logs: dict[str, float]) -> bool | None:
-        """Called after every optimizer step with ``{"loss": batch loss, "size": rows}``; True stops.
-
-        A stop here ends training mid-epoch: the epoch is not logged, and
-        ``state.partial`` holds where it stopped, so that a checkpoint written
-        now (``state.checkpoint()``, or :class:`ModelCheckpoint` at train end)
-        resumes with the next batch, bit for bit.
-        """
-        return None
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None:
-        """Called after every epoch (numbered from 0) with its metrics; True stops."""
-        return None
-
-    def on_train_end(self, state: TrainingState) -> None:
-        """Called once after the last epoch, also after a stop."""
-
-    def on_train_error(self, state: TrainingState, error: BaseException) -> None:
-        """Called instead of ``on_train_end`` when training ends with an exception."""
-
-    def state_dict(self) -> dict[str, Any]:
-        """What a resumed run needs to continue this callback (saved in checkpoints)."""
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`state_dict`; called before ``on_train_begin`` when resuming."""
-
-    def _check_state_dict(self, state: Any, net: Network) -> None:
-        """Raise a BackpropError if ``load_state_dict(state)`` would refuse ``state``, or leave
-        this callback unfit to train ``net``.
-
-        A resume calls it for every callback before it changes anything, so that a
-        damaged checkpoint leaves the network, the optimizer and the callbacks as
-        they were. The built-in callbacks check their fields here.
-        """
-
-
-class History:
-    """What ``fit`` measured, epoch by epoch.
-
-    Attributes
-    ----------
-    epoch : list of int
-        The epochs run, numbered from 0.
-    history : dict of str to list of float
-        Per-epoch values keyed by name: ``loss``, ``accuracy`` (classification)
-        or ``r2`` and ``mae`` (regression), ``val_``-prefixed twins with
-        validation data, ``lr``, ``seconds`` and ``grad_norm_<l>``, the mean
-        norm of layer ``l``'s weight gradient over the epoch's batches.
-    seed : int or None
-        The seed the run used (drawn from the OS when ``fit`` got none).
-    """
-
-    def __init__(self) -> None:
-        self.epoch: list[int] = []
-        self.history: dict[str, list[float]] = {}
-        self.seed: int | None = None
-
-    def append(self, epoch: int, logs: dict[str, float]) -> None:
-        """Record the metrics ``logs`` of ``epoch``."""
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
-
-    @property
-    def loss(self) -> list[float]:
-        """The training loss of every epoch (mean over its batches)."""
-        return self.history.get("loss", [])
-
-    @property
-    def monitor(self) -> str:
-        """The metric that ranks epochs: ``val_loss`` with validation data, else ``loss``."""
-        return "val_loss" if "val_loss" in self.history else "loss"
-
-    @property
-    def best_epoch(self) -> int | None:
-        """The epoch with the lowest :attr:`monitor` value (None before any epoch)."""
-        values = self.history.get(self.monitor)
-        if not values:
-            return None
-        return self.epoch[int(np.argmin(values))]
-
-    @property
-    def grad_norms(self) -> dict[int, list[float]]:
-        """Per Dense layer (numbered from 1) its gradient norm, epoch by epoch."""
-        prefix = "grad_norm_"
-        return {int(k[len(prefix) :]): v for k, v in self.history.items() if k.startswith(prefix)}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"epoch": list(self.epoch), "history": {k: list(v) for k, v in self.history.items()}, "seed": self.seed}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a :meth:`state_dict`, checked whole before anything changes.
-
-        ``epoch`` must list epoch numbers (integers >= 0), ``history`` map
-        metric names to lists of numbers, none longer than ``epoch``, and
-        ``seed`` be None or an integer >= 0.
-        """
-        if not isinstance(state, Mapping):
-            raise BackpropTypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
-        missing = sorted({"epoch", "history", "seed"} - set(state))
-        if missing:
-            raise ParameterError(f"history state is missing {missing}")
-        epochs, history, seed = state["epoch"], state["history"], state["seed"]
-        if not isinstance(epochs, list) or not all(_is_count(epoch) for epoch in epochs):
-            raise ParameterError(f"epoch must be a list of epoch numbers (integers >= 0), got {shown_briefly(epochs)}")
-        if not isinstance(history, Mapping):
-            raise ParameterError(f"history must map metric names to lists of numbers, got {shown_briefly(history)}")
-        for key, values in history.items():
-            if not isinstance(values, list) or len(values) > len(epochs) or not all(map(fits_float, values)):
-                raise ParameterError(
-                    f"history[{shown_briefly(key)}] must be a list of at most {len(epochs)} numbers (one per "
-                    f"epoch), got {shown_briefly(values)}"
-                )
-        if seed is not None:
-            seed = check_seed(seed)
-        self.epoch = [int(e) for e in epochs]
-        self.history = {str(k): [float(x) for x in v] for k, v in history.items()}
-        self.seed = seed
-
-    def __getitem__(self, key: str) -> list[float]:
-        return self.history[key]
-
-    def __len__(self) -> int:
-        return len(self.epoch)
-
-    def __repr__(self) -> str:
-        last = {k: round(v[-1], 6) for k, v in self.history.items() if v and not k.startswith("grad_norm_")}
-        return f"History(epochs={len(self)}, last={last})"
-
-
-@dataclass
-class TrainingState:
-    """The live objects of one ``fit`` call, as callbacks see them.
-
-    ``epoch`` is the last finished epoch (−1 before the first). ``checkpoint()``
-    gathers everything a resumed run needs to continue bit for bit.
-    """
-
-    net: Network
-    optimizer: Optimizer
-    schedule: Schedule
-    history: History
-    seed: int
-    base_lr: float
-    epochs: int
-    rngs: dict[str, np.random.Generator] = field(default_factory=dict)
-    epoch: int = -1
-    metrics: tuple[str, ...] = ()
-    callbacks: list[Callback] = field(default_factory=list)
-    #: Set when a callback stopped training after a batch, mid-epoch: the
-    #: epoch's batch order, the next batch and the epoch's running sums, so
-    #: that a resumed run continues with the next batch, bit for bit.
-    partial: dict[str, Any] | None = None
-
-    def checkpoint(self) -> dict[str, Any]:
-        """The state to write with :func:`backprop.io.save_checkpoint`."""
-        return {
-            "epoch": self.epoch,
-            "epochs": self.epochs,
-            "seed": self.seed,
-            "base_lr": self.base_lr,
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(),
-            "rngs": {name: rng.bit_generator.state for name, rng in self.rngs.items()},
-            "history": self.history.state_dict(),
-            "callbacks": [{"type": type(c).__name__, "state": c.state_dict()} for c in self.callbacks],
-            "partial": self.partial,
-        }
+from .step import Workspace
 
 
 def fit(
@@ -313,210 +126,28 @@ def fit(
         When the loss or the gradient stops being finite; the network keeps
         the last finite parameters.
     """
-    inputs, targets, loss_fn, weights = net._prepare(X, y, loss, sample_weight)
-    _kernels.enabled()  # load (or compile) the compiled kernels, if numba is there, for every step
-    net._check_parameters()
-    checkpoint = None if resume_from is None else _read_checkpoint(net, resume_from)
-    if optimizer is None and checkpoint is not None:
-        optimizer = _saved_optimizer(checkpoint)
-    optimizer = _optimizer(optimizer)
-    schedule_fn = get_schedule(schedule)
-    epochs = check_positive_int(epochs, "epochs")
-    if not isinstance(shuffle, bool | np.bool_):
-        raise BackpropTypeError(f"shuffle must be True or False, got shuffle={shuffle!r}")
-    l2 = check_interval(l2, "l2", 0.0, None)
-    largest = float(np.finfo(net.dtype).max)
-    if l2 > largest:
-        raise ParameterError(f"l2 must be at most {largest:.4g} in {net.dtype.name}, got l2={l2:g}")
-    clip = None if clip_norm is None else check_positive(clip_norm, "clip_norm")
-    if isinstance(callbacks, Callback):
-        callbacks = [callbacks]
-    elif callbacks is None or isinstance(callbacks, Sequence):
-        callbacks = list(callbacks or ())
-    else:
-        raise BackpropTypeError(f"callbacks must be a Callback or a list of them, got {callbacks!r}")
-    for callback in callbacks:
-        if not isinstance(callback, Callback):
-            raise BackpropTypeError(f"callbacks must be backprop Callback instances, got {callback!r}")
-
-    if checkpoint is not None:
-        if seed is not None and check_seed(seed) != checkpoint.seed:
-            raise ParameterError(
-                f"seed={seed!r} differs from the seed {checkpoint.seed} of the checkpoint {checkpoint.where!r}; "
-                "omit seed to resume"
-            )
-        seed = checkpoint.seed
-    seed = check_seed(seed)
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]
-    split_seq, shuffle_seq, dropout_seq = np.random.SeedSequence(seed).spawn(3)
-
-    classification = loss_fn.name in ("crossentropy", "binary_crossentropy")
-    # Samples are addressed by row number, never copied: X may be a memmap larger than memory.
-    train_rows: np.ndarray[Any, Any] = np.arange(inputs.shape[0])
-    validation_set: tuple[FloatArray, FloatArray, np.ndarray[Any, Any] | None] | None = None
-    if validation is not None:
-        train_rows, validation_set = _validation_data(net, validation, inputs, targets, loss_fn, split_seq)
-    if class_weight is not None:  # counted on the training rows: "balanced" balances what is trained on
-        weights = _apply_class_weight(class_weight, targets, weights, loss_fn, train_rows)
-
-    n = train_rows.shape[0]
-    batch = n if batch_size is None else min(check_positive_int(batch_size, "batch_size"), n)
-    # Every buffer of the run is sized before the first is allocated: one clear error, not a MemoryError midway.
-    net._check_training_memory(batch, n, inputs.shape[1], targets.shape[1])
-    shuffle_rng = np.random.default_rng(shuffle_seq)
-    dropout_rng = np.random.default_rng(dropout_seq)
-    history = History()
-    history.seed = seed
-    state = TrainingState(
-        net=net,
-        optimizer=optimizer,
-        schedule=schedule_fn,
-        history=history,
-        seed=seed,
-        base_lr=optimizer.lr,
-        epochs=epochs,
-        rngs={"shuffle": shuffle_rng, "dropout": dropout_rng},
-        metrics=_metric_names(classification, validation_set is not None),
-        callbacks=callbacks,
-    )
-    if checkpoint is not None:
-        _restore(state, checkpoint, train_rows, -(-n // batch))
-    start = state.epoch + 1
-
-    # Buffers for the whole run: batch gathering, relative weights, L2 and norms.
-    order = train_rows.copy()
-    batch_inputs = np.empty((batch, inputs.shape[1]), net.dtype)
-    # The batch's inputs by the compiled gather where it applies (an array in memory, not a memmap).
-    plain = type(inputs) is np.ndarray and inputs.flags.c_contiguous and order.dtype == np.intp
-    gather = _kernels.loaded("gather_rows") if plain and inputs.dtype == net.dtype else None
-    batch_targets = np.empty((batch, targets.shape[1]), net.dtype)
-    batch_scale = np.empty((batch, 1), net.dtype)
-    # Each sample's weight relative to the mean weight (see _relative_weights).
-    relative = None if weights is None else _relative_weights(weights, train_rows, net.dtype)
-    scratch = _buffers.empty(net.parameters.shape, net.dtype, _buffers.SCRATCH)
-    backup = _buffers.empty(net.parameters.shape, net.dtype, _buffers.BACKUP)
-    l2_scale = _l2_scale(net, l2) if l2 else None
-    segments, weight_segments = _gradient_segments(net)
-    squared_norms = _SquaredNorms(net.gradient, segments, weight_segments, scratch, reporting=clip is None)
-    variance = total_variance(targets[train_rows]) if not classification else (0.0, 0)
-    multilabel = loss_fn.name == "binary_crossentropy"  # every column its own yes/no; else argmax
-
-    # The generator the Dropout layers draw their masks from, passed to each training step's
-    # forward pass only: a predict in a callback or in another thread draws nothing.
-    step_rng = dropout_rng if any(isinstance(layer, Dropout) for layer in net.layers) else None
-    steps_run = 0  # optimizer steps in this call: the backup is valid once there was one
-    caller_errors = np.geterr()
+    run = Trainer(
+        net, X, y, loss, optimizer, epochs, batch_size, shuffle, validation, sample_weight, class_weight, l2, clip_norm,
+        schedule, callbacks, seed, resume_from,
+    )  # fmt: skip
+    state, callbacks = run.state, run.callbacks
     try:
         for callback in callbacks:
             callback.on_train_begin(state)
-        for epoch in range(start, epochs):
-            began = time.perf_counter()
-            optimizer.lr = schedule_fn(epoch, state.base_lr)
-            partial, state.partial = state.partial, None
-            if partial is not None:
-                # Resuming an epoch a callback stopped after a batch: its order and sums.
-                order[:] = partial["order"]
-                first = int(partial["step"])
-                loss_sum, data_loss_sum, correct, abs_sum = (float(value) for value in partial["sums"])
-                norm_sums = np.array(partial["norm_sums"], dtype=np.float64)
-            else:
-                if shuffle:
-                    # From the same start each epoch: the order depends on the generator's
-                    # state alone, so a resumed run draws the same permutations.
-                    order[:] = train_rows
-                    shuffle_rng.shuffle(order)
-                first = 0
-                loss_sum = data_loss_sum = correct = abs_sum = 0.0
-                norm_sums = np.zeros(len(net.dense_layers))
-            steps = first
-            # numpy's floating-point warnings are off for the whole loop (the training
-            # loop checks the loss and the gradient itself); callbacks run under the caller's.
+        for epoch in range(state.epoch + 1, run.epochs):
+            sums = run.begin_epoch(epoch)  # the epoch's order of the samples and its running sums
+            # numpy's floating-point warnings are off for the batches (the step checks the loss
+            # and the gradient itself); callbacks run under the caller's.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                for step, start_row in enumerate(range(first * batch, n, batch), start=first):
-                    rows = order[start_row : start_row + batch]
-                    m = rows.shape[0]
-                    if gather is not None:
-                        xb = batch_inputs[:m]
-                        gather(inputs, rows, xb)
-                    else:
-                        # mode="clip": the rows are valid, and the default "raise" gathers
-                        # through a temporary buffer (measured 3x slower).
-                        xb = inputs.take(rows, axis=0, out=batch_inputs[:m], mode="clip")
-                    yb = targets.take(rows, axis=0, out=batch_targets[:m], mode="clip")
-                    ws = net._workspace(m)
-                    net._forward(xb, ws, step_rng)
-                    if relative is None:
-                        scale: Any = 1.0 / m
-                        batch_loss = loss_fn.total(ws.z[-1], ws.a[-1], yb)
-                    else:
-                        scale = relative.take(rows, out=batch_scale[:m, 0], mode="clip")[:, None]
-                        batch_loss = loss_fn.total(ws.z[-1], ws.a[-1], yb, scale[:, 0])
-                        scale /= m
-                    if not math.isfinite(batch_loss):
-                        _diverged(net, backup, steps_run, epoch, step, _first_non_finite(ws, m), "the loss")
-                    net._backward(ws, xb, yb, loss_fn, scale, check=False)
-                    data_loss_sum += batch_loss
-                    if l2_scale is not None:
-                        batch_loss += 0.5 * m * _l2_penalty(net.parameters, l2_scale, scratch)
-                        if not math.isfinite(batch_loss):  # weights beyond ~1e154: Σ λ θ² overflows float64
-                            heaviest = max(net.dense_layers, key=lambda dense: float(np.abs(dense.W).max()))
-                            _diverged(net, backup, steps_run, epoch, step, heaviest.index, "the loss's L2 term", l2)
-                        net.gradient += scratch
-                    # The step's weight norms go into norm_sums when their total is finite.
-                    total = squared_norms(norm_sums)
-                    if not math.isfinite(total):
-                        squares = squared_norms.sums[weight_segments]
-                        bad = net.dense_layers[int(np.argmax(~np.isfinite(squares)))].index
-                        # A finite gradient beyond 1e154 has a squared norm beyond float64.
-                        finite = np.isfinite(net.gradient.min()) and np.isfinite(net.gradient.max())
-                        what = "the gradient's norm" if finite else "the gradient"
-                        _diverged(net, backup, steps_run, epoch, step, bad, what, l2)
-                    if clip is not None and total > clip * clip:
-                        net.gradient *= clip / np.sqrt(total)
-                    optimizer._step_saving(net.parameters, net.gradient, backup)
-                    steps += 1
-                    steps_run += 1
-                    loss_sum += batch_loss
-                    if classification:
-                        correct += _correct(ws.a[-1], yb, multilabel)  # the workspace holds m rows
-                    else:
-                        abs_sum += mean_abs_share(ws.a[-1], yb, n * targets.shape[1])
-                    if not callbacks:
-                        continue
-                    logs_batch = {"loss": batch_loss / m, "size": float(m)}
-                    with np.errstate(**caller_errors):
-                        stop = any([bool(callback.on_batch_end(step, logs_batch)) for callback in callbacks])
-                    if stop:
-                        state.partial = {
-                            "epoch": epoch,
-                            "step": step + 1,
-                            "order": order.copy(),
-                            "sums": [loss_sum, data_loss_sum, correct, abs_sum],
-                            "norm_sums": norm_sums.copy(),
-                        }
-                        break
+                for step, rows in run.batches(sums):
+                    batch = run.compute_gradient(rows, epoch, step)  # the forward and backward pass: net.gradient
+                    run.apply_gradient(batch, epoch, step)  # clipping, then the optimizer's weight update
+                    run.add(sums, batch)
+                    if callbacks and run.batch_end(epoch, step, batch, sums):
+                        break  # a callback stopped training after this batch
             if state.partial is not None:
                 break  # stopped after a batch: the epoch is not finished, nothing is logged
-
-            if not (np.isfinite(net.parameters.min()) and np.isfinite(net.parameters.max())):
-                # The epoch's last step overflowed: no later batch will see it.
-                _diverged(net, backup, steps_run, epoch, steps - 1, _first_non_finite_layer(net), "a parameter")
-            logs = {"loss": loss_sum / n}
-            if classification:
-                logs["accuracy"] = correct / n
-            else:
-                logs["r2"] = r2(data_loss_sum, variance)
-                logs["mae"] = abs_sum
-            if validation_set is not None:
-                logs.update(_evaluate(net, *validation_set, loss_fn, classification, multilabel, l2_scale, scratch))
-            logs["lr"] = optimizer.lr
-            logs["seconds"] = time.perf_counter() - began
-            for dense, norm_sum in zip(net.dense_layers, norm_sums, strict=True):
-                logs[f"grad_norm_{dense.index}"] = float(norm_sum / steps)
-            history.append(epoch, logs)
-            schedule_fn.update(epoch, logs)
-            state.epoch = epoch
+            logs = run.end_epoch(epoch, sums)
             if any([bool(callback.on_epoch_end(epoch, logs)) for callback in callbacks]):
                 break
     except BaseException as error:
@@ -525,18 +156,344 @@ def fit(
         raise
     for callback in callbacks:
         callback.on_train_end(state)
-    return history
+    return state.history
+
+
+@dataclass
+class EpochSums:
+    """What an epoch adds up batch by batch, and where it resumes: its first batch and its steps so far."""
+
+    first: int = 0
+    steps: int = 0
+    loss: float = 0.0  # Σ of the batches' losses, with the L2 term
+    data_loss: float = 0.0  # without it: R² compares the data's squared error
+    correct: float = 0.0
+    abs_error: float = 0.0
+    norm_sums: np.ndarray[Any, Any] = field(default_factory=lambda: np.zeros(0))
+
+
+@dataclass
+class Batch:
+    """One step's batch after :meth:`Trainer.compute_gradient`: its size, loss and output."""
+
+    size: int
+    loss: float  # Σ ℓ over the batch (weighted relative to the mean weight), with the L2 term
+    data_loss: float
+    output: FloatArray  # ŷ, the workspace's output rows
+    targets: FloatArray
+
+
+class Trainer:
+    """Everything one :func:`fit` call trains with: the data, the step, the buffers, the state.
+
+    :func:`fit` is its loop. Each training step is two calls, so that other
+    loops can split them: :meth:`compute_gradient` (the gradient of a batch,
+    in ``net.gradient``) and :meth:`apply_gradient` (its norms, clipping and
+    the optimizer's update). The step itself is :attr:`step`, a
+    :class:`backprop.step.Step` chosen once here by :func:`backprop._fast.step_for`.
+
+    The arguments are :func:`fit`'s; every one is checked, and every buffer of
+    the run sized, before the first is allocated.
+    """
+
+    def __init__(
+        self,
+        net: Network,
+        X: Any,
+        y: Any,
+        loss: str | Loss,
+        optimizer: Optimizer | str | None,
+        epochs: int,
+        batch_size: int | None,
+        shuffle: bool,
+        validation: float | tuple[Any, Any] | None,
+        sample_weight: Any,
+        class_weight: str | dict[Any, float] | None,
+        l2: float,
+        clip_norm: float | None,
+        schedule: Schedule | str | None,
+        callbacks: Sequence[Callback] | Callback | None,
+        seed: int | None,
+        resume_from: str | PathLike[str] | tuple[Network, dict[str, Any]] | None,
+    ) -> None:
+        inputs, targets, loss_fn, weights = net.check_data(X, y, loss, sample_weight)
+        net.check_parameters()
+        checkpoint = None if resume_from is None else read_checkpoint(net, resume_from)
+        if optimizer is None and checkpoint is not None:
+            optimizer = saved_optimizer(checkpoint)
+        self.optimizer = optimizer = _optimizer(optimizer)
+        self.schedule = get_schedule(schedule)
+        self.epochs = check_positive_int(epochs, "epochs")
+        if not isinstance(shuffle, bool | np.bool_):
+            raise BackpropTypeError(f"shuffle must be True or False, got shuffle={shuffle!r}")
+        self.shuffle = bool(shuffle)
+        self.l2 = l2 = check_interval(l2, "l2", 0.0, None)
+        largest = float(np.finfo(net.dtype).max)
+        if l2 > largest:
+            raise ParameterError(f"l2 must be at most {largest:.4g} in {net.dtype.name}, got l2={l2:g}")
+        self.clip = None if clip_norm is None else check_positive(clip_norm, "clip_norm")
+        self.callbacks = _callbacks(callbacks)
+        if checkpoint is not None:
+            if seed is not None and check_seed(seed) != checkpoint.seed:
+                raise ParameterError(
+                    f"seed={seed!r} differs from the seed {checkpoint.seed} of the checkpoint {checkpoint.where!r}; "
+                    "omit seed to resume"
+                )
+            seed = checkpoint.seed
+        seed = check_seed(seed)
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]
+        split_seq, shuffle_seq, dropout_seq = np.random.SeedSequence(seed).spawn(3)
+
+        self.net, self.inputs, self.targets, self.loss = net, inputs, targets, loss_fn
+        self.classification = loss_fn.name in ("crossentropy", "binary_crossentropy")
+        self.multilabel = loss_fn.name == "binary_crossentropy"  # every column its own yes/no; else argmax
+        # Samples are addressed by row number, never copied: X may be a memmap larger than memory.
+        train_rows: np.ndarray[Any, Any] = np.arange(inputs.shape[0])
+        self.validation_set: tuple[FloatArray, FloatArray, np.ndarray[Any, Any] | None] | None = None
+        if validation is not None:
+            train_rows, self.validation_set = _validation_data(net, validation, inputs, targets, loss_fn, split_seq)
+        if class_weight is not None:  # counted on the training rows: "balanced" balances what is trained on
+            weights = _apply_class_weight(class_weight, targets, weights, loss_fn, train_rows)
+        self.train_rows = train_rows
+        self.n = n = train_rows.shape[0]
+        self.batch = batch = n if batch_size is None else min(check_positive_int(batch_size, "batch_size"), n)
+        # Every buffer of the run is sized before the first is allocated: one clear error, not a MemoryError midway.
+        net.check_training_memory(batch, n, inputs.shape[1], targets.shape[1])
+        self.shuffle_rng = np.random.default_rng(shuffle_seq)
+        dropout_rng = np.random.default_rng(dropout_seq)
+        history = History()
+        history.seed = seed
+        self.state = TrainingState(
+            net=net,
+            optimizer=optimizer,
+            schedule=self.schedule,
+            history=history,
+            seed=seed,
+            base_lr=optimizer.lr,
+            epochs=self.epochs,
+            rngs={"shuffle": self.shuffle_rng, "dropout": dropout_rng},
+            metrics=_metric_names(self.classification, self.validation_set is not None),
+            callbacks=self.callbacks,
+        )
+        if checkpoint is not None:
+            restore(self.state, checkpoint, train_rows, -(-n // batch))
+
+        # The step, compiled where the built-in types have kernels: chosen once, for the whole run.
+        self.step = step = step_for(net.layers, loss_fn, optimizer)
+        # Buffers for the whole run: batch gathering, relative weights, L2 and norms.
+        self.order = train_rows.copy()
+        self.batch_inputs = np.empty((batch, inputs.shape[1]), net.dtype)
+        # The batch's inputs by the compiled gather where it applies (an array in memory, not a memmap).
+        plain = type(inputs) is np.ndarray and inputs.flags.c_contiguous and self.order.dtype == np.intp
+        self.gather = step.gather if plain and inputs.dtype == net.dtype else None
+        self.batch_targets = np.empty((batch, targets.shape[1]), net.dtype)
+        self.batch_scale = np.empty((batch, 1), net.dtype)
+        # Each sample's weight relative to the mean weight (see _relative_weights).
+        self.relative = None if weights is None else _relative_weights(weights, train_rows, net.dtype)
+        self.scratch = _buffers.empty(net.parameters.shape, net.dtype, _buffers.SCRATCH)
+        self.backup = _buffers.empty(net.parameters.shape, net.dtype, _buffers.BACKUP)
+        self.l2_scale = _l2_scale(net, l2) if l2 else None
+        segments, self.weight_segments = _gradient_segments(net)
+        kernel = step.squared_norms if self.clip is None else None  # only reporting: any order will do
+        self.squared_norms = _SquaredNorms(net.gradient, segments, self.weight_segments, self.scratch, kernel)
+        self.variance = total_variance(targets[train_rows]) if not self.classification else (0.0, 0)
+        # The generator the Dropout layers draw their masks from, passed to each training step's
+        # forward pass only: a predict in a callback or in another thread draws nothing.
+        self.step_rng = dropout_rng if any(isinstance(layer, Dropout) for layer in net.layers) else None
+        self.steps_run = 0  # optimizer steps in this call: the backup is valid once there was one
+        self.caller_errors = np.geterr()
+
+    # -- an epoch ----------------------------------------------------------------
+
+    def begin_epoch(self, epoch: int) -> EpochSums:
+        """Set the epoch's learning rate and order of the samples; its sums, or those it resumes."""
+        self.began = time.perf_counter()
+        self.optimizer.lr = self.schedule(epoch, self.state.base_lr)
+        partial, self.state.partial = self.state.partial, None
+        if partial is not None:
+            # Resuming an epoch a callback stopped after a batch: its order and sums.
+            self.order[:] = partial["order"]
+            first = int(partial["step"])
+            loss_sum, data_loss_sum, correct, abs_sum = (float(value) for value in partial["sums"])
+            norm_sums = np.array(partial["norm_sums"], dtype=np.float64)
+            self.norm_sums = norm_sums
+            return EpochSums(first, first, loss_sum, data_loss_sum, correct, abs_sum, norm_sums)
+        if self.shuffle:
+            # From the same start each epoch: the order depends on the generator's state
+            # alone, so a resumed run draws the same permutations.
+            self.order[:] = self.train_rows
+            self.shuffle_rng.shuffle(self.order)
+        self.norm_sums = np.zeros(len(self.net.dense_layers))
+        return EpochSums(norm_sums=self.norm_sums)
+
+    def batches(self, sums: EpochSums) -> Iterator[tuple[int, np.ndarray[Any, Any]]]:
+        """``(step, rows)`` of each batch of the epoch from ``sums.first``: the rows are training row numbers."""
+        order, batch = self.order, self.batch
+        for step, start in enumerate(range(sums.first * batch, self.n, batch), start=sums.first):
+            yield step, order[start : start + batch]
+
+    # -- a step: the gradient of a batch, then the update ------------------------
+
+    def compute_gradient(self, rows: np.ndarray[Any, Any], epoch: int, step: int) -> Batch:
+        """The gradient of the loss on the batch ``rows`` into ``net.gradient``: forward pass, loss, backward pass.
+
+        With sample weights each row counts by its weight relative to the
+        mean; with ``l2`` the gradient includes ``l2 · W``. Raises
+        :class:`DivergenceError` (or :class:`DataError` before the first
+        update) when the loss is not finite.
+        """
+        net, step_fn, m = self.net, self.step, rows.shape[0]
+        if self.gather is not None:
+            xb = self.batch_inputs[:m]
+            self.gather(self.inputs, rows, xb)
+        else:
+            # mode="clip": the rows are valid, and the default "raise" gathers
+            # through a temporary buffer (measured 3x slower).
+            xb = self.inputs.take(rows, axis=0, out=self.batch_inputs[:m], mode="clip")
+        yb = self.targets.take(rows, axis=0, out=self.batch_targets[:m], mode="clip")
+        ws = net.workspace(m)
+        output = step_fn.forward(xb, ws, self.step_rng)
+        if self.relative is None:
+            scale: Any = 1.0 / m
+            batch_loss = step_fn.batch_loss(ws.h[-1], output, yb)
+        else:
+            scale = self.relative.take(rows, out=self.batch_scale[:m, 0], mode="clip")[:, None]
+            batch_loss = step_fn.batch_loss(ws.h[-1], output, yb, scale[:, 0])
+            scale /= m
+        if not math.isfinite(batch_loss):
+            self.diverged(epoch, step, _first_non_finite(ws, m), "the loss", with_l2=False)
+        step_fn.backward(ws, xb, yb, scale)
+        data_loss = batch_loss
+        if self.l2_scale is not None:
+            batch_loss += 0.5 * m * _l2_penalty(net.parameters, self.l2_scale, self.scratch)
+            if not math.isfinite(batch_loss):  # weights beyond ~1e154: Σ λ θ² overflows float64
+                heaviest = max(net.dense_layers, key=lambda dense: float(np.abs(dense.W).max()))
+                self.diverged(epoch, step, heaviest.index, "the loss's L2 term")
+            net.gradient += self.scratch
+        return Batch(m, batch_loss, data_loss, output, yb)
+
+    def apply_gradient(self, batch: Batch, epoch: int, step: int) -> None:
+        """The weight update from ``net.gradient``: its norms (into the epoch's sums), clipping, the optimizer."""
+        # The step's weight norms go into the epoch's sums when their total is finite.
+        total = self.squared_norms(self.norm_sums)
+        net = self.net
+        if not math.isfinite(total):
+            squares = self.squared_norms.sums[self.weight_segments]
+            bad = net.dense_layers[int(np.argmax(~np.isfinite(squares)))].index
+            # A finite gradient beyond 1e154 has a squared norm beyond float64.
+            finite = np.isfinite(net.gradient.min()) and np.isfinite(net.gradient.max())
+            self.diverged(epoch, step, bad, "the gradient's norm" if finite else "the gradient")
+        if self.clip is not None and total > self.clip * self.clip:
+            net.gradient *= self.clip / np.sqrt(total)
+        self.step.weight_update(self.optimizer, net.parameters, net.gradient, self.backup)
+        self.steps_run += 1
+
+    def add(self, sums: EpochSums, batch: Batch) -> None:
+        """Add a trained batch to the epoch's sums."""
+        sums.steps += 1
+        sums.loss += batch.loss
+        sums.data_loss += batch.data_loss
+        if self.classification:
+            sums.correct += self.step.count_correct(batch.output, batch.targets, self.multilabel)
+        else:
+            sums.abs_error += mean_abs_share(batch.output, batch.targets, self.n * self.targets.shape[1])
+
+    def batch_end(self, epoch: int, step: int, batch: Batch, sums: EpochSums) -> bool:
+        """Call the callbacks' ``on_batch_end``; True when one stops training (its position kept for resuming)."""
+        logs = {"loss": batch.loss / batch.size, "size": float(batch.size)}
+        with np.errstate(**self.caller_errors):
+            stop = any([bool(callback.on_batch_end(step, logs)) for callback in self.callbacks])
+        if stop:
+            self.state.partial = {
+                "epoch": epoch,
+                "step": step + 1,
+                "order": self.order.copy(),
+                "sums": [sums.loss, sums.data_loss, sums.correct, sums.abs_error],
+                "norm_sums": sums.norm_sums.copy(),
+            }
+        return stop
+
+    def end_epoch(self, epoch: int, sums: EpochSums) -> dict[str, float]:
+        """The epoch's logs (metrics, validation, learning rate, time, gradient norms), into the history."""
+        net = self.net
+        if not (np.isfinite(net.parameters.min()) and np.isfinite(net.parameters.max())):
+            # The epoch's last step overflowed: no later batch will see it.
+            self.diverged(epoch, sums.steps - 1, _first_non_finite_layer(net), "a parameter", with_l2=False)
+        logs = {"loss": sums.loss / self.n}
+        if self.classification:
+            logs["accuracy"] = sums.correct / self.n
+        else:
+            logs["r2"] = r2(sums.data_loss, self.variance)
+            logs["mae"] = sums.abs_error
+        if self.validation_set is not None:
+            logs.update(self.evaluate(*self.validation_set))
+        logs["lr"] = self.optimizer.lr
+        logs["seconds"] = time.perf_counter() - self.began
+        for dense, norm_sum in zip(net.dense_layers, sums.norm_sums, strict=True):
+            logs[f"grad_norm_{dense.index}"] = float(norm_sum / sums.steps)
+        self.state.history.append(epoch, logs)
+        self.schedule.update(epoch, logs)
+        self.state.epoch = epoch
+        return logs
+
+    def diverged(self, epoch: int, step: int, layer: int, what: str, with_l2: bool = True) -> NoReturn:
+        """Leave the network at its last finite parameters and raise (see :func:`_diverged`)."""
+        _diverged(self.net, self.backup, self.steps_run, epoch, step, layer, what, self.l2 if with_l2 else 0.0)
+
+    def evaluate(self, inputs: FloatArray, targets: FloatArray, rows: np.ndarray[Any, Any] | None) -> dict[str, float]:
+        """Validation metrics on ``rows`` of the data (all rows for None), dropout off, in predict's chunks."""
+        net, step = self.net, self.step
+        n = inputs.shape[0] if rows is None else rows.shape[0]
+        chunk = predict_rows(net.layers, n, net.dtype)
+        buffers = Inference(net.layers, chunk, net.dtype, f"validation on chunks of {chunk:,} rows")
+        gathered = None if rows is None else np.empty((chunk, inputs.shape[1]), net.dtype)
+        loss_sum = correct = abs_sum = 0.0
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for start in range(0, n, chunk):
+                if rows is None or gathered is None:
+                    xb, yb = inputs[start : start + chunk], targets[start : start + chunk]
+                else:
+                    part = rows[start : start + chunk]
+                    xb = inputs.take(part, axis=0, out=gathered[: part.shape[0]], mode="clip")
+                    yb = targets[part]
+                h, output = buffers.forward(net.layers, xb, net.dtype)
+                if not (np.isfinite(h.min()) and np.isfinite(h.max())):
+                    # The output layer overflowed on some validation rows: their loss is inf (not the
+                    # NaN of inf − inf), and they count as wrong.
+                    keep = np.isfinite(h).all(axis=1)
+                    loss_sum = abs_sum = math.inf
+                    h, output, yb = h[keep], output[keep], yb[keep]
+                loss_sum += step.batch_loss(h, output, yb)
+                if self.classification:
+                    correct += step.count_correct(output, yb, self.multilabel)
+                else:
+                    abs_sum += mean_abs_share(output, yb, n * targets.shape[1])
+            logs = {"val_loss": loss_sum / n}
+            if self.l2_scale is not None:
+                logs["val_loss"] += 0.5 * _l2_penalty(net.parameters, self.l2_scale, self.scratch)
+        if self.classification:
+            logs["val_accuracy"] = correct / n
+        else:
+            logs["val_r2"] = r2(loss_sum, total_variance(targets if rows is None else targets[rows]))
+            logs["val_mae"] = abs_sum
+        return logs
+
+
+def _callbacks(callbacks: Sequence[Callback] | Callback | None) -> list[Callback]:
+    if isinstance(callbacks, Callback):
+        return [callbacks]
+    if callbacks is None or isinstance(callbacks, Sequence):
+        checked = list(callbacks or ())
+    else:
+        raise BackpropTypeError(f"callbacks must be a Callback or a list of them, got {callbacks!r}")
+    for callback in checked:
+        if not isinstance(callback, Callback):
+            raise BackpropTypeError(f"callbacks must be backprop Callback instances, got {callback!r}")
+    return checked
 
 
 # --------------------------------------------------------------------- helpers
-
-
-def _correct(output: FloatArray, targets: FloatArray, multilabel: bool) -> int:
-    """:func:`backprop.metrics.correct`, by the compiled argmax where it applies."""
-    kernel = _kernels.loaded("argmax_hits")
-    if kernel is not None and not multilabel:
-        return int(kernel(output, targets))
-    return correct(output, targets, multilabel)
 
 
 def _optimizer(spec: Optimizer | str | None) -> Optimizer:
@@ -633,7 +590,7 @@ def _validation_data(
             raise ParameterError(
                 f"validation must be a fraction or a pair (X_val, y_val), got a tuple of {len(validation)}"
             )
-        val_inputs, val_targets, _, _ = net._prepare(validation[0], validation[1], loss)
+        val_inputs, val_targets, _, _ = net.check_data(validation[0], validation[1], loss)
         if classification:
             unseen = sorted(set(_class_of(val_targets, loss).tolist()) - set(_class_of(targets, loss).tolist()))
             if unseen:
@@ -718,14 +675,14 @@ class _SquaredNorms:
         segments: list[FloatArray],
         weights: np.ndarray[Any, Any],
         scratch: FloatArray,
-        reporting: bool = False,
+        kernel: Callable[..., Any] | None = None,
     ) -> None:
         self.gradient, self.segments, self.weights, self.scratch = gradient, segments, weights, scratch
         self.starts = np.cumsum([0] + [part.size for part in segments[:-1]], dtype=np.intp)
         self.dots = gradient.size >= self.MEAN_SEGMENT * len(segments)
-        # reporting: nothing clips the gradient, so the norms change no parameter and a
-        # compiled pass may sum them in its own order (one call instead of one per segment).
-        self.kernel = _kernels.loaded("squared_norms") if reporting else None
+        # A compiled pass (only when nothing clips the gradient: the norms then change no
+        # parameter) may sum them in its own order, one call instead of one per segment.
+        self.kernel = kernel
         self.sums = np.zeros(len(segments))
         self.zero = gradient.dtype.type(0)
 
@@ -764,67 +721,17 @@ def _first_non_finite_layer(net: Network) -> int:
     return net.dense_layers[-1].index
 
 
-def _evaluate(
-    net: Network,
-    inputs: FloatArray,
-    targets: FloatArray,
-    rows: np.ndarray[Any, Any] | None,
-    loss: Loss,
-    classification: bool,
-    multilabel: bool,
-    l2_scale: FloatArray | None,
-    scratch: FloatArray,
-) -> dict[str, float]:
-    """Validation metrics on ``rows`` of the data (all rows for None), dropout off, in predict's chunks."""
-    from .network import _Inference, predict_rows
-
-    n = inputs.shape[0] if rows is None else rows.shape[0]
-    chunk = predict_rows(net.layers, n, net.dtype)
-    buffers = _Inference(net.layers, chunk, net.dtype, f"validation on chunks of {chunk:,} rows")
-    gathered = None if rows is None else np.empty((chunk, inputs.shape[1]), net.dtype)
-    loss_sum = correct = abs_sum = 0.0
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for start in range(0, n, chunk):
-            if rows is None or gathered is None:
-                xb, yb = inputs[start : start + chunk], targets[start : start + chunk]
-            else:
-                part = rows[start : start + chunk]
-                xb = inputs.take(part, axis=0, out=gathered[: part.shape[0]], mode="clip")
-                yb = targets[part]
-            z, output = net._infer(xb, buffers, check=False)
-            if not (np.isfinite(z.min()) and np.isfinite(z.max())):
-                # The output layer overflowed on some validation rows: their loss is inf (not the
-                # NaN of inf − inf), and they count as wrong.
-                keep = np.isfinite(z).all(axis=1)
-                loss_sum = abs_sum = math.inf
-                z, output, yb = z[keep], output[keep], yb[keep]
-            loss_sum += loss.total(z, output, yb)
-            if classification:
-                correct += _correct(output, yb, multilabel)
-            else:
-                abs_sum += mean_abs_share(output, yb, n * targets.shape[1])
-        logs = {"val_loss": loss_sum / n}
-        if l2_scale is not None:
-            logs["val_loss"] += 0.5 * _l2_penalty(net.parameters, l2_scale, scratch)
-    if classification:
-        logs["val_accuracy"] = correct / n
-    else:
-        logs["val_r2"] = r2(loss_sum, total_variance(targets if rows is None else targets[rows]))
-        logs["val_mae"] = abs_sum
-    return logs
-
-
-def _first_non_finite(ws: _Workspace, m: int) -> int:
-    """The first layer (from 1) whose ``z`` or output is not finite."""
-    for index, (z, a) in enumerate(zip(ws.z, ws.a, strict=True), start=1):
-        if not (np.isfinite(z[:m]).all() and np.isfinite(a[:m]).all()):
+def _first_non_finite(ws: Workspace, m: int) -> int:
+    """The first layer (from 1) whose ``h`` or output is not finite."""
+    for index, (h, a) in enumerate(zip(ws.h, ws.a, strict=True), start=1):
+        if not (np.isfinite(h[:m]).all() and np.isfinite(a[:m]).all()):
             return index
-    return len(ws.z)
+    return len(ws.h)
 
 
 def _diverged(
     net: Network, backup: FloatArray, steps: int, epoch: int, batch: int, layer: int, what: str, l2: float = 0.0
-) -> None:
+) -> NoReturn:
     """Leave the network at its last finite parameters and raise DivergenceError.
 
     Before the first optimizer step of the call nothing has diverged: the
@@ -855,330 +762,6 @@ def _diverged(
         batch=batch,
         layer=layer,
     )
-
-
-# --------------------------------------------------------------------- resuming
-
-
-@dataclass
-class _Checkpoint:
-    """A checkpoint's training state (``TrainingState.checkpoint()``), each field checked."""
-
-    where: str
-    epoch: int
-    seed: int
-    base_lr: float
-    optimizer: dict[str, Any]
-    schedule: dict[str, Any]
-    rngs: dict[str, Any]
-    history: dict[str, Any]
-    callbacks: list[dict[str, Any]]
-    partial: dict[str, Any] | None
-    parameters: FloatArray
-
-
-#: The fields every training state has; ``callbacks`` and ``partial`` may be absent.
-_STATE_FIELDS = ("epoch", "epochs", "seed", "base_lr", "optimizer", "schedule", "rngs", "history")
-
-
-def _read_checkpoint(net: Network, source: str | PathLike[str] | tuple[Network, dict[str, Any]]) -> _Checkpoint:
-    from .io import load_checkpoint
-    from .network import Network  # here: network imports this module
-
-    if isinstance(source, tuple) and len(source) == 2 and isinstance(source[0], Network):
-        (saved, state), where = source, "the checkpoint given as resume_from"
-        label = where
-    elif isinstance(source, str | PathLike):
-        saved, state = load_checkpoint(source)
-        where = str(os.fspath(source))
-        label = f"checkpoint {where!r}"
-    else:
-        raise BackpropTypeError(
-            f"resume_from must be a path (str or os.PathLike) or the (network, state) pair of load_checkpoint, "
-            f"got {shown_briefly(source)}"
-        )
-    if saved.config() != net.config():
-        raise ParameterError(f"{label} holds a different network: {saved!r}; this network is {net!r}")
-    return _check_training_state(state, saved, where)
-
-
-def _is_integer(value: Any) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
-def _is_count(value: Any) -> bool:
-    return _is_integer(value) and value >= 0
-
-
-def _field_error(where: str, name: str, rule: str, value: Any) -> ModelFileError:
-    return ModelFileError(f"{where}: state field {name!r} must be {rule}, got {shown_briefly(value)}")
-
-
-def _unusable(where: str, name: str, error: BackpropError) -> ModelFileError:
-    return ModelFileError(f"{where}: state field {name!r} is unusable: {error}")
-
-
-def _check_training_state(state: Any, saved: Network, where: str) -> _Checkpoint:
-    """Check every field of a checkpoint's training state that does not depend on the call that resumes it.
-
-    ``saved`` is the checkpoint's network. :func:`_restore` checks the rest
-    (against this call's optimizer, schedule, callbacks and data) before it
-    changes anything. Raises :class:`ModelFileError` naming the file and the field.
-    """
-    if not isinstance(state, dict):
-        raise ModelFileError(f"{where}: the checkpoint state must be a dict, got {shown_briefly(state)}")
-    for key in _STATE_FIELDS:
-        if key not in state:
-            raise ModelFileError(f"{where}: not a training checkpoint: its state has no {key!r}")
-    epochs, epoch, seed, base_lr = state["epochs"], state["epoch"], state["seed"], state["base_lr"]
-    if not (_is_count(epochs) and epochs > 0):
-        raise _field_error(where, "epochs", "a positive integer", epochs)
-    if not (_is_integer(epoch) and -1 <= int(epoch) < int(epochs)):
-        raise _field_error(
-            where, "epoch", f"an integer from -1 (none finished) to epochs - 1 = {int(epochs) - 1}", epoch
-        )
-    if not _is_count(seed):
-        raise _field_error(where, "seed", "an integer >= 0", seed)
-    if not (is_finite_number(base_lr) and base_lr > 0):
-        raise _field_error(where, "base_lr", "a positive number", base_lr)
-
-    n_parameters = saved.parameters.shape[0]
-    largest = float(np.finfo(saved.dtype).max)
-    for key in ("optimizer", "schedule"):
-        if not isinstance(state[key], dict) or not isinstance(state[key].get("name"), str):
-            raise _field_error(where, key, "a dict with a 'name'", state[key])
-    for key, buffer in state["optimizer"].items():
-        # The buffers run along the flat parameter buffer, in its dtype (the optimizer checks the rest).
-        if not isinstance(buffer, np.ndarray) or buffer.ndim != 1:
-            continue
-        if buffer.shape[0] != n_parameters:
-            raise ModelFileError(
-                f"{where}: state field 'optimizer.{key}' has {buffer.shape[0]:,} values, "
-                f"the network has {n_parameters:,} parameters"
-            )
-        if buffer.dtype.kind == "f" and buffer.size:
-            peak = float(np.abs(buffer).max())
-            if math.isfinite(peak) and peak > largest:
-                raise ModelFileError(
-                    f"{where}: state field 'optimizer.{key}' holds {peak:.4g}, beyond {saved.dtype.name}'s range"
-                )
-    if not isinstance(state["rngs"], dict):
-        raise _field_error(where, "rngs", "a dict of random generator states", state["rngs"])
-    try:
-        History().load_state_dict(state["history"])
-    except BackpropError as error:
-        raise _unusable(where, "history", error) from error
-    callbacks = state.get("callbacks", [])
-    if not isinstance(callbacks, list):
-        raise _field_error(where, "callbacks", "a list", callbacks)
-    for index, entry in enumerate(callbacks):
-        if not (
-            isinstance(entry, dict)
-            and set(entry) == {"type", "state"}
-            and isinstance(entry["type"], str)
-            and isinstance(entry["state"], dict)
-        ):
-            raise _field_error(where, f"callbacks[{index}]", "a dict {'type': class name, 'state': dict}", entry)
-    return _Checkpoint(
-        where=where,
-        epoch=int(epoch),
-        seed=int(seed),
-        base_lr=float(base_lr),
-        optimizer=state["optimizer"],
-        schedule=state["schedule"],
-        rngs=state["rngs"],
-        history=state["history"],
-        callbacks=callbacks,
-        partial=_check_partial_fields(state.get("partial"), int(epoch), len(saved.dense_layers), where),
-        parameters=saved.parameters,
-    )
-
-
-def _check_partial_fields(partial: Any, epoch: int, n_dense: int, where: str) -> dict[str, Any] | None:
-    """A mid-epoch position (``TrainingState.partial``), checked field by field; None if there is none."""
-    if partial is None:
-        return None
-    keys = ["epoch", "norm_sums", "order", "step", "sums"]
-    if not isinstance(partial, dict) or sorted(partial) != keys:
-        raise _field_error(where, "partial", f"None or a dict of {keys}", partial)
-    if not (_is_integer(partial["epoch"]) and partial["epoch"] == epoch + 1):
-        raise _field_error(
-            where, "partial.epoch", f"{epoch + 1}, the epoch after the last finished one", partial["epoch"]
-        )
-    step, order, sums, norm_sums = partial["step"], partial["order"], partial["sums"], partial["norm_sums"]
-    if not _is_count(step):
-        raise _field_error(where, "partial.step", "the number of batches done, an integer >= 0", step)
-    if not (isinstance(order, np.ndarray) and order.ndim == 1 and order.dtype.kind in "iu"):
-        raise _field_error(where, "partial.order", "a 1-D integer array of row numbers", order)
-    if not (isinstance(sums, list) and len(sums) == 4 and all(map(is_finite_number, sums))):
-        raise _field_error(where, "partial.sums", "a list of 4 finite numbers", sums)
-    values = norm_sums.tolist() if isinstance(norm_sums, np.ndarray) and norm_sums.ndim == 1 else norm_sums
-    if not (isinstance(values, list) and len(values) == n_dense and all(map(is_finite_number, values))):
-        raise _field_error(where, "partial.norm_sums", f"{n_dense} finite numbers, one per Dense layer", norm_sums)
-    return {
-        "epoch": epoch + 1,
-        "step": int(step),
-        "order": order,
-        "sums": [float(value) for value in sums],
-        "norm_sums": np.array(values, dtype=np.float64),
-    }
-
-
-def _check_partial(partial: dict[str, Any] | None, rows: np.ndarray[Any, Any], n_steps: int, where: str) -> None:
-    """A checkpoint's mid-epoch position against this run's training ``rows`` and batches per epoch."""
-    if partial is None:
-        return
-    order = partial["order"]
-    if order.shape != rows.shape:
-        raise ParameterError(
-            f"checkpoint {where!r} holds a batch order for other data: {rows.shape[0]} training rows now, "
-            f"got {shown(order.shape)}; resume with the same data and validation split"
-        )
-    if partial["step"] > n_steps:
-        raise ParameterError(
-            f"checkpoint {where!r} stopped in epoch {partial['epoch']} after batch {partial['step']}, but an epoch "
-            f"has {n_steps} batches now; resume with the same data, validation split and batch_size"
-        )
-    ordered = np.sort(order)
-    if not np.array_equal(ordered, rows):
-        if order.size and (int(ordered[0]) < 0 or bool((ordered[1:] == ordered[:-1]).any())):
-            raise ModelFileError(
-                f"{where}: state field 'partial.order' is not a batch order: it repeats rows or holds negative ones"
-            )
-        raise ParameterError(
-            f"checkpoint {where!r} holds a batch order of other rows than this run's {rows.shape[0]} training "
-            "rows; resume with the same data and validation split"
-        )
-
-
-def _check_generator_state(value: Any, kind: type[np.random.BitGenerator], name: str, where: str) -> None:
-    """A bit generator's ``state`` dict, checked (numpy's setter takes wrong types and sizes silently)."""
-    if not isinstance(value, dict) or value.get("bit_generator") != kind.__name__:
-        raise _field_error(where, name, f"the state of a {kind.__name__} random generator", value)
-    if kind is np.random.PCG64:
-        inner: Any = value.get("state")
-        has_uint32: Any = value.get("has_uint32")
-        uinteger: Any = value.get("uinteger")
-        if not (
-            set(value) == {"bit_generator", "state", "has_uint32", "uinteger"}
-            and isinstance(inner, dict)
-            and set(inner) == {"state", "inc"}
-            and all(_is_integer(number) and 0 <= number < 2**128 for number in inner.values())
-            and _is_integer(has_uint32)
-            and has_uint32 in (0, 1)
-            and _is_integer(uinteger)
-            and 0 <= uinteger < 2**32
-        ):
-            raise _field_error(
-                where,
-                name,
-                "a PCG64 state: integers 'state' and 'inc' in [0, 2**128), 'has_uint32' 0 or 1, "
-                "'uinteger' in [0, 2**32)",
-                value,
-            )
-    try:
-        kind(0).state = value
-    except (TypeError, ValueError, KeyError, OverflowError) as error:  # numpy's own checks, for other kinds
-        raise ModelFileError(f"{where}: state field {name!r} is not a {kind.__name__} state: {error}") from None
-
-
-def _trial_load(component: Any, saved: Any, where: str, name: str) -> Any:
-    """A copy of ``component`` (an optimizer or a schedule) that loaded ``saved``: its checks run, it is untouched."""
-    trial = copy.deepcopy(component)
-    try:
-        trial.load_state_dict(saved)
-    except BackpropError as error:
-        raise _unusable(where, name, error) from error
-    return trial
-
-
-def _saved_optimizer(checkpoint: _Checkpoint) -> str:
-    """The name of the optimizer a checkpoint was trained with, for ``fit(optimizer=None)``."""
-    name = checkpoint.optimizer["name"]
-    if name not in OPTIMIZERS:
-        raise ModelFileError(
-            f"{checkpoint.where}: state field 'optimizer.name' is {shown_briefly(name)}, not one of "
-            f"{sorted(OPTIMIZERS)}; pass the optimizer it was trained with as optimizer="
-        )
-    return str(name)
-
-
-def _matched_callbacks(
-    callbacks: list[Callback], saved: list[dict[str, Any]]
-) -> list[tuple[int, Callback, dict[str, Any]]]:
-    """``(index, callback, saved state)`` for each callback whose class saved a state at its place.
-
-    Only when the call has as many callbacks as the checkpoint saved; others start afresh.
-    """
-    if len(saved) != len(callbacks):
-        return []
-    pairs = enumerate(zip(callbacks, saved, strict=True))
-    return [
-        (index, callback, entry["state"])
-        for index, (callback, entry) in pairs
-        if entry["type"] == type(callback).__name__
-    ]
-
-
-def _restore(state: TrainingState, checkpoint: _Checkpoint, rows: np.ndarray[Any, Any], n_steps: int) -> None:
-    """Put optimizer, schedule, generators, history, callbacks and epoch back where the checkpoint left them.
-
-    All is checked first, against this call (its optimizer, schedule,
-    callbacks and training ``rows``), so that a checkpoint that does not fit
-    raises with the network, the optimizer and the callbacks as they were.
-    """
-    where = checkpoint.where
-    for kind, component in (("optimizer", state.optimizer), ("schedule", state.schedule)):
-        saved_name = getattr(checkpoint, kind)["name"]
-        if saved_name != component.name:
-            raise ParameterError(
-                f"checkpoint {where!r} was trained with {kind} {shown_briefly(saved_name)}, "
-                f"this call passes {component!r}"
-            )
-    _trial_load(state.optimizer, checkpoint.optimizer, where, "optimizer")
-    schedule = _trial_load(state.schedule, checkpoint.schedule, where, "schedule")
-    if checkpoint.epoch + 1 < state.epochs:
-        try:  # the rate of the first epoch to run: a schedule may refuse the checkpoint's base_lr
-            schedule(checkpoint.epoch + 1, checkpoint.base_lr)
-        except BackpropError as error:
-            raise _unusable(where, "schedule", error) from error
-    if sorted(checkpoint.rngs) != sorted(state.rngs):
-        raise _field_error(where, "rngs", f"the states of the generators {sorted(state.rngs)}", checkpoint.rngs)
-    for name, rng in state.rngs.items():
-        _check_generator_state(checkpoint.rngs[name], type(rng.bit_generator), f"rngs.{name}", where)
-    matched = _matched_callbacks(state.callbacks, checkpoint.callbacks)
-    for index, callback, callback_state in matched:
-        try:
-            callback._check_state_dict(callback_state, state.net)
-        except BackpropError as error:
-            raise ModelFileError(
-                f"{where}: state field 'callbacks[{index}]' is unusable by {type(callback).__name__}: {error}"
-            ) from error
-    _check_partial(checkpoint.partial, rows, n_steps, where)
-
-    # All checked. The callbacks first: one of the caller's own that refuses its
-    # state then leaves the network, the optimizer and the schedule as they were,
-    # and the callbacks loaded before it go back to the states they had.
-    loaded: list[tuple[Callback, dict[str, Any]]] = []
-    try:
-        for _, callback, callback_state in matched:
-            before = callback.state_dict()
-            callback.load_state_dict(callback_state)
-            loaded.append((callback, before))
-    except BaseException:
-        for callback, before in reversed(loaded):
-            with contextlib.suppress(Exception):  # the refusal is what the caller needs to see
-                callback.load_state_dict(before)
-        raise
-    state.optimizer.load_state_dict(checkpoint.optimizer)
-    state.schedule.load_state_dict(checkpoint.schedule)
-    for name, rng in state.rngs.items():
-        rng.bit_generator.state = checkpoint.rngs[name]
-    state.history.load_state_dict(checkpoint.history)
-    state.base_lr = checkpoint.base_lr
-    state.epoch = checkpoint.epoch
-    state.partial = checkpoint.partial
-    np.copyto(state.net.parameters, checkpoint.parameters)
 
 
 __all__ = ["Callback", "History", "TrainingState", "fit"]

@@ -1,0 +1,180 @@
+"""The fast path behind one door: the compiled training step, chosen once per ``fit``.
+
+:func:`step_for` looks at the exact types of a network's activations, its
+loss and its optimizer, and returns a :class:`backprop.step.Step` whose hooks
+are the compiled kernels of :mod:`backprop._kernels` wherever a built-in type
+has one, numpy elsewhere:
+
+=====================================  =========================================
+hook                                   compiled for
+=====================================  =========================================
+``activate[l]`` ``a = f(h + b)``       ReLU (with a bias), Softmax
+``times_derivative[l]`` ``⊙ f'(h)``    ReLU, Tanh, Sigmoid (and ``db`` in the same pass)
+``output_error`` ``(ŷ − y) · scale``   MSE + identity, binary crossentropy + sigmoid,
+                                       crossentropy + softmax (and ``db``)
+``batch_loss``                         crossentropy
+``weight_update``                      SGD with momentum, Adam, AdamW (θ saved in the same pass)
+``gather``, ``count_correct``,         the batch's rows, argmax hits, the gradient's
+``squared_norms``                      squared norms (only when nothing clips it)
+=====================================  =========================================
+
+A subclass of a built-in type is not the built-in type: it keeps the numpy
+path and its own rule. Every kernel performs the numpy path's floating-point
+operations in the same order, so both give bit-identical parameters (see
+:mod:`backprop._kernels` for the two reporting-only exceptions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import _kernels
+from ._validation import FloatArray
+from .activations import Identity, ReLU, Sigmoid, Softmax, Tanh
+from .losses import MSE, BinaryCrossentropy, Crossentropy, Loss
+from .metrics import correct
+from .optimizers import SGD, Adam, AdamW, Optimizer
+from .step import Activate, Step, TimesDerivative
+
+if TYPE_CHECKING:
+    from .layers import Layer
+
+Kernel = Callable[..., Any]
+
+#: The output activation each loss's compiled output error term is exact for.
+_FUSED_OUTPUT = {MSE: Identity, BinaryCrossentropy: Sigmoid, Crossentropy: Softmax}
+_DERIVATIVE_KIND = {ReLU: _kernels.RELU, Tanh: _kernels.TANH, Sigmoid: _kernels.SIGMOID}
+
+
+def step_for(layers: Sequence[Layer], loss: Loss, optimizer: Optimizer) -> Step:
+    """The step ``fit`` runs: compiled where the kernels load, the numpy :class:`Step` otherwise."""
+    if not _kernels.enabled():  # loads (or compiles) the kernels once per process
+        return Step(layers, loss)
+    return CompiledStep(layers, loss, optimizer)
+
+
+class CompiledStep(Step):
+    """A :class:`Step` whose hooks are compiled kernels for the exact built-in types."""
+
+    def __init__(self, layers: Sequence[Layer], loss: Loss, optimizer: Optimizer) -> None:
+        super().__init__(layers, loss)
+        kernel = _kernel
+        for l, layer in enumerate(self.layers):
+            kind = type(layer.activation)
+            if kind is ReLU:
+                self.activate[l] = _bias_relu(kernel("bias_relu"), self.activate[l])
+            elif kind is Softmax:
+                self.activate[l] = _softmax(kernel("softmax_shift"), kernel("softmax_normalize"), self.activate[l])
+            if kind in _DERIVATIVE_KIND:
+                self.times_derivative[l] = _derivative(kernel("activation_backward"), _DERIVATIVE_KIND[kind])
+        fused = _FUSED_OUTPUT.get(type(loss))
+        self._output_error = kernel("output_error") if type(self.layers[-1].activation) is fused else None
+        self._loss_total = kernel("crossentropy_total") if type(loss) is Crossentropy else None
+        self._update = kernel("adam") if type(optimizer) in (Adam, AdamW) else None
+        if isinstance(optimizer, SGD) and type(optimizer) is SGD and optimizer.momentum:
+            self._update = kernel("momentum")
+        self.gather: Kernel | None = kernel("gather_rows")
+        self.squared_norms: Kernel | None = kernel("squared_norms")
+
+    def output_error(
+        self,
+        h: FloatArray,
+        a: FloatArray,
+        y: FloatArray,
+        error: FloatArray,
+        scratch: FloatArray,
+        scale: Any,
+        db: FloatArray | None,
+    ) -> bool:
+        kernel = self._output_error
+        if kernel is not None:
+            if isinstance(scale, float | int):
+                number, rows = error.dtype.type(scale), _kernels.NOTHING[error.dtype]
+            elif isinstance(scale, np.ndarray) and scale.dtype == error.dtype and scale.shape == (error.shape[0], 1):
+                number, rows = _kernels.ONE[error.dtype], scale[:, 0]
+            else:
+                return super().output_error(h, a, y, error, scratch, scale, db)
+            # (ŷ − y) · scale, rounded after each operation as the numpy path does; then db = Σ error.
+            kernel(a, y, error, number, rows, _kernels.NOTHING[error.dtype] if db is None else db)
+            return db is not None
+        return super().output_error(h, a, y, error, scratch, scale, db)
+
+    def batch_loss(self, h: FloatArray, a: FloatArray, y: FloatArray, weights: FloatArray | None = None) -> float:
+        if self._loss_total is None:
+            return super().batch_loss(h, a, y, weights)
+        # One pass per row in float64; libm's exp and log1p: within ~1e-13 of numpy's (it only reports).
+        return float(self._loss_total(h, y, _UNWEIGHTED if weights is None else weights))
+
+    def weight_update(
+        self, optimizer: Optimizer, parameters: FloatArray, gradient: FloatArray, backup: FloatArray
+    ) -> None:
+        if self._update is None:
+            super().weight_update(optimizer, parameters, gradient, backup)
+            return
+        # Saves θ into backup and steps in one pass over θ, g and the optimizer's state.
+        optimizer.compiled_step(self._update, parameters, gradient, backup)
+
+    def count_correct(self, output: FloatArray, targets: FloatArray, multilabel: bool) -> int:
+        return count_correct(output, targets, multilabel)
+
+
+def count_correct(output: FloatArray, targets: FloatArray, multilabel: bool) -> int:
+    """:func:`backprop.metrics.correct`, by the compiled argmax once the kernels are loaded."""
+    kernel = None if multilabel else _kernels.loaded("argmax_hits")
+    if kernel is None:
+        return correct(output, targets, multilabel)
+    return int(kernel(output, targets))
+
+
+def _kernel(name: str) -> Kernel:
+    """The compiled kernel ``name`` (loaded: :func:`step_for` checked)."""
+    kernel = _kernels.get(name)
+    if kernel is None:  # the kernels were switched off since step_for looked
+        raise RuntimeError(f"the compiled kernel {name!r} is not loaded")
+    return kernel
+
+
+#: Tells the crossentropy kernel that the samples are not weighted.
+_UNWEIGHTED = _kernels.NOTHING[np.dtype(np.float64)]
+
+
+def _bias_relu(kernel: Kernel, numpy_path: Activate) -> Activate:
+    def activate(h: FloatArray, b: FloatArray | None, a: FloatArray, scratch: FloatArray) -> FloatArray:
+        if b is None:
+            return numpy_path(h, b, a, scratch)
+        kernel(h, b, a)  # h += b; a = max(h, 0) in one pass
+        return a
+
+    return activate
+
+
+def _softmax(shift: Kernel, normalize: Kernel, numpy_path: Activate) -> Activate:
+    def activate(h: FloatArray, b: FloatArray | None, a: FloatArray, scratch: FloatArray) -> FloatArray:
+        if not (h.flags.c_contiguous and a.flags.c_contiguous):
+            return numpy_path(h, b, a, scratch)
+        shift(h, _kernels.NOTHING[h.dtype] if b is None else b, a)  # h += b; a = h − max_j h
+        np.exp(a, out=a)  # numpy's exp: libm's rounds differently
+        if a.shape[1] <= 128:
+            normalize(a, _kernels.NEGATIVE_ZERO[a.dtype])  # a /= Σ_j a, summed in numpy's order
+        else:
+            a /= a.sum(axis=1, keepdims=True)
+        return a
+
+    return activate
+
+
+def _derivative(kernel: Kernel, kind: int) -> TimesDerivative:
+    def times_derivative(
+        error: FloatArray, h: FloatArray, a: FloatArray, scratch: FloatArray, db: FloatArray | None
+    ) -> bool:
+        # error *= f'(h) from a, then db = Σ_samples error; an empty db: no bias to sum.
+        kernel(error, a, _kernels.NOTHING[error.dtype] if db is None else db, _kernels.ONE[error.dtype], kind)
+        return db is not None
+
+    return times_derivative
+
+
+__all__ = ["CompiledStep", "count_correct", "step_for"]

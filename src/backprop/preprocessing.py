@@ -5,7 +5,9 @@ numpy only (the training loop imports this module).
 - :class:`Standardizer` centres every column and scales it to unit variance,
   keeping the statistics so that new data (and a saved model) are scaled the
   same way; :meth:`Standardizer.to_dict` / :meth:`Standardizer.from_dict`
-  carry them as plain JSON values.
+  carry them as plain JSON values. :func:`standard_statistics` and
+  :func:`standardize_in_place` are its computation, shared with the
+  preprocessing of ``backprop train`` (:mod:`backprop.tabular`).
 - :func:`encode_labels` / :func:`decode_labels` map any class labels (ints,
   floats, strings, bools) to indices ``0 .. n_classes - 1`` and back, and
   :func:`one_hot` turns indices into the targets of a softmax output layer.
@@ -37,13 +39,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ._memory import check_allocation
-from ._validation import as_array, as_float_array, check_finite, check_positive_int, check_seed, is_number, shown
+from ._validation import (
+    as_array,
+    as_float_array,
+    check_finite,
+    check_positive_int,
+    check_seed,
+    is_number,
+    shown,
+    shown_briefly,
+)
 from .errors import BackpropError, BackpropTypeError, DataError, ParameterError, ShapeError
 
 IndexArray = NDArray[np.int64]
@@ -54,6 +65,68 @@ class NotFittedError(BackpropError, ValueError, AttributeError):
 
 
 # --------------------------------------------------------------------------- scaling
+
+
+def standard_statistics(
+    data: NDArray[np.floating[Any]], *, rtol: float | None = None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The mean and scale of each column of ``data``: what :func:`standardize_in_place` applies.
+
+    The one computation of standardisation statistics: :class:`Standardizer` and the
+    preprocessing of ``backprop train`` (:func:`backprop.tabular.prepare_training`) both use it.
+
+    Parameters
+    ----------
+    data : ndarray of shape (n_samples, n_features) or (n_samples,), float64
+        Finite numbers, at least one sample.
+    rtol : float, optional
+        Which columns count as constant (scale 1, so that they map to 0). None: a variance
+        within the error bound of the two-pass variance (the bound scikit-learn's
+        ``StandardScaler`` uses; :class:`Standardizer`'s rule). A float: a standard deviation
+        of at most ``rtol * max(1, |mean|)`` (the tabular preprocessing's rule).
+
+    Returns
+    -------
+    mean : ndarray of shape (n_features,), float64
+        0-d for 1-D ``data``.
+    scale : ndarray of shape (n_features,), float64
+        The population standard deviation (``ddof=0``), 1 for a constant column.
+    """
+    mean = data.mean(axis=0)
+    var = data.var(axis=0)
+    if rtol is None:
+        # A constant column's variance comes out as round-off, not 0.
+        eps = np.finfo(np.float64).eps
+        n = data.shape[0]
+        constant = var <= n * eps * var + (n * mean * eps) ** 2
+        return mean, np.where(constant, 1.0, np.sqrt(var))
+    std = np.sqrt(var)
+    return mean, np.where(std > rtol * np.maximum(1.0, np.abs(mean)), std, 1.0)
+
+
+_FloatsT = TypeVar("_FloatsT", bound=NDArray[np.floating[Any]])
+
+
+def standardize_in_place(values: _FloatsT, mean: Any, scale: Any) -> _FloatsT:
+    """``values = (values - mean) / scale``, in place and in ``values``' dtype; returns ``values``.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_samples, n_features) or (n_samples,), float32 or float64
+        Overwritten: pass a copy of data that must be kept.
+    mean, scale : float or ndarray of shape (n_features,)
+        From :func:`standard_statistics`; cast to ``values``' dtype first.
+    """
+    np.subtract(values, np.asarray(mean).astype(values.dtype), out=values)
+    np.divide(values, np.asarray(scale).astype(values.dtype), out=values)
+    return values
+
+
+def unstandardize_in_place(values: _FloatsT, mean: Any, scale: Any) -> _FloatsT:
+    """``values = values * scale + mean``, in place: undoes :func:`standardize_in_place`."""
+    np.multiply(values, np.asarray(scale).astype(values.dtype), out=values)
+    np.add(values, np.asarray(mean).astype(values.dtype), out=values)
+    return values
 
 
 class Standardizer:
@@ -126,16 +199,7 @@ class Standardizer:
             raise DataError(
                 f"X must have at least one sample and one feature to fit a Standardizer, got shape {data.shape}"
             )
-        mean = data.mean(axis=0)
-        var = data.var(axis=0)
-        # A constant column's variance comes out as round-off, not 0; treat as
-        # constant whatever lies within the error bound of the two-pass
-        # variance (the bound scikit-learn's StandardScaler uses).
-        eps = np.finfo(np.float64).eps
-        n = data.shape[0]
-        constant = var <= n * eps * var + (n * mean * eps) ** 2
-        scale = np.where(constant, 1.0, np.sqrt(var))
-        self._mean, self._scale = mean, scale
+        self._mean, self._scale = standard_statistics(data)
         return self
 
     def transform(self, X: Any) -> NDArray[np.floating[Any]]:
@@ -150,10 +214,7 @@ class Standardizer:
         ndarray of shape (n_samples, n_features_in_), float32 for float32 input, else float64
         """
         mean, scale = self._fitted()
-        out = self._prepare(X, "X")
-        out -= mean.astype(out.dtype)
-        out /= scale.astype(out.dtype)
-        return out
+        return standardize_in_place(self._prepare(X, "X"), mean, scale)
 
     def fit_transform(self, X: Any) -> NDArray[np.floating[Any]]:
         """``fit(X)`` then ``transform(X)``."""
@@ -162,10 +223,7 @@ class Standardizer:
     def inverse_transform(self, X: Any) -> NDArray[np.floating[Any]]:
         """Undo :meth:`transform`: return ``X * scale_ + mean_`` (a new array)."""
         mean, scale = self._fitted()
-        out = self._prepare(X, "X")
-        out *= scale.astype(out.dtype)
-        out += mean.astype(out.dtype)
-        return out
+        return unstandardize_in_place(self._prepare(X, "X"), mean, scale)
 
     def _prepare(self, X: Any, name: str) -> NDArray[np.floating[Any]]:
         """A fresh float copy of ``X`` with the fitted number of columns."""
@@ -248,18 +306,14 @@ def _state_vector(values: Any, key: str) -> NDArray[np.float64]:
     ok = isinstance(values, list | tuple) and all(is_number(v) for v in values)
     if not ok:
         raise BackpropTypeError(
-            f"Standardizer state {key!r} must be a list of numbers, got {type(values).__name__} {_short(values)}"
+            f"Standardizer state {key!r} must be a list of numbers, "
+            f"got {type(values).__name__} {shown_briefly(values, 60)}"
         )
     vector = np.asarray(values, dtype=np.float64)
     if vector.size == 0:
         raise DataError(f"Standardizer state {key!r} must have at least one value, got an empty list")
     check_finite(vector, f"Standardizer state {key!r}")
     return vector
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --------------------------------------------------------------------------- labels
@@ -508,12 +562,15 @@ def stratified_counts(class_sizes: Any, n_test: int) -> IndexArray:
     """
     sizes = np.asarray(class_sizes, dtype=np.int64)
     if sizes.ndim != 1 or sizes.size == 0 or sizes.min() < 1:
-        raise ParameterError(f"class_sizes must be a non-empty list of positive counts, got {_short(class_sizes)}")
+        raise ParameterError(
+            f"class_sizes must be a non-empty list of positive counts, got {shown_briefly(class_sizes, 60)}"
+        )
     n = int(sizes.sum())
     capacity = sizes - 1
     if isinstance(n_test, bool) or not isinstance(n_test, int | np.integer) or not 0 <= n_test <= capacity.sum():
         raise ParameterError(
-            f"n_test must be an integer in [0, {int(capacity.sum())}] for classes of sizes {_short(sizes.tolist())} "
+            f"n_test must be an integer in [0, {int(capacity.sum())}] for classes of sizes "
+            f"{shown_briefly(sizes.tolist(), 60)} "
             f"(each class keeps at least one sample for training), got n_test={shown(n_test)}"
         )
     # Integer arithmetic: floor and remainder of n_test * n_c / n, exactly.

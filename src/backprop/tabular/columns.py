@@ -1,0 +1,224 @@
+"""Columns as numbers or text, and the specs that say how a column becomes network inputs.
+
+:func:`parse_numbers` and :func:`as_text` read a :class:`~backprop.tabular.frame.Frame` column;
+:class:`FeatureSpec` and :class:`TargetSpec` hold what was fitted for one column;
+:func:`class_indices` maps a target column to class indices. Imports ``frame``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import DataError
+from .frame import Frame, listed
+
+#: Cell values that mean "missing" (compared stripped and lower-cased).
+MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "null", "none", "?", "<na>", "#n/a"})
+#: The largest magnitude of a numeric feature or target: the network's inputs and targets are float32.
+LARGEST = float(np.finfo(np.float32).max)
+
+#: A class label of a target column.
+Label = str | int | float
+
+
+def is_missing(text: str | None) -> bool:
+    """Whether a cell is missing: None, or one of :data:`MISSING` once stripped and lower-cased."""
+    return text is None or text.strip().lower() in MISSING
+
+
+def quiet_nans(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``values`` with every NaN quiet: a signalling NaN from a binary file makes arithmetic on it warn."""
+    nan = np.isnan(values)
+    return np.where(nan, np.nan, values) if nan.any() else values
+
+
+@dataclass
+class Parsed:
+    """A column as numbers: values (NaN where missing), the missing mask, and the first cell that is not a number."""
+
+    values: NDArray[np.float64]
+    missing: NDArray[np.bool_]
+    bad: int | None = None
+
+
+def parse_numbers(column: NDArray[Any], decimal_comma: bool) -> Parsed:
+    """A column as float64 numbers, stopping at the first cell that is not one.
+
+    Parameters
+    ----------
+    column : ndarray of shape (n_rows,)
+        Text (object array of str or None) or float64 numbers (NaN missing), as in a :class:`Frame`.
+    decimal_comma : bool
+        Also accept ``1,5`` for 1.5.
+
+    Returns
+    -------
+    Parsed
+        ``bad`` is the row of the first cell that is neither missing nor a number (None if every
+        cell is one); the values past it are not filled in.
+    """
+    if column.dtype.kind == "f":
+        values = np.asarray(column, dtype=np.float64)
+        return Parsed(values, np.isnan(values))
+    try:  # the fast path: every cell a number (one beyond float64's range is inf, as float() makes it)
+        with np.errstate(over="ignore"):
+            values = np.asarray(column.astype(str), dtype=np.float64)
+        if not np.isnan(values).any():
+            return Parsed(values, np.zeros(len(values), dtype=bool))
+    except (ValueError, TypeError):
+        pass
+    n = len(column)
+    values = np.empty(n, dtype=np.float64)
+    missing = np.zeros(n, dtype=bool)
+    for i, cell in enumerate(column.tolist()):
+        if is_missing(cell):
+            missing[i] = True
+            values[i] = np.nan
+            continue
+        text = cell.strip()
+        try:
+            values[i] = float(text)
+        except ValueError:
+            if decimal_comma and text.count(",") == 1 and "." not in text:
+                try:
+                    values[i] = float(text.replace(",", "."))
+                    continue
+                except ValueError:
+                    pass
+            return Parsed(values, missing, bad=i)
+        if math.isnan(values[i]):
+            missing[i] = True
+    return Parsed(values, missing)
+
+
+def as_text(column: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.bool_]]:
+    """A column as stripped text (object array) and its missing mask."""
+    n = len(column)
+    out = np.empty(n, dtype=object)
+    if column.dtype.kind == "f":
+        missing = np.isnan(column)
+        out[:] = [number_text(v) for v in column.tolist()]
+        return out, missing
+    cells = column.tolist()
+    missing = np.fromiter((is_missing(c) for c in cells), dtype=bool, count=n)
+    out[:] = [None if m else c.strip() for c, m in zip(cells, missing.tolist(), strict=True)]
+    return out, missing
+
+
+def number_text(value: float) -> str:
+    """A number as a label or in a message: ``3`` for 3.0, else its repr."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def not_a_number(frame: Frame, name: str, row: int, column: NDArray[Any], rule: str) -> DataError:
+    """The error for ``column[row]``, which should have been a number."""
+    return DataError(f"{frame.source}: column {name!r}, {frame.where(row)}: {column[row]!r} is not a number; {rule}")
+
+
+@dataclass
+class FeatureSpec:
+    """How one feature column becomes network inputs.
+
+    Attributes
+    ----------
+    name : str
+    kind : {"numeric", "categorical"}
+    mean, scale : float
+        Numeric columns: the input is ``(value - mean) / scale`` (0 and 1
+        without standardisation).
+    categories : list of str
+        Categorical columns: one input per category, 1 for the row's category.
+    fill : float, str or None
+        What fills a missing cell (None: a missing cell is an error).
+    """
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    mean: float = 0.0
+    scale: float = 1.0
+    categories: list[str] = field(default_factory=list)
+    fill: float | str | None = None
+    _lookup: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _lookup_of: list[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def width(self) -> int:
+        """Number of network inputs the column gives."""
+        return 1 if self.kind == "numeric" else len(self.categories)
+
+    def lookup(self) -> dict[str, int]:
+        """Category → its one-hot position, built once (a prediction in small chunks asks for it per chunk)."""
+        if self._lookup_of is not self.categories or len(self._lookup) != len(self.categories):
+            self._lookup = {c: k for k, c in enumerate(self.categories)}
+            self._lookup_of = self.categories
+        return self._lookup
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values."""
+        if self.kind == "numeric":
+            return {"name": self.name, "kind": "numeric", "mean": self.mean, "scale": self.scale, "fill": self.fill}
+        return {"name": self.name, "kind": "categorical", "categories": list(self.categories), "fill": self.fill}
+
+
+@dataclass
+class TargetSpec:
+    """The target column: class labels, or numbers scaled by ``(y - mean) / scale``."""
+
+    name: str
+    kind: Literal["classes", "numeric"]
+    classes: list[Label] = field(default_factory=list)
+    mean: float = 0.0
+    scale: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values."""
+        if self.kind == "classes":
+            return {"name": self.name, "kind": "classes", "classes": list(self.classes)}
+        return {"name": self.name, "kind": "numeric", "mean": self.mean, "scale": self.scale}
+
+
+def class_indices(frame: Frame, spec: TargetSpec, column: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.bool_]]:
+    """The class index of every row of the target ``column`` (−1 where missing), and the missing mask.
+
+    Raises
+    ------
+    DataError
+        A label that is not one of ``spec.classes``.
+    """
+    numeric = all(isinstance(c, int | float) for c in spec.classes)
+    n = len(column)
+    indices = np.full(n, -1, dtype=np.int64)
+    if numeric:
+        parsed = parse_numbers(column, frame.decimal_comma)
+        if parsed.bad is not None:
+            raise DataError(
+                f"{frame.source}: column {spec.name!r}, {frame.where(parsed.bad)}: {column[parsed.bad]!r} is not "
+                f"one of the model's classes {listed([str(c) for c in spec.classes], 10)}"
+            )
+        missing = parsed.missing
+        known = np.array([float(c) for c in spec.classes])
+        order = np.argsort(known)
+        place = np.clip(np.searchsorted(known[order], parsed.values), 0, len(known) - 1)
+        found = (known[order][place] == parsed.values) & ~missing
+        indices[found] = order[place[found]]
+        labels_of: Any = parsed.values
+    else:
+        text, missing = as_text(column)
+        lookup_s = {str(c): k for k, c in enumerate(spec.classes)}
+        indices[:] = [-1 if m else lookup_s.get(v, -1) for v, m in zip(text.tolist(), missing.tolist(), strict=True)]
+        labels_of = text
+    unknown = np.flatnonzero((indices < 0) & ~missing)
+    if unknown.size:
+        first = labels_of[unknown[0]]
+        shown = number_text(first) if isinstance(first, float) else str(first)
+        raise DataError(
+            f"{frame.source}: column {spec.name!r} has {unknown.size} row{'s' if unknown.size > 1 else ''} with "
+            f"labels the model does not know, first {shown!r} at {frame.where(int(unknown[0]))}; "
+            f"the model's classes are {listed([str(c) for c in spec.classes], 10)}"
+        )
+    return indices, missing

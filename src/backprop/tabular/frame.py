@@ -1,0 +1,184 @@
+"""The table as read: :class:`Frame`, and the helpers that cut it and name its parts in messages.
+
+Imports numpy only. Every reader (``readers``, ``csv_files``, ``parquet_files``,
+``numpy_files``) builds Frames; ``columns``, ``preprocess`` and ``prepare`` read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import DataError
+
+#: Rows per chunk when a table is read piece by piece (``predict``, ``evaluate``).
+CHUNK_ROWS = 65536
+
+
+@dataclass
+class Frame:
+    """Columns of a table, as read: text (object arrays of str or None) or numbers (float64, NaN missing).
+
+    Attributes
+    ----------
+    source : str
+        The file name (``<stdin>`` for standard input, or the dataset name).
+    names : list of str
+        Column names, unique. Replace the list rather than rename a column in place: lookups
+        by name go through an index of it.
+    columns : list of ndarray of shape (n_rows,)
+    offset : int
+        Rows of the source before this chunk (0 for a whole table).
+    lines : ndarray of int64 or None
+        For CSV, the file line on which each row ends (header = line 1).
+    notes : list of str
+        What the reader decided that the user should know.
+    unsupported : dict of str to str
+        Columns of a type backprop cannot use (a Parquet timestamp, ...), by name.
+    decimal_comma : bool
+        Numbers may be written with a decimal comma (a semicolon-delimited CSV).
+    """
+
+    source: str
+    names: list[str]
+    columns: list[NDArray[Any]]
+    offset: int = 0
+    lines: NDArray[np.int64] | None = None
+    notes: list[str] = field(default_factory=list)
+    unsupported: dict[str, str] = field(default_factory=dict)
+    decimal_comma: bool = False
+    _index: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _indexed: list[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows."""
+        return int(self.columns[0].shape[0]) if self.columns else 0
+
+    def position(self, name_or_index: str) -> int:
+        """The 0-based position of a column given by name or by 0-based index.
+
+        Raises
+        ------
+        DataError
+            No such column; the message lists the columns.
+        """
+        found = self._find(name_or_index)
+        if found is not None:
+            return found
+        text = name_or_index.strip()
+        if text.lstrip("-").isdigit():
+            index = int(text)
+            if -len(self.names) <= index < len(self.names):
+                return index % len(self.names)
+        raise DataError(f"{self.source}: no column {name_or_index!r}; the columns are {listed(self.names)}")
+
+    def column(self, name: str) -> NDArray[Any]:
+        """The column called ``name``; DataError naming the source's columns if there is none."""
+        if name in self.unsupported:
+            raise DataError(
+                f"{self.source}: column {name!r} has type {self.unsupported[name]}, which backprop cannot use; "
+                "leave it out (--ignore) or convert it to numbers or text"
+            )
+        found = self._find(name)
+        if found is None:
+            raise DataError(f"{self.source}: no column {name!r}; the columns are {listed(self.names)}")
+        return self.columns[found]
+
+    def has(self, name: str) -> bool:
+        """Whether a column is called ``name`` (in constant time)."""
+        return self._find(name) is not None
+
+    def _find(self, name: str) -> int | None:
+        """The position of the column called ``name``, from a name → position index built once.
+
+        Looking a name up in the list was linear, and every feature column looks its own up:
+        quadratic in the number of columns (40,000 columns took a minute). The index is rebuilt
+        when ``names`` is replaced or changes length.
+        """
+        names = self.names
+        if self._indexed is not names or len(self._index) != len(names):
+            self._index = {}
+            for j, column in enumerate(names):
+                self._index.setdefault(column, j)
+            self._indexed = names  # holding the list itself: a new list can never pass for it
+        position = self._index.get(name)
+        if position is not None and names[position] != name:  # a name edited in place
+            self._indexed = None
+            return self._find(name)
+        return position
+
+    def where(self, row: int) -> str:
+        """``row 17 (line 19)``: a row of this chunk, numbered from 0 over the whole source."""
+        text = f"row {self.offset + row}"
+        if self.lines is not None and 0 <= row < len(self.lines):
+            text += f" (line {int(self.lines[row])})"
+        return text
+
+    def take(self, rows: NDArray[np.int64]) -> Frame:
+        """A frame of the given rows (absolute positions are kept only for contiguous slices)."""
+        return Frame(
+            source=self.source,
+            names=list(self.names),
+            columns=[c[rows] for c in self.columns],
+            offset=self.offset,
+            lines=None if self.lines is None else self.lines[rows],
+            notes=list(self.notes),
+            unsupported=dict(self.unsupported),
+            decimal_comma=self.decimal_comma,
+        )
+
+
+def listed(names: Sequence[str], limit: int = 12) -> str:
+    """``'a', 'b', 'c'`` for a message, or the first ``limit`` and ``... (64 in all)``."""
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return f"{shown}, ... ({len(names)} in all)" if len(names) > limit else shown or "(none)"
+
+
+def cut(frame: Frame, chunk_rows: int) -> Iterator[Frame]:
+    """``frame`` in parts of at most ``chunk_rows`` rows, each with its :attr:`Frame.offset` (one part if empty)."""
+    if frame.n_rows == 0:
+        yield frame
+        return
+    for start in range(0, frame.n_rows, chunk_rows):
+        part = frame.take(np.arange(start, min(start + chunk_rows, frame.n_rows)))
+        part.offset = frame.offset + start
+        yield part
+
+
+def header_names(cells: list[str], notes: list[str], source: str) -> list[str]:
+    """Unique column names from header cells: a blank one becomes ``column 3``, a repeat ``name.1`` (noted)."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for position, cell in enumerate(cells):
+        name = cell.strip() or f"column {position}"
+        base = name
+        while name in seen:
+            seen[base] += 1
+            name = f"{base}.{seen[base]}"
+        if name != base:
+            notes.append(f"{source}: column {position} repeats the name {base!r}; renamed it {name!r}")
+        seen.setdefault(base, 0)
+        seen[name] = 0
+        names.append(name)
+    return names
+
+
+def rows_text(frame: Frame, rows: NDArray[np.int64], limit: int = 3) -> str:
+    """``rows 4, 17, 20, ... (9 in all)``: rows of ``frame`` for a message, numbered over the whole source."""
+    shown = [str(frame.offset + int(r)) for r in rows[:limit]]
+    more = f", ... ({len(rows)} in all)" if len(rows) > limit else ""
+    return f"row{'s' if len(rows) > 1 else ''} {', '.join(shown)}{more}"
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line of at most 300 characters, for a DataError naming the file.
+
+    The CLI has its own ``_one_line`` for what it prints (it also shows an OSError's file name
+    and escapes terminal control characters).
+    """
+    return " ".join(str(exc).split())[:300] or type(exc).__name__  # EOFError() has no message

@@ -1,0 +1,149 @@
+"""Reading a table from any source: :func:`read_table` (whole) and :func:`iter_tables` (in chunks).
+
+This module picks the reader by the file's kind (CSV, Parquet, NumPy, a built-in
+dataset name); the readers themselves are ``csv_files``, ``parquet_files`` and
+``numpy_files``. The rules of each source are in the :mod:`backprop.tabular` docstring.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import DataError, ParameterError
+from .csv_files import NotUtf8Error, iter_csv
+from .frame import CHUNK_ROWS, Frame, cut, header_names
+from .numpy_files import iter_npy, read_numpy
+from .parquet_files import iter_parquet, read_parquet
+
+
+def is_dataset_name(source: str) -> bool:
+    """True if ``source`` names a built-in dataset and no file of that name exists."""
+    from ..datasets import DATASETS
+
+    return source in DATASETS and not os.path.exists(source)
+
+
+def read_table(source: str, *, header: bool | None = None, stdin: BinaryIO | None = None) -> Frame:
+    """Read a whole table: a CSV, Parquet, ``.npz``/``.npy`` file, ``-`` (standard input) or a dataset name.
+
+    Parameters
+    ----------
+    source : str
+        A path, ``-`` or a built-in dataset name.
+    header : bool or None, default None
+        For CSV: whether the first row names the columns; None detects it.
+    stdin : binary file, optional
+        What ``-`` reads (default ``sys.stdin.buffer``).
+
+    Returns
+    -------
+    Frame
+
+    Raises
+    ------
+    DataError
+        An empty file, ragged rows, a pickled ``.npz``, ... (the message names the file).
+    MissingDependencyError
+        A Parquet file without pyarrow installed.
+    """
+    if source != "-" and is_dataset_name(source):
+        return _read_dataset(source)
+    kind = _kind(source)
+    if kind == "parquet":
+        return read_parquet(source)
+    if kind in ("npz", "npy"):
+        return read_numpy(source, kind)
+    try:
+        frames = list(iter_csv(source, None, header, stdin, encoding=None))
+    except NotUtf8Error as exc:
+        if source == "-":
+            raise DataError(f"<stdin> is not valid UTF-8 ({exc}); convert it to UTF-8") from None
+        frames = list(iter_csv(source, None, header, stdin, encoding="latin-1"))
+        frames[0].notes.append(f"{source} is not valid UTF-8 ({exc}); read it as Latin-1")
+    return frames[0]
+
+
+def iter_tables(
+    source: str, chunk_rows: int = CHUNK_ROWS, *, header: bool | None = None, stdin: BinaryIO | None = None
+) -> Iterator[Frame]:
+    """Read a table in chunks of at most ``chunk_rows`` rows, so memory stays bounded for any size.
+
+    CSV and Parquet files are streamed (a CSV's chunks also hold no more
+    cells than fit :data:`backprop._memory.CHUNK_BYTES`, so a file of many
+    columns comes in fewer rows at a time); ``.npy`` files are memory-mapped;
+    ``.npz`` files and datasets are read whole and then cut. Every chunk
+    has the same columns; :attr:`Frame.offset` says where it starts. A
+    header-only file gives one chunk of zero rows.
+
+    Parameters
+    ----------
+    source, header, stdin
+        As for :func:`read_table`.
+    chunk_rows : int, default :data:`CHUNK_ROWS`
+
+    Yields
+    ------
+    Frame
+    """
+    if chunk_rows < 1:
+        raise ParameterError(f"chunk_rows must be a positive integer, got chunk_rows={chunk_rows!r}")
+    if source != "-" and is_dataset_name(source):
+        yield from cut(_read_dataset(source), chunk_rows)
+        return
+    kind = _kind(source)
+    if kind == "parquet":
+        yield from iter_parquet(source, chunk_rows)
+    elif kind == "npy":
+        yield from iter_npy(source, chunk_rows)
+    elif kind == "npz":
+        yield from cut(read_numpy(source, kind), chunk_rows)
+    else:
+        try:
+            yield from iter_csv(source, chunk_rows, header, stdin, encoding=None)
+        except NotUtf8Error as exc:
+            where = "<stdin>" if source == "-" else source
+            raise DataError(f"{where} is not valid UTF-8 ({exc}); convert it to UTF-8") from None
+
+
+def _kind(source: str) -> str:
+    if source == "-":
+        return "csv"
+    if not os.path.exists(source):
+        raise DataError(f"no such file: {source}")
+    if os.path.isdir(source):
+        raise DataError(f"{source} is a folder; give a CSV, Parquet, .npz or .npy file")
+    with open(source, "rb") as file:
+        magic = file.read(6)
+    suffix = os.path.splitext(source)[1].lower()
+    if magic.startswith(b"PAR1") or suffix in (".parquet", ".pq"):
+        return "parquet"
+    if magic.startswith(b"\x93NUMPY"):
+        return "npy"
+    if magic.startswith(b"PK\x03\x04") or suffix == ".npz":
+        return "npz"
+    if suffix == ".npy":
+        return "npy"
+    return "csv"
+
+
+def _read_dataset(name: str) -> Frame:
+    """A built-in dataset's training and test parts together, the target column named ``target``."""
+    from .. import datasets
+
+    data = datasets.load(name, seed=0)
+    X = np.concatenate([data.X_train, data.X_test]).astype(np.float64)
+    y = np.concatenate([data.y_train, data.y_test])
+    columns = [X[:, j].copy() for j in range(X.shape[1])]
+    target: NDArray[Any]
+    if data.target_names is not None:
+        target = np.empty(len(y), dtype=object)
+        target[:] = [data.target_names[int(i)] for i in y]
+    else:
+        target = y.astype(np.float64)
+    names = header_names([*data.feature_names, "target"], [], name)
+    return Frame(source=name, names=names, columns=[*columns, target])

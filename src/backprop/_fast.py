@@ -56,18 +56,33 @@ def step_for(layers: Sequence[Layer], loss: Loss, optimizer: Optimizer) -> Step:
     return CompiledStep(layers, loss, optimizer)
 
 
+def activations_for(layers: Sequence[Layer]) -> list[Activate]:
+    """Each layer's ``a = f(h + b)``: compiled for ReLU and Softmax once the kernels are loaded, numpy otherwise.
+
+    Inference asks too: a ``predict`` after a ``fit`` runs the same kernels
+    (the same bits, fewer passes), one in a fresh process does not import numba.
+    """
+    hooks: list[Activate] = [layer.activation.activate for layer in layers]
+    if _kernels.loaded("bias_relu") is None:
+        return hooks
+    for l, layer in enumerate(layers):
+        kind = type(layer.activation)
+        if kind is ReLU:
+            hooks[l] = _bias_relu(_kernel("bias_relu"), hooks[l])
+        elif kind is Softmax:
+            hooks[l] = _softmax(_kernel("softmax_shift"), _kernel("softmax_normalize"), hooks[l])
+    return hooks
+
+
 class CompiledStep(Step):
     """A :class:`Step` whose hooks are compiled kernels for the exact built-in types."""
 
     def __init__(self, layers: Sequence[Layer], loss: Loss, optimizer: Optimizer) -> None:
         super().__init__(layers, loss)
         kernel = _kernel
+        self.activate = activations_for(self.layers)
         for l, layer in enumerate(self.layers):
             kind = type(layer.activation)
-            if kind is ReLU:
-                self.activate[l] = _bias_relu(kernel("bias_relu"), self.activate[l])
-            elif kind is Softmax:
-                self.activate[l] = _softmax(kernel("softmax_shift"), kernel("softmax_normalize"), self.activate[l])
             if kind in _DERIVATIVE_KIND:
                 self.times_derivative[l] = _derivative(kernel("activation_backward"), _DERIVATIVE_KIND[kind])
         fused = _FUSED_OUTPUT.get(type(loss))
@@ -177,4 +192,4 @@ def _derivative(kernel: Kernel, kind: int) -> TimesDerivative:
     return times_derivative
 
 
-__all__ = ["CompiledStep", "count_correct", "step_for"]
+__all__ = ["CompiledStep", "activations_for", "count_correct", "step_for"]

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from . import _buffers, _memory
+from ._fast import activations_for
 from ._validation import (
     FloatArray,
     as_array,
@@ -50,7 +51,17 @@ from .errors import BackpropTypeError, DataError, ParameterError, ShapeError
 from .initializers import default_for, initialize
 from .layers import Dense, Layer, layer_from_config
 from .losses import Loss, get_loss
-from .step import Step, Workspace, checked_backward, checked_forward, mean_scale, overflowed, widths, workspace_bytes
+from .step import (
+    Step,
+    Workspace,
+    checked_backward,
+    checked_forward,
+    dense_forward,
+    mean_scale,
+    overflowed,
+    widths,
+    workspace_bytes,
+)
 
 if TYPE_CHECKING:
     from .training import History
@@ -89,6 +100,8 @@ class Inference:
         _memory.check_large(_INFERENCE_BUFFERS * rows * width * dtype.itemsize, what)
         self.rows = rows
         self.buffers = [_buffers.empty(rows * width, dtype, slot) for slot in range(_INFERENCE_BUFFERS)]
+        # f of each layer, compiled where a fit has loaded the kernels (the same bits).
+        self.activate = activations_for(layers)
         self.plan: list[tuple[int, int, int]] = []
         held = -1  # the buffer holding the layer's input; the first layer's is X
         for layer in layers:
@@ -118,11 +131,18 @@ class Inference:
         n = X.shape[0]
         a = h = X
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for index, (layer, (hi, ai, si)) in enumerate(zip(layers, self.plan, strict=True), start=1):
+            for index, (layer, f, (hi, ai, si)) in enumerate(
+                zip(layers, self.activate, self.plan, strict=True), start=1
+            ):
                 size, shape = n * layer.units, (n, layer.units)
                 h = self.buffers[hi][:size].reshape(shape)
                 out = h if ai == hi else self.buffers[ai][:size].reshape(shape)
-                a = layer.forward(a, h, out, self.buffers[si][:size].reshape(shape))
+                scratch = self.buffers[si][:size].reshape(shape)
+                if layer.has_parameters:  # a dense layer: h = a · W + b, a = f(h)
+                    dense = cast(Dense, layer)
+                    a = dense_forward(a, dense.W, dense.b, h, out, scratch, f)
+                else:
+                    a = layer.forward(a, h, out, scratch)
                 # h, not ŷ: a saturating output (σ(inf) = 1) would hide an infinite weight.
                 if check is not None and not (np.isfinite(h.min()) and np.isfinite(h.max())):
                     check()  # a weight that is not finite is named first

@@ -82,39 +82,32 @@ def fit(
     epochs : int, default 1
         The epoch to stop after; when resuming, the total the run should reach.
     batch_size : int or None, default 32
-        Samples per step: None for full-batch, 1 for online learning. A value
-        larger than the data is clipped to the data.
+        Samples per step: None for full-batch, 1 for online learning (clipped to the data).
     shuffle : bool, default True
         Visit the samples in a new random order every epoch.
     validation : float or (X_val, y_val), optional
-        A fraction of the data held out (stratified by class for the
-        classification losses), or a separate validation set. Adds
-        ``val_``-prefixed metrics to the history.
+        A fraction held out (stratified for classification losses), or a
+        validation set. Adds ``val_``-prefixed metrics to the history.
     sample_weight : array_like of shape (n_samples,), optional
         The loss becomes the weighted mean.
     class_weight : "balanced" or dict of class index to weight, optional
-        Multiplies each sample's weight by its class's weight
-        (``"balanced"``: ``n_samples / (n_classes · count)``).
+        Multiplies each sample's weight by its class's (balanced: ``n / (n_classes · count)``).
     l2 : float, default 0
         Adds ``½ · l2 · Σ W²`` over the weights (not the biases) to the loss.
     clip_norm : float, optional
         Rescales the whole gradient to this norm when it is longer.
     schedule : Schedule or name, optional
-        The learning rate of each epoch (``"constant"``, ``"step"``,
-        ``"exponential"``, ``"cosine"``, ``"plateau"`` or an instance).
+        The learning rate of each epoch: "constant", "step", "exponential", "cosine", "plateau" or an instance.
     callbacks : Callback or sequence of Callback
     seed : int, optional
-        Seed of the split, the shuffling and dropout; the same seed gives
-        bit-identical training. Drawn from the OS when omitted and recorded
-        in ``history.seed``.
+        Seed of the split, the shuffling and dropout: the same seed, the same
+        bits. Drawn from the OS when omitted; recorded in ``history.seed``.
     resume_from : path or (Network, dict), optional
-        A checkpoint written by :class:`backprop.callbacks.ModelCheckpoint`:
-        training continues after its epoch with its parameters, optimizer
-        state, schedule position and random state, and ends bit for bit where
-        the uninterrupted run would have. Instead of a path, the pair
-        :func:`backprop.io.load_checkpoint` returned: a caller that has read
-        the checkpoint to look at its state resumes from that very version,
-        even if the file has been replaced since.
+        A checkpoint of :class:`backprop.callbacks.ModelCheckpoint`: training
+        continues after its epoch with its parameters, optimizer, schedule and
+        random state, and ends bit for bit where the uninterrupted run would
+        have. Or the pair :func:`backprop.io.load_checkpoint` returned (that
+        very version, even if the file has been replaced since).
 
     Returns
     -------
@@ -123,8 +116,7 @@ def fit(
     Raises
     ------
     DivergenceError
-        When the loss or the gradient stops being finite; the network keeps
-        the last finite parameters.
+        When the loss or the gradient stops being finite (the network keeps the last finite parameters).
     """
     run = Trainer(
         net, X, y, loss, optimizer, epochs, batch_size, shuffle, validation, sample_weight, class_weight, l2, clip_norm,

@@ -209,6 +209,27 @@ def test_import_backprop_does_not_import_onnx() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_importing_the_estimators_does_not_import_onnx() -> None:
+    code = "import sys, backprop.sklearn; print(sorted(m for m in sys.modules if m.startswith('backprop.onnx')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_network_export_does_not_import_the_estimators(tmp_path: Path) -> None:
+    code = f"""
+import sys
+import backprop as bp
+from backprop.onnx.export import to_onnx
+from backprop.onnx import export_onnx
+net = bp.Network([bp.Dense(3, "tanh"), bp.Dense(2, "softmax")], inputs=4, seed=0)
+to_onnx(net)
+export_onnx(net, {str(tmp_path / "net.onnx")!r})
+print(sorted(m for m in sys.modules if m.startswith("backprop.sklearn")))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_importing_the_estimators_registers_them_with_skl2onnx() -> None:
     # No explicit register_skl2onnx(): importing backprop.sklearn is enough.
     code = """

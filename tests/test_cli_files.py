@@ -19,8 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 import backprop as bp
-from backprop import cli
 from backprop.cli import main
+from backprop.cli import train as cli_train
+from backprop.cli._signals import TrainMonitor
 
 
 def run(*args: object) -> object:
@@ -106,15 +107,15 @@ def test_an_output_that_is_an_input_or_another_output_is_refused_before_any_work
 def test_train_may_update_the_checkpoint_it_resumes_from(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # --checkpoint defaults to --resume: an interrupted resumed run updates that checkpoint, as it should.
     state = {"calls": 0}
-    original = cli.TrainMonitor.on_batch_end
+    original = TrainMonitor.on_batch_end
 
-    def stop_once(self: cli.TrainMonitor, batch: int, logs: dict[str, float]) -> bool:
+    def stop_once(self: TrainMonitor, batch: int, logs: dict[str, float]) -> bool:
         state["calls"] += 1
         if state["calls"] == 3:
             self.interrupt()
         return original(self, batch, logs) or self.stop_requested
 
-    monkeypatch.setattr(cli.TrainMonitor, "on_batch_end", stop_once)
+    monkeypatch.setattr(TrainMonitor, "on_batch_end", stop_once)
     assert run("train", "data.csv", "--epochs", "4", "--hidden", "4", "-o", "r.safetensors").exit_code == 130  # type: ignore[attr-defined]
     state["calls"] = 0
     result = run("train", "data.csv", "--resume", "r.ckpt")
@@ -147,7 +148,7 @@ def test_train_checks_its_outputs_before_training(
 ) -> None:
     (work / "folder").mkdir()
     trained = []
-    monkeypatch.setattr(cli, "run_training", lambda *a, **k: trained.append(1))
+    monkeypatch.setattr(cli_train, "run_training", lambda *a, **k: trained.append(1))
     result = run("train", "data.csv", option, target)
     assert result.exit_code == 1 and trained == []  # type: ignore[attr-defined]
     assert result.stderr.strip() == f"error: {message}"  # type: ignore[attr-defined]
@@ -161,7 +162,7 @@ def test_train_checks_the_folder_can_be_written_before_training(work: Path, monk
         raise PermissionError(13, "Permission denied")
 
     trained = []
-    monkeypatch.setattr(cli, "run_training", lambda *a, **k: trained.append(1))
+    monkeypatch.setattr(cli_train, "run_training", lambda *a, **k: trained.append(1))
     monkeypatch.setattr(tempfile, "TemporaryFile", denied)
     result = run("train", "data.csv", "-o", "sub/deeper/m.safetensors")
     assert result.exit_code == 1 and trained == []  # type: ignore[attr-defined]
@@ -179,15 +180,15 @@ def test_a_stop_signal_during_train_checkpoints_as_ctrl_c_does(
     work: Path, monkeypatch: pytest.MonkeyPatch, signame: str, status: int
 ) -> None:
     signum = getattr(signal, signame)
-    original = cli.TrainMonitor.on_batch_end
+    original = TrainMonitor.on_batch_end
 
-    def on_batch_end(self: cli.TrainMonitor, batch: int, logs: dict[str, float]) -> bool:
+    def on_batch_end(self: TrainMonitor, batch: int, logs: dict[str, float]) -> bool:
         stop = original(self, batch, logs)
         if self._state is not None and self._state.epoch == 1 and batch == 1:
             os.kill(os.getpid(), signum)  # the handler runs here: training stops after this batch
         return stop or self.stop_requested
 
-    monkeypatch.setattr(cli.TrainMonitor, "on_batch_end", on_batch_end)
+    monkeypatch.setattr(TrainMonitor, "on_batch_end", on_batch_end)
     args = ["--epochs", "4", "--hidden", "4", "--seed", "2"]
     result = run("train", "data.csv", *args, "-o", "m2.safetensors")
     assert result.exit_code == status, result.output  # type: ignore[attr-defined]
@@ -197,7 +198,7 @@ def test_a_stop_signal_during_train_checkpoints_as_ctrl_c_does(
     assert (work / "m2.ckpt").exists() and not (work / "m2.safetensors").exists()
     assert signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler)  # handlers put back
 
-    monkeypatch.setattr(cli.TrainMonitor, "on_batch_end", original)
+    monkeypatch.setattr(TrainMonitor, "on_batch_end", original)
     assert run("train", "data.csv", "--resume", "m2.ckpt").exit_code == 0  # type: ignore[attr-defined]
     assert run("train", "data.csv", *args, "-o", "full.safetensors").exit_code == 0  # type: ignore[attr-defined]
     np.testing.assert_array_equal(
@@ -270,16 +271,16 @@ def test_an_output_through_a_symlink_into_a_missing_folder_is_written_there(work
 
 def stop_at(monkeypatch: pytest.MonkeyPatch, signum: int, times: int = 1) -> None:
     """Send ``signum`` ``times`` times to this process after batch 2 of epoch 2."""
-    original = cli.TrainMonitor.on_batch_end
+    original = TrainMonitor.on_batch_end
 
-    def on_batch_end(self: cli.TrainMonitor, batch: int, logs: dict[str, float]) -> bool:
+    def on_batch_end(self: TrainMonitor, batch: int, logs: dict[str, float]) -> bool:
         stop = original(self, batch, logs)
         if self._state is not None and self._state.epoch == 1 and batch == 1:
             for _ in range(times):
                 os.kill(os.getpid(), signum)
         return stop or self.stop_requested
 
-    monkeypatch.setattr(cli.TrainMonitor, "on_batch_end", on_batch_end)
+    monkeypatch.setattr(TrainMonitor, "on_batch_end", on_batch_end)
 
 
 @pytest.fixture
@@ -319,7 +320,7 @@ def test_a_hangup_saves_the_checkpoint_though_the_terminal_is_gone(work: Path, m
 
 
 def test_a_second_ctrl_c_stops_at_once_but_a_second_sigterm_does_not() -> None:
-    monitor = cli.TrainMonitor(None, "unused.ckpt", {})
+    monitor = TrainMonitor(None, "unused.ckpt", {})
     monitor.interrupt(signal.SIGTERM)
     monitor.interrupt(signal.SIGTERM)
     monitor.interrupt(signal.SIGHUP)

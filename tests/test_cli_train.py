@@ -14,8 +14,11 @@ from click.testing import CliRunner
 
 import backprop as bp
 import backprop.tabular
-from backprop import cli
+from backprop.cli import _signals as cli_signals
 from backprop.cli import main
+from backprop.cli import predict as cli_predict
+from backprop.cli import train as cli_train
+from backprop.cli._signals import TrainMonitor
 
 FAST = ["--epochs", "25", "--hidden", "16", "--lr", "0.01", "--validation", "0.1"]
 
@@ -308,7 +311,7 @@ def test_debug_shows_the_traceback(tmp_path):
 
 def test_predict_never_leaves_a_partial_file(trained, tmp_path, monkeypatch):
     # Read in chunks of 50 rows; row 120 is bad, so the error comes after the first chunks were predicted.
-    monkeypatch.setattr(cli, "iter_tables", functools.partial(cli.iter_tables, chunk_rows=50))
+    monkeypatch.setattr(cli_predict, "iter_tables", functools.partial(cli_predict.iter_tables, chunk_rows=50))
     lines = Path(trained["data"]).read_text().splitlines()
     lines[121] = "oops," + lines[121].split(",", 1)[1]
     bad = tmp_path / "bad.csv"
@@ -340,7 +343,7 @@ def test_report_is_self_contained_html(tmp_path):
 
 def interrupt_at(monkeypatch, epoch, batch=0, hard=False):
     """Send SIGINT (or raise KeyboardInterrupt: the second Ctrl-C) after ``batch`` of ``epoch`` (from 0)."""
-    original = cli.TrainMonitor.on_batch_end
+    original = TrainMonitor.on_batch_end
 
     def on_batch_end(self, b, logs):
         stop = original(self, b, logs)
@@ -351,7 +354,7 @@ def interrupt_at(monkeypatch, epoch, batch=0, hard=False):
             os.kill(os.getpid(), signal.SIGINT)  # the handler runs here: training stops after this batch
         return stop or self.stop_requested
 
-    monkeypatch.setattr(cli.TrainMonitor, "on_batch_end", on_batch_end)
+    monkeypatch.setattr(TrainMonitor, "on_batch_end", on_batch_end)
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_finishes_bit_for_bit(tmp_path, monkeypatch):
@@ -410,9 +413,11 @@ def test_progress_bar_is_off_when_stderr_is_not_a_terminal(tmp_path):
 
 def test_the_progress_bar_draws_on_stderr(tmp_path, monkeypatch):
     data, _ = classification_csv(tmp_path / "d.csv", n=100)
-    monkeypatch.setattr(cli, "_progress_wanted", lambda quiet: not quiet)
+    monkeypatch.setattr(cli_train, "progress_wanted", lambda quiet: not quiet)
     buffer = io.StringIO()
-    monkeypatch.setattr(cli, "Console", functools.partial(cli.Console, file=buffer, force_terminal=True, width=100))
+    monkeypatch.setattr(
+        cli_signals, "Console", functools.partial(cli_signals.Console, file=buffer, force_terminal=True, width=100)
+    )
     ok(run("train", data, "--epochs", "2", "--hidden", "4", "--out", tmp_path / "m"))
     assert "epochs" in buffer.getvalue() and "loss" in buffer.getvalue()
 

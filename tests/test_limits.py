@@ -17,9 +17,11 @@ import pytest
 from click.testing import CliRunner
 
 import backprop as bp
-from backprop import cli, io
+from backprop import io
 from backprop.cli import main
+from backprop.cli import predict as cli_predict
 from backprop.errors import BackpropError, SaveError
+from backprop.heads import load_model
 from backprop.tabular import read_table
 
 FAST = ["--epochs", "5", "--hidden", "8", "--lr", "0.01", "--quiet"]
@@ -142,7 +144,7 @@ def test_predict_streams_a_million_rows_in_bounded_memory(tmp_path):
     assert predicted == (predicted[:BLOCK] * (ROWS // BLOCK + 1))[:ROWS]  # row i as row i % BLOCK, in order
 
     # The same rows predicted directly, the whole table at once.
-    loaded = cli.load_model(str(model))
+    loaded = load_model(str(model))
     output = loaded.net.predict(loaded.pre.transform(read_table(str(sample))))
     labels = [loaded.pre.classes[int(k)] for k in loaded.head.classes(output)]
     first = [line.split(",") for line in predicted[:BLOCK]]
@@ -699,7 +701,7 @@ def test_a_closed_pipe_ends_any_command_quietly(previous_model, command):
 def test_standard_output_that_fails_when_flushed_says_what_was_lost(previous_model, monkeypatch):
     # A regular file on a full disk takes the rows into its buffer; the error comes when it is flushed.
     data, model, _ = previous_model
-    real_iter_tables = cli.iter_tables
+    real_iter_tables = cli_predict.iter_tables
 
     def reading(*args, **kwargs):  # by now the runner's standard output is in place: fill its disk, once
         stdout = sys.stdout.stream  # under the backprop group's guard of standard output
@@ -711,7 +713,7 @@ def test_standard_output_that_fails_when_flushed_says_what_was_lost(previous_mod
         stdout.flush = full_once
         return real_iter_tables(*args, **kwargs)
 
-    monkeypatch.setattr(cli, "iter_tables", reading)
+    monkeypatch.setattr(cli_predict, "iter_tables", reading)
     assert failed(run("predict", model, data)) == (
         "error: could not write the predictions to standard output: No space left on device"
     )

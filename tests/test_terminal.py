@@ -20,9 +20,11 @@ import pytest
 from click.testing import CliRunner
 
 import backprop as bp
-from backprop import _terminal, cli, metrics
+from backprop import _terminal, metrics
 from backprop.cli import main
+from backprop.cli._common import one_line
 from backprop.errors import DataError
+from backprop.heads import evaluate_model, load_model
 
 #: Byte sequences that drive a terminal; none may reach it from a file.
 RAW = ("\x1b[2J", "\x1b]0;", "\x1b[5m", "\x1b[31m", "\x9b", "\x07", "\u202e", "\x08", "\r")
@@ -91,9 +93,9 @@ def test_shown_lines_keeps_newlines_only():
 
 
 def test_an_error_line_escapes_the_file_text_it_quotes():
-    assert cli._one_line(DataError("column 'a\x1b]0;x\x07' is \x9bbad")) == "column 'a\\x1b]0;x\\x07' is \\x9bbad"
+    assert one_line(DataError("column 'a\x1b]0;x\x07' is \x9bbad")) == "column 'a\\x1b]0;x\\x07' is \\x9bbad"
     error = FileNotFoundError(2, "No such file or directory", "evil\x1b[2J.csv")
-    assert cli._one_line(error) == "evil\\x1b[2J.csv: No such file or directory"
+    assert one_line(error) == "evil\\x1b[2J.csv: No such file or directory"
 
 
 # ------------------------------------------------------------------ every command's human output
@@ -232,10 +234,10 @@ def test_evaluating_many_classes_needs_no_k_by_k_matrix(tmp_path):
     model = many_class_model(tmp_path, k)
     data = tmp_path / "few.csv"
     data.write_text("x,label\n" + "".join(f"{i / 10:.1f},c{i}\n" for i in range(20)))
-    loaded = cli.load_model(model)
+    loaded = load_model(model)
     tracemalloc.start()
     try:
-        metrics, _ = cli.evaluate_model(loaded, str(data))
+        metrics, _ = evaluate_model(loaded, str(data))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

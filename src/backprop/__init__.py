@@ -32,6 +32,7 @@ from .layers import Dense, Dropout, Layer
 from .losses import Loss, get_loss
 from .network import Network
 from .optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, get_optimizer
+from .pipeline import TabularModel
 from .preprocessing import Standardizer
 from .schedules import Constant, CosineDecay, ExponentialDecay, ReduceOnPlateau, Schedule, StepDecay, get_schedule
 from .training import Callback, History, TrainingState
@@ -85,6 +86,7 @@ __all__ = [
     "ShapeError",
     "Standardizer",
     "StepDecay",
+    "TabularModel",
     "Trace",
     "TrainingState",
     "__version__",

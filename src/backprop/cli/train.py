@@ -1,0 +1,384 @@
+"""``backprop train``: parse the options, drive :func:`backprop.pipeline.run_training`, print the summary.
+
+Also ``--resume`` (options not given again come from the checkpoint) and
+the stop signals (a checkpoint, and the command that resumes it).
+
+Imports click and the CLI's shared modules; the training itself is
+:class:`backprop.TabularModel`'s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+from typing import Any
+
+import click
+
+from .. import _terminal
+from ..activations import ACTIVATIONS
+from ..errors import ModelFileError
+from ..heads import OptionsError
+from ..losses import LOSSES
+from ..network import Network
+from ..optimizers import OPTIMIZERS
+from ..pipeline import (
+    CHANGEABLE,
+    CLI_STATE_VERSION,
+    RESUMABLE,
+    TrainOptions,
+    TrainResult,
+    default_checkpoint,
+    plain_json,
+    run_training,
+)
+from ..schedules import SCHEDULES
+from ..tabular import IMPUTE, TASKS
+from ._common import (
+    check_data_argument,
+    ignore_note,
+    note,
+    option_header,
+    option_json,
+    option_quiet,
+    parse_hidden,
+    parse_names,
+    print_json,
+    print_line,
+    print_text,
+    progress_wanted,
+    report_module,
+    reports_errors,
+)
+from ._files import check_writable, distinct_files
+from ._report import data_summary, write_outputs
+from ._signals import Stop, TrainMonitor, progress_bar, stop_signals, tell
+from ._tables import print_metrics
+
+
+@click.command(name="train")
+@click.argument("data")
+@click.option("--target", default=None, help="The target column, by name or 0-based index [default: the last].")
+@click.option(
+    "--features", default=None, callback=parse_names, help="Feature columns, comma-separated [default: all others]."
+)
+@click.option(
+    "--ignore", default=None, callback=parse_names, help="Columns to leave out (ids, free text), comma-separated."
+)
+@click.option("--task", type=click.Choice(TASKS), default=None, help="[default: text or few integers → classes]")
+@click.option(
+    "--hidden", default="64,32", show_default=True, callback=parse_hidden, help="Hidden layer widths (or none)."
+)
+@click.option(
+    "--activation",
+    type=click.Choice(sorted(set(ACTIVATIONS) - {"softmax"})),
+    default="relu",
+    show_default=True,
+    help="Activation of the hidden layers.",
+)
+@click.option(
+    "--output", type=click.Choice(sorted(ACTIVATIONS)), default=None, help="Output activation [default: by target]."
+)
+@click.option(
+    "--loss",
+    type=click.Choice(sorted(LOSSES)),
+    default=None,
+    help="[default: 2 classes → binary_crossentropy, more → crossentropy, numbers → mse]",
+)
+@click.option("--optimizer", type=click.Choice(sorted(OPTIMIZERS)), default="adam", show_default=True)
+@click.option(
+    "--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate [default: the optimizer's]."
+)
+@click.option("--schedule", type=click.Choice(sorted(SCHEDULES)), default="constant", show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option(
+    "--validation",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.1,
+    show_default=True,
+    help="Share of the training rows held out for validation curves (0: none).",
+)
+@click.option(
+    "--early-stopping",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Stop after N epochs without improvement of the validation loss.",
+)
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option("--l2", type=click.FloatRange(min=0), default=0.0, show_default=True, help="L2 penalty on the weights.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--standardize/--no-standardize", default=True, show_default=True, help="Scale numeric columns.")
+@click.option(
+    "--impute",
+    type=click.Choice(IMPUTE),
+    default=None,
+    help="Fill missing values (mean/median; the most frequent category) or drop their rows [default: error].",
+)
+@click.option(
+    "--test-size",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.2,
+    show_default=True,
+    help="Share of the rows held out for the final test (stratified; 0: none).",
+)
+@option_header
+@click.option("--out", "-o", default="model.safetensors", show_default=True, help="The model file to write.")
+@click.option("--report", default=None, help="Also write this HTML report.")
+@click.option(
+    "--resume",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Continue from a checkpoint (written on Ctrl-C).",
+)
+@click.option("--checkpoint", default=None, help="Where Ctrl-C saves the checkpoint [default: OUT with .ckpt].")
+@option_quiet
+@option_json
+@reports_errors
+def train(
+    data: str,
+    target: str | None,
+    features: list[str] | None,
+    ignore: list[str] | None,
+    task: str | None,
+    hidden: list[int],
+    activation: str,
+    output: str | None,
+    loss: str | None,
+    optimizer: str,
+    lr: float | None,
+    schedule: str,
+    epochs: int,
+    batch_size: int,
+    validation: float,
+    early_stopping: int | None,
+    dropout: float,
+    l2: float,
+    seed: int,
+    standardize: bool,
+    impute: str | None,
+    test_size: float,
+    header: bool | None,
+    out: str,
+    report: str | None,
+    resume: str | None,
+    checkpoint: str | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Train a network on DATA and save it: a CSV, Parquet, .npz/.npy file, or a built-in dataset name.
+
+    The target is the last column unless --target says otherwise; text
+    columns are one-hot encoded; numeric columns are standardized. The test
+    part's metrics are printed at the end. Ctrl-C (or SIGTERM, SIGHUP) stops
+    after the current batch and saves a checkpoint to continue from with
+    --resume. An output that is the same file as an input or another output
+    is refused, and the outputs are checked writable, before training.
+    """
+    ctx = click.get_current_context()
+    check_data_argument(data)
+    options = TrainOptions(
+        data=data,
+        target=target,
+        features=features,
+        ignore=ignore or [],
+        task=task,
+        hidden=hidden,
+        activation=activation,
+        output=output,
+        loss=loss,
+        optimizer=optimizer,
+        lr=lr,
+        schedule=schedule,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation=validation,
+        early_stopping=early_stopping,
+        dropout=dropout,
+        l2=l2,
+        seed=seed,
+        standardize=standardize,
+        impute=impute,
+        test_size=test_size,
+        header=header,
+        out=out,
+        report=report,
+    )
+    checkpoint = checkpoint or resume or default_checkpoint(out)
+    # Checked before any work: an hour of training must not end in a destroyed input or an unwritable output.
+    # The checkpoint resumed from is the one an interrupted run updates: that is no clash.
+    distinct_files(
+        {"DATA": data if os.path.exists(data) else None, "--resume": resume},
+        {"--out": out, "--report": report, "--checkpoint": None if checkpoint == resume else checkpoint},
+    )
+    for role, path in (("--out", out), ("--report", report), ("--checkpoint", checkpoint)):
+        if path is not None:
+            check_writable(role, path)
+    resume_state, resume_checkpoint = _merge_resume(ctx, options, resume) if resume is not None else (None, None)
+    if options.report is not None:
+        report_module()  # fail before training, not after, when matplotlib is missing
+    cli_state: dict[str, Any] = {}
+    monitor = TrainMonitor(progress_bar(progress_wanted(quiet)), checkpoint, cli_state)
+    try:
+        with stop_signals():
+            result = run_training(
+                options,
+                resume=resume,
+                resume_state=resume_state,
+                resume_checkpoint=resume_checkpoint,
+                callbacks=[monitor],
+                cli_state=cli_state,
+                while_fitting=monitor.stopping(),
+                notes=ignore_note if quiet else note,
+            )
+    except KeyboardInterrupt:
+        tell("interrupted: stopped without a checkpoint")
+        raise SystemExit(Stop.exit_status()) from None
+    except OptionsError as exc:  # --loss and --output that cannot fit the target
+        raise click.UsageError(str(exc)) from exc
+    if result.interrupted and monitor.saved is not None:
+        checkpoint = monitor.saved
+        command = _resume_command(data, checkpoint, ctx)
+        if as_json:
+            document = {"interrupted": True, "checkpoint": checkpoint, "epochs_run": len(result.history)}
+            with contextlib.suppress(OSError):  # a hung-up terminal: the checkpoint is saved all the same
+                print_json({**document, "resume": command})
+        tell(
+            f"interrupted in epoch {len(result.history) + 1} of {options.epochs}; checkpoint saved to "
+            f"{_terminal.shown(checkpoint)}\nresume with: {_terminal.shown(command)}"
+        )
+        raise SystemExit(Stop.exit_status())
+    try:
+        with stop_signals():
+            write_outputs(result, options.out, options.report)
+    except KeyboardInterrupt:
+        written = " and ".join(_terminal.shown(p) for p in (options.out, options.report) if p is not None)
+        tell(f"interrupted while saving {written}: each is whole, the new version or the one before")
+        raise SystemExit(Stop.exit_status()) from None
+    if as_json:
+        print_json(_train_json(result))
+        return
+    _print_train_summary(result)
+
+
+def _resume_command(data: str, checkpoint: str, ctx: click.Context) -> str:
+    parts = ["backprop", "train", data, "--resume", checkpoint]
+    for name in ("epochs", "quiet", "json"):
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+            value = ctx.params[name]
+            if isinstance(value, bool):
+                if value:
+                    parts.append(f"--{name}")
+            else:
+                parts += [f"--{name.replace('_', '-')}", str(value)]
+    return shlex.join(parts)
+
+
+def _merge_resume(
+    ctx: click.Context, options: TrainOptions, path: str
+) -> tuple[dict[str, Any], tuple[Network, dict[str, Any]]]:
+    """Options not given again come from the checkpoint; options given differently are a usage error.
+
+    Returns the checkpoint's ``cli`` state and the checkpoint itself, read once: training resumes
+    from the version whose options and preprocessing were checked, whatever replaces the file since.
+    """
+    from ..io import load_checkpoint
+
+    try:
+        checkpoint = load_checkpoint(path)
+    except ModelFileError as exc:
+        if "this is a model file" not in str(exc):
+            raise
+        raise click.BadParameter(f"{path} is a model file, not a training checkpoint", param_hint="--resume") from None
+    cli_state = checkpoint[1].get("cli")
+    if not isinstance(cli_state, dict) or cli_state.get("version") != CLI_STATE_VERSION:
+        raise click.BadParameter(
+            f"{path} was not written by `backprop train`; resume it in Python with fit(..., resume_from=...)",
+            param_hint="--resume",
+        )
+    stored = cli_state.get("options")
+    if not isinstance(stored, dict) or "preprocessing" not in cli_state:
+        raise ModelFileError(f"{path}: state field 'cli.options' is missing or broken")
+    for name in RESUMABLE:
+        if name not in stored:
+            raise ModelFileError(f"{path}: state field 'cli.options.{name}' is missing")
+        source = ctx.get_parameter_source(name)
+        given = plain_json(getattr(options, name))
+        if source != click.core.ParameterSource.COMMANDLINE:
+            value = stored[name]
+            setattr(options, name, value)
+        elif given != stored[name] and name not in CHANGEABLE:
+            flag = "--" + name.replace("_", "-")
+            raise click.UsageError(
+                f"{flag} {given!r} differs from the checkpoint's {stored[name]!r}; leave {flag} out to resume "
+                f"{path} as it was trained"
+            )
+    if cli_state.get("data") != options.data:
+        note(f"resuming on {options.data}; the checkpoint was trained on {cli_state.get('data')}")
+    return cli_state, checkpoint
+
+
+def _train_json(result: TrainResult) -> dict[str, Any]:
+    last = {k: v[-1] for k, v in result.history.history.items() if v and not k.startswith("grad_norm_")}
+    return {
+        "model": result.options.out,
+        "report": result.options.report,
+        "task": result.pre.task,
+        "target": result.pre.target.name,
+        "classes": result.pre.classes if result.pre.task == "classification" else None,
+        "network": result.net.sizes,
+        "loss": result.head.loss,
+        "output": result.head.output,
+        "epochs_run": len(result.history),
+        "stopped_early": result.stopped_early,
+        "seconds": result.seconds,
+        "data": data_summary(result),
+        "last_epoch": last,
+        "test": result.test,
+        "notes": result.notes,
+    }
+
+
+def _print_train_summary(result: TrainResult) -> None:
+    pre, o = result.pre, result.options
+    prepared = result.prepared
+    kinds = sum(1 for f in pre.features if f.kind == "categorical")
+    target = (
+        f"{len(pre.classes)} classes"
+        if pre.task == "classification"
+        else "numbers" + (" (scaled)" if o.standardize else "")
+    )
+    print_line(
+        f"data      {o.data}: {prepared.n_rows} rows, {len(pre.features)} features"
+        + (f" ({kinds} one-hot)" if kinds else "")
+        + f" → {pre.n_inputs} inputs; target {pre.target.name!r}: {target}"
+    )
+    print_line(
+        f"          {len(prepared.rows_train)} rows to train"
+        + (f" ({o.validation:g} of them for validation)" if o.validation else "")
+        + f", {len(prepared.rows_test)} to test"
+        + (f", {prepared.n_dropped} dropped" if prepared.n_dropped else "")
+    )
+    hidden = f"{o.activation} hidden, " if o.hidden else ""
+    print_line(
+        f"network   {'-'.join(map(str, result.net.sizes))}, {hidden}{result.head.output} output, {result.head.loss}; "
+        f"{o.optimizer} lr {result.learning_rate:g}, batch {o.batch_size}"
+    )
+    last = {k: v[-1] for k, v in result.history.history.items() if v}
+    shown = "  ".join(
+        f"{k} {last[k]:.4f}" for k in ("loss", "accuracy", "r2", "val_loss", "val_accuracy", "val_r2") if k in last
+    )
+    early = " (early stop)" if result.stopped_early else ""
+    epochs = len(result.history)
+    print_line(f"trained   {epochs} epoch{'s' if epochs != 1 else ''}{early} in {result.seconds:.1f} s: {shown}")
+    if result.test is not None:
+        print_text()
+        print_line(f"test part ({result.test['rows']} rows):")
+        print_metrics(result.test, result.head.loss)
+    print_text()
+    print_line(f"saved     {o.out}")
+    if o.report:
+        print_line(f"report    {o.report}")
+    print_line(f"next      backprop predict {shlex.quote(o.out)} NEW_DATA -o predictions.csv")

@@ -174,3 +174,13 @@ def test_errors_name_the_problem(fitted: bp.TabularModel, tmp_path: Path) -> Non
     bp.save(bp.Network([bp.Dense(1)], inputs=2, seed=0), bare)
     with pytest.raises(bp.ModelFileError, match="has no 'preprocessing' metadata"):
         bp.TabularModel.load(bare)
+
+
+def test_a_network_given_a_table_with_text_points_to_the_tabular_model() -> None:
+    # Network.fit takes numbers; a table's text columns are TabularModel's to encode.
+    net = bp.Network([bp.Dense(1)], inputs=2)
+    rows = np.array([["Torgersen", 39.1], ["Biscoe", 46.5]], dtype=object)
+    with pytest.raises(bp.BackpropTypeError, match=r"got the str 'Torgersen'; for a table .* backprop\.TabularModel"):
+        net.fit(rows, [1.0, 0.0])
+    with pytest.raises(bp.BackpropTypeError, match=r"dtype <U9; for a table with text columns use backprop\.TabularModel"):
+        net.predict([["Torgersen", "Biscoe"]])

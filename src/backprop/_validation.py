@@ -63,6 +63,16 @@ def _is_missing(item: Any) -> bool:
     return item is None or type(item).__name__ == "NAType"
 
 
+def _table_hint(name: str) -> str:
+    """Where text in the inputs X belongs: the tabular model encodes it."""
+    if name != "X":
+        return ""
+    return (
+        "; for a table with text columns use backprop.TabularModel().fit(table, target=...), "
+        "which encodes them and keeps the encoding with the network"
+    )
+
+
 def as_float_array(values: Any, name: str, dtype: np.dtype[Any]) -> FloatArray:
     """Convert numeric ``values`` to a finite ``dtype`` array (no copy when possible).
 
@@ -80,7 +90,9 @@ def as_float_array(values: Any, name: str, dtype: np.dtype[Any]) -> FloatArray:
         # and None would become NaN, reported as if the data held a NaN.
         for flat_index, item in enumerate(array.flat):
             if isinstance(item, str | bytes):
-                raise BackpropTypeError(f"{name} must be an array of numbers, got the {type(item).__name__} {item!r}")
+                raise BackpropTypeError(
+                    f"{name} must be an array of numbers, got the {type(item).__name__} {item!r}{_table_hint(name)}"
+                )
             if _is_missing(item):
                 where = tuple(int(i) for i in np.unravel_index(flat_index, array.shape))
                 at = f" at {_position(where)}" if where else ""
@@ -94,7 +106,8 @@ def as_float_array(values: Any, name: str, dtype: np.dtype[Any]) -> FloatArray:
             kinds = sorted({type(item).__name__ for item in array.flat})
             raise BackpropTypeError(f"{name} must be an array of numbers, got objects of type {kinds}") from None
     elif kind not in "biuf":
-        raise BackpropTypeError(f"{name} must be numeric, got array of dtype {array.dtype}")
+        hint = _table_hint(name) if kind in "USO" else ""
+        raise BackpropTypeError(f"{name} must be numeric, got array of dtype {array.dtype}{hint}")
     check_finite(array, name)
     try:
         with np.errstate(over="raise"):

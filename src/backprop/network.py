@@ -1,14 +1,17 @@
-"""The network: layers bound to one flat parameter buffer, forward and backward.
+"""The network: layers bound to one flat parameter buffer; predict, loss and gradients.
 
 Shapes are batch-first as in the seed (DESIGN.md §1)::
 
-    z[l] = a[l-1] @ W[l] + b[l]        a[0] = X
-    a[l] = f_l(z[l])                   ŷ = a[L]
+    h[l] = a[l-1] @ W[l] + b[l]        a[0] = X
+    a[l] = f_l(h[l])                   ŷ = a[L]
 
 All parameters live in one contiguous array, ``W[l]`` and ``b[l]`` being views
 of it, and so do the gradients: an optimizer step is a few in-place ufunc
-calls for the whole network. Per-layer buffers for ``z``, ``a`` and the error
-terms are allocated once per batch size and reused by ``fit``.
+calls for the whole network. The step itself (forward pass, error terms,
+weight gradient) is :mod:`backprop.step`; ``fit``'s per-layer buffers
+(:class:`backprop.step.Workspace`) are allocated once per batch size and
+kept here (:meth:`Network.workspace`); inference runs in :class:`Inference`'s
+four buffers, whatever the depth.
 
 Threads: ``predict``, ``loss`` and ``gradients`` only read the parameters.
 Each call has buffers of its own (and ``gradients`` its own gradient buffer),

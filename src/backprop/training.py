@@ -1,6 +1,13 @@
 """The training loop: epochs of mini-batches, each one forward pass, one
 backward pass and one optimizer step on the flat parameter buffer.
 
+:func:`fit` is the loop (as Keras's ``fit``); :class:`Trainer` holds the run
+and splits each step in two calls, :meth:`Trainer.compute_gradient` (the
+gradient of a batch) and :meth:`Trainer.apply_gradient` (clipping and the
+optimizer's update), around the :class:`backprop.step.Step` chosen once per
+run by :func:`backprop._fast.step_for`. Resuming is :mod:`backprop.checkpoints`,
+the metrics :mod:`backprop.metrics`, the callbacks :mod:`backprop.callbacks`.
+
 Inputs and targets are checked and cast once per ``fit``; batches are
 gathered into buffers allocated once, so a step allocates nothing that grows
 with the data. All randomness (the validation split, the order of the

@@ -232,6 +232,32 @@ def test_save_expects_a_network(tmp_path: Path) -> None:
         io.save([np.ones((2, 2))], tmp_path / "model.safetensors")  # type: ignore[arg-type]
 
 
+class Pipeline:
+    """The smallest object with ``__backprop_save__``: a network and what rebuilds the rest."""
+
+    def __init__(self, net: Any, own: Any) -> None:
+        self.net, self.own = net, own
+
+    def __backprop_save__(self) -> tuple[bp.Network, dict[str, Any]]:
+        return self.net, self.own
+
+
+def test_save_stores_what_backprop_save_returns(tmp_path: Path) -> None:
+    net, path = small_net(), tmp_path / "model.safetensors"
+    bp.save(Pipeline(net, {"labels": ["a", "b"], "scale": np.float32(2.0)}), path, metadata={"note": "mine"})
+    loaded, metadata = io.load_with_metadata(path)
+    assert metadata == {"labels": ["a", "b"], "scale": 2.0, "note": "mine"}
+    np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+    # The caller's metadata may not overwrite the object's own: that is what rebuilds it.
+    with pytest.raises(BackpropTypeError, match=r"metadata keys \['labels'\] are reserved for the Pipeline's own"):
+        io.save(Pipeline(net, {"labels": ["a"]}), tmp_path / "other.safetensors", metadata={"labels": ["b"]})
+    assert not (tmp_path / "other.safetensors").exists()
+    with pytest.raises(BackpropTypeError, match=r"__backprop_save__\(\) must return a tuple \(Network, dict\)"):
+        io.save(Pipeline(net, ["not", "a", "dict"]), tmp_path / "other.safetensors")
+    with pytest.raises(BackpropTypeError, match="save expects a backprop Network, got str"):
+        io.save(Pipeline("a network?", {}), tmp_path / "other.safetensors")
+
+
 def test_inspect_reads_the_document_without_the_tensors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     net = rich_net(np.float64)
     path = tmp_path / "model.safetensors"

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import backprop as bp
-from backprop import io
+from backprop import files, io
 from backprop.errors import BackpropTypeError, ModelFileError
 
 pytest.importorskip("safetensors")
@@ -306,7 +306,7 @@ def test_a_writer_never_removes_its_own_processs_files_in_flight(
     # On NFS, flock is emulated by per-process fcntl locks: another thread's in-flight file
     # looks unlocked to this process. The process's own list of files in flight keeps it.
     path = tmp_path / "model.bin"
-    monkeypatch.setattr(io, "_lock", lambda fd, blocking=True: True)
+    monkeypatch.setattr(files, "_lock", lambda fd, blocking=True: True)
     with io.atomic_output(path) as outer:
         outer.write(b"outer content")
         (in_flight,) = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
@@ -314,4 +314,4 @@ def test_a_writer_never_removes_its_own_processs_files_in_flight(
         assert in_flight.exists()
     assert path.read_bytes() == b"outer content"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.bin"]
-    assert not io._LIVE
+    assert not files._LIVE

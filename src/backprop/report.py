@@ -27,7 +27,7 @@ import numpy as np
 
 from .errors import BackpropTypeError, MissingDependencyError, ShapeError
 from .explain import Trace
-from .io import atomic_write
+from .files import atomic_write
 from .layers import Dense, Dropout
 from .network import Network, as_network
 from .training import History
@@ -193,7 +193,7 @@ class _Figures:
 
         self.plotting = plotting
         try:
-            plotting._require_matplotlib()
+            plotting.require_matplotlib()
             self.missing: str | None = None
         except MissingDependencyError:
             self.missing = plotting.INSTALL_HINT
@@ -615,7 +615,7 @@ def write_report(
     """Write :func:`render_report` to ``path`` (UTF-8) atomically.
 
     The page is rendered in full before anything is written, then written
-    with :func:`backprop.io.atomic_write`: a failure leaves no partial file
+    with :func:`backprop.files.atomic_write`: a failure leaves no partial file
     and any previous report intact. The keyword arguments are those of
     :func:`render_report`.
 

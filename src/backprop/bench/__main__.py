@@ -1,0 +1,5 @@
+"""``python -m backprop.bench [OPTIONS]``."""
+
+from . import main
+
+main()

@@ -1,0 +1,193 @@
+"""The ``backprop bench`` click command, its tables (rich) and the JSON file.
+
+:data:`command` is what ``backprop`` registers; :func:`main` is ``python -m backprop.bench``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .runners import has_errors, run
+from .workloads import WORKLOADS
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3g}" if value < 1 else f"{value:.2f}"
+
+
+def _spread(summary: dict[str, Any] | None) -> tuple[str, str]:
+    if summary is None:
+        return "", ""
+    return _seconds(summary["median"]), f"{_seconds(summary['min'])}–{_seconds(summary['max'])}"
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.2f}%"
+
+
+def _mb(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def _status_cell(entry: dict[str, Any]) -> str | None:
+    if entry["status"] == "ok":
+        return None
+    style = "yellow" if entry["status"] == "missing" else "red"
+    return f"[{style}]{entry['status']}[/{style}]"
+
+
+def render(results: dict[str, Any], console: Console) -> None:
+    """Print the results as rich tables."""
+    machine = results["machine"]
+    blas = ", ".join(
+        f"{b['internal_api']} {b['version']} ({b['architecture']}, {b['num_threads']} threads)"
+        for b in machine["blas"]
+        if b.get("user_api") == "blas"
+    )
+    console.print(
+        f"[bold]backprop bench[/bold] {results['version']}: {results['threads']} threads "
+        f"(thread control: {machine['thread_control']}), {results['repeats']} rounds"
+        f"{' [yellow](--quick: the figures mean nothing)[/yellow]' if results['quick'] else ''}; "
+        f"numpy {machine['numpy']}, torch {machine['torch'] or 'missing'}, "
+        f"scikit-learn {machine['sklearn'] or 'missing'}; BLAS: {blas or 'unknown'}; "
+        f"backprop's optimizer step: {machine['kernels']}"
+    )
+    set_env = {k: v for k, v in machine["environment"].items() if v is not None}
+    if set_env:
+        console.print(f"environment: {set_env}")
+    table = Table(title="seconds per epoch (median over rounds), ratios from the medians", title_justify="left")
+    for column, justify in (
+        ("workload", "left"),
+        ("contender", "left"),
+        ("s/epoch", "right"),
+        ("min–max", "right"),
+        ("backprop ÷ it", "right"),
+        ("it ÷ backprop", "right"),
+        ("peak MB", "right"),
+        ("train acc", "right"),
+        ("test acc", "right"),
+    ):
+        table.add_column(column, justify="left" if justify == "left" else "right")
+    for key, workload in results["workloads"].items():
+        first = True
+        for name, entry in workload["contenders"].items():
+            label = f"{key} {workload['name']}" if first else ""
+            first = False
+            status = _status_cell(entry)
+            if status is not None:
+                table.add_row(label, name, status, entry["reason"] or "", "", "", "", "", "")
+                continue
+            median, spread = _spread(entry["seconds_per_epoch"])
+            ratio = workload["ratios"].get(name)
+            ours = theirs = "—"
+            if ratio is not None:
+                if ratio["backprop_over_contender"] is not None:
+                    ours = f"{ratio['backprop_over_contender']:.2f}"
+                if ratio["contender_over_backprop"] is not None:
+                    theirs = f"{ratio['contender_over_backprop']:.2f}× "
+                    theirs += "(bp faster)" if ratio["contender_over_backprop"] > 1 else "(bp slower)"
+            table.add_row(
+                label,
+                name,
+                median,
+                spread,
+                ours,
+                theirs,
+                _mb(entry["peak_memory_mb"]),
+                _pct(entry["train_accuracy"]),
+                _pct(entry["test_accuracy"]),
+            )
+        table.add_section()
+    console.print(table)
+    predict = results.get("predict")
+    if predict:
+        ptable = Table(title=f"predict, {predict['rows']} rows of W1's shape (rows per second)", title_justify="left")
+        for column in ("contender", "rows/s", "min–max", "backprop ÷ it", "peak MB"):
+            ptable.add_column(column, justify="left" if column == "contender" else "right")
+        for name, entry in predict["contenders"].items():
+            status = _status_cell(entry)
+            if status is not None:
+                ptable.add_row(name, status, entry["reason"] or "", "", "")
+                continue
+            summary = entry["rows_per_second"]
+            ratio = predict["ratios"].get(name)
+            value = ratio["backprop_over_contender"] if ratio else None
+            ptable.add_row(
+                name,
+                f"{summary['median']:,.0f}",
+                f"{summary['min']:,.0f}–{summary['max']:,.0f}",
+                "—" if value is None else f"{value:.2f}",
+                _mb(entry["peak_memory_mb"]),
+            )
+        console.print(ptable)
+    console.print(f"{results['seconds']:.1f} s in all; memory: {machine['memory_method']}")
+
+
+def write_json(results: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write ``results`` as JSON (NaN and infinity become null)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    Path(path).write_text(json.dumps(clean(results), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+@click.command(name="bench", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--workload",
+    "-w",
+    "workloads",
+    multiple=True,
+    type=click.Choice(list(WORKLOADS), case_sensitive=False),
+    help="Run this workload (repeatable) [default: all].",
+)
+@click.option("--repeats", type=click.IntRange(min=1), default=None, help="Measured rounds [default: 3, --quick 1].")
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=None, help="Threads for every contender [default: CPUs]."
+)
+@click.option("--quick", is_flag=True, help="1/10 of the rows, 1 epoch, 1 round: a smoke test.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the results here.")
+def command(
+    workloads: tuple[str, ...], repeats: int | None, threads: int | None, quick: bool, json_path: str | None
+) -> None:
+    """Time backprop against PyTorch, scikit-learn and the GEMM limit (DESIGN.md §4).
+
+    Unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for this command to measure a
+    current numpy at full speed:
+
+    \b
+        env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE backprop bench
+    """
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+
+    def progress(message: str) -> None:
+        click.echo(f"… {message}", err=True)
+
+    results = run(workloads or tuple(WORKLOADS), repeats=repeats, threads=threads, quick=quick, progress=progress)
+    render(results, console)
+    if json_path is not None:
+        write_json(results, json_path)
+        console.print(f"wrote {json_path}", soft_wrap=True)
+    if has_errors(results):
+        raise SystemExit(1)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m backprop.bench [OPTIONS]``."""
+    command.main(args=list(argv) if argv is not None else None, prog_name="python -m backprop.bench")

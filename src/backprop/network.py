@@ -67,7 +67,11 @@ from .step import (
 )
 
 if TYPE_CHECKING:
-    from .training import History
+    from os import PathLike
+
+    from .callbacks import Callback, History
+    from .optimizers import Optimizer
+    from .schedules import Schedule
 
 #: Rows per forward pass in ``predict`` at most; fewer when a chunk's buffers would
 #: exceed :data:`backprop._memory.CHUNK_BYTES` (see :func:`predict_rows`).
@@ -612,18 +616,28 @@ class Network:
         checked_backward(step, ws, inputs, targets, mean_scale(n, weights, self.dtype), self.dtype)
         return [(dW, db) for dW, db in zip(ws.dW, ws.db, strict=True) if dW is not None]
 
-    def fit(self, X: Any, y: Any, loss: str | Loss = "mse", **options: Any) -> History:
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        loss: str | Loss = "mse",
+        optimizer: Optimizer | str | None = None,
+        epochs: int = 1,
+        batch_size: int | None = 32,
+        shuffle: bool = True,
+        validation: float | tuple[Any, Any] | None = None,
+        sample_weight: Any = None,
+        class_weight: str | dict[Any, float] | None = None,
+        l2: float = 0.0,
+        clip_norm: float | None = None,
+        schedule: Schedule | str | None = None,
+        callbacks: Sequence[Callback] | Callback | None = (),
+        seed: int | None = None,
+        resume_from: str | PathLike[str] | tuple[Network, dict[str, Any]] | None = None,
+    ) -> History:
         """Train in place by mini-batch gradient descent: :func:`backprop.training.fit` with this network.
 
-        Parameters
-        ----------
-        X : array_like of shape (n_samples, n_inputs)
-        y : array_like of shape (n_samples, n_outputs) or (n_samples,)
-        loss : {"mse", "binary_crossentropy", "crossentropy"} or Loss, default "mse"
-        **options
-            ``optimizer``, ``epochs``, ``batch_size``, ``shuffle``, ``validation``,
-            ``sample_weight``, ``class_weight``, ``l2``, ``clip_norm``, ``schedule``,
-            ``callbacks``, ``seed``, ``resume_from``: see :func:`backprop.training.fit`.
+        The parameters are :func:`backprop.training.fit`'s, in the same order.
 
         Returns
         -------
@@ -631,7 +645,10 @@ class Network:
         """
         from .training import fit  # here: training builds on this module
 
-        return fit(self, X, y, loss, **options)
+        return fit(
+            self, X, y, loss, optimizer, epochs, batch_size, shuffle, validation, sample_weight, class_weight, l2,
+            clip_norm, schedule, callbacks, seed, resume_from,
+        )  # fmt: skip
 
 
 def as_network(net: Any) -> Network:

@@ -182,5 +182,7 @@ def test_a_network_given_a_table_with_text_points_to_the_tabular_model() -> None
     rows = np.array([["Torgersen", 39.1], ["Biscoe", 46.5]], dtype=object)
     with pytest.raises(bp.BackpropTypeError, match=r"got the str 'Torgersen'; for a table .* backprop\.TabularModel"):
         net.fit(rows, [1.0, 0.0])
-    with pytest.raises(bp.BackpropTypeError, match=r"dtype <U9; for a table with text columns use backprop\.TabularModel"):
+    with pytest.raises(
+        bp.BackpropTypeError, match=r"dtype <U9; for a table with text columns use backprop\.TabularModel"
+    ):
         net.predict([["Torgersen", "Biscoe"]])

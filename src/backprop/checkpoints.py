@@ -339,5 +339,4 @@ def restore(state: TrainingState, checkpoint: Checkpoint, rows: np.ndarray[Any, 
     np.copyto(state.net.parameters, checkpoint.parameters)
 
 
-
 __all__ = ["Checkpoint", "read_checkpoint", "restore", "saved_optimizer"]

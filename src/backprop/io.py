@@ -66,7 +66,7 @@ from typing import Any, Protocol
 
 from numpy.typing import NDArray
 
-from ._validation import check_finite, shown_briefly
+from ._validation import check_finite, is_count, shown_briefly
 from .errors import BackpropError, BackpropTypeError, DataError, ModelFileError, SaveError
 from .files import AtomicFile, atomic_output, atomic_write
 from .layers import layer_from_config
@@ -85,7 +85,6 @@ from .safetensors_format import (
     check_document,
     cut_text,
     decode_state,
-    is_count,
     open_checked,
     read_tensors,
     serialize,
@@ -193,28 +192,19 @@ def _unwrap(obj: Any, metadata: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """The network and metadata to store for ``obj``: a Network as it is, else what the object says.
 
     ``__backprop_save__`` is looked up on the type, as Python looks up its
-    own special methods. A fitted estimator (an object with ``network_`` and
-    ``_backprop_metadata()``) is duck-typed, so that this module needs
-    nothing from scikit-learn; its method raises its own not-fitted error
-    before ``network_`` is read.
+    own special methods (the scikit-learn estimators and
+    :class:`backprop.TabularModel` have one): this module needs nothing from them.
     """
     name = type(obj).__name__
     protocol = getattr(type(obj), "__backprop_save__", None)
-    if callable(protocol):
-        result = protocol(obj)
-        if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
-            raise BackpropTypeError(
-                f"{name}.__backprop_save__() must return a tuple (Network, dict), got {shown_briefly(result)}"
-            )
-        network, own = result
-    else:
-        hook = getattr(obj, "_backprop_metadata", None)
-        if isinstance(obj, Network) or not callable(hook):
-            return obj, metadata
-        own = hook()
-        if not isinstance(own, dict):
-            raise BackpropTypeError(f"{name}._backprop_metadata() must return a dict, got {own!r:.80}")
-        network = obj.network_
+    if isinstance(obj, Network) or not callable(protocol):
+        return obj, metadata
+    result = protocol(obj)
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+        raise BackpropTypeError(
+            f"{name}.__backprop_save__() must return a tuple (Network, dict), got {shown_briefly(result)}"
+        )
+    network, own = result
     clash = sorted(set(own) & set(metadata))
     if clash:
         raise BackpropTypeError(f"metadata keys {clash} are reserved for the {name}'s own metadata")

@@ -35,7 +35,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import shown_briefly
+from ._validation import is_count, is_integer, shown_briefly
 from .errors import BackpropTypeError, ModelFileError
 
 #: The version of the file layout this library writes and the newest it reads.
@@ -255,15 +255,6 @@ def _byte_count(nbytes: int) -> str:
         return f"<an integer of {nbytes.bit_length()} bits>"
 
 
-def _is_integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_count(value: Any) -> bool:
-    """Whether ``value`` is a non-negative Python int (not a bool)."""
-    return _is_integer(value) and bool(value >= 0)
-
-
 def _read_header(file: BinaryIO, size: int, where: str) -> Header:
     """Parse and check the safetensors header and the backprop document; read no tensor data."""
     if size == 0:
@@ -463,7 +454,7 @@ def _numpy_scalar(marker: dict[str, Any], where: str) -> Any:
     elif dtype.kind == "f":
         well_formed = isinstance(item, float)
     else:
-        well_formed = _is_integer(item)
+        well_formed = is_integer(item)
     if set(marker) != {_NUMPY, "value"} or dtype is None or not well_formed:
         raise ModelFileError(
             f"{where}: malformed numpy scalar in the checkpoint state: {shown_briefly(marker, SHOWN_LIMIT)}"
@@ -572,7 +563,6 @@ __all__ = [
     "check_document",
     "cut_text",
     "decode_state",
-    "is_count",
     "open_checked",
     "read_tensors",
     "serialize",

@@ -570,6 +570,11 @@ class BaseMLP(BaseEstimator):  # type: ignore[misc]
         state = value.state_dict()
         return {"name": value.name, **{key: state[key] for key in value.hyper_parameters}}
 
+    def __backprop_save__(self) -> tuple[Network, dict[str, Any]]:
+        """The network and the metadata :func:`backprop.save` stores (the not-fitted error first)."""
+        metadata = self._backprop_metadata()
+        return self.network_, metadata
+
     def _backprop_metadata(self) -> dict[str, Any]:
         """What :func:`backprop.save` stores with ``network_`` so that :func:`load` rebuilds the estimator."""
         check_is_fitted(self)

@@ -277,8 +277,8 @@ class Step:
                 weight_gradient(x, ws.error[l], dW, ws.db[l], summed)
                 if below is not None:
                     error_below(ws.error[l], cast("Dense", layer).W, below)
-            else:
-                layer.backward(x, ws.error[l], below, ws.scratch[l], False, ws.dW[l], ws.db[l], ws.training)
+            else:  # Dropout: the error passes back through the layer's mask
+                layer.backward(x, ws.error[l], below, ws.scratch[l], training=ws.training)
             if below is not None:
                 summed = self.hidden_error_term(l - 1, ws)
 

@@ -590,32 +590,7 @@ def _evaluate_arrays(net: Network, head: Head, pre: Preprocessor, X: NDArray[Any
 
 
 #: ``train`` options stored in a checkpoint and taken from it on ``--resume`` when not given again.
-RESUMABLE = (
-    "target",
-    "features",
-    "ignore",
-    "task",
-    "hidden",
-    "activation",
-    "output",
-    "loss",
-    "optimizer",
-    "lr",
-    "schedule",
-    "epochs",
-    "batch_size",
-    "validation",
-    "early_stopping",
-    "dropout",
-    "l2",
-    "seed",
-    "standardize",
-    "impute",
-    "test_size",
-    "header",
-    "out",
-    "report",
-)
+RESUMABLE = ("target", "features", "ignore", *PARAMS, "header", "out", "report")
 #: Options that may differ from the checkpoint's when resuming.
 CHANGEABLE = ("epochs", "out", "report")
 

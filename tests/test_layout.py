@@ -91,7 +91,8 @@ def import_graph() -> dict[str, set[str]]:
             # `from . import x` imports the submodule x.
             graph[name].update(f"{target}.{item}" for item in names if f"{target}.{item}" in known)
     for name in graph:
-        graph[name].discard(name)
+        # The packages a module sits in are imported before it anyway (`from . import _kernels`).
+        graph[name] = {target for target in graph[name] if target != name and not name.startswith(target + ".")}
     return graph
 
 
@@ -187,3 +188,64 @@ def test_storage_does_not_import_the_network() -> None:
                     reached.add(target)
                     todo.append(target)
         assert "backprop.network" not in reached, storage
+
+
+#: ARCHITECTURE.md's rows, from the bottom: a module imports only from its own row or the rows below.
+ROWS = {
+    "foundations": [
+        "errors",
+        "_validation",
+        "_memory",
+        "_buffers",
+        "_terminal",
+        "_kernels",
+        "metrics",
+        "preprocessing",
+    ],
+    "the step": [
+        "activations",
+        "initializers",
+        "step",
+        "layers",
+        "losses",
+        "optimizers",
+        "schedules",
+        "network",
+        "_fast",
+        "textbook",
+    ],
+    "storage": ["files", "safetensors_format", "io"],
+    "training": ["callbacks", "checkpoints", "training", "progress", "explain", "gradcheck"],
+    "data": ["tabular", "datasets", "dataframes"],
+    "applications": [
+        "",  # backprop/__init__.py
+        "__main__",
+        "pipeline",
+        "heads",
+        "cli",
+        "bench",
+        "report",
+        "plotting",
+        "sklearn",
+        "onnx",
+    ],
+}
+
+
+def row_of(module: str) -> int:
+    """The row of ``backprop.x`` or ``backprop.x.y`` (a package's modules share its row)."""
+    first = module.removeprefix("backprop").removeprefix(".").split(".")[0]
+    for index, names in enumerate(ROWS.values()):
+        if first in names:
+            return index
+    raise AssertionError(f"{module} is in no row of ARCHITECTURE.md's map: add it to ROWS and to the map")
+
+
+def test_imports_go_downwards_only() -> None:
+    upwards = [
+        f"{source} ({list(ROWS)[row_of(source)]}) imports {target} ({list(ROWS)[row_of(target)]})"
+        for source, targets in import_graph().items()
+        for target in targets
+        if row_of(target) > row_of(source)
+    ]
+    assert upwards == []

@@ -599,3 +599,15 @@ def test_save_refuses_what_a_file_cannot_hold(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="cannot save class label"):
         bp.save(odd, tmp_path / "y.safetensors")
     assert not (tmp_path / "y.safetensors").exists()
+
+
+def test_estimators_pickled_before_the_package_split_find_their_classes() -> None:
+    # joblib files of fitted estimators name the former module's private classes.
+    import backprop.sklearn as estimators
+    from backprop.sklearn._base import BaseMLP
+    from backprop.sklearn._shared import EpochEnd, LearningRate, Targets
+
+    assert estimators._LearningRate is LearningRate and estimators._Targets is Targets
+    assert estimators._EpochEnd is EpochEnd and estimators._BaseMLP is BaseMLP
+    with pytest.raises(AttributeError, match="_Missing"):
+        estimators._Missing  # noqa: B018

@@ -6,7 +6,7 @@ Negating is exact, so per sample the two agree to the last bit:
 
     h      engine ws.h[l]            = textbook h[l]
     a      engine ws.a[l]            = textbook a[l]
-    δ      engine −ws.error[l]       = textbook δ[l]     (scale 1: per sample)
+    δ      engine −ws.grad_h[l]       = textbook δ[l]     (scale 1: per sample)
     ΔW     engine −η · ws.dW[l]      ≈ textbook ΔW[l]    (the mean: scaled before, not after, the hidden terms)
 """
 
@@ -74,10 +74,10 @@ def test_the_engine_computes_the_textbooks_forward_pass_and_error_terms_to_the_b
         assert ws.a[l].tobytes() == book.layer_outputs[l].tobytes()  # a = f(h)
         if name == "leaky-softmax-mse" and l == 1:
             # Softmax under mse: the textbook multiplies by the Jacobian its own way.
-            np.testing.assert_allclose(-ws.error[l], book.error_terms[l], rtol=1e-13, atol=1e-300)
+            np.testing.assert_allclose(-ws.grad_h[l], book.error_terms[l], rtol=1e-13, atol=1e-300)
         else:
             # δ = −∂L/∂h: the output error term, then each hidden error term δʰ = (δ · Wᵀ) ⊙ f'(h).
-            assert (-ws.error[l]).tobytes() == book.error_terms[l].tobytes()
+            assert (-ws.grad_h[l]).tobytes() == book.error_terms[l].tobytes()
 
 
 @pytest.mark.parametrize("name", sorted(NETWORKS))
@@ -154,3 +154,54 @@ def test_the_textbook_reproduces_the_seeds_worked_example() -> None:
     trace = bp.explain(net, x, target, learning_rate=learning_rate, loss="mse")
     for layer, delta, update in zip(trace.layers, step.error_terms, step.weight_updates, strict=True):
         assert layer.error_term.tobytes() == delta.tobytes() and layer.weight_delta.tobytes() == update.tobytes()
+
+
+class Doubled(bp.Dense):
+    """A layer of one's own: twice the dense layer's output."""
+
+    def forward(self, x, z, a, tmp, rng=None):  # type: ignore[no-untyped-def]
+        out = super().forward(x, z, a, tmp, rng)
+        out *= 2.0
+        return out
+
+
+class Frozen(bp.Dense):
+    """A layer of one's own that never learns: its weight gradient is 0."""
+
+    def backward(self, x, grad_z, grad_x, tmp, bias_summed=False, dW=None, db=None, training=False):  # type: ignore[no-untyped-def]
+        super().backward(x, grad_z, grad_x, tmp, bias_summed, dW, db, training)
+        target_dW, target_db = (self.dW, self.db) if dW is None else (dW, db)
+        target_dW[...] = 0.0
+        if target_db is not None:
+            target_db[...] = 0.0
+
+
+def test_a_subclass_of_dense_runs_its_own_forward_and_backward() -> None:
+    # The engine writes Dense's arithmetic itself; a subclass keeps its own methods.
+    X = np.random.default_rng(0).normal(size=(6, 3))
+    plain = bp.Network([bp.Dense(4, "tanh"), bp.Dense(2)], inputs=3, seed=0, dtype=np.float64)
+    doubled = bp.Network([bp.Dense(4, "tanh"), Doubled(2)], inputs=3, seed=0, dtype=np.float64)
+    assert doubled.predict(X).tobytes() == (2.0 * plain.predict(X)).tobytes()
+    frozen = bp.Network([Frozen(4, "tanh"), bp.Dense(2)], inputs=3, seed=0, dtype=np.float64)
+    (dW1, db1), (dW2, _) = frozen.gradients(X, np.zeros((6, 2)))
+    assert not dW1.any() and not db1.any() and dW2.any()
+    before = frozen.weights[0].copy()
+    frozen.fit(X, np.ones((6, 2)), optimizer=bp.SGD(0.5), epochs=2, seed=0)
+    assert frozen.weights[0].tobytes() == before.tobytes()  # its rule, in fit too (compiled or not)
+
+
+class ClippedMSE(bp.losses.MSE):
+    """A loss of one's own: mse whose output error is clipped to ±0.1."""
+
+    def output_gradient(self, z, a, y, activation, out, tmp):  # type: ignore[no-untyped-def]
+        np.clip(np.subtract(a, y, out=out), -0.1, 0.1, out=out)
+        return out
+
+
+def test_explain_shows_the_error_term_of_a_loss_of_ones_own() -> None:
+    net = bp.Network([bp.Dense(3, "relu"), bp.Dense(1)], inputs=2, seed=0, dtype=np.float64)
+    x, y = np.array([[1.0, 2.0]]), np.array([[5.0]])  # ŷ − y far below −0.1: clipped
+    trace = bp.explain(net, x, y, learning_rate=1.0, loss=ClippedMSE())
+    np.testing.assert_array_equal(trace.layers[-1].error_term, [[0.1]])
+    (dW, _), _ = net.gradients(x, y, loss=ClippedMSE())
+    np.testing.assert_allclose(trace.layers[0].weight_delta, -dW, rtol=1e-12)

@@ -8,7 +8,7 @@
 """
 
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import activations, callbacks, datasets, initializers, io, losses, preprocessing, schedules
 from .activations import Activation, get_activation
@@ -32,12 +32,28 @@ from .layers import Dense, Dropout, Layer
 from .losses import Loss, get_loss
 from .network import Network
 from .optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, get_optimizer
-from .pipeline import TabularModel
 from .preprocessing import Standardizer
 from .schedules import Constant, CosineDecay, ExponentialDecay, ReduceOnPlateau, Schedule, StepDecay, get_schedule
 from .training import Callback, History, TrainingState
 
 __version__ = "0.1.0"
+
+
+if TYPE_CHECKING:
+    from .pipeline import TabularModel
+
+
+def __getattr__(name: str) -> Any:
+    # TabularModel brings the table readers and the heads: loaded on first use, not by `import backprop`.
+    if name == "TabularModel":
+        from .pipeline import TabularModel
+
+        return TabularModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), "TabularModel"})
 
 
 def export_onnx(model: Any, path: str | PathLike[str], *, opset: int | None = None, name: str | None = None) -> None:

@@ -99,7 +99,7 @@ class CompiledStep(Step):
         h: FloatArray,
         a: FloatArray,
         y: FloatArray,
-        error: FloatArray,
+        grad_h: FloatArray,
         scratch: FloatArray,
         scale: Any,
         db: FloatArray | None,
@@ -107,15 +107,15 @@ class CompiledStep(Step):
         kernel = self._output_error
         if kernel is not None:
             if isinstance(scale, float | int):
-                number, rows = error.dtype.type(scale), _kernels.NOTHING[error.dtype]
-            elif isinstance(scale, np.ndarray) and scale.dtype == error.dtype and scale.shape == (error.shape[0], 1):
-                number, rows = _kernels.ONE[error.dtype], scale[:, 0]
+                number, rows = grad_h.dtype.type(scale), _kernels.NOTHING[grad_h.dtype]
+            elif isinstance(scale, np.ndarray) and scale.dtype == grad_h.dtype and scale.shape == (grad_h.shape[0], 1):
+                number, rows = _kernels.ONE[grad_h.dtype], scale[:, 0]
             else:
-                return super().output_error(h, a, y, error, scratch, scale, db)
-            # (ŷ − y) · scale, rounded after each operation as the numpy path does; then db = Σ error.
-            kernel(a, y, error, number, rows, _kernels.NOTHING[error.dtype] if db is None else db)
+                return super().output_error(h, a, y, grad_h, scratch, scale, db)
+            # (ŷ − y) · scale, rounded after each operation as the numpy path does; then db = Σ grad_h.
+            kernel(a, y, grad_h, number, rows, _kernels.NOTHING[grad_h.dtype] if db is None else db)
             return db is not None
-        return super().output_error(h, a, y, error, scratch, scale, db)
+        return super().output_error(h, a, y, grad_h, scratch, scale, db)
 
     def batch_loss(self, h: FloatArray, a: FloatArray, y: FloatArray, weights: FloatArray | None = None) -> float:
         if self._loss_total is None:
@@ -183,10 +183,10 @@ def _softmax(shift: Kernel, normalize: Kernel, numpy_path: Activate) -> Activate
 
 def _derivative(kernel: Kernel, kind: int) -> TimesDerivative:
     def times_derivative(
-        error: FloatArray, h: FloatArray, a: FloatArray, scratch: FloatArray, db: FloatArray | None
+        grad_h: FloatArray, h: FloatArray, a: FloatArray, scratch: FloatArray, db: FloatArray | None
     ) -> bool:
-        # error *= f'(h) from a, then db = Σ_samples error; an empty db: no bias to sum.
-        kernel(error, a, _kernels.NOTHING[error.dtype] if db is None else db, _kernels.ONE[error.dtype], kind)
+        # grad_h *= f'(h) from a, then db = Σ_samples grad_h; an empty db: no bias to sum.
+        kernel(grad_h, a, _kernels.NOTHING[grad_h.dtype] if db is None else db, _kernels.ONE[grad_h.dtype], kind)
         return db is not None
 
     return times_derivative

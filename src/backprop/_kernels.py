@@ -105,7 +105,7 @@ def _build() -> dict[str, Callable[..., Any]]:
         parameters: Any, gradient: Any, m: Any, v: Any, backup: Any, hyper: Any, decoupled: bool, coupled: bool
     ) -> None:
         # hyper: (1 − η λ, λ, β₁, 1 − β₁, β₂, 1 − β₂, ε c, η c/(1 − β₁ᵗ)) in the parameters'
-        # precision, one array rather than eight scalars to pass (see Adam._adam_kernel).
+        # precision, one array rather than eight scalars to pass (see Adam.compiled_step).
         decay, weight_decay, beta1, one_minus_beta1 = hyper[0], hyper[1], hyper[2], hyper[3]
         beta2, one_minus_beta2, eps_c, step_size = hyper[4], hyper[5], hyper[6], hyper[7]
         # The numpy path of Adam._update, element by element (see optimizers.py); with

@@ -76,7 +76,7 @@ class Callback:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from :meth:`state_dict`; called before ``on_train_begin`` when resuming."""
 
-    def _check_state_dict(self, state: Any, net: Network) -> None:
+    def check_state_dict(self, state: Any, net: Network) -> None:
         """Raise a BackpropError if ``load_state_dict(state)`` would refuse ``state``, or leave
         this callback unfit to train ``net``.
 
@@ -369,7 +369,7 @@ class EarlyStopping(Callback):
         if parameters is not None:
             self._best_parameters = parameters.copy()
 
-    def _check_state_dict(self, state: Any, net: Network) -> None:
+    def check_state_dict(self, state: Any, net: Network) -> None:
         self._checked_state(state, net.parameters)
 
     @staticmethod
@@ -468,7 +468,7 @@ class ModelCheckpoint(Callback):
         """Restore a :meth:`state_dict` (the best monitored value so far)."""
         self._tracker.best = self._checked_state(state)
 
-    def _check_state_dict(self, state: Any, net: Network) -> None:
+    def check_state_dict(self, state: Any, net: Network) -> None:
         self._checked_state(state)
 
     @staticmethod

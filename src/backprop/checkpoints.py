@@ -307,7 +307,7 @@ def restore(state: TrainingState, checkpoint: Checkpoint, rows: np.ndarray[Any, 
     matched = _matched_callbacks(state.callbacks, checkpoint.callbacks)
     for index, callback, callback_state in matched:
         try:
-            callback._check_state_dict(callback_state, state.net)
+            callback.check_state_dict(callback_state, state.net)
         except BackpropError as error:
             raise ModelFileError(
                 f"{where}: state field 'callbacks[{index}]' is unusable by {type(callback).__name__}: {error}"

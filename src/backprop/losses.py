@@ -83,6 +83,27 @@ class Loss:
             activation.backward(out, z, a, tmp)
         return out
 
+    def output_gradient_summed(
+        self,
+        z: FloatArray,
+        a: FloatArray,
+        y: FloatArray,
+        activation: Activation,
+        out: FloatArray,
+        tmp: FloatArray,
+        scale: Any,
+        db: FloatArray | None,
+    ) -> bool:
+        """:meth:`output_gradient` times ``scale`` (a number, or an ``(n_samples, 1)`` array).
+
+        Returns False: ``db`` is left to the weight gradient (the compiled step
+        of :mod:`backprop._fast` sums it in the same pass and says True there).
+        """
+        self.output_gradient(z, a, y, activation, out, tmp)
+        if not (isinstance(scale, float | int) and scale == 1):
+            out *= scale
+        return False
+
     def total(self, z: FloatArray, a: FloatArray, y: FloatArray, sample_weight: FloatArray | None = None) -> float:
         """``Σ wᵢ ℓᵢ`` (``Σ ℓᵢ`` without weights), in float64; inf where it overflows."""
         with np.errstate(over="ignore", invalid="ignore"):

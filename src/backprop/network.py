@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -145,9 +145,8 @@ class Inference:
                 h = self.buffers[hi][:size].reshape(shape)
                 out = h if ai == hi else self.buffers[ai][:size].reshape(shape)
                 scratch = self.buffers[si][:size].reshape(shape)
-                if layer.has_parameters:  # a dense layer: h = a · W + b, a = f(h)
-                    dense = cast(Dense, layer)
-                    a = dense_forward(a, dense.W, dense.b, h, out, scratch, f)
+                if type(layer) is Dense:  # h = a · W + b, a = f(h); a subclass by its own forward
+                    a = dense_forward(a, layer.W, layer.b, h, out, scratch, f)
                 else:
                     a = layer.forward(a, h, out, scratch)
                 # h, not ŷ: a saturating output (σ(inf) = 1) would hide an infinite weight.

@@ -9,10 +9,12 @@ those four formulas for any number of layers, on whole batches::
     weight update         ΔW = η · xᵀ · δ                     the seed's Δw = η δ x
 
 One sign differs from the seed, and only in name: the buffers hold
-``error = ∂L/∂h = −δ``, the gradient of the loss, so that the weight gradient
-is ``∂L/∂W = xᵀ · error`` and every optimizer moves against it
+``grad_h = ∂L/∂h = −δ``, the gradient of the loss, so that the weight
+gradient is ``∂L/∂W = xᵀ · grad_h`` and every optimizer moves against it
 (``W ← W − η ∂L/∂W``, which for plain SGD is the seed's ``W ← W + η δ x``).
 Negating is exact in floating point: the numbers are the seed's to the bit.
+(``h`` is the seed's name for a layer's input; the activations, the losses
+and the messages call it ``z``.)
 
 Where things live:
 
@@ -25,7 +27,8 @@ Where things live:
   :meth:`Step.backward`, :meth:`Step.weight_update`. It runs numpy and is the
   reference: the compiled step of :mod:`backprop._fast` replaces a few of its
   hooks (``activate``, ``times_derivative``, ``output_error``, ``batch_loss``,
-  ``weight_update``) with fused kernels that give the same bits.
+  ``weight_update``, ``count_correct``, ``gather``, ``squared_norms``) with
+  fused kernels that give the same bits.
 
 :mod:`backprop.textbook` is the same algorithm as a learner would write it
 (new arrays everywhere, float64); ``tests/test_textbook.py`` ties the two
@@ -52,7 +55,7 @@ if TYPE_CHECKING:  # layers imports this module: Dense's arithmetic is written h
 
 #: ``activate(h, b, a, scratch)``: ``a = f(h + b)`` in place (``b`` may be None); returns ``a``.
 Activate = Callable[[FloatArray, FloatArray | None, FloatArray, FloatArray], FloatArray]
-#: ``times_derivative(error, h, a, scratch, db)``: ``error *= f'(h)``; True when it also summed ``db``.
+#: ``times_derivative(grad_h, h, a, scratch, db)``: ``grad_h *= f'(h)``; True when it also summed ``db``.
 TimesDerivative = Callable[[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray | None], bool]
 
 
@@ -79,8 +82,9 @@ class Workspace:
         ``h[l] = x · W + b``, the layer's input (the seed's ``hidden_layer_input``).
     a : list of ndarray of shape (n_samples, units)
         ``a[l] = f(h[l])``, the layer's output; the same buffer as ``h[l]`` when ``f`` is the identity.
-    error : list of ndarray of shape (n_samples, units)
-        ``∂L/∂a[l]``, then, in place, ``∂L/∂h[l] = −δ[l]`` (only with a ``gradient``).
+    grad_h : list of ndarray of shape (n_samples, units)
+        ``∂L/∂a[l]``, then, in place, ``∂L/∂h[l] = −δ[l]``: the error term with
+        the gradient's sign (only with a ``gradient``).
     scratch : list of ndarray of shape (n_samples, units)
         The activation's scratch (a Dropout layer keeps its mask there).
     dW, db : list of (ndarray or None)
@@ -107,7 +111,7 @@ class Workspace:
         self.gradient = gradient
         self.h: list[FloatArray] = []
         self.a: list[FloatArray] = []
-        self.error: list[FloatArray] = []
+        self.grad_h: list[FloatArray] = []
         self.scratch: list[FloatArray] = []
         self.dW: list[FloatArray | None] = []
         self.db: list[FloatArray | None] = []
@@ -120,7 +124,7 @@ class Workspace:
             self.scratch.append(_buffers.empty(shape, dtype, slot + 2))
             if gradient is None:
                 continue
-            self.error.append(_buffers.empty(shape, dtype, slot + 3))
+            self.grad_h.append(_buffers.empty(shape, dtype, slot + 3))
             if layer.has_parameters:
                 dense = cast("Dense", layer)
                 start, n_w = dense.offset, dense.n_in * dense.units
@@ -151,22 +155,22 @@ def dense_forward(
 
 
 def weight_gradient(
-    x: FloatArray, error: FloatArray, dW: FloatArray, db: FloatArray | None, bias_summed: bool = False
+    x: FloatArray, grad_h: FloatArray, dW: FloatArray, db: FloatArray | None, bias_summed: bool = False
 ) -> None:
-    """``∂L/∂W = xᵀ · error`` into ``dW`` and ``∂L/∂b = Σ_samples error`` into ``db``.
+    """``∂L/∂W = xᵀ · grad_h`` into ``dW`` and ``∂L/∂b = Σ_samples grad_h`` into ``db``.
 
-    With ``error = −δ`` this is the seed's weight update ``ΔW = η xᵀ δ``
+    With ``grad_h = −δ`` this is the seed's weight update ``ΔW = η xᵀ δ``
     before the learning rate and the sign: the optimizer applies both.
     ``bias_summed``: ``db`` was filled already (by a fused kernel).
     """
-    np.matmul(x.T, error, out=dW)
+    np.matmul(x.T, grad_h, out=dW)
     if db is not None and not bias_summed:
-        np.add.reduce(error, axis=0, out=db)
+        np.add.reduce(grad_h, axis=0, out=db)
 
 
-def error_below(error: FloatArray, W: FloatArray, below: FloatArray) -> None:
-    """``below = error · Wᵀ``: the hidden error term before ``f'(h)`` of the layer below (the seed's ``W δᵒ``)."""
-    np.matmul(error, W.T, out=below)
+def error_below(grad_h: FloatArray, W: FloatArray, grad_below: FloatArray) -> None:
+    """``grad_below = grad_h · Wᵀ``: the layer below's hidden error term before its ``f'(h)`` (the seed's ``W δᵒ``)."""
+    np.matmul(grad_h, W.T, out=grad_below)
 
 
 # ------------------------------------------------------------------- a step
@@ -197,8 +201,12 @@ class Step:
     """
 
     def __init__(self, layers: Sequence[Layer], loss: Loss) -> None:
+        from .layers import Dense  # here: layers imports this module for the dense arithmetic
+
         self.layers = list(layers)
         self.loss = loss
+        # Dense layers run the arithmetic written here; a subclass of Dense (or any other layer) its own methods.
+        self.dense = [type(layer) is Dense for layer in self.layers]
         self.activate: list[Activate] = [layer.activation.activate for layer in self.layers]
         self.times_derivative: list[TimesDerivative] = [layer.activation.backward_summed for layer in self.layers]
         # The training loop's helpers that a compiled step replaces: numpy's take, norms and argmax here.
@@ -220,7 +228,7 @@ class Step:
             h, a, scratch = (
                 (ws.h[l], ws.a[l], ws.scratch[l]) if whole else (ws.h[l][:n], ws.a[l][:n], ws.scratch[l][:n])
             )
-            if layer.has_parameters:  # a dense layer: h = x · W + b, a = f(h)
+            if self.dense[l]:  # h = x · W + b, a = f(h)
                 dense = cast("Dense", layer)
                 x = dense_forward(x, dense.W, dense.b, h, a, scratch, self.activate[l])
             else:
@@ -230,36 +238,33 @@ class Step:
     # -- the backward pass -----------------------------------------------------
 
     def output_error_term(self, ws: Workspace, y: FloatArray, scale: Any) -> bool:
-        """``error = ∂L/∂h = −δᵒ`` of the output layer, where ``δᵒ = (y − ŷ) ⊙ f'(h)`` per sample, times ``scale``.
+        """``grad_h = ∂L/∂h = −δᵒ`` of the output layer, where ``δᵒ = (y − ŷ) ⊙ f'(h)`` per sample, times ``scale``.
 
         ``scale`` turns per-sample terms into the mean's: ``1/n``, ``w / Σw``
         of shape ``(n, 1)``, or 1 to keep them per sample. Returns True when
         the output layer's ``db`` was summed on the way.
         """
         last = len(self.layers) - 1
-        return self.output_error(ws.h[last], ws.a[last], y, ws.error[last], ws.scratch[last], scale, ws.db[last])
+        return self.output_error(ws.h[last], ws.a[last], y, ws.grad_h[last], ws.scratch[last], scale, ws.db[last])
 
     def output_error(
         self,
         h: FloatArray,
         a: FloatArray,
         y: FloatArray,
-        error: FloatArray,
+        grad_h: FloatArray,
         scratch: FloatArray,
         scale: Any,
         db: FloatArray | None,
     ) -> bool:
         """The hook of :meth:`output_error_term` (numpy): ``(ŷ − y) ⊙ f'(h) · scale``, or ``(ŷ − y) · scale`` fused."""
-        self.loss.output_gradient(h, a, y, self.layers[-1].activation, error, scratch)
-        if not (isinstance(scale, float | int) and scale == 1):
-            error *= scale
-        return False
+        return self.loss.output_gradient_summed(h, a, y, self.layers[-1].activation, grad_h, scratch, scale, db)
 
     def hidden_error_term(self, l: int, ws: Workspace) -> bool:
-        """``error[l] *= f'(h[l])``: the hidden error term ``δʰ = (δ · Wᵀ) ⊙ f'(h)`` of layer ``l``
+        """``grad_h[l] *= f'(h[l])``: the hidden error term ``δʰ = (δ · Wᵀ) ⊙ f'(h)`` of layer ``l``
         once :func:`error_below` has written ``δ · Wᵀ`` of the layer above. True when ``db[l]`` was summed.
         """
-        return self.times_derivative[l](ws.error[l], ws.h[l], ws.a[l], ws.scratch[l], ws.db[l])
+        return self.times_derivative[l](ws.grad_h[l], ws.h[l], ws.a[l], ws.scratch[l], ws.db[l])
 
     def backward(self, ws: Workspace, X: FloatArray, y: FloatArray, scale: Any) -> None:
         """Fill ``ws.dW`` and ``ws.db`` (the gradient buffer) from the forward pass in ``ws``.
@@ -267,20 +272,20 @@ class Step:
         From the output layer down: the output error term, then per layer the
         weight gradient and the error term of the layer below.
         """
-        summed = self.output_error_term(ws, y, scale)
+        bias_summed = self.output_error_term(ws, y, scale)
         for l in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[l]
+            layer, grad_h = self.layers[l], ws.grad_h[l]
             x = ws.a[l - 1] if l else X
-            below = ws.error[l - 1] if l else None  # the first layer's input needs no error term
-            dW = ws.dW[l]
-            if dW is not None:  # a dense layer
-                weight_gradient(x, ws.error[l], dW, ws.db[l], summed)
-                if below is not None:
-                    error_below(ws.error[l], cast("Dense", layer).W, below)
-            else:  # Dropout: the error passes back through the layer's mask
-                layer.backward(x, ws.error[l], below, ws.scratch[l], training=ws.training)
-            if below is not None:
-                summed = self.hidden_error_term(l - 1, ws)
+            grad_below = ws.grad_h[l - 1] if l else None  # the first layer's input needs no error term
+            if self.dense[l]:
+                dW = cast("FloatArray", ws.dW[l])
+                weight_gradient(x, grad_h, dW, ws.db[l], bias_summed)  # ∂L/∂W = xᵀ · grad_h
+                if grad_below is not None:
+                    error_below(grad_h, cast("Dense", layer).W, grad_below)  # δ · Wᵀ
+            else:  # Dropout passes the error back through its mask; other layers by their own rule
+                layer.backward(x, grad_h, grad_below, ws.scratch[l], bias_summed, ws.dW[l], ws.db[l], ws.training)
+            if grad_below is not None:
+                bias_summed = self.hidden_error_term(l - 1, ws)  # ⊙ f'(h) of the layer below
 
     def batch_loss(self, h: FloatArray, a: FloatArray, y: FloatArray, weights: FloatArray | None = None) -> float:
         """``Σ wᵢ ℓᵢ`` of the batch in float64 (the hook a compiled step replaces for crossentropy)."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from ._validation import FloatArray
 from .activations import Activation, Softmax
-from .losses import Loss
+from .losses import LOSSES, Loss
 
 
 def forward_pass(
@@ -52,8 +52,11 @@ def output_error_term(loss: Loss, f: Activation, y: FloatArray, output: FloatArr
     """``δᵒ = (y − ŷ) ⊙ f'(h)``: the seed's ``output_error_term = error * output * (1 − output)``.
 
     For a loss on its own output activation (crossentropy on softmax, binary
-    crossentropy on sigmoid) ``f'`` cancels: ``δᵒ = y − ŷ``.
+    crossentropy on sigmoid) ``f'`` cancels: ``δᵒ = y − ŷ``. A loss of your
+    own (a subclass) gives its own ``∂ℓ/∂h``, negated.
     """
+    if type(loss) not in LOSSES.values():
+        return -loss.output_gradient(h, output, y, f, np.empty_like(output), np.empty_like(output))
     error = y - output
     if loss.requires_fused:
         return error

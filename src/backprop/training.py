@@ -140,7 +140,7 @@ def fit(
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 for step, rows in run.batches(sums):
                     batch = run.compute_gradient(rows, epoch, step)  # the forward and backward pass: net.gradient
-                    run.apply_gradient(batch, epoch, step)  # clipping, then the optimizer's weight update
+                    run.apply_gradient(sums, epoch, step)  # clipping, then the optimizer's weight update
                     run.add(sums, batch)
                     if callbacks and run.batch_end(epoch, step, batch, sums):
                         break  # a callback stopped training after this batch
@@ -316,15 +316,13 @@ class Trainer:
             first = int(partial["step"])
             loss_sum, data_loss_sum, correct, abs_sum = (float(value) for value in partial["sums"])
             norm_sums = np.array(partial["norm_sums"], dtype=np.float64)
-            self.norm_sums = norm_sums
             return EpochSums(first, first, loss_sum, data_loss_sum, correct, abs_sum, norm_sums)
         if self.shuffle:
             # From the same start each epoch: the order depends on the generator's state
             # alone, so a resumed run draws the same permutations.
             self.order[:] = self.train_rows
             self.shuffle_rng.shuffle(self.order)
-        self.norm_sums = np.zeros(len(self.net.dense_layers))
-        return EpochSums(norm_sums=self.norm_sums)
+        return EpochSums(norm_sums=np.zeros(len(self.net.dense_layers)))
 
     def batches(self, sums: EpochSums) -> Iterator[tuple[int, np.ndarray[Any, Any]]]:
         """``(step, rows)`` of each batch of the epoch from ``sums.first``: the rows are training row numbers."""
@@ -372,10 +370,10 @@ class Trainer:
             net.gradient += self.scratch
         return Batch(m, batch_loss, data_loss, output, yb)
 
-    def apply_gradient(self, batch: Batch, epoch: int, step: int) -> None:
-        """The weight update from ``net.gradient``: its norms (into the epoch's sums), clipping, the optimizer."""
+    def apply_gradient(self, sums: EpochSums, epoch: int, step: int) -> None:
+        """The weight update from ``net.gradient``: its norms (into ``sums``), clipping, the optimizer."""
         # The step's weight norms go into the epoch's sums when their total is finite.
-        total = self.squared_norms(self.norm_sums)
+        total = self.squared_norms(sums.norm_sums)
         net = self.net
         if not math.isfinite(total):
             squares = self.squared_norms.sums[self.weight_segments]

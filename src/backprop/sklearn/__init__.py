@@ -38,6 +38,8 @@ only when something is converted).
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import MissingDependencyError
 
 # Checked first, so that every module of this package can import scikit-learn plainly.
@@ -64,3 +66,19 @@ __all__ = ["HIDDEN_ACTIVATIONS", "SOLVERS", "MLPClassifier", "MLPRegressor", "lo
 
 # skl2onnx.to_onnx converts these estimators (and pipelines holding them) once this package is imported.
 register_if_installed(MLPClassifier, MLPRegressor)
+
+#: The former single module's private classes, by their old names: an estimator pickled
+#: (by joblib, say) before the split refers to them, and unpickles here.
+_FORMER_NAMES = {"_LearningRate": "LearningRate", "_Targets": "Targets", "_EpochEnd": "EpochEnd"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FORMER_NAMES:
+        from . import _shared
+
+        return getattr(_shared, _FORMER_NAMES[name])
+    if name == "_BaseMLP":
+        from ._base import BaseMLP
+
+        return BaseMLP
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -178,7 +178,7 @@ def rows_text(frame: Frame, rows: NDArray[np.int64], limit: int = 3) -> str:
 def one_line(exc: BaseException) -> str:
     """An exception's message on one line of at most 300 characters, for a DataError naming the file.
 
-    The CLI has its own ``_one_line`` for what it prints (it also shows an OSError's file name
-    and escapes terminal control characters).
+    The CLI's ``backprop.cli._common.one_line`` is for what it prints: it also shows an
+    OSError's file name and escapes terminal control characters, and cuts nothing.
     """
     return " ".join(str(exc).split())[:300] or type(exc).__name__  # EOFError() has no message

@@ -89,7 +89,7 @@ class CompiledStep(Step):
         self._output_error = kernel("output_error") if type(self.layers[-1].activation) is fused else None
         self._loss_total = kernel("crossentropy_total") if type(loss) is Crossentropy else None
         self._update = kernel("adam") if type(optimizer) in (Adam, AdamW) else None
-        if isinstance(optimizer, SGD) and type(optimizer) is SGD and optimizer.momentum:
+        if type(optimizer) is SGD and optimizer.momentum:
             self._update = kernel("momentum")
         self.gather: Kernel | None = kernel("gather_rows")
         self.squared_norms: Kernel | None = kernel("squared_norms")

@@ -129,7 +129,28 @@ def _detect_header(rows: list[list[str]], decimal_comma: bool) -> bool:
     return True
 
 
-def iter_csv(
+def read_csv(source: str, header: bool | None, stdin: BinaryIO | None) -> Frame:
+    """The whole CSV table as one Frame (``source`` ``-``: ``stdin``, default standard input)."""
+    try:
+        frames = list(_iter_csv(source, None, header, stdin, encoding=None))
+    except NotUtf8Error as exc:
+        if source == "-":
+            raise DataError(f"<stdin> is not valid UTF-8 ({exc}); convert it to UTF-8") from None
+        frames = list(_iter_csv(source, None, header, stdin, encoding="latin-1"))
+        frames[0].notes.append(f"{source} is not valid UTF-8 ({exc}); read it as Latin-1")
+    return frames[0]
+
+
+def iter_csv(source: str, chunk_rows: int, header: bool | None, stdin: BinaryIO | None) -> Iterator[Frame]:
+    """The CSV table in Frames of at most ``chunk_rows`` rows."""
+    try:
+        yield from _iter_csv(source, chunk_rows, header, stdin, encoding=None)
+    except NotUtf8Error as exc:
+        where = "<stdin>" if source == "-" else source
+        raise DataError(f"{where} is not valid UTF-8 ({exc}); convert it to UTF-8") from None
+
+
+def _iter_csv(
     source: str, chunk_rows: int | None, header: bool | None, stdin: BinaryIO | None, encoding: str | None
 ) -> Iterator[Frame]:
     """CSV frames; ``chunk_rows=None`` gives the whole table as one frame."""

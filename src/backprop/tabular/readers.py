@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import DataError, ParameterError
-from .csv_files import NotUtf8Error, iter_csv
+from .csv_files import iter_csv, read_csv
 from .frame import CHUNK_ROWS, Frame, cut, header_names
 from .numpy_files import iter_npy, read_numpy
 from .parquet_files import iter_parquet, read_parquet
@@ -58,14 +58,7 @@ def read_table(source: str, *, header: bool | None = None, stdin: BinaryIO | Non
         return read_parquet(source)
     if kind in ("npz", "npy"):
         return read_numpy(source, kind)
-    try:
-        frames = list(iter_csv(source, None, header, stdin, encoding=None))
-    except NotUtf8Error as exc:
-        if source == "-":
-            raise DataError(f"<stdin> is not valid UTF-8 ({exc}); convert it to UTF-8") from None
-        frames = list(iter_csv(source, None, header, stdin, encoding="latin-1"))
-        frames[0].notes.append(f"{source} is not valid UTF-8 ({exc}); read it as Latin-1")
-    return frames[0]
+    return read_csv(source, header, stdin)
 
 
 def iter_tables(
@@ -103,11 +96,7 @@ def iter_tables(
     elif kind == "npz":
         yield from cut(read_numpy(source, kind), chunk_rows)
     else:
-        try:
-            yield from iter_csv(source, chunk_rows, header, stdin, encoding=None)
-        except NotUtf8Error as exc:
-            where = "<stdin>" if source == "-" else source
-            raise DataError(f"{where} is not valid UTF-8 ({exc}); convert it to UTF-8") from None
+        yield from iter_csv(source, chunk_rows, header, stdin)
 
 
 def _kind(source: str) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import MissingDependencyError
-from .columns import quiet_nans
+from .columns import Coded, quiet_nans
 from .frame import Frame, header_names
 
 #: How to install pyarrow when it is missing (it is a dependency: only a broken install lacks it).
@@ -41,10 +41,17 @@ def column_of_arrow(column: Any) -> NDArray[Any] | str:
     """One Arrow array or chunked array as a Frame column, or the name of its type if backprop cannot use it."""
     pa = pyarrow()
     kind = column.type
+    if pa.types.is_dictionary(kind) and _is_text(pa, kind.value_type):
+        return _coded(pa, column)
     if pa.types.is_dictionary(kind):
         column = column.cast(kind.value_type)
         kind = column.type
-    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind) or pa.types.is_boolean(kind):
+    if (
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_decimal(kind)
+        or pa.types.is_boolean(kind)
+    ):
         # safe=False: an int64 beyond 2**53 becomes the nearest float, as a CSV number does.
         as_float = column.cast(pa.float64(), safe=False)
         return quiet_nans(np.asarray(as_float.to_numpy(zero_copy_only=False), dtype=np.float64))
@@ -55,14 +62,27 @@ def column_of_arrow(column: Any) -> NDArray[Any] | str:
         if values.dtype.kind != "M":  # date64 comes as datetime.date objects
             values = values.astype("datetime64[ms]")
         return values
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
-        values = column.to_numpy(zero_copy_only=False)
-        if values.dtype != object:
-            values = values.astype(object)
-        return values
+    if _is_text(pa, kind):
+        return _coded(pa, column.dictionary_encode())
     if pa.types.is_null(kind):
         return np.full(len(column), None, dtype=object)
     return str(kind)
+
+
+def _is_text(pa: Any, kind: Any) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind))
+
+
+def _coded(pa: Any, column: Any) -> Coded:
+    """A dictionary-encoded Arrow text column as a :class:`Coded` column (one dictionary for all its chunks)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.unify_dictionaries().combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        if isinstance(column, pa.ChunkedArray):  # combine_chunks of dictionaries may keep it chunked
+            column = column.chunk(0) if column.num_chunks else pa.array([], pa.dictionary(pa.int32(), pa.string()))
+    codes = np.asarray(column.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    values = np.empty(len(column.dictionary), dtype=object)
+    values[:] = column.dictionary.to_pylist()
+    return Coded.of(codes, values)
 
 
 def frame_of_arrow(table: Any, where: str, offset: int = 0) -> Frame:

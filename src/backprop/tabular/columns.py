@@ -46,6 +46,86 @@ class Parsed:
     bad: int | None = None
 
 
+class Coded(np.ndarray):  # type: ignore[type-arg]
+    """A text column (object array of str or None) that also holds its dictionary encoding.
+
+    What the Arrow readers give for text: ``codes[i]`` is row i's position in ``values``
+    (−1 where missing), so that the work on cells — stripping, spotting missing spellings,
+    parsing numbers, looking categories up — is done once per distinct value, not per row.
+    A slice or copy of the column is a plain array again (its ``codes`` are None).
+    """
+
+    codes: NDArray[np.int64] | None
+    values: NDArray[Any]
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self.codes = None  # a view or slice: the encoding no longer matches its rows
+
+    @classmethod
+    def of(cls, codes: NDArray[np.int64], values: NDArray[Any]) -> Coded:
+        """The column of rows ``values[codes]`` (None where a code is −1)."""
+        table = np.empty(len(values) + 1, dtype=object)
+        table[:-1] = values
+        column = table[codes].view(cls)
+        column.codes, column.values = codes, values
+        return column
+
+
+@dataclass
+class Encoded:
+    """A text column as codes into its distinct stripped values: ``values[codes[i]]`` is row i (−1: missing)."""
+
+    codes: NDArray[np.int64]
+    values: list[str]
+
+    @property
+    def missing(self) -> NDArray[np.bool_]:
+        return self.codes < 0
+
+    def text(self) -> NDArray[Any]:
+        """The column as stripped text, None where missing (equal cells share one str)."""
+        table = np.empty(len(self.values) + 1, dtype=object)
+        table[:-1] = self.values
+        return table[self.codes]
+
+
+def encode(column: NDArray[Any]) -> Encoded:
+    """A text column's distinct stripped values and each row's code, the missing spellings as −1.
+
+    Cheap for a :class:`Coded` column; otherwise pyarrow encodes the cells (a column holding
+    something other than str or None goes cell by cell).
+    """
+    codes = getattr(column, "codes", None)
+    if codes is not None and len(codes) == len(column):
+        raw_codes, raw_values = codes, column.values.tolist()  # type: ignore[attr-defined]
+    else:
+        raw_codes, raw_values = _dictionary(column)
+    # Distinct raw values may strip to the same text: " red" and "red" are one category.
+    mapping = np.empty(len(raw_values) + 1, dtype=np.int64)
+    mapping[-1] = -1
+    index: dict[str, int] = {}
+    for k, value in enumerate(raw_values):
+        mapping[k] = -1 if is_missing(value) else index.setdefault(value.strip(), len(index))
+    return Encoded(mapping[raw_codes], list(index))
+
+
+def _dictionary(column: NDArray[Any]) -> tuple[NDArray[np.int64], list[Any]]:
+    if column.dtype.kind in "fM":
+        text, _ = as_text(column)
+        column = text
+    try:
+        import pyarrow as pa  # type: ignore[import-untyped]
+
+        encoded = pa.array(column, type=pa.string(), from_pandas=True).dictionary_encode()
+        codes = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        return codes, encoded.dictionary.to_pylist()
+    except (ImportError, TypeError, ValueError, OverflowError, ArithmeticError):
+        pass  # not all str: cell by cell
+    index: dict[Any, int] = {}
+    found = [-1 if cell is None else index.setdefault(cell, len(index)) for cell in column.tolist()]
+    return np.array(found, dtype=np.int64), list(index)
+
+
 def parse_numbers(column: NDArray[Any], decimal_comma: bool) -> Parsed:
     """A column as float64 numbers, stopping at the first cell that is not one.
 
@@ -65,6 +145,20 @@ def parse_numbers(column: NDArray[Any], decimal_comma: bool) -> Parsed:
     if column.dtype.kind == "f":
         values = np.asarray(column, dtype=np.float64)
         return Parsed(values, np.isnan(values))
+    if column.dtype.kind == "M":  # dates are not numbers: the first one that is there is "bad"
+        present = np.flatnonzero(~np.isnat(column))
+        if present.size:
+            return Parsed(np.full(len(column), np.nan), np.isnat(column), bad=int(present[0]))
+        return Parsed(np.full(len(column), np.nan), np.ones(len(column), dtype=bool))
+    codes = getattr(column, "codes", None)
+    if codes is not None and len(codes) == len(column) and 2 * len(column.values) <= len(column):  # type: ignore[attr-defined]
+        # Few distinct cells (a Coded column): parse each once.
+        distinct = parse_numbers(np.asarray(column.values, dtype=object), decimal_comma)  # type: ignore[attr-defined]
+        values = np.append(distinct.values, np.nan)[codes]
+        missing = np.append(distinct.missing, True)[codes]
+        if distinct.bad is not None:
+            return Parsed(values, missing, bad=int(np.argmax(codes == distinct.bad)))
+        return Parsed(values, missing)
     try:  # the fast path: every cell a number (one beyond float64's range is inf, as float() makes it)
         with np.errstate(over="ignore"):
             values = np.asarray(column.astype(str), dtype=np.float64)
@@ -100,14 +194,16 @@ def as_text(column: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.bool_]]:
     """A column as stripped text (object array) and its missing mask."""
     n = len(column)
     out = np.empty(n, dtype=object)
+    if column.dtype.kind == "M":
+        missing = np.isnat(column)
+        out[:] = np.datetime_as_string(column).tolist()
+        return out, missing
     if column.dtype.kind == "f":
         missing = np.isnan(column)
         out[:] = [number_text(v) for v in column.tolist()]
         return out, missing
-    cells = column.tolist()
-    missing = np.fromiter((is_missing(c) for c in cells), dtype=bool, count=n)
-    out[:] = [None if m else c.strip() for c, m in zip(cells, missing.tolist(), strict=True)]
-    return out, missing
+    encoded = encode(column)
+    return encoded.text(), encoded.missing
 
 
 def number_text(value: float) -> str:
@@ -135,6 +231,9 @@ class FeatureSpec:
         Categorical columns: one input per category, 1 for the row's category.
     fill : float, str or None
         What fills a missing cell (None: a missing cell is an error).
+    dates : bool
+        Numeric columns: the cells are dates or times, their value the days since
+        1970-01-01 (``mean``, ``scale`` and ``fill`` in days).
     """
 
     name: str
@@ -143,6 +242,7 @@ class FeatureSpec:
     scale: float = 1.0
     categories: list[str] = field(default_factory=list)
     fill: float | str | None = None
+    dates: bool = False
     _lookup: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
     _lookup_of: list[str] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -161,7 +261,8 @@ class FeatureSpec:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values."""
         if self.kind == "numeric":
-            return {"name": self.name, "kind": "numeric", "mean": self.mean, "scale": self.scale, "fill": self.fill}
+            doc = {"name": self.name, "kind": "numeric", "mean": self.mean, "scale": self.scale, "fill": self.fill}
+            return {**doc, "dates": True} if self.dates else doc
         return {"name": self.name, "kind": "categorical", "categories": list(self.categories), "fill": self.fill}
 
 
@@ -208,10 +309,11 @@ def class_indices(frame: Frame, spec: TargetSpec, column: NDArray[Any]) -> tuple
         indices[found] = order[place[found]]
         labels_of: Any = parsed.values
     else:
-        text, missing = as_text(column)
+        encoded = encode(column)
+        missing = encoded.missing
         lookup_s = {str(c): k for k, c in enumerate(spec.classes)}
-        indices[:] = [-1 if m else lookup_s.get(v, -1) for v, m in zip(text.tolist(), missing.tolist(), strict=True)]
-        labels_of = text
+        indices[:] = np.array([lookup_s.get(v, -1) for v in encoded.values] + [-1], dtype=np.int64)[encoded.codes]
+        labels_of = encoded.text()
     unknown = np.flatnonzero((indices < 0) & ~missing)
     if unknown.size:
         first = labels_of[unknown[0]]

@@ -9,16 +9,16 @@ the standardisation statistics).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .._memory import check_allocation
 from ..errors import DataError, ParameterError
-from ..preprocessing import fraction_count, split, standard_statistics, standardize_in_place, stratified_split
+from ..preprocessing import fraction_count, split, standard_statistics, stratified_split
 from .columns import (
     LARGEST,
     FeatureSpec,
@@ -26,12 +26,14 @@ from .columns import (
     TargetSpec,
     as_text,
     class_indices,
+    encode,
     not_a_number,
     number_text,
     parse_numbers,
 )
 from .frame import Frame, listed, rows_text
 from .preprocess import IMPUTE, Preprocessor
+from .scan import Categories, FeatureScan, Moments, joined, numbers
 
 #: What ``task`` may be (default: chosen from the target column).
 TASKS = ("classification", "regression")
@@ -39,6 +41,8 @@ TASKS = ("classification", "regression")
 MAX_AUTO_CLASSES = 20
 #: A text column with more distinct values than this (and than half its rows) looks like an identifier.
 MAX_CATEGORIES = 100
+#: The category a missing cell becomes with ``missing_category=True``.
+MISSING_CATEGORY = "(missing)"
 #: A numeric column whose standard deviation is at most this times ``max(1, |mean|)`` is constant (scale 1).
 CONSTANT_RTOL = 1e-12
 
@@ -196,6 +200,7 @@ def prepare_training(
     standardize: bool = True,
     test_size: float = 0.2,
     seed: int | None = 0,
+    missing_category: bool = False,
 ) -> Prepared:
     """Choose the columns, encode the target, split off a test part and fit the preprocessing.
 
@@ -224,103 +229,209 @@ def prepare_training(
         The share of rows held out for testing (stratified by class); 0 for none.
     seed : int, optional
         Seed of the split.
+    missing_category : bool, default False
+        A missing cell of a categorical column is a category of its own,
+        :data:`MISSING_CATEGORY` (rather than an error, or ``impute``'s fill).
 
     Returns
     -------
     Prepared
+
+    Notes
+    -----
+    Date and time columns (``datetime64``: what the CSV and Parquet readers give for
+    ISO-8601 text and date types) become one numeric input each, the days since
+    1970-01-01, standardised like any number. An integer column that counts the
+    rows (distinct and in order, more than :data:`MAX_CATEGORIES` rows) is refused
+    as a row number unless ``features`` names it.
+    """
+    plan = plan_training(
+        lambda: [frame],
+        target=target,
+        features=features,
+        ignore=ignore,
+        task=task,
+        impute=impute,
+        standardize=standardize,
+        test_size=test_size,
+        seed=seed,
+        missing_category=missing_category,
+    )
+    pre, spec = plan.preprocessor, plan.preprocessor.target
+    # Sizes before allocating: the inputs of every kept row (both parts), then the target's one-hot.
+    pre.check_inputs_fit(len(plan.rows_train) + len(plan.rows_test))
+    if spec.kind == "classes" and len(spec.classes) > 2:
+        k, n_train = len(spec.classes), len(plan.rows_train)
+        check_allocation(
+            4 * n_train * k,
+            f"the target column {spec.name!r} ({k:,} classes, one-hot targets for {n_train:,} training rows)",
+        )
+    # Missing cells of the kept rows are filled (mean/median) or were dropped. Each part is
+    # transformed on its own: no whole-table copy to index from.
+    X_train = pre.transform(frame, rows=plan.rows_train)
+    X_test = pre.transform(frame, rows=plan.rows_test)
+    y_train, y_test = (targets_of(pre, frame, rows) for rows in (plan.rows_train, plan.rows_test))
+    return Prepared(
+        preprocessor=pre,
+        X_train=X_train,
+        y_train=y_train,
+        X_test=X_test,
+        y_test=y_test,
+        rows_train=plan.rows_train,
+        rows_test=plan.rows_test,
+        n_rows=plan.n_rows,
+        n_dropped=plan.n_dropped,
+        notes=plan.notes,
+    )
+
+
+def targets_of(pre: Preprocessor, frame: Frame, rows: NDArray[np.int64] | None = None) -> NDArray[Any]:
+    """The targets of ``frame``'s ``rows`` as training uses them: int64 class indices, or float32
+    numbers standardised with the fitted statistics.
+
+    Raises
+    ------
+    DataError
+        A numeric target too large for float32 once standardised (a row far from the training rows' spread).
+    """
+    y, _ = pre.targets(frame)
+    if rows is not None:
+        y = y[rows]
+    if pre.target.kind == "classes":
+        return y.astype(np.int64)
+    huge = np.abs(y) > LARGEST
+    if huge.any():
+        at = np.flatnonzero(huge) if rows is None else rows[np.flatnonzero(huge)]
+        raise DataError(
+            f"{frame.source}: the target column {pre.target.name!r} holds values too large for float32 once "
+            f"standardised ({rows_text(frame, at)}); rescale it"
+        )
+    return y.astype(np.float32)
+
+
+@dataclass
+class Plan:
+    """What :func:`plan_training` decides without transforming: the fitted preprocessing and the rows of each part.
+
+    Attributes
+    ----------
+    preprocessor : Preprocessor
+    rows_train, rows_test : ndarray of int64
+        Sorted row numbers of the source in each part.
+    n_rows : int
+        Rows in the source; ``n_dropped`` of them were dropped (missing values).
+    notes : list of str
+    """
+
+    preprocessor: Preprocessor
+    rows_train: NDArray[np.int64]
+    rows_test: NDArray[np.int64]
+    n_rows: int
+    n_dropped: int
+    notes: list[str]
+
+
+def plan_training(
+    chunks: Callable[[], Iterable[Frame]],
+    *,
+    target: str | None = None,
+    features: Sequence[str] | None = None,
+    ignore: Sequence[str] = (),
+    task: str | None = None,
+    impute: str | None = None,
+    standardize: bool = True,
+    test_size: float = 0.2,
+    seed: int | None = 0,
+    missing_category: bool = False,
+) -> Plan:
+    """:func:`prepare_training`'s decisions for a source read in chunks, in bounded memory.
+
+    ``chunks()`` starts a new pass over the source; it is called twice (once if the
+    source is one chunk). The frames of a pass are consecutive, :attr:`Frame.offset`
+    their first row. The first pass finds each column's kind, its missing cells and
+    the target (kept whole: a few bytes a row); the second takes the statistics of the
+    training rows (:mod:`backprop.tabular.scan`). The preprocessor and the rows are
+    the same as for the whole table in one chunk, however the source is cut.
+
+    Parameters
+    ----------
+    chunks : callable returning an iterable of Frame
+    target, features, ignore, task, impute, standardize, test_size, seed, missing_category
+        As for :func:`prepare_training`.
+
+    Returns
+    -------
+    Plan
     """
     if task is not None and task not in TASKS:
         raise ParameterError(f"task must be one of {list(TASKS)}, got {task!r}")
     if impute is not None and impute not in IMPUTE:
         raise ParameterError(f"impute must be one of {list(IMPUTE)}, got {impute!r}")
-    if frame.n_rows == 0:
-        if frame.lines is not None:  # a CSV: its only line was taken as the header
-            raise DataError(
-                f"{frame.source} has a header ({listed(frame.names, 6)}) but no data rows; add rows below it, "
-                "or pass --no-header if that line is data"
-            )
-        raise DataError(f"{frame.source} has no rows; training needs at least 2")
-    notes = list(frame.notes)
-    target_name, feature_names = _select(frame, target, features, ignore)
-    spec, y_all, y_missing, note = _target_spec(frame, target_name, task)
+    first = _FirstPass(chunks, target, features, ignore)
+    source, n_rows = first.source, first.n_rows
+    notes = list(first.notes)
+    spec, y_all, y_missing, note = _target_spec(first.target_frame, first.target_name, task)
     if note:
         notes.append(note)
-
-    # Feature kinds and missing cells, over every row.
-    kinds: dict[str, Literal["numeric", "categorical"]] = {}
-    numbers: dict[str, NDArray[np.float64]] = {}
-    texts: dict[str, NDArray[Any]] = {}
-    missing_cells: dict[str, NDArray[np.bool_]] = {}
-    for name in feature_names:
-        column = frame.column(name)
-        parsed = parse_numbers(column, frame.decimal_comma)
-        if parsed.bad is None:
-            kinds[name], numbers[name], missing_cells[name] = "numeric", parsed.values, parsed.missing
-            finite = np.isfinite(parsed.values) | parsed.missing
-            if not finite.all():
+    for scan in first.scans:
+        if scan.numeric:
+            if scan.infinite:
                 raise DataError(
-                    f"{frame.source}: column {name!r} holds infinite values "
-                    f"({rows_text(frame, np.flatnonzero(~finite))}); replace them with finite numbers"
+                    f"{source}: column {scan.name!r} holds infinite values ({scan.infinite.text()}); "
+                    "replace them with finite numbers"
                 )
-            huge = np.abs(parsed.values) > LARGEST  # NaN (missing) compares False
-            if huge.any():
+            if scan.huge:
                 raise DataError(
-                    f"{frame.source}: column {name!r} holds values beyond float32's range of ±{LARGEST:.4g} "
-                    f"({rows_text(frame, np.flatnonzero(huge))}); rescale the column"
+                    f"{source}: column {scan.name!r} holds values beyond float32's range of ±{LARGEST:.4g} "
+                    f"({scan.huge.text()}); rescale the column"
                 )
-        else:
-            text, missing = as_text(column)
-            kinds[name], texts[name], missing_cells[name] = "categorical", text, missing
-        if missing_cells[name].all():
-            raise DataError(f"{frame.source}: column {name!r} has no values; leave it out with --ignore {name}")
+        if scan.missing.count == scan.rows:
+            raise DataError(f"{source}: column {scan.name!r} has no values; leave it out with --ignore {scan.name}")
 
     # Missing values: an error, or rows dropped.
-    keep = np.ones(frame.n_rows, dtype=bool)
+    keep = np.ones(n_rows, dtype=bool)
     if y_missing.any():
         if impute is None:
             rows = np.flatnonzero(y_missing)
             raise DataError(
-                f"{frame.source}: the target column {target_name!r} has {len(rows)} missing "
-                f"value{'s' if len(rows) > 1 else ''} ({rows_text(frame, rows)}); fill them in, or pass "
+                f"{source}: the target column {first.target_name!r} has {len(rows)} missing "
+                f"value{'s' if len(rows) > 1 else ''} ({rows_text(first.target_frame, rows)}); fill them in, or pass "
                 "--impute drop (or mean|median) to drop those rows"
             )
         keep &= ~y_missing
-        notes.append(f"dropped {int(y_missing.sum())} rows whose target {target_name!r} is missing")
-    for name in feature_names:
-        missing = missing_cells[name]
-        if not missing.any():
+        notes.append(f"dropped {int(y_missing.sum())} rows whose target {first.target_name!r} is missing")
+    for scan in first.scans:
+        if not scan.missing or (missing_category and scan.kind == "categorical"):
             continue
         if impute is None:
-            rows = np.flatnonzero(missing)
+            count = scan.missing.count
+            hint = " or --missing-category" if scan.kind == "categorical" else ""
             raise DataError(
-                f"{frame.source}: column {name!r} has {len(rows)} missing value{'s' if len(rows) > 1 else ''} "
-                f"({rows_text(frame, rows)}); fill them in, or pass --impute mean|median|drop"
+                f"{source}: column {scan.name!r} has {count} missing value{'s' if count > 1 else ''} "
+                f"({scan.missing.text()}); fill them in, or pass --impute mean|median|drop{hint}"
             )
-        if impute == "drop":
-            keep &= ~missing
     if impute == "drop":
+        keep &= ~first.dropped_rows(missing_category)
         dropped = int((~keep).sum() - y_missing.sum())
         if dropped:
             notes.append(f"dropped {dropped} rows with missing feature values (--impute drop)")
     rows_kept = np.flatnonzero(keep).astype(np.int64)
     if len(rows_kept) < 2:
         n_usable = len(rows_kept)
-        raise DataError(
-            f"{frame.source}: {n_usable} usable row{'s' if n_usable != 1 else ''}; training needs at least 2"
-        )
+        raise DataError(f"{source}: {n_usable} usable row{'s' if n_usable != 1 else ''}; training needs at least 2")
 
     # The test split, stratified by class.
     y_kept = y_all[rows_kept]
     if test_size > 0:
         n_groups = len(np.unique(y_kept)) if spec.kind == "classes" else 1
         check_held_out(
-            frame.source,
+            source,
             test_size,
             len(rows_kept),
             n_groups,
             option="--test-size",
             part="test",
-            dropped=len(rows_kept) < frame.n_rows,
+            dropped=len(rows_kept) < n_rows,
         )
         if spec.kind == "classes":
             counts = np.bincount(y_kept.astype(np.int64), minlength=len(spec.classes))
@@ -334,73 +445,179 @@ def prepare_training(
     else:
         rows_train, rows_test = rows_kept, np.zeros(0, dtype=np.int64)
 
-    # Statistics from the training rows only.
-    specs: list[FeatureSpec] = []
-    for name in feature_names:
-        missing = missing_cells[name][rows_train]
-        if kinds[name] == "numeric":
-            observed = numbers[name][rows_train][~missing]
-            if observed.size == 0:
-                raise DataError(f"{frame.source}: column {name!r} has no values in the training rows")
-            fill: float | str | None = None
-            if impute in ("mean", "median"):
-                fill = float(observed.mean() if impute == "mean" else np.median(observed))
-            mean, scale = 0.0, 1.0
-            if standardize:
-                mean, scale = _statistics(observed)
-            specs.append(FeatureSpec(name, "numeric", mean=mean, scale=scale, fill=fill))
-        else:
-            observed_text = texts[name][rows_train][~missing]
-            if observed_text.size == 0:
-                raise DataError(f"{frame.source}: column {name!r} has no values in the training rows")
-            categories, counts = np.unique(observed_text.astype(str), return_counts=True)
-            if len(categories) > MAX_CATEGORIES and len(categories) > len(rows_train) // 2:
-                raise DataError(
-                    f"{frame.source}: column {name!r} looks like an identifier or free text ({len(categories)} "
-                    f"distinct values in {len(rows_train)} rows), not a category; leave it out with --ignore {name!r}"
-                )
-            fill = str(categories[int(np.argmax(counts))]) if impute in ("mean", "median") else None
-            specs.append(FeatureSpec(name, "categorical", categories=[str(c) for c in categories], fill=fill))
+    # Statistics from the training rows only: the second pass.
+    specs = _statistics_pass(first, rows_train, impute, standardize, missing_category)
     if spec.kind == "numeric" and standardize:
         spec.mean, spec.scale = _statistics(y_all[rows_train])
     if any(f.kind == "categorical" for f in specs):
         encoded = ", ".join(f"{f.name!r} ({len(f.categories)})" for f in specs if f.kind == "categorical")
         notes.append(f"one-hot encoded categorical columns: {encoded}")
-
+    dates = [f.name for f in specs if f.dates]
+    if dates:
+        notes.append(f"date columns as days since 1970-01-01: {listed(dates, 6)}")
     pre = Preprocessor(specs, spec, standardize=bool(standardize), impute=impute)
-    # Sizes before allocating: the inputs of every kept row (both parts), then the target's one-hot.
-    pre.check_inputs_fit(len(rows_kept))
-    if spec.kind == "classes" and len(spec.classes) > 2:
-        k, n_train = len(spec.classes), len(rows_train)
-        check_allocation(
-            4 * n_train * k,
-            f"the target column {target_name!r} ({k:,} classes, one-hot targets for {n_train:,} training rows)",
-        )
-    # Missing cells of the kept rows are filled (mean/median) or were dropped. Each part is
-    # transformed on its own: no whole-table copy to index from.
-    X_train = pre.transform(frame, rows=rows_train)
-    X_test = pre.transform(frame, rows=rows_test)
-    if spec.kind == "classes":
-        y_out: NDArray[Any] = y_all.astype(np.int64)
-    else:
-        with np.errstate(over="ignore"):
-            scaled = standardize_in_place(np.array(y_all, dtype=np.float64), spec.mean, spec.scale)
-        huge = np.abs(scaled) > LARGEST  # a test row far from the training rows' spread
-        if huge.any():
-            raise DataError(
-                f"{frame.source}: the target column {target_name!r} holds values too large for float32 once "
-                f"standardised ({rows_text(frame, np.flatnonzero(huge))}); rescale it"
+    return Plan(pre, rows_train, rows_test, n_rows, n_rows - len(rows_kept), notes)
+
+
+class _FirstPass:
+    """The first pass over the source: the columns, the target whole, and a :class:`FeatureScan` per feature."""
+
+    def __init__(
+        self,
+        chunks: Callable[[], Iterable[Frame]],
+        target: str | None,
+        features: Sequence[str] | None,
+        ignore: Sequence[str],
+    ) -> None:
+        self.chunks = chunks
+        self.frames: list[Frame] = []  # kept while the source is one chunk: the second pass reuses it
+        self.n_rows = 0
+        self.notes: list[str] = []
+        self.named: list[str] = []
+        self.scans: list[FeatureScan] = []
+        target_parts: list[NDArray[Any]] = []
+        labels: dict[str, str] = {}
+        missing_parts: list[NDArray[np.bool_]] = []
+        first: Frame | None = None
+        for frame in chunks():
+            if first is None:
+                first = frame
+                if frame.n_rows == 0 and frame.lines is not None:  # a CSV: its only line was taken as the header
+                    raise DataError(
+                        f"{frame.source} has a header ({listed(frame.names, 6)}) but no data rows; add rows below "
+                        "it, or pass --no-header if that line is data"
+                    )
+                self.notes = list(frame.notes)
+                self.target_name, self.feature_names = _select(frame, target, features, ignore)
+                self.named = list(self.feature_names) if features else []
+                self.scans = [FeatureScan(name) for name in self.feature_names]
+                self.frames = [frame]
+            else:
+                self.frames = []
+                if frame.names != first.names:
+                    raise DataError(f"{frame.source}: row {frame.offset} starts other columns than the first rows")
+            if frame.n_rows == 0:
+                continue
+            target_parts.append(frame.column(self.target_name))
+            if len(target_parts) > 1:  # the target is kept whole: one str object per label, not per row
+                target_parts[-2:] = [_interned(part, labels) for part in target_parts[-2:]]
+            any_missing = np.zeros(frame.n_rows, dtype=bool)  # the rows --impute drop would remove
+            for scan in self.scans:
+                any_missing |= scan.add(frame.column(scan.name), frame.offset, frame.decimal_comma)
+            missing_parts.append(any_missing)
+            self.n_rows += frame.n_rows
+        if first is None or self.n_rows == 0:
+            source = first.source if first is not None else "the table"
+            raise DataError(f"{source} has no rows; training needs at least 2")
+        self.source = first.source
+        self.decimal_comma = first.decimal_comma
+        self._missing = missing_parts
+        if len(self.frames) == 1:
+            self.target_frame = self.frames[0]
+        else:
+            # One column for the whole source: messages then name rows, not lines.
+            self.target_frame = Frame(
+                source=first.source,
+                names=[self.target_name],
+                columns=[joined(target_parts)],
+                decimal_comma=first.decimal_comma,
             )
-        y_out = scaled.astype(np.float32)
-    return Prepared(
-        preprocessor=pre,
-        X_train=X_train,
-        y_train=y_out[rows_train],
-        X_test=X_test,
-        y_test=y_out[rows_test],
-        rows_train=rows_train,
-        rows_test=rows_test,
-        n_rows=frame.n_rows,
-        n_dropped=frame.n_rows - len(rows_kept),
-        notes=notes,
-    )
+
+    def dropped_rows(self, missing_category: bool) -> NDArray[np.bool_]:
+        """Rows with a missing feature cell (for ``--impute drop``)."""
+        if missing_category and any(s.kind == "categorical" and s.missing for s in self.scans):
+            # Categorical columns keep their missing cells: count the others again.
+            return self._missing_of([s for s in self.scans if s.kind != "categorical"])
+        return np.concatenate(self._missing)
+
+    def _missing_of(self, scans: list[FeatureScan]) -> NDArray[np.bool_]:
+        parts = []
+        for frame in self.again():
+            mask = np.zeros(frame.n_rows, dtype=bool)
+            for scan in scans:
+                mask |= numbers(frame.column(scan.name), frame.decimal_comma)[1]
+            parts.append(mask)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+
+    def again(self) -> Iterable[Frame]:
+        """The source's chunks once more (the kept chunk, or a new pass)."""
+        return self.frames if self.frames else (f for f in self.chunks() if f.n_rows)
+
+
+def _interned(column: NDArray[Any], labels: dict[str, str]) -> NDArray[Any]:
+    """A text column whose equal cells are one str object (a chunk of a text target, kept for the whole source)."""
+    if column.dtype != object:
+        return column
+    out = np.empty(len(column), dtype=object)
+    out[:] = [cell if cell is None else labels.setdefault(cell, cell) for cell in column.tolist()]
+    return out
+
+
+def _statistics_pass(
+    first: _FirstPass, rows_train: NDArray[np.int64], impute: str | None, standardize: bool, missing_category: bool
+) -> list[FeatureSpec]:
+    """The second pass: each feature's statistics over the training rows, as a :class:`FeatureSpec`."""
+    source, n_train = first.source, len(rows_train)
+    moments = {s.name: Moments(keep=impute == "median") for s in first.scans if s.kind != "categorical"}
+    categories = {s.name: Categories() for s in first.scans if s.kind == "categorical"}
+    most = max(MAX_CATEGORIES, n_train // 2)  # more distinct values than this: an identifier
+    missing_seen = {name: False for name in categories}
+    for frame in first.again():
+        lo, hi = np.searchsorted(rows_train, [frame.offset, frame.offset + frame.n_rows])
+        local = rows_train[lo:hi] - frame.offset
+        for scan in first.scans:
+            if scan.kind != "categorical":
+                values, missing = numbers(frame.column(scan.name)[local], frame.decimal_comma)
+                if values is None:  # the first pass found every cell a number
+                    raise DataError(f"{source}: column {scan.name!r} changed between two reads of the file")
+                moments[scan.name].add(values[~missing])
+            else:
+                found = categories[scan.name]
+                missing_seen[scan.name] |= found.add(encode(frame.column(scan.name)), local)
+                if len(found.counts) > most:
+                    raise DataError(
+                        f"{source}: column {scan.name!r} looks like an identifier or free text (more than {most} "
+                        f"distinct values in {n_train} rows), not a category; leave it out with --ignore {scan.name!r}"
+                    )
+    specs: list[FeatureSpec] = []
+    for scan in first.scans:
+        if scan.kind == "numeric" and scan.counting and scan.rows > MAX_CATEGORIES and scan.name not in first.named:
+            order = "increasing" if scan.direction > 0 else "decreasing"
+            raise DataError(
+                f"{source}: column {scan.name!r} looks like a row number, not a feature ({scan.rows} distinct "
+                f"integers in {order} order); leave it out with --ignore {scan.name!r} (or name it in --features)"
+            )
+        if scan.kind != "categorical":
+            moment = moments[scan.name]
+            if moment.count == 0:
+                raise DataError(f"{source}: column {scan.name!r} has no values in the training rows")
+            mean, var = moment.result()
+            fill: float | str | None = None
+            if impute == "mean":
+                fill = mean
+            elif impute == "median":
+                fill = moment.median()
+            center, scale = _scaled(mean, var) if standardize else (0.0, 1.0)
+            specs.append(FeatureSpec(scan.name, "numeric", mean=center, scale=scale, fill=fill, dates=bool(scan.dates)))
+            continue
+        names, counts = categories[scan.name].sorted()
+        if not names:
+            raise DataError(f"{source}: column {scan.name!r} has no values in the training rows")
+        if len(names) > MAX_CATEGORIES and len(names) > n_train // 2:
+            raise DataError(
+                f"{source}: column {scan.name!r} looks like an identifier or free text ({len(names)} "
+                f"distinct values in {n_train} rows), not a category; leave it out with --ignore {scan.name!r}"
+            )
+        fill = names[int(np.argmax(counts))] if impute in ("mean", "median") else None
+        if missing_category and missing_seen[scan.name]:
+            fill = MISSING_CATEGORY
+            names = [*names, MISSING_CATEGORY] if MISSING_CATEGORY not in names else names
+        specs.append(FeatureSpec(scan.name, "categorical", categories=names, fill=fill))
+    return specs
+
+
+def _scaled(mean: float, var: float) -> tuple[float, float]:
+    """The mean and scale that standardise a column (:func:`standard_statistics`'s rule with
+    :data:`CONSTANT_RTOL`), from the mean and variance of its training values."""
+    std = float(np.sqrt(var))
+    return mean, std if std > CONSTANT_RTOL * max(1.0, abs(mean)) else 1.0

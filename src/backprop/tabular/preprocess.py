@@ -23,13 +23,16 @@ from .columns import (
     LARGEST,
     FeatureSpec,
     Label,
+    Parsed,
     TargetSpec,
     as_text,
     class_indices,
+    encode,
     not_a_number,
     parse_numbers,
 )
 from .frame import CHUNK_ROWS, Frame, cut, listed, rows_text
+from .scan import days
 
 #: How ``impute`` fills a missing cell; ``drop`` removes its row instead.
 IMPUTE = ("mean", "median", "drop")
@@ -120,7 +123,7 @@ class Preprocessor:
             whole = frame.column(spec.name)
             column = whole if rows is None else whole[rows]
             if spec.kind == "numeric":
-                parsed = parse_numbers(column, frame.decimal_comma)
+                parsed = _dates(frame, spec, column, at) if spec.dates else parse_numbers(column, frame.decimal_comma)
                 if parsed.bad is not None:
                     bad_row = int(at(np.array([parsed.bad]))[0])
                     raise not_a_number(frame, spec.name, bad_row, whole, "the model was trained on numbers here")
@@ -144,17 +147,20 @@ class Preprocessor:
                     )
                 out[:, start] = scaled
             else:
-                text, missing = as_text(column)
+                encoded = encode(whole)
+                cells = encoded.codes if rows is None else encoded.codes[rows]
+                missing = cells < 0
                 self._check_missing(frame, spec, missing, at)
-                if missing.any():
-                    text[missing] = spec.fill
                 lookup = spec.lookup()
-                codes = np.fromiter((lookup.get(v, -1) for v in text.tolist()), dtype=np.int64, count=n)
+                # Each distinct value looked up once; the last place is a missing cell's: the fill, if any.
+                known_of = [lookup.get(v, -1) for v in encoded.values]
+                known_of.append(-1 if spec.fill is None else lookup.get(str(spec.fill), -1))
+                codes = np.array(known_of, dtype=np.int64)[cells]
                 known = codes >= 0
                 # One-hot by index: one write per row, whatever the number of categories.
                 out[np.flatnonzero(known), start + codes[known]] = 1.0
                 if notes is not None and not known.all():
-                    unseen = sorted({str(v) for v in text[~known].tolist()})
+                    unseen = sorted({encoded.values[k] for k in np.unique(cells[~known]).tolist() if k >= 0})
                     notes.append(
                         f"{frame.source}: column {spec.name!r} has {int((~known).sum())} rows with categories not "
                         f"seen in training ({listed(unseen, 5)}); their one-hot inputs are all 0"
@@ -329,6 +335,32 @@ class Preprocessor:
         )
 
 
+def _dates(frame: Frame, spec: FeatureSpec, column: NDArray[Any], at: Any) -> Parsed:
+    """A date column's cells as days since 1970-01-01: ``datetime64`` as read, or ISO-8601 text."""
+    if column.dtype.kind != "M":
+        text, missing = as_text(column)
+        try:
+            column = np.array(
+                [None if m else t for t, m in zip(text.tolist(), missing.tolist(), strict=True)], dtype="datetime64[us]"
+            )
+        except ValueError:
+            bad = next(i for i, t in enumerate(text.tolist()) if t is not None and not _is_date(t))
+            raise DataError(
+                f"{frame.source}: column {spec.name!r}, {frame.where(int(at(np.array([bad]))[0]))}: "
+                f"{text[bad]!r} is not a date; the model was trained on dates here (YYYY-MM-DD, ISO 8601)"
+            ) from None
+    values, missing = days(column)
+    return Parsed(values, missing)
+
+
+def _is_date(text: str) -> bool:
+    try:
+        np.datetime64(text, "us")
+    except ValueError:
+        return False
+    return True
+
+
 # ------------------------------------------------------------------- reading back
 
 
@@ -395,12 +427,16 @@ class _Reader:
             fill = doc["fill"]
             if fill is not None:
                 fill = self.number(fill, f"{path}.fill")
+            dates = doc.get("dates", False)
+            if not isinstance(dates, bool):
+                raise self.fail(f"{path}.dates", "must be true or false", dates)
             return FeatureSpec(
                 name,
                 "numeric",
                 mean=self.number(doc["mean"], f"{path}.mean"),
                 scale=self.number(doc["scale"], f"{path}.scale", positive=True),
                 fill=fill,
+                dates=dates,
             )
         if kind == "categorical":
             doc = self.mapping(value, path, {"categories"})

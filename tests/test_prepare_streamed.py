@@ -131,3 +131,17 @@ def test_a_missing_category_can_be_a_category_of_its_own() -> None:
     np.testing.assert_array_equal(prepared.X_train[:3], [[0, 1, 0], [0, 0, 1], [1, 0, 0]])
     # --impute drop keeps those rows: the cell is a category, not missing.
     assert prepare_training(frame, test_size=0, missing_category=True, impute="drop").n_dropped == 0
+
+
+def test_onnx_with_one_input_per_column_refuses_a_date_column() -> None:
+    pytest.importorskip("onnx")
+    from backprop import Dense, Network
+    from backprop.errors import ParameterError
+    from backprop.onnx import tabular_to_onnx
+
+    pre = prepare_training(dated(), impute="mean", test_size=0).preprocessor
+    net = Network([Dense(2, activation="softmax")], inputs=1, seed=0)
+    with pytest.raises(ParameterError, match=r"column 'when' holds dates.*--inputs matrix"):
+        tabular_to_onnx(net, pre, layout="columns")
+    model, info = tabular_to_onnx(net, pre, layout="matrix")
+    assert info.layout == "matrix" and info.inputs == ["when"]

@@ -311,6 +311,12 @@ def tabular_to_onnx(
         raise ParameterError(f"name must be a non-empty string, got name={name!r}")
     if pre.n_inputs != net.n_inputs:
         raise ParameterError(f"the preprocessing gives {pre.n_inputs} inputs but the network takes {net.n_inputs}")
+    dates = [spec.name for spec in pre.features if spec.dates]
+    if layout == "columns" and dates:
+        raise ParameterError(
+            f"column {dates[0]!r} holds dates, which an ONNX input of numbers or strings cannot take as they are; "
+            "export with the matrix layout (`--inputs matrix`), whose input is the days since 1970-01-01"
+        )
     check_exportable(net)
     onnx_module = require("onnx")
     from onnx import TensorProto, helper

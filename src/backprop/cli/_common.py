@@ -27,7 +27,7 @@ from ..activations import ACTIVATIONS
 from ..errors import BackpropError, MissingDependencyError, SaveError
 from ..losses import LOSSES
 from ..pipeline import plain_json
-from ..tabular import is_dataset_name
+from ..tabular import is_dataset_name, is_glob
 
 # Piped output is not cut to 80 columns: the explain tables need the room.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
@@ -232,13 +232,14 @@ def parse_names(_ctx: click.Context, _param: click.Parameter, value: str | None)
 
 
 def check_data_argument(data: str) -> None:
-    """DATA must be a file, ``-`` or a built-in dataset name (a usage error otherwise)."""
-    if data == "-" or os.path.exists(data) or is_dataset_name(data):
+    """DATA must be a file, a folder or glob of Parquet files, ``-`` or a built-in dataset name (a usage error
+    otherwise)."""
+    if data == "-" or os.path.exists(data) or is_dataset_name(data) or is_glob(data):
         return
     from ..datasets import DATASETS
 
     raise click.BadParameter(
-        f"{data!r} is neither a file nor a built-in dataset ({', '.join(DATASETS)})", param_hint="DATA"
+        f"{data!r} is neither a file, a folder nor a built-in dataset ({', '.join(DATASETS)})", param_hint="DATA"
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,7 +22,8 @@ from sklearn.utils.validation import validate_data  # type: ignore[import-untype
 from .._validation import FloatArray
 from ..activations import ACTIVATIONS
 from ..callbacks import Callback
-from ..errors import DataError
+from ..dataframes import collected, non_numeric_column
+from ..errors import BackpropError, DataError
 from ..optimizers import Optimizer
 from ..schedules import Schedule, get_schedule
 
@@ -136,23 +137,47 @@ def weight_product(weights: FloatArray, per_class: FloatArray) -> FloatArray:
 
 
 def validated(estimator: Any, X: Any, y: Any = "no_validation", **kwargs: Any) -> Any:
-    """scikit-learn's ``validate_data``, without its two ways of breaking the error contract.
+    """scikit-learn's ``validate_data``, without its ways of breaking the error contract, for any table.
 
     Its finiteness check sums the array first, which warns "invalid value
     encountered in reduce" for data holding both inf and -inf (before it
     raises its own clear ValueError); and an object array holding an int
     beyond float64 (``10**400``) makes its conversion raise a bare
     OverflowError, here a ValueError that names the array.
+
+    ``X`` may be a pandas or polars DataFrame (a LazyFrame is collected) or a
+    pyarrow Table: scikit-learn converts them and records their column names
+    in ``feature_names_in_``. A date column (which polars and pyarrow would
+    turn into day counts) and a text column are refused naming the column.
     """
-    try:
-        with np.errstate(invalid="ignore"):
-            return validate_data(estimator, X, y, **kwargs)
-    except OverflowError:
-        for name, values in (("X", X), ("y", y)):
-            try:
-                np.asarray(values, dtype=np.float64)
-            except OverflowError:
-                raise DataError(f"{name} holds a number beyond the range of float64") from None
-            except (TypeError, ValueError):
-                pass
-        raise DataError("X or y holds a number beyond the range of float64") from None
+    X = collected(X)
+    found = non_numeric_column(X, dates_only=True)
+    if found is None:
+        try:
+            with np.errstate(invalid="ignore"):
+                return validate_data(estimator, X, y, **kwargs)
+        except OverflowError:
+            _overflow(X, y)
+        except (ValueError, TypeError) as exc:
+            if isinstance(exc, BackpropError):
+                raise
+            found = non_numeric_column(X)
+            if found is None:
+                raise
+    raise DataError(
+        f"X is a table whose column {found[0]!r} holds {found[1]}; the estimators take numbers only: encode or "
+        "convert it first (a ColumnTransformer in a Pipeline), or use backprop.TabularModel().fit(table, target=...), "
+        "which encodes text and dates itself"
+    ) from None
+
+
+def _overflow(X: Any, y: Any) -> NoReturn:
+    """The DataError for an OverflowError of ``validate_data``, naming the array."""
+    for name, values in (("X", X), ("y", y)):
+        try:
+            np.asarray(values, dtype=np.float64)
+        except OverflowError:
+            raise DataError(f"{name} holds a number beyond the range of float64") from None
+        except (TypeError, ValueError):
+            pass
+    raise DataError("X or y holds a number beyond the range of float64") from None

@@ -12,14 +12,24 @@ bounded size):
   in their columns), and the only row of a one-row file is a header only if
   none of its fields is a number. A semicolon-delimited file may use decimal
   commas (``1,5``).
-* **Parquet** (``.parquet``, ``.pq`` or the ``PAR1`` magic): read with
-  pyarrow, imported only then (``pip install 'backprop[parquet]'``).
+* **Parquet** (``.parquet``, ``.pq`` or the ``PAR1`` magic), and **datasets** of
+  Parquet files: a folder (searched at every depth; names starting with ``.`` or
+  ``_`` skipped), or a glob such as ``data/*.parquet``; ``key=value`` folders
+  (hive partitions) become columns. Files are read in sorted path order, rows in
+  file order, so that row numbers and the train/test split are the same every run.
+  Read with ``pyarrow.dataset``.
 * **NumPy**: ``.npz`` with arrays ``X`` (2-D) and optionally ``y`` (1-D) and
   ``feature_names``; ``.npy`` holding one 2-D array. Read with
   ``allow_pickle=False``: a file of Python objects is refused, never unpickled.
   Columns are named ``x0``, ``x1``, ... and the target of an ``.npz`` ``y``.
 * a **built-in dataset** name (:data:`backprop.datasets.DATASETS`): its
   training and test parts together, the target column named ``target``.
+
+Every source arrives as an Arrow table and becomes a :class:`Frame` through
+:func:`~backprop.tabular.arrow_tables.frame_of_arrow`: numbers as float64, dates and
+times as ``datetime64`` (they become days since 1970-01-01 in training), text
+dictionary-encoded (:class:`~backprop.tabular.columns.Coded`), so that the work on
+text is done once per distinct value.
 
 Cells are missing when empty or one of ``NA``, ``N/A``, ``NaN``, ``null``,
 ``None``, ``?`` (any case).
@@ -53,7 +63,7 @@ from .columns import MISSING, FeatureSpec, Label, Parsed, TargetSpec, as_text, p
 from .csv_files import DELIMITERS
 from .frame import CHUNK_ROWS, Frame
 from .numpy_files import MAX_EMPTY_DIMENSION
-from .parquet_files import PARQUET_HINT
+from .parquet_files import PARQUET_HINT, is_glob
 from .prepare import MAX_AUTO_CLASSES, MAX_CATEGORIES, TASKS, Prepared, check_held_out, prepare_training
 from .preprocess import IMPUTE, PREPROCESSING_FORMAT, PREPROCESSING_VERSION, Preprocessor
 from .readers import is_dataset_name, iter_tables, read_table
@@ -80,6 +90,7 @@ __all__ = [
     "as_text",
     "check_held_out",
     "is_dataset_name",
+    "is_glob",
     "iter_tables",
     "parse_numbers",
     "prepare_training",

@@ -1,8 +1,10 @@
 """Reading a table from any source: :func:`read_table` (whole) and :func:`iter_tables` (in chunks).
 
 This module picks the reader by the file's kind (CSV, Parquet, NumPy, a built-in
-dataset name); the readers themselves are ``csv_files``, ``parquet_files`` and
-``numpy_files``. The rules of each source are in the :mod:`backprop.tabular` docstring.
+dataset name; a folder or a glob is a Parquet dataset); the readers themselves are
+``csv_files``, ``parquet_files`` and ``numpy_files``. The rules of each source are in the
+:mod:`backprop.tabular` docstring. :func:`source_identity` and :func:`count_rows` describe a
+source without reading its data: a cache key, a row count.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ..errors import DataError, ParameterError
 from .csv_files import iter_csv, read_csv
 from .frame import CHUNK_ROWS, Frame, cut, header_names
 from .numpy_files import iter_npy, read_numpy
-from .parquet_files import iter_parquet, read_parquet
+from .parquet_files import is_glob, iter_parquet, parquet_files, parquet_rows, read_parquet
 
 
 def is_dataset_name(source: str) -> bool:
@@ -29,12 +31,13 @@ def is_dataset_name(source: str) -> bool:
 
 
 def read_table(source: str, *, header: bool | None = None, stdin: BinaryIO | None = None) -> Frame:
-    """Read a whole table: a CSV, Parquet, ``.npz``/``.npy`` file, ``-`` (standard input) or a dataset name.
+    """Read a whole table: a CSV, Parquet, ``.npz``/``.npy`` file, a Parquet dataset, ``-`` or a dataset name.
 
     Parameters
     ----------
     source : str
-        A path, ``-`` or a built-in dataset name.
+        A path, a folder or a glob of Parquet files (``data/**/*.parquet``), ``-`` (standard
+        input) or a built-in dataset name.
     header : bool or None, default None
         For CSV: whether the first row names the columns; None detects it.
     stdin : binary file, optional
@@ -47,9 +50,10 @@ def read_table(source: str, *, header: bool | None = None, stdin: BinaryIO | Non
     Raises
     ------
     DataError
-        An empty file, ragged rows, a pickled ``.npz``, ... (the message names the file).
+        An empty file, ragged rows, a pickled ``.npz``, a folder without Parquet files, ...
+        (the message names the file).
     MissingDependencyError
-        A Parquet file without pyarrow installed.
+        pyarrow missing (a broken installation: it is a dependency).
     """
     if source != "-" and is_dataset_name(source):
         return _read_dataset(source)
@@ -66,9 +70,10 @@ def iter_tables(
 ) -> Iterator[Frame]:
     """Read a table in chunks of at most ``chunk_rows`` rows, so memory stays bounded for any size.
 
-    CSV and Parquet files are streamed (a CSV's chunks also hold no more
-    cells than fit :data:`backprop._memory.CHUNK_BYTES`, so a file of many
-    columns comes in fewer rows at a time); ``.npy`` files are memory-mapped;
+    CSV and Parquet files and datasets are streamed (their chunks also hold no
+    more cells than fit :data:`backprop._memory.CHUNK_BYTES`, so a file of many
+    columns comes in fewer rows at a time; a chunk of a Parquet dataset holds
+    the rows of one file); ``.npy`` files are memory-mapped;
     ``.npz`` files and datasets are read whole and then cut. Every chunk
     has the same columns; :attr:`Frame.offset` says where it starts. A
     header-only file gives one chunk of zero rows.
@@ -100,12 +105,13 @@ def iter_tables(
 
 
 def _kind(source: str) -> str:
+    """``csv``, ``parquet``, ``npz`` or ``npy``: by the source's form, the file's first bytes and its suffix."""
     if source == "-":
         return "csv"
+    if os.path.isdir(source) or is_glob(source):  # a Parquet dataset
+        return "parquet"
     if not os.path.exists(source):
         raise DataError(f"no such file: {source}")
-    if os.path.isdir(source):
-        raise DataError(f"{source} is a folder; give a CSV, Parquet, .npz or .npy file")
     with open(source, "rb") as file:
         magic = file.read(6)
     suffix = os.path.splitext(source)[1].lower()
@@ -118,6 +124,71 @@ def _kind(source: str) -> str:
     if suffix == ".npy":
         return "npy"
     return "csv"
+
+
+def _files_of(source: str) -> list[str] | None:
+    """The files ``source`` reads, in reading order; None for standard input and built-in datasets."""
+    if source == "-" or is_dataset_name(source):
+        return None
+    if _kind(source) == "parquet":
+        return parquet_files(source)[0]
+    return [source]
+
+
+def source_identity(source: str) -> list[dict[str, Any]] | None:
+    """What identifies the data ``source`` reads, for a cache key: every file's path, size, time and inode.
+
+    Parameters
+    ----------
+    source : str
+        As for :func:`read_table`.
+
+    Returns
+    -------
+    list of dict or None
+        One dict per file read, in reading order (a CSV, NumPy or Parquet file: one; a
+        Parquet folder or glob: each of its files), with ``path`` (absolute), ``size``,
+        ``mtime_ns``, ``inode`` and ``device``. None for ``-`` and built-in datasets: they
+        cannot be cached by their files.
+
+    Raises
+    ------
+    DataError
+        No such file, a folder without Parquet files, a glob matching nothing.
+    """
+    files = _files_of(source)
+    if files is None:
+        return None
+    identity: list[dict[str, Any]] = []
+    for path in files:
+        try:
+            status = os.stat(path)
+        except OSError as exc:
+            raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+        identity.append(
+            {
+                "path": os.path.abspath(path),
+                "size": int(status.st_size),
+                "mtime_ns": int(status.st_mtime_ns),
+                "inode": int(status.st_ino),
+                "device": int(status.st_dev),
+            }
+        )
+    return identity
+
+
+def count_rows(source: str) -> int | None:
+    """The rows of a Parquet file, folder or glob, from its files' metadata (no data is read).
+
+    Returns
+    -------
+    int or None
+        None for any other source (a CSV or NumPy file, ``-``, a built-in dataset): counting
+        its rows would mean reading it.
+    """
+    if source == "-" or is_dataset_name(source) or _kind(source) != "parquet":
+        return None
+    return parquet_rows(source)
 
 
 def _read_dataset(name: str) -> Frame:

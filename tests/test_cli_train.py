@@ -266,7 +266,7 @@ def test_header_only_and_empty_files(tmp_path):
 
 def test_usage_errors_exit_2(tmp_path):
     data, _ = classification_csv(tmp_path / "d.csv", n=60)
-    failed(run("train", tmp_path / "missing.csv"), 2, "is neither a file nor a built-in dataset")
+    failed(run("train", tmp_path / "missing.csv"), 2, "is neither a file, a folder nor a built-in dataset")
     failed(run("train", data, "--hidden", "8,x"), 2, "comma-separated widths")
     failed(run("train", data, "--activation", "sigmoidd"), 2, "Invalid value for '--activation'")
     failed(run("train", data, "--epochs", "0"), 2, "--epochs")

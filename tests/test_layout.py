@@ -214,7 +214,7 @@ ROWS = {
         "_fast",
         "textbook",
     ],
-    "storage": ["files", "safetensors_format", "io"],
+    "storage": ["files", "safetensors_format", "rowfiles", "io"],
     "training": ["callbacks", "checkpoints", "training", "progress", "explain", "gradcheck"],
     "data": ["tabular", "datasets", "dataframes"],
     "applications": [

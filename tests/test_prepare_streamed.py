@@ -143,5 +143,18 @@ def test_onnx_with_one_input_per_column_refuses_a_date_column() -> None:
     net = Network([Dense(2, activation="softmax")], inputs=1, seed=0)
     with pytest.raises(ParameterError, match=r"column 'when' holds dates.*--inputs matrix"):
         tabular_to_onnx(net, pre, layout="columns")
-    model, info = tabular_to_onnx(net, pre, layout="matrix")
+    _, info = tabular_to_onnx(net, pre, layout="matrix")
     assert info.layout == "matrix" and info.inputs == ["when"]
+
+
+def test_a_wide_tables_blocks_are_shorter_and_still_do_not_depend_on_the_cut() -> None:
+    from backprop.tabular.scan import BLOCKS_BYTES, block_size
+
+    assert block_size(1) == BLOCK and block_size(10**6) == 64
+    # 300 numeric columns: blocks of 2**22 / (8 · 300) = 1747 values, so 20,000 rows make several.
+    assert block_size(300) == BLOCKS_BYTES // 2400 == 1747
+    rng = np.random.default_rng(2)
+    columns = [rng.normal(3.0, 1.0, size=20_000) for _ in range(300)] + [np.arange(20_000) % 3 * 1.0]
+    frame = Frame(source="wide.csv", names=[f"c{j}" for j in range(300)] + ["y"], columns=columns)
+    whole = plan_training(lambda: [frame], seed=1)
+    assert plan_training(chunked(frame, 4999), seed=1).preprocessor.to_dict() == whole.preprocessor.to_dict()

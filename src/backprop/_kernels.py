@@ -83,6 +83,74 @@ def _load() -> dict[str, Callable[..., Any]] | None:
     return _kernels or None
 
 
+_file_kernel: Callable[..., Any] | None = None
+_file_kernel_tried = False
+
+
+def read_rows_kernel() -> Callable[..., Any] | None:
+    """The compiled gather of rows from a file, or None for :mod:`backprop.rowfiles`' Python path.
+
+    ``read_rows(fd, address, start, row_bytes, rows) -> int`` reads row
+    ``rows[i]`` of the matrix whose first row is at byte ``start`` of the file
+    ``fd`` into the ``row_bytes`` bytes at ``address + i · row_bytes``, one
+    libc ``pread`` per run of consecutive row numbers, and returns -1, or the
+    index of the first row of the run it could not read whole (an error, or
+    the end of the file: the Python path then reads again and says why).
+    Bytes are copied, not computed: both paths give the same bytes.
+
+    Compiled apart from the training kernels, on first use: a process that
+    never reads a file by rows never compiles it; ``BACKPROP_NUMBA=0`` or a
+    numba that cannot import, compile or find ``pread`` leaves the Python path.
+    """
+    global _file_kernel, _file_kernel_tried
+    if not _file_kernel_tried:
+        with _LOADING:
+            if not _file_kernel_tried:
+                if os.environ.get("BACKPROP_NUMBA", "1") != "0":
+                    try:
+                        _file_kernel = _build_read_rows()
+                    except Exception:  # numba missing or broken, or no pread here: the Python path reads
+                        _file_kernel = None
+                _file_kernel_tried = True
+    return _file_kernel
+
+
+def _build_read_rows() -> Callable[..., Any]:
+    """Compile :func:`read_rows_kernel`'s loop; raises what numba raises."""
+    import numba
+    from numba import types
+
+    # libc's pread, called from the loop without the GIL: (fd, buffer, count, offset) → bytes read or -1.
+    # The buffer is passed as an address (uintp: the same register as a pointer), so one
+    # compilation serves every dtype; an external symbol, unlike a ctypes pointer, can be cached.
+    pread: Any = types.ExternalFunction("pread", types.intp(types.intc, types.uintp, types.uintp, types.int64))
+
+    signature = types.intp(types.intc, types.uintp, types.int64, types.int64, types.intp[::1])
+    jit: Any = numba.njit(signature, cache=True, nogil=True)
+
+    @jit  # type: ignore[untyped-decorator]
+    def read_rows(fd: Any, address: Any, start: Any, row_bytes: Any, rows: Any) -> int:
+        n = rows.shape[0]
+        i = 0
+        while i < n:
+            j = i + 1
+            while j < n and rows[j] == rows[j - 1] + 1:
+                j += 1
+            want = (j - i) * row_bytes
+            done = 0
+            while done < want:
+                got = pread(fd, address + i * row_bytes + done, want - done, start + rows[i] * row_bytes + done)
+                if got <= 0:
+                    return i
+                done += got
+            i = j
+        return -1
+
+    read_rows(-1, 0, 0, 8, np.zeros(1, np.intp))  # links pread now: a missing symbol fails here, not in a fit
+    kernel: Callable[..., Any] = read_rows
+    return kernel
+
+
 def _compile() -> dict[str, Callable[..., Any]]:
     """The compiled kernels, or an empty dict (the numpy path) when numba fails in any way."""
     try:

@@ -92,6 +92,95 @@ def predict_rows(layers: Sequence[Layer], n_samples: int, dtype: np.dtype[Any]) 
     return max(1, min(n_samples, PREDICT_CHUNK, _memory.rows_within(per_row, _memory.CHUNK_BYTES)))
 
 
+def is_row_source(X: Any) -> bool:
+    """True for a matrix read by rows on demand (a :class:`backprop.rowfiles.RowFile`), never converted whole.
+
+    That is any object but an ndarray with a 2-D ``shape``, a numpy ``dtype``
+    and ``take(rows, axis=0, out=, mode=)`` as ``ndarray.take``: ``fit``
+    gathers its batches with it, and every pass over all rows (the check of
+    the values, ``predict``, validation) reads chunks of rows into one buffer.
+    """
+    shape, dtype = getattr(X, "shape", None), getattr(X, "dtype", None)
+    return (
+        not isinstance(X, np.ndarray)
+        and isinstance(shape, tuple)
+        and len(shape) == 2
+        and isinstance(dtype, np.dtype)
+        and callable(getattr(X, "take", None))
+    )
+
+
+class _CastRows:
+    """A row source in the network's dtype: each read cast as ``np.asarray(X, dtype)`` casts, the same bits."""
+
+    def __init__(self, source: Any, dtype: np.dtype[Any]) -> None:
+        self.source, self.dtype, self.shape, self.ndim = source, dtype, tuple(source.shape), 2
+
+    def take(self, rows: Any, axis: int = 0, out: FloatArray | None = None, mode: str = "raise") -> FloatArray:
+        read = np.asarray(self.source.take(rows, axis=axis, mode=mode))
+        if out is None:
+            return read.astype(self.dtype)
+        np.copyto(out, read, casting="unsafe")
+        return out
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> FloatArray:
+        return np.asarray(in_memory(self), dtype)
+
+
+def _checked_rows(X: Any, name: str, dtype: np.dtype[Any]) -> Any:
+    """The row source ``X`` for a network of ``dtype``, its values checked as an array's are, chunk by chunk.
+
+    Not read when its ``finite`` attribute is True (its writer checked) and
+    ``dtype`` holds all its values. The messages are an array's, naming the row and column.
+    """
+    if X.dtype.kind not in "biuf":
+        raise BackpropTypeError(f"{name} must be numeric, got rows of dtype {X.dtype}")
+    narrowing = X.dtype.kind == "f" and X.dtype.itemsize > dtype.itemsize
+    n, width = X.shape
+    rows = min(n, _memory.rows_within(max(1, width * X.dtype.itemsize), 8 * 2**20))
+    buffer = np.empty((rows, width), X.dtype)  # one buffer for every chunk: the check's memory is fixed
+    count, first, largest, overflows = 0, "", 0.0, False
+    checked = narrowing or (X.dtype.kind == "f" and getattr(X, "finite", False) is not True)
+    for start in range(0, n if width and checked else 0, rows):
+        chunk = read_chunk(X, start, min(n, start + rows), buffer)
+        low, high = chunk.min(), chunk.max()
+        if not (np.isfinite(low) and np.isfinite(high)):
+            bad = ~np.isfinite(chunk)
+            if not count:
+                row, column = (int(i) for i in np.argwhere(bad)[0])
+                first = f"{'NaN' if np.isnan(chunk[row, column]) else 'infinity'} ({{}}, first at row {start + row}, "
+                first += f"column {column})"
+            count += int(np.count_nonzero(bad))
+        elif narrowing:
+            largest = max(largest, -float(low), float(high))
+            with np.errstate(over="ignore"):  # the extremes overflow when any value does
+                overflows = overflows or not np.isfinite(np.array([low, high]).astype(dtype)).all()
+    if count:
+        raise DataError(f"{name} contains " + first.format(f"{count} non-finite value{'s' if count != 1 else ''}"))
+    if overflows:
+        raise DataError(
+            f"{name} has values beyond the range of {dtype} (largest magnitude {largest:.3g}); "
+            "scale the data or use dtype=float64"
+        )
+    return X if X.dtype == dtype else _CastRows(X, dtype)
+
+
+def in_memory(inputs: Any) -> FloatArray:
+    """``inputs`` as an array: a row source read whole, its size checked first, for calls that take every row."""
+    if isinstance(inputs, np.ndarray):
+        return inputs
+    n, width = inputs.shape
+    _memory.check_allocation(n * width * inputs.dtype.itemsize, f"reading all {n:,} rows of X into memory")
+    return np.asarray(inputs.take(np.arange(n), axis=0))
+
+
+def read_chunk(inputs: Any, start: int, stop: int, window: FloatArray | None) -> FloatArray:
+    """Rows ``start`` to ``stop`` of ``inputs``: a view of an array, or a row source's rows read into ``window``."""
+    if window is None:
+        return np.asarray(inputs[start:stop])
+    return np.asarray(inputs.take(np.arange(start, stop), axis=0, out=window[: stop - start], mode="clip"))
+
+
 class Inference:
     """Buffers for a forward pass alone, up to ``rows`` rows at a time.
 
@@ -407,12 +496,18 @@ class Network:
     # ---------------------------------------------------------------- checks
 
     def _check_inputs(self, X: Any, name: str = "X") -> tuple[FloatArray, bool]:
-        """Return ``X`` as ``(n_samples, n_inputs)`` and whether it was one 1-D sample."""
-        array = as_float_array(X, name, self.dtype)
-        single = array.ndim == 1
+        """Return ``X`` as ``(n_samples, n_inputs)`` and whether it was one 1-D sample.
+
+        A matrix read by rows (:func:`is_row_source`) stays where it is: its
+        values are checked chunk by chunk, and it is returned as a source whose
+        reads are in the network's dtype.
+        """
+        source = is_row_source(X)
+        array = X if source else as_float_array(X, name, self.dtype)
+        single = len(array.shape) == 1
         if single:
             array = array[None, :]
-        if array.ndim != 2:
+        if len(array.shape) != 2:
             raise ShapeError(f"{name} must be 2-D (n_samples, n_features), got array of shape {array.shape}")
         if array.shape[0] == 0:
             raise DataError(f"{name} is empty: got array of shape {array.shape}, need at least one sample")
@@ -420,7 +515,7 @@ class Network:
             shown = array.shape[1:] if single else array.shape
             kind = type(self.layers[0]).__name__
             raise ShapeError(f"{kind} layer 1 expects inputs with {self.n_inputs} features, got array of shape {shown}")
-        return array, single
+        return (_checked_rows(X, name, self.dtype) if source else array), single
 
     def check_parameters(self) -> None:
         """Raise naming the first layer whose weights or bias hold NaN or infinity."""
@@ -436,6 +531,8 @@ class Network:
     ) -> tuple[FloatArray, FloatArray, Loss, FloatArray | None]:
         """Check ``X``, ``y``, the loss and the weights together; return them ready to use.
 
+        ``X`` may be a table of numbers (pandas, polars, pyarrow), read through its ``__array__``.
+
         Returns
         -------
         inputs : ndarray of shape (n_samples, n_inputs), in the network's dtype
@@ -446,6 +543,14 @@ class Network:
         """
         loss_fn = get_loss(loss)
         loss_fn.check_output(self.layers[-1].activation, len(self.layers))
+        if callable(getattr(X, "collect_schema", None)):  # polars, whose np.asarray turns dates into numbers
+            X = X.collect() if callable(getattr(X, "collect", None)) else X  # a LazyFrame: its rows, computed
+            named = [str(k) for k, t in X.collect_schema().items() if not (t.is_numeric() or str(t) == "Boolean")]
+            if named:
+                raise BackpropTypeError(
+                    f"X's column {named[0]!r} does not hold numbers; for a table with text or date columns use "
+                    "backprop.TabularModel().fit(table, target=...), which encodes them"
+                )
         inputs, single = self._check_inputs(X)
         if single:
             # One sample: y is its target row (or, for crossentropy, its class index).
@@ -519,7 +624,8 @@ class Network:
 
         Parameters
         ----------
-        X : array_like of shape (n_samples, n_inputs) or (n_inputs,)
+        X : array_like of shape (n_samples, n_inputs) or (n_inputs,), or a matrix read by rows
+            Such as a :class:`backprop.rowfiles.RowFile` (:func:`is_row_source`): read chunk by chunk.
 
         Returns
         -------
@@ -557,8 +663,10 @@ class Network:
             self.dtype,
             f"predict on chunks of {rows:,} rows through a network of widths {widths(self.n_inputs, self.layers)}",
         )
+        # A row source's chunks are read into one buffer: the same chunks, the same bits as an array's.
+        window = None if isinstance(inputs, np.ndarray) else np.empty((rows, self.n_inputs), self.dtype)
         for start in range(0, n, rows):
-            chunk = inputs[start : start + rows]
+            chunk = read_chunk(inputs, start, min(n, start + rows), window)
             result[start : start + chunk.shape[0]] = buffers.forward(
                 self.layers, chunk, self.dtype, self.check_parameters
             )[1]
@@ -570,7 +678,7 @@ class Network:
         Inference mode (no dropout), in buffers of this call: thread-safe, as :meth:`predict`.
         """
         inputs, targets, loss_fn, weights = self.check_data(X, y, loss, sample_weight)
-        return self._loss_value(inputs, targets, loss_fn, weights)
+        return self._loss_value(in_memory(inputs), targets, loss_fn, weights)
 
     def gradients(
         self, X: Any, y: Any, loss: str | Loss = "mse", sample_weight: Any = None
@@ -601,7 +709,7 @@ class Network:
         of some step).
         """
         inputs, targets, loss_fn, weights = self.check_data(X, y, loss, sample_weight)
-        n = inputs.shape[0]
+        inputs, n = in_memory(inputs), inputs.shape[0]
         gradient = np.empty_like(self.parameters)
         ws = Workspace(
             self.layers,

@@ -25,6 +25,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Self
 
@@ -38,7 +39,7 @@ from .errors import BackpropTypeError, ParameterError
 from .heads import Head, build_network, build_schedule, choose_head, evaluate_frames, load_model
 from .losses import LOSSES
 from .metrics import Confusion, RegressionSums, classification_summary
-from .network import Network
+from .network import Network, predict_rows
 from .optimizers import OPTIMIZERS, get_optimizer
 from .preprocessing import NotFittedError
 from .schedules import SCHEDULES
@@ -53,6 +54,8 @@ from .tabular import (
     prepare_training,
     read_table,
 )
+from .tabular.cache import CachedData, Progress, prepared_data, read_rows, use_cache
+from .tabular.prepare import Plan
 from .training import Callback, History
 
 logger = logging.getLogger(__name__)
@@ -245,6 +248,9 @@ class TabularModel:
         header: bool | None = None,
         callbacks: Sequence[Callback] = (),
         notes: Callable[[str], None] | None = None,
+        out_of_core: bool | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        progress: Progress | None = None,
     ) -> Self:
         """Fit the preprocessing and train the network on ``table``.
 
@@ -265,6 +271,10 @@ class TabularModel:
         notes : callable, optional
             Receives each note as it arises (they are also kept in ``notes_``
             and logged at INFO level).
+        out_of_core, cache_dir, progress
+            A file, folder or glob is prepared in bounded memory into the cache
+            (``cache_dir``, see :func:`~backprop.tabular.cache.prepared_data`), same bits, when
+            ``out_of_core`` or, for None, when it is large (:func:`~backprop.tabular.cache.use_cache`).
 
         Returns
         -------
@@ -279,15 +289,22 @@ class TabularModel:
             For a table that cannot be trained on (the message names the column or row).
         """
         self._check_params()
-        frame = frame_of(table, header=header)
-        prepared = self._prepare(frame, None if target is None else str(target), features, ignore)
+        name = None if target is None else str(target)
+        prepared: Prepared | CachedData
+        if isinstance(table, str | os.PathLike) and use_cache(os.fspath(table), out_of_core):
+            source, how = os.fspath(table), {"header": header, "cache_dir": cache_dir, "progress": progress}
+            prepared = self._cached(source, name, features, ignore, **how)
+        else:
+            frame = frame_of(table, header=header)
+            source = frame.source
+            prepared = self._prepare(frame, name, features, ignore)
         self.notes_ = list(prepared.notes)
         for message in prepared.notes:
             logger.info("%s", message)
             if notes is not None:
                 notes(message)
         pre = prepared.preprocessor
-        self._train(frame, prepared, pre, prepared.X_train, prepared.y_train, callbacks=callbacks, resume_from=None)
+        self._train(source, prepared, pre, prepared.X_train, prepared.y_train, callbacks=callbacks, resume_from=None)
         given = {"target": target, "features": features, "ignore": list(ignore or []), "header": header}
         self.training_["options"] = plain_json({**given, **self.get_params()})
         self.test_metrics_ = None
@@ -341,12 +358,17 @@ class TabularModel:
             seed=self.seed,
         )
 
+    def _cached(self, source: str, target: str | None, features: Any, ignore: Any, **how: Any) -> CachedData:
+        """:meth:`_prepare` into the on-disk cache (:func:`prepared_data`); ``how``: header, cache_dir, progress."""
+        chosen = {name: getattr(self, name) for name in ("task", "impute", "standardize", "test_size", "seed")}
+        return prepared_data(source, target=target, features=features, ignore=list(ignore or []), **chosen, **how)
+
     def _train(
         self,
-        frame: Frame,
-        prepared: Prepared,
+        source: str,
+        prepared: Prepared | Plan | CachedData,
         pre: Preprocessor,
-        X_train: NDArray[np.float32],
+        X_train: Any,
         y_train: NDArray[Any],
         *,
         callbacks: Sequence[Callback],
@@ -364,7 +386,7 @@ class TabularModel:
         if validation is not None:
             # fit holds the validation rows out of the training rows by the same rule: said in --validation's terms.
             n_groups = len(np.unique(y_train)) if pre.task == "classification" else 1
-            check_held_out(frame.source, validation, len(y_train), n_groups, option="--validation", part="validation")
+            check_held_out(source, validation, len(y_train), n_groups, option="--validation", part="validation")
         schedule = build_schedule(self.schedule, self.epochs, validation is not None)
         early = None
         if self.early_stopping is not None:
@@ -390,7 +412,7 @@ class TabularModel:
         self._stored = None
         self.stopped_early_ = early is not None and early.stopped_epoch is not None
         self.training_: dict[str, Any] = {
-            "data": frame.source,
+            "data": source,
             "rows": prepared.n_rows,
             "train_rows": len(prepared.rows_train),
             "test_rows": len(prepared.rows_test),
@@ -574,15 +596,26 @@ def flat_metrics(metrics: Mapping[str, Any] | None) -> dict[str, int | float]:
     return {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
-def _evaluate_arrays(net: Network, head: Head, pre: Preprocessor, X: NDArray[Any], y: NDArray[Any]) -> dict[str, Any]:
-    output = net.predict(X)
-    loss = net.loss(X, head.targets(y), head.loss)
-    if head.task == "classification":
-        confusion = Confusion(head.n_classes)
-        confusion.add(y, head.classes(output))
-        return classification_summary(confusion, loss, pre.classes)
+def _evaluate_arrays(net: Network, head: Head, pre: Preprocessor, X: Any, y: NDArray[Any]) -> dict[str, Any]:
+    """Test metrics, read in chunks of the rows ``predict`` computes at once: the same bits for an
+    array in memory and a matrix on disk; one chunk's loss is :meth:`Network.loss` itself."""
+    n = len(y)
+    rows = predict_rows(net.layers, n, net.dtype)
+    confusion = Confusion(head.n_classes) if head.task == "classification" else None
     sums = RegressionSums()
-    sums.add(pre.target_values(y), pre.target_values(output[:, 0]))
+    loss_sum = 0.0
+    for start in range(0, n, rows):
+        X_part, y_part = np.asarray(X[start : start + rows]), y[start : start + rows]
+        output = net.predict(X_part)
+        part_loss = net.loss(X_part, head.targets(y_part), head.loss)
+        loss_sum += part_loss * len(y_part)
+        if confusion is not None:
+            confusion.add(y_part, head.classes(output))
+        else:
+            sums.add(pre.target_values(y_part), pre.target_values(output[:, 0]))
+    loss = part_loss if rows >= n else loss_sum / n
+    if confusion is not None:
+        return classification_summary(confusion, loss, pre.classes)
     return sums.summary(loss)
 
 
@@ -624,6 +657,8 @@ class TrainOptions:
     header: bool | None = None
     out: str = "model.safetensors"
     report: str | None = None
+    out_of_core: bool | None = None  # None: by size (:func:`use_cache`); how, not what: not stored
+    cache_dir: str | None = None
 
     def resumable(self) -> dict[str, Any]:
         return {name: plain_json(getattr(self, name)) for name in RESUMABLE}
@@ -631,12 +666,13 @@ class TrainOptions:
 
 @dataclass
 class TrainResult:
-    """What a training run produced; ``model`` is the fitted :class:`TabularModel`."""
+    """What a training run produced; ``model`` is the fitted :class:`TabularModel`. ``frame`` is the
+    table in memory, None out of core (``prepared`` is then a :class:`~backprop.tabular.cache.CachedData`)."""
 
     options: TrainOptions
     model: TabularModel
-    frame: Frame
-    prepared: Prepared
+    frame: Frame | None
+    prepared: Prepared | CachedData
     pre: Preprocessor
     head: Head
     net: Network
@@ -647,6 +683,16 @@ class TrainResult:
     interrupted: bool
     stopped_early: bool
     notes: list[str]
+
+    def kept_rows(self, limit: int | None = None) -> Frame:
+        """The rows trained or tested on (not those dropped), as read; out of the cache at most
+        ``limit`` of them, spread evenly over the source and read again in one streaming pass."""
+        rows = np.sort(np.concatenate([self.prepared.rows_train, self.prepared.rows_test]))
+        if self.frame is not None:
+            return self.frame.take(rows)
+        if limit is not None and len(rows) > limit:
+            rows = np.unique(rows[np.linspace(0, len(rows) - 1, limit).astype(np.int64)])
+        return read_rows(self.options.data, rows, header=self.options.header)
 
 
 def default_checkpoint(out: str) -> str:
@@ -676,6 +722,7 @@ def run_training(
     cli_state: dict[str, Any] | None = None,
     while_fitting: contextlib.AbstractContextManager[None] | None = None,
     notes: Callable[[str], None] = _ignore_note,
+    progress: Progress | None = None,
 ) -> TrainResult:
     """Read the data, fit the preprocessing, build and train the network, measure the test part.
 
@@ -684,11 +731,15 @@ def run_training(
     data, options and preprocessing) before training starts. A run stopped
     by a callback mid-way (Ctrl-C) is ``interrupted`` and has no test metrics.
     ``while_fitting`` is entered around :meth:`Network.fit` alone (the CLI's
-    stop-signal handlers).
+    stop-signal handlers). A source prepared into the on-disk cache
+    (``options.out_of_core``, :func:`use_cache`) reports its passes to
+    ``progress(stage, rows_done, rows_total)``.
     """
-    model = TabularModel(**{name: getattr(options, name) for name in PARAMS})
-    frame = read_table(options.data, header=options.header)
-    prepared = model._prepare(frame, options.target, options.features, options.ignore)
+    model, o = TabularModel(**{name: getattr(options, name) for name in PARAMS}), options
+    how = {"header": o.header, "cache_dir": o.cache_dir, "progress": progress}
+    cached = partial(model._cached, o.data, o.target, o.features, o.ignore, **how)
+    frame = None if use_cache(o.data, o.out_of_core) else read_table(o.data, header=o.header)
+    prepared = cached() if frame is None else model._prepare(frame, o.target, o.features, o.ignore)
     for message in prepared.notes:
         notes(message)
     pre = prepared.preprocessor
@@ -698,23 +749,19 @@ def run_training(
         if stored.to_dict() != pre.to_dict():
             notes(f"{options.data} gives other statistics than the checkpoint's data; keeping the checkpoint's")
             pre = stored
-            X_train, y_train = _reapply(pre, frame, prepared.rows_train)
-            X_test, y_test = _reapply(pre, frame, prepared.rows_test)
+            if frame is None:  # the same rows, transformed by the checkpoint's preprocessing: another entry
+                again = cached(preprocessor=stored)
+                X_train, y_train, X_test, y_test = again.X_train, again.y_train, again.X_test, again.y_test
+            else:
+                X_train, y_train = _reapply(pre, frame, prepared.rows_train)
+                X_test, y_test = _reapply(pre, frame, prepared.rows_test)
     if cli_state is not None:
         cli_state.update(
             version=CLI_STATE_VERSION, data=options.data, options=options.resumable(), preprocessing=pre.to_dict()
         )
     resume_from = resume_checkpoint if resume_checkpoint is not None else resume
-    model._train(
-        frame,
-        prepared,
-        pre,
-        X_train,
-        y_train,
-        callbacks=callbacks,
-        resume_from=resume_from,
-        while_fitting=while_fitting,
-    )
+    fitting: dict[str, Any] = {"callbacks": callbacks, "resume_from": resume_from, "while_fitting": while_fitting}
+    model._train(o.data if frame is None else frame.source, prepared, pre, X_train, y_train, **fitting)
     model.notes_ = list(prepared.notes)
     model.training_.update(data=options.data, options=options.resumable())
     history = model.history_
@@ -723,21 +770,10 @@ def run_training(
     if len(y_test) and not interrupted:
         test = _evaluate_arrays(model.network_, model.head_, pre, X_test, y_test)
     model.test_metrics_ = test
+    seconds, learning_rate = float(model.training_["seconds"]), float(model.training_["learning_rate"])
     return TrainResult(
-        options=options,
-        model=model,
-        frame=frame,
-        prepared=prepared,
-        pre=pre,
-        head=model.head_,
-        net=model.network_,
-        history=history,
-        seconds=float(model.training_["seconds"]),
-        learning_rate=float(model.training_["learning_rate"]),
-        test=test,
-        interrupted=interrupted,
-        stopped_early=model.stopped_early_,
-        notes=prepared.notes,
+        *(options, model, frame, prepared, pre, model.head_, model.network_, history, seconds, learning_rate),
+        *(test, interrupted, model.stopped_early_, prepared.notes),
     )
 
 

@@ -49,7 +49,7 @@ from .errors import BackpropTypeError, DataError, DivergenceError, ParameterErro
 from .layers import Dropout
 from .losses import Loss
 from .metrics import mean_abs_share, r2, total_variance
-from .network import Inference, Network, predict_rows
+from .network import Inference, Network, predict_rows, read_chunk
 from .optimizers import Optimizer, get_optimizer
 from .preprocessing import fraction_count, split, stratified_split
 from .schedules import Schedule, get_schedule
@@ -80,7 +80,7 @@ def fit(
     Parameters
     ----------
     net : Network
-    X : array_like of shape (n_samples, n_inputs)
+    X : array_like of shape (n_samples, n_inputs), or a RowFile (read batch by batch, the same bits)
     y : array_like of shape (n_samples, n_outputs) or (n_samples,)
         Targets; for ``crossentropy`` class indices or one-hot rows.
     loss : {"mse", "binary_crossentropy", "crossentropy"} or Loss, default "mse"
@@ -444,12 +444,15 @@ class Trainer:
         n = inputs.shape[0] if rows is None else rows.shape[0]
         chunk = predict_rows(net.layers, n, net.dtype)
         buffers = Inference(net.layers, chunk, net.dtype, f"validation on chunks of {chunk:,} rows")
-        gathered = None if rows is None else np.empty((chunk, inputs.shape[1]), net.dtype)
+        # Rows are gathered, and a matrix read by rows (not an array) read, into one buffer.
+        plain = rows is None and isinstance(inputs, np.ndarray)
+        gathered = np.empty((0 if plain else chunk, inputs.shape[1]), net.dtype)
         loss_sum = correct = abs_sum = 0.0
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for start in range(0, n, chunk):
-                if rows is None or gathered is None:
-                    xb, yb = inputs[start : start + chunk], targets[start : start + chunk]
+                if rows is None:
+                    xb = read_chunk(inputs, start, min(n, start + chunk), None if plain else gathered)
+                    yb = targets[start : start + chunk]
                 else:
                     part = rows[start : start + chunk]
                     xb = inputs.take(part, axis=0, out=gathered[: part.shape[0]], mode="clip")

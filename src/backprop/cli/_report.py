@@ -134,8 +134,7 @@ def _boundary_points(result: TrainResult) -> tuple[NDArray[np.float64], NDArray[
     pre = result.pre
     if pre.task != "classification" or len(pre.features) != 2 or any(f.kind != "numeric" for f in pre.features):
         return None
-    rows = np.sort(np.concatenate([result.prepared.rows_train, result.prepared.rows_test]))
-    part = result.frame.take(rows)
+    part = result.kept_rows(limit=10_000)  # out of core: a spread of rows read again from the source
     columns = []
     for spec in pre.features:
         parsed = parse_numbers(part.column(spec.name), part.decimal_comma)

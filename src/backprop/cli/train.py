@@ -35,6 +35,7 @@ from ..pipeline import (
 )
 from ..schedules import SCHEDULES
 from ..tabular import IMPUTE, TASKS
+from ..tabular.cache import CachedData
 from ._common import (
     check_data_argument,
     ignore_note,
@@ -134,6 +135,19 @@ from ._tables import print_metrics
     help="Continue from a checkpoint (written on Ctrl-C).",
 )
 @click.option("--checkpoint", default=None, help="Where Ctrl-C saves the checkpoint [default: OUT with .ckpt].")
+@click.option(
+    "--out-of-core/--in-memory",
+    "out_of_core",
+    default=None,
+    help="Prepare DATA into the on-disk cache in two streaming passes and train from there, in bounded memory "
+    "(the same model bit for bit) [default: when DATA is large for the memory available].",
+)
+@click.option(
+    "--cache-dir",
+    default=None,
+    metavar="DIR",
+    help="The prepared-data cache [default: $BACKPROP_CACHE_DIR, $XDG_CACHE_HOME/backprop, ~/.cache/backprop].",
+)
 @option_quiet
 @option_json
 @reports_errors
@@ -165,10 +179,13 @@ def train(
     report: str | None,
     resume: str | None,
     checkpoint: str | None,
+    out_of_core: bool | None,
+    cache_dir: str | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
-    """Train a network on DATA and save it: a CSV, Parquet, .npz/.npy file, or a built-in dataset name.
+    """Train a network on DATA and save it: a CSV, Parquet, .npz/.npy file, a folder of Parquet files,
+    or a built-in dataset name.
 
     The target is the last column unless --target says otherwise; text
     columns are one-hot encoded; numeric columns are standardized. The test
@@ -176,6 +193,9 @@ def train(
     after the current batch and saves a checkpoint to continue from with
     --resume. An output that is the same file as an input or another output
     is refused, and the outputs are checked writable, before training.
+
+    DATA larger than memory is prepared into an on-disk cache (reused by the
+    next run on the same files and options; see `backprop cache`).
     """
     ctx = click.get_current_context()
     check_data_argument(data)
@@ -205,6 +225,8 @@ def train(
         header=header,
         out=out,
         report=report,
+        out_of_core=out_of_core,
+        cache_dir=cache_dir,
     )
     checkpoint = checkpoint or resume or default_checkpoint(out)
     # Checked before any work: an hour of training must not end in a destroyed input or an unwritable output.
@@ -221,8 +243,9 @@ def train(
         report_module()  # fail before training, not after, when matplotlib is missing
     cli_state: dict[str, Any] = {}
     monitor = TrainMonitor(progress_bar(progress_wanted(quiet)), checkpoint, cli_state)
+    passes = PassBars() if progress_wanted(quiet) else None
     try:
-        with stop_signals():
+        with stop_signals(), passes or contextlib.nullcontext():
             result = run_training(
                 options,
                 resume=resume,
@@ -232,6 +255,7 @@ def train(
                 cli_state=cli_state,
                 while_fitting=monitor.stopping(),
                 notes=ignore_note if quiet else note,
+                progress=passes,
             )
     except KeyboardInterrupt:
         tell("interrupted: stopped without a checkpoint")
@@ -261,6 +285,47 @@ def train(
         print_json(_train_json(result))
         return
     _print_train_summary(result)
+
+
+class PassBars(contextlib.AbstractContextManager["PassBars"]):
+    """The progress of the prepared-data cache's passes: one bar per pass on standard error.
+
+    Called as ``progress(stage, rows_done, rows_total)``; the bars are gone once the writing
+    pass is complete (before the epochs' bar starts: rich draws one live display at a time).
+    """
+
+    def __init__(self) -> None:
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._gone = False
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if self._gone:
+            return
+        try:
+            if self._progress is None:
+                from rich.console import Console
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+                columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+                self._progress = Progress(*columns, console=Console(stderr=True), transient=True)
+                self._progress.start()
+            if stage not in self._tasks:
+                self._tasks[stage] = self._progress.add_task(f"{stage} (rows)", total=total)
+            self._progress.update(self._tasks[stage], completed=done, total=total)
+        except OSError:  # a terminal gone away (EIO) ends the bars, not the run
+            self._progress, self._gone = None, True
+        if stage == "writing" and total is not None and done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self._progress is not None:
+            with contextlib.suppress(OSError):
+                self._progress.stop()
+            self._progress, self._tasks = None, {}
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _resume_command(data: str, checkpoint: str, ctx: click.Context) -> str:
@@ -361,6 +426,8 @@ def _print_train_summary(result: TrainResult) -> None:
         + f", {len(prepared.rows_test)} to test"
         + (f", {prepared.n_dropped} dropped" if prepared.n_dropped else "")
     )
+    if isinstance(prepared, CachedData):
+        print_line(f"          prepared in {prepared.folder} ({'reused' if prepared.reused else 'written'})")
     hidden = f"{o.activation} hidden, " if o.hidden else ""
     print_line(
         f"network   {'-'.join(map(str, result.net.sizes))}, {hidden}{result.head.output} output, {result.head.loss}; "

@@ -354,14 +354,17 @@ def _batches(opened: _Source, index: int, chunk_rows: int) -> Iterator[Any]:
     _, ds, pq = _arrow()
     if opened.dataset is None:
         with pq.ParquetFile(opened.files[index]) as file:
-            yield from file.iter_batches(batch_size=chunk_rows)
+            yield from file.iter_batches(batch_size=chunk_rows, use_threads=False)
         return
+    # One row group at a time, no read-ahead buffers: streaming memory stays near one chunk's
+    # (pre-buffering and threads held 90-170 MB more on a 145 MB folder).
     scanner = ds.Scanner.from_fragment(
         opened.fragments[index],
         schema=opened.schema,
         batch_size=chunk_rows,
         batch_readahead=READAHEAD,
-        use_threads=True,
+        use_threads=False,
+        fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),
     )
     yield from scanner.to_batches()
 

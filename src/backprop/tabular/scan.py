@@ -11,9 +11,11 @@ Two passes over the source:
    categories and their counts.
 
 The statistics do not depend on how the source is cut: values are taken in row order in blocks
-of :data:`BLOCK`, each block's mean and variance computed by numpy, and the blocks combined in
-order (Chan et al.'s pairwise update). A column of at most :data:`BLOCK` training values gives
-exactly ``values.mean()`` and ``values.var()``, the figures of a whole-table computation.
+of a fixed size (:func:`block_size`: :data:`BLOCK`, less for a table of more than 8 numeric
+columns, so that the blocks being filled stay within :data:`BLOCKS_BYTES`), each block's mean
+and variance computed by numpy, and the blocks combined in order (Chan et al.'s pairwise
+update). A column of at most one block of training values gives exactly ``values.mean()`` and
+``values.var()``, the figures of a whole-table computation.
 
 Imports ``frame`` and ``columns``.
 """
@@ -30,6 +32,8 @@ from .columns import LARGEST, Encoded, as_text, parse_numbers
 
 #: Values per block of the statistics: a column with fewer training values is one block.
 BLOCK = 1 << 16
+#: What the blocks being filled may hold, all columns together: a wide table gets shorter blocks.
+BLOCKS_BYTES = 1 << 22
 #: Rows a message names before "... (9 in all)".
 FIRST_ROWS = 3
 #: Seconds in a day: dates become days since 1970-01-01 (fractions for times of day).
@@ -45,6 +49,8 @@ class RowSample:
 
     def add(self, mask: NDArray[np.bool_], offset: int) -> None:
         """Count the rows where ``mask`` holds; ``offset`` is the chunk's first row."""
+        if not mask.any():  # the usual case, and cheaper than flatnonzero (100,000 columns add up)
+            return
         hits = np.flatnonzero(mask)
         if hits.size:
             self.count += int(hits.size)
@@ -141,10 +147,17 @@ class FeatureScan:
         return "dates" if self.dates else "numeric"
 
 
+def block_size(columns: int) -> int:
+    """Values per block when ``columns`` numeric columns are summarised together (a function of the table's
+    width alone: the statistics must not depend on how the rows are cut)."""
+    return max(64, min(BLOCK, BLOCKS_BYTES // (8 * max(1, columns))))
+
+
 class Moments:
     """Count, mean and variance of a column's training values, blockwise (see the module docstring)."""
 
-    def __init__(self, keep: bool = False) -> None:
+    def __init__(self, keep: bool = False, block: int = BLOCK) -> None:
+        self.block = block
         self.pending: list[NDArray[np.float64]] = []
         self.pending_n = 0
         self.blocks: list[tuple[int, float, float]] = []
@@ -157,11 +170,12 @@ class Moments:
             self.kept.append(values)
         self.pending.append(values)
         self.pending_n += len(values)
-        if self.pending_n >= BLOCK:
+        block = self.block
+        if self.pending_n >= block:
             joined = np.concatenate(self.pending)
-            whole = len(joined) - len(joined) % BLOCK
-            for start in range(0, whole, BLOCK):
-                self._block(joined[start : start + BLOCK])
+            whole = len(joined) - len(joined) % block
+            for start in range(0, whole, block):
+                self._block(joined[start : start + block])
             rest = joined[whole:]
             self.pending, self.pending_n = [rest], len(rest)
 

@@ -158,3 +158,25 @@ def test_a_wide_tables_blocks_are_shorter_and_still_do_not_depend_on_the_cut() -
     frame = Frame(source="wide.csv", names=[f"c{j}" for j in range(300)] + ["y"], columns=columns)
     whole = plan_training(lambda: [frame], seed=1)
     assert plan_training(chunked(frame, 4999), seed=1).preprocessor.to_dict() == whole.preprocessor.to_dict()
+
+
+def test_train_missing_category_from_the_command_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    import backprop as bp
+    from backprop.cli import main
+
+    rows = ["colour,size,kind"] + [f"{['red', '', 'blue'][i % 3]},{i % 7},{'ab'[i % 2]}" for i in range(60)]
+    (tmp_path / "c.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "m.safetensors"
+    refused = CliRunner().invoke(main, ["train", str(tmp_path / "c.csv"), "--epochs", "1", "-o", str(out)])
+    assert refused.exit_code != 0 and "--missing-category" in refused.output
+    done = CliRunner().invoke(
+        main, ["train", str(tmp_path / "c.csv"), "--epochs", "1", "--missing-category", "-o", str(out)]
+    )
+    assert done.exit_code == 0, done.output
+    model = bp.TabularModel.load(out)
+    assert model.missing_category is True
+    assert model.preprocessor_.features[0].categories == ["blue", "red", MISSING_CATEGORY]
+    with pytest.raises(bp.BackpropError, match="missing_category must be True or False"):
+        bp.TabularModel(missing_category="yes").fit(tmp_path / "c.csv")

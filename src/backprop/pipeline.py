@@ -82,8 +82,11 @@ PARAMS = (
     "seed",
     "standardize",
     "impute",
+    "missing_category",
     "test_size",
 )
+#: The hyper-parameters that choose the preprocessing (:func:`~backprop.tabular.prepare_training`'s options).
+PREPARING = ("task", "impute", "missing_category", "standardize", "test_size", "seed")
 
 
 def plain_json(value: Any) -> Any:
@@ -153,6 +156,8 @@ class TabularModel:
         Scale numeric columns (and a numeric target).
     impute : {"mean", "median", "drop"} or None, default None
         Fill missing values, or drop their rows [default: a missing value is an error].
+    missing_category : bool, default False
+        A missing cell of a text column is a category of its own, ``(missing)``.
     test_size : float in [0, 1), default 0.2
         Share of the rows held out for the final test (stratified); ``test_metrics_`` scores it.
 
@@ -205,6 +210,7 @@ class TabularModel:
         seed: int = 0,
         standardize: bool = True,
         impute: str | None = None,
+        missing_category: bool = False,
         test_size: float = 0.2,
     ) -> None:
         self.task = task
@@ -224,6 +230,7 @@ class TabularModel:
         self.seed = seed
         self.standardize = standardize
         self.impute = impute
+        self.missing_category = missing_category
         self.test_size = test_size
         self._stored: dict[str, Any] | None = None  # the metadata of a loaded file, saved back as it was
 
@@ -330,6 +337,8 @@ class TabularModel:
             )
         if self.impute is not None and self.impute not in IMPUTE:
             raise ParameterError(f"impute must be one of {list(IMPUTE)} or None, got impute={shown(self.impute)}")
+        if not isinstance(self.missing_category, bool | np.bool_):
+            raise ParameterError(f"missing_category must be True or False, got {shown(self.missing_category)}")
         if self.lr is not None:
             check_positive(self.lr, "lr")
         check_positive_int(self.epochs, "epochs")
@@ -346,21 +355,12 @@ class TabularModel:
         self, frame: Frame, target: str | None, features: Sequence[str] | None, ignore: Sequence[str] | None
     ) -> Prepared:
         """Choose the columns, split off the test part and fit the preprocessing (:func:`prepare_training`)."""
-        return prepare_training(
-            frame,
-            target=target,
-            features=features,
-            ignore=list(ignore or []),
-            task=self.task,
-            impute=self.impute,
-            standardize=self.standardize,
-            test_size=self.test_size,
-            seed=self.seed,
-        )
+        chosen = {name: getattr(self, name) for name in PREPARING}
+        return prepare_training(frame, target=target, features=features, ignore=list(ignore or []), **chosen)
 
     def _cached(self, source: str, target: str | None, features: Any, ignore: Any, **how: Any) -> CachedData:
         """:meth:`_prepare` into the on-disk cache (:func:`prepared_data`); ``how``: header, cache_dir, progress."""
-        chosen = {name: getattr(self, name) for name in ("task", "impute", "standardize", "test_size", "seed")}
+        chosen = {name: getattr(self, name) for name in PREPARING}
         return prepared_data(source, target=target, features=features, ignore=list(ignore or []), **chosen, **how)
 
     def _train(
@@ -653,6 +653,7 @@ class TrainOptions:
     seed: int = 0
     standardize: bool = True
     impute: str | None = None
+    missing_category: bool = False
     test_size: float = 0.2
     header: bool | None = None
     out: str = "model.safetensors"
@@ -786,6 +787,7 @@ __all__ = [
     "CHANGEABLE",
     "CLI_STATE_VERSION",
     "PARAMS",
+    "PREPARING",
     "RESUMABLE",
     "TabularModel",
     "TrainOptions",

@@ -119,6 +119,12 @@ from ._tables import print_metrics
     help="Fill missing values (mean/median; the most frequent category) or drop their rows [default: error].",
 )
 @click.option(
+    "--missing-category",
+    is_flag=True,
+    default=False,
+    help="A missing cell of a text column is a category of its own, (missing).",
+)
+@click.option(
     "--test-size",
     type=click.FloatRange(0, 1, max_open=True),
     default=0.2,
@@ -173,6 +179,7 @@ def train(
     seed: int,
     standardize: bool,
     impute: str | None,
+    missing_category: bool,
     test_size: float,
     header: bool | None,
     out: str,
@@ -221,6 +228,7 @@ def train(
         seed=seed,
         standardize=standardize,
         impute=impute,
+        missing_category=missing_category,
         test_size=test_size,
         header=header,
         out=out,
@@ -367,6 +375,8 @@ def _merge_resume(
     if not isinstance(stored, dict) or "preprocessing" not in cli_state:
         raise ModelFileError(f"{path}: state field 'cli.options' is missing or broken")
     for name in RESUMABLE:
+        if name == "missing_category":  # a checkpoint written before the option: it was off
+            stored.setdefault(name, False)
         if name not in stored:
             raise ModelFileError(f"{path}: state field 'cli.options.{name}' is missing")
         source = ctx.get_parameter_source(name)

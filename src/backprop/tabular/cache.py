@@ -275,6 +275,7 @@ def prepared_data(
     standardize: bool = True,
     test_size: float = 0.2,
     seed: int | None = 0,
+    missing_category: bool = False,
     header: bool | None = None,
     preprocessor: Preprocessor | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
@@ -286,7 +287,7 @@ def prepared_data(
     ----------
     source : str
         A CSV or Parquet file, a folder or a glob of Parquet files, an ``.npz``/``.npy`` file.
-    target, features, ignore, task, impute, standardize, test_size, seed
+    target, features, ignore, task, impute, standardize, test_size, seed, missing_category
         As for :func:`~backprop.tabular.prepare.prepare_training`.
     header : bool or None
         For CSV: whether the first row names the columns.
@@ -324,6 +325,7 @@ def prepared_data(
         "standardize": bool(standardize),
         "test_size": float(test_size),
         "seed": seed,
+        "missing_category": bool(missing_category),
         "header": header,
         "preprocessing": None if preprocessor is None else preprocessor.to_dict(),
     }
@@ -364,6 +366,7 @@ def prepared_data(
         standardize=standardize,
         test_size=test_size,
         seed=seed,
+        missing_category=missing_category,
     )
     pre = preprocessor or plan.preprocessor
     plan = Plan(pre, plan.rows_train, plan.rows_test, plan.n_rows, plan.n_dropped, [*plan.notes])

@@ -134,7 +134,7 @@ def non_numeric_column(table: Any, *, dates_only: bool = False) -> tuple[str, st
         Booleans count as numbers; so does an object column whose cells are all numbers.
     """
     library = _library(table)
-    if library == "pandas" and hasattr(table, "dtypes"):
+    if library == "pandas" and hasattr(table, "columns") and hasattr(table, "dtypes"):  # a DataFrame, not a Series
         for j, (name, dtype) in enumerate(table.dtypes.items()):
             kind = getattr(dtype, "kind", "O")
             if kind in "Mm":

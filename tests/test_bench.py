@@ -183,3 +183,117 @@ def test_module_entry_point_and_bad_options():
     assert result.exit_code == 2 and "W9" in result.output
     result = CliRunner().invoke(main, ["bench", "--repeats", "0"])
     assert result.exit_code == 2
+
+
+# ------------------------------------------------------------------ --data (tiny sizes: the figures mean nothing)
+
+DATA_ENTRY_KEYS = {"status", "reason", "seconds", "process_seconds", "peak_mb", "maxrss_mb", "rows_per_second", "extra"}
+TINY = ["--data-rows", "300", "--data-predict-rows", "400", "--data-columns", "60", "--repeats", "1"]
+
+
+def data_json(tmp_path, *args):
+    path = tmp_path / "data.json"
+    result = CliRunner().invoke(main, ["bench", "--data", *TINY, "--json", str(path), *map(str, args)])
+    return json.loads(path.read_text()), result
+
+
+def median(entry, name, key="seconds"):
+    return entry["contenders"][name][key]["median"]
+
+
+def test_data_mode_measures_each_contender_and_marks_the_targets(tmp_path):
+    files = tmp_path / "files"
+    data, result = data_json(
+        tmp_path,
+        "--data-workload",
+        "read",
+        "--data-workload",
+        "predict",
+        "--data-workload",
+        "columns",
+        "--data-dir",
+        files,
+    )
+    assert result.exit_code == 0, result.output
+    assert data["mode"] == "data" and data["repeats"] == 1
+    assert data["sizes"]["rows"] == 300 and data["sizes"]["columns"] == 60
+    assert list(data["workloads"]) == ["read", "predict", "columns"]
+    read, predict, columns = (data["workloads"][name] for name in ("read", "predict", "columns"))
+    assert read["file"]["rows"] == 300 and read["file"]["columns"] == 10 and read["file"]["mb"] > 0
+    assert set(read["contenders"]) == {"backprop", "pyarrow", "pandas"}
+    assert set(predict["contenders"]) == {"backprop", "backprop-quarter", "pyarrow"}
+    assert predict["quarter_file"]["rows"] == 100
+    assert columns["wide_file"]["columns"] == 60 and columns["narrow_file"]["columns"] == 6
+    for workload in (read, predict, columns):
+        for name, entry in workload["contenders"].items():
+            assert set(entry) == DATA_ENTRY_KEYS, name
+            if name == "pandas" and not installed("pandas"):
+                continue
+            assert entry["status"] == "ok", (name, entry["reason"])
+            assert len(entry["seconds"]["runs"]) == 1 and entry["seconds"]["median"] > 0
+            # The process's wall time holds the step and the interpreter's start-up.
+            assert entry["process_seconds"]["median"] > entry["seconds"]["median"]
+            assert entry["peak_mb"] >= 0 and entry["maxrss_mb"] > 0
+    # The last run of a round is predict's on the quarter: its 100 rows and the header.
+    lines = (files / "predictions.csv").read_text().splitlines()
+    assert lines[0] == "prediction,p_no,p_yes" and len(lines) == 101
+
+    targets = {(t["workload"], t["what"]): t for t in data["targets"]}
+    assert len(targets) == 6
+    speed = targets[("read", "seconds backprop ÷ pyarrow")]
+    assert speed["value"] == pytest.approx(median(read, "backprop") / median(read, "pyarrow"))
+    assert speed["status"] == ("PASS" if speed["value"] <= 2 else "FAIL") and speed["reason"] is None
+    peak = targets[("predict", "peak MB file ÷ a quarter of it (bounded)")]
+    expected = predict["contenders"]["backprop"]["peak_mb"] / predict["contenders"]["backprop-quarter"]["peak_mb"]
+    assert peak["value"] == pytest.approx(expected) and peak["op"] == "<=" and peak["goal"] == 1.5
+    linear = targets[("columns", "s/column wide ÷ narrow (linear: 1)")]
+    assert linear["value"] == pytest.approx(median(columns, "backprop-wide") / median(columns, "backprop-narrow") / 10)
+    for word in (
+        "issue 15",
+        "backprop-quarter",
+        "pyarrow",
+        "s/column",
+        "PASS" if speed["status"] == "PASS" else "FAIL",
+    ):
+        assert word in result.output
+
+
+def test_data_mode_skips_a_missing_contender_with_a_reason(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pandas", None)  # find_spec("pandas") is now None
+    data, result = data_json(tmp_path, "--data-workload", "read")
+    assert result.exit_code == 0, result.output
+    read = data["workloads"]["read"]
+    pandas = read["contenders"]["pandas"]
+    assert pandas["status"] == "missing" and pandas["reason"] == "pandas is not installed; pip install pandas"
+    assert pandas["seconds"] is None and pandas["peak_mb"] is None
+    assert read["contenders"]["backprop"]["status"] == "ok" and read["contenders"]["pyarrow"]["status"] == "ok"
+    marks = {t["what"]: t for t in data["targets"]}
+    assert marks["seconds backprop ÷ pandas"]["status"] == "n/a"
+    assert "pandas: missing: pandas is not installed" in marks["seconds backprop ÷ pandas"]["reason"]
+    assert marks["seconds backprop ÷ pyarrow"]["status"] in ("PASS", "FAIL")
+    assert data["machine"]["pandas"] is None
+    assert "missing" in result.output
+
+
+def test_data_mode_reports_out_of_core_as_not_available_without_the_option(tmp_path, monkeypatch):
+    from backprop.bench import data_runners
+
+    monkeypatch.setattr(data_runners, "has_out_of_core", lambda: False)
+    data, result = data_json(tmp_path, "--data-workload", "out-of-core")
+    assert result.exit_code == 0, result.output
+    entry = data["workloads"]["out-of-core"]
+    assert entry["dataset"] is None and entry["limit_mb"] == 1024
+    for name in ("out-of-core-cold", "out-of-core", "in-memory"):
+        assert entry["contenders"][name]["status"] == "missing"
+        assert entry["contenders"][name]["reason"] == "backprop train has no --out-of-core option in this version"
+    assert [t["status"] for t in data["targets"]] == ["n/a", "n/a"]
+    assert "no --out-of-core option" in result.output
+
+
+def test_data_mode_options_are_checked():
+    result = CliRunner().invoke(main, ["bench", "--data", "--data-workload", "nope"])
+    assert result.exit_code == 2 and "nope" in result.output
+    result = CliRunner().invoke(main, ["bench", "--data", "--data-epochs", "1"])
+    assert result.exit_code == 2
+    with pytest.raises(ValueError, match="unknown data workload 'nope'"):
+        bench.run_data(workloads=["nope"])

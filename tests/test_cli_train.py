@@ -166,7 +166,7 @@ def test_regression_end_to_end(tmp_path):
     records = [json.loads(line) for line in out.read_text().splitlines()]
     predicted = np.array([r["prediction"] for r in records])
     assert np.abs(predicted - y).mean() < 6  # in the target's own units, not scaled
-    assert records[5]["id"] == "5"  # kept as the text it is in the file
+    assert records[5]["id"] == 5  # a column of numbers, kept as a number
 
 
 def test_semicolons_bom_crlf_and_unicode_headers(tmp_path):

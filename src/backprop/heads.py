@@ -270,22 +270,23 @@ def model_of(path: str, net: Network, metadata: dict[str, Any]) -> Model:
 
 def predict_frame(
     net: Network, pre: Preprocessor, head: Head, frame: Frame, notes: list[str] | None = None
-) -> tuple[list[Any], NDArray[np.float64] | None]:
+) -> tuple[NDArray[Any], NDArray[np.float64] | None]:
     """The predictions for the raw rows of ``frame``, and the class probabilities.
+
+    Arrays, not a Python value per row: ``backprop predict`` writes them a chunk at a time.
 
     Returns
     -------
-    predictions : list
-        Classification: the class label of every row (as the target held it,
-        a str or a number). Regression: the number, in the target's units.
+    predictions : ndarray of shape (n_rows,)
+        Classification: int64, the index in ``pre.classes`` of every row's class (its label as
+        the target held it, a str or a number). Regression: float64, the number in the target's units.
     probabilities : ndarray of shape (n_rows, n_classes) or None
         None for regression.
     """
     output = net.predict(pre.transform(frame, notes=notes))
     if head.task == "classification":
-        classes = pre.classes
-        return [classes[int(i)] for i in head.classes(output)], head.probabilities(output)
-    return pre.target_values(output[:, 0]).tolist(), None
+        return head.classes(output), head.probabilities(output)
+    return pre.target_values(output[:, 0]), None
 
 
 def evaluate_frames(

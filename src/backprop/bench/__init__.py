@@ -144,6 +144,18 @@ Ratios in ``predict`` compare throughputs: backprop ÷ contender above 1 means
 backprop is faster. The command exits with status 1 when a contender ended in
 an error (after printing and writing everything), else 0.
 
+``backprop bench --data`` times reading, predicting and out-of-core training
+from files against pyarrow and pandas, each step in a process of its own, and
+marks issue 15's figures PASS or FAIL: see :mod:`~backprop.bench.data_runners`
+(the protocol, the targets, :func:`run_data`), :mod:`~backprop.bench.data_workloads`
+(the files, :class:`DataSizes`) and :mod:`~backprop.bench.data_child` (one measured
+step). Its JSON (``--json``) has ``mode: "data"``, ``sizes``, ``machine``,
+``workloads`` (per workload its files and per contender ``status``, ``reason``,
+``seconds``, ``process_seconds``, ``rows_per_second`` as ``{median, min, max,
+runs}`` or null, ``peak_mb``, ``maxrss_mb``, ``extra``) and ``targets`` (per figure
+``workload``, ``what``, ``value``, ``op``, ``goal``, ``status`` PASS/FAIL/n/a,
+``reason``).
+
 Layout: :mod:`~backprop.bench.workloads` (W1-W4 and their data),
 :mod:`~backprop.bench.contenders` (backprop, torch, scikit-learn, GEMM),
 :mod:`~backprop.bench.memory` (peak memory), :mod:`~backprop.bench.runners`
@@ -154,8 +166,10 @@ re-exported here.
 
 from __future__ import annotations
 
-from .console import command, main, render, write_json
+from .console import command, main, render, render_data, write_json
 from .contenders import BackpropContender, Contender, GemmContender, SklearnContender, TorchContender
+from .data_runners import DATA_SCHEMA, DATA_WORKLOADS, data_has_errors, run_data
+from .data_workloads import QUICK_SIZES, DataSizes
 from .memory import MEMORY_METHODS, PeakMemory, memory_method
 from .runners import Environment, Progress, Record, default_threads, has_errors, run, run_predict, run_workload
 from .workloads import (
@@ -175,16 +189,20 @@ from .workloads import (
 
 __all__ = [
     "CONTENDERS",
+    "DATA_SCHEMA",
+    "DATA_WORKLOADS",
     "ENVIRONMENT",
     "MEMORY_METHODS",
     "PREDICT_CONTENDERS",
     "PREDICT_ROWS",
+    "QUICK_SIZES",
     "SCHEMA",
     "TORCH_HINT",
     "WORKLOADS",
     "BackpropContender",
     "Contender",
     "Data",
+    "DataSizes",
     "Environment",
     "GemmContender",
     "MissingError",
@@ -195,13 +213,16 @@ __all__ = [
     "TorchContender",
     "Workload",
     "command",
+    "data_has_errors",
     "default_threads",
     "has_errors",
     "load_data",
     "main",
     "memory_method",
     "render",
+    "render_data",
     "run",
+    "run_data",
     "run_predict",
     "run_workload",
     "synthetic",

@@ -1,4 +1,4 @@
-"""The ``backprop bench`` click command, its tables (rich) and the JSON file.
+"""The ``backprop bench`` click command, its tables (rich) and the JSON file; ``--data`` too.
 
 :data:`command` is what ``backprop`` registers; :func:`main` is ``python -m backprop.bench``.
 """
@@ -17,6 +17,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from .data_runners import DATA_WORKLOADS, data_has_errors, run_data
+from .data_workloads import QUICK_SIZES, DataSizes
 from .runners import has_errors, run
 from .workloads import WORKLOADS
 
@@ -133,6 +135,60 @@ def render(results: dict[str, Any], console: Console) -> None:
     console.print(f"{results['seconds']:.1f} s in all; memory: {machine['memory_method']}")
 
 
+def _rate(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def render_data(results: dict[str, Any], console: Console) -> None:
+    """Print the results of ``backprop bench --data`` as rich tables: the measurements, then the targets."""
+    machine, sizes = results["machine"], results["sizes"]
+    console.print(
+        f"[bold]backprop bench --data[/bold] {results['version']}: {results['repeats']} rounds, each step in a new "
+        f"process; python {machine['python']}, numpy {machine['numpy']}, pyarrow {machine['pyarrow'] or 'missing'}, "
+        f"pandas {machine['pandas'] or 'missing'}; {machine['available_cpus']} CPUs; sizes {sizes}"
+    )
+    table = Table(
+        title="seconds of the step (median over rounds), peak MB (growth over the step)", title_justify="left"
+    )
+    for column in ("workload", "contender", "s", "min–max", "with start-up", "peak MB", "rows/s"):
+        table.add_column(column, justify="left" if column in ("workload", "contender") else "right")
+    for key, workload in results["workloads"].items():
+        first = True
+        for name, entry in workload["contenders"].items():
+            label = key if first else ""
+            first = False
+            status = _status_cell(entry)
+            if status is not None:
+                table.add_row(label, name, status, entry["reason"] or "", "", "", "")
+                continue
+            median, spread = _spread(entry["seconds"])
+            process = entry["process_seconds"]
+            rate = entry["rows_per_second"]
+            table.add_row(
+                label,
+                name,
+                median,
+                spread,
+                "" if process is None else _seconds(process["median"]),
+                _mb(entry["peak_mb"]),
+                "" if rate is None else _rate(rate["median"]),
+            )
+        table.add_section()
+    console.print(table)
+    marks = Table(title="issue 15's figures (ratios of the medians above)", title_justify="left")
+    for column in ("workload", "figure", "value", "goal", ""):
+        marks.add_column(column, justify="right" if column in ("value", "goal") else "left")
+    for target in results["targets"]:
+        style = {"PASS": "green", "FAIL": "red"}.get(target["status"], "yellow")
+        value = "" if target["value"] is None else f"{target['value']:.3g}"
+        mark = f"[{style}]{target['status']}[/{style}]"
+        if target["reason"]:
+            mark += f" ({target['reason']})"
+        marks.add_row(target["workload"], target["what"], value, f"{target['op']} {target['goal']:g}", mark)
+    console.print(marks)
+    console.print(f"{results['seconds']:.1f} s in all; memory: {machine['memory_method']}")
+
+
 def write_json(results: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Write ``results`` as JSON (NaN and infinity become null)."""
 
@@ -163,10 +219,46 @@ def write_json(results: dict[str, Any], path: str | os.PathLike[str]) -> None:
 )
 @click.option("--quick", is_flag=True, help="1/10 of the rows, 1 epoch, 1 round: a smoke test.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the results here.")
+@click.option("--data", "data_mode", is_flag=True, help="Time reading, predicting and training from files instead.")
+@click.option(
+    "--data-workload",
+    "data_workloads",
+    multiple=True,
+    type=click.Choice(list(DATA_WORKLOADS)),
+    help="With --data: run this one (repeatable) [default: all].",
+)
+@click.option("--data-rows", type=click.IntRange(min=10), default=None, help="Rows of the table to read [2800000].")
+@click.option("--data-predict-rows", type=click.IntRange(min=4), default=None, help="Rows to predict [1000000].")
+@click.option("--data-columns", type=click.IntRange(min=10), default=None, help="Columns of the wide CSV [100000].")
+@click.option(
+    "--data-parquet-mb", type=click.IntRange(min=1), default=None, help="Parquet dataset, MB in memory [4096]."
+)
+@click.option("--data-limit-mb", type=click.IntRange(min=1), default=None, help="Address space beyond start-up [1024].")
+@click.option("--data-epochs", type=click.IntRange(min=2), default=None, help="Epochs of the training runs [3].")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Generate the files here and keep them [default: a temporary folder].",
+)
 def command(
-    workloads: tuple[str, ...], repeats: int | None, threads: int | None, quick: bool, json_path: str | None
+    workloads: tuple[str, ...],
+    repeats: int | None,
+    threads: int | None,
+    quick: bool,
+    json_path: str | None,
+    data_mode: bool,
+    data_workloads: tuple[str, ...],
+    data_rows: int | None,
+    data_predict_rows: int | None,
+    data_columns: int | None,
+    data_parquet_mb: int | None,
+    data_limit_mb: int | None,
+    data_epochs: int | None,
+    data_dir: str | None,
 ) -> None:
-    """Time backprop against PyTorch, scikit-learn and the GEMM limit (DESIGN.md §4).
+    """Time backprop against PyTorch, scikit-learn and the GEMM limit (DESIGN.md §4), or with --data
+    its reading, predicting and out-of-core training against pyarrow and pandas (issue 15's figures).
 
     Unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for this command to measure a
     current numpy at full speed:
@@ -179,12 +271,34 @@ def command(
     def progress(message: str) -> None:
         click.echo(f"… {message}", err=True)
 
-    results = run(workloads or tuple(WORKLOADS), repeats=repeats, threads=threads, quick=quick, progress=progress)
-    render(results, console)
+    if data_mode:
+        base = QUICK_SIZES if quick else DataSizes()
+        given = {
+            "rows": data_rows,
+            "predict_rows": data_predict_rows,
+            "columns": data_columns,
+            "parquet_mb": data_parquet_mb,
+            "limit_mb": data_limit_mb,
+            "epochs": data_epochs,
+        }
+        sizes = DataSizes(**{name: getattr(base, name) if value is None else value for name, value in given.items()})
+        results = run_data(
+            sizes,
+            data_workloads or DATA_WORKLOADS,
+            repeats=repeats or (1 if quick else 3),
+            folder=data_dir,
+            progress=progress,
+        )
+        render_data(results, console)
+        failed = data_has_errors(results)
+    else:
+        results = run(workloads or tuple(WORKLOADS), repeats=repeats, threads=threads, quick=quick, progress=progress)
+        render(results, console)
+        failed = has_errors(results)
     if json_path is not None:
         write_json(results, json_path)
         console.print(f"wrote {json_path}", soft_wrap=True)
-    if has_errors(results):
+    if failed:
         raise SystemExit(1)
 
 

@@ -84,3 +84,14 @@ class PeakMemory:
         peak = _status_kb("VmHWM") if self.method == MEMORY_METHODS[0] else _maxrss_kb()
         if peak is not None:
             self.mb = max(0, peak - self._base) / 1024
+
+
+def status_mb(field_name: str) -> float | None:
+    """A size from ``/proc/self/status`` (``VmSize``, ``VmRSS``, ``VmHWM``, ...) in MB; None where there is none."""
+    kb = _status_kb(field_name)
+    return None if kb is None else kb / 1024
+
+
+def max_rss_mb() -> float:
+    """The process's all-time peak resident set size (``ru_maxrss``), in MB."""
+    return _maxrss_kb() / 1024

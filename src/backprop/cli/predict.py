@@ -2,21 +2,33 @@
 
 DATA is read in chunks (:func:`backprop.tabular.iter_tables`) and predicted
 by :func:`backprop.heads.predict_frame`; the output goes to standard output
-or, atomically, to ``-o``.
+or, atomically, to ``-o``, a chunk at a time: memory stays bounded by the
+chunk, whatever the size of DATA.
 
-Imports click and the CLI's shared modules.
+The CSV text is that of Python's :mod:`csv` writer on the Python values
+(quoting as it quotes on this Python, ``repr`` of a float, ``.6g`` for a
+probability), written without a Python call per cell: numbers are spelled out
+in numpy and the cells joined into lines by pyarrow (:func:`_csv_chunk`).
+
+Imports click, numpy and the CLI's shared modules; pyarrow when it writes CSV.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
+import io
 import json
 import math
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import click
+import numpy as np
+from numpy.typing import NDArray
 
 from .. import _terminal
 from ..heads import Model, load_model, predict_frame
@@ -79,7 +91,7 @@ def predict(
     written = False
     try:
         # SIGTERM and SIGHUP unwind as Ctrl-C does: the temporary file goes, the previous output stays.
-        with stop_signals():
+        with stop_signals(), _one_blas_thread():
             if output_path is not None:
                 ensure_folder(output_path)
                 with atomic_text(output_path) as handle:
@@ -103,6 +115,24 @@ def predict(
             click.echo(f"wrote {rows} predictions to {output_path}", err=True)
 
 
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """One BLAS thread while predicting, where threadpoolctl is installed.
+
+    pyarrow's threads parse the next chunk while the network runs on this one: a second BLAS
+    thread spinning beside them makes the forward pass and the reading several times slower on
+    few cores (on 2 cores, 1M rows: 1.5 s of forward pass instead of 0.25 s). The predictions written
+    were byte-identical with one thread and with two in our checks.
+    """
+    try:
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 class _TextSink(Protocol):
     """Where predictions are written: a file under :func:`atomic_text`, or standard output."""
 
@@ -118,45 +148,410 @@ def _write_predictions(
     probabilities: bool,
     notes: list[str],
 ) -> int:
+    """Predict every chunk and write it, a chunk at a time; the number of rows written."""
     pre, head = model.pre, model.head
     classes = pre.classes
-    writer = csv.writer(handle, lineterminator="\n") if fmt == "csv" else None
     kept: list[str] = []
+    labels = _Labels.of(classes) if fmt == "csv" else None
     rows = 0
     for index, frame in enumerate(chunks):
         if index == 0:
             kept = [frame.names[frame.position(name)] for name in keep or []]
-            if writer is not None:
+            if labels is not None:
                 names = [*kept, "prediction"]
                 if probabilities and head.task == "classification":
                     names += [f"p_{c}" for c in classes]
-                writer.writerow(names)
+                handle.write(_csv_line(names))
         if frame.n_rows == 0:
             continue
-        predictions, proba = predict_frame(model.net, pre, head, frame, notes)
-        if head.task != "classification":
-            predictions = [float(f"{v:.8g}") for v in predictions]
-        kept_values = [frame.column(name).tolist() for name in kept]
-        kept_cells = [[_cell(v) for v in values] for values in kept_values]
-        if writer is not None:
-            columns: list[list[Any]] = [*kept_cells, [str(p) for p in predictions]]
-            if probabilities and proba is not None:
-                columns += [[f"{p:.6g}" for p in column] for column in proba.T.tolist()]
-            writer.writerows(zip(*columns, strict=True))
+        predicted, proba = predict_frame(model.net, pre, head, frame, notes)
+        if not probabilities:
+            proba = None
+        if labels is not None:
+            handle.write(_csv_chunk(frame, kept, predicted, labels, proba))
         else:
-            for i in range(frame.n_rows):
-                record: dict[str, Any] = {name: cells[i] for name, cells in zip(kept, kept_cells, strict=True)}
-                record["prediction"] = predictions[i]
-                if probabilities and proba is not None:
-                    record["probabilities"] = {
-                        str(c): round(float(p), 8) for c, p in zip(classes, proba[i].tolist(), strict=True)
-                    }
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            _write_json_lines(
+                frame, kept, pre.classes if head.task == "classification" else None, predicted, proba, handle
+            )
         rows += frame.n_rows
     return rows
+
+
+def _write_json_lines(
+    frame: Frame,
+    kept: list[str],
+    classes: list[Any] | None,
+    predicted: NDArray[Any],
+    proba: NDArray[np.float64] | None,
+    handle: _TextSink,
+) -> None:
+    """One JSON object a row: the kept cells, ``prediction``, ``probabilities`` by class."""
+    if classes is not None:
+        predictions: list[Any] = [classes[i] for i in predicted.tolist()]
+    else:
+        predictions = [float(f"{v:.8g}") for v in predicted.tolist()]
+    kept_cells = [[_cell(v) for v in frame.column(name).tolist()] for name in kept]
+    lines = []
+    for i in range(frame.n_rows):
+        record: dict[str, Any] = {name: cells[i] for name, cells in zip(kept, kept_cells, strict=True)}
+        record["prediction"] = predictions[i]
+        if proba is not None and classes is not None:
+            record["probabilities"] = {
+                str(c): round(float(p), 8) for c, p in zip(classes, proba[i].tolist(), strict=True)
+            }
+        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+    handle.write("".join(lines))
 
 
 def _cell(value: Any) -> Any:
     if isinstance(value, float):
         return None if math.isnan(value) else (int(value) if value.is_integer() else value)
     return value
+
+
+# --------------------------------------------------------------------------- CSV text, vectorised
+#
+# Today's text -- Python's csv writer on Python values -- byte for byte, without a Python call per
+# cell: every cell of a column is a row of a byte matrix (zero bytes where its text has none), the
+# columns side by side with their commas make the chunk's lines, and dropping the zero bytes gives
+# the text. Numbers are rounded in float64 where that is exactly Python's rounding (:func:`_rounded`),
+# which is every cell but those within a few ulps of a tie, a subnormal, zero, infinity or NaN:
+# those few are formatted by Python. Kept input columns are joined by pyarrow instead (their text
+# has any length).
+
+_POW10 = np.array([float(10**i) for i in range(23)])  # exact in float64 up to 10**22
+_POW10_INT = 10 ** np.arange(19, dtype=np.int64)
+_ZERO, _DOT, _MINUS, _PLUS, _E, _COMMA, _NEWLINE = (ord(c) for c in "0.-+e,\n")
+#: Above this many bytes a class label goes through pyarrow rather than a byte matrix a row.
+_WIDEST_LABEL = 64
+
+
+def _arrow() -> Any:
+    from ..tabular.arrow_tables import pyarrow
+
+    return pyarrow()
+
+
+@functools.cache
+def _quoted_characters() -> str:
+    """The characters that make this Python's csv writer quote a field (``\\r`` only from 3.12 on)."""
+    quoted = ""
+    for char in ',"\r\n':
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow([f"a{char}b", "c"])
+        if buffer.getvalue().startswith('"'):
+            quoted += char
+    return quoted
+
+
+def _field(value: Any) -> str:
+    """One cell as the csv writer writes it (QUOTE_MINIMAL): None empty, a float its repr."""
+    if value is None:
+        text = ""
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = repr(value) if isinstance(value, float) else str(value)
+    if any(char in text for char in _quoted_characters()):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _csv_line(cells: list[Any]) -> str:
+    """One row as the csv writer writes it (a lone empty cell is ``""``, so that the row is not blank)."""
+    if len(cells) == 1 and _field(cells[0]) == "":
+        return '""\n'
+    return ",".join(_field(cell) for cell in cells) + "\n"
+
+
+@dataclass(frozen=True)
+class _Labels:
+    """The class labels as CSV fields: a byte matrix (a row a class) and a pyarrow array."""
+
+    matrix: NDArray[np.uint8] | None  # None: a label too long, or holding a zero byte
+    arrow: Any
+
+    @classmethod
+    def of(cls, classes: list[Any]) -> _Labels:
+        fields = [_field(c) for c in classes]
+        encoded = [text.encode("utf-8") for text in fields]
+        widest = max((len(b) for b in encoded), default=0)
+        matrix = None
+        if widest <= _WIDEST_LABEL and not any(0 in b for b in encoded):
+            matrix = np.zeros((len(encoded), max(widest, 1)), dtype=np.uint8)
+            for i, b in enumerate(encoded):
+                matrix[i, : len(b)] = np.frombuffer(b, dtype=np.uint8)
+        return cls(matrix, _arrow().array(fields, type=_arrow().string()))
+
+
+def _csv_chunk(
+    frame: Frame, kept: list[str], predicted: NDArray[Any], labels: _Labels, proba: NDArray[np.float64] | None
+) -> str:
+    """The CSV lines of a chunk's predictions, as the csv writer would write them."""
+    cells: list[NDArray[np.uint8] | None] = []
+    if predicted.dtype.kind != "i":  # regression: repr(float(f"{v:.8g}"))
+        cells.append(_number_bytes(np.asarray(predicted, dtype=np.float64), 8, repr_style=True))
+    elif labels.matrix is not None:
+        cells.append(labels.matrix[predicted])
+    else:
+        cells.append(None)
+    if proba is not None:
+        cells += [_number_bytes(np.ascontiguousarray(column), 6, repr_style=False) for column in proba.T]
+    if kept or any(cell is None for cell in cells):
+        return _joined_by_arrow(frame, kept, predicted, labels, cells)
+    matrices = [cell for cell in cells if cell is not None]
+    if len(matrices) == 1 and not np.all(matrices[0].any(axis=1)):
+        return _joined_by_arrow(frame, kept, predicted, labels, cells)  # a lone empty cell is '""'
+    n = frame.n_rows
+    line = np.empty((n, sum(m.shape[1] + 1 for m in matrices)), dtype=np.uint8)
+    at = 0
+    for matrix in matrices:
+        line[:, at : at + matrix.shape[1]] = matrix
+        at += matrix.shape[1]
+        line[:, at] = _COMMA
+        at += 1
+    line[:, -1] = _NEWLINE
+    text: bytes = line[line != 0].tobytes()
+    return text.decode("utf-8")
+
+
+def _joined_by_arrow(
+    frame: Frame, kept: list[str], predicted: NDArray[Any], labels: _Labels, cells: list[NDArray[np.uint8] | None]
+) -> str:
+    """The lines when a cell's text may be long (kept columns, long labels): joined by pyarrow."""
+    pa = _arrow()
+    import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+    columns = [_kept_text(frame.column(name)) for name in kept]
+    for cell in cells:
+        columns.append(labels.arrow.take(pa.array(predicted)) if cell is None else _text_array(cell))
+    if len(columns) == 1:  # a row of one empty cell is written '""'
+        columns[0] = pc.if_else(pc.equal(columns[0], ""), '""', columns[0])
+    lines = pc.binary_join_element_wise(*columns, ",") if len(columns) > 1 else columns[0]
+    lines = pc.binary_join_element_wise(lines, "", "\n")
+    _, offsets, data = lines.buffers()
+    bounds = np.frombuffer(offsets, dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
+    return bytes(memoryview(data)[int(bounds[0]) : int(bounds[-1])]).decode("utf-8")
+
+
+def _text_array(matrix: NDArray[np.uint8]) -> Any:
+    """The rows of a byte matrix as a pyarrow string array (zero bytes dropped)."""
+    pa = _arrow()
+    present = matrix != 0
+    offsets = np.zeros(matrix.shape[0] + 1, dtype=np.int32)
+    np.cumsum(present.sum(axis=1), out=offsets[1:])
+    data = np.ascontiguousarray(matrix[present])
+    return pa.StringArray.from_buffers(matrix.shape[0], pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def _kept_text(column: NDArray[Any]) -> Any:
+    """A kept input column as the csv writer writes its values (see :func:`_cell`), a pyarrow array."""
+    pa = _arrow()
+    import pyarrow.compute as pc
+
+    if column.dtype.kind == "f":
+        values = np.asarray(column, dtype=np.float64)
+        whole = np.isfinite(values) & (values == np.floor(values)) & (np.abs(values) < 2.0**53)
+        text = np.empty(len(values), dtype=object)
+        text[whole] = values[whole].astype(np.int64).astype(str)
+        rest = np.flatnonzero(~whole)
+        text[rest] = [_field(_cell(v)) for v in values[rest].tolist()]
+        return pa.array(text, type=pa.string())
+    if column.dtype == object:
+        try:
+            strings = pa.array(column, type=pa.string(), from_pandas=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            strings = None
+        if strings is not None:
+            special = "".join({"\r": "\\r", "\n": "\\n"}.get(c, c) for c in _quoted_characters())
+            needs = pc.match_substring_regex(strings, f"[{special}]")
+            quoted = pc.binary_join_element_wise('"', pc.replace_substring(strings, '"', '""'), '"', "")
+            return pc.fill_null(pc.if_else(needs, quoted, strings), "")
+    return pa.array([_field(_cell(v)) for v in column.tolist()], type=pa.string())
+
+
+def _rounded(
+    values: NDArray[np.float64], digits: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]:
+    """Each value to ``digits`` significant digits, as Python rounds it (exactly, half to even).
+
+    Returns ``r`` (``digits`` digits), the exponent ``e`` of its first digit, and where this float
+    arithmetic is sure to give Python's digits: a finite normal value whose scaled ``|v|·10**k``
+    is not within a few ulps of a half (each step of the scaling rounds once, by half an ulp at
+    most). Elsewhere ``r`` and ``e`` mean nothing. ``digits`` is at most 15: ``r`` is exact in float64.
+    """
+    a = np.abs(values)
+    usable = np.isfinite(a) & (a >= np.finfo(np.float64).tiny)  # a subnormal's repr may be shorter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e = np.floor(np.log10(np.where(usable, a, 1.0)))
+    k = np.where(usable, (digits - 1) - e, 0.0).astype(np.int64)
+    steps = 1
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        if len(k) and k.min() >= 0 and k.max() <= 44:  # the usual case: at most two exact powers of ten
+            t = a * _POW10[np.minimum(k, 22)]
+            if k.max() > 22:
+                t *= _POW10[np.maximum(k - 22, 0)]
+                steps = 2
+        else:
+            t = a.copy()
+            steps = int(-(-np.abs(k).max() // 22))
+            for _ in range(steps):
+                move = np.clip(k, -22, 22)
+                scale = _POW10[np.abs(move)]
+                t = np.where(move >= 0, t * scale, t / scale)
+                k -= move
+        tolerance = 2 * (steps + 1) * np.spacing(float(10**digits))
+        ok = usable & (t >= 10 ** (digits - 1)) & (t < 10**digits)
+        ok &= np.abs(t - np.floor(t) - 0.5) > tolerance
+    r = np.rint(np.where(ok, t, 10 ** (digits - 1))).astype(np.int64)
+    exponent = e.astype(np.int64)
+    carry = r == 10**digits  # 999999.7 → 1000000: one place up
+    r[carry] = 10 ** (digits - 1)
+    exponent[carry] += 1
+    return r, exponent, ok
+
+
+@functools.cache
+def _four_digits() -> NDArray[np.uint32]:
+    """``"0000"`` to ``"9999"`` as ASCII, four bytes each: the digits of a number four at a time."""
+    return np.frombuffer("".join(f"{i:04d}" for i in range(10_000)).encode("ascii"), dtype=np.uint32)
+
+
+def _put_digits(words: NDArray[np.uint32], values: NDArray[np.int64]) -> None:
+    """The decimal digits of every value (``0 <= v < 10**(4 * quads)``) as ASCII into ``words``, shape
+    ``(n, quads)``, right-aligned: the bytes before them are the ASCII zeros of the first quad."""
+    table = _four_digits()
+    rest = values
+    for q in range(words.shape[1] - 1, -1, -1):
+        above = rest // 10_000
+        words[:, q] = table[rest - above * 10_000]
+        rest = above
+
+
+def _ascii_digits(values: NDArray[np.int64], digits: int) -> NDArray[np.uint8]:
+    """The ``digits`` decimal digits of every value (``0 <= v < 10**digits``) as ASCII, shape ``(n, digits)``."""
+    quads = -(-digits // 4)
+    words = np.empty((len(values), quads), dtype=np.uint32)
+    _put_digits(words, values)
+    return words.view(np.uint8)[:, 4 * quads - digits :]
+
+
+def _fixed_layout(digits: int, repr_style: bool) -> tuple[int, int, int, int]:
+    """Digits before and after the point of ``_fixed_text``, and its quads (four bytes) for each: the
+    first quad's free bytes hold the sign, the fraction's the point."""
+    whole_digits, fraction_digits = (16 if repr_style else digits), digits + 3
+    return whole_digits, fraction_digits, -(-(whole_digits + 1) // 4), -(-(fraction_digits + 1) // 4)
+
+
+@functools.cache
+def _windows(digits: int, repr_style: bool) -> NDArray[np.uint8]:
+    """Row ``first * (fraction_digits + 1) + shown`` of the bytes of ``_fixed_text``: 1 for the
+    digits ``first <= j < whole_digits + shown``, 0 for the others and the free bytes."""
+    whole_digits, fraction_digits, whole_quads, fraction_quads = _fixed_layout(digits, repr_style)
+    width = 4 * (whole_quads + fraction_quads)
+    windows = np.zeros((whole_digits + 1, fraction_digits + 1, width), dtype=np.uint8)
+    start = 4 * whole_quads - whole_digits
+    for first in range(whole_digits + 1):
+        windows[first, :, start + first : 4 * whole_quads] = 1
+    start = width - fraction_digits
+    for shown in range(fraction_digits + 1):
+        windows[:, shown, start : start + shown] = 1
+    return windows.reshape(-1, width)
+
+
+def _number_bytes(values: NDArray[np.float64], digits: int, repr_style: bool) -> NDArray[np.uint8]:
+    """``f"{v:.{digits}g}"`` (``repr_style``: ``repr(float(f"{v:.{digits}g}"))``) of every value as
+    the rows of a byte matrix, zero bytes where a row's text has none.
+
+    Every row is written in one layout, ``-IIII.FFFF`` (fixed point) or ``-d.ddde-XXX``, and the
+    bytes its text lacks (leading zeros, the trailing zeros that ``g`` and ``repr`` drop, a point
+    with nothing after it) are zero: a few whole-matrix operations, whatever the values.
+    """
+    r, e, ok = _rounded(values, digits)
+    ascii_r = _ascii_digits(r, digits)
+    significant = digits - np.argmin(ascii_r[:, ::-1] == _ZERO, axis=1)  # r's first digit is not 0
+    sign = np.where(np.signbit(values), _MINUS, 0).astype(np.uint8)
+    scientific = ok & ((e < -4) | (e >= (16 if repr_style else digits)))
+    fixed = ok & ~scientific
+    # Every row in fixed point (right for the fixed rows), then the others written over theirs.
+    top = (16 if repr_style else digits) - 1
+    out = _fixed_text(r, np.clip(e, -4, top), significant, sign, digits, repr_style)
+    if fixed.all():
+        return out
+    if scientific.any():
+        text = _scientific_text(e[scientific], significant[scientific], sign[scientific], ascii_r[scientific])
+        padded = np.zeros((len(text), out.shape[1]), dtype=np.uint8)
+        padded[:, : text.shape[1]] = text
+        out[scientific] = padded
+    # Zeros, infinities and NaN, one text each, then the few cells float rounding cannot settle.
+    zero = values == 0
+    for kind in (np.isnan(values), np.isposinf(values), np.isneginf(values), zero & (sign == 0), zero & (sign > 0)):
+        if kind.any():
+            _fill(out, kind, float(values[kind][0]), digits, repr_style)
+    for i in np.flatnonzero(~ok & np.isfinite(values) & ~zero).tolist():
+        _fill(out, np.array([i]), float(values[i]), digits, repr_style)
+    return out
+
+
+def _fixed_text(
+    r: NDArray[np.int64],
+    e: NDArray[np.int64],
+    significant: NDArray[np.int64],
+    sign: NDArray[np.uint8],
+    digits: int,
+    repr_style: bool,
+) -> NDArray[np.uint8]:
+    """``-IIII.FFFF`` for ``-4 <= e < digits`` (16 for repr), in the bytes of :func:`_fixed_layout`."""
+    whole_digits, fraction_digits, whole_quads, fraction_quads = _fixed_layout(digits, repr_style)
+    words = np.empty((len(r), whole_quads + fraction_quads), dtype=np.uint32)
+    if repr_style:  # up to 27 digits: the whole part and the fraction apart, each within int64
+        below = digits - 1 - e  # digits of r after the point; <= 0: none, r times 10**-below
+        after = np.clip(below, 0, fraction_digits)
+        whole = np.where(below > 0, r // _POW10_INT[after], r * _POW10_INT[np.clip(-below, 0, 18)])
+        fraction = np.where(below > 0, (r % _POW10_INT[after]) * _POW10_INT[fraction_digits - after], 0)
+    else:  # r·10**(e+4): the number in fixed point with digits+3 decimals, below 10**15
+        both = r * _POW10_INT[e + 4]
+        whole = both // _POW10_INT[fraction_digits]
+        fraction = both - whole * _POW10_INT[fraction_digits]
+    _put_digits(words[:, :whole_quads], whole)
+    _put_digits(words[:, whole_quads:], fraction)
+    shown = np.clip(significant - e - 1, 0, fraction_digits)  # decimals before the trailing zeros
+    if repr_style:
+        shown = np.maximum(shown, 1)  # 3.0
+    first = whole_digits - np.maximum(e + 1, 1)  # no leading zeros, but the 0 of 0.xxx
+    text = words.view(np.uint8)
+    text *= np.take(_windows(digits, repr_style), first * (fraction_digits + 1) + shown, axis=0)
+    text[:, 0] = sign
+    text[:, text.shape[1] - fraction_digits - 1] = np.where(shown > 0, _DOT, 0)
+    return text
+
+
+def _scientific_text(
+    e: NDArray[np.int64], significant: NDArray[np.int64], sign: NDArray[np.uint8], ascii_r: NDArray[np.uint8]
+) -> NDArray[np.uint8]:
+    """``-d.ddde-XX``: at least two digits of exponent, as Python writes it."""
+    digits = ascii_r.shape[1]
+    mantissa = ascii_r * (np.arange(digits)[None, :] < significant[:, None])
+    power = np.abs(e)
+    exponent = _ascii_digits(power, 3).copy()
+    exponent[power < 100, 0] = 0
+    text = np.empty((len(e), digits + 7), dtype=np.uint8)
+    text[:, 0] = sign
+    text[:, 1] = mantissa[:, 0]
+    text[:, 2] = np.where(significant > 1, _DOT, 0)
+    text[:, 3 : digits + 2] = mantissa[:, 1:]
+    text[:, digits + 2] = _E
+    text[:, digits + 3] = np.where(e < 0, _MINUS, _PLUS)
+    text[:, digits + 4 :] = exponent
+    return text
+
+
+def _fill(out: NDArray[np.uint8], where: NDArray[Any], value: float, digits: int, repr_style: bool) -> None:
+    """Python's own text of ``value`` into the rows ``where`` of ``out``."""
+    text = f"{value:.{digits}g}"
+    if repr_style:
+        text = repr(float(text))
+    row = np.zeros(out.shape[1], dtype=np.uint8)
+    encoded = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    row[: len(encoded)] = encoded
+    out[where] = row

@@ -115,15 +115,20 @@ class FeatureScan:
             self.numeric = False
             self.counting = False
         else:
-            finite = np.isfinite(values) | missing
-            self.infinite.add(~finite, offset)
-            self.huge.add(np.abs(values) > LARGEST, offset)  # NaN compares False
+            outside = ~(np.abs(values) <= LARGEST)  # infinite, too large, or NaN (missing)
+            if outside.any() and (outside & ~missing).any():
+                self.infinite.add(np.isinf(values), offset)
+                self.huge.add(np.isfinite(values) & outside & ~missing, offset)
             if self.counting:
                 self._count(values, missing)
         self.missing.add(missing, offset)
         return missing
 
     def _count(self, values: NDArray[np.float64], missing: NDArray[np.bool_]) -> None:
+        head = values[:64]  # most columns show at once that they are no count: spare the whole pass
+        if not np.all(head == np.round(head)) or (head.size > 1 and not np.all(np.diff(head) != 0)):
+            self.counting = False
+            return
         if missing.any() or not np.all(values == np.round(values)):
             self.counting = False
             return

@@ -384,7 +384,7 @@ def test_iter_tables_chunks_never_exceed_chunk_rows(tmp_path: Path) -> None:
     assert [c.n_rows for c in chunks] == [4, 4, 4, 3]
     assert [c.offset for c in chunks] == [0, 4, 8, 12]
     assert np.concatenate([c.lines for c in chunks]).tolist() == list(range(2, 17))
-    assert np.concatenate([c.columns[0] for c in chunks]).tolist() == [str(i) for i in range(15)]
+    assert np.concatenate([c.columns[0] for c in chunks]).tolist() == [float(i) for i in range(15)]
 
 
 def test_a_quote_never_closed_is_a_data_error(tmp_path: Path) -> None:

@@ -73,12 +73,12 @@ ROWS = 1_000_000
 #: the pattern of the output.
 BLOCK = 1009
 #: How far the address space may grow once a small run has loaded everything predict uses.
-#: Measured (Linux, CPython 3.11, numpy 2.4): the 1M-row file is 19 MiB; streaming predict grows
-#: by about 45 MiB whatever the row count (one 65536-row chunk as Python strings and arrays, the
-#: allocator's slack), while reading the whole table, as a predict that loads its input first
-#: would, grows by about 380 MiB (3 million cells as Python strings in object arrays). 128 MiB
-#: gives the streaming run nearly 3 times what it needs and is a third of the whole table; the
-#: child checks every run that the whole table is refused, so the limit stays meaningful.
+#: Measured (Linux, CPython 3.11, numpy 2.4, pyarrow 26): the 1M-row file is 66 MiB; streaming
+#: predict grows by about 80 MiB whatever the row count (pyarrow's reader and its thread pool, a
+#: chunk, the allocator's slack), while reading the whole table, as a predict that loads its input
+#: first would, needs well over 128 MiB: its ``note`` column holds a million distinct strings of 40 characters, the
+#: numbers are read as float64 by Arrow and again by numpy. The child checks every run that the
+#: whole table is refused, so the limit stays meaningful.
 LIMIT_MIB = 128
 
 CHILD = textwrap.dedent(
@@ -118,10 +118,11 @@ def test_predict_streams_a_million_rows_in_bounded_memory(tmp_path):
     ok(run("train", classification_csv(tmp_path / "train.csv"), *FAST, "-o", model))
     rng = np.random.default_rng(1)
     cells = [f"{a:.3f},{b:.3f},{c:.3f}" for a, b, c in rng.normal(size=(BLOCK, 3)).tolist()]
-    lines = [f"{cells[i % BLOCK]}\n" for i in range(ROWS)]
+    # A column predict does not read: a million distinct notes of 40 characters.
+    lines = [f"{cells[i % BLOCK]},note {i:07d} of the rows that predict streams\n" for i in range(ROWS)]
     big, warm, sample = tmp_path / "big.csv", tmp_path / "warm.csv", tmp_path / "sample.csv"
-    big.write_text("a,b,c\n" + "".join(lines))
-    warm.write_text("a,b,c\n" + "".join(lines[:70_000]))
+    big.write_text("a,b,c,note\n" + "".join(lines))
+    warm.write_text("a,b,c,note\n" + "".join(lines[:70_000]))
     sample.write_text("a,b,c\n" + "\n".join(cells) + "\n")
     del lines
     out = tmp_path / "predictions.csv"

@@ -207,7 +207,7 @@ def test_a_csv_of_20000_columns_reads_and_prepares_correctly(tmp_path):
     path, rows = wide_csv(tmp_path / "wide.csv", 20_000, 6)
     frame = read_table(path)
     assert frame.names[:2] == ["c0", "c1"] and frame.names[-1] == "y" and len(frame.names) == 20_001
-    assert frame.column("c19999").tolist() == [str(row[19_999]) for row in rows]
+    assert frame.column("c19999").tolist() == [row[19_999] for row in rows]
     prepared = prepare_training(frame, target="y", standardize=False, test_size=0)
     expected = np.array([row[:-1] for row in rows], dtype=np.float32)
     np.testing.assert_array_equal(prepared.X_train, expected)
@@ -221,7 +221,7 @@ def test_a_wide_csv_is_streamed_in_chunks_of_bounded_memory(tmp_path):
     assert len(chunks) > 1 and max(chunk.n_rows for chunk in chunks) < 120
     assert [chunk.offset for chunk in chunks] == list(np.cumsum([0] + [c.n_rows for c in chunks[:-1]]))
     column = np.concatenate([chunk.column("c5") for chunk in chunks])
-    assert column.tolist() == [str(row[5]) for row in rows]
+    assert column.tolist() == [row[5] for row in rows]
 
 
 class Name(str):

@@ -11,7 +11,9 @@ bounded size):
   unless it looks like data (every field a number, or its text values recur
   in their columns), and the only row of a one-row file is a header only if
   none of its fields is a number. A semicolon-delimited file may use decimal
-  commas (``1,5``).
+  commas (``1,5``). ``pyarrow.csv`` parses the rows; a column whose sampled cells are
+  all numbers is read as float64 (a later cell that is not makes it text), ISO-8601
+  dates and timestamps as dates, the rest as text.
 * **Parquet** (``.parquet``, ``.pq`` or the ``PAR1`` magic), and **datasets** of
   Parquet files: a folder (searched at every depth; names starting with ``.`` or
   ``_`` skipped), or a glob such as ``data/*.parquet``; ``key=value`` folders

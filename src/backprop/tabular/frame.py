@@ -6,7 +6,7 @@ Imports numpy only. Every reader (``readers``, ``csv_files``, ``parquet_files``,
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +18,14 @@ from ..errors import DataError
 #: Rows per chunk when a table is read piece by piece (``predict``, ``evaluate``).
 CHUNK_ROWS = 65536
 
+#: Where rows of a source end: rows numbered over the whole source → their file lines (None: unknown).
+LineFinder = Callable[[NDArray[np.int64]], "NDArray[np.int64] | None"]
+
 
 @dataclass
 class Frame:
-    """Columns of a table, as read: text (object arrays of str or None) or numbers (float64, NaN missing).
+    """Columns of a table, as read: text (object arrays of str or None), numbers (float64, NaN missing) or
+    dates and timestamps (``datetime64``, NaT missing).
 
     Attributes
     ----------
@@ -33,24 +37,29 @@ class Frame:
     columns : list of ndarray of shape (n_rows,)
     offset : int
         Rows of the source before this chunk (0 for a whole table).
-    lines : ndarray of int64 or None
-        For CSV, the file line on which each row ends (header = line 1).
     notes : list of str
         What the reader decided that the user should know.
     unsupported : dict of str to str
         Columns of a type backprop cannot use (a Parquet timestamp, ...), by name.
     decimal_comma : bool
         Numbers may be written with a decimal comma (a semicolon-delimited CSV).
+    find_lines : callable or None
+        For CSV, where rows end in the file: rows numbered over the whole source → their
+        lines (see :attr:`lines`). The reader does not count lines while it reads (pyarrow
+        parses the file); this finds them only when a message or :attr:`lines` asks, by
+        reading the file again up to the last row asked for.
     """
 
     source: str
     names: list[str]
     columns: list[NDArray[Any]]
     offset: int = 0
-    lines: NDArray[np.int64] | None = None
     notes: list[str] = field(default_factory=list)
     unsupported: dict[str, str] = field(default_factory=dict)
     decimal_comma: bool = False
+    find_lines: LineFinder | None = field(default=None, repr=False, compare=False)
+    # The rows of the source this frame's rows are, when taken out of order (None: offset, offset + 1, ...).
+    _rows: NDArray[np.int64] | None = field(default=None, init=False, repr=False, compare=False)
     _index: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
     _indexed: list[str] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -112,25 +121,47 @@ class Frame:
             return self._find(name)
         return position
 
+    @property
+    def lines(self) -> NDArray[np.int64] | None:
+        """For CSV, the file line on which each row ends (header = line 1); None for other sources.
+
+        Found by reading the file again (see :attr:`find_lines`): for messages and checks, not
+        for a loop. None too where the lines cannot be found (standard input that was not kept).
+        """
+        if self.find_lines is None:
+            return None
+        if self.n_rows == 0:
+            return np.zeros(0, dtype=np.int64)
+        return self.find_lines(self._source_rows(np.arange(self.n_rows, dtype=np.int64)))
+
+    def _source_rows(self, rows: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Rows of this frame as rows of the whole source."""
+        return self._rows[rows] if self._rows is not None else self.offset + rows
+
     def where(self, row: int) -> str:
         """``row 17 (line 19)``: a row of this chunk, numbered from 0 over the whole source."""
         text = f"row {self.offset + row}"
-        if self.lines is not None and 0 <= row < len(self.lines):
-            text += f" (line {int(self.lines[row])})"
+        if self.find_lines is not None and 0 <= row < self.n_rows:
+            lines = self.find_lines(self._source_rows(np.array([row], dtype=np.int64)))
+            if lines is not None:
+                text += f" (line {int(lines[0])})"
         return text
 
     def take(self, rows: NDArray[np.int64]) -> Frame:
-        """A frame of the given rows (absolute positions are kept only for contiguous slices)."""
-        return Frame(
+        """A frame of the given rows (absolute positions are kept only for contiguous slices; lines for all)."""
+        part = Frame(
             source=self.source,
             names=list(self.names),
             columns=[c[rows] for c in self.columns],
             offset=self.offset,
-            lines=None if self.lines is None else self.lines[rows],
             notes=list(self.notes),
             unsupported=dict(self.unsupported),
             decimal_comma=self.decimal_comma,
+            find_lines=self.find_lines,
         )
+        if self.find_lines is not None:
+            part._rows = self._source_rows(np.arange(self.n_rows, dtype=np.int64)[rows])
+        return part
 
 
 def listed(names: Sequence[str], limit: int = 12) -> str:

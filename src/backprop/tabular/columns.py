@@ -46,7 +46,7 @@ class Parsed:
     bad: int | None = None
 
 
-class Coded(np.ndarray):  # type: ignore[type-arg]
+class Coded(np.ndarray):  # type: ignore[type-arg, unused-ignore]
     """A text column (object array of str or None) that also holds its dictionary encoding.
 
     What the Arrow readers give for text: ``codes[i]`` is row i's position in ``values``

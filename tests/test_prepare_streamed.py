@@ -180,3 +180,14 @@ def test_train_missing_category_from_the_command_line(tmp_path) -> None:  # type
     assert model.preprocessor_.features[0].categories == ["blue", "red", MISSING_CATEGORY]
     with pytest.raises(bp.BackpropError, match="missing_category must be True or False"):
         bp.TabularModel(missing_category="yes").fit(tmp_path / "c.csv")
+
+
+def test_a_stratified_split_of_class_indices_counts_rather_than_sorts_and_gives_the_same_split() -> None:
+    from backprop.preprocessing import stratified_split
+
+    labels = np.random.default_rng(4).integers(0, 10, size=5000)
+    # Digits as text take the sorting path; their order is the order of the numbers.
+    for by_count, by_sort in zip(
+        stratified_split(labels, 0.2, seed=9), stratified_split(labels.astype(str), 0.2, seed=9), strict=True
+    ):
+        np.testing.assert_array_equal(by_count, by_sort)

@@ -623,7 +623,9 @@ def stratified_split(y: Any, test_size: float | int = 0.25, seed: int | None = N
     n_test = _test_count(test_size, n)
     rng = np.random.default_rng(check_seed(seed))
     try:
-        _, inverse = np.unique(labels, return_inverse=True, axis=0 if labels.ndim == 2 else None)
+        inverse = _small_int_ranks(labels)
+        if inverse is None:
+            _, inverse = np.unique(labels, return_inverse=True, axis=0 if labels.ndim == 2 else None)
     except TypeError:
         kinds = sorted({type(item).__name__ for item in labels.flat})
         raise BackpropTypeError(f"y must hold labels of one comparable type, got a mix of {kinds}") from None
@@ -648,6 +650,19 @@ def stratified_split(y: Any, test_size: float | int = 0.25, seed: int | None = N
     train_index = rng.permutation(np.concatenate(train_parts)).astype(np.int64)
     test_index = rng.permutation(np.concatenate(test_parts)).astype(np.int64)
     return train_index, test_index
+
+
+def _small_int_ranks(labels: NDArray[Any]) -> NDArray[np.intp] | None:
+    """``np.unique(labels, return_inverse=True)[1]`` by counting, for class indices (1-D, 0 ≤ label < 2**20):
+    millions of rows without a sort. None for other labels."""
+    if labels.ndim != 1 or labels.dtype.kind not in "iu" or labels.size == 0:
+        return None
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= 1 << 20:
+        return None
+    present = np.bincount(labels, minlength=high + 1) > 0
+    rank = np.cumsum(present) - 1  # a label's place among the distinct labels, in order
+    return rank[labels].astype(np.intp)
 
 
 def train_test_split(

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from .._memory import check_allocation
 from ..errors import DataError, ParameterError
-from ..preprocessing import fraction_count, split, standard_statistics, stratified_split
+from ..preprocessing import fraction_count, split, standard_statistics, standardize_in_place, stratified_split
 from .columns import (
     LARGEST,
     FeatureSpec,
@@ -123,9 +123,9 @@ def _target_spec(
                 f"{frame.source}: the target column {name!r} holds values beyond float32's range of "
                 f"±{LARGEST:.4g}; rescale it"
             )
-        distinct = np.unique(values)
-        integral = bool(np.all(values == np.round(values)))
-        if task is None and integral and 2 <= len(distinct) <= min(MAX_AUTO_CLASSES, max(2, int(present.sum()) // 2)):
+        integral = task is None and bool(np.all(values == np.round(values)))
+        distinct = _distinct(values) if integral else values[:0]  # only numbers that may be classes
+        if integral and 2 <= len(distinct) <= min(MAX_AUTO_CLASSES, max(2, int(present.sum()) // 2)):
             shown = ", ".join(number_text(v) for v in distinct[:6]) + (", ..." if len(distinct) > 6 else "")
             note = (
                 f"target {name!r} has {len(distinct)} integer values ({shown}): treated as classes "
@@ -135,14 +135,12 @@ def _target_spec(
             return TargetSpec(name, "numeric"), parsed.values, missing, None
     # Classes.
     if numeric:
-        values = parsed.values[present]
-        distinct_f = np.unique(values)
+        distinct_f = distinct if note is not None else np.unique(parsed.values[present])
         classes: list[Label] = [
             int(v) if float(v).is_integer() and abs(v) < 2**53 else float(v) for v in distinct_f.tolist()
         ]
     else:
-        text, _ = as_text(column)
-        classes = sorted({str(v) for v in text[present].tolist()})
+        classes = sorted(encode(column).values)
     if len(classes) < 2:
         raise DataError(
             f"{frame.source}: the target column {name!r} has a single class {classes[0]!r}; "
@@ -156,6 +154,15 @@ def _target_spec(
     spec = TargetSpec(name, "classes", classes=classes)
     indices, missing = class_indices(frame, spec, column)
     return spec, indices, missing, note
+
+
+def _distinct(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``np.unique(values)`` of integral values: by counting when they span less than 2**20, else by sorting."""
+    low, high = float(values.min()), float(values.max())
+    if high - low >= 1 << 20:
+        return np.unique(values)
+    present = np.flatnonzero(np.bincount((values - low).astype(np.int64)))
+    return present.astype(np.float64) + low
 
 
 def _statistics(observed: NDArray[np.float64]) -> tuple[float, float]:
@@ -270,7 +277,7 @@ def prepare_training(
     # transformed on its own: no whole-table copy to index from.
     X_train = pre.transform(frame, rows=plan.rows_train)
     X_test = pre.transform(frame, rows=plan.rows_test)
-    y_train, y_test = (targets_of(pre, frame, rows) for rows in (plan.rows_train, plan.rows_test))
+    y_train, y_test = (targets_of(pre, frame, rows, plan.targets) for rows in (plan.rows_train, plan.rows_test))
     return Prepared(
         preprocessor=pre,
         X_train=X_train,
@@ -285,16 +292,25 @@ def prepare_training(
     )
 
 
-def targets_of(pre: Preprocessor, frame: Frame, rows: NDArray[np.int64] | None = None) -> NDArray[Any]:
+def targets_of(
+    pre: Preprocessor, frame: Frame, rows: NDArray[np.int64] | None = None, read: NDArray[Any] | None = None
+) -> NDArray[Any]:
     """The targets of ``frame``'s ``rows`` as training uses them: int64 class indices, or float32
-    numbers standardised with the fitted statistics.
+    numbers standardised with the fitted statistics. ``read``: the targets :attr:`Plan.targets`
+    holds, rather than reading the column again.
 
     Raises
     ------
     DataError
         A numeric target too large for float32 once standardised (a row far from the training rows' spread).
     """
-    y, _ = pre.targets(frame)
+    if read is None:
+        y, _ = pre.targets(frame)
+    elif pre.target.kind == "classes":
+        y = read
+    else:  # as Preprocessor.targets scales them
+        with np.errstate(over="ignore", invalid="ignore"):
+            y = standardize_in_place(np.array(read, dtype=np.float64), pre.target.mean, pre.target.scale)
     if rows is not None:
         y = y[rows]
     if pre.target.kind == "classes":
@@ -321,6 +337,8 @@ class Plan:
     n_rows : int
         Rows in the source; ``n_dropped`` of them were dropped (missing values).
     notes : list of str
+    targets : ndarray of shape (n_rows,) or None
+        Every row's target as the first pass read it: class indices (−1 missing) or numbers.
     """
 
     preprocessor: Preprocessor
@@ -329,6 +347,7 @@ class Plan:
     n_rows: int
     n_dropped: int
     notes: list[str]
+    targets: NDArray[Any] | None = None
 
 
 def plan_training(
@@ -423,7 +442,7 @@ def plan_training(
     # The test split, stratified by class.
     y_kept = y_all[rows_kept]
     if test_size > 0:
-        n_groups = len(np.unique(y_kept)) if spec.kind == "classes" else 1
+        n_groups = int(np.count_nonzero(np.bincount(y_kept.astype(np.int64)))) if spec.kind == "classes" else 1
         check_held_out(
             source,
             test_size,
@@ -441,7 +460,7 @@ def plan_training(
             train, test = stratified_split(y_kept, test_size, seed=seed)
         else:
             train, test = split(len(rows_kept), test_size, seed=seed)
-        rows_train, rows_test = np.sort(rows_kept[train]), np.sort(rows_kept[test])
+        rows_train, rows_test = _in_order(rows_kept[train], n_rows), _in_order(rows_kept[test], n_rows)
     else:
         rows_train, rows_test = rows_kept, np.zeros(0, dtype=np.int64)
 
@@ -456,7 +475,7 @@ def plan_training(
     if dates:
         notes.append(f"date columns as days since 1970-01-01: {listed(dates, 6)}")
     pre = Preprocessor(specs, spec, standardize=bool(standardize), impute=impute)
-    return Plan(pre, rows_train, rows_test, n_rows, n_rows - len(rows_kept), notes)
+    return Plan(pre, rows_train, rows_test, n_rows, n_rows - len(rows_kept), notes, y_all)
 
 
 class _FirstPass:
@@ -542,6 +561,13 @@ class _FirstPass:
     def again(self) -> Iterable[Frame]:
         """The source's chunks once more (the kept chunk, or a new pass)."""
         return self.frames if self.frames else (f for f in self.chunks() if f.n_rows)
+
+
+def _in_order(rows: NDArray[np.int64], n_rows: int) -> NDArray[np.int64]:
+    """Distinct row numbers sorted, by marking them (a sort of millions costs more)."""
+    marked = np.zeros(n_rows, dtype=bool)
+    marked[rows] = True
+    return np.flatnonzero(marked).astype(np.int64)
 
 
 def _interned(column: NDArray[Any], labels: dict[str, str]) -> NDArray[Any]:

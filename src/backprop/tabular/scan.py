@@ -177,10 +177,14 @@ class Moments:
         self.pending_n += len(values)
         block = self.block
         if self.pending_n >= block:
-            joined = np.concatenate(self.pending)
+            joined = self.pending[0] if len(self.pending) == 1 else np.concatenate(self.pending)
             whole = len(joined) - len(joined) % block
-            for start in range(0, whole, block):
-                self._block(joined[start : start + block])
+            # The full blocks at once: each row of the reshaped array reduces as that block alone would.
+            rows = joined[:whole].reshape(-1, block)
+            means, variances = rows.mean(axis=1), rows.var(axis=1)
+            self.blocks.extend(
+                (block, float(m), float(v)) for m, v in zip(means.tolist(), variances.tolist(), strict=True)
+            )
             rest = joined[whole:]
             self.pending, self.pending_n = [rest], len(rest)
 

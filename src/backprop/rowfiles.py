@@ -412,17 +412,30 @@ def _pread_into(fd: int, view: memoryview, offset: int, lock: threading.Lock | N
         return os.readv(fd, [view])
 
 
+def npy_header(stream: Any) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+    """The shape, Fortran order and dtype in the header of the ``.npy`` data ``stream`` is at, read
+    without unpickling anything; ``stream`` is left at the first byte of the data.
+
+    Raises
+    ------
+    Exception
+        Whatever numpy raises for a header that is not ``.npy`` (ValueError, SyntaxError, ...).
+    """
+    fmt = np.lib.format
+    version = fmt.read_magic(stream)
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise ValueError(f"unknown .npy format version {version}")
+    read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+    shape, fortran_order, dtype = read_header(stream)
+    return shape, fortran_order, dtype
+
+
 def _read_header(fd: int, where: str) -> tuple[int, tuple[int, int], np.dtype[Any]]:
     """The data's first byte, the shape and the dtype of the ``.npy`` file ``fd``, every rule checked."""
-    fmt = np.lib.format
     size = os.fstat(fd).st_size
     with open(fd, "rb", closefd=False) as stream:
         try:
-            version = fmt.read_magic(stream)
-            if version not in ((1, 0), (2, 0), (3, 0)):
-                raise ValueError(f"unknown .npy format version {version}")
-            read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-            shape, fortran_order, dtype = read_header(stream)
+            shape, fortran_order, dtype = npy_header(stream)
         except Exception as exc:  # ValueError, SyntaxError ... of a file that is not .npy or a corrupt header
             text = _terminal.shown(exc)
             raise DataError(f"{where} is not a .npy file that numpy can read: {text}") from None

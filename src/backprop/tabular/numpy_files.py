@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import DataError
+from ..rowfiles import npy_header
 from .columns import quiet_nans
 from .frame import Frame, cut, header_names, one_line
 
@@ -49,13 +50,8 @@ def _check_npy_header(stream: BinaryIO, size: int, where: str, name: str) -> Non
     ``stream`` is at the start of the ``.npy`` data. A file of pickled objects
     is left to ``np.load``, which refuses it.
     """
-    fmt = np.lib.format
     try:
-        version = fmt.read_magic(stream)
-        if version not in ((1, 0), (2, 0), (3, 0)):
-            raise ValueError(f"unknown .npy format version {version}")
-        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, _, dtype = read_header(stream)
+        shape, _, dtype = npy_header(stream)
     except Exception as exc:  # ValueError, SyntaxError, a tokenizer error ... of a corrupt header
         raise DataError(f"{where}: {name} is not a readable NumPy array: {one_line(exc)}") from None
     if dtype.hasobject:

@@ -63,11 +63,19 @@ def write_parquet_dir(folder, n=600, seed=0, files=3):
     return folder
 
 
+def aged(path):
+    """``path`` (and a folder's files) last changed a minute ago: not racy (see cache.RACY_SECONDS)."""
+    past = time.time() - 60
+    for item in [path, *(path.iterdir() if path.is_dir() else [])]:
+        os.utime(item, (past, past))
+    return str(path)
+
+
 @pytest.fixture(params=["csv", "parquet folder"])
 def source(request, tmp_path):
     if request.param == "csv":
-        return str(write_csv(tmp_path / "data.csv"))
-    return str(write_parquet_dir(tmp_path / "data"))
+        return aged(write_csv(tmp_path / "data.csv"))
+    return aged(write_parquet_dir(tmp_path / "data"))
 
 
 def same_model(a, b):
@@ -174,8 +182,8 @@ def test_killed_writer_leaves_no_entry_that_a_later_run_uses(tmp_path, cache_dir
     env = {**os.environ, "BACKPROP_CACHE_DIR": str(cache_dir)}
     killed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    leftovers = os.listdir(cache_dir)
-    assert len(leftovers) == 1 and leftovers[0].startswith(".tmp-")
+    leftovers = [name for name in os.listdir(cache_dir) if name != cache.TAG]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".tmp-backprop-")
     assert list_entries() == []
     data = prepared_data(str(path), target="label")
     assert not data.reused
@@ -326,3 +334,44 @@ def test_a_parquet_dataset_larger_than_the_address_space_trains_to_the_same_bits
         str(tmp_path / "big"), target="y", out_of_core=False
     )
     assert np.array_equal(np.load(out), in_memory.network_.parameters)
+
+
+def test_clean_removes_only_what_the_cache_made(tmp_path):
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    # A folder that is not a cache: nothing is prepared into it, listed or removed from it.
+    with pytest.raises(bp.BackpropError, match=r"not empty and has no CACHEDIR.TAG"):
+        prepared_data(aged(write_csv(tmp_path / "d.csv")), target="label", cache_dir=folder)
+    with pytest.raises(bp.BackpropError, match=r"has no CACHEDIR.TAG: it is not a backprop cache"):
+        clean(all=True, cache_dir=folder)
+    assert list_entries(folder) == [] and (folder / "notes.txt").exists()
+    # In the cache, folders of other names, or named like an entry without an entry's files, stay.
+    data = prepared_data(aged(write_csv(tmp_path / "d.csv")), target="label")
+    root = os.path.dirname(data.folder)
+    for name in (".tmp-build", ".tmp-backprop-elsewhere-1-0123abcd", "a" * 64):
+        os.makedirs(os.path.join(root, name, "keep"))
+    removed = clean()
+    assert removed.removed == []
+    assert sorted(os.listdir(root)) == sorted(
+        [cache.TAG, ".tmp-build", ".tmp-backprop-elsewhere-1-0123abcd", "a" * 64, os.path.basename(data.folder)]
+    )
+
+
+def test_a_file_changed_just_before_it_was_prepared_is_prepared_again(tmp_path):
+    path = write_csv(tmp_path / "d.csv")  # changed now: its mtime may not show a change within the same tick
+    first = prepared_data(str(path), target="label")
+    second = prepared_data(str(path), target="label")
+    assert not second.reused and any("changed just before" in note for note in second.notes)
+    aged(path)  # a minute old, then prepared: the entry is reused from then on
+    third = prepared_data(str(path), target="label")
+    assert prepared_data(str(path), target="label").reused and third.folder != first.folder
+
+
+def test_one_hot_targets_that_would_not_fit_are_refused_before_the_cache_is_written(tmp_path, monkeypatch):
+    path = tmp_path / "many.csv"
+    path.write_text("x,kind\n" + "".join(f"{i % 13},k{i % 40}\n" for i in range(400)))
+    monkeypatch.setenv("BACKPROP_MEMORY_LIMIT", "20K")  # 320 training rows × 40 classes × 4 bytes = 51,200
+    with pytest.raises(bp.BackpropError, match=r"'kind' \(40 classes, one-hot targets for 320 training rows\)"):
+        prepared_data(aged(path), target="kind")
+    assert list_entries() == []

@@ -191,3 +191,16 @@ def test_a_stratified_split_of_class_indices_counts_rather_than_sorts_and_gives_
         stratified_split(labels, 0.2, seed=9), stratified_split(labels.astype(str), 0.2, seed=9), strict=True
     ):
         np.testing.assert_array_equal(by_count, by_sort)
+
+
+def test_categories_no_row_uses_are_not_classes_or_cells() -> None:
+    pd = pytest.importorskip("pandas")
+    from backprop.dataframes import frame_of
+
+    kinds = pd.Categorical(["a", "b"] * 10, categories=["a", "b", "zz"])
+    numbers = pd.Categorical(["1", "2", "3", "2"] * 5, categories=["1", "2", "3", "x"])
+    frame = frame_of(pd.DataFrame({"size": np.arange(20.0) % 7, "n": numbers, "kind": kinds}))
+    assert prepare_training(frame, target="kind", test_size=0).preprocessor.classes == ["a", "b"]
+    # 'x' is in the dictionary, in no row: the column is numbers.
+    regression = prepare_training(frame, target="n", ignore=["kind"], task="regression", test_size=0)
+    assert regression.preprocessor.target.kind == "numeric"

@@ -31,6 +31,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from numpy.typing import NDArray
 
-from .._memory import CHUNK_BYTES, available_bytes, format_bytes, rows_within
+from .._memory import CHUNK_BYTES, available_bytes, check_allocation, format_bytes, rows_within
 from ..errors import DataError, ModelFileError, ParameterError
 from ..rowfiles import RowFile
 from .columns import LARGEST
@@ -52,7 +53,13 @@ from .readers import is_dataset_name, iter_tables, source_identity
 CACHE_FORMAT = "backprop-prepared-data"
 CACHE_VERSION = 1
 #: Temporary folders (entries being written or removed) start with this.
-TEMPORARY_PREFIX = ".tmp-"
+TEMPORARY_PREFIX = ".tmp-backprop-"
+#: Marks the cache's folder (the Cache Directory Tagging convention): no folder without it is cleaned.
+TAG = "CACHEDIR.TAG"
+_TAG_TEXT = "Signature: 8a477f597d28d172789f06886806bc55\n# A cache of prepared data, made by backprop.\n"
+#: A source file changed this close to the start of its preparation may have changed unseen (a
+#: file system's clock is coarse): its entry is prepared again rather than reused.
+RACY_SECONDS = 2.0
 #: A temporary folder this old is stale even if a process of its id is alive (ids are reused).
 STALE_SECONDS = 24 * 3600
 ENTRY = "entry.json"
@@ -329,17 +336,28 @@ def prepared_data(
         "header": header,
         "preprocessing": None if preprocessor is None else preprocessor.to_dict(),
     }
-    parts = {"format": CACHE_FORMAT, "version": CACHE_VERSION, "files": files, "options": options}
+    parts = {
+        "format": CACHE_FORMAT,
+        "version": CACHE_VERSION,
+        "files": files,
+        "options": options,
+        "versions": _versions(),  # another reader or preprocessing may give other bits
+    }
     key = hashlib.sha256(json.dumps(parts, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     root = cache_folder(cache_dir)
     folder = os.path.join(root, key)
     notes: list[str] = []
     if os.path.isdir(folder):
         try:
-            return _read_entry(folder, key)
+            if _racy(folder):
+                notes.append(f"{source} changed just before {folder} was prepared; preparing it again")
+                _remove(root, folder)
+            else:
+                return _read_entry(folder, key)
         except (DataError, ModelFileError, OSError, ValueError, KeyError, TypeError) as exc:
             notes.append(f"the cache entry {folder} is damaged ({exc}); rebuilding it")
             _remove(root, folder)
+    started = time.time()
     shape = _parquet_shape(files)
 
     def chunks(stage: str) -> Callable[[], Iterable[Frame]]:
@@ -370,9 +388,13 @@ def prepared_data(
     )
     pre = preprocessor or plan.preprocessor
     plan = Plan(pre, plan.rows_train, plan.rows_test, plan.n_rows, plan.n_dropped, [*plan.notes])
-    os.makedirs(root, exist_ok=True)
+    if len(pre.classes) > 2:  # training holds one-hot targets of the training rows in memory
+        k, n_train = len(pre.classes), len(plan.rows_train)
+        what = f"the target column {pre.target.name!r} ({k:,} classes, one-hot targets for {n_train:,} training rows)"
+        check_allocation(4 * n_train * k, what)
+    _tagged(root)
     _check_space(root, source, pre, plan)
-    temporary = os.path.join(root, f"{TEMPORARY_PREFIX}{os.getpid()}-{secrets.token_hex(4)}")
+    temporary = _temporary(root)
     os.mkdir(temporary)
     try:
         sizes = _write_matrices(temporary, source, header, pre, plan, progress)
@@ -389,6 +411,8 @@ def prepared_data(
             "shapes": {"train": len(plan.rows_train), "test": len(plan.rows_test), "inputs": pre.n_inputs},
             "sizes": sizes,
             "created": time.time(),
+            # A file changed within RACY_SECONDS of the first pass may change again unseen at the same mtime.
+            "racy": any(f["mtime_ns"] / 1e9 >= started - RACY_SECONDS for f in files),
         }
         with open(os.path.join(temporary, ENTRY), "w", encoding="utf-8") as file:
             json.dump(document, file)
@@ -566,12 +590,36 @@ def _read_entry(folder: str, key: str, touch: bool = True) -> CachedData:
 
 def _remove(root: str, folder: str) -> None:
     """Remove an entry: renamed out of the way first, so no run opens half of it."""
-    doomed = os.path.join(root, f"{TEMPORARY_PREFIX}{os.getpid()}-{secrets.token_hex(4)}")
+    doomed = _temporary(root)
     try:
         os.rename(folder, doomed)
     except FileNotFoundError:
         return
     shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _host() -> str:
+    return "".join(c if c.isalnum() else "_" for c in socket.gethostname()) or "host"
+
+
+def _temporary(root: str) -> str:
+    """A new temporary folder's path: ``.tmp-backprop-<host>-<pid>-<8 hex digits>``."""
+    return os.path.join(root, f"{TEMPORARY_PREFIX}{_host()}-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def _tagged(root: str) -> None:
+    """Create the cache's folder with its :data:`TAG`, or check an existing one has it."""
+    os.makedirs(root, exist_ok=True)
+    tag = os.path.join(root, TAG)
+    if os.path.isfile(tag):
+        return
+    if any(not name.startswith(".") for name in os.listdir(root)):
+        raise DataError(
+            f"{root} is not empty and has no {TAG}: it is not a backprop cache; "
+            "give an empty or new folder (--cache-dir, BACKPROP_CACHE_DIR)"
+        )
+    with open(tag, "w", encoding="ascii") as file:
+        file.write(_TAG_TEXT)
 
 
 def _fsync_folder(folder: str) -> None:
@@ -590,6 +638,24 @@ def _is_key(name: str) -> bool:
     return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
 
 
+def _versions() -> dict[str, str]:
+    import pyarrow  # type: ignore[import-untyped]
+
+    from .. import __version__
+
+    return {"backprop": __version__, "numpy": np.__version__, "pyarrow": pyarrow.__version__}
+
+
+def _racy(folder: str) -> bool:
+    with open(os.path.join(folder, ENTRY), encoding="utf-8") as file:
+        return bool(json.load(file).get("racy", False))
+
+
+def _ours(folder: str) -> bool:
+    """Whether a folder named like an entry holds an entry's files (a damaged one may be removed)."""
+    return any(os.path.lexists(os.path.join(folder, name)) for name in (ENTRY, "X_train.npy"))
+
+
 def _folder_size(folder: str) -> int:
     total = 0
     for root, _dirs, names in os.walk(folder):
@@ -603,9 +669,10 @@ def list_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheE
     """The entries of the cache, most recently used first (a damaged one says what is wrong)."""
     root = cache_folder(cache_dir)
     entries = []
-    for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+    tagged = os.path.isfile(os.path.join(root, TAG))
+    for name in sorted(os.listdir(root)) if tagged else []:
         folder = os.path.join(root, name)
-        if not _is_key(name) or not os.path.isdir(folder):
+        if not _is_key(name) or not os.path.isdir(folder) or os.path.islink(folder) or not _ours(folder):
             continue
         path = os.path.join(folder, ENTRY)
         try:
@@ -631,13 +698,19 @@ def list_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheE
 
 
 def _stale(name: str, folder: str) -> bool:
-    """A temporary folder whose writer is gone (its process id is not running), or older than a day."""
+    """A temporary folder of this machine whose writer is gone (its process id is not running), or
+    one of any machine older than a day; a name not of :func:`_temporary`'s form is not ours."""
+    parts = name[len(TEMPORARY_PREFIX) :].split("-")
+    if len(parts) != 3 or not parts[1].isdigit() or len(parts[2]) != 8:
+        return False
+    host, pid = parts[0], int(parts[1])
     try:
         if time.time() - os.path.getmtime(folder) > STALE_SECONDS:
             return True
-        pid = int(name[len(TEMPORARY_PREFIX) :].split("-")[0])
-    except (OSError, ValueError):
-        return True
+    except OSError:
+        return False
+    if host != _host():  # another machine's process (a shared cache): only its age tells
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -680,10 +753,17 @@ def clean(
     freed = 0
     if not os.path.isdir(root):
         return Cleaned(removed, freed)
+    if not os.path.isfile(os.path.join(root, TAG)):
+        raise DataError(f"{root} has no {TAG}: it is not a backprop cache, and nothing in it was removed")
     now = time.time()
     for name in sorted(os.listdir(root)):
         folder = os.path.join(root, name)
-        if name.startswith(TEMPORARY_PREFIX) and os.path.isdir(folder) and _stale(name, folder):
+        if (
+            name.startswith(TEMPORARY_PREFIX)
+            and os.path.isdir(folder)
+            and not os.path.islink(folder)
+            and _stale(name, folder)
+        ):
             freed += _folder_size(folder)
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)

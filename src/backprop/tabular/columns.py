@@ -100,12 +100,14 @@ def encode(column: NDArray[Any]) -> Encoded:
         raw_codes, raw_values = codes, column.values.tolist()  # type: ignore[attr-defined]
     else:
         raw_codes, raw_values = _dictionary(column)
+    # A dictionary may hold values no row uses (a pandas categorical's unused categories): not values.
+    used = np.bincount(raw_codes[raw_codes >= 0], minlength=len(raw_values)) > 0
     # Distinct raw values may strip to the same text: " red" and "red" are one category.
     mapping = np.empty(len(raw_values) + 1, dtype=np.int64)
     mapping[-1] = -1
     index: dict[str, int] = {}
-    for k, value in enumerate(raw_values):
-        mapping[k] = -1 if is_missing(value) else index.setdefault(value.strip(), len(index))
+    for k, (value, in_use) in enumerate(zip(raw_values, used.tolist(), strict=True)):
+        mapping[k] = -1 if not in_use or is_missing(value) else index.setdefault(value.strip(), len(index))
     return Encoded(mapping[raw_codes], list(index))
 
 
@@ -152,12 +154,14 @@ def parse_numbers(column: NDArray[Any], decimal_comma: bool) -> Parsed:
         return Parsed(np.full(len(column), np.nan), np.ones(len(column), dtype=bool))
     codes = getattr(column, "codes", None)
     if codes is not None and len(codes) == len(column) and 2 * len(column.values) <= len(column):  # type: ignore[attr-defined]
-        # Few distinct cells (a Coded column): parse each once.
-        distinct = parse_numbers(np.asarray(column.values, dtype=object), decimal_comma)  # type: ignore[attr-defined]
+        # Few distinct cells (a Coded column): parse each once, those that rows use.
+        cells = np.asarray(column.values, dtype=object).copy()  # type: ignore[attr-defined]
+        cells[np.bincount(codes[codes >= 0], minlength=len(cells)) == 0] = None
+        distinct = parse_numbers(cells, decimal_comma)
         values = np.append(distinct.values, np.nan)[codes]
         missing = np.append(distinct.missing, True)[codes]
         if distinct.bad is not None:
-            return Parsed(values, missing, bad=int(np.argmax(codes == distinct.bad)))
+            return Parsed(values, missing, bad=int(np.flatnonzero(codes == distinct.bad)[0]))
         return Parsed(values, missing)
     try:  # the fast path: every cell a number (one beyond float64's range is inf, as float() makes it)
         with np.errstate(over="ignore"):

@@ -152,10 +152,11 @@ def parse_numbers(column: NDArray[Any], decimal_comma: bool) -> Parsed:
         if present.size:
             return Parsed(np.full(len(column), np.nan), np.isnat(column), bad=int(present[0]))
         return Parsed(np.full(len(column), np.nan), np.ones(len(column), dtype=bool))
-    codes = getattr(column, "codes", None)
-    if codes is not None and len(codes) == len(column) and 2 * len(column.values) <= len(column):  # type: ignore[attr-defined]
+    codes: NDArray[np.int64] | None = getattr(column, "codes", None)
+    dictionary: Any = getattr(column, "values", None)
+    if codes is not None and len(codes) == len(column) and 2 * len(dictionary) <= len(column):
         # Few distinct cells (a Coded column): parse each once, those that rows use.
-        cells = np.asarray(column.values, dtype=object).copy()  # type: ignore[attr-defined]
+        cells: NDArray[Any] = np.array(dictionary, dtype=object)
         cells[np.bincount(codes[codes >= 0], minlength=len(cells)) == 0] = None
         distinct = parse_numbers(cells, decimal_comma)
         values = np.append(distinct.values, np.nan)[codes]

@@ -204,3 +204,14 @@ def test_categories_no_row_uses_are_not_classes_or_cells() -> None:
     # 'x' is in the dictionary, in no row: the column is numbers.
     regression = prepare_training(frame, target="n", ignore=["kind"], task="regression", test_size=0)
     assert regression.preprocessor.target.kind == "numeric"
+
+
+def test_a_streamed_csvs_target_error_names_the_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from backprop.tabular import iter_tables
+
+    rows = ["x,y"] + [f"{i % 7},{i % 5}.5" for i in range(3000)] + ["1,abc"] + [f"{i},{i}.5" for i in range(10)]
+    path = tmp_path / "late.csv"
+    path.write_text("\n\n".join(rows) + "\n")  # a blank line after every row: row r ends on line 2r + 3
+    # Row 3000 is on line 6003, in the seventh chunk of 500 rows.
+    with pytest.raises(DataError, match=r"late.csv: column 'y', row 3000 \(line 6003\): 'abc' is not a number"):
+        plan_training(lambda: iter_tables(str(path), 500), task="regression")

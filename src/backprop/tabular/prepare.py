@@ -534,12 +534,13 @@ class _FirstPass:
         if len(self.frames) == 1:
             self.target_frame = self.frames[0]
         else:
-            # One column for the whole source: messages then name rows, not lines.
+            # One column for the whole source, its rows numbered over it (a CSV's lines found as the chunks' are).
             self.target_frame = Frame(
                 source=first.source,
                 names=[self.target_name],
                 columns=[joined(target_parts)],
                 decimal_comma=first.decimal_comma,
+                find_lines=first.find_lines,
             )
 
     def dropped_rows(self, missing_category: bool) -> NDArray[np.bool_]:

@@ -9,6 +9,7 @@ import importlib.util
 import json
 import sys
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -279,15 +280,35 @@ def test_data_mode_reports_out_of_core_as_not_available_without_the_option(tmp_p
     from backprop.bench import data_runners
 
     monkeypatch.setattr(data_runners, "has_out_of_core", lambda: False)
-    data, result = data_json(tmp_path, "--data-workload", "out-of-core")
+    data, result = data_json(tmp_path, "--data-workload", "out-of-core", "--data-features", "50")
     assert result.exit_code == 0, result.output
     entry = data["workloads"]["out-of-core"]
-    assert entry["dataset"] is None and entry["limit_mb"] == 1024
-    for name in ("out-of-core-cold", "out-of-core", "in-memory"):
+    assert entry["dataset"] is None and entry["limit_mb"] == 1024 and entry["features"] == 50
+    assert entry["network"] == {"hidden": [256, 128], "batch_size": 256}
+    for name in ("out-of-core-cold", "out-of-core", "in-memory", "out-of-core-same-files"):
         assert entry["contenders"][name]["status"] == "missing"
         assert entry["contenders"][name]["reason"] == "backprop train has no --out-of-core option in this version"
-    assert [t["status"] for t in data["targets"]] == ["n/a", "n/a"]
+    assert [t["status"] for t in data["targets"]] == ["n/a", "n/a", "n/a"]
     assert "no --out-of-core option" in result.output
+
+
+def test_the_parquet_dataset_has_wide_float32_rows_the_same_for_the_same_sizes(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    from backprop.bench import data_workloads
+
+    # 3 MB of rows of 30 float32 features and y: 124 bytes a row, 3 * 2**20 / 124 = 25,368.8: 25,369 rows.
+    files = data_workloads.write_parquet_dataset(tmp_path / "a", 3, features=30)
+    again = data_workloads.write_parquet_dataset(tmp_path / "b", 3, features=30)
+    assert data_workloads.parquet_rows(files) == 25_369 == round(3 * 2**20 / data_workloads.wide_row_bytes(30))
+    table = pq.read_table(files[0])
+    assert table.column_names == [*(f"x{j}" for j in range(30)), "y"]
+    assert {str(t) for t in table.schema.types} == {"float"}
+    assert [a.read_bytes() for a in files] == [b.read_bytes() for b in again]
+    # y is a linear mix of the features plus a little noise: nearly all its variance is explained.
+    X = np.column_stack([table.column(j).to_numpy() for j in range(30)])
+    y = table.column("y").to_numpy()
+    residual = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
+    assert 0.005 < residual.var() / y.var() < 0.02
 
 
 def test_data_mode_options_are_checked():

@@ -175,6 +175,17 @@ def render_data(results: dict[str, Any], console: Console) -> None:
             )
         table.add_section()
     console.print(table)
+    training = results["workloads"].get("out-of-core")
+    if training is not None and training.get("dataset") is not None:
+        network = training["network"]
+        console.print(
+            f"out-of-core: {training['dataset']['rows']:,} rows × {training['features']} float32 features + y "
+            f"({training['dataset']['mb']:,.0f} MB on disk) under start-up + {training['limit_mb']:,} MB of "
+            f"address space; in memory: {training['in_memory_dataset']['rows']:,} rows (its first files); "
+            f"every run: hidden {network['hidden']}, batch {network['batch_size']}, seed 0, "
+            f"{training['epochs']} epochs (rows/s: median of epochs 2..), environment {training['environment']}",
+            soft_wrap=True,
+        )
     marks = Table(title="issue 15's figures (ratios of the medians above)", title_justify="left")
     for column in ("workload", "figure", "value", "goal", ""):
         marks.add_column(column, justify="right" if column in ("value", "goal") else "left")
@@ -236,6 +247,12 @@ def write_json(results: dict[str, Any], path: str | os.PathLike[str]) -> None:
 @click.option("--data-limit-mb", type=click.IntRange(min=1), default=None, help="Address space beyond start-up [1024].")
 @click.option("--data-epochs", type=click.IntRange(min=2), default=None, help="Epochs of the training runs [3].")
 @click.option(
+    "--data-features",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Float32 columns of the Parquet dataset's rows [200]: wide, as out of core memory grows by the row.",
+)
+@click.option(
     "--data-dir",
     type=click.Path(file_okay=False),
     default=None,
@@ -255,6 +272,7 @@ def command(
     data_parquet_mb: int | None,
     data_limit_mb: int | None,
     data_epochs: int | None,
+    data_features: int | None,
     data_dir: str | None,
 ) -> None:
     """Time backprop against PyTorch, scikit-learn and the GEMM limit (DESIGN.md §4), or with --data
@@ -280,6 +298,7 @@ def command(
             "parquet_mb": data_parquet_mb,
             "limit_mb": data_limit_mb,
             "epochs": data_epochs,
+            "features": data_features,
         }
         sizes = DataSizes(**{name: getattr(base, name) if value is None else value for name, value in given.items()})
         results = run_data(

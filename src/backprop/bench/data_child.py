@@ -8,7 +8,9 @@ has after that start-up plus ``limit_mb``; then it times the step alone
 (``time.perf_counter``) inside :class:`~backprop.bench.memory.PeakMemory`. It prints one JSON
 line: ``status`` (``ok``, ``error``), ``reason``, ``seconds``, ``peak_mb`` (growth of the peak RSS
 over the step), ``maxrss_mb`` (the process's whole peak), ``startup_mb`` (RSS after the imports),
-``address_space_mb`` (VmSize after the imports) and ``extra`` (what the task adds).
+``address_space_mb`` (VmSize after the imports) and ``extra`` (what the task adds). A SPEC's
+``env`` is the parent's: the variables it sets for the child (malloc's and Arrow's take effect at
+start-up).
 
 Tasks:
 

@@ -6,12 +6,18 @@
 * the same kind of CSV for ``predict`` (``--data-predict-rows``, default 1 million rows), and a
   quarter of it, to show that predict's memory does not grow with the file;
 * two **wide** CSVs of five rows, ``--data-columns`` columns (default 100 000) and a tenth of that;
-* a **Parquet dataset** (a folder of files of up to a million rows in row groups of 65 536,
-  the same columns as the table)
-  of ``--data-parquet-mb`` MB as Arrow in memory (default 4096: ~52 million rows; Parquet
-  compresses it on disk), for training under an address-space limit of ``--data-limit-mb``
-  beyond start-up (default 1024); its first files, the limit's worth of rows, are trained in
-  memory (without a limit) for the speed it is compared with.
+* a **Parquet dataset** of wide rows (a folder of files of :data:`PARQUET_FILE_ROWS` rows in row
+  groups of :data:`ROW_GROUP_ROWS`): ``--data-features`` float32 numbers ``x0``, ``x1``, ...
+  (default 200, standard normal) and a float32 target ``y`` (a fixed linear mix of them, plus
+  noise: a regression), ``--data-parquet-mb`` MB of it (default 4096: ~5.3 million rows), for
+  training under an address-space limit of ``--data-limit-mb`` beyond start-up (default 1024).
+  Wide rows, because out of core the memory is a fixed part (~70-100 MB of address space past
+  start-up: Python, Arrow's reader, the C heap) plus ~40-50 bytes per *row* at the peak (the
+  targets, the split, the row numbers and the shuffles stay in memory): 4 GB of 10-column rows
+  (~50 million rows) would need ~2.5 GB for those alone, whatever the cache does. At 201 float32
+  columns a row is 804 bytes, and the per-row arrays of 4 GB are ~250 MB. Its first files, the
+  limit's worth of rows, are also trained in memory (without a limit) for the speed it is
+  compared with.
 
 Each generator writes a block of rows at a time (bounded memory) from a seeded generator.
 Imports numpy; pyarrow when it writes.
@@ -28,9 +34,10 @@ import numpy as np
 
 #: Rows generated (and written) at a time.
 BLOCK_ROWS = 1 << 20
-#: Rows of a file of the Parquet dataset, and of its row groups (~5 MB in memory: a reader may stream them).
-PARQUET_FILE_ROWS = 1_000_000
-ROW_GROUP_ROWS = 65_536
+#: Rows of a file of the Parquet dataset (~200 MB at 200 features), and of its row groups (~13 MB:
+#: what a streaming reader holds at a time, small beside the limit).
+PARQUET_FILE_ROWS = 1 << 18
+ROW_GROUP_ROWS = 1 << 14
 WIDE_ROWS = 5
 COLOURS = ("red", "green", "blue", "black")
 NUMBERS = tuple(f"x{j}" for j in range(8))
@@ -46,13 +53,19 @@ class DataSizes:
     parquet_mb: int = 4096
     limit_mb: int = 1024
     epochs: int = 3
+    features: int = 200
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 #: ``--quick --data``: a smoke test, seconds rather than minutes; its figures mean little.
-QUICK_SIZES = DataSizes(rows=100_000, predict_rows=100_000, columns=2_000, parquet_mb=128, limit_mb=32, epochs=3)
+#: Its limit leaves room for the fixed part (~170-200 MB in the bench's child, with its network and the
+#: test set's predictions; 192 MB failed): 640 MB of 201 float32 columns are ~830 000 rows, ~40 MB of
+#: per-row arrays, under 256 MB (2.5 times the limit, not 4: the fixed part would need a larger dataset).
+QUICK_SIZES = DataSizes(
+    rows=100_000, predict_rows=100_000, columns=2_000, parquet_mb=640, limit_mb=256, epochs=3, features=200
+)
 
 
 def _arrow() -> Any:
@@ -102,26 +115,54 @@ def write_wide_csv(path: Path, columns: int, rows: int = WIDE_ROWS, seed: int = 
     return path
 
 
-def row_bytes() -> float:
-    """Bytes a row of the table takes in memory as Arrow (eight float64, two short strings)."""
-    probe = table_block(10_000, 0)
-    return float(probe.nbytes) / float(probe.num_rows)
+def wide_block(rows: int, features: int, seed: int) -> Any:
+    """``rows`` rows of the Parquet dataset (a pyarrow Table): ``features`` float32 numbers and ``y``.
+
+    The target's weights come from a generator of their own (seed 0), the same for every block.
+    """
+    pa = _arrow()
+    weights = np.random.default_rng(0).standard_normal(features).astype(np.float32) / np.float32(np.sqrt(features))
+    rng = np.random.default_rng(seed)
+    values = rng.standard_normal((rows, features), dtype=np.float32)
+    target = values @ weights + np.float32(0.1) * rng.standard_normal(rows, dtype=np.float32)
+    columns: dict[str, Any] = {f"x{j}": values[:, j] for j in range(features)}
+    columns["y"] = target
+    return pa.table(columns)
 
 
-def write_parquet_dataset(folder: Path, megabytes: int, seed: int = 5) -> list[Path]:
-    """Files of up to :data:`PARQUET_FILE_ROWS` rows of the table in ``folder``, ``megabytes`` of it
-    in memory (as Arrow: the size a whole read needs; on disk it is compressed)."""
+def wide_row_bytes(features: int) -> int:
+    """Bytes a row of the Parquet dataset takes in memory as Arrow (and in the cache): float32s."""
+    return 4 * (features + 1)
+
+
+def write_parquet_dataset(folder: Path, megabytes: int, features: int, seed: int = 5) -> list[Path]:
+    """Files of up to :data:`PARQUET_FILE_ROWS` rows of :func:`wide_block` in ``folder``, ``megabytes``
+    of it in memory (as Arrow: the size a whole read needs; random numbers hardly compress on disk)."""
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     folder.mkdir(parents=True, exist_ok=True)
-    rows = max(1, round(megabytes * 2**20 / row_bytes()))
+    rows = max(2, round(megabytes * 2**20 / wide_row_bytes(features)))
     files: list[Path] = []
     for index, start in enumerate(range(0, rows, PARQUET_FILE_ROWS)):
         path = folder / f"part-{index:05d}.parquet"
-        block = table_block(min(PARQUET_FILE_ROWS, rows - start), seed * 1_000_003 + index)
-        pq.write_table(block, path, row_group_size=ROW_GROUP_ROWS)
+        block = wide_block(min(PARQUET_FILE_ROWS, rows - start), features, seed * 1_000_003 + index)
+        # No dictionaries: random floats do not repeat, and a row group's dictionary would be as large as
+        # its values (with the indices, 1.4 times the bytes on disk).
+        pq.write_table(block, path, row_group_size=ROW_GROUP_ROWS, use_dictionary=False)
         files.append(path)
     return files
+
+
+def write_warm_up(folder: Path, features: int, rows: int = 300) -> Path:
+    """Two small files of the dataset's columns in ``folder``: a run on them before the limit takes
+    the path the measured run takes (the dataset reader, the cache, the compiled kernels)."""
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    block = wide_block(2 * rows, features, seed=7)
+    for index in range(2):
+        pq.write_table(block.slice(index * rows, rows), folder / f"part-{index}.parquet")
+    return folder
 
 
 def link_subset(files: list[Path], folder: Path, rows: int) -> list[Path]:

@@ -662,7 +662,8 @@ def _small_int_ranks(labels: NDArray[Any]) -> NDArray[np.intp] | None:
         return None
     present = np.bincount(labels, minlength=high + 1) > 0
     rank = np.cumsum(present) - 1  # a label's place among the distinct labels, in order
-    return rank[labels].astype(np.intp)
+    ranks: NDArray[np.intp] = rank[labels].astype(np.intp)
+    return ranks
 
 
 def train_test_split(

@@ -269,3 +269,24 @@ def test_count_rows_reads_parquet_metadata_only(tmp_path):
     csv.write_text("x\n1\n2\n")
     assert count_rows(str(csv)) is None
     assert count_rows("-") is None and count_rows("iris") is None
+
+
+def test_running_out_of_memory_while_reading_is_a_memory_error_not_a_broken_file(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from backprop.errors import MemoryLimitError
+    from backprop.tabular import iter_tables
+
+    path = tmp_path / "one.parquet"
+    pq.write_table(pa.table({"x": [1.0, 2.0], "y": [0.0, 1.0]}), path)
+
+    def starved(*args, **kwargs):  # what Arrow raises under `ulimit -v`
+        raise pa.ArrowMemoryError("malloc of size 65536 failed")
+        yield
+
+    from backprop.tabular import parquet_files
+
+    monkeypatch.setattr(parquet_files, "_batches", starved)
+    with pytest.raises(MemoryLimitError, match=r"one.parquet: reading it ran out of memory \(malloc of size 65536"):
+        list(iter_tables(str(path)))

@@ -35,8 +35,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .._memory import check_large, rows_within
-from ..errors import BackpropError, DataError, MissingDependencyError
+from .._memory import available_bytes, check_large, format_bytes, rows_within
+from ..errors import BackpropError, DataError, MemoryLimitError, MissingDependencyError
 from .arrow_tables import frame_of_arrow
 from .frame import Frame, listed, one_line
 
@@ -148,8 +148,21 @@ def _has_parquet_magic(path: str) -> bool:
         return False
 
 
-def _unreadable(path: str, exc: BaseException) -> DataError:
-    return DataError(f"{path} is not a readable Parquet file: {one_line(exc)}")
+#: What Arrow's messages say when memory ran out (an ArrowMemoryError, or a C++ bad_alloc under ``ulimit -v``).
+_OUT_OF_MEMORY = ("malloc of size", "bad_alloc", "out of memory", "cannot allocate memory")
+
+
+def _unreadable(path: str, exc: BaseException) -> DataError | MemoryLimitError:
+    text = one_line(exc)
+    if isinstance(exc, MemoryError) or any(sign in text.lower() for sign in _OUT_OF_MEMORY):
+        available = available_bytes() or 0
+        return MemoryLimitError(
+            f"{path}: reading it ran out of memory ({text}; {format_bytes(available)} available); "
+            "free memory, raise the limit (ulimit -v), or read it with smaller row groups",
+            0,
+            available,
+        )
+    return DataError(f"{path} is not a readable Parquet file: {text}")
 
 
 @dataclass

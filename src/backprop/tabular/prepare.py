@@ -603,7 +603,7 @@ def _statistics_pass(
                 values, missing = numbers(frame.column(scan.name)[local], frame.decimal_comma)
                 if values is None:  # the first pass found every cell a number
                     raise DataError(f"{source}: column {scan.name!r} changed between two reads of the file")
-                moments[scan.name].add(values[~missing])
+                moments[scan.name].add(values[~missing] if scan.missing else values)
             else:
                 found = categories[scan.name]
                 missing_seen[scan.name] |= found.add(encode(frame.column(scan.name)), local)

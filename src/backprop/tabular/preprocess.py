@@ -121,8 +121,8 @@ class Preprocessor:
         start = 0
         for spec in self.features:
             whole = frame.column(spec.name)
-            column = whole if rows is None else whole[rows]
             if spec.kind == "numeric":
+                column = whole if rows is None else whole[rows]
                 parsed = _dates(frame, spec, column, at) if spec.dates else parse_numbers(column, frame.decimal_comma)
                 if parsed.bad is not None:
                     bad_row = int(at(np.array([parsed.bad]))[0])
@@ -131,16 +131,20 @@ class Preprocessor:
                 self._check_missing(frame, spec, parsed.missing, at)
                 if parsed.missing.any() and isinstance(spec.fill, float):
                     values = np.where(parsed.missing, spec.fill, values)
-                if not np.isfinite(values).all():
+                if not _finite(values):
                     bad = at(np.flatnonzero(~np.isfinite(values)))
                     raise DataError(
                         f"{frame.source}: column {spec.name!r} holds infinite values ({rows_text(frame, bad)}); "
                         "replace them with finite numbers"
                     )
+                # A copy to scale in place, unless the values are already one (a gather of rows, the fill).
+                own = values is not whole and values.dtype == np.float64 and values.base is None
                 with np.errstate(over="ignore"):
-                    scaled = standardize_in_place(np.array(values, dtype=np.float64), spec.mean, spec.scale)
-                huge = ~(np.abs(scaled) <= LARGEST)
-                if huge.any():
+                    scaled = standardize_in_place(
+                        values if own else np.array(values, dtype=np.float64), spec.mean, spec.scale
+                    )
+                if not _within(scaled, LARGEST):
+                    huge = ~(np.abs(scaled) <= LARGEST)
                     raise DataError(
                         f"{frame.source}: column {spec.name!r} holds values too large for the network's float32 "
                         f"inputs ({rows_text(frame, at(np.flatnonzero(huge)))}); rescale them"
@@ -333,6 +337,17 @@ class Preprocessor:
             f"Preprocessor(features=[{kinds}{more}], target={self.target.name!r} ({self.target.kind}), "
             f"n_inputs={self.n_inputs}, standardize={self.standardize}, impute={self.impute!r})"
         )
+
+
+def _finite(values: NDArray[np.float64]) -> bool:
+    """Whether every value is finite, by a sum rather than a mask (millions of rows: no new array)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(values.sum())) or bool(np.isfinite(values).all())
+
+
+def _within(values: NDArray[np.float64], bound: float) -> bool:
+    """Whether every value lies in [−bound, bound] (False for NaN), by two reductions: no new array."""
+    return values.size == 0 or bool(-bound <= values.min() and values.max() <= bound)
 
 
 def _dates(frame: Frame, spec: FeatureSpec, column: NDArray[Any], at: Any) -> Parsed:

@@ -115,8 +115,10 @@ class FeatureScan:
             self.numeric = False
             self.counting = False
         else:
-            outside = ~(np.abs(values) <= LARGEST)  # infinite, too large, or NaN (missing)
-            if outside.any() and (outside & ~missing).any():
+            # Two reductions settle the usual case without a new array; NaN (missing) sends it to the masks.
+            settled = values.size == 0 or bool(values.min() >= -LARGEST and values.max() <= LARGEST)
+            outside = None if settled else ~(np.abs(values) <= LARGEST)  # infinite, too large, or NaN (missing)
+            if outside is not None and outside.any() and (outside & ~missing).any():
                 self.infinite.add(np.isinf(values), offset)
                 self.huge.add(np.isfinite(values) & outside & ~missing, offset)
             if self.counting:

@@ -215,3 +215,14 @@ def test_a_streamed_csvs_target_error_names_the_line(tmp_path) -> None:  # type:
     # Row 3000 is on line 6003, in the seventh chunk of 500 rows.
     with pytest.raises(DataError, match=r"late.csv: column 'y', row 3000 \(line 6003\): 'abc' is not a number"):
         plan_training(lambda: iter_tables(str(path), 500), task="regression")
+
+
+def test_the_blocks_means_and_variances_are_numpys_own() -> None:
+    from backprop.tabular.scan import Scratch
+
+    rng = np.random.default_rng(5)
+    values = rng.normal(1e4, 3.0, size=5 * 1747 + 9)
+    moments = Moments(block=1747, scratch=Scratch())
+    moments.add(values)
+    blocks = values[: 5 * 1747].reshape(5, 1747)
+    assert [(n, m, v) for n, m, v in moments.blocks] == [(1747, float(b.mean()), float(b.var())) for b in blocks]

@@ -33,7 +33,7 @@ from .columns import (
 )
 from .frame import Frame, listed, rows_text
 from .preprocess import IMPUTE, Preprocessor
-from .scan import Categories, FeatureScan, Moments, block_size, joined, numbers
+from .scan import Categories, FeatureScan, Moments, Scratch, block_size, joined, numbers
 
 #: What ``task`` may be (default: chosen from the target column).
 TASKS = ("classification", "regression")
@@ -591,7 +591,8 @@ def _statistics_pass(
             8 * n_train * len(numeric), f"--impute median over {n_train:,} rows × {len(numeric):,} numeric columns"
         )
     block = block_size(len(numeric))
-    moments = {name: Moments(keep=impute == "median", block=block) for name in numeric}
+    scratch = Scratch()  # one buffer for every column's deviations
+    moments = {name: Moments(keep=impute == "median", block=block, scratch=scratch) for name in numeric}
     categories = {s.name: Categories() for s in first.scans if s.kind == "categorical"}
     most = max(MAX_CATEGORIES, n_train // 2)  # more distinct values than this: an identifier
     missing_seen = {name: False for name in categories}

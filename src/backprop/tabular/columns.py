@@ -57,9 +57,11 @@ class Coded(np.ndarray):  # type: ignore[type-arg, unused-ignore]
 
     codes: NDArray[np.int64] | None
     values: NDArray[Any]
+    encoded: Encoded | None  # what :func:`encode` made of it, kept: a column is encoded by several steps
 
     def __array_finalize__(self, obj: Any) -> None:
         self.codes = None  # a view or slice: the encoding no longer matches its rows
+        self.encoded = None
 
     @classmethod
     def of(cls, codes: NDArray[np.int64], values: NDArray[Any]) -> Coded:
@@ -97,6 +99,8 @@ def encode(column: NDArray[Any]) -> Encoded:
     """
     codes = getattr(column, "codes", None)
     if codes is not None and len(codes) == len(column):
+        if column.encoded is not None:  # type: ignore[attr-defined]
+            return column.encoded  # type: ignore[attr-defined,no-any-return]
         raw_codes, raw_values = codes, column.values.tolist()  # type: ignore[attr-defined]
     else:
         raw_codes, raw_values = _dictionary(column)
@@ -108,7 +112,10 @@ def encode(column: NDArray[Any]) -> Encoded:
     index: dict[str, int] = {}
     for k, (value, in_use) in enumerate(zip(raw_values, used.tolist(), strict=True)):
         mapping[k] = -1 if not in_use or is_missing(value) else index.setdefault(value.strip(), len(index))
-    return Encoded(mapping[raw_codes], list(index))
+    encoded = Encoded(mapping[raw_codes], list(index))
+    if codes is not None and len(codes) == len(column):
+        column.encoded = encoded  # type: ignore[attr-defined]
+    return encoded
 
 
 def _dictionary(column: NDArray[Any]) -> tuple[NDArray[np.int64], list[Any]]:

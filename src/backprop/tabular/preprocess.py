@@ -119,10 +119,16 @@ class Preprocessor:
             return positions if rows is None else rows[positions]
 
         start = 0
+        gathered = np.empty(n if rows is not None else 0, dtype=np.float64)  # each number column's rows, in turn
         for spec in self.features:
             whole = frame.column(spec.name)
             if spec.kind == "numeric":
-                column = whole if rows is None else whole[rows]
+                if rows is None:
+                    column = whole
+                elif whole.dtype == np.float64:
+                    column = np.take(whole, rows, out=gathered)
+                else:
+                    column = whole[rows]
                 parsed = _dates(frame, spec, column, at) if spec.dates else parse_numbers(column, frame.decimal_comma)
                 if parsed.bad is not None:
                     bad_row = int(at(np.array([parsed.bad]))[0])
@@ -138,7 +144,7 @@ class Preprocessor:
                         "replace them with finite numbers"
                     )
                 # A copy to scale in place, unless the values are already one (a gather of rows, the fill).
-                own = values is not whole and values.dtype == np.float64 and values.base is None
+                own = values is not whole and values.dtype == np.float64 and (values.base is None or values is gathered)
                 with np.errstate(over="ignore"):
                     scaled = standardize_in_place(
                         values if own else np.array(values, dtype=np.float64), spec.mean, spec.scale

@@ -378,3 +378,14 @@ def test_one_hot_targets_that_would_not_fit_are_refused_before_the_cache_is_writ
     with pytest.raises(bp.BackpropError, match=r"'kind' \(40 classes, one-hot targets for 320 training rows\)"):
         prepared_data(aged(path), target="kind")
     assert list_entries() == []
+
+
+def test_a_run_that_finds_another_tagging_the_cache_goes_on(tmp_path, monkeypatch):
+    root = tmp_path / "fresh"
+    root.mkdir()
+    (root / cache.TAG).write_text("Signature: 8a477f597d28d172789f06886806bc55\n")
+    # The tag was not there when this run looked, and is by the time it lists the folder.
+    monkeypatch.setattr(cache.os.path, "isfile", lambda path: False)
+    data = prepared_data(aged(write_csv(tmp_path / "d.csv")), target="label", cache_dir=root)
+    monkeypatch.undo()
+    assert os.path.dirname(data.folder) == str(root) and (root / cache.TAG).read_text().startswith("Signature")

@@ -613,13 +613,16 @@ def _tagged(root: str) -> None:
     tag = os.path.join(root, TAG)
     if os.path.isfile(tag):
         return
-    if any(not name.startswith(".") for name in os.listdir(root)):
+    # Another run may be tagging it at this moment: its tag is no sign of a foreign folder.
+    if any(not name.startswith(".") and name != TAG for name in os.listdir(root)):
         raise DataError(
             f"{root} is not empty and has no {TAG}: it is not a backprop cache; "
             "give an empty or new folder (--cache-dir, BACKPROP_CACHE_DIR)"
         )
-    with open(tag, "w", encoding="ascii") as file:
+    temporary = f"{_temporary(root)}.tag"
+    with open(temporary, "w", encoding="ascii") as file:
         file.write(_TAG_TEXT)
+    os.replace(temporary, tag)  # whole, or not there: two runs tagging at once write the same text
 
 
 def _fsync_folder(folder: str) -> None:

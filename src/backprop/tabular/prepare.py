@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from .._memory import check_allocation
 from ..errors import DataError, ParameterError
-from ..preprocessing import fraction_count, split, standard_statistics, standardize_in_place, stratified_split
+from ..preprocessing import fraction_count, split, standard_statistics, stratified_split
 from .columns import (
     LARGEST,
     FeatureSpec,
@@ -308,9 +308,8 @@ def targets_of(
         y, _ = pre.targets(frame)
     elif pre.target.kind == "classes":
         y = read
-    else:  # as Preprocessor.targets scales them
-        with np.errstate(over="ignore", invalid="ignore"):
-            y = standardize_in_place(np.array(read, dtype=np.float64), pre.target.mean, pre.target.scale)
+    else:
+        y = pre.scaled_targets(read)
     if rows is not None:
         y = y[rows]
     if pre.target.kind == "classes":

@@ -32,7 +32,7 @@ from .columns import (
     parse_numbers,
 )
 from .frame import CHUNK_ROWS, Frame, cut, listed, rows_text
-from .scan import days
+from .scan import days, within
 
 #: How ``impute`` fills a missing cell; ``drop`` removes its row instead.
 IMPUTE = ("mean", "median", "drop")
@@ -149,7 +149,7 @@ class Preprocessor:
                     scaled = standardize_in_place(
                         values if own else np.array(values, dtype=np.float64), spec.mean, spec.scale
                     )
-                if not _within(scaled, LARGEST):
+                if not within(scaled):
                     huge = ~(np.abs(scaled) <= LARGEST)
                     raise DataError(
                         f"{frame.source}: column {spec.name!r} holds values too large for the network's float32 "
@@ -279,8 +279,7 @@ class Preprocessor:
             parsed = parse_numbers(column, frame.decimal_comma)
             if parsed.bad is not None:
                 raise not_a_number(frame, spec.name, parsed.bad, column, "the model predicts numbers for this column")
-            with np.errstate(over="ignore", invalid="ignore"):
-                scaled = standardize_in_place(np.array(parsed.values, dtype=np.float64), spec.mean, spec.scale)
+            scaled = self.scaled_targets(parsed.values)
             bad = np.flatnonzero(~np.isfinite(scaled) & ~parsed.missing)
             if bad.size:
                 raise DataError(
@@ -289,6 +288,11 @@ class Preprocessor:
                 )
             return scaled, parsed.missing
         return class_indices(frame, spec, column)
+
+    def scaled_targets(self, values: NDArray[Any]) -> NDArray[np.float64]:
+        """Numeric targets as the network sees them: a float64 copy standardised with the fitted statistics."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return standardize_in_place(np.array(values, dtype=np.float64), self.target.mean, self.target.scale)
 
     def labels(self, indices: NDArray[np.int64]) -> list[Label]:
         """Class labels of class indices."""
@@ -349,11 +353,6 @@ def _finite(values: NDArray[np.float64]) -> bool:
     """Whether every value is finite, by a sum rather than a mask (millions of rows: no new array)."""
     with np.errstate(over="ignore", invalid="ignore"):
         return bool(np.isfinite(values.sum())) or bool(np.isfinite(values).all())
-
-
-def _within(values: NDArray[np.float64], bound: float) -> bool:
-    """Whether every value lies in [−bound, bound] (False for NaN), by two reductions: no new array."""
-    return values.size == 0 or bool(-bound <= values.min() and values.max() <= bound)
 
 
 def _dates(frame: Frame, spec: FeatureSpec, column: NDArray[Any], at: Any) -> Parsed:

@@ -66,6 +66,12 @@ class RowSample:
         return f"row{'s' if self.count > 1 else ''} {', '.join(map(str, self.first))}{more}"
 
 
+def within(values: NDArray[np.float64], bound: float = LARGEST) -> bool:
+    """Whether every value lies in [−bound, bound] (False for NaN or infinity), by two reductions: no new
+    array, where a mask of millions of rows would be one."""
+    return values.size == 0 or bool(values.min() >= -bound and values.max() <= bound)
+
+
 def days(column: NDArray[Any]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """A ``datetime64`` column as days since 1970-01-01 (float64, NaN where NaT), and its missing mask."""
     missing = np.isnat(column)
@@ -115,12 +121,11 @@ class FeatureScan:
             self.numeric = False
             self.counting = False
         else:
-            # Two reductions settle the usual case without a new array; NaN (missing) sends it to the masks.
-            settled = values.size == 0 or bool(values.min() >= -LARGEST and values.max() <= LARGEST)
-            outside = None if settled else ~(np.abs(values) <= LARGEST)  # infinite, too large, or NaN (missing)
-            if outside is not None and outside.any() and (outside & ~missing).any():
-                self.infinite.add(np.isinf(values), offset)
-                self.huge.add(np.isfinite(values) & outside & ~missing, offset)
+            if not within(values):  # NaN (missing) comes here too: only the masks tell
+                outside = ~(np.abs(values) <= LARGEST) & ~missing
+                if outside.any():
+                    self.infinite.add(np.isinf(values), offset)
+                    self.huge.add(np.isfinite(values) & outside, offset)
             if self.counting:
                 self._count(values, missing)
         self.missing.add(missing, offset)
@@ -216,17 +221,16 @@ class Moments:
             rest = joined[whole:].copy()  # not a view that keeps the whole chunk alive
             self.pending, self.pending_n = [rest], len(rest)
 
-    def _block(self, values: NDArray[np.float64]) -> None:
-        self.blocks.append((len(values), float(values.mean()), float(values.var())))
-
     @property
     def count(self) -> int:
         return sum(n for n, _, _ in self.blocks) + self.pending_n
 
     def result(self) -> tuple[float, float]:
         """The mean and the population variance; one block: numpy's own ``mean()`` and ``var()``."""
-        if self.pending_n:
-            self._block(np.concatenate(self.pending))
+        if self.pending_n:  # the last, shorter block
+            rest = np.concatenate(self.pending)[None, :]
+            means, variances = _mean_and_var(rest, self.scratch)
+            self.blocks.append((rest.shape[1], float(means[0]), float(variances[0])))
             self.pending, self.pending_n = [], 0
         n, mean, var = self.blocks[0]
         if len(self.blocks) == 1:

@@ -341,6 +341,24 @@ def test_stratified_split_is_deterministic_for_a_seed():
     assert set(first[1].tolist()) != set(other[1].tolist())
 
 
+@pytest.mark.parametrize(
+    ("y", "test_size", "expected_test"),
+    [
+        # 3 classes (a pass a class finds their samples): 10 test samples, 5 + 3 + 2.
+        (labels_50_30_20(), 0.1, [3, 21, 26, 32, 48, 51, 58, 89, 96, 98]),
+        # 12 classes (a stable sort finds them): 12 test samples.
+        (np.random.default_rng(1).integers(0, 12, 60), 0.2, [0, 3, 13, 17, 22, 29, 35, 42, 46, 55, 56, 57]),
+    ],
+)
+def test_stratified_split_unshuffled_gives_the_same_sets_sorted(y, test_size, expected_test):
+    # The sets are pinned: a seed's split must not change from one version to the next.
+    train, test = stratified_split(y, test_size, seed=3)
+    sorted_train, sorted_test = stratified_split(y, test_size, seed=3, shuffle=False)
+    assert sorted(test.tolist()) == sorted_test.tolist() == expected_test
+    np.testing.assert_array_equal(np.sort(train), sorted_train)
+    assert sorted_train.dtype == sorted_test.dtype == np.int64
+
+
 def test_stratified_split_with_strings_singletons_and_one_hot():
     y = np.array(["b", "a", "b", "a", "b", "a", "c"])  # "c" seen once: stays in training
     train, test = stratified_split(y, 2, seed=0)

@@ -589,7 +589,9 @@ def stratified_counts(class_sizes: Any, n_test: int) -> IndexArray:
     return counts
 
 
-def stratified_split(y: Any, test_size: float | int = 0.25, seed: int | None = None) -> tuple[IndexArray, IndexArray]:
+def stratified_split(
+    y: Any, test_size: float | int = 0.25, seed: int | None = None, *, shuffle: bool = True
+) -> tuple[IndexArray, IndexArray]:
     """A split that keeps the class proportions of ``y`` in both parts.
 
     Parameters
@@ -604,11 +606,14 @@ def stratified_split(y: Any, test_size: float | int = 0.25, seed: int | None = N
         at least one sample in the training part.
     seed : int, optional
         The same seed gives the same split; None draws fresh entropy.
+    shuffle : bool, default True
+        False: each part in increasing order instead, the same sets (for a caller that
+        sorts them anyway, without shuffling millions of indices twice).
 
     Returns
     -------
     train_index, test_index : ndarray of int64
-        Disjoint, together ``range(n_samples)``, each in random order.
+        Disjoint, together ``range(n_samples)``, each in random order (``shuffle=False``: sorted).
     """
     if y is None:
         raise BackpropTypeError("y must be an array of class labels, got None")
@@ -638,18 +643,30 @@ def stratified_split(y: Any, test_size: float | int = 0.25, seed: int | None = N
             f"so at most {n - len(sizes)} can be test samples"
         )
     counts = stratified_counts(sizes, n_test)
-    # Stable sort groups each class's samples in their original order; one
-    # permutation per class then picks its test samples at random.
-    by_class = np.argsort(inverse, kind="stable")
-    starts = np.concatenate(([0], np.cumsum(sizes)))
+    # Each class's samples in their original order (a stable sort, or a pass a class when
+    # there are few); one permutation per class then picks its test samples at random.
+    if len(sizes) <= _FEW_CLASSES:
+        by_class = [np.flatnonzero(inverse == c) for c in range(len(sizes))]
+    else:
+        order = np.argsort(inverse, kind="stable")
+        by_class = np.split(order, np.cumsum(sizes)[:-1])
     test_parts, train_parts = [], []
-    for c, n_test_c in enumerate(counts):
-        members = rng.permutation(by_class[starts[c] : starts[c + 1]])
+    for members_c, n_test_c in zip(by_class, counts.tolist(), strict=True):
+        members = rng.permutation(members_c)
         test_parts.append(members[:n_test_c])
         train_parts.append(members[n_test_c:])
+    if not shuffle:
+        in_test = np.zeros(n, dtype=bool)
+        for part in test_parts:
+            in_test[part] = True
+        return np.flatnonzero(~in_test).astype(np.int64), np.flatnonzero(in_test).astype(np.int64)
     train_index = rng.permutation(np.concatenate(train_parts)).astype(np.int64)
     test_index = rng.permutation(np.concatenate(test_parts)).astype(np.int64)
     return train_index, test_index
+
+
+#: Up to this many classes, a pass a class finds each class's samples faster than a stable sort of all.
+_FEW_CLASSES = 8
 
 
 def _small_int_ranks(labels: NDArray[Any]) -> NDArray[np.intp] | None:
@@ -661,6 +678,8 @@ def _small_int_ranks(labels: NDArray[Any]) -> NDArray[np.intp] | None:
     if low < 0 or high >= 1 << 20:
         return None
     present = np.bincount(labels, minlength=high + 1) > 0
+    if present.all():  # the labels are already their ranks: 0, 1, ..., high
+        return labels.astype(np.intp, copy=False)
     rank = np.cumsum(present) - 1  # a label's place among the distinct labels, in order
     ranks: NDArray[np.intp] = rank[labels].astype(np.intp)
     return ranks

@@ -10,7 +10,7 @@ for numbers:
 * text (and dictionary-encoded text) → object arrays of str (None where null);
 * anything else (binary, lists, durations, times of day, ...) → :attr:`Frame.unsupported`.
 
-Imports ``frame`` and ``columns``; pyarrow is imported by the caller's reader, never at import.
+Imports ``frame``, ``columns`` and ``threads``; pyarrow is imported by the caller's reader, never at import.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from ..errors import MissingDependencyError
 from .columns import Coded, quiet_nans
 from .frame import Frame, header_names
+from .threads import each_column
 
 #: How to install pyarrow when it is missing (it is a dependency: only a broken install lacks it).
 ARROW_HINT = "pip install pyarrow"
@@ -102,8 +103,8 @@ def frame_of_arrow(table: Any, where: str, offset: int = 0) -> Frame:
         names = header_names(names, notes, where)
     columns: list[NDArray[Any]] = []
     unsupported: dict[str, str] = {}
-    for name, column in zip(names, table.columns, strict=True):
-        values = column_of_arrow(column)
+    converted = each_column(column_of_arrow, table.columns, table.num_rows * table.num_columns)
+    for name, column, values in zip(names, table.columns, converted, strict=True):
         if isinstance(values, str):
             unsupported[name] = values
             values = np.full(len(column), None, dtype=object)

@@ -105,14 +105,17 @@ def encode(column: NDArray[Any]) -> Encoded:
     else:
         raw_codes, raw_values = _dictionary(column)
     # A dictionary may hold values no row uses (a pandas categorical's unused categories): not values.
-    used = np.bincount(raw_codes[raw_codes >= 0], minlength=len(raw_values)) > 0
+    nulls = raw_codes.size > 0 and int(raw_codes.min()) < 0
+    used = np.bincount(raw_codes[raw_codes >= 0] if nulls else raw_codes, minlength=len(raw_values)) > 0
     # Distinct raw values may strip to the same text: " red" and "red" are one category.
     mapping = np.empty(len(raw_values) + 1, dtype=np.int64)
     mapping[-1] = -1
     index: dict[str, int] = {}
     for k, (value, in_use) in enumerate(zip(raw_values, used.tolist(), strict=True)):
         mapping[k] = -1 if not in_use or is_missing(value) else index.setdefault(value.strip(), len(index))
-    encoded = Encoded(mapping[raw_codes], list(index))
+    # The codes as they are where the mapping changes none of them (every value used, distinct once stripped).
+    same = np.array_equal(mapping[:-1], np.arange(len(raw_values))) and raw_codes.dtype == np.int64
+    encoded = Encoded(raw_codes if same else mapping[raw_codes], list(index))
     if codes is not None and len(codes) == len(column):
         column.encoded = encoded  # type: ignore[attr-defined]
     return encoded
@@ -166,10 +169,14 @@ def parse_numbers(column: NDArray[Any], decimal_comma: bool) -> Parsed:
         cells: NDArray[Any] = np.array(dictionary, dtype=object)
         cells[np.bincount(codes[codes >= 0], minlength=len(cells)) == 0] = None
         distinct = parse_numbers(cells, decimal_comma)
+        if distinct.bad is not None:  # text: the rows before the first bad one filled in, as below
+            bad = int(np.argmax(codes == distinct.bad))
+            values, missing = np.empty(len(codes)), np.zeros(len(codes), dtype=bool)
+            values[:bad] = np.append(distinct.values, np.nan)[codes[:bad]]
+            missing[:bad] = np.append(distinct.missing, True)[codes[:bad]]
+            return Parsed(values, missing, bad=bad)
         values = np.append(distinct.values, np.nan)[codes]
         missing = np.append(distinct.missing, True)[codes]
-        if distinct.bad is not None:
-            return Parsed(values, missing, bad=int(np.flatnonzero(codes == distinct.bad)[0]))
         return Parsed(values, missing)
     try:  # the fast path: every cell a number (one beyond float64's range is inf, as float() makes it)
         with np.errstate(over="ignore"):
@@ -200,6 +207,18 @@ def parse_numbers(column: NDArray[Any], decimal_comma: bool) -> Parsed:
         if math.isnan(values[i]):
             missing[i] = True
     return Parsed(values, missing)
+
+
+def missing_cells(column: NDArray[Any]) -> NDArray[np.bool_]:
+    """A column's missing mask (NaN, NaT, None or a missing spelling), without its text."""
+    missing: NDArray[np.bool_]
+    if column.dtype.kind == "f":
+        missing = np.isnan(column)
+    elif column.dtype.kind == "M":
+        missing = np.isnat(column)
+    else:
+        missing = encode(column).missing
+    return missing
 
 
 def as_text(column: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.bool_]]:
@@ -304,8 +323,6 @@ def class_indices(frame: Frame, spec: TargetSpec, column: NDArray[Any]) -> tuple
         A label that is not one of ``spec.classes``.
     """
     numeric = all(isinstance(c, int | float) for c in spec.classes)
-    n = len(column)
-    indices = np.full(n, -1, dtype=np.int64)
     if numeric:
         parsed = parse_numbers(column, frame.decimal_comma)
         if parsed.bad is not None:
@@ -318,17 +335,18 @@ def class_indices(frame: Frame, spec: TargetSpec, column: NDArray[Any]) -> tuple
         order = np.argsort(known)
         place = np.clip(np.searchsorted(known[order], parsed.values), 0, len(known) - 1)
         found = (known[order][place] == parsed.values) & ~missing
+        indices = np.full(len(column), -1, dtype=np.int64)
         indices[found] = order[place[found]]
-        labels_of: Any = parsed.values
+        first_of: Any = lambda row: parsed.values[row]  # noqa: E731
     else:
         encoded = encode(column)
         missing = encoded.missing
         lookup_s = {str(c): k for k, c in enumerate(spec.classes)}
-        indices[:] = np.array([lookup_s.get(v, -1) for v in encoded.values] + [-1], dtype=np.int64)[encoded.codes]
-        labels_of = encoded.text()
+        indices = np.array([lookup_s.get(v, -1) for v in encoded.values] + [-1], dtype=np.int64)[encoded.codes]
+        first_of = lambda row: encoded.values[encoded.codes[row]]  # noqa: E731  (one row's text, not the column's)
     unknown = np.flatnonzero((indices < 0) & ~missing)
     if unknown.size:
-        first = labels_of[unknown[0]]
+        first = first_of(unknown[0])
         shown = number_text(first) if isinstance(first, float) else str(first)
         raise DataError(
             f"{frame.source}: column {spec.name!r} has {unknown.size} row{'s' if unknown.size > 1 else ''} with "

@@ -2,8 +2,8 @@
 split off the test rows, fit a :class:`~backprop.tabular.preprocess.Preprocessor` on the
 training rows and transform both parts (:func:`prepare_training`).
 
-Imports ``frame``, ``columns``, ``preprocess`` and :mod:`backprop.preprocessing` (the splits,
-the standardisation statistics).
+Imports ``frame``, ``columns``, ``preprocess``, ``scan``, ``threads`` and :mod:`backprop.preprocessing`
+(the splits, the standardisation statistics).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,9 +25,9 @@ from .columns import (
     FeatureSpec,
     Label,
     TargetSpec,
-    as_text,
     class_indices,
     encode,
+    missing_cells,
     not_a_number,
     number_text,
     parse_numbers,
@@ -34,6 +35,7 @@ from .columns import (
 from .frame import Frame, listed, rows_text
 from .preprocess import IMPUTE, Preprocessor
 from .scan import Categories, FeatureScan, Moments, Scratch, block_size, joined, numbers
+from .threads import Buffers, each_column
 
 #: What ``task`` may be (default: chosen from the target column).
 TASKS = ("classification", "regression")
@@ -107,7 +109,7 @@ def _target_spec(
     column = frame.column(name)
     parsed = parse_numbers(column, frame.decimal_comma)
     numeric = parsed.bad is None
-    missing = parsed.missing if numeric else as_text(column)[1]
+    missing = parsed.missing if numeric else missing_cells(column)
     present = ~missing
     if not present.any():
         raise DataError(f"{frame.source}: the target column {name!r} has no values")
@@ -439,9 +441,10 @@ def plan_training(
         raise DataError(f"{source}: {n_usable} usable row{'s' if n_usable != 1 else ''}; training needs at least 2")
 
     # The test split, stratified by class.
-    y_kept = y_all[rows_kept]
+    y_kept = y_all[rows_kept] if len(rows_kept) < n_rows else y_all
     if test_size > 0:
-        n_groups = int(np.count_nonzero(np.bincount(y_kept.astype(np.int64)))) if spec.kind == "classes" else 1
+        classes = y_kept.astype(np.int64, copy=False) if spec.kind == "classes" else None
+        n_groups = int(np.count_nonzero(np.bincount(classes))) if classes is not None else 1
         check_held_out(
             source,
             test_size,
@@ -451,15 +454,17 @@ def plan_training(
             part="test",
             dropped=len(rows_kept) < n_rows,
         )
-        if spec.kind == "classes":
-            counts = np.bincount(y_kept.astype(np.int64), minlength=len(spec.classes))
+        if classes is not None:
+            counts = np.bincount(classes, minlength=len(spec.classes))
             if (counts == 0).any():
                 absent = [spec.classes[k] for k in np.flatnonzero(counts == 0)]
                 notes.append(f"classes {absent} have no rows left after dropping missing values")
-            train, test = stratified_split(y_kept, test_size, seed=seed)
+            train, test = stratified_split(classes, test_size, seed=seed, shuffle=False)  # each part sorted
+            whole = len(rows_kept) == n_rows  # every row kept: positions are row numbers
+            rows_train, rows_test = (train, test) if whole else (rows_kept[train], rows_kept[test])
         else:
             train, test = split(len(rows_kept), test_size, seed=seed)
-        rows_train, rows_test = _in_order(rows_kept[train], n_rows), _in_order(rows_kept[test], n_rows)
+            rows_train, rows_test = _in_order(rows_kept[train], n_rows), _in_order(rows_kept[test], n_rows)
     else:
         rows_train, rows_test = rows_kept, np.zeros(0, dtype=np.int64)
 
@@ -595,23 +600,30 @@ def _statistics_pass(
     categories = {s.name: Categories() for s in first.scans if s.kind == "categorical"}
     most = max(MAX_CATEGORIES, n_train // 2)  # more distinct values than this: an identifier
     missing_seen = {name: False for name in categories}
+    buffers = Buffers()  # each thread's gathered training rows of a number column (Moments copies what it keeps)
+
+    def summarise(frame: Frame, local: NDArray[np.int64], scan: FeatureScan) -> None:
+        if scan.kind != "categorical":
+            whole = frame.column(scan.name)
+            shared = whole.dtype == np.float64 and impute != "median"
+            rows = np.take(whole, local, out=buffers.get(len(local))) if shared else whole[local]
+            values, missing = numbers(rows, frame.decimal_comma)
+            if values is None:  # the first pass found every cell a number
+                raise DataError(f"{source}: column {scan.name!r} changed between two reads of the file")
+            moments[scan.name].add(values[~missing] if scan.missing else values)
+            return
+        found = categories[scan.name]
+        missing_seen[scan.name] |= found.add(encode(frame.column(scan.name)), local)
+        if len(found.counts) > most:
+            raise DataError(
+                f"{source}: column {scan.name!r} looks like an identifier or free text (more than {most} "
+                f"distinct values in {n_train} rows), not a category; leave it out with --ignore {scan.name!r}"
+            )
+
     for frame in first.again():
         lo, hi = np.searchsorted(rows_train, [frame.offset, frame.offset + frame.n_rows])
         local = rows_train[lo:hi] - frame.offset
-        for scan in first.scans:
-            if scan.kind != "categorical":
-                values, missing = numbers(frame.column(scan.name)[local], frame.decimal_comma)
-                if values is None:  # the first pass found every cell a number
-                    raise DataError(f"{source}: column {scan.name!r} changed between two reads of the file")
-                moments[scan.name].add(values[~missing] if scan.missing else values)
-            else:
-                found = categories[scan.name]
-                missing_seen[scan.name] |= found.add(encode(frame.column(scan.name)), local)
-                if len(found.counts) > most:
-                    raise DataError(
-                        f"{source}: column {scan.name!r} looks like an identifier or free text (more than {most} "
-                        f"distinct values in {n_train} rows), not a category; leave it out with --ignore {scan.name!r}"
-                    )
+        each_column(partial(summarise, frame, local), first.scans, len(local) * len(first.scans))
     specs: list[FeatureSpec] = []
     for scan in first.scans:
         if scan.kind == "numeric" and scan.counting and scan.rows > MAX_CATEGORIES and scan.name not in first.named:

@@ -2,8 +2,9 @@
 and round-trips through plain JSON (stored under ``"preprocessing"`` in a model file).
 
 Numeric columns are standardised by :func:`backprop.preprocessing.standardize_in_place`,
-the one implementation :class:`~backprop.preprocessing.Standardizer` uses too. Imports
-``frame`` and ``columns``; :func:`~backprop.tabular.prepare.prepare_training` fits one.
+the one implementation :class:`~backprop.preprocessing.Standardizer` uses too. A large table's
+columns are transformed on every core (:mod:`~backprop.tabular.threads`: the same bits). Imports
+``frame``, ``columns``, ``scan`` and ``threads``; :func:`~backprop.tabular.prepare.prepare_training` fits one.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .columns import (
 )
 from .frame import CHUNK_ROWS, Frame, cut, listed, rows_text
 from .scan import days, within
+from .threads import Buffers, each_column
 
 #: How ``impute`` fills a missing cell; ``drop`` removes its row instead.
 IMPUTE = ("mean", "median", "drop")
@@ -113,70 +115,90 @@ class Preprocessor:
         n = frame.n_rows if rows is None else len(rows)
         self.check_inputs_fit(n)
         out = np.zeros((n, self.n_inputs), dtype=np.float32)
+        starts = np.cumsum([0] + [spec.width for spec in self.features[:-1]]).tolist()
+        buffers = Buffers()  # each thread's gathered rows of a number column
+
+        def column(place: int) -> str | None:
+            spec = self.features[place]
+            return self._inputs_of(spec, frame, rows, out[:, starts[place] : starts[place] + spec.width], buffers)
+
+        # Each column writes its own inputs; the notes (and the first error) in the columns' order.
+        found = each_column(column, range(len(self.features)), n * len(self.features))
+        if notes is not None:
+            notes.extend(note for note in found if note is not None)
+        return out
+
+    def _inputs_of(
+        self,
+        spec: FeatureSpec,
+        frame: Frame,
+        rows: NDArray[np.int64] | None,
+        out: NDArray[np.float32],
+        buffers: Buffers,
+    ) -> str | None:
+        """Write one column's inputs for ``rows`` (all if None) into ``out`` (its columns of the inputs);
+        the note on categories not seen in training, if any."""
 
         def at(positions: NDArray[np.int64]) -> NDArray[np.int64]:
             """Positions in the rows transformed → positions in ``frame`` (for messages)."""
             return positions if rows is None else rows[positions]
 
-        start = 0
-        gathered = np.empty(n if rows is not None else 0, dtype=np.float64)  # each number column's rows, in turn
-        for spec in self.features:
-            whole = frame.column(spec.name)
-            if spec.kind == "numeric":
-                if rows is None:
-                    column = whole
-                elif whole.dtype == np.float64:
-                    column = np.take(whole, rows, out=gathered)
-                else:
-                    column = whole[rows]
-                parsed = _dates(frame, spec, column, at) if spec.dates else parse_numbers(column, frame.decimal_comma)
-                if parsed.bad is not None:
-                    bad_row = int(at(np.array([parsed.bad]))[0])
-                    raise not_a_number(frame, spec.name, bad_row, whole, "the model was trained on numbers here")
-                values = parsed.values
-                self._check_missing(frame, spec, parsed.missing, at)
-                if parsed.missing.any() and isinstance(spec.fill, float):
-                    values = np.where(parsed.missing, spec.fill, values)
-                if not _finite(values):
-                    bad = at(np.flatnonzero(~np.isfinite(values)))
-                    raise DataError(
-                        f"{frame.source}: column {spec.name!r} holds infinite values ({rows_text(frame, bad)}); "
-                        "replace them with finite numbers"
-                    )
-                # A copy to scale in place, unless the values are already one (a gather of rows, the fill).
-                own = values is not whole and values.dtype == np.float64 and (values.base is None or values is gathered)
-                with np.errstate(over="ignore"):
-                    scaled = standardize_in_place(
-                        values if own else np.array(values, dtype=np.float64), spec.mean, spec.scale
-                    )
-                if not within(scaled):
-                    huge = ~(np.abs(scaled) <= LARGEST)
-                    raise DataError(
-                        f"{frame.source}: column {spec.name!r} holds values too large for the network's float32 "
-                        f"inputs ({rows_text(frame, at(np.flatnonzero(huge)))}); rescale them"
-                    )
-                out[:, start] = scaled
+        whole = frame.column(spec.name)
+        if spec.kind == "numeric":
+            gathered = None
+            if rows is None:
+                column = whole
+            elif whole.dtype == np.float64:
+                column = gathered = np.take(whole, rows, out=buffers.get(len(rows)))
             else:
-                encoded = encode(whole)
-                cells = encoded.codes if rows is None else encoded.codes[rows]
-                missing = cells < 0
-                self._check_missing(frame, spec, missing, at)
-                lookup = spec.lookup()
-                # Each distinct value looked up once; the last place is a missing cell's: the fill, if any.
-                known_of = [lookup.get(v, -1) for v in encoded.values]
-                known_of.append(-1 if spec.fill is None else lookup.get(str(spec.fill), -1))
-                codes = np.array(known_of, dtype=np.int64)[cells]
-                known = codes >= 0
-                # One-hot by index: one write per row, whatever the number of categories.
-                out[np.flatnonzero(known), start + codes[known]] = 1.0
-                if notes is not None and not known.all():
-                    unseen = sorted({encoded.values[k] for k in np.unique(cells[~known]).tolist() if k >= 0})
-                    notes.append(
-                        f"{frame.source}: column {spec.name!r} has {int((~known).sum())} rows with categories not "
-                        f"seen in training ({listed(unseen, 5)}); their one-hot inputs are all 0"
-                    )
-            start += spec.width
-        return out
+                column = whole[rows]
+            parsed = _dates(frame, spec, column, at) if spec.dates else parse_numbers(column, frame.decimal_comma)
+            if parsed.bad is not None:
+                bad_row = int(at(np.array([parsed.bad]))[0])
+                raise not_a_number(frame, spec.name, bad_row, whole, "the model was trained on numbers here")
+            values = parsed.values
+            self._check_missing(frame, spec, parsed.missing, at)
+            if parsed.missing.any() and isinstance(spec.fill, float):
+                values = np.where(parsed.missing, spec.fill, values)
+            if not _finite(values):
+                bad = at(np.flatnonzero(~np.isfinite(values)))
+                raise DataError(
+                    f"{frame.source}: column {spec.name!r} holds infinite values ({rows_text(frame, bad)}); "
+                    "replace them with finite numbers"
+                )
+            # A copy to scale in place, unless the values are already one (a gather of rows, the fill).
+            own = values is not whole and values.dtype == np.float64 and (values.base is None or values is gathered)
+            with np.errstate(over="ignore"):
+                scaled = standardize_in_place(
+                    values if own else np.array(values, dtype=np.float64), spec.mean, spec.scale
+                )
+            if not within(scaled):
+                huge = ~(np.abs(scaled) <= LARGEST)
+                raise DataError(
+                    f"{frame.source}: column {spec.name!r} holds values too large for the network's float32 "
+                    f"inputs ({rows_text(frame, at(np.flatnonzero(huge)))}); rescale them"
+                )
+            out[:, 0] = scaled
+            return None
+        encoded = encode(whole)
+        cells = encoded.codes if rows is None else encoded.codes[rows]
+        missing = cells < 0
+        self._check_missing(frame, spec, missing, at)
+        lookup = spec.lookup()
+        # Each distinct value looked up once; the last place is a missing cell's: the fill, if any.
+        known_of = [lookup.get(v, -1) for v in encoded.values]
+        known_of.append(-1 if spec.fill is None else lookup.get(str(spec.fill), -1))
+        codes = np.array(known_of, dtype=np.int64)[cells]
+        known = codes >= 0
+        # One-hot by index: one write per row, whatever the number of categories.
+        out[np.flatnonzero(known), codes[known]] = 1.0
+        if known.all():
+            return None
+        unseen = sorted({encoded.values[k] for k in np.unique(cells[~known]).tolist() if k >= 0})
+        return (
+            f"{frame.source}: column {spec.name!r} has {int((~known).sum())} rows with categories not "
+            f"seen in training ({listed(unseen, 5)}); their one-hot inputs are all 0"
+        )
 
     @property
     def row_bytes(self) -> int:

@@ -17,7 +17,7 @@ and variance computed by numpy, and the blocks combined in order (Chan et al.'s 
 update). A column of at most one block of training values gives exactly ``values.mean()`` and
 ``values.var()``, the figures of a whole-table computation.
 
-Imports ``frame`` and ``columns``.
+Imports ``columns`` and ``threads``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .columns import LARGEST, Encoded, as_text, parse_numbers
+from .columns import LARGEST, Encoded, as_text, missing_cells, parse_numbers
+from .threads import Buffers
 
 #: Values per block of the statistics: a column with fewer training values is one block.
 BLOCK = 1 << 16
@@ -87,7 +88,7 @@ def numbers(column: NDArray[Any], decimal_comma: bool) -> tuple[NDArray[np.float
         return days(column)
     parsed = parse_numbers(column, decimal_comma)
     if parsed.bad is not None:
-        return None, as_text(column)[1]
+        return None, missing_cells(column)
     return parsed.values, parsed.missing
 
 
@@ -116,7 +117,7 @@ class FeatureScan:
             self.numeric = False  # dates in one chunk, something else in another: text
         if len(column):
             self.dates = is_dates if self.dates is None else self.dates
-        values, missing = numbers(column, decimal_comma) if self.numeric else (None, as_text(column)[1])
+        values, missing = numbers(column, decimal_comma) if self.numeric else (None, missing_cells(column))
         if values is None:
             self.numeric = False
             self.counting = False
@@ -166,16 +167,14 @@ def block_size(columns: int) -> int:
 
 
 class Scratch:
-    """A float64 buffer lent to each column's statistics in turn: a new array per column of millions
-    of rows costs its page faults again (on a virtual machine, as much as the arithmetic)."""
+    """A float64 buffer (one per thread) lent to each column's statistics in turn: a new array per column
+    of millions of rows costs its page faults again (on a virtual machine, as much as the arithmetic)."""
 
     def __init__(self) -> None:
-        self.buffer = np.empty(0, dtype=np.float64)
+        self.buffers = Buffers()
 
     def like(self, rows: NDArray[np.float64]) -> NDArray[np.float64]:
-        if self.buffer.size < rows.size:
-            self.buffer = np.empty(rows.size, dtype=np.float64)
-        return self.buffer[: rows.size].reshape(rows.shape)
+        return self.buffers.get(rows.size).reshape(rows.shape)
 
 
 def _mean_and_var(rows: NDArray[np.float64], scratch: Scratch) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -203,13 +202,16 @@ class Moments:
         self.kept: list[NDArray[np.float64]] = []
 
     def add(self, values: NDArray[np.float64]) -> None:
-        """Observed (not missing) training values of a chunk, in row order."""
+        """Observed (not missing) training values of a chunk, in row order (``values`` is not kept unless
+        ``keep``: the caller may reuse it)."""
         if self.keep:
             self.kept.append(values)
         self.pending.append(values)
         self.pending_n += len(values)
         block = self.block
-        if self.pending_n >= block:
+        if self.pending_n < block:
+            self.pending[-1] = values.copy()  # less than a block: kept for the next chunk
+        else:
             joined = self.pending[0] if len(self.pending) == 1 else np.concatenate(self.pending)
             whole = len(joined) - len(joined) % block
             # The full blocks at once: each row of the reshaped array reduces as that block alone would.

@@ -38,6 +38,13 @@ def pyarrow() -> Any:
     return pa
 
 
+def release_memory() -> None:
+    """Give the OS back the memory Arrow's pool holds but no array uses: after a whole table is read
+    and converted, its parsing buffers and the Arrow table itself (hundreds of MB for a large CSV)
+    would otherwise stay in the process beside the Frame, which lives in numpy's memory."""
+    pyarrow().default_memory_pool().release_unused()
+
+
 def column_of_arrow(column: Any) -> NDArray[Any] | str:
     """One Arrow array or chunked array as a Frame column, or the name of its type if backprop cannot use it."""
     pa = pyarrow()
@@ -53,9 +60,7 @@ def column_of_arrow(column: Any) -> NDArray[Any] | str:
         or pa.types.is_decimal(kind)
         or pa.types.is_boolean(kind)
     ):
-        # safe=False: an int64 beyond 2**53 becomes the nearest float, as a CSV number does.
-        as_float = column.cast(pa.float64(), safe=False)
-        return quiet_nans(np.asarray(as_float.to_numpy(zero_copy_only=False), dtype=np.float64))
+        return quiet_nans(_numbers(pa, column))
     if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
         if pa.types.is_timestamp(kind) and kind.tz is not None:
             column = column.cast(pa.timestamp(kind.unit))  # the same instants, in UTC
@@ -70,19 +75,61 @@ def column_of_arrow(column: Any) -> NDArray[Any] | str:
     return str(kind)
 
 
+def _chunks(pa: Any, column: Any) -> list[Any]:
+    return list(column.chunks) if isinstance(column, pa.ChunkedArray) else [column]
+
+
+def _numbers(pa: Any, column: Any) -> NDArray[np.float64]:
+    """A numeric Arrow column as float64 (NaN where null): Arrow's own buffer where it is one, else
+    copied chunk by chunk into one numpy array (numpy's memory rather than a concatenation in Arrow's:
+    fewer page faults)."""
+    chunks = _chunks(pa, column)
+    if len(chunks) == 1 and chunks[0].type == pa.float64() and not chunks[0].null_count:
+        return np.asarray(chunks[0].to_numpy(zero_copy_only=True))  # one buffer: numpy reads Arrow's own
+    out = np.empty(len(column), dtype=np.float64)
+    start = 0
+    for chunk in chunks:
+        n = len(chunk)
+        if n == 0:
+            continue
+        if chunk.type != pa.float64():
+            # safe=False: an int64 beyond 2**53 becomes the nearest float, as a CSV number does.
+            chunk = chunk.cast(pa.float64(), safe=False)
+        if chunk.null_count:
+            out[start : start + n] = chunk.to_numpy(zero_copy_only=False)
+        else:
+            out[start : start + n] = np.frombuffer(chunk.buffers()[1], np.float64, count=n, offset=8 * chunk.offset)
+        start += n
+    return out
+
+
 def _is_text(pa: Any, kind: Any) -> bool:
     return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind))
 
 
 def _coded(pa: Any, column: Any) -> Coded:
     """A dictionary-encoded Arrow text column as a :class:`Coded` column (one dictionary for all its chunks)."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.unify_dictionaries().combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-        if isinstance(column, pa.ChunkedArray):  # combine_chunks of dictionaries may keep it chunked
-            column = column.chunk(0) if column.num_chunks else pa.array([], pa.dictionary(pa.int32(), pa.string()))
-    codes = np.asarray(column.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    values = np.empty(len(column.dictionary), dtype=object)
-    values[:] = column.dictionary.to_pylist()
+    if isinstance(column, pa.ChunkedArray) and column.num_chunks > 1:
+        column = column.unify_dictionaries()  # one dictionary, each chunk's indices into it
+    chunks = _chunks(pa, column)
+    dictionary = chunks[0].dictionary if chunks else pa.array([], pa.string())
+    codes = np.empty(len(column), dtype=np.int64)
+    start = 0
+    for chunk in chunks:
+        n = len(chunk)
+        if n == 0:
+            continue
+        indices = chunk.indices
+        if indices.null_count:
+            codes[start : start + n] = indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        else:  # the indices' buffer itself, widened to int64 as it is copied
+            kind = np.dtype(indices.type.to_pandas_dtype())
+            codes[start : start + n] = np.frombuffer(
+                indices.buffers()[1], kind, count=n, offset=kind.itemsize * indices.offset
+            )
+        start += n
+    values = np.empty(len(dictionary), dtype=object)
+    values[:] = dictionary.to_pylist()
     return Coded.of(codes, values)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import DataError, ParameterError
+from .arrow_tables import release_memory
 from .csv_files import iter_csv, read_csv
 from .frame import CHUNK_ROWS, Frame, cut, header_names
 from .numpy_files import iter_npy, read_numpy
@@ -58,11 +59,11 @@ def read_table(source: str, *, header: bool | None = None, stdin: BinaryIO | Non
     if source != "-" and is_dataset_name(source):
         return _read_dataset(source)
     kind = _kind(source)
-    if kind == "parquet":
-        return read_parquet(source)
     if kind in ("npz", "npy"):
         return read_numpy(source, kind)
-    return read_csv(source, header, stdin)
+    frame = read_parquet(source) if kind == "parquet" else read_csv(source, header, stdin)
+    release_memory()  # the Arrow table is converted: its memory is not needed beside the frame's
+    return frame
 
 
 def iter_tables(

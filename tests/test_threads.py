@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from backprop.errors import DataError
-from backprop.tabular import Frame, prepare_training, threads
+from backprop.tabular import Frame, prepare_training, preprocess, threads
 from backprop.tabular.scan import BLOCK, Moments
 
 
@@ -90,11 +90,12 @@ def test_two_threads_give_the_bits_and_notes_of_one(monkeypatch: pytest.MonkeyPa
 
 
 def test_the_first_bad_column_is_named_on_two_threads(two_threads: None) -> None:
-    frame = table(200)
+    n = 2 * preprocess.BLOCK_ROWS + 10
+    frame = table(n)
     pre = prepare_training(frame, impute="mean", seed=2).preprocessor
-    frame.columns[1][7] = np.inf  # x0
-    frame.columns[4][3] = np.inf  # x3
-    with pytest.raises(DataError, match=r"column 'x0' holds infinite values \(row 7\)"):
+    frame.columns[1][n - 3] = np.inf  # x0, in the second part of the rows
+    frame.columns[4][3] = np.inf  # x3, in the first
+    with pytest.raises(DataError, match=rf"column 'x0' holds infinite values \(row {n - 3}\)"):
         pre.transform(frame)
 
 
@@ -105,3 +106,31 @@ def test_moments_keep_a_copy_of_what_they_hold(one_thread: None) -> None:
     buffer[:] = 1000.0  # the caller reuses its buffer
     # mean = 7/3, variance = ((1-7/3)² + (2-7/3)² + (4-7/3)²) / 3 = 14/9
     assert moments.result() == pytest.approx((7 / 3, 14 / 9))
+
+
+def test_the_blocked_path_gives_the_column_wise_bits(two_threads: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    n = 3 * preprocess.BLOCK_ROWS + 5  # several blocks in each of two parts
+    frame = table(n)
+    rng = np.random.default_rng(9)
+    days = rng.integers(0, 20_000, n).astype("datetime64[D]").astype("datetime64[us]")
+    days[rng.random(n) < 0.01] = np.datetime64("NaT")
+    frame.names.insert(1, "day")
+    frame.columns.insert(1, days)
+    pre = prepare_training(frame, impute="mean", seed=2).preprocessor
+    new = table(n)
+    new.names.insert(1, "day")
+    new.columns.insert(1, days)
+    new.columns[0][[5, n - 7, n - 2]] = ["indigo", "teal", "indigo"]  # unseen: in both parts
+    rows = np.sort(rng.choice(n, n // 2, replace=False))
+    blocked_notes: list[str] = []
+    blocked = pre.transform(new, notes=blocked_notes, rows=rows)
+    monkeypatch.setattr(preprocess, "_sources", lambda features, frame: None)  # column by column
+    column_notes: list[str] = []
+    np.testing.assert_array_equal(blocked, pre.transform(new, notes=column_notes, rows=rows))
+    assert blocked_notes == column_notes
+    whole_notes: list[str] = []
+    pre.transform(new, notes=whole_notes)
+    assert whole_notes == [
+        "t.csv: column 'colour' has 3 rows with categories not seen in training ('indigo', 'teal'); "
+        "their one-hot inputs are all 0"
+    ]

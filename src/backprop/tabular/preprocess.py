@@ -10,7 +10,8 @@ columns are transformed on every core (:mod:`~backprop.tabular.threads`: the sam
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -34,7 +35,7 @@ from .columns import (
 )
 from .frame import CHUNK_ROWS, Frame, cut, listed, rows_text
 from .scan import days, within
-from .threads import Buffers, each_column
+from .threads import Buffers, each_column, workers
 
 #: How ``impute`` fills a missing cell; ``drop`` removes its row instead.
 IMPUTE = ("mean", "median", "drop")
@@ -117,6 +118,18 @@ class Preprocessor:
         out = np.zeros((n, self.n_inputs), dtype=np.float32)
         starts = np.cumsum([0] + [spec.width for spec in self.features[:-1]]).tolist()
         buffers = Buffers()  # each thread's gathered rows of a number column
+        sources = _sources(self.features, frame)
+        if sources is not None:
+            # A block of rows at a time, every column of it while it is in the cache; the parts of the
+            # rows on every core. A cell that needs a message sends all of it to the column-wise path.
+            bounds = range(0, n, max(BLOCK_ROWS, -(-n // workers() // BLOCK_ROWS) * BLOCK_ROWS))
+            fill = partial(_fill_blocks, self.features, sources, starts, rows, out, buffers)
+            parts = each_column(lambda lo: fill(lo, min(lo + bounds.step, n)), bounds, n * len(self.features))
+            if all(part is not None for part in parts):
+                if notes is not None:
+                    notes.extend(_unseen_notes(frame, self.features, sources, [p for p in parts if p is not None]))
+                return out
+            out[:] = 0.0
 
         def column(place: int) -> str | None:
             spec = self.features[place]
@@ -194,11 +207,7 @@ class Preprocessor:
         out[np.flatnonzero(known), codes[known]] = 1.0
         if known.all():
             return None
-        unseen = sorted({encoded.values[k] for k in np.unique(cells[~known]).tolist() if k >= 0})
-        return (
-            f"{frame.source}: column {spec.name!r} has {int((~known).sum())} rows with categories not "
-            f"seen in training ({listed(unseen, 5)}); their one-hot inputs are all 0"
-        )
+        return _unseen_note(frame, spec, int((~known).sum()), encoded.values, np.unique(cells[~known]).tolist())
 
     @property
     def row_bytes(self) -> int:
@@ -369,6 +378,119 @@ class Preprocessor:
             f"Preprocessor(features=[{kinds}{more}], target={self.target.name!r} ({self.target.kind}), "
             f"n_inputs={self.n_inputs}, standardize={self.standardize}, impute={self.impute!r})"
         )
+
+
+#: Rows transformed at a time by the blocked path: a block's inputs and its gathered cells stay in the cache.
+BLOCK_ROWS = 1 << 14
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What a feature's blocks read: float64 numbers, dates, or category codes and their one-hot places."""
+
+    kind: Literal["numbers", "dates", "categories"]
+    column: NDArray[Any]
+    places: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """A code's one-hot place (−1: none); the last place is a missing cell's."""
+    values: list[str] = field(default_factory=list)
+    """The categories the codes stand for."""
+
+
+def _sources(features: list[FeatureSpec], frame: Frame) -> list[_Source] | None:
+    """Each feature's :class:`_Source`, or None if one needs the column-wise path (numbers read as text)."""
+    sources = []
+    for spec in features:
+        whole = frame.column(spec.name)
+        if spec.kind == "categorical":
+            encoded = encode(whole)
+            lookup = spec.lookup()
+            places = [lookup.get(v, -1) for v in encoded.values]
+            places.append(-1 if spec.fill is None else lookup.get(str(spec.fill), -1))
+            sources.append(_Source("categories", encoded.codes, np.array(places, dtype=np.int64), encoded.values))
+        elif spec.dates and whole.dtype.kind == "M":
+            sources.append(_Source("dates", whole))
+        elif not spec.dates and whole.dtype == np.float64:
+            sources.append(_Source("numbers", whole))
+        else:
+            return None
+    return sources
+
+
+def _fill_blocks(
+    features: list[FeatureSpec],
+    sources: list[_Source],
+    starts: list[int],
+    rows: NDArray[np.int64] | None,
+    out: NDArray[np.float32],
+    buffers: Buffers,
+    lo: int,
+    hi: int,
+) -> list[tuple[int, set[int]]] | None:
+    """Write the inputs of positions ``lo:hi`` of the rows transformed, :data:`BLOCK_ROWS` at a time; per
+    feature, the count and codes of its cells of categories not seen in training. None at the first cell
+    that needs a message (missing, not finite, too large): the column-wise path then says which."""
+    unseen: list[tuple[int, set[int]]] = [(0, set()) for _ in features]
+    buffer = buffers.get(BLOCK_ROWS)
+    for begin in range(lo, hi, BLOCK_ROWS):
+        end = min(begin + BLOCK_ROWS, hi)
+        picked: Any = slice(begin, end) if rows is None else rows[begin:end]
+        block = out[begin:end]
+        for place, (spec, source, start) in enumerate(zip(features, sources, starts, strict=True)):
+            if source.kind == "categories":
+                cells = source.column[picked]
+                if spec.fill is None and cells.min() < 0:
+                    return None
+                codes = source.places[cells]
+                known = codes >= 0
+                block[np.flatnonzero(known), start + codes[known]] = 1.0
+                if not known.all():
+                    count, codes_seen = unseen[place]
+                    codes_seen.update(np.unique(cells[~known]).tolist())
+                    unseen[place] = (count + int((~known).sum()), codes_seen)
+                continue
+            if source.kind == "dates":
+                values = days(source.column[picked])[0]
+            else:
+                values = buffer[: end - begin]
+                if rows is None:
+                    np.copyto(values, source.column[picked])
+                else:
+                    np.take(source.column, picked, out=values)
+            if not _finite(values):
+                missing = np.isnan(values)
+                if missing.any():
+                    if not isinstance(spec.fill, float):
+                        return None
+                    values[missing] = spec.fill
+                if not np.isfinite(values).all():
+                    return None
+            with np.errstate(over="ignore"):
+                standardize_in_place(values, spec.mean, spec.scale)
+            if not within(values):
+                return None
+            block[:, start] = values
+    return unseen
+
+
+def _unseen_notes(
+    frame: Frame, features: list[FeatureSpec], sources: list[_Source], parts: list[list[tuple[int, set[int]]]]
+) -> list[str]:
+    """The notes on categories not seen in training, each feature's parts added up."""
+    notes = []
+    for place, (spec, source) in enumerate(zip(features, sources, strict=True)):
+        count = sum(part[place][0] for part in parts)
+        if count:
+            codes = sorted(set().union(*(part[place][1] for part in parts)))
+            notes.append(_unseen_note(frame, spec, count, source.values, codes))
+    return notes
+
+
+def _unseen_note(frame: Frame, spec: FeatureSpec, count: int, values: list[str], codes: list[int]) -> str:
+    unseen = sorted({values[k] for k in codes if k >= 0})
+    return (
+        f"{frame.source}: column {spec.name!r} has {count} rows with categories not seen in training "
+        f"({listed(unseen, 5)}); their one-hot inputs are all 0"
+    )
 
 
 def _finite(values: NDArray[np.float64]) -> bool:

@@ -525,8 +525,9 @@ class _FirstPass:
             if len(target_parts) > 1:  # the target is kept whole: one str object per label, not per row
                 target_parts[-2:] = [_interned(part, labels) for part in target_parts[-2:]]
             any_missing = np.zeros(frame.n_rows, dtype=bool)  # the rows --impute drop would remove
-            for scan in self.scans:
-                any_missing |= scan.add(frame.column(scan.name), frame.offset, frame.decimal_comma)
+            scanned = partial(_scanned, frame)
+            for missing in each_column(scanned, self.scans, frame.n_rows * len(self.scans)):
+                any_missing |= missing
             missing_parts.append(any_missing)
             self.n_rows += frame.n_rows
         if first is None or self.n_rows == 0:
@@ -566,6 +567,11 @@ class _FirstPass:
     def again(self) -> Iterable[Frame]:
         """The source's chunks once more (the kept chunk, or a new pass)."""
         return self.frames if self.frames else (f for f in self.chunks() if f.n_rows)
+
+
+def _scanned(frame: Frame, scan: FeatureScan) -> NDArray[np.bool_]:
+    """``scan`` of its column in ``frame`` (each column's on a thread of its own); the missing mask."""
+    return scan.add(frame.column(scan.name), frame.offset, frame.decimal_comma)
 
 
 def _in_order(rows: NDArray[np.int64], n_rows: int) -> NDArray[np.int64]:

@@ -51,6 +51,19 @@ def test_pandas_nullable_categorical_and_datetime_columns():
     assert frame.unsupported == {}
 
 
+def test_columns_in_several_chunks_are_joined_with_their_gaps():
+    # Each chunk copied from its own buffer: an offset slice, an empty chunk, nulls, other dictionaries.
+    numbers = pa.chunked_array([pa.array([0, 1, 2, 3], pa.int32()).slice(1), [], [None, 5]], pa.int32())
+    floats = pa.chunked_array([[1.5, None], pa.array([9.0, 2.5, 4.0, 7.0]).slice(1)])
+    words = pa.chunked_array(
+        [pa.array(["b", None, "a"]).dictionary_encode(), pa.array(["c", "b", "c"]).dictionary_encode().slice(1)]
+    )
+    frame = frame_of(pa.table({"n": numbers, "f": floats, "w": words}))
+    assert cells(frame, "n")[:3] == [1.0, 2.0, 3.0] and np.isnan(cells(frame, "n")[3]) and cells(frame, "n")[4] == 5.0
+    assert cells(frame, "f")[0] == 1.5 and np.isnan(cells(frame, "f")[1]) and cells(frame, "f")[2:] == [2.5, 4.0, 7.0]
+    assert cells(frame, "w") == ["b", None, "a", "b", "c"]
+
+
 def test_numeric_columns_are_not_copied_row_by_row():
     # Arrow hands numpy the DataFrame's own buffer: no copy at all for a float64 column without gaps.
     x = np.arange(1000.0)

@@ -81,25 +81,28 @@ def _chunks(pa: Any, column: Any) -> list[Any]:
 
 def _numbers(pa: Any, column: Any) -> NDArray[np.float64]:
     """A numeric Arrow column as float64 (NaN where null): Arrow's own buffer where it is one, else
-    copied chunk by chunk into one numpy array (numpy's memory rather than a concatenation in Arrow's:
-    fewer page faults)."""
+    copied into one numpy array (numpy's memory rather than a concatenation in Arrow's: fewer page faults)."""
     chunks = _chunks(pa, column)
     if len(chunks) == 1 and chunks[0].type == pa.float64() and not chunks[0].null_count:
         return np.asarray(chunks[0].to_numpy(zero_copy_only=True))  # one buffer: numpy reads Arrow's own
-    out = np.empty(len(column), dtype=np.float64)
+    # safe=False: an int64 beyond 2**53 becomes the nearest float, as a CSV number does.
+    as_float = [c if c.type == pa.float64() else c.cast(pa.float64(), safe=False) for c in chunks]
+    return _joined(as_float, len(column), np.dtype(np.float64), float("nan"))
+
+
+def _joined(chunks: list[Any], n: int, kind: np.dtype[Any], null: float) -> NDArray[Any]:
+    """Arrow arrays of fixed-width numbers one after the other in one numpy array of ``kind`` (``null``
+    where null), each copied from its buffer (and widened) without a concatenation in Arrow's memory."""
+    out = np.empty(n, dtype=kind)
     start = 0
     for chunk in chunks:
-        n = len(chunk)
-        if n == 0:
-            continue
-        if chunk.type != pa.float64():
-            # safe=False: an int64 beyond 2**53 becomes the nearest float, as a CSV number does.
-            chunk = chunk.cast(pa.float64(), safe=False)
-        if chunk.null_count:
-            out[start : start + n] = chunk.to_numpy(zero_copy_only=False)
-        else:
-            out[start : start + n] = np.frombuffer(chunk.buffers()[1], np.float64, count=n, offset=8 * chunk.offset)
-        start += n
+        size = len(chunk)
+        if size and chunk.null_count:
+            out[start : start + size] = chunk.fill_null(null).to_numpy(zero_copy_only=False)
+        elif size:
+            own = np.dtype(chunk.type.to_pandas_dtype())
+            out[start : start + size] = np.frombuffer(chunk.buffers()[1], own, size, own.itemsize * chunk.offset)
+        start += size
     return out
 
 
@@ -113,21 +116,7 @@ def _coded(pa: Any, column: Any) -> Coded:
         column = column.unify_dictionaries()  # one dictionary, each chunk's indices into it
     chunks = _chunks(pa, column)
     dictionary = chunks[0].dictionary if chunks else pa.array([], pa.string())
-    codes = np.empty(len(column), dtype=np.int64)
-    start = 0
-    for chunk in chunks:
-        n = len(chunk)
-        if n == 0:
-            continue
-        indices = chunk.indices
-        if indices.null_count:
-            codes[start : start + n] = indices.fill_null(-1).to_numpy(zero_copy_only=False)
-        else:  # the indices' buffer itself, widened to int64 as it is copied
-            kind = np.dtype(indices.type.to_pandas_dtype())
-            codes[start : start + n] = np.frombuffer(
-                indices.buffers()[1], kind, count=n, offset=kind.itemsize * indices.offset
-            )
-        start += n
+    codes = _joined([chunk.indices for chunk in chunks], len(column), np.dtype(np.int64), -1)
     values = np.empty(len(dictionary), dtype=object)
     values[:] = dictionary.to_pylist()
     return Coded.of(codes, values)

@@ -228,6 +228,7 @@ ROWS = {
         "plotting",
         "sklearn",
         "onnx",
+        "distributed",
     ],
 }
 

@@ -1,0 +1,190 @@
+"""Inputs of :mod:`backprop.distributed` as row-sharded collections, and the two places tasks run.
+
+:func:`collections` turns what ``fit`` accepts (Dask arrays, a Dask
+DataFrame, a Parquet dataset, numpy arrays) into a pair of row-aligned
+matrices; :func:`shard_bounds` cuts their rows into the shards. An executor
+runs the tasks of :mod:`._tasks`: :class:`InProcess` calls them here, one
+after the other (``client=None``, the reference); :class:`OnDask` submits them
+to a ``distributed.Client``. Both build each shard by a task from the
+collection's own graph — never ``scatter`` — so that Dask recomputes a lost
+shard from its lineage.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ..errors import BackpropTypeError, MissingDependencyError, ParameterError, ShapeError
+from ..losses import Loss
+from ..network import Network
+from ._tasks import Shard, identity, prepare_shard
+
+
+def dask_module(name: str) -> ModuleType:
+    """The module ``name`` of Dask, or a :class:`MissingDependencyError` saying how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        raise MissingDependencyError(
+            f"backprop.distributed needs {name} ({error}); install it with: pip install 'backprop[dask]'"
+        ) from error
+
+
+def is_dask(value: Any) -> bool:
+    """Whether ``value`` is a Dask collection (without importing Dask for a numpy array)."""
+    return hasattr(value, "__dask_graph__") and callable(value.__dask_graph__)
+
+
+def _is_frame(value: Any) -> bool:
+    return is_dask(value) and hasattr(value, "npartitions") and hasattr(value, "columns")
+
+
+def collections(X: Any, y: Any, in_process: bool, name: str = "X") -> tuple[Any, Any]:
+    """``X``, ``y`` as two matrices with the same rows: Dask arrays (rows in blocks), or numpy arrays.
+
+    A Dask DataFrame (or a Parquet dataset's path, read with
+    ``dask.dataframe.read_parquet``) becomes a Dask array; ``y`` may then name
+    one of its columns, which leaves the inputs. numpy arrays are accepted
+    in-process, and turned into Dask arrays on a cluster.
+    """
+    if isinstance(X, str | os.PathLike):
+        X = dask_module("dask.dataframe").read_parquet(os.fspath(X))
+    if _is_frame(X):
+        if isinstance(y, str):
+            if y not in X.columns:
+                raise ParameterError(f"y={y!r} is not a column of {name}; its columns are {list(X.columns)}")
+            X, y = X.drop(columns=[y]), X[y]
+        X = X.to_dask_array(lengths=True)
+    elif isinstance(y, str):
+        raise BackpropTypeError(f"y may name a column only when {name} is a Dask DataFrame or a Parquet path")
+    if is_dask(y) and not hasattr(y, "blocks"):  # a Dask Series or DataFrame
+        y = y.to_dask_array(lengths=True)
+    if not is_dask(X) and not is_dask(y) and in_process:
+        return np.asarray(X), np.asarray(y)
+    array = dask_module("dask.array")
+    X = X if is_dask(X) else array.from_array(np.asarray(X), chunks=(-1,) + (-1,) * (np.ndim(X) - 1))
+    y = y if is_dask(y) else array.from_array(np.asarray(y), chunks=-1)
+    if X.ndim != 2:
+        raise ShapeError(f"{name} must be a matrix (n_samples, n_features), got {X.ndim} dimensions")
+    if any(np.isnan(size) for size in X.chunks[0]) or any(np.isnan(size) for size in y.chunks[0]):
+        raise ShapeError(f"{name} and y need known row counts per block: use to_dask_array(lengths=True)")
+    if X.shape[0] != y.shape[0]:
+        raise ShapeError(f"{name} has {X.shape[0]:,} rows but y has {y.shape[0]:,}")
+    return X, y
+
+
+def shard_bounds(X: Any, shards: int | None) -> np.ndarray[Any, Any]:
+    """Where each shard's rows start, and the end: ``shards + 1`` row numbers.
+
+    None: one shard per block of rows of a Dask ``X`` (one for numpy). Else
+    ``shards`` ranges as even as can be, rows ``⌊n·s/S⌋`` to ``⌊n·(s+1)/S⌋``.
+    """
+    n = int(X.shape[0])
+    if shards is None:
+        sizes = list(X.chunks[0]) if is_dask(X) else [n]
+        return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    if isinstance(shards, bool) or not isinstance(shards, int | np.integer) or not 1 <= shards <= max(n, 1):
+        raise ParameterError(f"shards must be an integer from 1 to the {n:,} rows, got shards={shards!r}")
+    return np.array([n * s // int(shards) for s in range(int(shards) + 1)], dtype=np.int64)
+
+
+class InProcess:
+    """Runs every task here, now, in order: the reference the cluster must match to the bit."""
+
+    def value(self, value: Any, key: str) -> Any:
+        return value
+
+    def submit(self, fn: Callable[..., Any], *args: Any, key: str) -> Any:
+        return fn(*args)
+
+    def gather(self, handles: Sequence[Any]) -> list[Any]:
+        return list(handles)
+
+    def shards(self, X: Any, y: Any, bounds: np.ndarray[Any, Any], net: Network, loss: Loss, key: str) -> list[Any]:
+        """Each shard prepared here (a Dask collection computed one shard at a time, on this thread)."""
+        prepared: list[Shard] = []
+        for lo, hi in itertools.pairwise(bounds):
+            xs, ys = X[int(lo) : int(hi)], y[int(lo) : int(hi)]
+            if is_dask(xs):
+                xs, ys = dask_module("dask").compute(xs, ys, scheduler="sync")
+            prepared.append(prepare_shard(net, loss, xs, ys))
+        return prepared
+
+    def release(self, handles: Sequence[Any]) -> None:
+        """Nothing is held elsewhere."""
+
+
+class OnDask:
+    """Runs every task on a ``distributed.Client``'s workers; answers come back by ``client.gather``.
+
+    With a client made with ``direct_to_workers=True`` the answers come from
+    the workers themselves, not through the scheduler.
+    """
+
+    def __init__(self, client: Any) -> None:
+        distributed = dask_module("distributed")
+        if not isinstance(client, distributed.Client):
+            raise BackpropTypeError(f"client must be a dask.distributed Client or None, got {client!r}")
+        self.client = client
+        self.future_type = distributed.Future
+        self.lost: tuple[type[BaseException], ...] = _lost_worker_errors(distributed)
+
+    def value(self, value: Any, key: str) -> Any:
+        """``value`` as a task's result, not scattered: a worker that loses it recomputes it from the task."""
+        return self.client.submit(identity, value, key=key, pure=False)
+
+    def submit(self, fn: Callable[..., Any], *args: Any, key: str) -> Any:
+        return self.client.submit(fn, *args, key=key, pure=False)
+
+    def gather(self, handles: Sequence[Any]) -> list[Any]:
+        """The values of ``handles`` (futures, or values already here) in their order."""
+        futures = [handle for handle in handles if isinstance(handle, self.future_type)]
+        try:
+            values = iter(self.client.gather(futures))
+        except self.lost as error:
+            raise DaskGaveUpError(f"{type(error).__name__}: {error}") from error
+        return [next(values) if isinstance(handle, self.future_type) else handle for handle in handles]
+
+    def shards(self, X: Any, y: Any, bounds: np.ndarray[Any, Any], net: Network, loss: Loss, key: str) -> list[Any]:
+        """Futures of the prepared shards, each a task on the collection's graph (recomputable from lineage)."""
+        dask = dask_module("dask")
+        sizes = tuple(int(size) for size in np.diff(bounds))
+        X = X.rechunk({0: sizes, 1: -1})
+        y = y.rechunk({0: sizes, **({1: -1} if y.ndim == 2 else {})})
+        prepare = dask.delayed(prepare_shard, pure=True)
+        parts = [
+            prepare(net, loss, xs, ys, dask_key_name=f"{key}-{index}")
+            for index, (xs, ys) in enumerate(zip(X.to_delayed().ravel(), y.to_delayed().ravel(), strict=True))
+        ]
+        futures: list[Any] = self.client.compute(parts)
+        return futures
+
+    def release(self, handles: Sequence[Any]) -> None:
+        for handle in handles:
+            if isinstance(handle, self.future_type):
+                handle.release()
+
+
+class DaskGaveUpError(Exception):
+    """Dask gave up on a task: its workers died more often than ``distributed.scheduler.allowed-failures``."""
+
+
+def _lost_worker_errors(distributed: ModuleType) -> tuple[type[BaseException], ...]:
+    """What ``gather`` raises when workers are gone for good (KilledWorker, cancelled futures, closed comms)."""
+    import asyncio
+
+    from distributed.comm.core import CommClosedError
+
+    found: list[type[BaseException]] = [distributed.KilledWorker, CommClosedError, asyncio.CancelledError]
+    cancelled = getattr(distributed.client, "FutureCancelledError", None)
+    if isinstance(cancelled, type) and issubclass(cancelled, BaseException):
+        found.append(cancelled)
+    return tuple(found)

@@ -1,11 +1,9 @@
 """The tabular model: what ``backprop train`` does, as a Python object the CLI drives.
 
-:class:`TabularModel` reads a table (a CSV/Parquet/``.npz`` path or a dataset
-name, a pandas DataFrame, a pyarrow Table or a dict of columns), fits the
-preprocessing of its text and numeric columns, chooses the head from the
-target, trains the network and keeps preprocessing and network together:
-``predict`` takes raw rows, ``save`` writes one model file (the format of
-``backprop train -o``), :meth:`TabularModel.load` reads either back.
+:class:`TabularModel` reads a table (a CSV/Parquet/``.npz`` path or a dataset name, a pandas DataFrame, a pyarrow
+Table or a dict of columns), fits the preprocessing of its text and numeric columns, chooses the head from the target,
+trains the network and keeps preprocessing and network together: ``predict`` takes raw rows, ``save`` writes one model
+file (the format of ``backprop train -o``), :meth:`TabularModel.load` reads either back.
 
 :func:`run_training` is ``backprop train``'s run on top of it: the options
 (:class:`TrainOptions`), resuming from a checkpoint with the preprocessing it
@@ -374,6 +372,7 @@ class TabularModel:
         callbacks: Sequence[Callback],
         resume_from: str | tuple[Network, dict[str, Any]] | None,
         while_fitting: contextlib.AbstractContextManager[None] | None = None,
+        fit: Callable[..., History] | None = None,
     ) -> None:
         """Choose the head, build the network and train it on the training rows; set the fitted attributes."""
         from .callbacks import EarlyStopping
@@ -392,8 +391,9 @@ class TabularModel:
         if self.early_stopping is not None:
             early = EarlyStopping(monitor="val_loss" if validation else "loss", patience=self.early_stopping)
         began = time.perf_counter()
+        train = net.fit if fit is None else partial(fit, net, prepared=prepared, pre=pre)
         with while_fitting or contextlib.nullcontext():
-            history = net.fit(
+            history = train(
                 X_train,
                 head.targets(y_train),
                 loss=head.loss,
@@ -724,17 +724,17 @@ def run_training(
     while_fitting: contextlib.AbstractContextManager[None] | None = None,
     notes: Callable[[str], None] = _ignore_note,
     progress: Progress | None = None,
+    fit: Callable[..., History] | None = None,
 ) -> TrainResult:
     """Read the data, fit the preprocessing, build and train the network, measure the test part.
 
-    Writes nothing itself (a callback may write a checkpoint). ``cli_state``
-    receives what a checkpoint needs to resume the run (the ``"cli"`` entry:
-    data, options and preprocessing) before training starts. A run stopped
-    by a callback mid-way (Ctrl-C) is ``interrupted`` and has no test metrics.
-    ``while_fitting`` is entered around :meth:`Network.fit` alone (the CLI's
-    stop-signal handlers). A source prepared into the on-disk cache
-    (``options.out_of_core``, :func:`use_cache`) reports its passes to
-    ``progress(stage, rows_done, rows_total)``.
+    Writes nothing itself (a callback may write a checkpoint). ``cli_state`` receives what a checkpoint needs to
+    resume the run (the ``"cli"`` entry: data, options and preprocessing) before training starts. A run stopped by a
+    callback mid-way (Ctrl-C) is ``interrupted`` and has no test metrics. ``while_fitting`` is entered around
+    :meth:`Network.fit` alone (the CLI's stop-signal handlers). A source prepared into the on-disk cache
+    (``options.out_of_core``, :func:`use_cache`) reports its passes to ``progress(stage, rows_done, rows_total)``.
+    ``fit(net, X, y, prepared=, pre=, **Network.fit's options)`` replaces :meth:`Network.fit` (``backprop train
+    --scheduler``: :mod:`backprop.distributed`).
     """
     model, o = TabularModel(**{name: getattr(options, name) for name in PARAMS}), options
     how = {"header": o.header, "cache_dir": o.cache_dir, "progress": progress}
@@ -762,7 +762,7 @@ def run_training(
         )
     resume_from = resume_checkpoint if resume_checkpoint is not None else resume
     fitting: dict[str, Any] = {"callbacks": callbacks, "resume_from": resume_from, "while_fitting": while_fitting}
-    model._train(o.data if frame is None else frame.source, prepared, pre, X_train, y_train, **fitting)
+    model._train(o.data if frame is None else frame.source, prepared, pre, X_train, y_train, **fitting, fit=fit)
     model.notes_ = list(prepared.notes)
     model.training_.update(data=options.data, options=options.resumable())
     history = model.history_

@@ -18,7 +18,8 @@ import click
 
 from .. import _terminal
 from ..activations import ACTIVATIONS
-from ..errors import ModelFileError
+from ..callbacks import Callback, TrainingState
+from ..errors import BackpropError, ModelFileError
 from ..heads import OptionsError
 from ..losses import LOSSES
 from ..network import Network
@@ -154,6 +155,30 @@ from ._tables import print_metrics
     metavar="DIR",
     help="The prepared-data cache [default: $BACKPROP_CACHE_DIR, $XDG_CACHE_HOME/backprop, ~/.cache/backprop].",
 )
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Train on a Dask cluster: tcp://HOST:PORT of its scheduler, or local:N to start N worker processes here "
+    "(one thread each) for the run; out of core, the workers read DATA (or the cache) at the same paths. The model's "
+    "bits depend on --shards, --batch-size, --sync-every and --seed, not on the number of workers, and differ from "
+    "training without --scheduler in the last bits. No --l2, no --schedule but constant.",
+)
+@click.option(
+    "--shards",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --scheduler: row ranges each step's batch is cut into, one task each; part of the result, unlike "
+    "the number of workers [default: 8, or the training rows when fewer].",
+)
+@click.option(
+    "--sync-every",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --scheduler: 1 synchronizes every step; K takes K local steps per shard between averagings "
+    "(local SGD: fewer round trips for small batches, another result).",
+)
 @option_quiet
 @option_json
 @reports_errors
@@ -188,6 +213,9 @@ def train(
     checkpoint: str | None,
     out_of_core: bool | None,
     cache_dir: str | None,
+    scheduler: str | None,
+    shards: int | None,
+    sync_every: int,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -203,6 +231,11 @@ def train(
 
     DATA larger than memory is prepared into an on-disk cache (reused by the
     next run on the same files and options; see `backprop cache`).
+
+    With --scheduler the preprocessing is fitted here as always, and the
+    prepared rows reach the workers as Dask tasks (recomputed if a worker is
+    lost); this process holds the network and applies each step's summed
+    gradient (backprop.distributed.fit).
     """
     ctx = click.get_current_context()
     check_data_argument(data)
@@ -250,26 +283,55 @@ def train(
     if options.report is not None:
         report_module()  # fail before training, not after, when matplotlib is missing
     cli_state: dict[str, Any] = {}
+    on_cluster = _cluster_options(ctx, options, scheduler, shards, sync_every, resume_state)
+    if on_cluster is not None:
+        cli_state["distributed"] = on_cluster
     monitor = TrainMonitor(progress_bar(progress_wanted(quiet)), checkpoint, cli_state)
     passes = PassBars() if progress_wanted(quiet) else None
     try:
-        with stop_signals(), passes or contextlib.nullcontext():
-            result = run_training(
-                options,
-                resume=resume,
-                resume_state=resume_state,
-                resume_checkpoint=resume_checkpoint,
-                callbacks=[monitor],
-                cli_state=cli_state,
-                while_fitting=monitor.stopping(),
-                notes=ignore_note if quiet else note,
-                progress=passes,
-            )
+        with contextlib.ExitStack() as stack:
+            fit: Any = None
+            callbacks: list[Callback] = [monitor]
+            if scheduler is not None and on_cluster is not None:  # a bad address fails now, before any reading
+                from ..distributed._tabular import ClusterFit, connect  # Dask's modules only when asked for
+
+                client = stack.enter_context(connect(scheduler))
+                fit = ClusterFit(client, **on_cluster, source=data, header=options.header)
+                callbacks.append(LostWorkers(checkpoint, cli_state))
+            with stop_signals(), passes or contextlib.nullcontext():
+                result = run_training(
+                    options,
+                    resume=resume,
+                    resume_state=resume_state,
+                    resume_checkpoint=resume_checkpoint,
+                    callbacks=callbacks,
+                    cli_state=cli_state,
+                    while_fitting=monitor.stopping(),
+                    notes=ignore_note if quiet else note,
+                    progress=passes,
+                    fit=fit,
+                )
     except KeyboardInterrupt:
         tell("interrupted: stopped without a checkpoint")
         raise SystemExit(Stop.exit_status()) from None
     except OptionsError as exc:  # --loss and --output that cannot fit the target
         raise click.UsageError(str(exc)) from exc
+    except BackpropError as exc:
+        if on_cluster is None:
+            raise
+        from ..distributed import WorkersLostError
+
+        if not isinstance(exc, WorkersLostError):
+            raise
+        saved = exc.checkpoint or checkpoint  # LostWorkers saved the position reached, as Ctrl-C does
+        tell(
+            f"error: Dask gave up in epoch {exc.epoch + 1}, batch {exc.step + 1}: workers were lost more often than "
+            f"distributed.scheduler.allowed-failures allows; checkpoint saved to {_terminal.shown(saved)}\n"
+            f"resume with: {_terminal.shown(_resume_command(data, saved, ctx))}"
+        )
+        raise SystemExit(1) from None
+    if fit is not None:
+        result.model.training_["distributed"] = fit.used  # in the model file: how the steps were cut
     if result.interrupted and monitor.saved is not None:
         checkpoint = monitor.saved
         command = _resume_command(data, checkpoint, ctx)
@@ -338,7 +400,7 @@ class PassBars(contextlib.AbstractContextManager["PassBars"]):
 
 def _resume_command(data: str, checkpoint: str, ctx: click.Context) -> str:
     parts = ["backprop", "train", data, "--resume", checkpoint]
-    for name in ("epochs", "quiet", "json"):
+    for name in ("epochs", "scheduler", "quiet", "json"):
         if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
             value = ctx.params[name]
             if isinstance(value, bool):
@@ -347,6 +409,63 @@ def _resume_command(data: str, checkpoint: str, ctx: click.Context) -> str:
             else:
                 parts += [f"--{name.replace('_', '-')}", str(value)]
     return shlex.join(parts)
+
+
+def _cluster_options(
+    ctx: click.Context,
+    options: TrainOptions,
+    scheduler: str | None,
+    shards: int | None,
+    sync_every: int,
+    resume_state: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """``--shards`` and ``--sync-every`` for ClusterFit (None without --scheduler), checked against the options
+    and the checkpoint resumed: those not given again are the checkpoint's, a different one is a usage error."""
+    given = {
+        name: ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+        for name in ("shards", "sync_every")
+    }
+    stored = (resume_state or {}).get("distributed")
+    if scheduler is None:
+        if any(given.values()):
+            raise click.UsageError("--shards and --sync-every set how training is cut into tasks: give --scheduler")
+        if stored is not None:
+            raise click.UsageError("the checkpoint was trained on a Dask cluster: give --scheduler to resume it")
+        return None
+    for flag, problem in (("--l2", options.l2 > 0), ("--schedule", options.schedule != "constant")):
+        if problem:
+            raise click.UsageError(f"{flag} is not available with --scheduler: distributed training has none")
+    chosen: dict[str, Any] = {"shards": shards, "sync_every": sync_every}
+    if isinstance(stored, dict):
+        for name, value in chosen.items():
+            if not given[name]:
+                chosen[name] = stored.get(name, value)
+            elif value != stored.get(name, value):
+                flag = "--" + name.replace("_", "-")
+                raise click.UsageError(
+                    f"{flag} {value!r} differs from the checkpoint's {stored.get(name)!r}: the steps would differ; "
+                    f"leave {flag} out to resume as it was trained"
+                )
+    return chosen
+
+
+class LostWorkers(Callback):
+    """Writes ``backprop train``'s checkpoint (with its ``cli`` entry) when Dask gives up on lost workers."""
+
+    def __init__(self, path: str, cli_state: dict[str, Any]) -> None:
+        self.path, self.cli_state = path, cli_state
+
+    def on_train_error(self, state: TrainingState, error: BaseException) -> None:
+        from ..distributed import WorkersLostError
+
+        # distributed.fit sets state.partial before it raises WorkersLostError in an epoch.
+        if isinstance(error, WorkersLostError) and state.partial is not None:
+            from ..io import save_checkpoint
+
+            checkpoint = state.checkpoint()
+            checkpoint["cli"] = self.cli_state
+            save_checkpoint(state.net, self.path, checkpoint)
+            error.checkpoint = self.path
 
 
 def _merge_resume(

@@ -3,12 +3,14 @@
 DATA is read in chunks (:func:`backprop.tabular.iter_tables`) and predicted
 by :func:`backprop.heads.predict_frame`; the output goes to standard output
 or, atomically, to ``-o``, a chunk at a time: memory stays bounded by the
-chunk, whatever the size of DATA.
+chunk, whatever the size of DATA. A thread of its own reads the next chunk
+while this one is predicted and written (:func:`_read_ahead`).
 
 The CSV text is that of Python's :mod:`csv` writer on the Python values
 (quoting as it quotes on this Python, ``repr`` of a float, ``.6g`` for a
 probability), written without a Python call per cell: numbers are spelled out
-in numpy and the cells joined into lines by pyarrow (:func:`_csv_chunk`).
+in numpy (:func:`_probability_bytes`, :func:`_number_bytes`) and the cells
+joined into lines as words of four bytes, or by pyarrow (:func:`_csv_chunk`).
 
 Imports click, numpy and the CLI's shared modules; pyarrow when it writes CSV.
 """
@@ -21,8 +23,11 @@ import functools
 import io
 import json
 import math
+import os
+import queue
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -87,11 +92,12 @@ def predict(
     notes: list[str] = []
     rows = 0
     stdin = sys.stdin.buffer if data == "-" else None
-    chunks = loaded.pre.chunked(iter_tables(data, header=header, stdin=stdin))
+    chunks = _chunks(loaded, iter_tables(data, header=header, stdin=stdin))
     written = False
     try:
         # SIGTERM and SIGHUP unwind as Ctrl-C does: the temporary file goes, the previous output stays.
-        with stop_signals(), _one_blas_thread():
+        # Closed on the way out, whatever the way: the reading thread stops and closes DATA before the command ends.
+        with stop_signals(), _one_blas_thread(), contextlib.closing(chunks):
             if output_path is not None:
                 ensure_folder(output_path)
                 with atomic_text(output_path) as handle:
@@ -119,9 +125,9 @@ def predict(
 def _one_blas_thread() -> Iterator[None]:
     """One BLAS thread while predicting, where threadpoolctl is installed.
 
-    pyarrow's threads parse the next chunk while the network runs on this one: a second BLAS
-    thread spinning beside them makes the forward pass and the reading several times slower on
-    few cores (on 2 cores, 1M rows: 1.5 s of forward pass instead of 0.25 s). The predictions written
+    The reading thread (:func:`_read_ahead`) parses the next chunk while the network runs on this
+    one: a second BLAS thread spinning beside it makes the forward pass and the reading several
+    times slower on few cores (on 2 cores, 1M rows: 1.5 s of forward pass instead of 0.25 s). The predictions written
     were byte-identical with one thread and with two in our checks.
     """
     try:
@@ -137,6 +143,134 @@ class _TextSink(Protocol):
     """Where predictions are written: a file under :func:`atomic_text`, or standard output."""
 
     def write(self, text: str, /) -> int: ...
+
+
+#: How often the reading thread looks whether the caller has left, and how long the caller waits for it then.
+_POLL_SECONDS = 0.05
+_JOIN_SECONDS = 1.0
+
+
+def _chunks(model: Model, frames: Iterator[Frame]) -> Generator[Frame, None, None]:
+    """The chunks of rows (cut to the preprocessing's chunk size), read a chunk ahead in a thread of its own
+    (:func:`_read_ahead`); they are transformed and predicted in this one."""
+    return _read_ahead(model.pre.chunked(frames))
+
+
+@dataclass(frozen=True)
+class _Ended:
+    """What the reading thread sends last: the end of the items, or the error that ended them."""
+
+    error: BaseException | None = None
+
+
+def _read_ahead(items: Iterator[Any]) -> Generator[Any, None, None]:
+    """``items``, each made in a thread of its own while the caller works on the one before.
+
+    Reading a chunk (pyarrow parses without the GIL) overlaps transforming, predicting and writing the
+    one before (numpy, mostly without the GIL too): on two cores the command takes about the longer
+    of the two, not their sum. One item waits at most: three chunks are held (the one made, the one
+    waiting, the one used). An error of ``items`` is raised here, in its place after the items before
+    it. Leaving early (an error here, Ctrl-C: signals reach the main thread only) stops the thread
+    once the item it is making is made; it closes ``items`` itself, and is waited for a moment (it
+    may be blocked on a read).
+    """
+    waiting: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                waiting.put(item, timeout=_POLL_SECONDS)
+                return True
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_Ended())
+        except BaseException as exc:  # raised again in the caller's thread
+            put(_Ended(exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    done = _Worker.run(work)
+    try:
+        while True:
+            item = waiting.get()
+            if isinstance(item, _Ended):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item
+    finally:
+        stop.set()
+        done.wait(timeout=_JOIN_SECONDS)
+
+
+class _Worker:
+    """A daemon thread kept for the process, that runs :func:`_read_ahead`'s work, one at a time.
+
+    Kept rather than started for each run: in tests/test_limits.py (a million rows predicted under an
+    address-space limit, then a control read that must not fit), a thread started and ended for each
+    run left its malloc arena to the threads after it, so that the control read sometimes fit, or the
+    process ended in glibc's "tcache_thread_shutdown(): unaligned tcache chunk detected"; a thread kept
+    did neither in our runs. Work that comes while the thread is busy (two predictions at once, or one
+    left blocked on a read) gets a thread of its own; a forked child starts its own kept thread.
+    """
+
+    _lock = threading.Lock()
+    _thread: threading.Thread | None = None
+    _jobs: queue.Queue[tuple[Any, threading.Event]] = queue.Queue()
+    _busy = False
+
+    @classmethod
+    def run(cls, job: Any) -> threading.Event:
+        """Start ``job()``; the event is set when it has returned."""
+        done = threading.Event()
+        with cls._lock:
+            if cls._busy:
+                thread = threading.Thread(target=cls._one, args=(job, done), name=_THREAD_NAME, daemon=True)
+                thread.start()
+                return done
+            if cls._thread is None or not cls._thread.is_alive():
+                cls._jobs = queue.Queue()
+                cls._thread = threading.Thread(target=cls._loop, args=(cls._jobs,), name=_THREAD_NAME, daemon=True)
+                cls._thread.start()
+            cls._busy = True
+            cls._jobs.put((job, done))
+        return done
+
+    @classmethod
+    def _loop(cls, jobs: queue.Queue[tuple[Any, threading.Event]]) -> None:
+        while True:
+            job, done = jobs.get()
+            try:
+                cls._one(job, done)
+            finally:
+                del job, done  # nothing of the work (its items, a chunk left waiting) kept until the next
+                with cls._lock:
+                    cls._busy = False
+
+    @staticmethod
+    def _one(job: Any, done: threading.Event) -> None:
+        try:
+            job()
+        finally:
+            done.set()
+
+    @classmethod
+    def forget(cls) -> None:
+        """In a forked child: the parent's thread is not there, its lock may be held."""
+        cls._lock, cls._thread, cls._busy = threading.Lock(), None, False
+
+
+_THREAD_NAME = "backprop-predict-reader"
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_Worker.forget)
 
 
 def _write_predictions(
@@ -221,9 +355,11 @@ def _cell(value: Any) -> Any:
 
 _POW10 = np.array([float(10**i) for i in range(23)])  # exact in float64 up to 10**22
 _POW10_INT = 10 ** np.arange(19, dtype=np.int64)
-_ZERO, _DOT, _MINUS, _PLUS, _E, _COMMA, _NEWLINE = (ord(c) for c in "0.-+e,\n")
+_ZERO, _DOT, _MINUS, _PLUS, _E = (ord(c) for c in "0.-+e")
 #: Above this many bytes a class label goes through pyarrow rather than a byte matrix a row.
 _WIDEST_LABEL = 64
+#: Up to this many unusual probabilities in a chunk are written by Python (see :func:`_probability_bytes`).
+_FEW = 64
 
 
 def _arrow() -> Any:
@@ -278,7 +414,7 @@ class _Labels:
         widest = max((len(b) for b in encoded), default=0)
         matrix = None
         if widest <= _WIDEST_LABEL and not any(0 in b for b in encoded):
-            matrix = np.zeros((len(encoded), max(widest, 1)), dtype=np.uint8)
+            matrix = np.zeros((len(encoded), -(-max(widest, 1) // 4) * 4), dtype=np.uint8)  # words of 4 bytes
             for i, b in enumerate(encoded):
                 matrix[i, : len(b)] = np.frombuffer(b, dtype=np.uint8)
         return cls(matrix, _arrow().array(fields, type=_arrow().string()))
@@ -288,31 +424,42 @@ def _csv_chunk(
     frame: Frame, kept: list[str], predicted: NDArray[Any], labels: _Labels, proba: NDArray[np.float64] | None
 ) -> str:
     """The CSV lines of a chunk's predictions, as the csv writer would write them."""
-    cells: list[NDArray[np.uint8] | None] = []
+    cells: list[NDArray[np.uint8] | None] = []  # the first cell's, then the probabilities' (a free first byte)
     if predicted.dtype.kind != "i":  # regression: repr(float(f"{v:.8g}"))
         cells.append(_number_bytes(np.asarray(predicted, dtype=np.float64), 8, repr_style=True))
     elif labels.matrix is not None:
-        cells.append(labels.matrix[predicted])
+        cells.append(np.take(labels.matrix, predicted, axis=0))
     else:
         cells.append(None)
     if proba is not None:
-        cells += [_number_bytes(np.ascontiguousarray(column), 6, repr_style=False) for column in proba.T]
+        cells += [_probability_bytes(np.ascontiguousarray(column)) for column in proba.T]
     if kept or any(cell is None for cell in cells):
         return _joined_by_arrow(frame, kept, predicted, labels, cells)
     matrices = [cell for cell in cells if cell is not None]
     if len(matrices) == 1 and not np.all(matrices[0].any(axis=1)):
         return _joined_by_arrow(frame, kept, predicted, labels, cells)  # a lone empty cell is '""'
-    n = frame.n_rows
-    line = np.empty((n, sum(m.shape[1] + 1 for m in matrices)), dtype=np.uint8)
+    # The line as words of four bytes: the cells', a comma in each probability's free first byte, a
+    # newline's word; the zero bytes dropped last.
+    words = [_as_words(matrix) for matrix in matrices]
+    line = np.empty((frame.n_rows, sum(w.shape[1] for w in words) + 1), dtype=np.uint32)
+    comma, newline = np.frombuffer(b",\0\0\0\n\0\0\0", dtype=np.uint32)
     at = 0
-    for matrix in matrices:
-        line[:, at : at + matrix.shape[1]] = matrix
-        at += matrix.shape[1]
-        line[:, at] = _COMMA
-        at += 1
-    line[:, -1] = _NEWLINE
-    text: bytes = line[line != 0].tobytes()
-    return text.decode("utf-8")
+    for i, cell in enumerate(words):
+        line[:, at : at + cell.shape[1]] = cell
+        if i:
+            line[:, at] |= comma
+        at += cell.shape[1]
+    line[:, at] = newline
+    return line.tobytes().translate(None, b"\0").decode("utf-8")  # faster than a boolean mask
+
+
+def _as_words(matrix: NDArray[np.uint8]) -> NDArray[np.uint32]:
+    """The rows of a byte matrix as words of four bytes (zero bytes added at the end)."""
+    if matrix.shape[1] % 4 or not matrix.flags.c_contiguous:
+        padded = np.zeros((matrix.shape[0], -(-matrix.shape[1] // 4) * 4), dtype=np.uint8)
+        padded[:, : matrix.shape[1]] = matrix
+        matrix = padded
+    return matrix.view(np.uint32)
 
 
 def _joined_by_arrow(
@@ -491,6 +638,80 @@ def _number_bytes(values: NDArray[np.float64], digits: int, repr_style: bool) ->
     for i in np.flatnonzero(~ok & np.isfinite(values) & ~zero).tolist():
         _fill(out, np.array([i]), float(values[i]), digits, repr_style)
     return out
+
+
+def _probability_bytes(values: NDArray[np.float64]) -> NDArray[np.uint8]:
+    """``f"{v:.6g}"`` of every value, in fewer passes than :func:`_number_bytes` for the usual values of a
+    probability: zero, and ``1e-99 <= v < 10`` once rounded.
+
+    The rows of the matrix (shape ``(n, 12)``, or ``(n, 16)`` where some value is not a usual one) are
+    three words of four bytes: a free first byte (zero: a comma may go there), then ``0.fffffffff`` or
+    ``d.ddddd`` (and ``e-XX``), with zero bytes where the text has none. The other values (negative, a
+    tie that float rounding cannot settle, ...) are written by :func:`_number_bytes`, moved to the front.
+    """
+    r, e, ok = _rounded(values, 6)
+    positive = ok & (values > 0)
+    fixed = positive & (e >= -4) & (e <= -1)
+    mantissa = positive & ((e == 0) | ((e <= -5) & (e >= -99)))
+    zero = (values == 0) & ~np.signbit(values)
+    others = np.flatnonzero(~(fixed | mantissa | zero))
+    quads, leads, pairs, powers, kept = _word_tables()
+    high = r // 10_000  # r's first two digits, then its last four
+    low = r - high * 10_000
+    zeros = np.where(low == 0, 4 + (high % 10 == 0), _TRAILING_ZEROS[low])  # r's trailing zeros, < 6
+    # 0.fffffffff: the nine decimals of r·10**(4+e), the first in the first word; all after the last
+    # that is not a zero dropped.
+    fraction = r * _POW10_INT[np.clip(e + 4, 0, 3)]
+    first = fraction // 100_000_000
+    fraction -= first * 100_000_000
+    middle = fraction // 10_000
+    shown = 4 - e - zeros  # decimals after the first
+    words = np.zeros((len(values), 3 if len(others) == 0 else 4), dtype=np.uint32)
+    words[:, 0] = leads[first]
+    words[:, 1] = quads[middle] & kept[np.clip(shown, 0, 4)]
+    words[:, 2] = quads[fraction - middle * 10_000] & kept[np.clip(shown - 4, 0, 4)]
+    # d.ddddd and e-XX below 1e-4: written over the rows where it is the text.
+    decimals = 5 - zeros
+    where = np.flatnonzero(mantissa)
+    if len(where):
+        d, h = decimals[where], high[where]
+        words[where, 0] = pairs[h] & kept[np.where(d == 0, 2, 4)]
+        words[where, 1] = quads[low[where]] & kept[np.clip(d - 1, 0, 4)]
+        words[where, 2] = powers[np.clip(-e[where], 0, 99)]
+    words[zero, 0], words[zero, 1:3] = leads[0] & kept[2], 0  # "0"
+    if len(others):
+        packed = np.zeros((len(others), 16), dtype=np.uint8)
+        if len(others) <= _FEW:  # Python's text: faster than the matrices for a few values
+            for i, value in enumerate(values[others].tolist()):
+                text = f"{value:.6g}".encode("ascii")
+                packed[i, 1 : 1 + len(text)] = np.frombuffer(text, dtype=np.uint8)
+        else:
+            general = _number_bytes(values[others], 6, repr_style=False)
+            present = general != 0
+            rows, columns = np.nonzero(present)
+            packed[rows, np.cumsum(present, axis=1)[rows, columns]] = general[rows, columns]
+        words[others] = packed.view(np.uint32)
+    return words.view(np.uint8)
+
+
+#: Trailing zeros of a number written in four digits (four for 0).
+_TRAILING_ZEROS = np.array([4] + [len(str(i)) - len(str(i).rstrip("0")) for i in range(1, 10_000)], dtype=np.int64)
+
+
+@functools.cache
+def _word_tables() -> tuple[NDArray[np.uint32], ...]:
+    """Words of four bytes, the first free (zero) in those that start a cell: ``"0000"`` to ``"9999"``;
+    ``0.d`` for each digit; ``d.d`` for each pair of digits; ``e-XX`` (none for 0); the masks that keep
+    a word's first 0 to 4 bytes."""
+
+    def words(texts: list[str]) -> NDArray[np.uint32]:
+        return np.frombuffer("".join(texts).encode("ascii"), dtype=np.uint32)
+
+    leads = words([f"\x000.{d}" for d in range(10)])
+    pairs = words([f"\x00{i // 10}.{i % 10}" for i in range(100)])
+    powers = words(["\x00" * 4] + [f"e-{i:02d}" for i in range(1, 100)])
+    kept = np.frombuffer(b"".join(b"\xff" * k + b"\0" * (4 - k) for k in range(5)), dtype=np.uint32)
+    return _four_digits(), leads, pairs, powers, kept
 
 
 def _fixed_text(

@@ -65,8 +65,14 @@ _NUMBER_BYTES = 40
 #: Columns turned to text by reading again, before every column is read as text.
 _RETRIES = 2
 #: pyarrow's block (bytes parsed at once): a whole read's, a stream's least and most, and the largest tried.
+#: A stream's reader reads up to 32 blocks ahead in a thread of its own: ~16 MiB of 512 KiB blocks, which parse
+#: as fast as larger ones (of 5 MiB blocks, a 60 MB file was held whole; the most, 16 MiB, held 512 MiB). It
+#: parses them one after the other, with or without ``use_threads``; without, it decodes none ahead in
+#: pyarrow's pool (memory), and ``backprop predict``, which streams in a thread of its own, was not seen to end
+#: in glibc's "tcache_thread_shutdown(): unaligned tcache chunk detected" under an address-space limit (with,
+#: every other run of tests/test_limits.py's million rows).
 _BLOCK_BYTES = 1 << 20
-_STREAM_BLOCK = (1 << 16, 1 << 24)
+_STREAM_BLOCK = (1 << 16, 1 << 19)
 _LARGEST_BLOCK = 1 << 30
 #: A number as pyarrow's float parser reads it (a subset of Python's float: no ``_``, no other digits).
 _NUMBER = r"^[ \t]*[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:e[+-]?[0-9]+)?|inf|infinity|nan)[ \t]*$"
@@ -598,7 +604,9 @@ def _stream(plan: _Plan, source: _Source, chunk_rows: int) -> Iterator[Frame]:
         file = source.open()
         try:
             read_types = attempt.read_types(plan.width)
-            reader = pcsv.open_csv(file, *_options(plan, read_types, attempt.block, plan.decimal_point))
+            read, parse, convert = _options(plan, read_types, attempt.block, plan.decimal_point)
+            read.use_threads = False  # see _STREAM_BLOCK
+            reader = pcsv.open_csv(file, read, parse, convert)
             skip, pending, held, last = given, [], 0, None
             while True:
                 try:
@@ -648,7 +656,7 @@ def _failed_column(exc: BaseException, types: list[Any]) -> int | None:
     message = str(exc)
     if isinstance(exc, UnicodeDecodeError) or "invalid UTF8" in message:
         raise NotUtf8Error(f"past its first {format_bytes(_SAMPLE_BYTES)}") from None
-    found = re.search(r"CSV column #(\d+): CSV conversion error", message)
+    found = re.search(r"CSV column #(\d+): (?:Row #\d+: )?CSV conversion error", message)  # a row when one thread
     if found is None:
         return None
     column = int(found.group(1))

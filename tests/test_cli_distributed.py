@@ -252,3 +252,17 @@ def test_an_existing_output_folder_is_never_replaced(tmp_path: Path) -> None:
     assert predict_parquet(str(model), "iris", str(tmp_path / "fresh"), client=None) == 150
     assert os.listdir(tmp_path / "fresh") == ["part-00000.parquet"]
     assert [name for name in os.listdir(tmp_path) if name.startswith(".")] == []
+
+
+def test_predict_with_a_scheduler_writes_the_parts_from_the_command_line(cluster: Any, tmp_path: Path) -> None:
+    data, model = write_parquet_folder(tmp_path / "table"), tmp_path / "model.safetensors"
+    ok(run("train", data, *SMALL, "--target", "label", "-o", model))
+    labels, _ = predicted_csv(ok(run("predict", model, data)))
+    address = cluster.scheduler.address
+    out = tmp_path / "predictions"
+    result = ok(run("predict", model, data, "--scheduler", address, "-o", out))
+    assert "wrote 300 predictions to" in result.output and "(Parquet parts)" in result.output
+    assert pq.read_table(out)["prediction"].to_pylist() == labels
+    # The parts need a new folder: no -o, or --keep, is a usage error before any cluster is reached.
+    failed(run("predict", model, data, "--scheduler", address), 2, "--scheduler writes Parquet parts into a new folder")
+    failed(run("predict", model, data, "--scheduler", address, "-o", out), 1, "exists")

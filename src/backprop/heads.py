@@ -283,7 +283,14 @@ def predict_frame(
     probabilities : ndarray of shape (n_rows, n_classes) or None
         None for regression.
     """
-    output = net.predict(pre.transform(frame, notes=notes))
+    return predict_inputs(net, pre, head, pre.transform(frame, notes=notes))
+
+
+def predict_inputs(
+    net: Network, pre: Preprocessor, head: Head, inputs: NDArray[np.float32]
+) -> tuple[NDArray[Any], NDArray[np.float64] | None]:
+    """:func:`predict_frame` for rows already transformed: ``inputs`` of shape (n_rows, pre.n_inputs)."""
+    output = net.predict(inputs)
     if head.task == "classification":
         return head.classes(output), head.probabilities(output)
     return pre.target_values(output[:, 0]), None

@@ -64,6 +64,14 @@ from ._signals import Stop, stop_signals, tell
 @option_header
 @option_quiet
 @click.option("--json", "as_json", is_flag=True, help="Same as --format jsonl.")
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Predict on a Dask cluster (tcp://HOST:PORT, or local:N worker processes started here): -o names a new "
+    "folder of Parquet parts, one per input partition (a Parquet file; else a chunk read here), written by the "
+    "workers; the folder appears when every part is written.",
+)
 @reports_errors
 def predict(
     model: str,
@@ -75,6 +83,7 @@ def predict(
     header: bool | None,
     quiet: bool,
     as_json: bool,
+    scheduler: str | None,
 ) -> None:
     """Predict every row of DATA (a file, or - for stdin) with MODEL.
 
@@ -88,6 +97,9 @@ def predict(
     if fmt is None:
         fmt = "jsonl" if output_path is not None and output_path.endswith((".jsonl", ".json")) else "csv"
     distinct_files({"MODEL": model, "DATA": data}, {"--output": output_path})
+    if scheduler is not None:
+        _predict_on_cluster(scheduler, model, data, output_path, fmt, keep, probabilities, header, quiet)
+        return
     loaded = load_model(model)
     notes: list[str] = []
     rows = 0
@@ -119,6 +131,35 @@ def predict(
             note(message)
         if output_path is not None:
             click.echo(f"wrote {rows} predictions to {output_path}", err=True)
+
+
+def _predict_on_cluster(
+    scheduler: str,
+    model: str,
+    data: str,
+    output_path: str | None,
+    fmt: str,
+    keep: list[str] | None,
+    probabilities: bool,
+    header: bool | None,
+    quiet: bool,
+) -> None:
+    """``--scheduler``: the predictions as Parquet parts in the new folder ``-o``, written by the workers."""
+    if output_path is None or data == "-" or fmt != "csv" or keep:
+        raise click.UsageError(
+            "--scheduler writes Parquet parts into a new folder: give -o DIR (no --keep, no JSON, no stdin)"
+        )
+    from ..distributed._tabular import check_new_folder, connect, predict_parquet
+
+    check_new_folder(output_path)  # before a cluster starts
+    try:
+        with stop_signals(), connect(scheduler) as client:
+            rows = predict_parquet(model, data, output_path, client=client, header=header, probabilities=probabilities)
+    except KeyboardInterrupt:
+        tell(f"interrupted; {_terminal.shown(output_path)} was not written")
+        raise SystemExit(Stop.exit_status()) from None
+    if not quiet:
+        click.echo(f"wrote {rows} predictions to {output_path} (Parquet parts)", err=True)
 
 
 @contextlib.contextmanager

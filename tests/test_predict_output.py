@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from backprop.cli import main
+from backprop.cli import _csv_text as csv_text
 from backprop.cli import predict as cli_predict
 from backprop.errors import DataError
 from backprop.heads import load_model, predict_frame
@@ -93,7 +94,7 @@ def written_by_python(model_path, data, chunk_rows=65_536):
 def test_a_probability_is_written_as_python_writes_it(value, text):
     # One unusual value among usual ones, and alone (Python writes the few unusual ones, numpy the rest).
     for values in (np.array([0.25, value, 0.75]), np.full(100, value)):
-        written = cli_predict._probability_bytes(values)
+        written = csv_text.probability_bytes(values)
         assert bytes(written[1][written[1] != 0]).decode() == text
         assert (written[:, 0] == 0).all()  # the free first byte a comma goes into
 
@@ -112,7 +113,7 @@ def test_probabilities_of_every_size_are_written_as_python_writes_them():
             np.nextafter(ties, 1),
         ]
     )
-    written = cli_predict._probability_bytes(values)
+    written = csv_text.probability_bytes(values)
     assert [bytes(row[row != 0]).decode() for row in written] == [f"{v:.6g}" for v in values.tolist()]
 
 
@@ -161,7 +162,7 @@ def test_a_writer_that_fails_stops_the_reading_and_closes_the_file(model, tmp_pa
         return ""
 
     monkeypatch.setattr(cli_predict, "iter_tables", chunks)
-    monkeypatch.setattr(cli_predict, "_csv_chunk", write_chunk)
+    monkeypatch.setattr(cli_predict, "csv_chunk", write_chunk)
     result = run("predict", model, rows_csv(tmp_path / "d.csv", 10_000), "-o", tmp_path / "out.csv")
     assert result.exit_code == 1 and "the second chunk cannot be written" in result.stderr
     assert closed.is_set()  # by the reading thread, before the command returned

@@ -38,6 +38,13 @@ def pyarrow() -> Any:
     return pa
 
 
+def coded_text() -> Any:
+    """The Arrow type a reader asks text columns to be parsed as: dictionary-encoded strings (the codes
+    of a Frame's :class:`~backprop.tabular.columns.Coded` column, found on pyarrow's threads)."""
+    pa = pyarrow()
+    return pa.dictionary(pa.int32(), pa.string())
+
+
 def release_memory() -> None:
     """Give the OS back the memory Arrow's pool holds but no array uses: after a whole table is read
     and converted, its parsing buffers and the Arrow table itself (hundreds of MB for a large CSV)

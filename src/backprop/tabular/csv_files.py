@@ -44,7 +44,7 @@ from numpy.typing import NDArray
 
 from .._memory import CHUNK_BYTES, format_bytes, rows_within
 from ..errors import DataError
-from .arrow_tables import frame_of_arrow, pyarrow
+from .arrow_tables import coded_text, frame_of_arrow, pyarrow
 from .columns import MISSING, is_missing
 from .frame import Frame, header_names, one_line
 
@@ -540,7 +540,11 @@ class _Attempt:
     empty: bool = False  # the header runs to the end of the file: no rows
 
     def read_types(self, width: int) -> list[Any]:
-        return [pyarrow().string()] * width if self.as_text else self.types
+        pa = pyarrow()
+        if self.as_text:
+            return [pa.string()] * width
+        # Text dictionary-encoded as pyarrow parses it, on its threads: a Frame's text column is its codes.
+        return [coded_text() if kind == pa.string() else kind for kind in self.types]
 
 
 def _recover(exc: BaseException, plan: _Plan, source: _Source, attempt: _Attempt) -> None:
@@ -661,7 +665,7 @@ def _failed_column(exc: BaseException, types: list[Any]) -> int | None:
         return None
     column = int(found.group(1))
     pa = pyarrow()
-    return column if column < len(types) and types[column] != pa.string() else None
+    return column if column < len(types) and types[column] not in (pa.string(), coded_text()) else None
 
 
 # ------------------------------------------------------------------ text columns converted, and frames
@@ -708,7 +712,7 @@ def _frame(plan: _Plan, table: Any, offset: int, source: _Source) -> Frame:
 def _check_end(plan: _Plan, table: Any, source: _Source) -> None:
     """Refuse a quote never closed, as the rows before pyarrow did: pyarrow ends the field at the end of the file."""
     pa = pyarrow()
-    if table.num_rows == 0 or table.schema.field(plan.width - 1).type != pa.string():
+    if table.num_rows == 0 or table.schema.field(plan.width - 1).type not in (pa.string(), coded_text()):
         return
     last = table.column(plan.width - 1)[table.num_rows - 1].as_py()
     if last is None or ("\n" not in last and "\r" not in last):

@@ -8,6 +8,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,9 @@ import numpy as np
 import pytest
 
 import backprop as bp
-from backprop import _kernels
+from backprop import _kernels, rowfiles
 from backprop.errors import BackpropTypeError, DataError, MemoryLimitError, ParameterError, ShapeError
-from backprop.rowfiles import RowFile, read_rows
+from backprop.rowfiles import BatchReader, RowFile, read_rows
 
 ACCESS = ["pread", "mmap"]
 
@@ -300,6 +301,120 @@ def test_a_file_truncated_while_open_is_an_error_naming_it(tmp_path: Path, use_k
             read_rows(X._fd, X.start, X.row_bytes, rows, out, where=X.where, compiled=use_kernel)
         with pytest.raises(DataError, match="truncated while it was open"):
             X[40:60]
+
+
+# ---------------------------------------------------------------- reading the next batch ahead
+
+
+def reader_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "backprop-rows"]
+
+
+@pytest.fixture
+def grid(tmp_path: Path) -> Iterator[RowFile]:
+    """Row r of this file is [r, r + 0.5]: a batch says which rows it holds."""
+    pytest.importorskip("numba")
+    values = np.arange(40, dtype=np.float32)[:, None] + np.array([0.0, 0.5], np.float32)
+    with RowFile(saved(tmp_path, values), access="pread") as X:
+        yield X
+
+
+def test_a_batch_reader_gives_the_rows_asked_for_whatever_it_read_ahead(grid: RowFile) -> None:
+    with BatchReader(grid, np.empty((4, 2), np.float32)) as reader:
+        assert reader.reads_ahead
+        first = reader.take(np.array([5, 1, 39, 0]), following=np.array([7, 8]))
+        assert np.array_equal(first[:, 0], [5, 1, 39, 0])
+        assert reader_threads()  # started by the first read ahead
+        assert np.array_equal(reader.take(np.array([7, 8]), following=np.array([2, 3]))[:, 1], [7.5, 8.5])
+        # A guess that was wrong, one out of range, then none: the rows asked for, read when asked.
+        assert np.array_equal(reader.take(np.array([3, 2]), following=np.array([40]))[:, 0], [3, 2])
+        assert np.array_equal(reader.take(np.array([-1, 9]))[:, 0], [39, 9])
+        assert np.array_equal(reader.take(np.arange(6))[:, 0], np.arange(6))  # more than the buffer: a new array
+        with pytest.raises(ParameterError, match=r"row 40 is out of range for .*X\.npy, which has 40 rows"):
+            reader.take(np.array([40]))
+    assert not reader_threads()  # closed: the thread has ended
+    assert np.array_equal(reader.take(np.array([11]), following=np.array([12]))[:, 0], [11])  # read here, no thread
+    assert not reader_threads()
+
+
+def test_the_rows_read_ahead_are_those_of_the_guess_when_it_was_made(grid: RowFile) -> None:
+    order = np.array([4, 5, 6, 7])
+    with BatchReader(grid, np.empty((2, 2), np.float32)) as reader:
+        reader.take(order[:2], following=order[2:])
+        order[2:] = [30, 31]  # the caller's array changes after the guess: what was read ahead is a copy
+        assert np.array_equal(reader.take(np.array([6, 7]))[:, 0], [6, 7])
+        assert np.array_equal(reader.take(np.array([30, 31]))[:, 0], [30, 31])
+
+
+def test_a_read_ahead_that_fails_is_the_next_takes_error_naming_the_file(grid: RowFile) -> None:
+    with BatchReader(grid, np.empty((2, 2), np.float32)) as reader:
+        reader.take(np.array([0, 1]), following=np.array([30, 35]))
+        reader.take(np.array([0, 1]))  # not the guess: the read ahead is waited for and dropped
+        os.truncate(grid.path, grid.start + 32 * grid.row_bytes)
+        reader.take(np.array([0, 1]), following=np.array([30, 35]))  # row 35 (bytes 408-416) is past the end now
+        with pytest.raises(DataError, match=r"X\.npy ends at byte 384, before byte 416 its header promises"):
+            reader.take(np.array([30, 35]))
+
+
+def test_closing_the_file_ends_its_readers_threads(grid: RowFile) -> None:
+    reader = grid.batch_reader(np.empty((3, 2), np.float32))
+    reader.take(np.array([0, 1, 2]), following=np.array([3, 4, 5]))  # a read in flight, never asked for
+    grid.close()
+    assert not reader_threads()
+    with pytest.raises(ParameterError, match="the RowFile is closed"):
+        reader.take(np.array([3, 4, 5]))
+
+
+def test_without_a_thread_or_for_large_batches_every_batch_is_read_when_asked_for(
+    grid: RowFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(threading.Thread, "start", refused)
+        reader = BatchReader(grid, np.empty((2, 2), np.float32))
+        assert np.array_equal(reader.take(np.array([1, 2]), following=np.array([3, 4]))[:, 0], [1, 2])
+        assert not reader.reads_ahead
+        assert np.array_equal(reader.take(np.array([3, 4]))[:, 0], [3, 4])
+    monkeypatch.setattr(rowfiles, "PREFETCH_BYTES", 15)  # two rows of 8 bytes are more
+    assert not BatchReader(grid, np.empty((2, 2), np.float32)).reads_ahead
+    with pytest.raises(ShapeError, match=r"must be a writeable C-contiguous array of shape \(batch, 2\) and dtype"):
+        BatchReader(grid, np.empty((2, 3), np.float32))
+
+
+class _Interrupt(bp.Callback):
+    def on_batch_end(self, batch: int, logs: dict[str, float]) -> None:
+        if batch == 3:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("interrupted", [False, True])
+def test_fit_reads_batches_ahead_and_its_thread_ends_with_it(grid: RowFile, interrupted: bool) -> None:
+    y = np.arange(40, dtype=np.float32)
+    seen: list[int] = []
+    original = BatchReader.take
+
+    def take(self: BatchReader, rows: Any, following: Any = None) -> Any:
+        seen.append(len(reader_threads()))
+        return original(self, rows, following)
+
+    net, expected = regressor_of(2), regressor_of(2)
+    expected.fit(np.load(grid.path), y, batch_size=8, epochs=2, seed=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BatchReader, "take", take)
+        if interrupted:
+            with pytest.raises(KeyboardInterrupt):
+                net.fit(grid, y, batch_size=8, epochs=2, seed=1, callbacks=[_Interrupt()])
+        else:
+            net.fit(grid, y, batch_size=8, epochs=2, seed=1)
+            assert np.array_equal(net.parameters, expected.parameters)
+    assert seen[0] == 0 and max(seen) == 1  # one thread, from the first batch's read ahead
+    assert not reader_threads()
+
+
+def regressor_of(inputs: int) -> bp.Network:
+    return bp.Network([bp.Dense(5, "tanh"), bp.Dense(1)], inputs=inputs, seed=4)
 
 
 def test_the_values_of_a_row_file_are_checked_as_an_arrays_are(tmp_path: Path) -> None:

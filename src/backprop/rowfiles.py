@@ -16,8 +16,9 @@ Two ways to read, the same bytes:
   :func:`backprop._kernels.read_rows_kernel`; ``os.preadv`` in Python as the
   reference and the fallback). The address space holds only the buffers, so
   a file many times larger than ``ulimit -v`` can be trained on. A system
-  call per row costs about a microsecond, which small rows feel (reading the
-  next batch in a thread, tried, was slower on two busy cores).
+  call per row costs about a microsecond, which small rows feel: ``fit``
+  reads through a :class:`BatchReader`, which reads the next batch in a
+  thread (the compiled loop runs without the GIL) while the current one trains.
 - ``"mmap"``: the file mapped whole, rows gathered from the mapping as from
   an array in memory (the page cache then serves them without a system call
   per row). Only where the address space has room for the file.
@@ -38,7 +39,10 @@ import contextlib
 import math
 import mmap
 import os
+import queue
 import threading
+import weakref
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -54,6 +58,13 @@ _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 #: A mapping is chosen by ``"auto"`` when the address space left holds the file this many times.
 _MAP_ROOM = 4
+
+#: A :class:`BatchReader` reads ahead only batches up to this size: its second buffer stays small.
+PREFETCH_BYTES = 16 * 2**20
+#: The stack of a reader's thread (a loop calling the compiled read): not the default 8 MB of
+#: address space, which counts against ``ulimit -v`` as much as the data would.
+_THREAD_STACK = 512 * 2**10
+_STARTING = threading.Lock()  # threading.stack_size is the process's: set and restored under this lock
 
 
 class RowFile:
@@ -112,6 +123,8 @@ class RowFile:
         self._map: mmap.mmap | None = None
         self._array: NDArray[Any] | None = None
         self._lock = threading.Lock()  # only for a platform without pread: seek and read as one step
+        # The readers reading ahead from the descriptor: closed (their threads joined) before it is.
+        self._readers: weakref.WeakSet[BatchReader] = weakref.WeakSet()
         try:
             fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
@@ -237,8 +250,20 @@ class RowFile:
         whole: NDArray[Any] = self[:]
         return whole if dtype is None else whole.astype(dtype, copy=False)
 
+    def batch_reader(self, buffer: NDArray[Any]) -> BatchReader:
+        """A :class:`BatchReader` of this file's rows, reading into ``buffer`` and one more of its size.
+
+        Parameters
+        ----------
+        buffer : C-contiguous ndarray of shape (batch, n_columns) and the file's dtype
+            Where the batches go (every other one, when the next is read ahead).
+        """
+        return BatchReader(self, buffer)
+
     def close(self) -> None:
         """Close the file (and its mapping); a closed RowFile reads nothing. Closing twice is harmless."""
+        for reader in list(self._readers):
+            reader.close()  # no read in flight on a descriptor closed, or reused, under it
         self._array = None
         if self._map is not None:
             self._map.close()
@@ -322,6 +347,206 @@ class RowFile:
                 view = out.reshape(-1).view(np.uint8).data
                 _read_exactly(self._fd, view, self.start + start * self.row_bytes, self.where, self._lock)
         return out
+
+
+class BatchReader:
+    """The batches of a :class:`RowFile`, each one read ahead, in a thread, while the caller trains on the one before.
+
+    ``take(rows, following)`` returns the rows ``rows`` of the file, as
+    ``RowFile.take`` would, then starts reading the rows ``following`` (the
+    caller's guess of its next call) into a second buffer. The next ``take``
+    whose rows are exactly those takes them from there; any other rows are
+    read then, in the caller's thread. The bytes are the same either way, so
+    a guess only saves time: the rows a caller gets never depend on it. A read
+    ahead that fails is read again by the caller, whose ``take`` then raises
+    the reason (a :class:`~backprop.errors.DataError` naming the file).
+
+    Reads ahead where they pay: a file read by ``pread`` with the compiled loop
+    (which runs without the GIL, so the reads overlap the caller's arithmetic)
+    and a batch of at most :data:`PREFETCH_BYTES`; otherwise every ``take``
+    reads in the caller's thread. The thread starts with the first read ahead
+    and ends with :meth:`close` (or the file's, or the reader's collection):
+    ``fit`` closes its reader when it returns or raises.
+
+    Parameters
+    ----------
+    source : RowFile
+    buffer : C-contiguous ndarray of shape (batch, n_columns) and the file's dtype
+        The first of the two buffers; the second, of the same size, is allocated here.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "X.npy")
+    >>> np.save(path, np.arange(8, dtype=np.float32).reshape(4, 2))
+    >>> with RowFile(path, access="pread") as X, BatchReader(X, np.empty((2, 2), np.float32)) as reader:
+    ...     first = reader.take(np.array([3, 1]), following=np.array([0, 2])).copy()
+    ...     second = reader.take(np.array([0, 2]))  # read while the caller had the first
+    >>> first
+    array([[6., 7.],
+           [2., 3.]], dtype=float32)
+    >>> second
+    array([[0., 1.],
+           [4., 5.]], dtype=float32)
+    """
+
+    def __init__(self, source: RowFile, buffer: NDArray[Any]) -> None:
+        source._check_open()
+        width = source.shape[1]
+        if (
+            not isinstance(buffer, np.ndarray)
+            or buffer.ndim != 2
+            or buffer.shape[1] != width
+            or buffer.dtype != source.dtype
+            or not buffer.flags.c_contiguous
+            or not buffer.flags.writeable
+        ):
+            raise ShapeError(
+                f"a batch buffer of {source.where} must be a writeable C-contiguous array of shape (batch, {width}) "
+                f"and dtype {source.dtype}, got {getattr(buffer, 'shape', None)} of {getattr(buffer, 'dtype', None)}"
+            )
+        self.source = source
+        self.capacity = buffer.shape[0]
+        self.buffers = [buffer]
+        self._kernel: Callable[..., Any] | None = None
+        if source.access == "pread" and source.row_bytes and 0 < buffer.nbytes <= PREFETCH_BYTES:
+            self._kernel = _kernels.read_rows_kernel()
+        if self._kernel is not None:
+            self.buffers.append(np.empty_like(buffer))
+        self._addresses = [int(array.ctypes.data) for array in self.buffers]
+        self._ahead = np.empty(self.capacity, np.intp)  # the rows being read ahead (a copy: the caller's may change)
+        self._count = 0
+        self._slot = 0  # the buffer the last take returned
+        self._pending = False
+        self._jobs: queue.SimpleQueue[tuple[int, NDArray[np.intp]] | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        source._readers.add(self)
+
+    @property
+    def reads_ahead(self) -> bool:
+        """True when :meth:`take` reads the next batch in a thread (see the class's docstring)."""
+        return self._kernel is not None
+
+    def take(self, rows: Any, following: Any = None) -> NDArray[Any]:
+        """The rows ``rows`` of the file; then ``following`` read ahead, for the next call.
+
+        Parameters
+        ----------
+        rows : array_like of int, shape (m,)
+            Row numbers, as :meth:`RowFile.take` takes them (``mode="raise"``).
+        following : array_like of int, shape (k,), optional
+            The rows the next call will likely ask for; ignored when out of range or longer than the buffer.
+
+        Returns
+        -------
+        ndarray of shape (m, n_columns)
+            A view of one of the reader's buffers, valid until the next call
+            (a new array when ``m`` exceeds the buffer's rows).
+        """
+        source = self.source
+        source._check_open()
+        index = np.asarray(rows)
+        if index.ndim != 1:
+            raise ShapeError(f"rows of a batch must be 1-D, got shape {index.shape}")
+        ready = self._wait() if self._pending else False
+        if index.shape[0] > self.capacity:
+            return np.asarray(source.take(index, axis=0))
+        m = index.shape[0]
+        ahead = ready and m == self._count and index.dtype.kind in "iu" and np.array_equal(index, self._ahead[:m])
+        self._slot = self._other()  # the buffer not handed out last: the rows read ahead are there
+        if not ahead:  # other rows (or none were read ahead): read them now, into that buffer
+            source.take(index, axis=0, out=self.buffers[self._slot][:m])
+        if following is not None and self._kernel is not None:
+            self._read_ahead(np.asarray(following))
+        return self.buffers[self._slot][:m]
+
+    def _other(self) -> int:
+        return (self._slot + 1) % len(self.buffers)
+
+    def _read_ahead(self, following: NDArray[Any]) -> None:
+        """Start reading ``following`` into the buffer not handed out, when they are row numbers in range."""
+        k, n = following.shape[0] if following.ndim == 1 else 0, self.source.shape[0]
+        if not 0 < k <= self.capacity or following.dtype.kind not in "iu":
+            return
+        if following.min() < 0 or following.max() >= n:
+            return
+        if self._thread is None:
+            args = (self._jobs, self._done, self._kernel, self.source._fd, self.source.start, self.source.row_bytes)
+            thread = threading.Thread(target=_read_batches, args=args, name="backprop-rows", daemon=True)
+            try:
+                _start(thread)
+            except RuntimeError:  # no thread to be had (an address-space limit): read when asked for
+                self._kernel = None
+                return
+            self._thread = thread
+        self._ahead[:k] = following
+        self._count = k
+        self._jobs.put((self._addresses[self._other()], self._ahead[:k]))
+        self._pending = True
+
+    def _wait(self) -> bool:
+        """Wait for the read ahead: True when it read every row."""
+        while True:
+            try:
+                read = self._done.get(timeout=1.0)
+                break
+            except queue.Empty:
+                if self._thread is None or not self._thread.is_alive():  # pragma: no cover - a thread killed
+                    read = False
+                    break
+        self._pending = False
+        return read
+
+    def close(self) -> None:
+        """Wait for a read in flight and end the thread; later calls read in the caller's thread. Harmless twice."""
+        self._kernel = None
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._jobs.put(None)
+            thread.join()
+        self._pending = False
+
+    def __enter__(self) -> BatchReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # an interpreter shutting down
+            self.close()
+
+
+def _start(thread: threading.Thread) -> None:
+    """Start ``thread`` with a stack of :data:`_THREAD_STACK` bytes where the platform allows, else the default."""
+    with _STARTING:
+        try:
+            before: int | None = threading.stack_size(_THREAD_STACK)
+        except (RuntimeError, ValueError):  # pragma: no cover - a platform that cannot size stacks
+            before = None
+        try:
+            thread.start()
+        finally:
+            if before is not None:
+                threading.stack_size(before)
+
+
+def _read_batches(
+    jobs: queue.SimpleQueue[tuple[int, NDArray[np.intp]] | None],
+    done: queue.SimpleQueue[bool],
+    kernel: Callable[..., Any],
+    fd: int,
+    start: int,
+    row_bytes: int,
+) -> None:
+    """A :class:`BatchReader`'s thread: each job ``(address, rows)`` read by the compiled loop, until None."""
+    while (job := jobs.get()) is not None:
+        try:
+            read = int(kernel(fd, job[0], start, row_bytes, job[1])) < 0
+        except BaseException:  # the caller reads these rows again, and raises the reason
+            read = False
+        done.put(read)
 
 
 def read_rows(
@@ -495,4 +720,4 @@ def _virtual_size() -> int | None:
     return None
 
 
-__all__ = ["RowFile", "read_rows"]
+__all__ = ["BatchReader", "RowFile", "read_rows"]

@@ -93,8 +93,7 @@ def fit(
     shuffle : bool, default True
         Visit the samples in a new random order every epoch.
     validation : float or (X_val, y_val), optional
-        A fraction held out (stratified for classification losses), or a
-        validation set. Adds ``val_``-prefixed metrics to the history.
+        A fraction held out (stratified for classification losses) or a validation set; adds ``val_``-prefixed metrics.
     sample_weight : array_like of shape (n_samples,), optional
         The loss becomes the weighted mean.
     class_weight : "balanced" or dict of class index to weight, optional
@@ -110,10 +109,9 @@ def fit(
         Seed of the split, the shuffling and dropout: the same seed, the same
         bits. Drawn from the OS when omitted; recorded in ``history.seed``.
     resume_from : path or (Network, dict), optional
-        A checkpoint of :class:`backprop.callbacks.ModelCheckpoint`: training
-        continues after its epoch with its parameters, optimizer, schedule and
-        random state, and ends bit for bit where the uninterrupted run would
-        have. Or the pair :func:`backprop.io.load_checkpoint` returned (that
+        A checkpoint of :class:`backprop.callbacks.ModelCheckpoint`: training continues after its epoch
+        with its parameters, optimizer, schedule and random state, and ends bit for bit where the
+        uninterrupted run would have. Or the pair :func:`backprop.io.load_checkpoint` returned (that
         very version, even if the file has been replaced since).
 
     Returns
@@ -153,6 +151,8 @@ def fit(
         for callback in callbacks:
             callback.on_train_error(state, error)
         raise
+    finally:
+        run.close()  # a thread reading batches ahead ends with the fit
     for callback in callbacks:
         callback.on_train_end(state)
     return state.history
@@ -286,6 +286,9 @@ class Trainer:
         # The batch's inputs by the compiled gather where it applies (an array in memory, not a memmap).
         plain = type(inputs) is np.ndarray and inputs.flags.c_contiguous and self.order.dtype == np.intp
         self.gather = step.gather if plain and inputs.dtype == net.dtype else None
+        # A matrix read from a file by rows (a RowFile): the next batch is read in a thread while this one trains.
+        batch_reader = None if plain else getattr(inputs, "batch_reader", None)
+        self.reader = batch_reader(self.batch_inputs) if callable(batch_reader) else None
         self.batch_targets = np.empty((batch, targets.shape[1]), net.dtype)
         self.batch_scale = np.empty((batch, 1), net.dtype)
         # Each sample's weight relative to the mean weight (see _relative_weights).
@@ -302,6 +305,11 @@ class Trainer:
         self.step_rng = dropout_rng if any(isinstance(layer, Dropout) for layer in net.layers) else None
         self.steps_run = 0  # optimizer steps in this call: the backup is valid once there was one
         self.caller_errors = np.geterr()
+
+    def close(self) -> None:
+        """End the thread reading batches ahead, if any (:meth:`compute_gradient` then reads in this one)."""
+        if self.reader is not None:
+            self.reader.close()
 
     # -- an epoch ----------------------------------------------------------------
 
@@ -344,6 +352,10 @@ class Trainer:
         if self.gather is not None:
             xb = self.batch_inputs[:m]
             self.gather(self.inputs, rows, xb)
+        elif self.reader is not None:
+            # The rows batches() gives next, read meanwhile (a guess: other rows are read when asked for).
+            following = self.order[(step + 1) * self.batch : (step + 2) * self.batch]
+            xb = self.reader.take(rows, following)
         else:
             # mode="clip": the rows are valid, and the default "raise" gathers
             # through a temporary buffer (measured 3x slower).

@@ -182,7 +182,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[AtomicFile]:
         finally:  # a second Ctrl-C during the removal must not keep the lock (and the descriptor)
             _LIVE.discard(in_flight)
             os.close(lock_fd)
-    _fsync_folder(folder)
+    fsync_folder(folder)
     _remove_orphans(folder, os.path.basename(real))
 
 
@@ -348,7 +348,7 @@ def _remove_orphans(folder: str, name: str) -> None:
             os.close(fd)
 
 
-def _fsync_folder(folder: str) -> None:
+def fsync_folder(folder: str) -> None:
     """Make a rename in ``folder`` durable (best effort; not possible on Windows)."""
     directory_flag = getattr(os, "O_DIRECTORY", None)
     if directory_flag is None:
@@ -365,4 +365,4 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
-__all__ = ["AtomicFile", "atomic_output", "atomic_write"]
+__all__ = ["AtomicFile", "atomic_output", "atomic_write", "fsync_folder"]

@@ -44,6 +44,7 @@ from numpy.typing import NDArray
 
 from ..callbacks import Callback, History
 from ..errors import BackpropError, ParameterError
+from ..files import fsync_folder
 from ..heads import Model, load_model, predict_inputs
 from ..network import Network
 from ..rowfiles import RowFile
@@ -322,12 +323,12 @@ def predict_parquet(
     os.makedirs(temporary)
     try:
         counts = _run_parts(client, loaded, parts, temporary, probabilities, token)
-        _fsync(temporary)
+        fsync_folder(temporary)
         os.rename(temporary, out)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
-    _fsync(parent)
+    fsync_folder(parent)
     return sum(counts)
 
 
@@ -425,16 +426,6 @@ def _labels(classes: list[Any], indices: NDArray[Any]) -> Any:
     if kinds in ({str}, {bool}):
         return pa.array(values)
     return pa.array([str(v) for v in values], type=pa.string())
-
-
-def _fsync(folder: str) -> None:
-    """The folder's entries on disk (where the system allows a folder to be opened)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 __all__ = [

@@ -42,6 +42,7 @@ from numpy.typing import NDArray
 
 from .._memory import CHUNK_BYTES, available_bytes, check_allocation, format_bytes, rows_within
 from ..errors import DataError, ModelFileError, ParameterError
+from ..files import fsync_folder
 from ..rowfiles import RowFile
 from .columns import LARGEST
 from .frame import CHUNK_ROWS, Frame, rows_text
@@ -425,7 +426,7 @@ def prepared_data(
                 raise
             # Another run built the same entry first: use it, discard ours.
             shutil.rmtree(temporary, ignore_errors=True)
-        _fsync_folder(root)
+        fsync_folder(root)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
@@ -623,15 +624,6 @@ def _tagged(root: str) -> None:
     with open(temporary, "w", encoding="ascii") as file:
         file.write(_TAG_TEXT)
     os.replace(temporary, tag)  # whole, or not there: two runs tagging at once write the same text
-
-
-def _fsync_folder(folder: str) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # --------------------------------------------------------------------------- listing, cleaning

@@ -149,6 +149,17 @@ def test_a_row_longer_than_pyarrow_s_block_is_read(tmp_path):
     assert frame.n_rows == ROWS + 2 and frame.columns[1][ROWS] == long and frame.columns[1][-1] == "z"
 
 
+def test_newlines_in_quotes_after_megabytes_without_a_quote(tmp_path):
+    # A file without a quote is cut at every newline (faster); one quote anywhere, even past the
+    # first blocks, and its quoted newlines stay inside their fields, wherever pyarrow's blocks end.
+    plain, quoted = 1_500_000, 300_000  # 6 MB of "1,a" rows, then 3 MB of rows whose field holds a newline
+    path = write(tmp_path / "n.csv", "a,b\n" + "1,a\n" * plain + '2,"x\ny"\n' * quoted)
+    frame = read_table(path)
+    assert frame.n_rows == plain + quoted
+    assert frame.columns[1][plain - 1] == "a" and frame.columns[1][plain] == frame.columns[1][-1] == "x\ny"
+    assert read_table(write(tmp_path / "p.csv", "a,b\n" + "1,a\n" * plain)).n_rows == plain
+
+
 def test_latin1_past_the_sample(tmp_path):
     path = write(tmp_path / "l.csv", ("a,b\n" + numbered()).encode() + "é,1\n".encode("latin-1"))
     frame = read_table(path)

@@ -348,6 +348,15 @@ def _remove_orphans(folder: str, name: str) -> None:
             os.close(fd)
 
 
+def has_byte(path: str | os.PathLike[str], byte: bytes, block: int = 1 << 22) -> bool:
+    """Whether the file at ``path`` holds ``byte`` anywhere, read a block at a time (memory stays bounded)."""
+    with open(path, "rb") as file:
+        while chunk := file.read(block):
+            if byte in chunk:
+                return True
+    return False
+
+
 def fsync_folder(folder: str) -> None:
     """Make a rename in ``folder`` durable (best effort; not possible on Windows)."""
     directory_flag = getattr(os, "O_DIRECTORY", None)
@@ -365,4 +374,4 @@ def fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
-__all__ = ["AtomicFile", "atomic_output", "atomic_write", "fsync_folder"]
+__all__ = ["AtomicFile", "atomic_output", "atomic_write", "fsync_folder", "has_byte"]

@@ -5,7 +5,7 @@ The rules are those of :mod:`backprop.tabular` (its docstring). How this module 
 * **The sample** (the first MiB, more until it holds a wide file's first rows) gives the
   encoding, the delimiter, the header and the column names; pyarrow is told them
   (``ReadOptions``: encoding, ``column_names``, ``skip_rows`` = the lines up to the header;
-  ``ParseOptions``: the delimiter, quoted newlines).
+  ``ParseOptions``: the delimiter, quoted newlines unless a whole file holds no quote).
 * **Column types** come from the sample's cells, all matched at once: a column of numbers
   (:data:`_NUMBER`, what pyarrow's float parser reads: a subset of Python's ``float``, with the
   same values) or missing cells is float64 (never int64, whose parser takes ``0x10``); one of
@@ -44,6 +44,7 @@ from numpy.typing import NDArray
 
 from .._memory import CHUNK_BYTES, format_bytes, rows_within
 from ..errors import DataError
+from ..files import has_byte
 from .arrow_tables import coded_text, frame_of_arrow, pyarrow
 from .columns import MISSING, is_missing
 from .frame import Frame, header_names, one_line
@@ -300,6 +301,7 @@ class _Plan:
     notes: list[str]
     types: list[Any] = field(default_factory=list)
     decimal_point: str = "."
+    quoted: bool = True  # a quote may hold a newline (pyarrow then cuts the file into blocks more slowly)
 
     @property
     def decimal_comma(self) -> bool:
@@ -451,11 +453,8 @@ def _narrowed(pa: Any, kind: Any) -> Any:
 
 
 def _options(plan: _Plan, types: list[Any] | None, block: int, point: str, probe: bool = False) -> tuple[Any, ...]:
-    """pyarrow's read, parse and convert options for ``plan`` (``types`` None: pyarrow infers them).
-
-    ``probe``: for the sample, where any row pyarrow refuses is skipped and a one-column file's blank
-    rows may be null (they are not counted).
-    """
+    """pyarrow's read, parse and convert options for ``plan`` (``types`` None: pyarrow infers them). ``probe``:
+    for the sample, where any row pyarrow refuses is skipped and a one-column file's blank rows may be null."""
     import pyarrow.csv as pcsv
 
     handler = (lambda row: "skip") if probe else _blank_rows_skipped(plan.delimiter)
@@ -467,7 +466,7 @@ def _options(plan: _Plan, types: list[Any] | None, block: int, point: str, probe
         use_threads=plan.width < _THREADED_WIDTH,
     )
     parse = pcsv.ParseOptions(
-        delimiter=plan.delimiter, newlines_in_values=True, ignore_empty_lines=True, invalid_row_handler=handler
+        delimiter=plan.delimiter, newlines_in_values=plan.quoted, ignore_empty_lines=True, invalid_row_handler=handler
     )
     one_column = plan.width == 1 and not probe  # blank rows are values there: kept as text, to be dropped
     convert = pcsv.ConvertOptions(
@@ -574,6 +573,7 @@ def _read_whole(source: _Source, header: bool | None, encoding: str | None) -> F
 
     plan = _plan(source, header, encoding)
     attempt = _Attempt(list(plan.types), plan.width == 1, min(max(_BLOCK_BYTES, 4 * plan.longest_line), _LARGEST_BLOCK))
+    plan.quoted = source.path is None or has_byte(source.path, b'"')  # no quote: every newline ends a row
     while not attempt.empty:
         file = source.open()
         try:
@@ -650,13 +650,8 @@ def _stream(plan: _Plan, source: _Source, chunk_rows: int) -> Iterator[Frame]:
 
 
 def _failed_column(exc: BaseException, types: list[Any]) -> int | None:
-    """The column whose cells did not convert to its type (to read as text), or None for another error.
-
-    Raises
-    ------
-    NotUtf8Error
-        The text is not UTF-8 after all.
-    """
+    """The column whose cells did not convert to its type (to read as text), or None for another error;
+    :class:`NotUtf8Error` if the text is not UTF-8 after all."""
     message = str(exc)
     if isinstance(exc, UnicodeDecodeError) or "invalid UTF8" in message:
         raise NotUtf8Error(f"past its first {format_bytes(_SAMPLE_BYTES)}") from None

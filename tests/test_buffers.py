@@ -60,3 +60,20 @@ def test_a_step_reads_and_writes_its_buffers_at_distinct_offsets() -> None:
     placed = restored._buffers
     assert [_page_offset(placed["exp_avg"]), _page_offset(placed["exp_avg_sq"])] == [_page_offset(m), _page_offset(v)]
     np.testing.assert_array_equal(placed["exp_avg_sq"], v)
+
+
+def test_small_pages_turns_numpys_huge_pages_off_and_back() -> None:
+    toggle = np._core.multiarray._set_madvise_hugepage  # returns the setting it replaces
+    before = toggle(True)
+    try:
+        with _buffers.small_pages():
+            assert toggle(False) is False  # off inside
+            with _buffers.small_pages():  # nested: still off, and off again after
+                assert toggle(False) is False
+            assert toggle(False) is False
+        assert toggle(True) is True  # on again after the block
+        with pytest.raises(ZeroDivisionError), _buffers.small_pages():
+            1 / 0  # noqa: B018
+        assert toggle(True) is True  # restored after an error too
+    finally:
+        toggle(before)

@@ -45,7 +45,7 @@ from numpy.typing import NDArray
 from .._memory import CHUNK_BYTES, format_bytes, rows_within
 from ..errors import DataError
 from ..files import has_byte
-from .arrow_tables import coded_text, frame_of_arrow, pyarrow
+from .arrow_tables import coded_text, frame_of_arrow, pyarrow, release_memory
 from .columns import MISSING, is_missing
 from .frame import Frame, header_names, one_line
 
@@ -579,6 +579,7 @@ def _read_whole(source: _Source, header: bool | None, encoding: str | None) -> F
         try:
             options = _options(plan, attempt.read_types(plan.width), attempt.block, plan.decimal_point)
             table = pcsv.read_csv(file, *options)
+            release_memory()  # the parse's buffers, freed: the frame's arrays reuse their pages
             break
         except (pa.ArrowException, UnicodeDecodeError) as exc:
             _recover(exc, plan, source, attempt)

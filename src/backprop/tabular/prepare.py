@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._buffers import small_pages
 from .._memory import check_allocation
 from ..errors import DataError, ParameterError
 from ..preprocessing import fraction_count, split, standard_statistics, stratified_split
@@ -198,6 +199,7 @@ def check_held_out(
     raise DataError(f"{source}: {option} {fraction:g} asks for {n_held} of {n_rows} {usable}, but {why}; {what}")
 
 
+@small_pages()  # new arrays written once (see backprop._buffers.small_pages)
 def prepare_training(
     frame: Frame,
     *,

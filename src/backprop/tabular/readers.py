@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from numpy.typing import NDArray
 
+from .._buffers import small_pages
 from ..errors import DataError, ParameterError
 from .arrow_tables import release_memory
 from .csv_files import iter_csv, read_csv
@@ -61,7 +62,8 @@ def read_table(source: str, *, header: bool | None = None, stdin: BinaryIO | Non
     kind = _kind(source)
     if kind in ("npz", "npy"):
         return read_numpy(source, kind)
-    frame = read_parquet(source) if kind == "parquet" else read_csv(source, header, stdin)
+    with small_pages():  # the frame's arrays reuse the pages Arrow's parsing freed
+        frame = read_parquet(source) if kind == "parquet" else read_csv(source, header, stdin)
     release_memory()  # the Arrow table is converted: its memory is not needed beside the frame's
     return frame
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from backprop.cli import main
 from backprop.cli import _csv_text as csv_text
+from backprop.cli import main
 from backprop.cli import predict as cli_predict
 from backprop.errors import DataError
 from backprop.heads import load_model, predict_frame

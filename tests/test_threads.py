@@ -43,7 +43,7 @@ def test_each_column_keeps_the_order_and_raises_the_first_error(two_threads: Non
         return k
 
     # Item 3 may fail first on its thread; the error is item 1's, as a loop would raise it.
-    with pytest.raises(DataError, match="^column 1$"):
+    with pytest.raises(DataError, match=r"^column 1$"):
         threads.each_column(fails, range(5), cells=10)
 
 

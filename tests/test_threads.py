@@ -53,6 +53,16 @@ def test_small_work_stays_on_the_calling_thread(monkeypatch: pytest.MonkeyPatch)
     assert where == [threading.current_thread()] * 3
 
 
+def test_little_memory_keeps_the_work_on_the_calling_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each thread needs room for its C heap (64 MiB of address space) and its share: 2 × 256 MiB here.
+    monkeypatch.setattr(threads, "workers", lambda: 2)
+    here = [threading.current_thread()] * 3
+    monkeypatch.setenv("BACKPROP_MEMORY_LIMIT", "500M")
+    assert threads.each_column(lambda _: threading.current_thread(), range(3), cells=1 << 30) == here
+    monkeypatch.setenv("BACKPROP_MEMORY_LIMIT", "600M")
+    assert threads.each_column(lambda _: threading.current_thread(), range(3), cells=1 << 30) != here
+
+
 def table(n: int) -> Frame:
     rng = np.random.default_rng(4)
     colour = np.empty(n, dtype=object)

@@ -6,7 +6,7 @@ column's work is independent of the others, and its arithmetic is the same which
 it: the bits do not depend on the number of threads. Results come back in the columns' order,
 and an error is the first column's in that order, as a loop would raise it.
 
-Imports numpy.
+Imports numpy and ``backprop._memory``.
 """
 
 from __future__ import annotations
@@ -20,11 +20,17 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from .._memory import available_bytes
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 #: Below this many cells (rows × columns) the work stays on the calling thread: starting threads costs more.
 PARALLEL_CELLS = 1 << 20
+#: Memory a thread needs room for (the C library reserves 64 MiB of address space for a thread's heap, and
+#: its stack): with less available per thread (an address-space limit, a small container), the work stays
+#: on the calling thread. Where a thread's heap cannot be made, glibc was seen to corrupt its own caches.
+THREAD_BYTES = 256 * 2**20
 
 
 def workers() -> int:
@@ -39,11 +45,16 @@ def each_column(work: Callable[[Item], Result], items: Sequence[Item], cells: in
     """``[work(item) for item in items]``, on :func:`workers` threads when ``cells`` (the rows × columns
     the work reads) make it worth it; the first item's error, in ``items``' order, is raised."""
     threads = min(workers(), len(items))
-    if threads < 2 or cells < PARALLEL_CELLS:
+    if threads < 2 or cells < PARALLEL_CELLS or not _room_for(threads):
         return [work(item) for item in items]
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="backprop-columns") as pool:
         futures = [pool.submit(work, item) for item in items]
         return [future.result() for future in futures]
+
+
+def _room_for(threads: int) -> bool:
+    available = available_bytes()
+    return available is None or available >= threads * THREAD_BYTES
 
 
 class Buffers:

@@ -168,12 +168,14 @@ def dask_data() -> tuple[Any, Any]:
     return da.from_array(X, chunks=(70, 5)), da.from_array(y, chunks=70)
 
 
-def test_the_same_bits_in_process_on_two_processes_and_on_one_worker(client: Any) -> None:
+def test_the_same_bits_in_process_on_two_processes_and_on_one_or_four_workers(client: Any) -> None:
     X, y = dask_data()
     reference = train(X, y, shards=4)
     same_run(reference, train(X, y, shards=4, client=client))
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as one:
         same_run(reference, train(X, y, shards=4, client=one))
+    with distributed.Client(processes=False, n_workers=4, threads_per_worker=1, dashboard_address=":0") as four:
+        same_run(reference, train(X, y, shards=4, client=four))
     # Beyond 8 shards the workers add the gradients, in the same tree.
     same_run(train(X, y, shards=10, epochs=1), train(X, y, shards=10, epochs=1, client=client))
 

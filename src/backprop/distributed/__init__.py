@@ -498,7 +498,11 @@ class _Run:
     def _add_norms(self, sums: EpochSums, epoch: int, step: int) -> None:
         """Each Dense layer's ‖∂L/∂W‖ of this step into the epoch's sums (float64), or DivergenceError."""
         dense = self.net.dense_layers
-        squares = np.array([_squared(layer.dW) for layer in dense])
+        # One BLAS thread, as in the tasks: a ddot of a large layer would wake the client's BLAS threads, whose
+        # spinning took the cores from the workers (12 ms a step for 40-256-256-10 on 2 cores), and the norms'
+        # bits would depend on the client's core count.
+        with one_blas_thread():
+            squares = np.array([_squared(layer.dW) for layer in dense])
         if not (np.isfinite(squares).all() and np.isfinite(self.net.gradient).all()):
             bad = int(np.argmin(np.isfinite(squares)))
             self._diverged(epoch, step, "the gradient", dense[bad])

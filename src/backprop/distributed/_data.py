@@ -127,6 +127,14 @@ class OnDask:
 
     With a client made with ``direct_to_workers=True`` the answers come from
     the workers themselves, not through the scheduler.
+
+    Placement: shard ``i`` is built on the ``i mod W``-th of the ``W``
+    workers there at the start (its *home*), and every task that takes a
+    shard is asked to run at the shard's home, loosely (``allow_other_workers``:
+    anywhere when the home is gone). Left to the scheduler's data locality,
+    the tasks of a step would follow θ and a shard once copied, and the
+    shards end on one worker: steps computed one shard after the other.
+    Placement decides where, never what: the bits are the same.
     """
 
     def __init__(self, client: Any) -> None:
@@ -136,12 +144,17 @@ class OnDask:
         self.client = client
         self.future_type = distributed.Future
         self.lost: tuple[type[BaseException], ...] = _lost_worker_errors(distributed)
+        self.homes: dict[Any, str] = {}  # a shard's key → the worker it was built on
 
     def value(self, value: Any, key: str) -> Any:
         """``value`` as a task's result, not scattered: a worker that loses it recomputes it from the task."""
         return self.client.submit(identity, value, key=key, pure=False)
 
     def submit(self, fn: Callable[..., Any], *args: Any, key: str) -> Any:
+        """``fn(*args)`` as a task, at the home of the first shard among ``args`` (if any, and loosely)."""
+        homes = [self.homes[arg.key] for arg in args if isinstance(arg, self.future_type) and arg.key in self.homes]
+        if homes:
+            return self.client.submit(fn, *args, key=key, pure=False, workers=homes[:1], allow_other_workers=True)
         return self.client.submit(fn, *args, key=key, pure=False)
 
     def gather(self, handles: Sequence[Any]) -> list[Any]:
@@ -164,7 +177,15 @@ class OnDask:
             prepare(net, loss, xs, ys, dask_key_name=f"{key}-{index}")
             for index, (xs, ys) in enumerate(zip(X.to_delayed().ravel(), y.to_delayed().ravel(), strict=True))
         ]
-        futures: list[Any] = self.client.compute(parts)
+        workers = sorted(self.client.scheduler_info()["workers"])
+        futures: list[Any] = []
+        for index, part in enumerate(parts):
+            if not workers:
+                futures.append(self.client.compute(part))
+                continue
+            home = workers[index % len(workers)]
+            futures.append(self.client.compute(part, workers=[home], allow_other_workers=True))
+            self.homes[futures[-1].key] = home
         return futures
 
     def release(self, handles: Sequence[Any]) -> None:

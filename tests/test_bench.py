@@ -318,3 +318,72 @@ def test_data_mode_options_are_checked():
     assert result.exit_code == 2
     with pytest.raises(ValueError, match="unknown data workload 'nope'"):
         bench.run_data(workloads=["nope"])
+
+
+# ------------------------------------------------------------------ --distributed (tiny sizes: the figures mean nothing)
+
+
+def test_distributed_mode_measures_both_variants_on_a_local_cluster(tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    pytest.importorskip("mnist1d")
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # --spark must then report Spark as missing, not fail
+    path = tmp_path / "distributed.json"
+    result = CliRunner().invoke(main, ["bench", "--distributed", "--spark", "--quick", "--json", str(path)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(path.read_text())
+    assert data["mode"] == "distributed" and data["status"] == "ok" and data["repeats"] == 1
+    assert data["cluster"]["workers"] == 2 and data["cluster"]["direct_to_workers"] is True
+    # 40-16-10: 40·16 + 16 + 16·10 + 10 = 826 parameters, 3304 bytes in float32.
+    assert data["network"] == {"layers": [40, 16, 10], "parameters": 826, "theta_bytes": 3304}
+    sync, local = data["variants"]["synchronous"], data["variants"]["local"]
+    assert (sync["sync_every"], local["sync_every"]) == (1, 2)
+    for entry in (sync, local):
+        assert entry["same_bits"] is True  # the cluster's parameters are the in-process run's, to the bit
+        assert entry["parallel_share"] >= 0.5  # each shard's task at its own worker, not all at one
+        assert len(entry["overhead_ms"]["runs"]) == entry["synchronizations_measured"] > 0
+        assert entry["bytes_per_step"] >= entry["minimum_bytes_per_step"]
+        assert entry["bytes_ratio"] == pytest.approx(entry["bytes_per_step"] / entry["minimum_bytes_per_step"])
+        assert 0 <= entry["test_accuracy"]["mean"] <= 1
+    # θ out to 2 workers and 2 gradients back: 4 · 3304 bytes; local rounds carry Adam's 2 moments too, per 2 steps.
+    assert sync["minimum_bytes_per_step"] == 4 * 3304 and local["minimum_bytes_per_step"] == 4 * 3304 * 3 / 2
+    marks = {t["key"]: t for t in data["targets"]}
+    assert marks["overhead_sync_ms"]["value"] == sync["overhead_ms"]["median"]
+    expected = 100 * abs(local["test_accuracy"]["mean"] - sync["test_accuracy"]["mean"])
+    assert marks["accuracy_points"]["value"] == pytest.approx(expected)
+    assert {t["status"] for t in data["targets"]} <= {"PASS", "FAIL"}
+    anchors = data["anchors"]
+    assert anchors["spark-mlpc"]["status"] == "missing" and "pip install pyspark" in anchors["spark-mlpc"]["reason"]
+    assert anchors["backprop-distributed"]["seconds"] == sync["fit_seconds"]["cluster"]["median"]
+    assert 0 <= anchors["backprop"]["test_accuracy"] <= 1
+    for word in ("issue 16", "synchronous (sync_every=1)", "spark-mlpc", "missing", "pay off"):
+        assert word in result.output
+
+
+def test_distributed_figures_are_marked_against_issue_16s_goals():
+    from backprop.bench import distributed_runners
+
+    def variant(overhead_ms, bytes_ratio, accuracy):
+        return {"overhead_ms": {"median": overhead_ms}, "bytes_ratio": bytes_ratio, "test_accuracy": {"mean": accuracy}}
+
+    measured = {"variants": {"synchronous": variant(31.0, 1.10, 0.61), "local": variant(2.5, 2.0, 0.605)}}
+    marks = {t["key"]: t for t in distributed_runners.targets(measured, None)}
+    assert marks["overhead_sync_ms"]["status"] == "FAIL"  # 31 ms > 30
+    assert marks["overhead_local_ms"]["status"] == "PASS"  # 2.5 ms <= 3
+    assert marks["bytes_ratio"]["status"] == "PASS"  # 1.10 <= 1.10: the synchronous run's, not the local one's
+    assert marks["accuracy_points"]["value"] == pytest.approx(0.5) and marks["accuracy_points"]["status"] == "PASS"
+    missing = distributed_runners.targets(None, "distributed not installed")
+    assert [t["status"] for t in missing] == ["n/a"] * 4 and missing[0]["reason"] == "distributed not installed"
+
+
+def test_distributed_mode_without_dask_reports_it_missing(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    path = tmp_path / "distributed.json"
+    result = CliRunner().invoke(main, ["bench", "--distributed", "--quick", "--json", str(path)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(path.read_text())
+    assert data["status"] == "missing" and "pip install 'backprop[dask]'" in data["reason"]
+    assert data["variants"] is None and data["anchors"] is None
+    assert [t["status"] for t in data["targets"]] == ["n/a"] * 4
+    assert "missing" in result.output
+    result = CliRunner().invoke(main, ["bench", "--spark"])
+    assert result.exit_code == 2 and "give --distributed too" in result.output

@@ -156,6 +156,17 @@ runs}`` or null, ``peak_mb``, ``maxrss_mb``, ``extra``) and ``targets`` (per fig
 ``workload``, ``what``, ``value``, ``op``, ``goal``, ``status`` PASS/FAIL/n/a,
 ``reason``).
 
+``backprop bench --distributed`` trains :mod:`backprop.distributed` on a LocalCluster of 2
+worker processes it starts (MNIST-1D, 40-256-256-10) and marks issue 16's figures: the
+overhead per synchronous step and per local step with ``sync_every=8``, the bytes moved per
+step against the minimum, the accuracy of local SGD against synchronous steps; ``--spark`` adds
+Spark MLlib's ``MultilayerPerceptronClassifier`` (when pyspark is importable) and
+``Network.fit`` in one process. See :mod:`~backprop.bench.distributed_runners` (the
+definitions, :func:`run_distributed`) and :mod:`~backprop.bench.spark_mlp`. Its JSON has
+``mode: "distributed"``, ``sizes``, ``machine``, ``status``, ``reason``, ``cluster``,
+``network``, ``variants`` (``synchronous`` and ``local``), ``compute``, ``anchors`` and
+``targets``.
+
 Layout: :mod:`~backprop.bench.workloads` (W1-W4 and their data),
 :mod:`~backprop.bench.contenders` (backprop, torch, scikit-learn, GEMM),
 :mod:`~backprop.bench.memory` (peak memory), :mod:`~backprop.bench.runners`
@@ -170,6 +181,7 @@ from .console import command, main, render, render_data, write_json
 from .contenders import BackpropContender, Contender, GemmContender, SklearnContender, TorchContender
 from .data_runners import DATA_SCHEMA, DATA_WORKLOADS, data_has_errors, run_data
 from .data_workloads import QUICK_SIZES, DataSizes
+from .distributed_runners import DISTRIBUTED_SCHEMA, QUICK_DISTRIBUTED, DistributedSizes, run_distributed
 from .memory import MEMORY_METHODS, PeakMemory, memory_method
 from .runners import Environment, Progress, Record, default_threads, has_errors, run, run_predict, run_workload
 from .workloads import (
@@ -191,10 +203,12 @@ __all__ = [
     "CONTENDERS",
     "DATA_SCHEMA",
     "DATA_WORKLOADS",
+    "DISTRIBUTED_SCHEMA",
     "ENVIRONMENT",
     "MEMORY_METHODS",
     "PREDICT_CONTENDERS",
     "PREDICT_ROWS",
+    "QUICK_DISTRIBUTED",
     "QUICK_SIZES",
     "SCHEMA",
     "TORCH_HINT",
@@ -203,6 +217,7 @@ __all__ = [
     "Contender",
     "Data",
     "DataSizes",
+    "DistributedSizes",
     "Environment",
     "GemmContender",
     "MissingError",
@@ -223,6 +238,7 @@ __all__ = [
     "render_data",
     "run",
     "run_data",
+    "run_distributed",
     "run_predict",
     "run_workload",
     "synthetic",

@@ -1,4 +1,4 @@
-"""The ``backprop bench`` click command, its tables (rich) and the JSON file; ``--data`` too.
+"""The ``backprop bench`` click command, its tables (rich) and the JSON file; ``--data`` and ``--distributed`` too.
 
 :data:`command` is what ``backprop`` registers; :func:`main` is ``python -m backprop.bench``.
 """
@@ -19,6 +19,7 @@ from rich.table import Table
 
 from .data_runners import DATA_WORKLOADS, data_has_errors, run_data
 from .data_workloads import QUICK_SIZES, DataSizes
+from .distributed_runners import QUICK_DISTRIBUTED, DistributedSizes, distributed_has_errors, run_distributed
 from .runners import has_errors, run
 from .workloads import WORKLOADS
 
@@ -200,6 +201,90 @@ def render_data(results: dict[str, Any], console: Console) -> None:
     console.print(f"{results['seconds']:.1f} s in all; memory: {machine['memory_method']}")
 
 
+def _ms(summary: dict[str, Any] | None) -> tuple[str, str]:
+    if summary is None:
+        return "", ""
+    return f"{summary['median']:.2f}", f"{summary['min']:.2f}–{summary['max']:.2f}"
+
+
+def render_distributed(results: dict[str, Any], console: Console) -> None:
+    """Print the results of ``backprop bench --distributed``: the runs, the anchors, issue 16's figures."""
+    machine, cluster = results["machine"], results["cluster"]
+    console.print(
+        f"[bold]backprop bench --distributed[/bold] {results['version']}: {results['repeats']} rounds; "
+        f"LocalCluster of {cluster['workers']} processes × {cluster['threads_per_worker']} thread, "
+        f"direct_to_workers; dask {machine['dask'] or 'missing'}, distributed {machine['distributed'] or 'missing'}, "
+        f"numpy {machine['numpy']}; {machine['available_cpus']} CPUs; sizes {results['sizes']}",
+        soft_wrap=True,
+    )
+    if results["status"] != "ok":
+        console.print(f"[yellow]{results['status']}[/yellow]: {results['reason']}", soft_wrap=True)
+    variants = results["variants"] or {}
+    if variants:
+        network = results["network"]
+        table = Table(
+            title=f"network {network['layers']} ({network['parameters']:,} parameters, 4|θ| = "
+            f"{network['theta_bytes']:,} B); ms per local step (median over steps), overhead = "
+            "(t_cluster − t_in_process / P) / k",
+            title_justify="left",
+        )
+        for column in ("run", "cluster ms", "in-process ms", "overhead ms", "min–max", "bytes/step", "÷ minimum",
+                       "test acc", "same bits"):  # fmt: skip
+            table.add_column(column, justify="left" if column == "run" else "right")
+        for name, entry in variants.items():
+            overhead, spread = _ms(entry["overhead_ms"])
+            table.add_row(
+                f"{name} (sync_every={entry['sync_every']})",
+                _ms(entry["step_ms"]["cluster"])[0],
+                _ms(entry["step_ms"]["in_process"])[0],
+                overhead,
+                spread,
+                f"{entry['bytes_per_step']:,.0f}",
+                f"{entry['bytes_ratio']:.3f}",
+                _pct(entry["test_accuracy"]["mean"]),
+                "yes" if entry["same_bits"] else "[red]no[/red]",
+            )
+        console.print(table)
+        compute = results["compute"]
+        console.print(
+            f"in-process step: {compute['step_ms'][0]:.2f} ms at B={compute['batch_sizes'][0]}, "
+            f"{compute['step_ms'][1]:.2f} ms at B={compute['batch_sizes'][1]}: t_comp(B) ≈ "
+            f"{compute['fixed_ms']:.2f} ms + {compute['per_row_us']:.2f} µs·B; "
+            f"{cluster['workers']} workers pay off from B ≈ {compute['payoff_batch']}",
+            soft_wrap=True,
+        )
+    anchors = results["anchors"]
+    if anchors:
+        atable = Table(title="MNIST-1D: fit wall time and test accuracy", title_justify="left")
+        for column in ("contender", "fit s", "start s", "test acc", "what"):
+            atable.add_column(column, justify="left" if column in ("contender", "what") else "right")
+        for name, entry in anchors.items():
+            status = _status_cell(entry)
+            if status is not None:
+                atable.add_row(name, status, "", "", entry["reason"] or "")
+                continue
+            start = entry["start_seconds"]
+            about = ", ".join(f"{key} {value}" for key, value in entry["extra"].items())
+            atable.add_row(
+                name, _seconds(entry["seconds"]), "" if start is None else _seconds(start),
+                _pct(entry["test_accuracy"]), about,
+            )  # fmt: skip
+        console.print(atable)
+    marks = Table(title="issue 16's figures", title_justify="left")
+    for column in ("figure", "value", "goal", ""):
+        marks.add_column(column, justify="right" if column in ("value", "goal") else "left")
+    for target in results["targets"]:
+        style = {"PASS": "green", "FAIL": "red"}.get(target["status"], "yellow")
+        value = "" if target["value"] is None else f"{target['value']:.3g}"
+        mark = f"[{style}]{target['status']}[/{style}]"
+        if target["reason"]:
+            mark += f" ({target['reason']})"
+        marks.add_row(target["what"], value, f"{target['op']} {target['goal']:g}", mark)
+    console.print(marks)
+    start = cluster["start_seconds"]
+    console.print(f"{results['seconds']:.1f} s in all" + ("" if start is None else f"; cluster start {start:.1f} s"))
+
+
 def write_json(results: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Write ``results`` as JSON (NaN and infinity become null)."""
 
@@ -231,6 +316,13 @@ def write_json(results: dict[str, Any], path: str | os.PathLike[str]) -> None:
 @click.option("--quick", is_flag=True, help="1/10 of the rows, 1 epoch, 1 round: a smoke test.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the results here.")
 @click.option("--data", "data_mode", is_flag=True, help="Time reading, predicting and training from files instead.")
+@click.option(
+    "--distributed",
+    "distributed_mode",
+    is_flag=True,
+    help="Time backprop.distributed on a LocalCluster of 2 workers instead (issue 16's figures).",
+)
+@click.option("--spark", is_flag=True, help="With --distributed: also Spark MLlib's MLPC and Network.fit.")
 @click.option(
     "--data-workload",
     "data_workloads",
@@ -265,6 +357,8 @@ def command(
     quick: bool,
     json_path: str | None,
     data_mode: bool,
+    distributed_mode: bool,
+    spark: bool,
     data_workloads: tuple[str, ...],
     data_rows: int | None,
     data_predict_rows: int | None,
@@ -276,7 +370,8 @@ def command(
     data_dir: str | None,
 ) -> None:
     """Time backprop against PyTorch, scikit-learn and the GEMM limit (DESIGN.md §4), or with --data
-    its reading, predicting and out-of-core training against pyarrow and pandas (issue 15's figures).
+    its reading, predicting and out-of-core training against pyarrow and pandas (issue 15's figures),
+    or with --distributed its data-parallel training on a LocalCluster (issue 16's figures).
 
     Unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for this command to measure a
     current numpy at full speed:
@@ -289,7 +384,18 @@ def command(
     def progress(message: str) -> None:
         click.echo(f"… {message}", err=True)
 
-    if data_mode:
+    if spark and not distributed_mode:
+        raise click.UsageError("--spark measures Spark against backprop.distributed: give --distributed too")
+    if distributed_mode:
+        results = run_distributed(
+            QUICK_DISTRIBUTED if quick else DistributedSizes(),
+            repeats=repeats or (1 if quick else 3),
+            spark=spark,
+            progress=progress,
+        )
+        render_distributed(results, console)
+        failed = distributed_has_errors(results)
+    elif data_mode:
         base = QUICK_SIZES if quick else DataSizes()
         given = {
             "rows": data_rows,

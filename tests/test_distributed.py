@@ -129,6 +129,16 @@ def test_dataframe_and_parquet_inputs_give_the_arrays_bits(tmp_path: Path) -> No
     same_run(expected, train(tmp_path / "table.parquet", "label", shards=2))
 
 
+def test_divergence_leaves_the_last_finite_parameters_as_fit_does() -> None:
+    X, y = data()
+    fitted, distributed_net = network(), network()
+    with pytest.raises(bp.DivergenceError, match="keeps its last finite parameters"):
+        fitted.fit(X, y, loss="crossentropy", optimizer=bp.SGD(3e38), epochs=3, batch_size=32, seed=7)
+    with pytest.raises(bp.DivergenceError, match="keeps its last finite parameters"):
+        bd.fit(distributed_net, X, y, loss="crossentropy", optimizer=bp.SGD(3e38), epochs=3, batch_size=32, seed=7)
+    assert np.isfinite(fitted.parameters).all() and np.isfinite(distributed_net.parameters).all()
+
+
 def test_arguments_are_checked() -> None:
     X, y = data(20)
     with pytest.raises(bp.ParameterError, match=r"shards must be an integer from 1 to the 20 rows, got shards=0"):
@@ -153,11 +163,16 @@ distributed = pytest.importorskip("dask.distributed")
 da = pytest.importorskip("dask.array")
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
+@pytest.fixture(scope="module", autouse=True)
+def hooks_by_value() -> None:
+    """The workers get this module's hooks (the loss that kills its worker) by value, whatever runs first."""
     import cloudpickle  # type: ignore[import-untyped]
 
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers get this module's hooks by value
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     with cluster, distributed.Client(cluster, direct_to_workers=True) as two_processes:
         yield two_processes

@@ -57,9 +57,9 @@ def test_little_memory_keeps_the_work_on_the_calling_thread(monkeypatch: pytest.
     # Each thread needs room for its C heap (64 MiB of address space) and its share: 2 × 256 MiB here.
     monkeypatch.setattr(threads, "workers", lambda: 2)
     here = [threading.current_thread()] * 3
-    monkeypatch.setenv("BACKPROP_MEMORY_LIMIT", "500M")
+    monkeypatch.setattr(threads, "available_bytes", lambda: 500 * 2**20)
     assert threads.each_column(lambda _: threading.current_thread(), range(3), cells=1 << 30) == here
-    monkeypatch.setenv("BACKPROP_MEMORY_LIMIT", "600M")
+    monkeypatch.setattr(threads, "available_bytes", lambda: 600 * 2**20)
     assert threads.each_column(lambda _: threading.current_thread(), range(3), cells=1 << 30) != here
 
 
@@ -131,13 +131,14 @@ def test_the_blocked_path_gives_the_column_wise_bits(two_threads: None, monkeypa
     new.names.insert(1, "day")
     new.columns.insert(1, days)
     new.columns[0][[5, n - 7, n - 2]] = ["indigo", "teal", "indigo"]  # unseen: in both parts
-    rows = np.sort(rng.choice(n, n // 2, replace=False))
+    rows = np.union1d(rng.choice(n, n // 2, replace=False), [5, n - 7, n - 2])  # the unseen rows among them
+    assert preprocess._sources(pre.features, new) is not None  # every column takes the blocked path
     blocked_notes: list[str] = []
     blocked = pre.transform(new, notes=blocked_notes, rows=rows)
     monkeypatch.setattr(preprocess, "_sources", lambda features, frame: None)  # column by column
     column_notes: list[str] = []
     np.testing.assert_array_equal(blocked, pre.transform(new, notes=column_notes, rows=rows))
-    assert blocked_notes == column_notes
+    assert blocked_notes == column_notes and "3 rows with categories not seen" in blocked_notes[0]
     whole_notes: list[str] = []
     pre.transform(new, notes=whole_notes)
     assert whole_notes == [

@@ -20,6 +20,7 @@ large arrays of a table's read and preparation (their first touch is their cost)
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -69,8 +70,26 @@ def small_pages() -> Iterator[None]:
     if toggle is None:  # another numpy: its default stays
         yield
         return
-    previous = toggle(False)
+    with _PAGES.lock:  # blocks in several threads at once: the first turns huge pages off, the last back on
+        if _PAGES.users == 0:
+            _PAGES.huge_before = bool(toggle(False))
+        _PAGES.users += 1
     try:
         yield
     finally:
-        toggle(previous)
+        with _PAGES.lock:
+            _PAGES.users -= 1
+            if _PAGES.users == 0:
+                toggle(_PAGES.huge_before)
+
+
+class _Pages:
+    """How many :func:`small_pages` blocks are open, and numpy's setting before the first."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+        self.huge_before = True
+
+
+_PAGES = _Pages()

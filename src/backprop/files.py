@@ -349,7 +349,16 @@ def _remove_orphans(folder: str, name: str) -> None:
 
 
 def has_byte(path: str | os.PathLike[str], byte: bytes, block: int = 1 << 22) -> bool:
-    """Whether the file at ``path`` holds ``byte`` anywhere, read a block at a time (memory stays bounded)."""
+    """Whether the file at ``path`` holds ``byte`` anywhere, read a block at a time (memory stays bounded).
+
+    Parameters
+    ----------
+    path : str or path-like
+    byte : bytes
+        One byte (a longer pattern could straddle two blocks).
+    block : int, default 4 MiB
+        Bytes read at a time.
+    """
     with open(path, "rb") as file:
         while chunk := file.read(block):
             if byte in chunk:

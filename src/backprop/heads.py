@@ -289,7 +289,21 @@ def predict_frame(
 def predict_inputs(
     net: Network, pre: Preprocessor, head: Head, inputs: NDArray[np.float32]
 ) -> tuple[NDArray[Any], NDArray[np.float64] | None]:
-    """:func:`predict_frame` for rows already transformed: ``inputs`` of shape (n_rows, pre.n_inputs)."""
+    """:func:`predict_frame` for rows already transformed.
+
+    Parameters
+    ----------
+    net, pre, head
+        The model's network, preprocessing and head.
+    inputs : ndarray of shape (n_rows, pre.n_inputs), float32
+        What :meth:`Preprocessor.transform` made of the rows.
+
+    Returns
+    -------
+    predictions : ndarray of shape (n_rows,)
+    probabilities : ndarray of shape (n_rows, n_classes) or None
+        As :func:`predict_frame`'s.
+    """
     output = net.predict(inputs)
     if head.task == "classification":
         return head.classes(output), head.probabilities(output)

@@ -287,11 +287,13 @@ class _Worker:
         while True:
             job, done = jobs.get()
             try:
-                cls._one(job, done)
+                job()
             finally:
-                del job, done  # nothing of the work (its items, a chunk left waiting) kept until the next
+                del job  # nothing of the work (its items, a chunk left waiting) kept until the next
                 with cls._lock:
-                    cls._busy = False
+                    cls._busy = False  # free before the caller hears: its next job comes to this thread
+                done.set()
+                del done
 
     @staticmethod
     def _one(job: Any, done: threading.Event) -> None:

@@ -323,11 +323,14 @@ def train(
 
         if not isinstance(exc, WorkersLostError):
             raise
-        saved = exc.checkpoint or checkpoint  # LostWorkers saved the position reached, as Ctrl-C does
+        lost = "workers were lost more often than distributed.scheduler.allowed-failures allows"
+        if exc.checkpoint is None:  # before the first step, or after the last: no position to resume from
+            tell(f"error: Dask gave up: {lost}; nothing was saved: run the command again")
+            raise SystemExit(1) from None
+        saved = exc.checkpoint  # LostWorkers saved the position reached, as Ctrl-C does
         tell(
-            f"error: Dask gave up in epoch {exc.epoch + 1}, batch {exc.step + 1}: workers were lost more often than "
-            f"distributed.scheduler.allowed-failures allows; checkpoint saved to {_terminal.shown(saved)}\n"
-            f"resume with: {_terminal.shown(_resume_command(data, saved, ctx))}"
+            f"error: Dask gave up in epoch {exc.epoch + 1}, batch {exc.step + 1}: {lost}; checkpoint saved to "
+            f"{_terminal.shown(saved)}\nresume with: {_terminal.shown(_resume_command(data, saved, ctx))}"
         )
         raise SystemExit(1) from None
     if fit is not None:

@@ -519,6 +519,8 @@ class _Run:
                 f"{what} is not finite in epoch {epoch}, batch {step}, before any optimizer step: the data overflow "
                 f"{self.net.dtype.name} with the network's current parameters; scale the inputs or targets"
             )
+        if not (np.isfinite(self.net.parameters.min()) and np.isfinite(self.net.parameters.max())):
+            np.copyto(self.net.parameters, self.backup)  # the step's update overflowed: back to θ before it
         raise DivergenceError(
             f"training diverged in epoch {epoch}, batch {step}: {what} is not finite; the network keeps its last "
             "finite parameters. Lower the learning rate or scale the inputs",

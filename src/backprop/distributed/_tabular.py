@@ -69,7 +69,7 @@ def _local_workers(address: str, option: str) -> int | None:
     if not address.startswith("local:"):
         return None
     count = address.removeprefix("local:")
-    if not count.isdigit() or int(count) < 1:
+    if not (count.isascii() and count.isdigit()) or int(count) < 1:
         raise ParameterError(f"{option} {address!r}: local:N needs N, the worker processes to start, 1 or more")
     return int(count)
 
@@ -211,7 +211,9 @@ class ClusterFit:
         token = uuid.uuid4().hex[:12]
         parts = [
             array.from_delayed(
-                delayed(_cached_rows, pure=True)(X.path, lo, hi, dask_key_name=f"backprop-cached-{token}-{index}"),
+                delayed(_cached_rows, pure=True)(
+                    os.path.abspath(X.path), lo, hi, dask_key_name=f"backprop-cached-{token}-{index}"
+                ),
                 shape=(hi - lo, X.shape[1]),
                 dtype=X.dtype,
             )
@@ -240,7 +242,7 @@ def _parquet_parts(source: str | None) -> list[str] | None:
     files, root = parquet_files(source)
     if root is not None and any("=" in part for path in files for part in os.path.relpath(path, root).split(os.sep)):
         return None  # a partition column lives in the folder names: only the whole dataset has it
-    return files
+    return [os.path.abspath(path) for path in files]  # a worker's working folder may be another
 
 
 def _parquet_inputs(files: list[str], rows: NDArray[np.int64], pre: Preprocessor) -> Any:
@@ -323,6 +325,9 @@ def predict_parquet(
     os.makedirs(temporary)
     try:
         counts = _run_parts(client, loaded, parts, temporary, probabilities, token)
+        for name in os.listdir(temporary):  # a killed task's half-written file is not a part
+            if name.startswith("."):
+                os.remove(os.path.join(temporary, name))
         fsync_folder(temporary)
         os.rename(temporary, out)
     except BaseException:
@@ -409,8 +414,13 @@ def _write_part(model: Model, frames: Iterator[Frame] | list[Frame], part: str, 
             columns.update({f"p_{c}": matrix[:, j] for j, c in enumerate(classes)})
     else:
         columns["prediction"] = np.concatenate(labels).astype(np.float64) if labels else np.zeros(0)
-    partial = f"{part}.{uuid.uuid4().hex[:8]}"  # a retried task never meets a killed one's half-written file
-    pq.write_table(pa.table(columns), partial)
+    # A dot file, which dataset readers skip: a retried task never meets a killed one's half-written file.
+    folder, name = os.path.split(part)
+    partial = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}")
+    with open(partial, "wb") as file:
+        pq.write_table(pa.table(columns), file)
+        file.flush()
+        os.fsync(file.fileno())  # the part's bytes on disk before its name
     os.replace(partial, part)
     return sum(len(values) for values in labels)
 

@@ -83,6 +83,7 @@ from .data_workloads import (
     write_wide_csv,
 )
 from .memory import memory_method
+from .runners import default_threads
 
 DATA_SCHEMA = 1
 DATA_WORKLOADS = ("read", "predict", "out-of-core", "columns")
@@ -532,10 +533,7 @@ def _version(module: str) -> str | None:
 
 
 def _machine() -> dict[str, Any]:
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        available = os.cpu_count() or 1
+    available = default_threads()
     total = None
     with contextlib.suppress(OSError, ValueError, AttributeError):
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20

@@ -96,6 +96,7 @@ from ..callbacks import Callback, TrainingState
 from ..layers import Dense
 from ..network import Network
 from ..optimizers import Adam
+from .runners import default_threads
 from .spark_mlp import run_spark
 from .workloads import WORKLOADS, Data, MissingError, load_data
 
@@ -512,10 +513,7 @@ def targets(measured: dict[str, Any] | None, reason: str | None) -> list[dict[st
 
 
 def _machine() -> dict[str, Any]:
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        available = os.cpu_count() or 1
+    available = default_threads()
     return {
         "platform": platform.platform(),
         "python": platform.python_version(),

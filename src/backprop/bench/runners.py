@@ -190,10 +190,7 @@ class Environment:
         if self.threadpoolctl is not None:
             keys = ("user_api", "internal_api", "version", "architecture", "threading_layer", "num_threads", "filepath")
             blas = [{k: info.get(k) for k in keys} for info in self.threadpoolctl.threadpool_info()]
-        try:
-            available = len(os.sched_getaffinity(0))
-        except AttributeError:  # not Linux
-            available = os.cpu_count() or 1
+        available = default_threads()
         return {
             "platform": platform.platform(),
             "python": platform.python_version(),

@@ -266,3 +266,25 @@ def test_predict_with_a_scheduler_writes_the_parts_from_the_command_line(cluster
     # The parts need a new folder: no -o, or --keep, is a usage error before any cluster is reached.
     failed(run("predict", model, data, "--scheduler", address), 2, "--scheduler writes Parquet parts into a new folder")
     failed(run("predict", model, data, "--scheduler", address, "-o", out), 1, "exists")
+
+
+def test_workers_lost_while_predicting_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> None:
+    from distributed.comm.core import CommClosedError
+
+    model = tmp_path / "model.safetensors"
+    ok(run("train", "iris", "--epochs", "1", "--hidden", "4", "-o", model))
+
+    class Gone:  # a future whose workers Dask gave up on
+        def result(self) -> Any:
+            raise CommClosedError("the worker went away")
+
+        def release(self) -> None:
+            pass
+
+    class Client:
+        def submit(self, *args: Any, **kwargs: Any) -> Gone:
+            return Gone()
+
+    with pytest.raises(_tabular.WorkersGoneError, match=r"Dask gave up after 0 parts: .*nothing was written"):
+        predict_parquet(str(model), "iris", str(tmp_path / "out"), client=Client())
+    assert sorted(os.listdir(tmp_path)) == ["model.safetensors"]  # no part, no temporary folder

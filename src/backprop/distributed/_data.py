@@ -143,7 +143,7 @@ class OnDask:
             raise BackpropTypeError(f"client must be a dask.distributed Client or None, got {client!r}")
         self.client = client
         self.future_type = distributed.Future
-        self.lost: tuple[type[BaseException], ...] = _lost_worker_errors(distributed)
+        self.lost: tuple[type[BaseException], ...] = lost_worker_errors(distributed)
         self.homes: dict[Any, str] = {}  # a shard's key → the worker it was built on
 
     def value(self, value: Any, key: str) -> Any:
@@ -198,7 +198,7 @@ class DaskGaveUpError(Exception):
     """Dask gave up on a task: its workers died more often than ``distributed.scheduler.allowed-failures``."""
 
 
-def _lost_worker_errors(distributed: ModuleType) -> tuple[type[BaseException], ...]:
+def lost_worker_errors(distributed: ModuleType) -> tuple[type[BaseException], ...]:
     """What ``gather`` raises when workers are gone for good (KilledWorker, cancelled futures, closed comms)."""
     import asyncio
 

@@ -51,7 +51,7 @@ from ..rowfiles import RowFile
 from ..schedules import Constant, Schedule
 from ..tabular import Frame, Preprocessor, iter_tables
 from ..tabular.parquet_files import SUFFIXES, is_glob, iter_parquet, parquet_files, parquet_rows
-from ._data import dask_module
+from ._data import dask_module, lost_worker_errors
 from ._tasks import identity, one_blas_thread
 
 #: Shards when ``--shards`` is not given (fewer for fewer rows): up to 8 workers share every step.
@@ -62,6 +62,10 @@ CONNECT_SECONDS = 10.0
 
 class SchedulerError(BackpropError, ConnectionError):
     """The scheduler named by ``--scheduler`` cannot be reached, or the address is not one."""
+
+
+class WorkersGoneError(BackpropError, RuntimeError):
+    """Dask gave up on predict's tasks: workers were lost beyond ``distributed.scheduler.allowed-failures``."""
 
 
 def _local_workers(address: str, option: str) -> int | None:
@@ -355,6 +359,7 @@ def _run_parts(
     held = client.submit(identity, model, key=f"backprop-model-{token}", pure=False)
     pending: collections.deque[Any] = collections.deque()
     counts: list[int] = []
+    lost = lost_worker_errors(dask_module("distributed"))
     try:
         for index, (task, item) in enumerate(parts):
             path = os.path.join(folder, _part(index))
@@ -363,6 +368,11 @@ def _run_parts(
             if len(pending) > PARTS_AHEAD:
                 counts.append(int(pending.popleft().result()))
         counts += [int(future.result()) for future in pending]
+    except lost as error:
+        raise WorkersGoneError(
+            f"Dask gave up after {len(counts)} parts: workers were lost more often than "
+            f"distributed.scheduler.allowed-failures allows ({type(error).__name__}); nothing was written"
+        ) from None
     finally:
         for future in [held, *pending]:
             future.release()

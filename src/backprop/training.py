@@ -170,6 +170,19 @@ class EpochSums:
     abs_error: float = 0.0
     norm_sums: np.ndarray[Any, Any] = field(default_factory=lambda: np.zeros(0))
 
+    @classmethod
+    def resumed(cls, partial: dict[str, Any]) -> EpochSums:
+        """The sums of an epoch a callback stopped after a batch (:meth:`position`), to go on from."""
+        first = int(partial["step"])
+        loss, data_loss, correct, abs_error = (float(value) for value in partial["sums"])
+        norm_sums = np.array(partial["norm_sums"], dtype=np.float64)
+        return cls(first, first, loss, data_loss, correct, abs_error, norm_sums)
+
+    def position(self, epoch: int, order: np.ndarray[Any, Any]) -> dict[str, Any]:
+        """``TrainingState.partial`` for this epoch stopped after its :attr:`steps`: its order and sums."""
+        sums, norms = [self.loss, self.data_loss, self.correct, self.abs_error], self.norm_sums.copy()
+        return {"epoch": epoch, "step": self.steps, "order": order.copy(), "sums": sums, "norm_sums": norms}
+
 
 @dataclass
 class Batch:
@@ -321,10 +334,7 @@ class Trainer:
         if partial is not None:
             # Resuming an epoch a callback stopped after a batch: its order and sums.
             self.order[:] = partial["order"]
-            first = int(partial["step"])
-            loss_sum, data_loss_sum, correct, abs_sum = (float(value) for value in partial["sums"])
-            norm_sums = np.array(partial["norm_sums"], dtype=np.float64)
-            return EpochSums(first, first, loss_sum, data_loss_sum, correct, abs_sum, norm_sums)
+            return EpochSums.resumed(partial)
         if self.shuffle:
             # From the same start each epoch: the order depends on the generator's state
             # alone, so a resumed run draws the same permutations.
@@ -414,13 +424,7 @@ class Trainer:
         with np.errstate(**self.caller_errors):
             stop = any([bool(callback.on_batch_end(step, logs)) for callback in self.callbacks])
         if stop:
-            self.state.partial = {
-                "epoch": epoch,
-                "step": step + 1,
-                "order": self.order.copy(),
-                "sums": [sums.loss, sums.data_loss, sums.correct, sums.abs_error],
-                "norm_sums": sums.norm_sums.copy(),
-            }
+            self.state.partial = sums.position(epoch, self.order)  # sums.steps is step + 1: the batch is added
         return stop
 
     def end_epoch(self, epoch: int, sums: EpochSums) -> dict[str, float]:

@@ -377,10 +377,7 @@ class _Run:
         partial, self.state.partial = self.state.partial, None
         if partial is not None:
             self.order[:] = partial["order"]
-            first = int(partial["step"])
-            loss, data_loss, correct, abs_error = (float(value) for value in partial["sums"])
-            norm_sums = np.array(partial["norm_sums"], dtype=np.float64)
-            self.current = EpochSums(first, first, loss, data_loss, correct, abs_error, norm_sums)
+            self.current = EpochSums.resumed(partial)
             return self.current
         self.order[:] = self.train_rows
         self.shuffle_rng.shuffle(self.order)
@@ -419,7 +416,7 @@ class _Run:
         """Write the position reached to every ModelCheckpoint's path (not save_best_only), then raise."""
         written = None
         if epoch >= 0:
-            self.state.partial = self._position(epoch, self.current)
+            self.state.partial = self.current.position(epoch, self.order)
             for callback in self.callbacks:
                 if isinstance(callback, ModelCheckpoint) and not callback.save_best_only:
                     save_checkpoint(self.net, callback.path, self.state.checkpoint())
@@ -530,19 +527,9 @@ class _Run:
     def _batch_end(self, epoch: int, step: int, part: Part, sums: EpochSums) -> bool:
         logs = {"loss": float(part[1][LOSS] / max(part[1][ROWS], 1)), "size": float(part[1][ROWS])}
         if any([bool(callback.on_batch_end(step, logs)) for callback in self.callbacks]):
-            self.state.partial = self._position(epoch, sums)
+            self.state.partial = sums.position(epoch, self.order)
             return True
         return False
-
-    def _position(self, epoch: int, sums: EpochSums) -> dict[str, Any]:
-        """Where the epoch is, as ``TrainingState.partial``: a checkpoint then resumes with the next step."""
-        return {
-            "epoch": epoch,
-            "step": sums.steps,
-            "order": self.order.copy(),
-            "sums": [sums.loss, sums.data_loss, sums.correct, sums.abs_error],
-            "norm_sums": sums.norm_sums.copy(),
-        }
 
     def end_epoch(self, epoch: int, sums: EpochSums) -> dict[str, float]:
         """The epoch's logs (``fit``'s names), into the history."""

@@ -329,3 +329,25 @@ def test_predicts_buffers_give_the_bits_of_the_training_forward_pass(hidden, dty
     # Four buffers taken in turn hold the same numbers as one buffer per layer.
     forward = Step(net.layers, bp.get_loss("mse")).forward(X, Workspace(net.layers, 300, net.dtype))
     assert net.predict(X).tobytes() == forward.tobytes()
+
+
+@pytest.mark.parametrize("hidden", ["relu", "identity"])
+def test_a_workspaces_first_rows_give_the_bits_of_a_workspace_of_that_many_rows(hidden):
+    net = bp.Network([bp.Dense(16, hidden), bp.Dense(3, "softmax")], inputs=5, seed=2)
+    X = np.random.default_rng(1).normal(size=(70, 5)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[np.arange(70) % 3]
+    step = Step(net.layers, bp.get_loss("crossentropy"))
+    grad = np.empty_like(net.parameters)
+    big = Workspace(net.layers, 100, net.dtype, grad)
+    view = big.first(70)
+    assert view.h[0].shape == (70, 16) and np.shares_memory(view.h[0], big.h[0])
+    assert (view.a[0] is view.h[0]) == (hidden == "identity")  # the identity's output is its input, in a view too
+    viewed = step.forward(X, view).copy()
+    step.backward(view, X, y, 1 / 70)
+    viewed_gradient = grad.copy()
+    fresh = Workspace(net.layers, 70, net.dtype, grad)
+    assert step.forward(X, fresh).tobytes() == viewed.tobytes()
+    step.backward(fresh, X, y, 1 / 70)
+    assert grad.tobytes() == viewed_gradient.tobytes()
+    with pytest.raises(ValueError, match="a view of 101 rows of a workspace of 100"):
+        big.first(101)

@@ -37,6 +37,7 @@ together step for step. Imports numpy and the library's core only.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -133,6 +134,23 @@ class Workspace:
             else:
                 self.dW.append(None)
                 self.db.append(None)
+
+    def first(self, n_samples: int) -> Workspace:
+        """The first ``n_samples`` rows of every buffer: a smaller batch's workspace without new memory.
+
+        Each view starts where its buffer starts and keeps its row length, so
+        the matrix products see what a workspace made for ``n_samples`` rows
+        would show them, and give the same bits.
+        """
+        if not 0 <= n_samples <= self.n_samples:
+            raise ValueError(f"a view of {n_samples} rows of a workspace of {self.n_samples}")
+        view = copy.copy(self)
+        view.n_samples = n_samples
+        view.h = [h[:n_samples] for h in self.h]
+        view.a = [view.h[i] if a is h else a[:n_samples] for i, (a, h) in enumerate(zip(self.a, self.h, strict=True))]
+        view.grad_h = [g[:n_samples] for g in self.grad_h]
+        view.scratch = [s[:n_samples] for s in self.scratch]
+        return view
 
 
 # ------------------------------------------------------------ a dense layer

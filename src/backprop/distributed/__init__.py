@@ -14,7 +14,7 @@ Each epoch the client draws the order of the training rows as
 cuts it into batches of ``batch_size`` rows. A synchronous step
 (``sync_every=1``) then is:
 
-1. ``θ`` goes to the cluster as the value of one task (a lost copy is recomputed, not lost);
+1. the client sends ``θ`` to each worker that holds shards, one copy a worker;
 2. for each shard, a task computes ``Σ ∂ℓᵢ/∂θ / m`` over the batch's rows that
    the shard holds (``m`` the batch's size), with the loss and metric sums;
 3. the shards' answers are added in a fixed binary tree over the shard index
@@ -49,8 +49,9 @@ are summed per shard and the shards then added, another order of the same
 sum in floating point. Dropout masks are drawn per ``(epoch, step, shard)``.
 
 A worker lost mid-training is absorbed: Dask reruns its tasks elsewhere and
-recomputes its shards from their lineage; the same arguments give the same
-answers. When Dask gives up (a task's workers died more than
+recomputes its shards from their lineage; the copy of ``θ`` it held, which has
+no lineage, the client sends again and the step's tasks are submitted again.
+The same arguments give the same answers. When Dask gives up (a task's workers died more than
 ``distributed.scheduler.allowed-failures`` times), :class:`WorkersLostError`
 names the epoch and step, after writing the position reached to the path of
 every :class:`~backprop.callbacks.ModelCheckpoint` among the callbacks (not
@@ -59,9 +60,9 @@ every :class:`~backprop.callbacks.ModelCheckpoint` among the callbacks (not
 Time of a step
 --------------
 ``t ≈ t_comp(B)/P + overhead + 2·P·4|θ| bytes / bandwidth`` with ``P``
-workers: ``overhead`` is the tasks' round trip (20–40 ms a synchronous step
-with Dask), and ``2·P`` copies of ``θ`` travel (out as the step's value, back
-as gradients). ``sync_every=k`` amortizes the overhead and the bytes over
+workers: ``overhead`` is the round trips (about 20 ms a synchronous step with
+Dask on two cores: θ sent, the tasks submitted, their answers gathered), and
+``2·P`` copies of ``θ`` travel (out to each worker, back as gradients). ``sync_every=k`` amortizes the overhead and the bytes over
 ``k`` local steps.
 """
 
@@ -71,7 +72,7 @@ import copy
 import math
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from os import PathLike
 from typing import Any, NoReturn
 
@@ -92,7 +93,7 @@ from ..optimizers import Optimizer, get_optimizer
 from ..preprocessing import fraction_count, split, stratified_split
 from ..schedules import get_schedule
 from ..training import EpochSums
-from ._data import DaskGaveUpError, InProcess, OnDask, collections, dask_module, is_dask, shard_bounds
+from ._data import DaskGaveUpError, InProcess, OnDask, ValueLostError, collections, dask_module, is_dask, shard_bounds
 from ._tasks import (
     LOSS,
     ROWS,
@@ -406,13 +407,36 @@ class _Run:
     def _batch_rows(self, step: int) -> list[np.ndarray[Any, Any]]:
         return self._local(self.order[step * self.batch : (step + 1) * self.batch])
 
-    def _gather(self, handles: Sequence[Any], epoch: int, step: int) -> list[Any]:
+    def _gather(self, handles: Sequence[Any], epoch: int, step: int, again: bool = False) -> list[Any]:
+        """The handles' values; Dask giving up raises WorkersLostError, a lost value too unless ``again``."""
         try:
             return self.executor.gather(handles)
         except DaskGaveUpError as error:
             self._lost(epoch, step, error)
+        except ValueLostError as error:
+            if again:
+                raise
+            self._lost(epoch, step, error)
 
-    def _lost(self, epoch: int, step: int, error: DaskGaveUpError) -> NoReturn:
+    def _until_sent(self, epoch: int, step: int, compute: Callable[[int], Part]) -> Part:
+        """``compute(attempt)``, again from values sent anew while a worker loses them (at most ``resends`` times).
+
+        What a step sends (θ, the optimizer's state) has no lineage on the
+        cluster; the client holds it, and the same values sent again give the
+        same answers. Beyond Dask's own allowed failures: WorkersLostError.
+        """
+        for attempt in range(self.executor.resends + 1):
+            try:
+                return compute(attempt)
+            except ValueLostError as error:
+                lost: Exception = error
+            try:
+                self.executor.refresh()
+            except ValueLostError as error:
+                self._lost(epoch, step, error)
+        self._lost(epoch, step, lost)
+
+    def _lost(self, epoch: int, step: int, error: Exception) -> NoReturn:
         """Write the position reached to every ModelCheckpoint's path (not save_best_only), then raise."""
         written = None
         if epoch >= 0:
@@ -436,16 +460,20 @@ class _Run:
         ) from error
 
     def _sum(self, parts: list[Any], epoch: int, step: int, kind: str) -> Part:
-        """Σ of the shards' answers in the fixed tree: gathered here (≤ 8 shards) or added on the workers."""
+        """Σ of the shards' answers in the fixed tree: gathered here (≤ 8 shards) or added on the workers.
+
+        Raises ValueLostError when a value the step sent was lost (see :meth:`_until_sent`).
+        """
+        self.executor.hold()
         if len(parts) <= CLIENT_TREE:
-            summed: Part = tree_sum(self._gather(parts, epoch, step), add)
+            summed: Part = tree_sum(self._gather(parts, epoch, step, again=True), add)
             return summed
         count = iter(range(len(parts)))
 
         def add_task(left: Any, right: Any) -> Any:
             return self.executor.submit(add, left, right, key=f"{self.key}-{kind}-sum-{epoch}-{step}-{next(count)}")
 
-        [summed] = self._gather([tree_sum(parts, add_task)], epoch, step)
+        [summed] = self._gather([tree_sum(parts, add_task)], epoch, step, again=True)
         return summed
 
     def _synchronous_step(self, epoch: int, step: int, sums: EpochSums) -> Part:
@@ -453,13 +481,18 @@ class _Run:
         ex, net, key = self.executor, self.net, f"{self.key}-{epoch}-{step}"
         rows = self._batch_rows(step)
         m = sum(part.shape[0] for part in rows)
-        theta = ex.value(net.parameters.copy(), f"{key}-theta")
-        parts = [
-            ex.submit(shard_gradient, self.spec_handle, theta, shard, local, m, (epoch, step, index),
-                      key=f"{key}-gradient-{index}") if local.shape[0] else empty_part()
-            for index, (shard, local) in enumerate(zip(self.shards, rows, strict=True))
-        ]  # fmt: skip
-        part = self._sum(parts, epoch, step, "gradient")
+        theta = net.parameters.copy()  # in-process workers (processes=False) share this process's objects
+
+        def gradient(attempt: int) -> Part:
+            sent = ex.broadcast(theta, f"{key}-{attempt}-theta")
+            parts = [
+                ex.submit(shard_gradient, self.spec_handle, sent, shard, local, m, (epoch, step, index),
+                          key=f"{key}-{attempt}-gradient-{index}") if local.shape[0] else empty_part()
+                for index, (shard, local) in enumerate(zip(self.shards, rows, strict=True))
+            ]  # fmt: skip
+            return self._sum(parts, epoch, step, f"gradient-{attempt}")
+
+        part = self._until_sent(epoch, step, gradient)
         self._check_loss(part, epoch, step)
         np.copyto(net.gradient, part[0][0])
         self._add_norms(sums, epoch, step)
@@ -471,14 +504,18 @@ class _Run:
         """Local SGD: ``last − first`` steps on every shard from θ, then θ and the optimizer's buffers averaged."""
         ex, net, key = self.executor, self.net, f"{self.key}-{epoch}-{first}"
         batches = [self._batch_rows(step) for step in range(first, last)]
-        theta = ex.value(net.parameters.copy(), f"{key}-theta")
-        optimizer = ex.value(copy.deepcopy(self.optimizer), f"{key}-optimizer")
-        parts = [
-            ex.submit(local_round, self.spec_handle, theta, optimizer, shard, [rows[index] for rows in batches],
-                      (epoch, first, index), key=f"{key}-round-{index}")
-            for index, shard in enumerate(self.shards)
-        ]  # fmt: skip
-        part = self._sum(parts, epoch, first, "round")
+        start = (net.parameters.copy(), copy.deepcopy(self.optimizer))  # one value: θ and the optimizer's state
+
+        def round_(attempt: int) -> Part:
+            sent = ex.broadcast(start, f"{key}-{attempt}-start")
+            parts = [
+                ex.submit(local_round, self.spec_handle, sent, shard, [rows[index] for rows in batches],
+                          (epoch, first, index), key=f"{key}-{attempt}-round-{index}")
+                for index, shard in enumerate(self.shards)
+            ]  # fmt: skip
+            return self._sum(parts, epoch, first, f"round-{attempt}")
+
+        part = self._until_sent(epoch, first, round_)
         self._check_loss(part, epoch, first)
         count = len(self.shards)
         averaged = [array / count for array in part[0]]
@@ -555,17 +592,22 @@ class _Run:
         if self.held is None and not self.validation_shards:
             return {}
         ex, key = self.executor, f"{self.key}-{epoch}-validation"
-        theta = ex.value(self.net.parameters.copy(), f"{key}-theta")
         pairs: list[tuple[Any, np.ndarray[Any, Any] | None]] = []
         if self.held is not None:
             pairs = list(zip(self.shards, self._local(self.held), strict=True))
         else:
             pairs = [(shard, None) for shard in self.validation_shards or []]
-        parts = [
-            ex.submit(shard_evaluation, self.spec_handle, theta, shard, rows, key=f"{key}-{index}")
-            for index, (shard, rows) in enumerate(pairs)
-        ]
-        total = self._sum(parts, epoch, self.n_steps, "validation")[1]
+        theta = self.net.parameters.copy()
+
+        def evaluation(attempt: int) -> Part:
+            sent = ex.broadcast(theta, f"{key}-{attempt}-theta")
+            parts = [
+                ex.submit(shard_evaluation, self.spec_handle, sent, shard, rows, key=f"{key}-{attempt}-{index}")
+                for index, (shard, rows) in enumerate(pairs)
+            ]
+            return self._sum(parts, epoch, self.n_steps, f"validation-{attempt}")
+
+        total = self._until_sent(epoch, self.n_steps, evaluation)[1]
         n = max(total[ROWS], 1.0)
         logs = {"val_loss": float(total[LOSS] / n)}
         if self.classification:

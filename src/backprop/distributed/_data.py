@@ -7,11 +7,14 @@ runs the tasks of :mod:`._tasks`: :class:`InProcess` calls them here, one
 after the other (``client=None``, the reference); :class:`OnDask` submits them
 to a ``distributed.Client``. Both build each shard by a task from the
 collection's own graph — never ``scatter`` — so that Dask recomputes a lost
-shard from its lineage.
+shard from its lineage. What the client owns and sends every step (``θ``, the
+optimizer's state) goes straight to each worker (:meth:`OnDask.broadcast`);
+a copy lost with its worker is sent again (:class:`ValueLostError`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 from collections.abc import Callable, Sequence
@@ -99,8 +102,20 @@ def shard_bounds(X: Any, shards: int | None) -> np.ndarray[Any, Any]:
 class InProcess:
     """Runs every task here, now, in order: the reference the cluster must match to the bit."""
 
+    #: Times a step may send its values again after losing them with a worker (here nothing is lost).
+    resends = 0
+
     def value(self, value: Any, key: str) -> Any:
         return value
+
+    def broadcast(self, value: Any, key: str) -> Any:
+        return value
+
+    def refresh(self) -> None:
+        """Nothing to find out: this process is the one worker."""
+
+    def hold(self) -> None:
+        """Nothing is held elsewhere."""
 
     def submit(self, fn: Callable[..., Any], *args: Any, key: str) -> Any:
         return fn(*args)
@@ -122,19 +137,33 @@ class InProcess:
         """Nothing is held elsewhere."""
 
 
+class Sent:
+    """A value the client sent to each worker itself: the future of its copy on each worker, by address."""
+
+    def __init__(self, futures: dict[str, Any]) -> None:
+        self.futures = futures
+
+    def at(self, worker: str | None) -> Any:
+        """The copy on ``worker``, or on the first worker that has one."""
+        if worker in self.futures:
+            return self.futures[worker]
+        return next(iter(self.futures.values()))
+
+
 class OnDask:
     """Runs every task on a ``distributed.Client``'s workers; answers come back by ``client.gather``.
 
     With a client made with ``direct_to_workers=True`` the answers come from
-    the workers themselves, not through the scheduler.
+    the workers themselves, not through the scheduler, and :meth:`broadcast`
+    sends from the client straight to each worker.
 
     Placement: shard ``i`` is built on the ``i mod W``-th of the ``W``
     workers there at the start (its *home*), and every task that takes a
-    shard is asked to run at the shard's home, loosely (``allow_other_workers``:
-    anywhere when the home is gone). Left to the scheduler's data locality,
-    the tasks of a step would follow θ and a shard once copied, and the
-    shards end on one worker: steps computed one shard after the other.
-    Placement decides where, never what: the bits are the same.
+    shard is asked to run at the shard's home, loosely (``allow_other_workers``).
+    A home lost is replaced by the ``i mod W``-th worker left. Left to the
+    scheduler's data locality, the tasks of a step would follow θ and a shard
+    once copied, and the shards end on one worker: steps computed one shard
+    after the other. Placement decides where, never what: the bits are the same.
     """
 
     def __init__(self, client: Any) -> None:
@@ -143,27 +172,93 @@ class OnDask:
             raise BackpropTypeError(f"client must be a dask.distributed Client or None, got {client!r}")
         self.client = client
         self.future_type = distributed.Future
+        self.given_up: type[BaseException] = distributed.KilledWorker
         self.lost: tuple[type[BaseException], ...] = lost_worker_errors(distributed)
-        self.homes: dict[Any, str] = {}  # a shard's key → the worker it was built on
+        # As many times as Dask would run one task again, a step sends its lost values again.
+        self.resends = int(dask_module("dask").config.get("distributed.scheduler.allowed-failures"))
+        self.workers: list[str] = []
+        self.homes: dict[Any, str] = {}  # a shard's key → the worker it lives on
+        self.index: dict[Any, int] = {}  # a shard's key → its place among the shards, for a new home
+        self.fresh: list[Any] = []  # the futures of the step being submitted
+        self.held: list[Any] = []  # the futures of the step before
 
     def value(self, value: Any, key: str) -> Any:
         """``value`` as a task's result, not scattered: a worker that loses it recomputes it from the task."""
-        return self.client.submit(identity, value, key=key, pure=False)
+        future = self.client.submit(identity, value, key=key, pure=False)
+        self.fresh.append(future)
+        return future
+
+    def broadcast(self, value: Any, key: str) -> Any:
+        """``value`` sent by the client to each shard's home, one copy a worker, all at once.
+
+        ``θ`` crosses the network once per worker this way (a task's value
+        would travel to one worker and from there to the others). A copy lost
+        with its worker has no lineage: the step's gather then raises
+        :class:`ValueLostError`, and the step is computed again from a new copy.
+        """
+        targets = sorted(set(self.homes.values()))
+        if not targets:  # no worker had joined when the shards were built
+            return self.value(value, key)
+        client = self.client
+
+        async def send() -> list[dict[str, Any]]:
+            sends = [
+                client.scatter({f"{key}-{i}": value}, workers=[worker], direct=True, hash=False, asynchronous=True)
+                for i, worker in enumerate(targets)
+            ]
+            return list(await asyncio.gather(*sends))
+
+        failed: tuple[type[BaseException], ...] = (OSError, TimeoutError, *self.lost)
+        try:
+            sent = client.sync(send)
+        except failed as error:  # a worker gone while the value was on its way
+            raise ValueLostError(f"{type(error).__name__}: {error}") from error
+        copies = {worker: next(iter(futures.values())) for worker, futures in zip(targets, sent, strict=True)}
+        self.fresh.extend(copies.values())
+        return Sent(copies)
+
+    def refresh(self) -> None:
+        """The workers there now; a shard whose home is gone gets the ``i mod W``-th of them."""
+        self.workers = sorted(self.client.scheduler_info()["workers"])
+        if not self.workers:
+            raise ValueLostError("no worker is left")
+        for key, home in self.homes.items():
+            if home not in self.workers:
+                self.homes[key] = self.workers[self.index[key] % len(self.workers)]
 
     def submit(self, fn: Callable[..., Any], *args: Any, key: str) -> Any:
-        """``fn(*args)`` as a task, at the home of the first shard among ``args`` (if any, and loosely)."""
+        """``fn(*args)`` as a task, at the home of the first shard among ``args`` (if any, and loosely).
+
+        A :class:`Sent` argument becomes its copy on that worker.
+        """
         homes = [self.homes[arg.key] for arg in args if isinstance(arg, self.future_type) and arg.key in self.homes]
-        if homes:
-            return self.client.submit(fn, *args, key=key, pure=False, workers=homes[:1], allow_other_workers=True)
-        return self.client.submit(fn, *args, key=key, pure=False)
+        home = homes[0] if homes else None
+        args = tuple(arg.at(home) if isinstance(arg, Sent) else arg for arg in args)
+        if home is not None:
+            future = self.client.submit(fn, *args, key=key, pure=False, workers=[home], allow_other_workers=True)
+        else:
+            future = self.client.submit(fn, *args, key=key, pure=False)
+        self.fresh.append(future)
+        return future
+
+    def hold(self) -> None:
+        """Keep this step's futures, and let the step before's go, now that this step's tasks are on their way.
+
+        The client's messages to the scheduler leave in batches at most every
+        10 ms: the previous step's futures released before this step's tasks
+        were submitted would hold the tasks back until the batch after.
+        """
+        self.held, self.fresh = self.fresh, []
 
     def gather(self, handles: Sequence[Any]) -> list[Any]:
         """The values of ``handles`` (futures, or values already here) in their order."""
         futures = [handle for handle in handles if isinstance(handle, self.future_type)]
         try:
             values = iter(self.client.gather(futures))
-        except self.lost as error:
+        except self.given_up as error:
             raise DaskGaveUpError(f"{type(error).__name__}: {error}") from error
+        except self.lost as error:  # a sent value or a connection lost with its worker
+            raise ValueLostError(f"{type(error).__name__}: {error}") from error
         return [next(values) if isinstance(handle, self.future_type) else handle for handle in handles]
 
     def shards(self, X: Any, y: Any, bounds: np.ndarray[Any, Any], net: Network, loss: Loss, key: str) -> list[Any]:
@@ -177,21 +272,29 @@ class OnDask:
             prepare(net, loss, xs, ys, dask_key_name=f"{key}-{index}")
             for index, (xs, ys) in enumerate(zip(X.to_delayed().ravel(), y.to_delayed().ravel(), strict=True))
         ]
-        workers = sorted(self.client.scheduler_info()["workers"])
+        if not self.workers:
+            self.workers = sorted(self.client.scheduler_info()["workers"])
         futures: list[Any] = []
         for index, part in enumerate(parts):
-            if not workers:
+            if not self.workers:
                 futures.append(self.client.compute(part))
                 continue
-            home = workers[index % len(workers)]
+            home = self.workers[index % len(self.workers)]
             futures.append(self.client.compute(part, workers=[home], allow_other_workers=True))
             self.homes[futures[-1].key] = home
+            self.index[futures[-1].key] = index
         return futures
 
     def release(self, handles: Sequence[Any]) -> None:
+        """Let the cluster forget ``handles`` and the steps' futures held."""
+        self.held, self.fresh = [], []
         for handle in handles:
             if isinstance(handle, self.future_type):
                 handle.release()
+
+
+class ValueLostError(Exception):
+    """A value the client sent (``θ``) was lost with its worker, or a connection was: the step is sent again."""
 
 
 class DaskGaveUpError(Exception):

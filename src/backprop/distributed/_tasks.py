@@ -33,7 +33,7 @@ from ..losses import Loss
 from ..metrics import correct
 from ..network import Inference, Network, predict_rows
 from ..optimizers import Optimizer
-from ..step import Step
+from ..step import Step, Workspace
 
 #: Positions in a part's sums: Σ loss, correct rows (classification) or Σ |ŷ − y| (regression), rows.
 LOSS, SCORE, ROWS = 0, 1, 2
@@ -136,7 +136,18 @@ def replica(spec: Spec) -> tuple[Network, Step]:
     if cached is None or cached[0] != spec.token:
         net = spec.net.copy()
         cached = _local.replica = (spec.token, net, step_for(net.layers, spec.loss, spec.optimizer))
+        _local.rows = 0
     return cached[1], cached[2]
+
+
+def _workspace(net: Network, m: int) -> Workspace:
+    """The buffers of ``m`` rows: the first rows of the workspace of the most rows a step of this thread had.
+
+    A shard's share of a batch changes size from step to step; new buffers
+    every step would cost more in fresh pages than the step computes.
+    """
+    _local.rows = max(_local.rows, m)
+    return net.workspace(_local.rows).first(m)
 
 
 def _dropout_rng(spec: Spec, where: tuple[int, int, int]) -> np.random.Generator | None:
@@ -184,7 +195,7 @@ def _batch_gradient(
     m = rows.shape[0]
     xb = shard.inputs.take(rows, axis=0)
     yb = shard.targets.take(rows, axis=0)
-    ws = net.workspace(m)
+    ws = _workspace(net, m)
     output = step.forward(xb, ws, rng)
     loss = step.batch_loss(ws.h[-1], output, yb)
     sums = np.array([loss, 0.0, float(m)])
@@ -227,19 +238,19 @@ def optimizer_buffers(optimizer: Optimizer) -> dict[str, FloatArray]:
 
 def local_round(
     spec: Spec,
-    parameters: FloatArray,
-    optimizer: Optimizer,
+    start: tuple[FloatArray, Optimizer],
     shard: Shard,
     batches: list[np.ndarray[Any, Any]],
     where: tuple[int, int, int],
 ) -> Part:
-    """Local SGD: one replica's steps, each on its rows of the next batch, from ``parameters`` and ``optimizer``.
+    """Local SGD: one replica's steps, each on its rows of the next batch, from ``start``: θ and the optimizer.
 
     Every replica takes ``len(batches)`` optimizer steps (a step without rows
     has a zero gradient), so that their step counts agree. Returns the
     replica's parameters and optimizer buffers (sorted by name) and its sums.
     ``where`` is ``(epoch, first step, shard)``.
     """
+    parameters, optimizer = start
     net, step = replica(spec)
     mine = copy.deepcopy(optimizer)  # never the argument itself: in-process it is the client's
     backup = np.empty_like(net.parameters)

@@ -254,6 +254,24 @@ def test_an_existing_output_folder_is_never_replaced(tmp_path: Path) -> None:
     assert [name for name in os.listdir(tmp_path) if name.startswith(".")] == []
 
 
+def test_a_folder_made_at_the_output_while_predicting_is_left_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, out = tmp_path / "model.safetensors", tmp_path / "predictions"
+    ok(run("train", "iris", "--epochs", "1", "--hidden", "4", "-o", model))
+    run_parts = _tabular._run_parts
+
+    def someone_else_makes_it(*args: Any) -> Any:
+        out.mkdir()  # empty: os.rename would have replaced it
+        return run_parts(*args)
+
+    monkeypatch.setattr(_tabular, "_run_parts", someone_else_makes_it)
+    with pytest.raises(bp.ParameterError, match=r"predictions appeared while predicting: the parts are not written"):
+        predict_parquet(str(model), "iris", str(out), client=None)
+    assert os.listdir(out) == []
+    assert [name for name in os.listdir(tmp_path) if name.startswith(".")] == []
+
+
 def test_predict_with_a_scheduler_writes_the_parts_from_the_command_line(cluster: Any, tmp_path: Path) -> None:
     data, model = write_parquet_folder(tmp_path / "table"), tmp_path / "model.safetensors"
     ok(run("train", data, *SMALL, "--target", "label", "-o", model))

@@ -315,3 +315,26 @@ def test_a_writer_never_removes_its_own_processs_files_in_flight(
     assert path.read_bytes() == b"outer content"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.bin"]
     assert not files._LIVE
+
+
+@pytest.mark.parametrize("system_call", [True, False], ids=["renameat2", "claimed first"])
+def test_rename_new_never_replaces_what_is_there(tmp_path, monkeypatch, system_call):
+    if not system_call:
+        monkeypatch.setattr(files, "_renameat2", lambda source, target: False)
+    parts = tmp_path / ".parts"
+    parts.mkdir()
+    (parts / "part-00000.parquet").write_bytes(b"rows")
+    (tmp_path / "taken").mkdir()  # empty: os.rename would replace it
+    with pytest.raises(FileExistsError):
+        files.rename_new(str(parts), str(tmp_path / "taken"))
+    assert os.listdir(tmp_path / "taken") == [] and os.listdir(parts) == ["part-00000.parquet"]
+    files.rename_new(str(parts), str(tmp_path / "predictions"))
+    assert os.listdir(tmp_path / "predictions") == ["part-00000.parquet"] and not parts.exists()
+    # A file too: never over another.
+    (tmp_path / "new.txt").write_text("new")
+    (tmp_path / "old.txt").write_text("old")
+    with pytest.raises(FileExistsError):
+        files.rename_new(str(tmp_path / "new.txt"), str(tmp_path / "old.txt"))
+    assert (tmp_path / "old.txt").read_text() == "old"
+    files.rename_new(str(tmp_path / "new.txt"), str(tmp_path / "moved.txt"))
+    assert (tmp_path / "moved.txt").read_text() == "new" and not (tmp_path / "new.txt").exists()

@@ -383,4 +383,54 @@ def fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
-__all__ = ["AtomicFile", "atomic_output", "atomic_write", "fsync_folder", "has_byte"]
+#: Linux's renameat2 flag: fail with EEXIST rather than replace the target.
+_RENAME_NOREPLACE = 1
+
+
+def rename_new(source: str, target: str) -> None:
+    """Rename ``source`` (a file or a folder) to ``target``, which must not exist; ``FileExistsError`` else.
+
+    ``os.rename`` would replace a file or an empty folder made at ``target``
+    since it was checked. Linux's ``renameat2(RENAME_NOREPLACE)`` refuses in
+    the same system call. Where it is missing (another system, an old libc, a
+    file system without it), ``target`` is claimed first by ``mkdir`` (for a
+    folder; ``link`` for a file), which fails if anything is there, and the
+    rename then replaces only that claim.
+    """
+    if _renameat2(source, target):
+        return
+    if os.path.isdir(source):
+        os.mkdir(target)  # FileExistsError if anything is there
+        try:
+            os.rename(source, target)  # onto the empty folder just made: ours
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.rmdir(target)
+            raise
+        return
+    os.link(source, target)  # FileExistsError if anything is there
+    os.remove(source)
+
+
+def _renameat2(source: str, target: str) -> bool:
+    """True when Linux's ``renameat2`` with ``RENAME_NOREPLACE`` did the rename; False when it is unavailable."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        call = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_cwd = -100  # AT_FDCWD: paths relative to the working folder, as os.rename's
+    if call(at_cwd, os.fsencode(source), at_cwd, os.fsencode(target), _RENAME_NOREPLACE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS):  # a file system or kernel without the flag
+        return False
+    raise OSError(code, os.strerror(code), target)
+
+
+__all__ = ["AtomicFile", "atomic_output", "atomic_write", "fsync_folder", "has_byte", "rename_new"]

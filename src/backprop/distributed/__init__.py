@@ -62,8 +62,8 @@ Time of a step
 ``t ≈ t_comp(B)/P + overhead + 2·P·4|θ| bytes / bandwidth`` with ``P``
 workers: ``overhead`` is the round trips (about 20 ms a synchronous step with
 Dask on two cores: θ sent, the tasks submitted, their answers gathered), and
-``2·P`` copies of ``θ`` travel (out to each worker, back as gradients). ``sync_every=k`` amortizes the overhead and the bytes over
-``k`` local steps.
+``2·P`` copies of ``θ`` travel (out to each worker, back as gradients).
+``sync_every=k`` amortizes the overhead and the bytes over ``k`` local steps.
 """
 
 from __future__ import annotations

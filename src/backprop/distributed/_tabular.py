@@ -44,7 +44,7 @@ from numpy.typing import NDArray
 
 from ..callbacks import Callback, History
 from ..errors import BackpropError, ParameterError
-from ..files import fsync_folder
+from ..files import fsync_folder, rename_new
 from ..heads import Model, load_model, predict_inputs
 from ..network import Network
 from ..rowfiles import RowFile
@@ -333,7 +333,10 @@ def predict_parquet(
             if name.startswith("."):
                 os.remove(os.path.join(temporary, name))
         fsync_folder(temporary)
-        os.rename(temporary, out)
+        try:
+            rename_new(temporary, out)  # never onto a folder made there since the check
+        except FileExistsError as error:
+            raise ParameterError(f"{out} appeared while predicting: the parts are not written over it") from error
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise

@@ -254,6 +254,19 @@ def test_an_existing_output_folder_is_never_replaced(tmp_path: Path) -> None:
     assert [name for name in os.listdir(tmp_path) if name.startswith(".")] == []
 
 
+def test_the_preprocessings_notes_come_back_from_the_parts(cluster: Any, tmp_path: Path) -> None:
+    data, model = write_parquet_folder(tmp_path / "table"), tmp_path / "model.safetensors"
+    ok(run("train", data, *SMALL, "--target", "label", "-o", model))
+    new = tmp_path / "new"
+    new.mkdir()
+    table = pa.table({"x1": [0.1, 0.2], "x2": [0.3, 0.4], "colour": ["purple", "red"], "label": ["yes", "no"]})
+    pq.write_table(table, new / "part-0.parquet")
+    notes: list[str] = []
+    rows = predict_parquet(str(model), str(new), str(tmp_path / "out"), client=cluster, notes=notes)
+    assert rows == 2
+    assert len(notes) == 1 and "purple" in notes[0]  # as backprop predict says it, from the worker
+
+
 def test_a_folder_made_at_the_output_while_predicting_is_left_as_it_is(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

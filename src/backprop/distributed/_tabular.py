@@ -283,7 +283,14 @@ def _file_inputs(path: str, local: NDArray[np.int64], pre: Preprocessor) -> NDAr
 
 
 def predict_parquet(
-    model: str, data: str, out: str, *, client: Any, header: bool | None = None, probabilities: bool = True
+    model: str,
+    data: str,
+    out: str,
+    *,
+    client: Any,
+    header: bool | None = None,
+    probabilities: bool = True,
+    notes: list[str] | None = None,
 ) -> int:
     """Predict every row of ``data`` with the model file ``model`` into the folder ``out``, as Parquet parts.
 
@@ -300,6 +307,9 @@ def predict_parquet(
         ``p_<class>`` per class, as ``backprop predict`` writes them.
     client : distributed.Client or None
         Where the parts are computed and written; None: here, one after the other.
+    notes : list of str, optional
+        Receives the notes of the preprocessing (unseen categories, values out of range, …), part by
+        part in the input's order, as ``backprop predict`` prints them.
 
     Returns
     -------
@@ -328,7 +338,7 @@ def predict_parquet(
     )
     os.makedirs(temporary)
     try:
-        counts = _run_parts(client, loaded, parts, temporary, probabilities, token)
+        answers = _run_parts(client, loaded, parts, temporary, probabilities, token)
         for name in os.listdir(temporary):  # a killed task's half-written file is not a part
             if name.startswith("."):
                 os.remove(os.path.join(temporary, name))
@@ -341,8 +351,13 @@ def predict_parquet(
         shutil.rmtree(temporary, ignore_errors=True)
         raise
     fsync_folder(parent)
-    return sum(counts)
+    if notes is not None:
+        notes.extend(message for _, part_notes in answers for message in part_notes)
+    return sum(rows for rows, _ in answers)
 
+
+#: What a part's task answers: the rows it wrote and the preprocessing's notes on them.
+Answer = tuple[int, list[str]]
 
 #: Parts submitted ahead of the oldest one unfinished: chunks read here wait in the cluster's memory, not all of them.
 PARTS_AHEAD = 8
@@ -350,8 +365,8 @@ PARTS_AHEAD = 8
 
 def _run_parts(
     client: Any, model: Model, parts: Iterator[tuple[Any, Any]], folder: str, probabilities: bool, token: str
-) -> list[int]:
-    """Each part's task, run here (no client) or submitted at most :data:`PARTS_AHEAD` ahead; the rows of each.
+) -> list[Answer]:
+    """Each part's task, run here (no client) or submitted at most :data:`PARTS_AHEAD` ahead; its rows and notes.
 
     The model reaches the workers as the value of one task and each chunk inside its task's
     arguments (never scattered): Dask recomputes what a lost worker held.
@@ -361,7 +376,7 @@ def _run_parts(
                 for index, (task, item) in enumerate(parts)]  # fmt: skip
     held = client.submit(identity, model, key=f"backprop-model-{token}", pure=False)
     pending: collections.deque[Any] = collections.deque()
-    counts: list[int] = []
+    counts: list[Answer] = []
     lost = lost_worker_errors(dask_module("distributed"))
     try:
         for index, (task, item) in enumerate(parts):
@@ -369,8 +384,8 @@ def _run_parts(
             key = f"backprop-predict-{token}-{index}"
             pending.append(client.submit(task, held, item, path, probabilities, key=key, pure=False))
             if len(pending) > PARTS_AHEAD:
-                counts.append(int(pending.popleft().result()))
-        counts += [int(future.result()) for future in pending]
+                counts.append(pending.popleft().result())
+        counts += [future.result() for future in pending]
     except lost as error:
         raise WorkersGoneError(
             f"Dask gave up after {len(counts)} parts: workers were lost more often than "
@@ -392,18 +407,18 @@ def _part(index: int) -> str:
     return f"part-{index:05d}.parquet"
 
 
-def _predict_file(model: Model, path: str, part: str, probabilities: bool) -> int:
-    """A task: predict one Parquet file, chunk by chunk, into the part ``part``; the rows written."""
+def _predict_file(model: Model, path: str, part: str, probabilities: bool) -> Answer:
+    """A task: predict one Parquet file, chunk by chunk, into the part ``part``; the rows written and the notes."""
     return _write_part(model, model.pre.chunked(iter_parquet(path, model.pre.chunk_rows())), part, probabilities)
 
 
-def _predict_chunk(model: Model, frame: Frame, part: str, probabilities: bool) -> int:
-    """A task: predict the rows of one chunk into the part ``part``; the rows written."""
+def _predict_chunk(model: Model, frame: Frame, part: str, probabilities: bool) -> Answer:
+    """A task: predict the rows of one chunk into the part ``part``; the rows written and the notes."""
     return _write_part(model, [frame], part, probabilities)
 
 
-def _write_part(model: Model, frames: Iterator[Frame] | list[Frame], part: str, probabilities: bool) -> int:
-    """The predictions of ``frames`` as one Parquet file, written beside ``part`` and renamed to it."""
+def _write_part(model: Model, frames: Iterator[Frame] | list[Frame], part: str, probabilities: bool) -> Answer:
+    """The predictions of ``frames`` as one Parquet file, written beside ``part`` and renamed to it; rows, notes."""
     import pyarrow as pa  # type: ignore[import-untyped]
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
@@ -411,10 +426,11 @@ def _write_part(model: Model, frames: Iterator[Frame] | list[Frame], part: str, 
     classes = pre.classes if head.task == "classification" else None
     labels: list[NDArray[Any]] = []
     probas: list[NDArray[np.float64]] = []
+    notes: list[str] = []
     with one_blas_thread():
         for frame in frames:
             if frame.n_rows:
-                predicted, proba = predict_inputs(model.net, pre, head, pre.transform(frame))
+                predicted, proba = predict_inputs(model.net, pre, head, pre.transform(frame, notes=notes))
                 labels.append(predicted)
                 if proba is not None:
                     probas.append(proba)
@@ -435,7 +451,7 @@ def _write_part(model: Model, frames: Iterator[Frame] | list[Frame], part: str, 
         file.flush()
         os.fsync(file.fileno())  # the part's bytes on disk before its name
     os.replace(partial, part)
-    return sum(len(values) for values in labels)
+    return sum(len(values) for values in labels), notes
 
 
 def _labels(classes: list[Any], indices: NDArray[Any]) -> Any:

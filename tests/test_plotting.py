@@ -197,6 +197,21 @@ def test_network_one_and_twenty_layers(depth):
     assert len([a for a in fig.axes[0].get_children() if str(a.get_gid()).startswith("edges-")]) == depth
 
 
+def test_network_names_its_inputs_and_outputs_in_the_users_words():
+    # 40 inputs: the 16 strongest are drawn, each with its column's name (the strongest three: 3, 17, 30).
+    W1 = np.full((40, 2), 0.01)
+    W1[[3, 17, 30], :] = 5.0
+    net = bp.Network.from_weights([W1, np.full((2, 2), 0.5)], activations=["relu", "softmax"])
+    names = [f"colour=shade number {i} of the palette" if i == 17 else f"col{i}" for i in range(40)]
+    fig = plotting.plot_network(net, inputs=names, outputs=["no", "yes"])
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "col3" in texts and "col30" in texts and "x4" not in texts
+    assert "colour=shade number 17 …" in texts  # 24 characters at most, the rest an ellipsis
+    assert "no" in texts and "yes" in texts and "ŷ1" not in texts
+    with pytest.raises(bp.ParameterError, match="inputs must name each of the network's 40 inputs, got 3 names"):
+        plotting.plot_network(net, inputs=["a", "b", "c"])
+
+
 def test_network_rejects_other_objects():
     with pytest.raises(TypeError, match="Network"):
         plotting.plot_network("net")

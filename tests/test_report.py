@@ -299,3 +299,41 @@ def test_report_without_matplotlib_keeps_the_tables(monkeypatch):
     assert page.images == []
     assert "pip install 'backprop[plot]'" in page.all_text
     assert "Per class" in page.all_text and "The counts as a table" in page.all_text
+
+
+def test_the_reports_diagram_names_the_columns_one_hot_values_and_classes(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from click.testing import CliRunner
+
+    from backprop import plotting
+    from backprop.cli import main
+
+    seen = {}
+    draw = plotting.plot_network
+
+    def recording(net, inputs=None, outputs=None):
+        seen.update(inputs=inputs, outputs=outputs)
+        return draw(net, inputs, outputs)
+
+    monkeypatch.setattr(plotting, "plot_network", recording)
+    rows = ["size,colour,kind"] + [
+        f"{i % 7},{['red', 'blue'][i % 2]},{['cat', 'dog', 'owl'][i % 3]}" for i in range(60)
+    ]
+    (tmp_path / "pets.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "report.html"
+    args = [
+        "train",
+        str(tmp_path / "pets.csv"),
+        "--epochs",
+        "1",
+        "--hidden",
+        "4",
+        "-o",
+        str(tmp_path / "m.safetensors"),
+    ]
+    result = CliRunner().invoke(main, [*args, "--report", str(out)])
+    assert result.exit_code == 0, result.output
+    assert seen == {"inputs": ["size", "colour=blue", "colour=red"], "outputs": ["cat", "dog", "owl"]}
+    assert out.exists()
+    with pytest.raises(bp.ParameterError, match="input_names must name each of the network's 2 inputs"):
+        render_report(**classification_report(input_names=["only one"]))

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import BackpropTypeError, MissingDependencyError, ShapeError
+from .errors import BackpropTypeError, MissingDependencyError, ParameterError, ShapeError
 from .explain import Trace
 from .files import atomic_write
 from .layers import Dense, Dropout
@@ -279,7 +279,9 @@ def _headline(metrics: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def _architecture(net: Network, figures: _Figures) -> str:
+def _architecture(
+    net: Network, figures: _Figures, inputs: Sequence[object] | None, outputs: Sequence[object] | None
+) -> str:
     rows: list[list[tuple[str, bool]]] = [
         [("input", False), ("", False), (_number(net.n_inputs), True), ("—", False), ("0", True)]
     ]
@@ -317,7 +319,7 @@ def _architecture(net: Network, figures: _Figures) -> str:
             " and how many more there are."
         )
     diagram = figures.embed(
-        lambda: figures.plotting.plot_network(net),
+        lambda: figures.plotting.plot_network(net, inputs, outputs),
         "network diagram",
         _e(caption),
         kind="pan" if len(net.sizes) > 8 else "detail",
@@ -484,6 +486,8 @@ def render_report(
     transform: Callable[..., Any] | None = None,
     trace: Trace | None = None,
     title: str = "backprop report",
+    input_names: Sequence[object] | None = None,
+    output_names: Sequence[object] | None = None,
 ) -> str:
     """The report as one self-contained HTML document.
 
@@ -515,6 +519,10 @@ def render_report(
         One explained step (:func:`backprop.explain`), shown with its
         ``to_html()`` when it has one, else as preformatted text.
     title : str, default "backprop report"
+    input_names : sequence of n_inputs names, optional
+        The inputs' names in the network diagram (e.g. ``column`` and ``column=category``), not ``x1``, ….
+    output_names : sequence of n_outputs names, optional
+        The outputs' names in the network diagram (e.g. the class labels), not ``ŷ1``, ….
 
     Returns
     -------
@@ -528,6 +536,9 @@ def render_report(
             raise BackpropTypeError(f"{name} must be a mapping of names to values, got {type(value).__name__}")
     if transform is not None and not callable(transform):
         raise BackpropTypeError(f"transform must be callable or None, got {type(transform).__name__}")
+    for what, names, size in (("input", input_names, net.n_inputs), ("output", output_names, net.n_outputs)):
+        if names is not None and (isinstance(names, str) or len(names) != size):
+            raise ParameterError(f"{what}_names must name each of the network's {size} {what}s, got {names!r:.80}")
     series = _series(history)
     figures = _Figures()
     task = _task(data_summary, metrics, series, confusion)
@@ -563,7 +574,7 @@ def render_report(
 
     sections = [
         ("data", "Data", _kv_table(data_summary) if data_summary else "<p class='note'>No data summary.</p>"),
-        ("architecture", "Architecture", _architecture(net, figures)),
+        ("architecture", "Architecture", _architecture(net, figures, input_names, output_names)),
         (
             "hyperparameters",
             "Hyperparameters",
@@ -611,6 +622,8 @@ def write_report(
     transform: Callable[..., Any] | None = None,
     trace: Trace | None = None,
     title: str = "backprop report",
+    input_names: Sequence[object] | None = None,
+    output_names: Sequence[object] | None = None,
 ) -> None:
     """Write :func:`render_report` to ``path`` (UTF-8) atomically.
 
@@ -636,6 +649,8 @@ def write_report(
         transform=transform,
         trace=trace,
         title=title,
+        input_names=input_names,
+        output_names=output_names,
     )
     atomic_write(path, text.encode("utf-8"))
 

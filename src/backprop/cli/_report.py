@@ -65,7 +65,15 @@ def write_report(result: TrainResult, path: str, title: str) -> None:
         transform=result.pre.numeric_transform if points is not None else None,
         trace=_sample_trace(result),
         title=title,
+        input_names=result.pre.input_names,  # the columns' names, one-hot inputs as column=category
+        output_names=_output_names(result),
     )
+
+
+def _output_names(result: TrainResult) -> list[str] | None:
+    """The class labels, when the network has an output per class (one sigmoid output for two: ŷ)."""
+    classes = result.pre.classes
+    return [str(label) for label in classes] if classes and len(classes) == result.net.n_outputs else None
 
 
 def _hyperparameters(result: TrainResult) -> dict[str, Any]:

@@ -6,11 +6,13 @@ the helpers of :mod:`backprop.plotting.figures`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ..errors import ParameterError
 from ..layers import Dropout
 from ..network import Network, as_network
 from .figures import NEGATIVE, POSITIVE, new_figure, plain, require_matplotlib, rgba
@@ -31,7 +33,28 @@ def _shown_units(strength: NDArray[np.float64], limit: int) -> NDArray[np.intp]:
     return np.sort(np.argsort(-strength, kind="stable")[:limit])
 
 
-def plot_network(net: Network) -> Figure:
+#: Characters of an input's or an output's name shown beside its node; longer names end in "…".
+NAME_CHARACTERS = 24
+
+
+def _short(name: object) -> str:
+    text = plain(name)
+    return text if len(text) <= NAME_CHARACTERS else text[: NAME_CHARACTERS - 1] + "…"
+
+
+def _names(names: Sequence[object] | None, size: int, what: str) -> list[str] | None:
+    """``names`` as labels for ``size`` units (None: none given), or ParameterError when they do not fit."""
+    if names is None:
+        return None
+    if isinstance(names, str) or len(names) != size:
+        count = "a string" if isinstance(names, str) else f"{len(names)} names"
+        raise ParameterError(f"{what} must name each of the network's {size} {what}, got {count}")
+    return [_short(name) for name in names]
+
+
+def plot_network(
+    net: Network, inputs: Sequence[object] | None = None, outputs: Sequence[object] | None = None
+) -> Figure:
     """The network as TensorFlow Playground draws it: nodes per layer, weighted edges.
 
     Edge colour is the weight's sign (blue positive, orange negative), its
@@ -45,6 +68,13 @@ def plot_network(net: Network) -> Figure:
     Parameters
     ----------
     net : Network
+    inputs : sequence of n_inputs names, optional
+        The input columns' names (e.g. a preprocessor's ``input_names``:
+        ``column`` or ``column=category``), shown beside the input nodes
+        instead of ``x1``, ``x2``, … (the strongest ones when there are more
+        than :data:`MAX_UNITS_DRAWN`).
+    outputs : sequence of n_outputs names, optional
+        The outputs' names (e.g. the class labels), instead of ``ŷ1``, ``ŷ2``, ….
 
     Returns
     -------
@@ -65,6 +95,8 @@ def plot_network(net: Network) -> Figure:
     biases = [None if b is None else np.asarray(b, dtype=np.float64) for b in net.biases]
     sizes = net.sizes
     n_columns = len(sizes)
+    input_names = _names(inputs, sizes[0], "inputs")
+    output_names = _names(outputs, sizes[-1], "outputs")
 
     # How strongly each unit is connected: the norm of its incoming and outgoing weights.
     strengths: list[NDArray[np.float64]] = []
@@ -172,12 +204,12 @@ def plot_network(net: Network) -> Figure:
         if len(units) <= MAX_UNITS_DRAWN and n_columns <= 12:
             if column == 0:
                 for unit, y in zip(units, ys, strict=True):
-                    ax.text(
-                        column - 0.14, float(y), f"x{unit + 1}", ha="right", va="center", fontsize=8, color="#555555"
-                    )
+                    name = f"x{unit + 1}" if input_names is None else input_names[unit]
+                    ax.text(column - 0.14, float(y), name, ha="right", va="center", fontsize=8, color="#555555")
             elif column == n_columns - 1:
                 for unit, y in zip(units, ys, strict=True):
                     label = "ŷ" if sizes[-1] == 1 else f"ŷ{unit + 1}"
+                    label = label if output_names is None else output_names[unit]
                     ax.text(column + 0.14, float(y), label, ha="left", va="center", fontsize=8, color="#555555")
 
     ax.set_xlim(-0.6, n_columns - 0.4)

@@ -184,6 +184,108 @@ class Encoder:
         return {_NUMPY: value.dtype.name, "value": item}
 
 
+# ---------------------------------------------------------------- what a file is
+
+
+#: How many bytes of a file's start :func:`file_kind` looks at.
+SNIFF_BYTES = 4096
+
+#: The kinds :func:`file_kind` tells apart, in a message's words.
+FILE_KINDS = {
+    "safetensors": "a safetensors file",
+    "csv": "a CSV table",
+    "parquet": "a Parquet file",
+    "npy": "a NumPy .npy array",
+    "npz": "a NumPy .npz archive",
+    "zip": "a zip archive",
+    "json": "a JSON document",
+    "text": "a text file",
+}
+
+# Bytes that never occur in text: the C0 controls other than tab, line feed, form feed and carriage return.
+_NOT_TEXT = bytes(set(range(32)) - {9, 10, 12, 13}) + b"\x7f"
+
+
+def file_kind(path: str | os.PathLike[str]) -> str | None:
+    """What a file holds, by its content: a key of :data:`FILE_KINDS`, or None when it is none of them.
+
+    Only the first :data:`SNIFF_BYTES` bytes and the last 4 are read. Used to
+    name the mistake when a table is given where a model is expected, or the
+    reverse.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A regular file.
+
+    Returns
+    -------
+    str or None
+        ``"safetensors"`` (8 little-endian bytes giving a header length that
+        fits the file, then ``{``), ``"parquet"`` (``PAR1`` at the start or the
+        end), ``"npy"`` (``\\x93NUMPY``), ``"npz"`` (a zip whose first member is an
+        ``.npy``), ``"zip"``, ``"json"``, ``"csv"`` (text with a delimiter or
+        several lines), ``"text"``; None for other bytes, an empty file or one
+        that cannot be read.
+    """
+    try:
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            head = file.read(SNIFF_BYTES)
+            tail = b""
+            if size >= 8:
+                file.seek(size - 4)
+                tail = file.read(4)
+    except OSError:
+        return None
+    return kind_of_bytes(head, tail, size)
+
+
+def kind_of_bytes(head: bytes, tail: bytes, size: int) -> str | None:
+    """:func:`file_kind` of a file of ``size`` bytes whose first bytes are ``head`` and last 4 are ``tail``."""
+    if len(head) >= 9:
+        (length,) = struct.unpack("<Q", head[:8])
+        if 2 <= length <= size - 8 and head[8:9] == b"{":
+            return "safetensors"
+    if head.startswith(b"PAR1") or (size >= 8 and tail == b"PAR1"):
+        return "parquet"
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
+    if head.startswith(b"PK\x03\x04"):
+        # A zip's first local header names its first member at byte 30; np.savez writes NAME.npy members.
+        if len(head) >= 30:
+            (name_length,) = struct.unpack("<H", head[26:28])
+            if head[30 : 30 + name_length].endswith(b".npy"):
+                return "npz"
+        return "zip"
+    text = head.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
+    if not text.strip() or len(text.translate(None, _NOT_TEXT)) != len(text):
+        return None
+    if text.lstrip()[:1] in (b"{", b"["):
+        return "json"
+    first, _, rest = text.partition(b"\n")
+    if any(delimiter in first for delimiter in (b",", b";", b"\t", b"|")) or rest.strip():
+        return "csv"
+    return "text"
+
+
+def _foreign(file: BinaryIO, size: int, where: str) -> ModelFileError | None:
+    """The error for a file that is plainly something else (a table, an array), or None."""
+    file.seek(0)
+    head = file.read(SNIFF_BYTES)
+    tail = b""
+    if size >= 8:
+        file.seek(size - 4)
+        tail = file.read(4)
+    kind = kind_of_bytes(head, tail, size)
+    if kind is None or kind == "safetensors":
+        return None
+    return ModelFileError(
+        f"{where}: this is {FILE_KINDS[kind]}, not a model file or checkpoint "
+        "(not a safetensors file: backprop writes those with `backprop train` or backprop.save)"
+    )
+
+
 # ---------------------------------------------------------------- reading
 
 
@@ -260,18 +362,20 @@ def _read_header(file: BinaryIO, size: int, where: str) -> Header:
     if size == 0:
         raise ModelFileError(f"{where}: the file is empty (0 bytes)")
     if size < 8:
-        raise ModelFileError(f"{where}: the file is truncated or not a safetensors file: only {size} bytes")
+        raise _foreign(file, size, where) or ModelFileError(
+            f"{where}: the file is truncated or not a safetensors file: only {size} bytes"
+        )
     prefix = file.read(8)
     if len(prefix) != 8:
         raise ModelFileError(f"{where}: the file is truncated: it changed or ended while it was read")
     (length,) = struct.unpack("<Q", prefix)
     if length == 0 or length > MAX_HEADER_BYTES:
-        raise ModelFileError(
+        raise _foreign(file, size, where) or ModelFileError(
             f"{where}: not a safetensors file: its first 8 bytes declare a header of {length} bytes "
             f"(a header has 1 to {MAX_HEADER_BYTES} bytes)"
         )
     if 8 + length > size:
-        raise ModelFileError(
+        raise _foreign(file, size, where) or ModelFileError(
             f"{where}: the file is truncated or not a safetensors file: its header should have {length} bytes, "
             f"but only {size - 8} follow"
         )
@@ -279,7 +383,9 @@ def _read_header(file: BinaryIO, size: int, where: str) -> Header:
     if len(raw) != length:
         raise ModelFileError(f"{where}: the file is truncated: it changed or ended while its header was read")
     if not raw.startswith(b"{"):
-        raise ModelFileError(f"{where}: not a safetensors file: its header does not start with '{{'")
+        raise _foreign(file, size, where) or ModelFileError(
+            f"{where}: not a safetensors file: its header does not start with '{{'"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -550,6 +656,7 @@ def _safetensors() -> Any:
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "FILE_KINDS",
     "FORMAT_VERSION",
     "MAX_HEADER_BYTES",
     "MAX_NDIM",
@@ -557,12 +664,15 @@ __all__ = [
     "METADATA_KEY",
     "MODEL_FORMAT",
     "SHOWN_LIMIT",
+    "SNIFF_BYTES",
     "Encoder",
     "Header",
     "Tensor",
     "check_document",
     "cut_text",
     "decode_state",
+    "file_kind",
+    "kind_of_bytes",
     "open_checked",
     "read_tensors",
     "serialize",

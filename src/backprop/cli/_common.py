@@ -5,7 +5,7 @@ Errors: :func:`reports_errors` turns a data or model error into one line
 usage error (status 2). Standard output is wrapped by
 :class:`StandardOutput` so that a failed write names what was lost.
 
-Imports click, rich, :mod:`backprop._terminal` and the library's public names.
+Imports click, rich, :mod:`backprop._terminal`, the library's public names and ``_files`` (the kind of DATA).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from ..errors import BackpropError, MissingDependencyError, SaveError
 from ..losses import LOSSES
 from ..pipeline import plain_json
 from ..tabular import is_dataset_name, is_glob
+from ._files import check_inputs
 
 # Piped output is not cut to 80 columns: the explain tables need the room.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
@@ -231,15 +232,26 @@ def parse_names(_ctx: click.Context, _param: click.Parameter, value: str | None)
     return names
 
 
-def check_data_argument(data: str) -> None:
+def check_data_argument(
+    data: str,
+    model: str | None = None,
+    *,
+    model_role: str = "MODEL",
+    data_role: str = "DATA",
+    history: bool = False,
+    usage: str | None = None,
+) -> None:
     """DATA must be a file, a folder or glob of Parquet files, ``-`` or a built-in dataset name (a usage error
-    otherwise)."""
+    otherwise); a DATA that holds a model, or a MODEL that holds a table, is refused by
+    :func:`backprop.cli._files.check_inputs` (a ModelFileError or DataError saying which, and whether they
+    were swapped)."""
     if data == "-" or os.path.exists(data) or is_dataset_name(data) or is_glob(data):
+        check_inputs(model, data, model_role=model_role, data_role=data_role, history=history, usage=usage)
         return
     from ..datasets import DATASETS
 
     raise click.BadParameter(
-        f"{data!r} is neither a file, a folder nor a built-in dataset ({', '.join(DATASETS)})", param_hint="DATA"
+        f"{data!r} is neither a file, a folder nor a built-in dataset ({', '.join(DATASETS)})", param_hint=data_role
     )
 
 

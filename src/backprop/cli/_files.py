@@ -1,12 +1,15 @@
-"""The files a command reads and writes: same-file checks, writability checks, atomic text output.
+"""The files a command reads and writes: kind, same-file and writability checks, atomic text output.
 
+:func:`check_inputs` refuses, before reading them, a MODEL that holds a
+table and a DATA that holds a model, and asks whether the two were swapped;
 :func:`distinct_files` refuses, before any work, an output that is the same
 file as an input or another output; :func:`check_writable` refuses an output
 that could not be written at the end of a long run; :func:`atomic_text`
 writes a text file through :func:`backprop.files.atomic_output`, so that it
 appears whole or not at all.
 
-Imports click, :mod:`backprop._terminal` and :mod:`backprop.files`.
+Imports click, :mod:`backprop._terminal`, :mod:`backprop.files`,
+:mod:`backprop.safetensors_format` (what a file holds) and :mod:`backprop.io`.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from typing import Any
 import click
 
 from .. import _terminal
-from ..errors import SaveError
+from ..errors import DataError, ModelFileError, SaveError
 from ..files import atomic_output
+from ..safetensors_format import CHECKPOINT_FORMAT, FILE_KINDS, file_kind
 
 
 @contextlib.contextmanager
@@ -61,6 +65,98 @@ class AtomicText:
             data = "".join(self._pending).encode("utf-8")
             self._pending, self._size = [], 0
             self._binary.write(data)
+
+
+def check_inputs(
+    model: str | None,
+    data: str | None = None,
+    *,
+    model_role: str = "MODEL",
+    data_role: str = "DATA",
+    history: bool = False,
+    usage: str | None = None,
+) -> None:
+    """Refuse a MODEL that holds a table and a DATA that holds a model, by their content, before either is read.
+
+    Without this check a CSV given as MODEL is refused by the safetensors
+    reader with a header length of 18 digits, and a model given as DATA is
+    read as a CSV table of binary cells. Files that are neither (a folder, a
+    glob, ``-``, a dataset name, bytes of no known kind) are left to the readers.
+
+    Parameters
+    ----------
+    model : str or None
+        The MODEL argument (None: the command has none).
+    data : str or None
+        The DATA argument (None: the command has none, or it was not given).
+    model_role, data_role : str
+        How the command calls them (``"MODEL|HISTORY"``, ``"--data"``).
+    history : bool
+        MODEL may be a JSON history (``backprop plot``).
+    usage : str or None
+        The command's usage line [default: from the click command running].
+
+    Raises
+    ------
+    ModelFileError
+        MODEL holds a table (the message asks whether MODEL and DATA were
+        swapped when DATA holds a model).
+    DataError
+        DATA holds a model file or checkpoint.
+    """
+    model_kind = _regular_file_kind(model)
+    wrong_model = model_kind not in (None, "safetensors") and not (history and model_kind == "json")
+    model_in_data = _model_file(data) if _regular_file_kind(data) == "safetensors" else None
+    line = f"Usage: {usage or _usage()}" if wrong_model or model_in_data is not None else ""
+    if wrong_model:
+        expected = "a model file or a JSON history" if history else "a model file"
+        what = f"{model_role} {_quoted(model)} looks like {FILE_KINDS[str(model_kind)]}, not {expected}"
+        if model_in_data is not None:
+            raise ModelFileError(
+                f"{what}; {data_role} {_quoted(data)} is {model_in_data}: did you swap {model_role} and {data_role}? "
+                f"{line}"
+            )
+        written = "a .safetensors file written by `backprop train`" + (", or a JSON file of lists" if history else "")
+        raise ModelFileError(f"{what} ({written}). {line}")
+    if model_in_data is not None:
+        resume = ""
+        if "checkpoint" in model_in_data:
+            resume = f"; to go on training it: backprop train DATA --resume {_quoted(data)}"
+        raise DataError(
+            f"{data_role} {_quoted(data)} is {model_in_data}, not data (a CSV, Parquet or NumPy table){resume}. {line}"
+        )
+
+
+def _regular_file_kind(path: str | None) -> str | None:
+    """:func:`~backprop.safetensors_format.file_kind` of a regular file; None for anything else (``-``, a folder)."""
+    if path is None or path == "-" or not os.path.isfile(path):
+        return None
+    return file_kind(path)
+
+
+def _model_file(path: str | None) -> str:
+    """What a safetensors file given as data is, in a message's words (its header only is read)."""
+    from ..io import inspect as inspect_file
+
+    try:
+        document = inspect_file(str(path))
+    except (ModelFileError, OSError):
+        return "a safetensors file (tensors)"
+    return "a training checkpoint" if document.get("format") == CHECKPOINT_FORMAT else "a model file"
+
+
+def _quoted(path: str | None) -> str:
+    """A path in a message: quoted, control characters escaped."""
+    return "'" + _terminal.shown(str(path)) + "'"
+
+
+def _usage() -> str:
+    """The running command's usage line, as click prints it without ``[OPTIONS]``: ``backprop predict MODEL DATA``."""
+    context = click.get_current_context(silent=True)
+    if context is None or context.command.name is None:
+        return "backprop --help"
+    pieces = [piece for piece in context.command.collect_usage_pieces(context) if piece != "[OPTIONS]"]
+    return " ".join(["backprop", context.command.name, *pieces])
 
 
 def _file_identity(path: str) -> tuple[str, tuple[int, int] | None, bool]:

@@ -39,7 +39,7 @@ def evaluate(model: str, data: str, header: bool | None, quiet: bool, as_json: b
     seen past 1,000 classes, and as its nonzero [row, column, count] cells
     past 1,000 classes seen.
     """
-    check_data_argument(data)
+    check_data_argument(data, model)
     loaded = load_model(model)
     metrics, notes = evaluate_model(loaded, data, header=header)
     if not quiet:

@@ -200,7 +200,7 @@ def _read_row(data: str, row: int) -> Frame:
 
 
 def _explain_model(path: str, data: str, row: int, learning_rate: float | None, fmt: str) -> None:
-    check_data_argument(data)
+    check_data_argument(data, path, usage="backprop explain MODEL DATA --row N")
     model = load_model(path)
     frame = _read_row(data, row)
     if not model.pre.has_target(frame):

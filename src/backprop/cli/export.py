@@ -11,7 +11,7 @@ import click
 
 from ..heads import load_any_model
 from ._common import option_json, print_json, print_line, print_text, reports_errors
-from ._files import distinct_files, ensure_folder
+from ._files import check_inputs, distinct_files, ensure_folder
 
 
 @click.command(name="export")
@@ -46,6 +46,7 @@ def export(model: str, onnx_path: str, layout: str, fold: bool, as_json: bool) -
     gives a ColumnTransformer. Classifiers output label and probabilities;
     regressors variable, in the target's units.
     """
+    check_inputs(model, usage="backprop export MODEL --onnx FILE")
     from ..onnx import export_onnx, export_tabular
 
     distinct_files({"MODEL": model}, {"--onnx": onnx_path})

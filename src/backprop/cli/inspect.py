@@ -14,6 +14,7 @@ from .. import _terminal
 from ..errors import ModelFileError
 from ..tabular import Preprocessor
 from ._common import console, one_line, option_json, print_json, print_line, reports_errors
+from ._files import check_inputs
 
 
 @click.command(name="inspect")
@@ -24,6 +25,7 @@ def inspect_command(model: str, as_json: bool) -> None:
     """Describe a model file or checkpoint without loading its tensors."""
     from ..io import inspect as inspect_file
 
+    check_inputs(model)
     document = inspect_file(model)
     if as_json:
         print_json(document)

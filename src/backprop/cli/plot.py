@@ -28,7 +28,7 @@ from ._common import (
     print_text,
     reports_errors,
 )
-from ._files import distinct_files, ensure_folder
+from ._files import check_inputs, distinct_files, ensure_folder
 
 PLOT_KINDS = ("loss", "metric", "grad-norms", "network", "confusion", "boundary")
 
@@ -74,8 +74,11 @@ def plot(source: str, kind: str, data: str | None, output_path: str | None, head
     """
     if kind in ("confusion", "boundary") and data is None:
         raise click.UsageError(f"--kind {kind} needs --data DATA")
+    usage = "backprop plot MODEL|HISTORY --kind KIND [--data DATA]"
     if data is not None:
-        check_data_argument(data)
+        check_data_argument(data, source, model_role="MODEL|HISTORY", data_role="--data", history=True, usage=usage)
+    else:
+        check_inputs(source, model_role="MODEL|HISTORY", history=True, usage=usage)
     plotting = plotting_module()
     model, net, history = _history_source(source)
     if output_path is None:

@@ -4,7 +4,10 @@ DATA is read in chunks (:func:`backprop.tabular.iter_tables`) and predicted
 by :func:`backprop.heads.predict_frame`; the output goes to standard output
 or, atomically, to ``-o``, a chunk at a time: memory stays bounded by the
 chunk, whatever the size of DATA. A thread of its own reads the next chunk
-while this one is predicted and written (:func:`_read_ahead`).
+while this one is predicted and written (:func:`_read_ahead`). Nothing is
+written, and no output file or folder made, until the first chunk has been
+read, transformed and predicted (:class:`_Predictions`): a DATA that does not
+fit the model fails with standard output empty.
 
 The CSV text is that of Python's :mod:`csv` writer on the Python values
 (quoting as it quotes on this Python, ``repr`` of a float, ``.6g`` for a
@@ -88,7 +91,7 @@ def predict(
     JSON lines: {"prediction": ..., "probabilities": {class: p}}. DATA is
     read in chunks, so any number of rows fits in memory.
     """
-    check_data_argument(data)
+    check_data_argument(data, model)
     if as_json:
         fmt = "jsonl"
     if fmt is None:
@@ -107,14 +110,17 @@ def predict(
         # SIGTERM and SIGHUP unwind as Ctrl-C does: the temporary file goes, the previous output stays.
         # Closed on the way out, whatever the way: the reading thread stops and closes DATA before the command ends.
         with stop_signals(), _one_blas_thread(), contextlib.closing(chunks):
+            # Validated before anything is written: the first chunk read, its --keep columns found, its rows
+            # transformed and predicted. A wrong DATA leaves standard output empty and creates no file or folder.
+            predictions = _Predictions(loaded, chunks, keep, probabilities, notes)
             if output_path is not None:
                 ensure_folder(output_path)
                 with atomic_text(output_path) as handle:
-                    rows = _write_predictions(loaded, chunks, handle, fmt, keep, probabilities, notes)
+                    rows = _write_predictions(loaded, predictions, handle, fmt)
                 written = True
             else:
                 stdout = results_stdout("the predictions")
-                rows = _write_predictions(loaded, chunks, stdout, fmt, keep, probabilities, notes)
+                rows = _write_predictions(loaded, predictions, stdout, fmt)
                 stdout.flush()  # a full disk shows here at the latest, not at exit
     except KeyboardInterrupt:
         where = ""
@@ -313,39 +319,71 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_Worker.forget)
 
 
-def _write_predictions(
-    model: Model,
-    chunks: Iterator[Frame],
-    handle: _TextSink,
-    fmt: str,
-    keep: list[str] | None,
-    probabilities: bool,
-    notes: list[str],
-) -> int:
-    """Predict every chunk and write it, a chunk at a time; the number of rows written."""
+@dataclass(frozen=True)
+class _Predicted:
+    """One chunk of rows and its predictions (class indices or numbers) and probabilities."""
+
+    frame: Frame
+    predicted: NDArray[Any]
+    proba: NDArray[np.float64] | None
+
+
+class _Predictions:
+    """The predictions of every chunk, in order; the first chunk is read and predicted when this is made.
+
+    So a DATA that does not fit the model (a missing column, a value the preprocessing refuses, an
+    unknown ``--keep`` column) fails before the caller writes anything. Chunks of no rows are skipped.
+    """
+
+    def __init__(
+        self, model: Model, chunks: Iterator[Frame], keep: list[str] | None, probabilities: bool, notes: list[str]
+    ) -> None:
+        self._model, self._chunks, self._notes = model, chunks, notes
+        #: Whether the probabilities are kept (``--probabilities``).
+        self.probabilities = probabilities
+        first = next(chunks, None)
+        #: Whether DATA gave a chunk at all (a header-only CSV gives one of no rows).
+        self.any = first is not None
+        #: The --keep columns as DATA spells them.
+        self.kept = [] if first is None else [first.names[first.position(name)] for name in keep or []]
+        while first is not None and first.n_rows == 0:
+            first = next(chunks, None)
+        self._first = None if first is None else self._predict(first)
+
+    def __iter__(self) -> Iterator[_Predicted]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+            del first  # not held while the next chunks are predicted
+        for frame in self._chunks:
+            if frame.n_rows:
+                yield self._predict(frame)
+
+    def _predict(self, frame: Frame) -> _Predicted:
+        model = self._model
+        predicted, proba = predict_frame(model.net, model.pre, model.head, frame, self._notes)
+        return _Predicted(frame, predicted, proba if self.probabilities else None)
+
+
+def _write_predictions(model: Model, predictions: _Predictions, handle: _TextSink, fmt: str) -> int:
+    """Write every chunk's predictions, a chunk at a time; the number of rows written."""
     pre, head = model.pre, model.head
     classes = pre.classes
-    kept: list[str] = []
+    kept = predictions.kept
     labels = Labels.of(classes) if fmt == "csv" else None
+    if labels is not None and predictions.any:
+        names = [*kept, "prediction"]
+        if predictions.probabilities and head.task == "classification":
+            names += [f"p_{c}" for c in classes]
+        handle.write(csv_line(names))
     rows = 0
-    for index, frame in enumerate(chunks):
-        if index == 0:
-            kept = [frame.names[frame.position(name)] for name in keep or []]
-            if labels is not None:
-                names = [*kept, "prediction"]
-                if probabilities and head.task == "classification":
-                    names += [f"p_{c}" for c in classes]
-                handle.write(csv_line(names))
-        if frame.n_rows == 0:
-            continue
-        predicted, proba = predict_frame(model.net, pre, head, frame, notes)
-        if not probabilities:
-            proba = None
+    for chunk in predictions:
+        frame = chunk.frame
         if labels is not None:
-            handle.write(csv_chunk(frame, kept, predicted, labels, proba))
+            handle.write(csv_chunk(frame, kept, chunk.predicted, labels, chunk.proba))
         else:
             _write_json_lines(
-                frame, kept, pre.classes if head.task == "classification" else None, predicted, proba, handle
+                frame, kept, classes if head.task == "classification" else None, chunk.predicted, chunk.proba, handle
             )
         rows += frame.n_rows
     return rows

@@ -265,6 +265,8 @@ def test_the_preprocessings_notes_come_back_from_the_parts(cluster: Any, tmp_pat
     rows = predict_parquet(str(model), str(new), str(tmp_path / "out"), client=cluster, notes=notes)
     assert rows == 2
     assert len(notes) == 1 and "purple" in notes[0]  # as backprop predict says it, from the worker
+    result = ok(run("predict", model, new, "--scheduler", cluster.scheduler.address, "-o", tmp_path / "again"))
+    assert notes[0] in result.output  # and the command prints it
 
 
 def test_a_folder_made_at_the_output_while_predicting_is_left_as_it_is(

@@ -335,5 +335,11 @@ def test_the_reports_diagram_names_the_columns_one_hot_values_and_classes(tmp_pa
     assert result.exit_code == 0, result.output
     assert seen == {"inputs": ["size", "colour=blue", "colour=red"], "outputs": ["cat", "dog", "owl"]}
     assert out.exists()
+    seen.clear()  # backprop plot --kind network names them too
+    picture = tmp_path / "network.png"
+    args = ["plot", str(tmp_path / "m.safetensors"), "--kind", "network", "-o", str(picture)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert seen == {"inputs": ["size", "colour=blue", "colour=red"], "outputs": ["cat", "dog", "owl"]}
+    assert picture.exists()
     with pytest.raises(bp.ParameterError, match="input_names must name each of the network's 2 inputs"):
         render_report(**classification_report(input_names=["only one"]))

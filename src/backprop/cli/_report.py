@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from ..errors import SaveError
 from ..explain import Trace, explain
 from ..pipeline import TrainResult, flat_metrics, model_metadata
-from ..tabular import parse_numbers
+from ..tabular import Preprocessor, parse_numbers
 from ._common import report_module
 from ._files import ensure_folder
 
@@ -65,15 +65,20 @@ def write_report(result: TrainResult, path: str, title: str) -> None:
         transform=result.pre.numeric_transform if points is not None else None,
         trace=_sample_trace(result),
         title=title,
-        input_names=result.pre.input_names,  # the columns' names, one-hot inputs as column=category
-        output_names=_output_names(result),
+        **diagram_names(result.pre, result.net.n_outputs),
     )
 
 
-def _output_names(result: TrainResult) -> list[str] | None:
-    """The class labels, when the network has an output per class (one sigmoid output for two: ŷ)."""
-    classes = result.pre.classes
-    return [str(label) for label in classes] if classes and len(classes) == result.net.n_outputs else None
+def diagram_names(pre: Preprocessor, n_outputs: int) -> dict[str, list[str] | None]:
+    """The network diagram's ``input_names`` and ``output_names`` in the user's words.
+
+    The inputs are the columns (one-hot inputs ``column=category``); the
+    outputs the class labels when there is an output per class (one sigmoid
+    output for two classes stays ŷ).
+    """
+    classes = pre.classes
+    outputs = [str(label) for label in classes] if classes and len(classes) == n_outputs else None
+    return {"input_names": pre.input_names, "output_names": outputs}
 
 
 def _hyperparameters(result: TrainResult) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from ._common import (
     reports_errors,
 )
 from ._files import check_inputs, distinct_files, ensure_folder
+from ._report import diagram_names
 
 PLOT_KINDS = ("loss", "metric", "grad-norms", "network", "confusion", "boundary")
 
@@ -103,7 +104,8 @@ def plot(source: str, kind: str, data: str | None, output_path: str | None, head
     elif kind == "network":
         if net is None:
             raise click.UsageError("--kind network needs a model file, not a history")
-        figure = plotting.plot_network(net)
+        names = {} if model is None else diagram_names(model.pre, net.n_outputs)
+        figure = plotting.plot_network(net, names.get("input_names"), names.get("output_names"))
     else:
         if model is None:
             raise click.UsageError(f"--kind {kind} needs a model file written by `backprop train`")

@@ -155,13 +155,18 @@ def _predict_on_cluster(
     from ..distributed._tabular import check_new_folder, connect, predict_parquet
 
     check_new_folder(output_path)  # before a cluster starts
+    notes: list[str] = []  # the preprocessing's notes, from the workers
     try:
         with stop_signals(), connect(scheduler) as client:
-            rows = predict_parquet(model, data, output_path, client=client, header=header, probabilities=probabilities)
+            rows = predict_parquet(
+                model, data, output_path, client=client, header=header, probabilities=probabilities, notes=notes
+            )
     except KeyboardInterrupt:
         tell(f"interrupted; {_terminal.shown(output_path)} was not written")
         raise SystemExit(Stop.exit_status()) from None
     if not quiet:
+        for message in merge_notes(notes):
+            note(message)
         click.echo(f"wrote {rows} predictions to {output_path} (Parquet parts)", err=True)
 
 

@@ -185,7 +185,7 @@ def test_a_stop_signal_during_train_checkpoints_as_ctrl_c_does(
     def on_batch_end(self: TrainMonitor, batch: int, logs: dict[str, float]) -> bool:
         stop = original(self, batch, logs)
         if self._state is not None and self._state.epoch == 1 and batch == 1:
-            os.kill(os.getpid(), signum)  # the handler runs here: training stops after this batch
+            signal.raise_signal(signum)  # in this thread: the handler has run when it returns
         return stop or self.stop_requested
 
     monkeypatch.setattr(TrainMonitor, "on_batch_end", on_batch_end)
@@ -277,7 +277,7 @@ def stop_at(monkeypatch: pytest.MonkeyPatch, signum: int, times: int = 1) -> Non
         stop = original(self, batch, logs)
         if self._state is not None and self._state.epoch == 1 and batch == 1:
             for _ in range(times):
-                os.kill(os.getpid(), signum)
+                signal.raise_signal(signum)  # in this thread: the handler has run when it returns
         return stop or self.stop_requested
 
     monkeypatch.setattr(TrainMonitor, "on_batch_end", on_batch_end)

@@ -351,7 +351,7 @@ def interrupt_at(monkeypatch, epoch, batch=0, hard=False):
             if hard:
                 raise KeyboardInterrupt
             assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler  # ours is installed
-            os.kill(os.getpid(), signal.SIGINT)  # the handler runs here: training stops after this batch
+            signal.raise_signal(signal.SIGINT)  # in this thread: the handler has run when it returns
         return stop or self.stop_requested
 
     monkeypatch.setattr(TrainMonitor, "on_batch_end", on_batch_end)

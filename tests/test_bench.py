@@ -1,12 +1,15 @@
 """`backprop bench`: the JSON has every field for every workload and contender.
 
-A schema test, not a speed test: `--quick` figures mean nothing. torch and
+A schema test, not a speed test: `--quick` figures mean nothing. torch, jax and
 scikit-learn may be missing (torch is not installed in CI); a missing
 contender must then be reported as missing, never dropped.
 """
 
 import importlib.util
 import json
+import math
+import os
+import re
 import sys
 
 import numpy as np
@@ -40,6 +43,8 @@ MACHINE_KEYS = {
     "numpy",
     "torch",
     "sklearn",
+    "jax",
+    "jax_threads",
     "kernels",
     "cpu_count",
     "available_cpus",
@@ -113,12 +118,13 @@ def test_quick_json_has_every_field_for_every_workload_and_contender(tmp_path):
         "quick",
         "repeats",
         "threads",
+        "busy",
         "seconds",
         "machine",
         "workloads",
         "predict",
     }
-    assert data["quick"] is True and data["repeats"] == 1
+    assert data["quick"] is True and data["repeats"] == 1 and data["busy"] is None
     assert set(data["machine"]) == MACHINE_KEYS
     assert {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"} <= set(data["machine"]["environment"])
     assert data["machine"]["thread_control"] in ("threadpoolctl", "unavailable")
@@ -133,6 +139,7 @@ def test_quick_json_has_every_field_for_every_workload_and_contender(tmp_path):
     for key, entry in data["workloads"].items():
         if entry["status"] == "ok":
             assert (entry["contenders"]["torch"]["status"] == "ok") == installed("torch"), key
+            assert (entry["contenders"]["jax"]["status"] == "ok") == installed("jax"), key
             assert (entry["contenders"]["sklearn"]["status"] == "ok") == installed("sklearn"), key
 
     predict = data["predict"]
@@ -146,7 +153,7 @@ def test_quick_json_has_every_field_for_every_workload_and_contender(tmp_path):
     assert (predict["contenders"]["torch"]["status"] == "ok") == installed("torch")
 
     # The table names every workload and contender, and says where the JSON went.
-    for word in ("W1 mnist-shape", "W4 wide", "backprop", "torch", "sklearn", "gemm", "rows/s"):
+    for word in ("W1 mnist-shape", "W4 wide", "backprop", "jax", "torch", "sklearn", "gemm", "rows/s"):
         assert word in output
     assert str(tmp_path / "bench.json") in output
 
@@ -176,6 +183,153 @@ def test_a_missing_mnist1d_reports_w2_as_missing(tmp_path, monkeypatch):
     check_workload("W2", entry, repeats=1)
 
 
+# ------------------------------------------------------------------ JAX
+
+
+@pytest.mark.skipif(not installed("jax"), reason="jax is not installed")
+def test_the_jax_contender_trains_and_reports_its_accuracy_and_ratio(tmp_path):
+    data, output = bench_json(tmp_path, "-w", "W3", "--threads", "1")
+    entry = data["workloads"]["W3"]
+    check_workload("W3", entry, repeats=1)
+    jax_entry = entry["contenders"]["jax"]
+    assert jax_entry["status"] == "ok", jax_entry["reason"]
+    assert 0 <= jax_entry["test_accuracy"] <= 1 and 0 <= jax_entry["train_accuracy"] <= 1
+    ratio = entry["ratios"]["jax"]
+    seconds = entry["contenders"]["backprop"]["seconds_per_epoch"]["median"]
+    assert ratio["backprop_over_contender"] == pytest.approx(seconds / jax_entry["seconds_per_epoch"]["median"])
+    backprop_accuracy = entry["contenders"]["backprop"]["test_accuracy"]
+    assert ratio["test_accuracy_difference"] == pytest.approx(backprop_accuracy - jax_entry["test_accuracy"])
+    assert data["machine"]["jax"] is not None
+    # XLA's pool is sized once per process: 1 thread when this run started jax, unknown when a test before did.
+    assert data["machine"]["jax_threads"] in (None, 1)
+    assert "jax 0." in output or "jax 1." in output
+
+
+@pytest.mark.skipif(not installed("jax"), reason="jax is not installed")
+def test_jax_starts_from_backprops_initial_weight_distribution():
+    import jax
+
+    # W3: tanh hidden layers start from glorot_uniform, ±√(6 / (n_in + n_out)): 64→32 gives ±√(6/96) = ±0.25,
+    # 32→32 ±√(6/64); the softmax output layer from uniform_scaled, ±1/√n_in = ±1/√32.
+    w3 = bench.WORKLOADS["W3"]
+    limits = bench.initial_limits(w3)
+    assert limits[0] == 0.25 and limits[1] == pytest.approx(math.sqrt(6 / 64)) and len(limits) == 9
+    assert limits[-1] == pytest.approx(1 / math.sqrt(32))
+    # W1: relu hidden layers start from uniform_scaled too: 784→256 gives ±1/28.
+    assert bench.initial_limits(bench.WORKLOADS["W1"]) == pytest.approx([1 / 28, 1 / 16, 1 / 16])
+    params = bench.JaxContender(w3, jax).build(seed=3)
+    for (W, b), limit in zip(params, limits, strict=True):
+        W, b = np.asarray(W), np.asarray(b)
+        assert W.dtype == np.float32 and not b.any()
+        assert 0.9 * limit < np.abs(W).max() <= limit  # uniform: its largest draws come near the bound
+    # backprop's network of the workload draws from the same bounds.
+    net = bench.BackpropContender(w3).build(3)
+    assert [float(np.abs(W).max()) for W in net.weights] == pytest.approx(
+        [float(np.abs(np.asarray(W)).max()) for W, _ in params], rel=0.1
+    )
+
+
+@pytest.mark.skipif(not installed("jax"), reason="jax is not installed")
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_the_jax_step_applies_the_same_optimizer_as_backprop(optimizer):
+    import dataclasses
+
+    import jax
+
+    # A 3-4-2 relu network, 8 rows, 3 full-batch steps: from the same weights, backprop's fit and
+    # the compiled JAX step must agree to float32 round-off, Adam (torch's form) and SGD with momentum.
+    workload = dataclasses.replace(
+        bench.WORKLOADS["W2"], n_features=3, n_classes=2, hidden=(4,), optimizer=optimizer, lr=0.1, momentum=0.9
+    )
+    rng = np.random.default_rng(0)
+    data = bench.Data(
+        rng.standard_normal((8, 3), dtype=np.float32), np.array([0, 1, 1, 0, 1, 0, 0, 1]), np.zeros((1, 3)), [0]
+    )
+    contender = bench.JaxContender(workload, jax)
+    params = contender.build(seed=1)
+    net = bench.BackpropContender(workload).build(1)
+    for (W, b), net_W, net_b in zip(params, net.weights, net.biases, strict=True):
+        net_W[...] = np.asarray(W)
+        net_b[...] = np.asarray(b)
+    state = contender._initial_state(params)
+    rows = np.arange(8, dtype=np.int32)
+    X, y = contender._on_device(data)
+    for _ in range(3):
+        params, state, _ = contender._step(params, state, X, y, rows)
+    net.fit(
+        data.X_train,
+        data.y_train,
+        loss="crossentropy",
+        optimizer=bench.BackpropContender(workload)._optimizer(),
+        epochs=3,
+        batch_size=8,
+        shuffle=False,
+    )
+    assert not np.allclose(np.asarray(params[0][0]), np.asarray(contender.build(seed=1)[0][0]))  # they moved
+    for (W, b), net_W, net_b in zip(params, net.weights, net.biases, strict=True):
+        np.testing.assert_allclose(np.asarray(W), net_W, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(b), net_b, rtol=1e-4, atol=1e-6)
+
+
+def test_a_missing_jax_is_reported_as_missing_with_how_to_install_it(tmp_path, monkeypatch):
+    if installed("sklearn"):
+        import sklearn.neural_network  # noqa: F401  (scipy looks array libraries up in sys.modules)
+    monkeypatch.setitem(sys.modules, "jax", None)  # `import jax` now raises ImportError
+    data, output = bench_json(tmp_path, "-w", "W3")
+    entry = data["workloads"]["W3"]
+    check_workload("W3", entry, repeats=1)
+    jax_entry = entry["contenders"]["jax"]
+    assert jax_entry["status"] == "missing" and "pip install jax" in jax_entry["reason"]
+    assert jax_entry["test_accuracy"] is None and entry["ratios"]["jax"]["backprop_over_contender"] is None
+    assert data["machine"]["jax"] is None and data["machine"]["jax_threads"] is None
+    assert entry["contenders"]["backprop"]["status"] == "ok"
+    assert "jax missing" in output
+
+
+# ------------------------------------------------------------------ --busy
+
+
+def gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_busy_runs_one_cpu_bound_process_beside_the_bench_and_stops_it(tmp_path):
+    data, output = bench_json(tmp_path, "-w", "W3", "--busy")
+    busy = data["busy"]
+    assert set(busy) == {"processes", "pid", "seconds", "cpu_seconds"} and busy["processes"] == 1
+    assert gone(busy["pid"])  # killed and reaped: nothing left behind
+    assert 0 < busy["seconds"] < data["seconds"]
+    assert busy["cpu_seconds"] > 0.05 * busy["seconds"]  # it did compute, even on a crowded machine
+    assert "--busy" in output
+
+
+def test_busy_process_is_killed_on_ctrl_c():
+    pids = []
+
+    def interrupt(message):
+        found = re.search(r"pid (\d+)", message)
+        if found:
+            pids.append(int(found.group(1)))
+            assert not gone(pids[0])  # running while the bench runs
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        bench.run(["W3"], quick=True, busy=True, progress=interrupt)
+    assert len(pids) == 1 and gone(pids[0])
+
+
+def test_busy_process_is_killed_when_the_bench_fails():
+    with pytest.raises(RuntimeError, match="a contender broke"), bench.BusyProcess() as busy:
+        pid = busy.pid
+        assert not gone(pid)
+        raise RuntimeError("a contender broke")
+    assert gone(pid) and busy.cpu_seconds is not None
+
+
 def test_module_entry_point_and_bad_options():
     with pytest.raises(SystemExit) as exit_info:
         bench.main(["--help"])
@@ -184,6 +338,8 @@ def test_module_entry_point_and_bad_options():
     assert result.exit_code == 2 and "W9" in result.output
     result = CliRunner().invoke(main, ["bench", "--repeats", "0"])
     assert result.exit_code == 2
+    result = CliRunner().invoke(main, ["bench", "--data", "--busy"])
+    assert result.exit_code == 2 and "--busy runs beside the training workloads" in result.output
 
 
 # ------------------------------------------------------------------ --data (tiny sizes: the figures mean nothing)

@@ -1,4 +1,4 @@
-"""``backprop bench``: backprop against PyTorch, scikit-learn and the GEMM limit.
+"""``backprop bench``: backprop against JAX, PyTorch, scikit-learn and the GEMM limit.
 
 Run it as ``backprop bench`` or ``python -m backprop.bench``. The workloads are
 DESIGN.md §4's:
@@ -21,6 +21,14 @@ training, 1000 test rows) and is reported as missing without ``mnist1d``.
 Contenders, all in this one process:
 
 * ``backprop``: ``Network.fit`` (default float32), timed as a whole call.
+* ``jax``: the network as JAX users write it (:mod:`~backprop.bench.jax_contender`):
+  the parameters a pytree, ``jax.value_and_grad`` of the mean crossentropy, the
+  same optimizer written in ``jax.numpy``, and one ``jax.jit``-compiled step
+  (batch gathered by index from the data on the device, forward, backward,
+  update; parameters donated), compiled outside the clock for every batch
+  shape; the initial weights from backprop's default distribution for the
+  activation. Optional: ``pip install jax``; without it the contender is
+  reported as missing.
 * ``torch``: PyTorch eager on the CPU, the same layers (PyTorch's default
   initialization), the same optimizer and hyper-parameters: a plain loop of
   ``randperm`` shuffled mini-batches gathered by indexing, ``zero_grad``,
@@ -42,7 +50,17 @@ a freshly initialized model. The same thread count (``--threads``, default the
 CPUs this process may use) holds for all: threadpoolctl's
 ``threadpool_limits`` for the BLAS and OpenMP pools numpy, scikit-learn and
 torch load, and ``torch.set_num_threads``. Without threadpoolctl the thread
-control is reported as unavailable and the pools keep their defaults.
+control is reported as unavailable and the pools keep their defaults. JAX's
+pool (XLA's CPU client) is sized once per process, when its backend starts:
+the bench starts it with the thread pinned to ``--threads`` CPUs
+(``machine.jax_threads``; null when jax had started before the bench, then its
+size is unknown); threadpoolctl and ``XLA_FLAGS`` do not reach it.
+
+``--busy`` runs one CPU-bound Python process (a busy loop, in a session of its
+own) beside the contenders from the first warm-up to the last round, as on a
+machine with other work running; it is killed at the end, also on an error or
+Ctrl-C, and ends by itself if the bench is killed. ``busy`` in the JSON records
+it.
 
 Figures: seconds per epoch (median, min and max over the rounds), the ratios
 backprop ÷ contender (below 1: backprop is faster) and contender ÷ backprop
@@ -87,8 +105,12 @@ contender)::
       "version": "0.1.0",                       # backprop's version
       "schema": 1,
       "quick": false, "repeats": 3, "threads": 2, "seconds": 123.4,
+      "busy": null | {"processes": 1, "pid": int,   # --busy: the neighbour process,
+                      "seconds": float,            # how long it ran,
+                      "cpu_seconds": float},       # and the CPU time it got
       "machine": {
-        "platform", "python", "numpy", "torch", "sklearn",  # versions, null if missing
+        "platform", "python", "numpy", "torch", "sklearn", "jax",  # versions, null if missing
+        "jax_threads": int | null,             # the size of XLA's CPU pool (null: unknown)
         "kernels": "numba 0.68.1" | "numpy",   # backprop's optimizer step (the `fast` extra)
         "cpu_count", "available_cpus", "threads",
         "thread_control": "threadpoolctl" | "unavailable",
@@ -109,7 +131,7 @@ contender)::
                      "optimizer": {"name", "lr", "momentum"}, "batch_size",
                      "epochs", "steps_per_epoch", "warmup_rows", "dtype"},
           "contenders": {
-            "backprop" | "torch" | "sklearn" | "gemm": {
+            "backprop" | "jax" | "torch" | "sklearn" | "gemm": {
               "status": "ok" | "missing" | "error",
               "reason": str | null,             # why missing, or the error
               "seconds_per_epoch": {"median", "min", "max", "runs": [...]} | null,
@@ -119,7 +141,7 @@ contender)::
             }, ...
           },
           "ratios": {
-            "torch" | "sklearn" | "gemm": {
+            "jax" | "torch" | "sklearn" | "gemm": {
               "backprop_over_contender": float | null,   # < 1: backprop faster
               "contender_over_backprop": float | null,   # "x faster"
               "test_accuracy_difference": float | null   # backprop − contender
@@ -169,6 +191,7 @@ definitions, :func:`run_distributed`) and :mod:`~backprop.bench.spark_mlp`. Its 
 
 Layout: :mod:`~backprop.bench.workloads` (W1-W4 and their data),
 :mod:`~backprop.bench.contenders` (backprop, torch, scikit-learn, GEMM),
+:mod:`~backprop.bench.jax_contender` (JAX and its thread pool),
 :mod:`~backprop.bench.memory` (peak memory), :mod:`~backprop.bench.runners`
 (the protocol and the results) and :mod:`~backprop.bench.console` (the
 click :data:`command`, the tables, the JSON file). The public names are
@@ -182,11 +205,23 @@ from .contenders import BackpropContender, Contender, GemmContender, SklearnCont
 from .data_runners import DATA_SCHEMA, DATA_WORKLOADS, data_has_errors, run_data
 from .data_workloads import QUICK_SIZES, DataSizes
 from .distributed_runners import DISTRIBUTED_SCHEMA, QUICK_DISTRIBUTED, DistributedSizes, run_distributed
+from .jax_contender import JaxContender, initial_limits, start_backend
 from .memory import MEMORY_METHODS, PeakMemory, memory_method
-from .runners import Environment, Progress, Record, default_threads, has_errors, run, run_predict, run_workload
+from .runners import (
+    BusyProcess,
+    Environment,
+    Progress,
+    Record,
+    default_threads,
+    has_errors,
+    run,
+    run_predict,
+    run_workload,
+)
 from .workloads import (
     CONTENDERS,
     ENVIRONMENT,
+    JAX_HINT,
     PREDICT_CONTENDERS,
     PREDICT_ROWS,
     SCHEMA,
@@ -205,6 +240,7 @@ __all__ = [
     "DATA_WORKLOADS",
     "DISTRIBUTED_SCHEMA",
     "ENVIRONMENT",
+    "JAX_HINT",
     "MEMORY_METHODS",
     "PREDICT_CONTENDERS",
     "PREDICT_ROWS",
@@ -214,12 +250,14 @@ __all__ = [
     "TORCH_HINT",
     "WORKLOADS",
     "BackpropContender",
+    "BusyProcess",
     "Contender",
     "Data",
     "DataSizes",
     "DistributedSizes",
     "Environment",
     "GemmContender",
+    "JaxContender",
     "MissingError",
     "PeakMemory",
     "Progress",
@@ -231,6 +269,7 @@ __all__ = [
     "data_has_errors",
     "default_threads",
     "has_errors",
+    "initial_limits",
     "load_data",
     "main",
     "memory_method",
@@ -241,6 +280,7 @@ __all__ = [
     "run_distributed",
     "run_predict",
     "run_workload",
+    "start_backend",
     "synthetic",
     "write_json",
 ]

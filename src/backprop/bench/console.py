@@ -49,6 +49,13 @@ def _status_cell(entry: dict[str, Any]) -> str | None:
     return f"[{style}]{entry['status']}[/{style}]"
 
 
+def _jax(machine: dict[str, Any]) -> str:
+    if machine["jax"] is None:
+        return "missing"
+    threads = machine["jax_threads"]
+    return f"{machine['jax']} ({'pool size unknown' if threads is None else f'{threads} threads'})"
+
+
 def render(results: dict[str, Any], console: Console) -> None:
     """Print the results as rich tables."""
     machine = results["machine"]
@@ -61,10 +68,22 @@ def render(results: dict[str, Any], console: Console) -> None:
         f"[bold]backprop bench[/bold] {results['version']}: {results['threads']} threads "
         f"(thread control: {machine['thread_control']}), {results['repeats']} rounds"
         f"{' [yellow](--quick: the figures mean nothing)[/yellow]' if results['quick'] else ''}; "
-        f"numpy {machine['numpy']}, torch {machine['torch'] or 'missing'}, "
+        f"numpy {machine['numpy']}, jax {_jax(machine)}, torch {machine['torch'] or 'missing'}, "
         f"scikit-learn {machine['sklearn'] or 'missing'}; BLAS: {blas or 'unknown'}; "
         f"backprop's optimizer step: {machine['kernels']}"
     )
+    busy = results["busy"]
+    if busy is not None:
+        share = (
+            ""
+            if busy["cpu_seconds"] is None or busy["seconds"] <= 0
+            else f" ({busy['cpu_seconds'] / busy['seconds']:.2f} of a CPU)"
+        )
+        console.print(
+            f"[yellow]--busy[/yellow]: one CPU-bound process ran beside the contenders for "
+            f"{busy['seconds']:.1f} s{share}",
+            soft_wrap=True,
+        )
     set_env = {k: v for k, v in machine["environment"].items() if v is not None}
     if set_env:
         console.print(f"environment: {set_env}")
@@ -314,6 +333,11 @@ def write_json(results: dict[str, Any], path: str | os.PathLike[str]) -> None:
     "--threads", type=click.IntRange(min=1), default=None, help="Threads for every contender [default: CPUs]."
 )
 @click.option("--quick", is_flag=True, help="1/10 of the rows, 1 epoch, 1 round: a smoke test.")
+@click.option(
+    "--busy",
+    is_flag=True,
+    help="Run one CPU-bound Python process beside the contenders (a busy machine), killed at the end.",
+)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the results here.")
 @click.option("--data", "data_mode", is_flag=True, help="Time reading, predicting and training from files instead.")
 @click.option(
@@ -355,6 +379,7 @@ def command(
     repeats: int | None,
     threads: int | None,
     quick: bool,
+    busy: bool,
     json_path: str | None,
     data_mode: bool,
     distributed_mode: bool,
@@ -369,7 +394,7 @@ def command(
     data_features: int | None,
     data_dir: str | None,
 ) -> None:
-    """Time backprop against PyTorch, scikit-learn and the GEMM limit (DESIGN.md §4), or with --data
+    """Time backprop against JAX, PyTorch, scikit-learn and the GEMM limit (DESIGN.md §4), or with --data
     its reading, predicting and out-of-core training against pyarrow and pandas (issue 15's figures),
     or with --distributed its data-parallel training on a LocalCluster (issue 16's figures).
 
@@ -384,6 +409,8 @@ def command(
     def progress(message: str) -> None:
         click.echo(f"… {message}", err=True)
 
+    if busy and (data_mode or distributed_mode):
+        raise click.UsageError("--busy runs beside the training workloads W1-W4: not with --data or --distributed")
     if spark and not distributed_mode:
         raise click.UsageError("--spark measures Spark against backprop.distributed: give --distributed too")
     if distributed_mode:
@@ -417,7 +444,9 @@ def command(
         render_data(results, console)
         failed = data_has_errors(results)
     else:
-        results = run(workloads or tuple(WORKLOADS), repeats=repeats, threads=threads, quick=quick, progress=progress)
+        results = run(
+            workloads or tuple(WORKLOADS), repeats=repeats, threads=threads, quick=quick, progress=progress, busy=busy
+        )
         render(results, console)
         failed = has_errors(results)
     if json_path is not None:

@@ -1,8 +1,9 @@
 """The contenders: backprop, PyTorch, scikit-learn and the GEMM limit, each built and trained the same way.
 
 Each :class:`Contender` builds a fresh model (``build``), trains it on a
-workload (``train``, the call that is timed) and reports its accuracy.
-torch and scikit-learn come in as modules already imported by
+workload (``train``, the call that is timed) and reports its accuracy;
+``warm_up`` runs before the timed rounds. JAX's contender is in
+:mod:`~backprop.bench.jax_contender`. torch and scikit-learn come in as modules already imported by
 :class:`backprop.bench.runners.Environment`.
 """
 
@@ -32,6 +33,11 @@ class Contender:
 
     def build(self, seed: int) -> Any:
         raise NotImplementedError
+
+    def warm_up(self, data: Data, rows: int) -> None:
+        """Untimed: train a fresh model for one epoch on the first ``rows`` rows (a JIT compiles here)."""
+        warm = Data(data.X_train[:rows], data.y_train[:rows], data.X_test, data.y_test)
+        self.train(self.build(0), warm, 1, 0)
 
     def train(self, model: Any, data: Data, epochs: int, seed: int) -> Any:
         """Train ``model``; return the trained model, or None when it was trained in place."""

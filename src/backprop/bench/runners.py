@@ -1,7 +1,8 @@
 """The protocol: warm-up, rounds in rotated order, timing, memory, accuracy, ratios, and the JSON results.
 
 :func:`run` is the whole benchmark; :class:`Environment` imports the
-optional packages once and holds every contender to the same thread count.
+optional packages once and holds every contender to the same thread count;
+:class:`BusyProcess` is ``--busy``'s CPU-bound neighbour.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ import importlib
 import math
 import os
 import platform
+import resource
+import signal
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,11 +26,13 @@ import numpy as np
 
 from .. import __version__
 from .contenders import BackpropContender, Contender, GemmContender, SklearnContender, TorchContender
+from .jax_contender import JaxContender, start_backend
 from .memory import PeakMemory, memory_method
 from .workloads import (
     CONTENDERS,
     ENVIRONMENT,
     F32,
+    JAX_HINT,
     PREDICT_CONTENDERS,
     PREDICT_ROWS,
     SCHEMA,
@@ -138,6 +145,9 @@ class Environment:
     sklearn_nn: Any = None
     sklearn_warning: Any = None
     sklearn_reason: str | None = None
+    jax: Any = None
+    jax_reason: str | None = None
+    jax_threads: int | None = None
     threadpoolctl: Any = None
     versions: dict[str, str | None] = field(default_factory=dict)
 
@@ -152,6 +162,13 @@ class Environment:
         env.versions["sklearn"] = (
             None if env.sklearn_nn is None else str(importlib.import_module("sklearn").__version__)
         )
+        env.jax, env.jax_reason = _optional("jax", JAX_HINT)
+        if env.jax is not None:
+            try:  # XLA's CPU pool is sized once, when the backend starts: now, to `threads`
+                env.jax_threads = start_backend(env.jax, threads)
+            except Exception as exc:  # a backend that does not start must not stop the other contenders
+                env.jax, env.jax_reason = None, f"starting jax's CPU backend failed: {type(exc).__name__}: {exc}"
+        env.versions["jax"] = None if env.jax is None else str(env.jax.__version__)
         env.threadpoolctl, _ = _optional("threadpoolctl", "pip install threadpoolctl")
         return env
 
@@ -181,6 +198,10 @@ class Environment:
             if self.torch is None:
                 raise MissingError(self.torch_reason)
             return TorchContender(workload, self.torch)
+        if name == "jax":
+            if self.jax is None:
+                raise MissingError(self.jax_reason)
+            return JaxContender(workload, self.jax)
         if self.sklearn_nn is None:
             raise MissingError(self.sklearn_reason)
         return SklearnContender(workload, self.sklearn_nn, self.sklearn_warning)
@@ -197,6 +218,8 @@ class Environment:
             "numpy": np.__version__,
             "torch": self.versions.get("torch"),
             "sklearn": self.versions.get("sklearn"),
+            "jax": self.versions.get("jax"),
+            "jax_threads": self.jax_threads,
             "kernels": _kernel_path(),
             "cpu_count": os.cpu_count(),
             "available_cpus": available,
@@ -227,6 +250,70 @@ def default_threads() -> int:
 
 
 Progress = Callable[[str], None]
+
+# The neighbour of --busy: pure Python arithmetic, no I/O; it also ends by itself once
+# the bench is gone (its parent changes), so that even a killed bench leaves nothing.
+_BUSY_CODE = """
+import os
+parent = os.getppid()
+while os.getppid() == parent:
+    for _ in range(100_000):
+        pass
+"""
+
+
+class BusyProcess:
+    """One CPU-bound Python process beside the benchmark while the context is open, killed when it closes.
+
+    ``with BusyProcess() as busy:`` starts ``python -c <a busy loop>`` in a
+    session of its own (a Ctrl-C at the terminal reaches the bench, whose
+    exit kills it); closing the context, on success, an error or
+    ``KeyboardInterrupt``, kills and reaps it. :meth:`record` is the JSON's
+    ``busy`` entry.
+    """
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        self.pid: int | None = None
+        self.seconds = 0.0
+        self.cpu_seconds: float | None = None
+        self._began = 0.0
+        self._children_cpu = 0.0
+
+    @staticmethod
+    def _children_cpu_seconds() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    def __enter__(self) -> BusyProcess:
+        self._children_cpu = self._children_cpu_seconds()
+        self._began = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _BUSY_CODE],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.pid = self.process.pid
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        process = self.process
+        if process is None:
+            return
+        self.process = None
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGKILL)
+        process.wait()
+        self.seconds = time.perf_counter() - self._began
+        # The CPU time of the children reaped since __enter__: the busy process (training starts no other).
+        self.cpu_seconds = self._children_cpu_seconds() - self._children_cpu
+
+    def record(self) -> dict[str, Any]:
+        """``{"processes": 1, "pid", "seconds", "cpu_seconds"}``: how long it ran and the CPU time it got."""
+        return {"processes": 1, "pid": self.pid, "seconds": self.seconds, "cpu_seconds": self.cpu_seconds}
 
 
 def _config(workload: Workload, data: Data, epochs: int, warmup_rows: int) -> dict[str, Any]:
@@ -262,10 +349,6 @@ def _missing_workload(workload: Workload, reason: str) -> dict[str, Any]:
     }
 
 
-def _slice(data: Data, rows: int) -> Data:
-    return Data(data.X_train[:rows], data.y_train[:rows], data.X_test, data.y_test)
-
-
 def run_workload(workload: Workload, env: Environment, repeats: int, quick: bool, progress: Progress) -> dict[str, Any]:
     """Warm up, then ``repeats`` rounds over the contenders; the JSON entry of the workload."""
     try:
@@ -281,11 +364,10 @@ def run_workload(workload: Workload, env: Environment, repeats: int, quick: bool
             contenders[name] = env.contender(name, workload)
         except MissingError as exc:
             records[name] = Record(status="missing", reason=str(exc))
-    warm = _slice(data, warmup_rows)
     for name, contender in contenders.items():
         progress(f"{workload.key} warm-up: {name}")
         try:
-            contender.train(contender.build(0), warm, 1, 0)
+            contender.warm_up(data, warmup_rows)
         except Exception as exc:
             records[name].fail(exc)
     active = [name for name in contenders if records[name].status == "ok"]
@@ -416,8 +498,14 @@ def run(
     threads: int | None = None,
     quick: bool = False,
     progress: Progress | None = None,
+    busy: bool = False,
 ) -> dict[str, Any]:
-    """Run the benchmark and return its results as the JSON-able dict the module docstring describes."""
+    """Run the benchmark and return its results as the JSON-able dict the module docstring describes.
+
+    With ``busy``, one CPU-bound process (:class:`BusyProcess`) runs from the
+    first warm-up to the last measured round and is killed after, also when
+    the run fails or is interrupted.
+    """
     began = time.perf_counter()
     keys = [key.upper() for key in workloads]
     for key in keys:
@@ -432,11 +520,15 @@ def run(
     env = Environment.detect(threads)
     results: dict[str, Any] = {}
     predict = None
+    neighbour = BusyProcess() if busy else None
     with env.limits():
-        for key in keys:
-            results[key] = run_workload(WORKLOADS[key], env, repeats, quick, say)
-        if "W1" in keys:
-            predict = run_predict(env, repeats, quick, say)
+        with neighbour or contextlib.nullcontext():
+            if neighbour is not None:
+                say(f"busy: a CPU-bound process (pid {neighbour.pid}) runs beside the bench")
+            for key in keys:
+                results[key] = run_workload(WORKLOADS[key], env, repeats, quick, say)
+            if "W1" in keys:
+                predict = run_predict(env, repeats, quick, say)
         machine = env.machine()
     return {
         "version": __version__,
@@ -444,6 +536,7 @@ def run(
         "quick": quick,
         "repeats": repeats,
         "threads": threads,
+        "busy": None if neighbour is None else neighbour.record(),
         "seconds": time.perf_counter() - began,
         "machine": machine,
         "workloads": results,

@@ -13,10 +13,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 SCHEMA = 1
-CONTENDERS = ("backprop", "torch", "sklearn", "gemm")
+CONTENDERS = ("backprop", "jax", "torch", "sklearn", "gemm")
 PREDICT_CONTENDERS = ("backprop", "torch", "gemm")
 PREDICT_ROWS = 100_000
 TORCH_HINT = "pip install torch==2.13.0"
+JAX_HINT = "pip install jax"
 ENVIRONMENT = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 F32 = NDArray[np.float32]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.abc
+import os
 import subprocess
 import sys
 import types
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -333,6 +335,36 @@ def test_predict_in_a_fresh_process_does_not_load_numba() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "True"]
+
+
+def test_a_fit_readies_the_kernels_of_its_own_precision_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numba
+
+    monkeypatch.setattr(_kernels, "_kernels", None)  # defined again: nothing compiled or loaded yet
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 3, 40)
+    net = bp.Network([bp.Dense(8, "relu"), bp.Dense(3, "softmax")], inputs=3, seed=0, dtype=np.float64)
+    net.fit(X, y, loss="crossentropy", optimizer=bp.Adam(1e-2), epochs=1, seed=0)
+    for name in ("adam", "bias_relu", "softmax_shift", "crossentropy_total", "argmax_hits"):
+        kernel: Any = _kernels.loaded(name)
+        assert kernel is not None
+        assert {signature[0].dtype for signature in kernel.signatures} == {numba.float64}, name
+
+
+def test_startup_says_what_readying_the_kernels_cost() -> None:
+    ready = _kernels.startup()
+    assert ready is not None and ready.seconds > 0
+    assert ready.cache is not None and Path(ready.cache).is_dir()
+    # Switched off: nothing readied, nothing to say.
+    code = (
+        "import backprop as bp\n"
+        "from backprop import _kernels\n"
+        "bp.Network([bp.Dense(2, 'softmax')], inputs=2, seed=0).fit([[1.0, 2.0], [0.0, 1.0]], [0, 1], loss='crossentropy', epochs=1)\n"
+        "print(_kernels.startup())\n"
+    )
+    env = {**os.environ, "BACKPROP_NUMBA": "0"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert result.stdout.split() == ["None"]
 
 
 def test_environment_switch_selects_numpy(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -51,7 +51,9 @@ _DERIVATIVE_KIND = {ReLU: _kernels.RELU, Tanh: _kernels.TANH, Sigmoid: _kernels.
 
 def step_for(layers: Sequence[Layer], loss: Loss, optimizer: Optimizer) -> Step:
     """The step ``fit`` runs: compiled where the kernels load, the numpy :class:`Step` otherwise."""
-    if not _kernels.enabled():  # loads (or compiles) the kernels once per process
+    # Loads (or compiles) the kernels once per process and precision: from numba's
+    # on-disk cache after the first run (see _kernels.startup for the seconds it took).
+    if not _kernels.enabled(_precision(layers)):
         return Step(layers, loss)
     return CompiledStep(layers, loss, optimizer)
 
@@ -144,9 +146,19 @@ def count_correct(output: FloatArray, targets: FloatArray, multilabel: bool) -> 
     return int(kernel(output, targets))
 
 
+def _precision(layers: Sequence[Layer]) -> np.dtype[Any] | None:
+    """The parameters' dtype, that of every layer's weights (None, both precisions, when none has weights)."""
+    for layer in layers:
+        weights = getattr(layer, "W", None)
+        if isinstance(weights, np.ndarray) and weights.size:
+            dtype: np.dtype[Any] = weights.dtype
+            return dtype
+    return None
+
+
 def _kernel(name: str) -> Kernel:
     """The compiled kernel ``name`` (loaded: :func:`step_for` checked)."""
-    kernel = _kernels.get(name)
+    kernel = _kernels.loaded(name)
     if kernel is None:  # the kernels were switched off since step_for looked
         raise RuntimeError(f"the compiled kernel {name!r} is not loaded")
     return kernel

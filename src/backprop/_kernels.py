@@ -21,7 +21,17 @@ norms (reassociated sums, within ~1e-6). The numpy path is the fallback and
 the reference; ``BACKPROP_NUMBA=0`` in the environment selects it.
 
 Kernels are compiled on first use (a few seconds once, then loaded from numba's
-on-disk cache), every signature that training uses at once; if numba cannot be
+on-disk cache in a fraction of a second), every signature that training uses in
+the network's precision at once; :func:`startup` says how long that took in
+this process and whether anything was compiled. The cache is numba's:
+``$NUMBA_CACHE_DIR`` when set, else the package's ``__pycache__`` when it can
+be written, else the user's cache folder (``$XDG_CACHE_HOME/numba`` or
+``~/.cache/numba``): never a read-only installed package (where numba can write
+nowhere, it refuses to define a cached function, and the numpy path is used). A
+kernel reaches another only through a module global, never a closure: numba
+keys a function's cache entry by its pickled closure, a compiled function
+pickles with an id drawn anew in each process, and such a kernel would compile
+again, and add files to the cache, in every process. If numba cannot be
 imported or cannot compile them here, for whatever reason (not installed, an
 ``OSError`` when LLVM cannot map its memory under a limit, a broken install
 raising anything at import or compile), the numpy path is used: training never
@@ -30,16 +40,32 @@ fails for want of the compiled kernels.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
+import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 _kernels: dict[str, Callable[..., Any]] | None = None
 _LOADING = threading.Lock()
+# The precisions whose signatures _kernels holds compiled (or loaded from the cache).
+_ready: set[np.dtype[Any]] = set()
+
+# What readying the kernels cost this process (see startup): seconds spent, and every
+# compiled function made, whose statistics count the signatures compiled or loaded.
+_spent: list[float] = []
+_made: list[Any] = []
+
+# Kernels that other kernels call, set by _build: a module global, unlike a closure's
+# cell, leaves the caller's cache key the same in every process (see the docstring).
+_argmax: Any = None
+_exp_nonpositive: Any = None
+_pread: Any = None
 
 #: The derivative ``activation_backward`` applies.
 RELU, TANH, SIGMOID = 0, 1, 2
@@ -53,9 +79,14 @@ ONE: dict[np.dtype[Any], Any] = {dtype: dtype.type(1) for dtype in _FLOATS}
 NEGATIVE_ZERO: dict[np.dtype[Any], Any] = {dtype: dtype.type(-0.0) for dtype in _FLOATS}
 
 
-def enabled() -> bool:
-    """True when the compiled kernels are used (numba importable, not switched off)."""
-    return _load() is not None
+def enabled(dtype: Any = None) -> bool:
+    """True when the compiled kernels are used (numba importable, not switched off).
+
+    Loads the kernels, for ``dtype`` (float32 or float64; both when None):
+    ``fit`` asks for its network's precision alone, which halves the first
+    compile and the loading from the cache of the runs after it.
+    """
+    return _load(dtype) is not None
 
 
 def get(name: str) -> Callable[..., Any] | None:
@@ -74,13 +105,76 @@ def loaded(name: str) -> Callable[..., Any] | None:
     return _kernels[name] if _kernels else None
 
 
-def _load() -> dict[str, Callable[..., Any]] | None:
+@dataclass(frozen=True)
+class Startup:
+    """What readying the compiled kernels cost this process (see :func:`startup`).
+
+    Attributes
+    ----------
+    seconds : float
+        Importing numba and loading the kernels from numba's on-disk cache,
+        or compiling those it does not hold.
+    compiled : int
+        Signatures compiled rather than loaded from the cache, in the whole
+        process so far: 0 when the cache held every one.
+    cache : str or None
+        The folder of numba's cache for these kernels (None when nothing was loaded).
+    """
+
+    seconds: float
+    compiled: int
+    cache: str | None
+
+
+def startup() -> Startup | None:
+    """What readying the compiled kernels cost this process, or None when none is ready.
+
+    None until something asks for them (:func:`enabled`, :func:`read_rows_kernel`),
+    and with ``BACKPROP_NUMBA=0`` or a numba that cannot load them. Training
+    time leaves this out: ``fit`` readies the kernels before its first epoch,
+    and an application tells the two apart (``backprop train`` says both).
+    Loads, compiles and waits for nothing.
+    """
+    made = list(_made)  # not under _LOADING: a compile in another thread is not waited for
+    if not made:
+        return None
+    # numba's count of each function's signatures compiled (a cache miss) and its cache folder.
+    stats = [kernel.stats for kernel in made if hasattr(kernel, "stats")]
+    compiled = sum(sum(s.cache_misses.values()) for s in stats)
+    cache = next((str(s.cache_path) for s in stats if s.cache_path), None)
+    return Startup(seconds=sum(_spent), compiled=compiled, cache=cache)
+
+
+def _timed(make: Callable[[], Any]) -> Any:
+    """``make()``, its seconds added to what :func:`startup` reports (called holding ``_LOADING``)."""
+    began = time.perf_counter()
+    try:
+        return make()
+    finally:
+        _spent.append(time.perf_counter() - began)
+
+
+def _load(dtype: Any = None) -> dict[str, Callable[..., Any]] | None:
+    wanted = _FLOATS if dtype is None else tuple(d for d in _FLOATS if d == np.dtype(dtype))
+    if _kernels is None or (_kernels and not _ready.issuperset(wanted)):
+        with _LOADING:  # fits starting in two threads compile once, not twice into one on-disk cache
+            _prepare(wanted)
+    return _kernels or None
+
+
+def _prepare(wanted: tuple[np.dtype[Any], ...]) -> None:
+    """Define the kernels once, then ready them for the precisions ``wanted`` (called holding ``_LOADING``)."""
     global _kernels
     if _kernels is None:
-        with _LOADING:  # fits starting in two threads compile once, not twice into one on-disk cache
-            if _kernels is None:
-                _kernels = {} if os.environ.get("BACKPROP_NUMBA", "1") == "0" else _compile()
-    return _kernels or None
+        _ready.clear()  # new kernels (tests set _kernels to None to define them again)
+        _kernels = {} if os.environ.get("BACKPROP_NUMBA", "1") == "0" else _timed(_compile)
+    for dtype in wanted:
+        kernels = _kernels
+        if kernels and dtype not in _ready:
+            if _timed(functools.partial(_warm, kernels, dtype)):
+                _ready.add(dtype)
+            else:
+                _kernels = {}  # numba cannot compile here: the numpy path from now on
 
 
 _file_kernel: Callable[..., Any] | None = None
@@ -108,7 +202,7 @@ def read_rows_kernel() -> Callable[..., Any] | None:
             if not _file_kernel_tried:
                 if os.environ.get("BACKPROP_NUMBA", "1") != "0":
                     try:
-                        _file_kernel = _build_read_rows()
+                        _file_kernel = _timed(_build_read_rows)
                     except Exception:  # numba missing or broken, or no pread here: the Python path reads
                         _file_kernel = None
                 _file_kernel_tried = True
@@ -117,13 +211,14 @@ def read_rows_kernel() -> Callable[..., Any] | None:
 
 def _build_read_rows() -> Callable[..., Any]:
     """Compile :func:`read_rows_kernel`'s loop; raises what numba raises."""
+    global _pread
     import numba
     from numba import types
 
     # libc's pread, called from the loop without the GIL: (fd, buffer, count, offset) → bytes read or -1.
     # The buffer is passed as an address (uintp: the same register as a pointer), so one
     # compilation serves every dtype; an external symbol, unlike a ctypes pointer, can be cached.
-    pread: Any = types.ExternalFunction("pread", types.intp(types.intc, types.uintp, types.uintp, types.int64))
+    _pread = types.ExternalFunction("pread", types.intp(types.intc, types.uintp, types.uintp, types.int64))
 
     signature = types.intp(types.intc, types.uintp, types.int64, types.int64, types.intp[::1])
     jit: Any = numba.njit(signature, cache=True, nogil=True)
@@ -139,7 +234,7 @@ def _build_read_rows() -> Callable[..., Any]:
             want = (j - i) * row_bytes
             done = 0
             while done < want:
-                got = pread(fd, address + i * row_bytes + done, want - done, start + rows[i] * row_bytes + done)
+                got = _pread(fd, address + i * row_bytes + done, want - done, start + rows[i] * row_bytes + done)
                 if got <= 0:
                     return i
                 done += got
@@ -147,12 +242,13 @@ def _build_read_rows() -> Callable[..., Any]:
         return -1
 
     read_rows(-1, 0, 0, 8, np.zeros(1, np.intp))  # links pread now: a missing symbol fails here, not in a fit
+    _made.append(read_rows)
     kernel: Callable[..., Any] = read_rows
     return kernel
 
 
 def _compile() -> dict[str, Callable[..., Any]]:
-    """The compiled kernels, or an empty dict (the numpy path) when numba fails in any way."""
+    """The kernels, compiled on their first call, or an empty dict (the numpy path) when numba fails."""
     try:
         return _build()
     except Exception:  # numba missing or broken, at import or compile: numpy does the same work
@@ -160,9 +256,9 @@ def _compile() -> dict[str, Callable[..., Any]]:
 
 
 def _build() -> dict[str, Callable[..., Any]]:
-    """Import numba, define the kernels and compile them for both precisions; raises what numba raises."""
+    """Import numba and define the kernels (:func:`_warm` compiles them); raises what numba raises."""
+    global _argmax, _exp_nonpositive
     import numba
-    import numpy as np
 
     # error_model="numpy": a division by zero gives inf as in numpy, and the
     # loop stays free of the per-element checks that would stop vectorization.
@@ -334,6 +430,8 @@ def _build() -> dict[str, Callable[..., Any]]:
             bits[i] = (np.int64(k + shift) + 1023) << 52 if x == x else 0
             out[i] = p * scaled[i] * (2.0**-600 if tiny else 1.0)
 
+    _exp_nonpositive = exp_nonpositive
+
     @jit  # type: ignore[untyped-decorator]
     def crossentropy_total(z: Any, y: Any, w: Any) -> float:
         # Σ wᵢ ℓᵢ with ℓᵢ = −Σ_k y_k log ŷ_k and log ŷ_k = z_k − top − log(1 + Σ_{j≠top} e^(z_j − top)),
@@ -356,7 +454,7 @@ def _build() -> dict[str, Callable[..., Any]]:
             for j in range(k):
                 shifted[i * k + j] = np.float64(z[i, j]) - z_top
         powers = np.empty(n * k)
-        exp_nonpositive(shifted, powers, np.empty(n * k, np.int64))
+        _exp_nonpositive(shifted, powers, np.empty(n * k, np.int64))
         total = 0.0
         for i in range(n):
             if weighted and w[i] == 0:
@@ -374,7 +472,7 @@ def _build() -> dict[str, Callable[..., Any]]:
         return total
 
     @jit  # type: ignore[untyped-decorator]
-    def _argmax(x: Any, i: int) -> int:
+    def argmax_row(x: Any, i: int) -> int:
         # numpy's argmax of row i: the first maximum, or the first NaN.
         best = 0
         if x[i, 0] != x[i, 0]:
@@ -385,6 +483,8 @@ def _build() -> dict[str, Callable[..., Any]]:
             if x[i, j] > x[i, best]:
                 best = j
         return best
+
+    _argmax = argmax_row
 
     # The gradient's norms only report when nothing clips it: summing them in any order
     # (reassociation, nothing else: NaN and inf still propagate) lets the compiler keep
@@ -439,7 +539,7 @@ def _build() -> dict[str, Callable[..., Any]]:
             hits += _argmax(a, i) == _argmax(y, i)
         return hits
 
-    kernels = {
+    kernels: dict[str, Callable[..., Any]] = {
         "adam": adam,
         "momentum": momentum,
         "bias_relu": bias_relu,
@@ -453,32 +553,50 @@ def _build() -> dict[str, Callable[..., Any]]:
         "gather_rows": gather_rows,
         "argmax_hits": argmax_hits,
     }
-    # Compile (or load from the cache) both precisions now: a numba that
-    # cannot compile here must leave the numpy path, not fail a fit midway.
-    # A cache folder that cannot be written only costs the next compile.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", numba.NumbaWarning)
-        for dtype in (np.float32, np.float64):
-            one = dtype(1)
-            buffers = [np.zeros(2, dtype) for _ in range(5)]
-            for backup in (buffers[4], buffers[4][:0]):
-                adam(*buffers[:4], backup, np.ones(8, dtype), False, False)
-                momentum(*buffers[:3], backup, one, one, False)
-            z, a, y = (np.zeros((2, 2), dtype) for _ in range(3))
-            bias = np.zeros(2, dtype)
-            bias_relu(z, bias, a)
-            for kind in (RELU, TANH, SIGMOID):
-                activation_backward(z, a, bias, one, kind)
-                activation_backward(z, a, bias[:0], one, kind)
-            for rows in (bias, bias[:0]):
-                output_error(a, y, z, one, rows, bias)
-                output_error(a, y, z, one, rows, bias[:0])
-            softmax_shift(z, bias, a)
-            softmax_shift(z, bias[:0], a)
-            softmax_normalize(a, -one)
-            crossentropy_total(z, y, bias)
-            crossentropy_total(z, y, np.zeros(0))  # unweighted
-            argmax_hits(a, y)
-            gather_rows(z, np.zeros(1, np.intp), a[:1])
-            squared_norms(bias, np.zeros(1, np.intp), one - one, np.zeros(1), np.zeros(1, np.intp), np.zeros(1))
     return kernels
+
+
+def _warm(kernels: dict[str, Callable[..., Any]], dtype: np.dtype[Any]) -> bool:
+    """Compile (or load from numba's cache) every signature ``fit`` calls in ``dtype``; False if numba fails.
+
+    All at once, before the fit: a numba that cannot compile here must leave
+    the numpy path, not fail a fit midway. A cache folder that cannot be
+    written only costs the next process a compile.
+    """
+    try:
+        import numba
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", numba.NumbaWarning)
+            _call_each(kernels, dtype.type)
+    except Exception:  # numba broken at compile (LLVM out of memory, ...): numpy does the same work
+        return False
+    _made.extend(kernel for kernel in (*kernels.values(), _argmax) if kernel not in _made)
+    return True
+
+
+def _call_each(kernels: dict[str, Callable[..., Any]], dtype: Any) -> None:
+    """Each kernel once with the argument types training gives it in ``dtype``."""
+    k = kernels
+    one = dtype(1)
+    buffers = [np.zeros(2, dtype) for _ in range(5)]
+    for backup in (buffers[4], buffers[4][:0]):
+        k["adam"](*buffers[:4], backup, np.ones(8, dtype), False, False)
+        k["momentum"](*buffers[:3], backup, one, one, False)
+    z, a, y = (np.zeros((2, 2), dtype) for _ in range(3))
+    bias = np.zeros(2, dtype)
+    k["bias_relu"](z, bias, a)
+    for kind in (RELU, TANH, SIGMOID):
+        k["activation_backward"](z, a, bias, one, kind)
+        k["activation_backward"](z, a, bias[:0], one, kind)
+    for rows in (bias, bias[:0]):
+        k["output_error"](a, y, z, one, rows, bias)
+        k["output_error"](a, y, z, one, rows, bias[:0])
+    k["softmax_shift"](z, bias, a)
+    k["softmax_shift"](z, bias[:0], a)
+    k["softmax_normalize"](a, -one)
+    k["crossentropy_total"](z, y, bias)
+    k["crossentropy_total"](z, y, np.zeros(0))  # unweighted
+    k["argmax_hits"](a, y)
+    k["gather_rows"](z, np.zeros(1, np.intp), a[:1])
+    k["squared_norms"](bias, np.zeros(1, np.intp), one - one, np.zeros(1), np.zeros(1, np.intp), np.zeros(1))

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from .. import _terminal
+from .. import _kernels, _terminal
 from ..activations import ACTIVATIONS
 from ..callbacks import Callback, TrainingState
 from ..errors import BackpropError, ModelFileError
@@ -139,9 +139,11 @@ from ._tables import print_metrics
     "--resume",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
-    help="Continue from a checkpoint (written on Ctrl-C).",
+    help="Continue from a checkpoint (Ctrl-C writes one after the current batch): from the next batch, bit for bit.",
 )
-@click.option("--checkpoint", default=None, help="Where Ctrl-C saves the checkpoint [default: OUT with .ckpt].")
+@click.option(
+    "--checkpoint", default=None, help="Where Ctrl-C saves the checkpoint, after the batch [default: OUT with .ckpt]."
+)
 @click.option(
     "--out-of-core/--in-memory",
     "out_of_core",
@@ -225,9 +227,11 @@ def train(
     The target is the last column unless --target says otherwise; text
     columns are one-hot encoded; numeric columns are standardized. The test
     part's metrics are printed at the end. Ctrl-C (or SIGTERM, SIGHUP) stops
-    after the current batch and saves a checkpoint to continue from with
-    --resume. An output that is the same file as an input or another output
-    is refused, and the outputs are checked writable, before training.
+    after the current batch, not at the end of the epoch, and saves a
+    checkpoint that --resume continues from the next batch; a second Ctrl-C
+    stops at once, without a checkpoint. An output that is the same file as
+    an input or another output is refused, and the outputs are checked
+    writable, before training.
 
     DATA larger than memory is prepared into an on-disk cache (reused by the
     next run on the same files and options; see `backprop cache`).
@@ -530,12 +534,30 @@ def _train_json(result: TrainResult) -> dict[str, Any]:
         "output": result.head.output,
         "epochs_run": len(result.history),
         "stopped_early": result.stopped_early,
-        "seconds": result.seconds,
+        "seconds": _training_seconds(result),
+        "kernels": _kernels_json(),
         "data": data_summary(result),
         "last_epoch": last,
         "test": result.test,
         "notes": result.notes,
     }
+
+
+#: Seconds of loading the compiled kernels worth a line of the summary (compiling them always is).
+_NOTICEABLE = 1.0
+
+
+def _training_seconds(result: TrainResult) -> float:
+    """The epochs' time, as the history and the report count it: not the start-up before the first epoch."""
+    epochs = result.history.history.get("seconds")
+    return float(sum(epochs)) if epochs else result.seconds
+
+
+def _kernels_json() -> dict[str, Any] | None:
+    """What readying the compiled kernels cost (numba's import, its on-disk cache, a compile): None on the
+    numpy path."""
+    ready = _kernels.startup()
+    return None if ready is None else {"seconds": ready.seconds, "compiled": ready.compiled}
 
 
 def _print_train_summary(result: TrainResult) -> None:
@@ -571,7 +593,16 @@ def _print_train_summary(result: TrainResult) -> None:
     )
     early = " (early stop)" if result.stopped_early else ""
     epochs = len(result.history)
-    print_line(f"trained   {epochs} epoch{'s' if epochs != 1 else ''}{early} in {result.seconds:.1f} s: {shown}")
+    seconds = _training_seconds(result)
+    took = f"{seconds:.3g}" if seconds < 1000 else f"{seconds:.0f}"  # 0.0226, 2.41, 312, 4521
+    print_line(f"trained   {epochs} epoch{'s' if epochs != 1 else ''}{early} in {took} s: {shown}")
+    kernels = _kernels.startup()  # before the first epoch, once per process: not training time
+    if kernels is not None and kernels.compiled:
+        print_line(
+            f"          compiled the kernels in {kernels.seconds:.1f} s (once: later runs load them from the cache)"
+        )
+    elif kernels is not None and kernels.seconds >= _NOTICEABLE:
+        print_line(f"          loaded the compiled kernels in {kernels.seconds:.1f} s")
     if result.test is not None:
         print_text()
         print_line(f"test part ({result.test['rows']} rows):")

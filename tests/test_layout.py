@@ -36,6 +36,7 @@ CORE = {
     "_fast",
     "_kernels",
     "_memory",
+    "_threads",
     "_validation",
 }
 
@@ -199,6 +200,7 @@ ROWS = {
         "_buffers",
         "_terminal",
         "_kernels",
+        "_threads",
         "metrics",
         "preprocessing",
     ],

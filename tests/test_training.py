@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import backprop as bp
+from backprop import training
 from backprop.training import _gradient_segments
 
 
@@ -625,3 +626,58 @@ def test_callbacks_must_be_callbacks():
     X, y = blobs()
     with pytest.raises(bp.BackpropTypeError, match=r"callbacks must be a Callback or a list of them, got 5"):
         classifier().fit(X, y, loss="crossentropy", callbacks=5)
+
+
+# ----------------------------------------------------------------- BLAS threads
+
+
+def test_the_thread_count_comes_from_the_shapes_by_a_rule_worked_by_hand():
+    from backprop._threads import PER_THREAD, for_shapes
+
+    assert PER_THREAD == 2_097_152  # 2**21 multiply-adds a thread
+    # W1: 128 rows × 784 inputs × 256 units = 25,690,112 multiply-adds = 12.25 threads' worth, capped by 2 CPUs.
+    assert for_shapes([784, 256, 256, 10], 128, ceiling=2) == 2
+    assert for_shapes([784, 256, 256, 10], 128, ceiling=16) == 12
+    # MNIST-1D: 100 × 100 × 100 = 1,000,000: less than one thread's worth, one thread.
+    assert for_shapes([40, 100, 100, 10], 100, ceiling=16) == 1
+    # 32 × 256 × 256 = 2,097,152: one thread's worth; twice as many rows, two.
+    assert for_shapes([256, 256, 256, 10], 32, ceiling=16) == 1
+    assert for_shapes([256, 256, 256, 10], 64, ceiling=16) == 2
+    # The largest product decides, wherever it is: 512 × 2048 × 2048 = 2**31 → 512, capped by 8 CPUs.
+    assert for_shapes([1024, 2048, 2048, 10], 512, ceiling=8) == 8
+
+
+def test_fit_runs_on_the_threads_it_chose_and_gives_the_blas_its_setting_back(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+
+    seen = []
+
+    class Watch(bp.Callback):
+        def on_epoch_end(self, epoch, logs):
+            seen.append(blas_threads())
+
+    X = np.random.default_rng(0).normal(size=(64, 3))
+    y = (X[:, 0] > 0).astype(float)
+    net = bp.Network([bp.Dense(4, "tanh"), bp.Dense(1, "sigmoid")], inputs=3, seed=0)
+    net.fit(X[:8], y[:8], loss="binary_crossentropy", seed=1)  # loads what a fit loads (a BLAS of numba's too)
+    before = blas_threads()
+    net = bp.Network([bp.Dense(4, "tanh"), bp.Dense(1, "sigmoid")], inputs=3, seed=0)
+    history = net.fit(X, y, loss="binary_crossentropy", epochs=1, callbacks=[Watch()], seed=1)
+    assert history.threads == 1  # 32 × 3 × 4 multiply-adds: one thread
+    assert seen == [[1] * len(before)] and blas_threads() == before
+    twice = bp.Network([bp.Dense(4, "tanh"), bp.Dense(1, "sigmoid")], inputs=3, seed=0)
+    assert twice.fit(X, y, loss="binary_crossentropy", epochs=1, seed=1, threads=1).threads == 1
+    assert np.array_equal(net.parameters, twice.parameters)  # the count chosen is the count given: the same bits
+    # A layer of 256 × 256 on batches of 128: 8,388,608 multiply-adds, 4 threads' worth, 2 CPUs allowed.
+    monkeypatch.setattr(training, "ceiling", lambda: 2)
+    seen.clear()
+    wide = bp.Network([bp.Dense(256, "relu"), bp.Dense(1, "sigmoid")], inputs=256, seed=0)
+    X_wide = np.random.default_rng(1).normal(size=(256, 256))
+    history = wide.fit(X_wide, X_wide[:, 0] > 0, loss="binary_crossentropy", batch_size=128, callbacks=[Watch()])
+    assert history.threads == 2 and seen == [[2] * len(before)] and blas_threads() == before
+    with pytest.raises(bp.ParameterError, match=r"threads must be None .* or an integer >= 1, got 0"):
+        net.fit(X, y, loss="binary_crossentropy", threads=0)
+    assert blas_threads() == before

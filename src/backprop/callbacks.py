@@ -100,12 +100,15 @@ class History:
         norm of layer ``l``'s weight gradient over the epoch's batches.
     seed : int or None
         The seed the run used (drawn from the OS when ``fit`` got none).
+    threads : int or None
+        The BLAS threads the last ``fit`` ran its matrix products on (see ``fit``'s ``threads``).
     """
 
     def __init__(self) -> None:
         self.epoch: list[int] = []
         self.history: dict[str, list[float]] = {}
         self.seed: int | None = None
+        self.threads: int | None = None
 
     def append(self, epoch: int, logs: dict[str, float]) -> None:
         """Record the metrics ``logs`` of ``epoch``."""

@@ -741,6 +741,7 @@ class Network:
         callbacks: Sequence[Callback] | Callback | None = (),
         seed: int | None = None,
         resume_from: str | PathLike[str] | tuple[Network, dict[str, Any]] | None = None,
+        threads: int | None = None,
     ) -> History:
         """Train in place by mini-batch gradient descent: :func:`backprop.training.fit` with this network.
 
@@ -754,7 +755,7 @@ class Network:
 
         return fit(
             self, X, y, loss, optimizer, epochs, batch_size, shuffle, validation, sample_weight, class_weight, l2,
-            clip_norm, schedule, callbacks, seed, resume_from,
+            clip_norm, schedule, callbacks, seed, resume_from, threads,
         )  # fmt: skip
 
 

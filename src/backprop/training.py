@@ -34,6 +34,7 @@ import numpy as np
 
 from . import _buffers
 from ._fast import step_for
+from ._threads import ceiling, check_threads, for_shapes, hold
 from ._validation import (
     FloatArray,
     check_interval,
@@ -74,6 +75,7 @@ def fit(
     callbacks: Sequence[Callback] | Callback | None = (),
     seed: int | None = None,
     resume_from: str | PathLike[str] | tuple[Network, dict[str, Any]] | None = None,
+    threads: int | None = None,
 ) -> History:
     """Train ``net`` in place by mini-batch gradient descent.
 
@@ -84,14 +86,12 @@ def fit(
     y : array_like of shape (n_samples, n_outputs) or (n_samples,)
         Targets; for ``crossentropy`` class indices or one-hot rows.
     loss : {"mse", "binary_crossentropy", "crossentropy"} or Loss, default "mse"
-    optimizer : Optimizer or name, default SGD(0.01)
-        ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"adagrad"`` or an instance.
+    optimizer : Optimizer or name ("sgd", "adam", "adamw", "rmsprop", "adagrad"), default SGD(0.01)
     epochs : int, default 1
         The epoch to stop after; when resuming, the total the run should reach.
     batch_size : int or None, default 32
         Samples per step: None for full-batch, 1 for online learning (clipped to the data).
-    shuffle : bool, default True
-        Visit the samples in a new random order every epoch.
+    shuffle : bool, default True (the samples in a new random order every epoch)
     validation : float or (X_val, y_val), optional
         A fraction held out (stratified for classification losses) or a validation set; adds ``val_``-prefixed metrics.
     sample_weight : array_like of shape (n_samples,), optional
@@ -106,13 +106,14 @@ def fit(
         The learning rate of each epoch: "constant", "step", "exponential", "cosine", "plateau" or an instance.
     callbacks : Callback or sequence of Callback
     seed : int, optional
-        Seed of the split, the shuffling and dropout: the same seed, the same
-        bits. Drawn from the OS when omitted; recorded in ``history.seed``.
+        Seed of the split, the shuffling and dropout: the same seed, the same bits. Drawn from the OS when
+        omitted; recorded in ``history.seed``.
     resume_from : path or (Network, dict), optional
-        A checkpoint of :class:`backprop.callbacks.ModelCheckpoint`: training continues after its epoch
-        with its parameters, optimizer, schedule and random state, and ends bit for bit where the
-        uninterrupted run would have. Or the pair :func:`backprop.io.load_checkpoint` returned (that
-        very version, even if the file has been replaced since).
+        A checkpoint of :class:`backprop.callbacks.ModelCheckpoint`: training continues after its epoch with
+        its parameters, optimizer, schedule and random state, and ends bit for bit where the uninterrupted run
+        would have. Or the pair :func:`backprop.io.load_checkpoint` returned (that very version).
+    threads : int, optional
+        BLAS threads; None: from the shapes (:mod:`backprop._threads`), the same on a machine: the same bits.
 
     Returns
     -------
@@ -125,7 +126,7 @@ def fit(
     """
     run = Trainer(
         net, X, y, loss, optimizer, epochs, batch_size, shuffle, validation, sample_weight, class_weight, l2, clip_norm,
-        schedule, callbacks, seed, resume_from,
+        schedule, callbacks, seed, resume_from, threads,
     )  # fmt: skip
     state, callbacks = run.state, run.callbacks
     try:
@@ -227,7 +228,9 @@ class Trainer:
         callbacks: Sequence[Callback] | Callback | None,
         seed: int | None,
         resume_from: str | PathLike[str] | tuple[Network, dict[str, Any]] | None,
+        threads: int | None = None,
     ) -> None:
+        wanted = check_threads(threads)
         inputs, targets, loss_fn, weights = net.check_data(X, y, loss, sample_weight)
         net.check_parameters()
         checkpoint = None if resume_from is None else read_checkpoint(net, resume_from)
@@ -318,11 +321,16 @@ class Trainer:
         self.step_rng = dropout_rng if any(isinstance(layer, Dropout) for layer in net.layers) else None
         self.steps_run = 0  # optimizer steps in this call: the backup is valid once there was one
         self.caller_errors = np.geterr()
+        # The BLAS's threads, from the shapes unless given: last, so that an error above leaves the setting alone.
+        count = wanted if wanted is not None else for_shapes(net.sizes, batch, ceiling())
+        self.threads = hold(count)
+        history.threads = self.threads.__enter__()
 
     def close(self) -> None:
-        """End the thread reading batches ahead, if any (:meth:`compute_gradient` then reads in this one)."""
+        """End the thread reading batches ahead, if any, and give the BLAS its own thread count back."""
         if self.reader is not None:
             self.reader.close()
+        self.threads.__exit__(None, None, None)
 
     # -- an epoch ----------------------------------------------------------------
 

@@ -1,0 +1,138 @@
+"""How many threads the matrix products of ``fit`` use: a rule on the shapes, never a timing.
+
+The BLAS (OpenBLAS here) cuts a large matrix product among its threads, and
+for some shapes the cut changes the order of the additions: with 2 threads
+instead of 1, 5 of 20 products we tried gave other last bits (512×784·784×2048
+among them). So the thread count is part of what a run is, like the batch
+size: ``fit(threads=None)`` takes it from :func:`for_shapes`, a rule on the
+network's widths and the batch size, capped by :func:`ceiling` (the CPUs this
+process may use, and the BLAS's own setting, e.g. ``OMP_NUM_THREADS``). The
+same network and batch on the same machine always get the same count, hence
+the same bits; a machine with fewer CPUs may get fewer threads, and other
+bits, as another BLAS kernel would give.
+
+The rule gives one thread per :data:`PER_THREAD` (2²¹) multiply-adds of a
+step's largest product (``batch × n_in × units``), at least one: a second
+thread from about 4M. Measured on 2 cores (seconds of an epoch with 2 threads
+÷ with 1; quiet, then with one CPU-bound process beside it):
+
+=============================  =============  =====  =====  =======
+shape (widths, batch)          multiply-adds  quiet  busy   threads
+=============================  =============  =====  =====  =======
+40-100-100-10, 100 (MNIST-1D)  1.0M           1.02   0.86   1
+64-32×8-10, 32 (deep, narrow)  0.07M          1.00   1.00   1
+256-256-256-10, 32             2.1M           0.91   1.33   1
+256-256-256-10, 64             4.2M           0.79   1.12   2
+128-128-128-10, 512            8.4M           0.72   1.13   2
+784-256-256-10, 128            25.7M          0.67   1.26   2
+1024-2048-2048-10, 512         2147M          0.54   1.16   2
+=============================  =============  =====  =====  =======
+
+Below 4M a second thread gains little on a quiet machine and loses on a
+busy one (another program holding a core, OpenBLAS's second thread waits to
+be scheduled while the first waits for it: up to 7.7× slower in an earlier,
+busier run); above it the quiet gain is 20–46%, the busy loss 12–26%.
+
+The BLAS's thread count belongs to the process: while one ``fit`` holds a
+count, another ``fit`` started in another thread of the process runs with
+that count (:func:`hold` counts its users and restores the setting after
+the last). threadpoolctl sets it; without threadpoolctl the BLAS keeps its
+own setting and ``threads`` is not applied.
+
+Imports only the standard library at import time (threadpoolctl when a
+``fit`` first asks): the core stays on numpy alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from .errors import ParameterError
+
+#: Multiply-adds of a step's largest matrix product per thread (2²¹: a second thread from about 4M).
+PER_THREAD = 1 << 21
+
+_lock = threading.Lock()
+_users = 0
+_held: int | None = None  # the count the process's BLAS runs with while _users > 0
+_limits: Any = None
+_controller: Any = None
+_missing = False
+
+
+def check_threads(threads: Any) -> int | None:
+    """``threads`` as ``fit`` takes it: None (the rule) or an integer ≥ 1."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ParameterError(f"threads must be None (chosen from the shapes) or an integer >= 1, got {threads!r}")
+    return int(threads)
+
+
+def for_shapes(widths: Sequence[int], batch: int, ceiling: int) -> int:
+    """The threads for a network of ``widths`` (inputs first) trained on batches of ``batch`` rows.
+
+    One per :data:`PER_THREAD` multiply-adds of the largest ``batch × n_in ×
+    units``, at least 1, at most ``ceiling``.
+    """
+    largest = batch * max(n_in * units for n_in, units in itertools.pairwise(widths))
+    return max(1, min(ceiling, largest // PER_THREAD))
+
+
+def _control() -> Any:
+    """The process's threadpoolctl controller (finding the libraries takes milliseconds: once), or None."""
+    global _controller, _missing
+    if _controller is None and not _missing:
+        try:
+            from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped, unused-ignore]
+        except ImportError:
+            _missing = True
+            return None
+        _controller = ThreadpoolController()
+    return _controller
+
+
+def ceiling() -> int:
+    """The most threads the rule may give: the CPUs this process may use, and no more than the BLAS is set to."""
+    getter = getattr(os, "sched_getaffinity", None)
+    cpus = len(getter(0)) if getter is not None else (os.cpu_count() or 1)
+    controller = _control()
+    if controller is None:
+        return cpus
+    blas = [int(library.num_threads) for library in controller.select(user_api="blas").lib_controllers]
+    with _lock:  # while a fit holds a count, the BLAS reports that count, not its own setting
+        if _users:
+            return cpus
+    return max(1, min([cpus, *blas]))
+
+
+@contextmanager
+def hold(threads: int) -> Iterator[int]:
+    """The process's BLAS on ``threads`` threads inside; yields the count it runs with.
+
+    That is ``threads``, or the count of a ``fit`` already running in this
+    process (the setting is the process's). Restored after the last user.
+    """
+    global _users, _held, _limits
+    with _lock:
+        if _users == 0:
+            controller = _control()
+            if controller is not None:
+                _limits = controller.limit(limits=threads, user_api="blas")
+            _held = threads
+        _users += 1
+        held = _held
+    try:
+        yield held if held is not None else threads
+    finally:
+        with _lock:
+            _users -= 1
+            if _users == 0:
+                if _limits is not None:
+                    _limits.restore_original_limits()
+                _limits = _held = None

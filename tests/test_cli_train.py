@@ -445,3 +445,23 @@ def test_predict_on_a_header_only_file_writes_the_header(trained, tmp_path):
     empty.write_text("x1,x2,colour\n")
     assert ok(run("predict", trained["model"], empty)).stdout == "prediction,p_no,p_yes\n"
     failed(run("evaluate", trained["model"], empty), 1, "has no rows to evaluate")
+
+
+def test_threads_hold_the_blas_for_the_command_and_reach_fit(tmp_path):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas():
+        return {lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"}
+
+    before = blas()
+    data, _ = classification_csv(tmp_path / "d.csv", n=120)
+    args = ["train", data, *FAST, "--epochs", "1", "--json"]
+    # 32 rows × 5 inputs × 16 units: far below 2M multiply-adds, the rule's one thread.
+    assert json.loads(ok(run(*args, "--out", tmp_path / "a.safetensors")).stdout)["threads"] == 1
+    given = json.loads(ok(run(*args, "--out", tmp_path / "b.safetensors", "--threads", "2")).stdout)
+    assert given["threads"] == 2 and blas() == before  # held for the command, then given back
+    failed(run(*args, "--threads", "0"), 2, "--threads")
+    # predict holds one thread unless told otherwise; the same predictions either way here.
+    one = ok(run("predict", tmp_path / "b.safetensors", data)).stdout
+    assert ok(run("predict", tmp_path / "b.safetensors", data, "--threads", "2")).stdout == one
+    assert blas() == before

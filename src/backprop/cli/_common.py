@@ -23,6 +23,7 @@ import click
 from rich.console import Console
 
 from .. import _terminal
+from .._threads import hold
 from ..activations import ACTIVATIONS
 from ..errors import BackpropError, MissingDependencyError, SaveError
 from ..losses import LOSSES
@@ -272,6 +273,29 @@ option_output = click.option(
 option_loss = click.option("--loss", type=click.Choice(sorted(LOSSES)), default="mse", show_default=True)
 option_bias = click.option("--bias/--no-bias", default=True, show_default=True, help="Give every layer a bias.")
 option_json = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+
+
+def option_threads(default: str) -> Callable[[Any], Any]:
+    """``--threads N``: the BLAS threads of the command's matrix products, held until the command ends.
+
+    The count is the process's (:func:`backprop._threads.hold`): a ``fit`` inside runs with it, and so
+    do its bits (the count is part of a run, as the batch size is). ``default`` says what happens without it.
+    """
+
+    def hold_for_the_command(ctx: click.Context, _param: click.Parameter, value: int | None) -> None:
+        if value is not None:
+            ctx.with_resource(hold(value))  # released when the command's context closes
+
+    return click.option(
+        "--threads",
+        type=click.IntRange(min=1),
+        default=None,
+        expose_value=False,
+        callback=hold_for_the_command,
+        help=f"BLAS threads for the matrix products [default: {default}].",
+    )
+
+
 option_quiet = click.option("--quiet", "-q", is_flag=True, help="No progress bar and no notes on stderr.")
 option_header = click.option(
     "--header/--no-header",

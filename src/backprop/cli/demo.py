@@ -23,6 +23,7 @@ from ._common import (
     one_line,
     option_json,
     option_quiet,
+    option_threads,
     plotting_module,
     print_json,
     print_text,
@@ -41,6 +42,7 @@ from .explain import print_seed_example, seed_trace
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="[default: 30, --quick 3]")
 @option_quiet
 @option_json
+@option_threads("from the network's shapes, as train")
 @reports_errors
 def demo(out_dir: str, quick: bool, epochs: int | None, quiet: bool, as_json: bool) -> None:
     """The tour: the seed's worked example explained, then a network trained on handwritten digits.

@@ -15,6 +15,7 @@ from ._common import (
     option_header,
     option_json,
     option_quiet,
+    option_threads,
     print_json,
     print_line,
     reports_errors,
@@ -28,6 +29,7 @@ from ._tables import print_metrics
 @option_header
 @option_quiet
 @option_json
+@option_threads("the BLAS's own setting")
 @reports_errors
 def evaluate(model: str, data: str, header: bool | None, quiet: bool, as_json: bool) -> None:
     """Score MODEL on DATA, which has the target column: loss and accuracy, per-class

@@ -33,6 +33,7 @@ from ._common import (
     option_output,
     option_seed,
     option_sizes,
+    option_threads,
     print_json,
     print_line,
     reports_errors,
@@ -132,6 +133,7 @@ def _show_trace(trace: Trace, fmt: str) -> None:
     help="How to show the trace.",
 )
 @option_json
+@option_threads("the BLAS's own setting")
 @reports_errors
 def explain_command(
     model: str | None,

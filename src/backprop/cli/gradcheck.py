@@ -17,6 +17,7 @@ from ._common import (
     option_loss,
     option_output,
     option_seed,
+    option_threads,
     parse_sizes,
     print_json,
     usage_errors,
@@ -35,6 +36,7 @@ from .explain import random_problem
 @click.option("--samples", default=8, show_default=True, type=click.IntRange(min=1), help="Samples in the batch.")
 @click.option("--tolerance", default=1e-6, show_default=True, type=float, help="Largest relative error that passes.")
 @option_seed
+@option_threads("the BLAS's own setting")
 @option_json
 @usage_errors
 def gradcheck_command(

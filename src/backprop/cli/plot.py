@@ -23,6 +23,7 @@ from ._common import (
     one_line,
     option_header,
     option_json,
+    option_threads,
     plotting_module,
     print_json,
     print_text,
@@ -62,6 +63,7 @@ def _history_source(path: str) -> tuple[Model | None, Network | None, dict[str, 
 @click.option("--output", "-o", "output_path", default=None, help="The image file [default: MODEL-KIND.png].")
 @option_header
 @option_json
+@option_threads("the BLAS's own setting")
 @reports_errors
 def plot(source: str, kind: str, data: str | None, output_path: str | None, header: bool | None, as_json: bool) -> None:
     """Draw a picture of MODEL (a model file) or HISTORY (a JSON file of per-epoch lists).

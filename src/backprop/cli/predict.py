@@ -35,6 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import _terminal
+from .._threads import hold
 from ..heads import Model, load_model, predict_frame
 from ..tabular import Frame, iter_tables
 from ._common import (
@@ -43,6 +44,7 @@ from ._common import (
     note,
     option_header,
     option_quiet,
+    option_threads,
     parse_names,
     reports_errors,
     results_stdout,
@@ -72,6 +74,7 @@ from ._signals import Stop, stop_signals, tell
     "folder of Parquet parts, one per input partition (a Parquet file; else a chunk read here), written by the "
     "workers; the folder appears when every part is written.",
 )
+@option_threads("1, while a second thread reads the next chunk")
 @reports_errors
 def predict(
     model: str,
@@ -177,14 +180,9 @@ def _one_blas_thread() -> Iterator[None]:
     The reading thread (:func:`_read_ahead`) parses the next chunk while the network runs on this
     one: a second BLAS thread spinning beside it makes the forward pass and the reading several
     times slower on few cores (on 2 cores, 1M rows: 1.5 s of forward pass instead of 0.25 s). The predictions written
-    were byte-identical with one thread and with two in our checks.
+    were byte-identical with one thread and with two in our checks. ``--threads N`` holds N instead.
     """
-    try:
-        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped, import-not-found, unused-ignore]
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
+    with hold(1):  # or the count --threads holds already: the process has one
         yield
 
 

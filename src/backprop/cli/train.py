@@ -44,6 +44,7 @@ from ._common import (
     option_header,
     option_json,
     option_quiet,
+    option_threads,
     parse_hidden,
     parse_names,
     print_json,
@@ -183,6 +184,7 @@ from ._tables import print_metrics
 )
 @option_quiet
 @option_json
+@option_threads("from the network's shapes: one per 2M multiply-adds of a step's largest product, up to the CPUs")
 @reports_errors
 def train(
     data: str,
@@ -536,6 +538,7 @@ def _train_json(result: TrainResult) -> dict[str, Any]:
         "stopped_early": result.stopped_early,
         "seconds": _training_seconds(result),
         "kernels": _kernels_json(),
+        "threads": result.history.threads,  # the BLAS threads the epochs ran on (--threads, or the rule)
         "data": data_summary(result),
         "last_epoch": last,
         "test": result.test,

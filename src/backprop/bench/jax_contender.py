@@ -68,7 +68,7 @@ def start_backend(jax: Any, threads: int) -> int | None:
         had started before (or affinity cannot be set on this platform).
     """
     try:
-        from jax._src import xla_bridge  # where JAX keeps its started backends
+        from jax._src import xla_bridge  # type: ignore[import-not-found, unused-ignore]  # its started backends
 
         started = bool(xla_bridge.backends_are_initialized())
     except (ImportError, AttributeError):

@@ -346,8 +346,8 @@ def test_a_fit_readies_the_kernels_of_its_own_precision_alone(monkeypatch: pytes
     net = bp.Network([bp.Dense(8, "relu"), bp.Dense(3, "softmax")], inputs=3, seed=0, dtype=np.float64)
     net.fit(X, y, loss="crossentropy", optimizer=bp.Adam(1e-2), epochs=1, seed=0)
     for name in ("adam", "bias_relu", "softmax_shift", "crossentropy_total", "argmax_hits"):
-        kernel: Any = _kernels.loaded(name)
-        assert kernel is not None
+        kernel: Any = _kernels.loaded(name, np.float64)
+        assert kernel is not None and _kernels.loaded(name, np.float32) is None  # float32: the numpy path
         assert {signature[0].dtype for signature in kernel.signatures} == {numba.float64}, name
 
 

@@ -26,6 +26,7 @@ operations in the same order, so both give bit-identical parameters (see
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -65,14 +66,15 @@ def activations_for(layers: Sequence[Layer]) -> list[Activate]:
     (the same bits, fewer passes), one in a fresh process does not import numba.
     """
     hooks: list[Activate] = [layer.activation.activate for layer in layers]
-    if _kernels.loaded("bias_relu") is None:
+    dtype = _precision(layers)
+    if dtype is None or _kernels.loaded("bias_relu", dtype) is None:
         return hooks
     for l, layer in enumerate(layers):
         kind = type(layer.activation)
         if kind is ReLU:
-            hooks[l] = _bias_relu(_kernel("bias_relu"), hooks[l])
+            hooks[l] = _bias_relu(_kernel("bias_relu", dtype), hooks[l])
         elif kind is Softmax:
-            hooks[l] = _softmax(_kernel("softmax_shift"), _kernel("softmax_normalize"), hooks[l])
+            hooks[l] = _softmax(_kernel("softmax_shift", dtype), _kernel("softmax_normalize", dtype), hooks[l])
     return hooks
 
 
@@ -81,7 +83,7 @@ class CompiledStep(Step):
 
     def __init__(self, layers: Sequence[Layer], loss: Loss, optimizer: Optimizer) -> None:
         super().__init__(layers, loss)
-        kernel = _kernel
+        kernel = functools.partial(_kernel, dtype=_precision(self.layers))  # step_for readied this precision
         self.activate = activations_for(self.layers)
         for l, layer in enumerate(self.layers):
             kind = type(layer.activation)
@@ -140,7 +142,7 @@ class CompiledStep(Step):
 
 def count_correct(output: FloatArray, targets: FloatArray, multilabel: bool) -> int:
     """:func:`backprop.metrics.correct`, by the compiled argmax once the kernels are loaded."""
-    kernel = None if multilabel else _kernels.loaded("argmax_hits")
+    kernel = None if multilabel else _kernels.loaded("argmax_hits", output.dtype)
     if kernel is None:
         return correct(output, targets, multilabel)
     return int(kernel(output, targets))
@@ -156,9 +158,9 @@ def _precision(layers: Sequence[Layer]) -> np.dtype[Any] | None:
     return None
 
 
-def _kernel(name: str) -> Kernel:
-    """The compiled kernel ``name`` (loaded: :func:`step_for` checked)."""
-    kernel = _kernels.loaded(name)
+def _kernel(name: str, dtype: Any) -> Kernel:
+    """The compiled kernel ``name``, ready for ``dtype`` (:func:`step_for` checked)."""
+    kernel = _kernels.loaded(name, dtype)
     if kernel is None:  # the kernels were switched off since step_for looked
         raise RuntimeError(f"the compiled kernel {name!r} is not loaded")
     return kernel

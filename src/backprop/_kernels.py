@@ -95,14 +95,16 @@ def get(name: str) -> Callable[..., Any] | None:
     return None if kernels is None else kernels[name]
 
 
-def loaded(name: str) -> Callable[..., Any] | None:
-    """The compiled kernel ``name`` if the kernels are loaded already, else None.
+def loaded(name: str, dtype: Any) -> Callable[..., Any] | None:
+    """The compiled kernel ``name`` if the kernels are ready for ``dtype`` (None: both precisions) already, else None.
 
-    For the layer and loss kernels: ``fit`` loads the kernels, while a
-    ``predict`` in a fresh process keeps the numpy path and does not pay for
-    importing numba (both paths give the same numbers).
+    For the layer and loss kernels: ``fit`` readies the kernels for its
+    precision, while a ``predict`` in a fresh process, or in the other
+    precision, keeps the numpy path: it neither pays for importing numba nor
+    compiles in the middle of a call (both paths give the same numbers).
     """
-    return _kernels[name] if _kernels else None
+    wanted = _FLOATS if dtype is None else (np.dtype(dtype),)
+    return _kernels[name] if _kernels and _ready.issuperset(wanted) else None
 
 
 @dataclass(frozen=True)

@@ -104,10 +104,10 @@ def ceiling() -> int:
     controller = _control()
     if controller is None:
         return cpus
-    blas = [int(library.num_threads) for library in controller.select(user_api="blas").lib_controllers]
     with _lock:  # while a fit holds a count, the BLAS reports that count, not its own setting
         if _users:
             return cpus
+        blas = [int(library.num_threads) for library in controller.select(user_api="blas").lib_controllers]
     return max(1, min([cpus, *blas]))
 
 

@@ -403,9 +403,11 @@ def rename_new(source: str, target: str) -> None:
         os.mkdir(target)  # FileExistsError if anything is there
         try:
             os.rename(source, target)  # onto the empty folder just made: ours
-        except BaseException:
+        except OSError as error:
             with contextlib.suppress(OSError):
                 os.rmdir(target)
+            if error.errno in (errno.ENOTEMPTY, errno.EEXIST):  # something was put into it meanwhile
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), target) from error
             raise
         return
     os.link(source, target)  # FileExistsError if anything is there
@@ -424,11 +426,17 @@ def _renameat2(source: str, target: str) -> bool:
         call = libc.renameat2
     except (OSError, AttributeError):
         return False
+    call.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    call.restype = ctypes.c_int
+    paths = os.fsencode(source), os.fsencode(target)
+    if any(b"\0" in path for path in paths):
+        raise ValueError("embedded null byte")  # as os.rename says it
     at_cwd = -100  # AT_FDCWD: paths relative to the working folder, as os.rename's
-    if call(at_cwd, os.fsencode(source), at_cwd, os.fsencode(target), _RENAME_NOREPLACE) == 0:
+    if call(at_cwd, paths[0], at_cwd, paths[1], _RENAME_NOREPLACE) == 0:
         return True
     code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS):  # a file system or kernel without the flag
+    # A file system or kernel without the flag, or a sandbox that refuses the system call it does not know.
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EPERM, errno.EOPNOTSUPP):
         return False
     raise OSError(code, os.strerror(code), target)
 

@@ -325,7 +325,7 @@ class RowFile:
         if rows.shape[0] == 0 or self.row_bytes == 0:
             return
         if self._array is not None:
-            kernel = _kernels.loaded("gather_rows")  # the compiled gather fit uses for arrays in memory
+            kernel = _kernels.loaded("gather_rows", out.dtype)  # the compiled gather fit uses for arrays in memory
             if kernel is not None and self._array.dtype == out.dtype:
                 kernel(self._array, rows, out)
             else:

@@ -328,9 +328,11 @@ class Trainer:
 
     def close(self) -> None:
         """End the thread reading batches ahead, if any, and give the BLAS its own thread count back."""
-        if self.reader is not None:
-            self.reader.close()
-        self.threads.__exit__(None, None, None)
+        try:
+            if self.reader is not None:
+                self.reader.close()
+        finally:
+            self.threads.__exit__(None, None, None)
 
     # -- an epoch ----------------------------------------------------------------
 

@@ -432,7 +432,7 @@ class _Run:
                 lost: Exception = error
             try:
                 self.executor.refresh()
-            except ValueLostError as error:
+            except (ValueLostError, OSError) as error:  # no worker left, or the scheduler gone
                 self._lost(epoch, step, error)
         self._lost(epoch, step, lost)
 
@@ -464,8 +464,8 @@ class _Run:
 
         Raises ValueLostError when a value the step sent was lost (see :meth:`_until_sent`).
         """
-        self.executor.hold()
         if len(parts) <= CLIENT_TREE:
+            self.executor.hold()
             summed: Part = tree_sum(self._gather(parts, epoch, step, again=True), add)
             return summed
         count = iter(range(len(parts)))
@@ -473,7 +473,9 @@ class _Run:
         def add_task(left: Any, right: Any) -> Any:
             return self.executor.submit(add, left, right, key=f"{self.key}-{kind}-sum-{epoch}-{step}-{next(count)}")
 
-        [summed] = self._gather([tree_sum(parts, add_task)], epoch, step, again=True)
+        total = tree_sum(parts, add_task)
+        self.executor.hold()  # after the additions are submitted: they go with the next step's hold
+        [summed] = self._gather([total], epoch, step, again=True)
         return summed
 
     def _synchronous_step(self, epoch: int, step: int, sums: EpochSums) -> Part:

@@ -197,13 +197,22 @@ class OnDask:
         :class:`ValueLostError`, and the step is computed again from a new copy.
         """
         targets = sorted(set(self.homes.values()))
-        if not targets:  # no worker had joined when the shards were built
+        # No worker when the shards were built, or a client that may reach only the scheduler (a gateway, a
+        # forwarded port): θ as a task's value, which travels through the scheduler and peers, but travels.
+        if not targets or not self.client.direct_to_workers:
             return self.value(value, key)
         client = self.client
 
         async def send() -> list[dict[str, Any]]:
             sends = [
-                client.scatter({f"{key}-{i}": value}, workers=[worker], direct=True, hash=False, asynchronous=True)
+                client.scatter(
+                    {f"{key}-{i}": value},
+                    workers=[worker],
+                    direct=True,
+                    hash=False,
+                    timeout=SEND_SECONDS,
+                    asynchronous=True,
+                )
                 for i, worker in enumerate(targets)
             ]
             return list(await asyncio.gather(*sends))
@@ -218,10 +227,21 @@ class OnDask:
         return Sent(copies)
 
     def refresh(self) -> None:
-        """The workers there now; a shard whose home is gone gets the ``i mod W``-th of them."""
-        self.workers = sorted(self.client.scheduler_info()["workers"])
+        """The workers running now; a shard whose home is gone (or paused, or retiring) gets the ``i mod W``-th.
+
+        With no worker running, waits :data:`SEND_SECONDS` for one (a nanny restarting the only worker).
+        """
+        for _ in range(2):
+            workers = self.client.scheduler_info()["workers"]
+            self.workers = sorted(name for name, info in workers.items() if info.get("status", "running") == "running")
+            if self.workers:
+                break
+            try:
+                self.client.wait_for_workers(1, timeout=SEND_SECONDS)
+            except (TimeoutError, OSError) as error:
+                raise ValueLostError(f"no worker is left ({type(error).__name__})") from error
         if not self.workers:
-            raise ValueLostError("no worker is left")
+            raise ValueLostError("no worker is running")
         for key, home in self.homes.items():
             if home not in self.workers:
                 self.homes[key] = self.workers[self.index[key] % len(self.workers)]
@@ -291,6 +311,10 @@ class OnDask:
         for handle in handles:
             if isinstance(handle, self.future_type):
                 handle.release()
+
+
+#: Seconds a value may take to reach a worker, or a worker to come back, before the step counts as lost.
+SEND_SECONDS = 10.0
 
 
 class ValueLostError(Exception):

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .._fast import step_for
+from .._threads import hold
 from .._validation import FloatArray
 from ..losses import Loss
 from ..metrics import correct
@@ -92,37 +93,16 @@ def tree_sum(parts: Sequence[Any], combine: Callable[[Any, Any], Any]) -> Any:
 
 # ----------------------------------------------------------- one BLAS thread
 
-_blas = threading.Lock()
-_blas_users = 0
-_blas_limits: Any = None
-_controller: Any = None
-
 
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
-    """BLAS on one thread while any task of this process runs (threadpoolctl's limit is per process).
+    """BLAS on one thread while any task of this process runs, so that a matrix product sums in one order.
 
-    The first task in sets the limit, the last one out restores it: a
-    worker's threads share the process's BLAS. One thread, so that a matrix
-    product sums in the same order whatever the machine's cores.
+    The process's setting, counted with ``fit``'s (:func:`backprop._threads.hold`): the first in sets it,
+    the last out restores it; a ``fit`` already holding another count in this process keeps its count.
     """
-    global _blas_users, _blas_limits, _controller
-    with _blas:
-        if _blas_users == 0:
-            if _controller is None:  # finding the libraries takes milliseconds: once per process
-                from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped, unused-ignore]
-
-                _controller = ThreadpoolController()
-            _blas_limits = _controller.limit(limits=1, user_api="blas")
-        _blas_users += 1
-    try:
+    with hold(1):
         yield
-    finally:
-        with _blas:
-            _blas_users -= 1
-            if _blas_users == 0:
-                _blas_limits.restore_original_limits()
-                _blas_limits = None
 
 
 # ----------------------------------------------------------------- replicas

@@ -678,6 +678,28 @@ def test_fit_runs_on_the_threads_it_chose_and_gives_the_blas_its_setting_back(mo
     X_wide = np.random.default_rng(1).normal(size=(256, 256))
     history = wide.fit(X_wide, X_wide[:, 0] > 0, loss="binary_crossentropy", batch_size=128, callbacks=[Watch()])
     assert history.threads == 2 and seen == [[2] * len(before)] and blas_threads() == before
-    with pytest.raises(bp.ParameterError, match=r"threads must be None .* or an integer >= 1, got 0"):
+    with pytest.raises(bp.ParameterError, match=r"threads must be None .* or an integer from 1 to 1024, got 0"):
         net.fit(X, y, loss="binary_crossentropy", threads=0)
     assert blas_threads() == before
+
+
+def test_a_checkpoint_keeps_the_thread_count_and_resume_uses_it(tmp_path):
+    X = np.random.default_rng(0).normal(size=(64, 3))
+    y = (X[:, 0] > 0).astype(float)
+    path = tmp_path / "run.ckpt"
+
+    def network():
+        return bp.Network([bp.Dense(4, "tanh"), bp.Dense(1, "sigmoid")], inputs=3, seed=0)
+
+    whole = network().fit(X, y, loss="binary_crossentropy", epochs=2, seed=1, threads=2)
+    first = network()
+    first.fit(X, y, loss="binary_crossentropy", epochs=1, seed=1, threads=2, callbacks=[bp.ModelCheckpoint(path)])
+    resumed = network()
+    history = resumed.fit(X, y, loss="binary_crossentropy", epochs=2, resume_from=path)
+    assert history.threads == 2  # the checkpoint's count, not the rule's 1 for these shapes
+    assert history.history["loss"] == whole.history["loss"]
+    saved, state = bp.load_checkpoint(path)
+    assert state["threads"] == 2
+    state["threads"] = 0
+    with pytest.raises(bp.ModelFileError, match="state field 'threads' must be None or an integer from 1 to 1024, got 0"):
+        network().fit(X, y, loss="binary_crossentropy", epochs=2, resume_from=(saved, state))

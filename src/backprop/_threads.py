@@ -54,6 +54,9 @@ from typing import Any
 
 from .errors import ParameterError
 
+#: The most threads ``fit`` takes (beyond any machine's cores; and a C int for the BLAS).
+MAX_THREADS = 1024
+
 #: Multiply-adds of a step's largest matrix product per thread (2²¹: a second thread from about 4M).
 PER_THREAD = 1 << 21
 
@@ -69,8 +72,10 @@ def check_threads(threads: Any) -> int | None:
     """``threads`` as ``fit`` takes it: None (the rule) or an integer ≥ 1."""
     if threads is None:
         return None
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ParameterError(f"threads must be None (chosen from the shapes) or an integer >= 1, got {threads!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
+        raise ParameterError(
+            f"threads must be None (chosen from the shapes) or an integer from 1 to {MAX_THREADS}, got {threads!r}"
+        )
     return int(threads)
 
 

@@ -220,6 +220,7 @@ class TrainingState:
             "history": self.history.state_dict(),
             "callbacks": [{"type": type(c).__name__, "state": c.state_dict()} for c in self.callbacks],
             "partial": self.partial,
+            "threads": self.history.threads,  # the BLAS threads: part of the bits, kept for resume_from
         }
 
 

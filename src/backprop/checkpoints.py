@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ._threads import MAX_THREADS
 from ._validation import FloatArray, is_count, is_finite_number, is_integer, shown, shown_briefly
 from .callbacks import Callback, History, TrainingState
 from .errors import BackpropError, BackpropTypeError, ModelFileError, ParameterError
@@ -44,6 +45,7 @@ class Checkpoint:
     callbacks: list[dict[str, Any]]
     partial: dict[str, Any] | None
     parameters: FloatArray
+    threads: int | None = None  # the BLAS threads the run had (absent from older checkpoints)
 
 
 #: The fields every training state has; ``callbacks`` and ``partial`` may be absent.
@@ -126,6 +128,9 @@ def _check_training_state(state: Any, saved: Network, where: str) -> Checkpoint:
         History().load_state_dict(state["history"])
     except BackpropError as error:
         raise _unusable(where, "history", error) from error
+    threads = state.get("threads")
+    if threads is not None and not (is_count(threads) and 1 <= threads <= MAX_THREADS):
+        raise _field_error(where, "threads", f"None or an integer from 1 to {MAX_THREADS}", threads)
     callbacks = state.get("callbacks", [])
     if not isinstance(callbacks, list):
         raise _field_error(where, "callbacks", "a list", callbacks)
@@ -149,6 +154,7 @@ def _check_training_state(state: Any, saved: Network, where: str) -> Checkpoint:
         callbacks=callbacks,
         partial=_check_partial_fields(state.get("partial"), int(epoch), len(saved.dense_layers), where),
         parameters=saved.parameters,
+        threads=None if threads is None else int(threads),
     )
 
 

@@ -321,8 +321,8 @@ class Trainer:
         self.step_rng = dropout_rng if any(isinstance(layer, Dropout) for layer in net.layers) else None
         self.steps_run = 0  # optimizer steps in this call: the backup is valid once there was one
         self.caller_errors = np.geterr()
-        # The BLAS's threads, from the shapes unless given: last, so that an error above leaves the setting alone.
-        count = wanted if wanted is not None else for_shapes(net.sizes, batch, ceiling())
+        # The BLAS's threads: given, or the checkpoint's, or from the shapes. Last: an error above leaves them alone.
+        count = wanted or (checkpoint and checkpoint.threads) or for_shapes(net.sizes, batch, ceiling())
         self.threads = hold(count)
         history.threads = self.threads.__enter__()
 

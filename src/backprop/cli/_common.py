@@ -23,7 +23,7 @@ import click
 from rich.console import Console
 
 from .. import _terminal
-from .._threads import hold
+from .._threads import MAX_THREADS, hold
 from ..activations import ACTIVATIONS
 from ..errors import BackpropError, MissingDependencyError, SaveError
 from ..losses import LOSSES
@@ -288,7 +288,7 @@ def option_threads(default: str) -> Callable[[Any], Any]:
 
     return click.option(
         "--threads",
-        type=click.IntRange(min=1),
+        type=click.IntRange(min=1, max=MAX_THREADS),
         default=None,
         expose_value=False,
         callback=hold_for_the_command,

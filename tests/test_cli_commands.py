@@ -52,7 +52,7 @@ def models(tmp_path_factory):
 
 
 def test_explain_a_row_of_a_trained_model(models):
-    result = ok(run("explain", models["model"], models["data"], "--row", "3"))
+    result = ok(run("explain", models["model"], models["data"], "--row", "3", "--trace"))
     first = result.stdout.splitlines()[0]
     assert first.startswith(f"{models['data']}, row 3: target '")
     assert "predicted" in first
@@ -62,7 +62,7 @@ def test_explain_a_row_of_a_trained_model(models):
 
 @pytest.mark.parametrize("fmt", ["markdown", "html", "json"])
 def test_explain_formats(models, fmt):
-    result = ok(run("explain", models["model"], models["data"], "--row", "0", "--format", fmt))
+    result = ok(run("explain", models["model"], models["data"], "--row", "0", "--format", fmt, "--trace"))
     if fmt == "json":
         document = json.loads(result.stdout)
         assert document["row"] == 0 and document["target"] in ("a", "b", "c")
@@ -77,7 +77,7 @@ def test_explain_formats(models, fmt):
 
 
 def test_explain_uses_the_training_learning_rate(models):
-    document = json.loads(ok(run("explain", models["model"], models["data"], "--json")).stdout)
+    document = json.loads(ok(run("explain", models["model"], models["data"], "--json", "--trace")).stdout)
     assert document["trace"]["learning_rate"] == 0.01
     document = json.loads(ok(run("explain", models["model"], models["data"], "--json", "--lr", "0.5")).stdout)
     assert document["trace"]["learning_rate"] == 0.5
@@ -87,7 +87,8 @@ def test_explain_errors(models):
     assert "--row must be in 0..239" in error_line(run("explain", models["model"], models["data"], "--row", "240"))
     no_target = models["folder"] / "no_target.csv"
     no_target.write_text("x1,x2,colour\n1,2,red\n")
-    assert "no target column 'kind'" in error_line(run("explain", models["model"], no_target))
+    assert "no target column 'kind'" in error_line(run("explain", models["model"], no_target, "--trace"))
+    assert "predicted" in ok(run("explain", models["model"], no_target)).stdout  # without --trace: why
     result = run("explain", models["model"])
     assert result.exit_code == 2 and "needs DATA too" in result.output
     result = run("explain", models["model"], models["data"], "--example", "seed")

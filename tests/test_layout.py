@@ -38,6 +38,7 @@ CORE = {
     "_memory",
     "_threads",
     "_validation",
+    "attribution",
 }
 
 
@@ -217,12 +218,13 @@ ROWS = {
         "textbook",
     ],
     "storage": ["files", "safetensors_format", "rowfiles", "io"],
-    "training": ["callbacks", "checkpoints", "training", "progress", "explain", "gradcheck"],
+    "training": ["callbacks", "checkpoints", "training", "progress", "explain", "gradcheck", "attribution"],
     "data": ["tabular", "datasets", "dataframes"],
     "applications": [
         "",  # backprop/__init__.py
         "__main__",
         "pipeline",
+        "pipeline_fit",
         "heads",
         "cli",
         "bench",

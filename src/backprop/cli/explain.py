@@ -1,4 +1,9 @@
-"""``backprop explain``: every quantity of one backpropagation step, for a model's row or a worked example.
+"""``backprop explain``: why a model predicted what it did for a row, or every quantity of one backpropagation step.
+
+``explain MODEL DATA --row N`` answers "why this prediction?": the prediction,
+its probabilities and each column's contribution (:mod:`backprop.attribution`).
+``--trace`` (or ``--lr``, ``--format markdown|html``) shows the learner's view
+instead: one backpropagation step on the row, which needs its target.
 
 Also the seed's worked example (:func:`print_seed_example`, shown by ``demo``
 too) and the random networks of ``explain --sizes`` and ``gradcheck``
@@ -15,7 +20,11 @@ from typing import Any
 import click
 import numpy as np
 from numpy.typing import NDArray
+from rich.table import Table
+from rich.text import Text
 
+from .. import _terminal
+from ..attribution import DEFAULT_STEPS, RowExplanation, explain_table_rows
 from ..errors import BackpropError, DataError
 from ..explain import Trace, explain, seed_example
 from ..heads import Model, load_model
@@ -109,6 +118,28 @@ def _show_trace(trace: Trace, fmt: str) -> None:
 @click.argument("model", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.argument("data", required=False)
 @click.option("--row", type=click.IntRange(min=0), default=0, show_default=True, help="The row of DATA (0-based).")
+@click.option(
+    "--trace",
+    "show_trace",
+    is_flag=True,
+    help="MODEL DATA: one backpropagation step on the row (needs its target) instead of why it was predicted; "
+    "--lr and --format markdown|html imply it.",
+)
+@click.option(
+    "--steps",
+    default=DEFAULT_STEPS,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="MODEL DATA: points of the integrated gradients' path integral "
+    "(doubled while the contributions miss the total by more than 1e-3, up to 1024).",
+)
+@click.option(
+    "--top",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="MODEL DATA: columns shown in the table (0: all; --json has all).",
+)
 @click.option("--example", type=click.Choice(["seed", "xor"]), default=None, help="A worked example instead.")
 @option_sizes
 @option_activation
@@ -139,6 +170,9 @@ def explain_command(
     model: str | None,
     data: str | None,
     row: int,
+    show_trace: bool,
+    steps: int,
+    top: int,
     example: str | None,
     sizes: list[int],
     activation: str,
@@ -151,10 +185,11 @@ def explain_command(
     fmt: str,
     as_json: bool,
 ) -> None:
-    """Show every quantity of one backpropagation step, layer by layer.
+    """Why a model predicted what it did for a row, or every quantity of one backpropagation step.
 
     \b
-    backprop explain MODEL DATA --row N   one row of DATA through a trained model
+    backprop explain MODEL DATA --row N   the prediction and each column's contribution to it
+    backprop explain MODEL DATA --row N --trace   one step of backpropagation on the row
     backprop explain --example seed       the seed's 3-2-1 sigmoid network
     backprop explain --example xor        a 2-2-1 network on the four XOR points
     backprop explain --sizes 4,8,3        a random network of these widths
@@ -166,7 +201,10 @@ def explain_command(
     if model is not None:
         if data is None:
             raise click.UsageError("explain MODEL needs DATA too: backprop explain MODEL DATA --row N")
-        _explain_model(model, data, row, learning_rate, fmt)
+        if show_trace or learning_rate is not None or fmt in ("markdown", "html"):
+            _explain_model(model, data, row, learning_rate, fmt)
+        else:
+            _why(model, data, row, steps, top, fmt == "json")
         return
     if example == "seed":
         if fmt == "text":
@@ -208,7 +246,8 @@ def _explain_model(path: str, data: str, row: int, learning_rate: float | None, 
     if not model.pre.has_target(frame):
         raise DataError(
             f"{data} has no target column {model.pre.target.name!r}; "
-            "explain needs the row's target to compute the error"
+            "explain --trace needs the row's target to compute the error (without --trace, explain says why "
+            "the model predicted what it did)"
         )
     y, missing = model.pre.targets(frame)
     if missing.any():
@@ -247,3 +286,79 @@ def _row_context(model: Model, y: NDArray[Any], X: NDArray[Any]) -> dict[str, An
         "target": float(model.pre.target_values(y)[0]),
         "prediction": float(model.pre.target_values(output[:, 0])[0]),
     }
+
+
+# --------------------------------------------------------------------------- why this prediction
+
+
+def _why(path: str, data: str, row: int, steps: int, top: int, as_json: bool) -> None:
+    check_data_argument(data, path, usage="backprop explain MODEL DATA --row N")
+    model = load_model(path)
+    frame = _read_row(data, row)
+    found = explain_table_rows(model.net, model.pre, model.head, frame, steps=steps)[0]
+    target = _target_of(model, frame)
+    if as_json:
+        print_json({"model": path, "data": data, **found.to_dict(), **({} if target is None else {"target": target})})
+        return
+    print_line(
+        f"{data}, row {row}: predicted {_shown(found.prediction)}"
+        + (f" (p = {dict(found.probabilities)[found.prediction]:.4f})" if found.probabilities else "")
+        + ("" if target is None else f"; target {_shown(target)}")
+    )
+    if found.probabilities:
+        ranked = sorted(found.probabilities, key=lambda pair: -pair[1])
+        shown = ", ".join(f"{_shown(label)} {p:.4f}" for label, p in ranked[:TOP_CLASSES])
+        more = len(ranked) - TOP_CLASSES
+        print_line(f"probabilities: {shown}" + (f", and {more} more classes" if more > 0 else ""))
+    print_line(f"why: each column's contribution to {found.explained}, largest first")
+    console.print(_contributions_table(found, top))
+    rest = found.columns[top:] if top else []
+    if rest:
+        print_line(
+            f"... and {len(rest)} more columns, together "
+            f"{sum(c.integrated_gradients for c in rest):+.4f} (--top 0 shows all)"
+        )
+    print_line(
+        f"{found.explained} = {found.value:.6g} for this row, {found.baseline_value:.6g} at the baseline "
+        "(each number column at its training mean, each category column at 1/k per category); "
+        f"the contributions add up to the difference to within {abs(found.gap):.1e} "
+        f"(integrated gradients, {found.steps} steps)"
+    )
+
+
+#: Classes whose probability the text shows (all are in --json).
+TOP_CLASSES = 10
+
+
+def _contributions_table(found: RowExplanation, top: int) -> Table:
+    # Text cells: a column name or a category may hold brackets that rich would read as markup.
+    table = Table(box=None, pad_edge=False)
+    table.add_column("column")
+    table.add_column("value")
+    table.add_column("contribution", justify="right")
+    table.add_column("gradient × input", justify="right")
+    for c in found.columns[:top] if top else found.columns:
+        value = "" if c.value is None else (f"{c.value:.6g}" if isinstance(c.value, float) else c.value)
+        table.add_row(
+            Text(_terminal.shown(c.column)),
+            Text(_terminal.shown(value)),
+            f"{c.integrated_gradients:+.4f}",
+            f"{c.gradient_x_input:+.4f}",
+        )
+    return table
+
+
+def _target_of(model: Model, frame: Frame) -> Any:
+    """The row's target as the file holds it, or None (no target column, or the cell is empty)."""
+    if not model.pre.has_target(frame):
+        return None
+    y, missing = model.pre.targets(frame)
+    if missing.any():
+        return None
+    if model.head.task == "classification":
+        return model.pre.classes[int(y[0])]
+    return float(model.pre.target_values(y)[0])
+
+
+def _shown(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else f"{value:.6g}" if isinstance(value, float) else str(value)

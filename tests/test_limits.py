@@ -222,7 +222,9 @@ def test_unicode_names_through_evaluate_and_explain(unicode_model):
     trace = json.loads(ok(run("explain", unicode_model["model"], unicode_model["data"], "--row", "3", "--json")).stdout)
     assert trace["data"] == str(unicode_model["data"]) and trace["target"] in CLASSES
     first = ok(run("explain", unicode_model["model"], unicode_model["data"], "--row", "3")).stdout.splitlines()[0]
-    assert first.startswith(f"{unicode_model['data']}, row 3: target '")
+    assert first.startswith(f"{unicode_model['data']}, row 3: predicted '") and "; target '" in first  # why
+    trace_first = ok(run("explain", unicode_model["model"], unicode_model["data"], "--row", "3", "--trace")).stdout
+    assert trace_first.startswith(f"{unicode_model['data']}, row 3: target '")  # the learner's step
 
 
 def test_unicode_paths_and_names_in_a_real_process_under_the_c_locale(unicode_model):
@@ -342,7 +344,12 @@ def test_files_with_no_rows_or_one_row_predict(tiny):
     assert lines[0] == "prediction,p_no,p_yes" and len(lines) == 2 and lines[1].split(",")[0] in ("yes", "no")
     assert len(ok(run("predict", tiny / "npz.safetensors", tiny / "one.npz")).stdout.splitlines()) == 2
     assert json.loads(ok(run("evaluate", tiny / "csv.safetensors", tiny / "one.csv", "--json")).stdout)["rows"] == 1
-    assert "one.csv, row 0: target 'yes'" in ok(run("explain", tiny / "csv.safetensors", tiny / "one.csv")).stdout
+    why = ok(run("explain", tiny / "csv.safetensors", tiny / "one.csv")).stdout
+    assert "one.csv, row 0: predicted '" in why and "; target 'yes'" in why
+    assert (
+        "one.csv, row 0: target 'yes'"
+        in ok(run("explain", tiny / "csv.safetensors", tiny / "one.csv", "--trace")).stdout
+    )
 
 
 def test_two_rows_train_only_without_test_and_validation_parts(tiny):

@@ -334,7 +334,8 @@ def test_the_reports_diagram_names_the_columns_one_hot_values_and_classes(tmp_pa
     result = CliRunner().invoke(main, [*args, "--report", str(out)])
     assert result.exit_code == 0, result.output
     assert seen == {"inputs": ["size", "colour=blue", "colour=red"], "outputs": ["cat", "dog", "owl"]}
-    assert out.exists()
+    page = out.read_text()
+    assert "Why these predictions" in page and page.count("<h3>Row ") == 3  # three test rows explained
     seen.clear()  # backprop plot --kind network names them too
     picture = tmp_path / "network.png"
     args = ["plot", str(tmp_path / "m.safetensors"), "--kind", "network", "-o", str(picture)]
@@ -343,3 +344,25 @@ def test_the_reports_diagram_names_the_columns_one_hot_values_and_classes(tmp_pa
     assert picture.exists()
     with pytest.raises(bp.ParameterError, match="input_names must name each of the network's 2 inputs"):
         render_report(**classification_report(input_names=["only one"]))
+
+
+def test_why_these_predictions_is_escaped_and_keeps_the_strongest_columns():
+    explained = {
+        "row": 4,
+        "prediction": HOSTILE,
+        "explained": f"p({HOSTILE})",
+        "value": 0.75,
+        "baseline_value": 0.5,
+        "contributions": [
+            {"column": f"{HOSTILE}{i}", "value": 6.900000095367432, "integrated_gradients": 0.1 / (i + 1),
+             "gradient_x_input": 0.09 / (i + 1)}
+            for i in range(8)
+        ],
+    }  # fmt: skip
+    html = render_report(**classification_report(explanations=[explained]))
+    page = check_self_contained(html)
+    assert "why" in page.ids and HOSTILE not in html
+    assert "Row 4: predicted" in page.all_text and "p(" in page.all_text
+    assert page.all_text.count("6.9 ") + page.all_text.count("6.9\n") >= 1 or "6.9<" in html  # not 6.900000095…
+    assert "6.900000095" not in html
+    assert html.count("+0.1<") == 1 and "+0.0125<" not in html  # six strongest of eight: 0.1/1 … 0.1/6

@@ -139,7 +139,10 @@ def test_predict_notes_and_explain_show_file_text_escaped(hostile, tmp_path):
     assert "new\\x1b]0;t\\x07.csv" in result.stderr
     rows = tmp_path / "rows\x1b[2J.csv"
     rows.write_bytes(Path(hostile["data"]).read_bytes())
-    out = ok(run("explain", hostile["model"], rows, "--row", "0")).output
+    out = ok(run("explain", hostile["model"], rows, "--row", "0")).output  # why: labels and columns escaped
+    assert_inert(out)
+    assert "rows\\x1b[2J.csv, row 0: predicted '" in out
+    out = ok(run("explain", hostile["model"], rows, "--row", "0", "--trace")).output
     assert_inert(out)
     assert "rows\\x1b[2J.csv, row 0: target 'no\\x9b2J'" in out or "rows\\x1b[2J.csv, row 0: target 'yes" in out
 

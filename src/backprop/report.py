@@ -448,6 +448,43 @@ def _boundary(
     )
 
 
+#: Columns shown per explained row: the strongest ones.
+WHY_COLUMNS = 6
+
+
+def _cell(value: Any) -> str:
+    """A raw cell as the user wrote it: a float32 number without its binary tail (6.9, not 6.8999999…)."""
+    return f"{value:.7g}" if isinstance(value, float) else str(value)
+
+
+def _why(explanations: Sequence[Mapping[str, Any]]) -> str:
+    """Each explained row: its prediction and the columns that moved it most (integrated gradients)."""
+    parts = [
+        "<p>Each column's contribution to the prediction of a few test rows: integrated gradients from the "
+        "average training row (each number column at its mean) to this row; they add up to the difference in "
+        "the predicted quantity. Gradient × input is the one-step estimate of the same.</p>"
+    ]
+    for entry in explanations:
+        explained = str(entry.get("explained", "the output"))
+        head = (
+            f"Row {_e(entry.get('row'))}: predicted {_e(entry.get('prediction'))}; "
+            f"{_e(explained)} = {_e(_number(float(entry.get('value', 0.0))))} here, "
+            f"{_e(_number(float(entry.get('baseline_value', 0.0))))} for the average row"
+        )
+        contributions = list(entry.get("contributions", []))[:WHY_COLUMNS]
+        rows = [
+            [
+                (_e(c.get("column")), False),
+                (_e(_cell(c.get("value"))), False),
+                (_e(f"{float(c.get('integrated_gradients', 0.0)):+.4g}"), True),
+                (_e(f"{float(c.get('gradient_x_input', 0.0)):+.4g}"), True),
+            ]
+            for c in contributions
+        ]
+        parts.append(f"<h3>{head}</h3>" + _table(["column", "value", "contribution", "gradient × input"], rows))
+    return "".join(parts)
+
+
 def _trace(trace: Trace | Any, net: Network) -> str:
     intro = (
         "<p>One forward and backward pass for one sample, in the words of the worked example: the layer inputs "
@@ -488,6 +525,7 @@ def render_report(
     title: str = "backprop report",
     input_names: Sequence[object] | None = None,
     output_names: Sequence[object] | None = None,
+    explanations: Sequence[Mapping[str, Any]] | None = None,
 ) -> str:
     """The report as one self-contained HTML document.
 
@@ -523,6 +561,9 @@ def render_report(
         The inputs' names in the network diagram (e.g. ``column`` and ``column=category``), not ``x1``, ….
     output_names : sequence of n_outputs names, optional
         The outputs' names in the network diagram (e.g. the class labels), not ``ŷ1``, ….
+    explanations : sequence of mappings, optional
+        Why a few rows were predicted as they were: ``RowExplanation.to_dict()`` of
+        :func:`backprop.attribution.explain_table_rows`, each shown with its strongest columns.
 
     Returns
     -------
@@ -586,6 +627,8 @@ def render_report(
     if points is not None:
         boundary_title, boundary = _boundary(net, points, transform, labels, figures)
         sections.append(("boundary", boundary_title, boundary))
+    if explanations:
+        sections.append(("why", "Why these predictions", _why(explanations)))
     if trace is not None:
         sections.append(("explain", "One step explained", _trace(trace, net)))
 
@@ -624,6 +667,7 @@ def write_report(
     title: str = "backprop report",
     input_names: Sequence[object] | None = None,
     output_names: Sequence[object] | None = None,
+    explanations: Sequence[Mapping[str, Any]] | None = None,
 ) -> None:
     """Write :func:`render_report` to ``path`` (UTF-8) atomically.
 
@@ -651,6 +695,7 @@ def write_report(
         title=title,
         input_names=input_names,
         output_names=output_names,
+        explanations=explanations,
     )
     atomic_write(path, text.encode("utf-8"))
 

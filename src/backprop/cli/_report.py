@@ -66,7 +66,23 @@ def write_report(result: TrainResult, path: str, title: str) -> None:
         trace=_sample_trace(result),
         title=title,
         **diagram_names(result.pre, result.net.n_outputs),
+        explanations=_explanations(result),
     )
+
+
+#: Test rows whose predictions the report explains.
+EXPLAINED_ROWS = 3
+
+
+def _explanations(result: TrainResult) -> list[dict[str, Any]] | None:
+    """Why the first few test rows were predicted as they were (tables in memory; None out of core)."""
+    from ..attribution import explain_table_rows
+
+    test_rows = result.prepared.rows_test[:EXPLAINED_ROWS]
+    if result.frame is None or not len(test_rows):
+        return None
+    rows = explain_table_rows(result.net, result.pre, result.head, result.frame, rows=test_rows)
+    return [row.to_dict() for row in rows]
 
 
 def diagram_names(pre: Preprocessor, n_outputs: int) -> dict[str, list[str] | None]:

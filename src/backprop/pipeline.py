@@ -24,21 +24,31 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import check_count, check_interval, check_positive, check_positive_int, check_seed, shown
+from ._validation import check_interval, check_positive, check_positive_int, check_seed, shown
 from .activations import ACTIVATIONS
 from .dataframes import frame_of
 from .errors import BackpropTypeError, ParameterError
 from .heads import Head, build_network, build_schedule, choose_head, evaluate_frames, load_model
 from .losses import LOSSES
-from .metrics import Confusion, RegressionSums, classification_summary
-from .network import Network, predict_rows
+from .network import Network
 from .optimizers import OPTIMIZERS, get_optimizer
+from .pipeline_fit import (
+    AUTO,
+    check_class_weight,
+    check_early_stopping,
+    class_weight_indices,
+    early_stopping_callback,
+    early_stopping_record,
+    evaluate_arrays,
+    finite_history,
+    flat_metrics,
+    plain_json,
+)
 from .preprocessing import NotFittedError
 from .schedules import SCHEDULES
 from .tabular import (
@@ -77,6 +87,7 @@ PARAMS = (
     "early_stopping",
     "dropout",
     "l2",
+    "class_weight",
     "seed",
     "standardize",
     "impute",
@@ -85,23 +96,6 @@ PARAMS = (
 )
 #: The hyper-parameters that choose the preprocessing (:func:`~backprop.tabular.prepare_training`'s options).
 PREPARING = ("task", "impute", "missing_category", "standardize", "test_size", "seed")
-
-
-def plain_json(value: Any) -> Any:
-    """Plain JSON values: numpy scalars and arrays as Python numbers and lists, non-finite floats as None."""
-    if isinstance(value, Mapping):
-        return {str(k): plain_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain_json(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return plain_json(value.tolist())
-    if isinstance(value, np.generic):
-        return plain_json(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 # --------------------------------------------------------------------------- the model
@@ -143,11 +137,18 @@ class TabularModel:
     batch_size : int, default 32
     validation : float in [0, 1), default 0.1
         Share of the training rows held out for the validation curves.
-    early_stopping : int or None, default None
-        Stop after this many epochs without improvement of the validation loss.
+    early_stopping : "auto", int or None, default "auto"
+        Stop after this many epochs without improvement of the validation loss
+        (of the training loss without validation), the best epoch's parameters
+        restored. ``"auto"``: with a validation split, a patience of
+        ``max(10, epochs // 10)``; without one, off. None: off.
     dropout : float in [0, 1), default 0.0
     l2 : float, default 0.0
         L2 penalty on the weights.
+    class_weight : "balanced", dict of class label to weight, or None, default None
+        Weights of the classes in the loss: ``"balanced"`` weighs each by
+        ``n_rows / (n_classes * its rows)``; a dict by label (as the target
+        holds them, or their text: ``{"sun": 3}``), others 1.
     seed : int, default 0
         Seeds the split, the network and the batches: the same seed, the same model bit for bit.
     standardize : bool, default True
@@ -167,7 +168,7 @@ class TabularModel:
     head_ : Head
         Task, loss, output activation and units.
     history_ : History
-        Per-epoch metrics of the training run.
+        Per-epoch metrics of the training run (every epoch run, after the kept one too).
     classes_ : ndarray of shape (n_classes,)
         The class labels, as the target held them (classification only).
     feature_names_in_ : list of str
@@ -175,7 +176,9 @@ class TabularModel:
     test_metrics_ : dict or None
         The metrics of the held-out test part (as :meth:`evaluate` gives them); None without one.
     training_ : dict
-        What the run was: data, rows, epochs run, seconds, learning rate, options.
+        What the run was: data, rows, epochs run, seconds, learning rate, options,
+        and ``early_stopping``: which epoch was kept and why (see
+        :func:`~backprop.pipeline_fit.early_stopping_record`; None when off).
     notes_ : list of str
         What reading and preprocessing decided that the user should know.
 
@@ -202,9 +205,10 @@ class TabularModel:
         epochs: int = 50,
         batch_size: int = 32,
         validation: float = 0.1,
-        early_stopping: int | None = None,
+        early_stopping: int | str | None = AUTO,
         dropout: float = 0.0,
         l2: float = 0.0,
+        class_weight: str | Mapping[Any, float] | None = None,
         seed: int = 0,
         standardize: bool = True,
         impute: str | None = None,
@@ -225,6 +229,7 @@ class TabularModel:
         self.early_stopping = early_stopping
         self.dropout = dropout
         self.l2 = l2
+        self.class_weight = class_weight
         self.seed = seed
         self.standardize = standardize
         self.impute = impute
@@ -314,7 +319,7 @@ class TabularModel:
         self.training_["options"] = plain_json({**given, **self.get_params()})
         self.test_metrics_ = None
         if len(prepared.y_test):
-            self.test_metrics_ = _evaluate_arrays(self.network_, self.head_, pre, prepared.X_test, prepared.y_test)
+            self.test_metrics_ = evaluate_arrays(self.network_, self.head_, pre, prepared.X_test, prepared.y_test)
         return self
 
     def _check_params(self) -> None:
@@ -341,8 +346,8 @@ class TabularModel:
             check_positive(self.lr, "lr")
         check_positive_int(self.epochs, "epochs")
         check_positive_int(self.batch_size, "batch_size")
-        if self.early_stopping is not None:
-            check_count(self.early_stopping, "early_stopping")
+        check_early_stopping(self.early_stopping)
+        check_class_weight(self.class_weight)  # the labels are checked against the classes once they are known
         for name in ("validation", "dropout", "test_size"):
             check_interval(getattr(self, name), name, 0.0, 1.0)
         check_interval(self.l2, "l2", 0.0, None)
@@ -375,8 +380,6 @@ class TabularModel:
         fit: Callable[..., History] | None = None,
     ) -> None:
         """Choose the head, build the network and train it on the training rows; set the fitted attributes."""
-        from .callbacks import EarlyStopping
-
         head = choose_head(pre, self.loss, self.output)
         net = build_network(pre.n_inputs, list(self.hidden), self.activation, self.dropout, head, self.seed)
         optimizer = get_optimizer(self.optimizer, lr=self.lr)
@@ -387,9 +390,9 @@ class TabularModel:
             n_groups = len(np.unique(y_train)) if pre.task == "classification" else 1
             check_held_out(source, validation, len(y_train), n_groups, option="--validation", part="validation")
         schedule = build_schedule(self.schedule, self.epochs, validation is not None)
-        early = None
-        if self.early_stopping is not None:
-            early = EarlyStopping(monitor="val_loss" if validation else "loss", patience=self.early_stopping)
+        early = early_stopping_callback(self.early_stopping, self.epochs, validation is not None)
+        class_weight = class_weight_indices(self.class_weight, pre.task, pre.classes)
+        weighted: dict[str, Any] = {} if class_weight is None else {"class_weight": class_weight}  # fit=: none
         began = time.perf_counter()
         train = net.fit if fit is None else partial(fit, net, prepared=prepared, pre=pre)
         with while_fitting or contextlib.nullcontext():
@@ -406,6 +409,7 @@ class TabularModel:
                 callbacks=[*([early] if early is not None else []), *callbacks],
                 seed=self.seed,
                 resume_from=resume_from,
+                **weighted,
             )
         seconds = time.perf_counter() - began
         self.network_, self.preprocessor_, self.head_, self.history_ = net, pre, head, history
@@ -419,6 +423,10 @@ class TabularModel:
             "dropped_rows": prepared.n_dropped,
             "epochs_run": len(history),
             "stopped_early": self.stopped_early_,
+            "early_stopping": early_stopping_record(
+                early, history, self.epochs, "val_loss" if validation else "loss", self.early_stopping == AUTO
+            ),
+            "class_weight": plain_json(self.class_weight),
             "seconds": seconds,
             "learning_rate": learning_rate,
             "options": {},
@@ -533,7 +541,7 @@ class TabularModel:
             "classes": pre.classes if pre.task == "classification" else None,
             "feature_names": [f.name for f in pre.features],
             "input_names": pre.input_names,
-            "history": _finite_history(self.history_.history),
+            "history": finite_history(self.history_.history),
             "training": self.training_,
             "metrics": {"test": plain_json(flat_metrics(test)) if test else None},
         }
@@ -585,40 +593,6 @@ class TabularModel:
         return model
 
 
-def _finite_history(history: Mapping[str, Sequence[float]]) -> dict[str, list[float | None]]:
-    return {k: [float(v) if math.isfinite(v) else None for v in values] for k, values in history.items()}
-
-
-def flat_metrics(metrics: Mapping[str, Any] | None) -> dict[str, int | float]:
-    """The scalar metrics (no per-class table, no matrix)."""
-    if not metrics:
-        return {}
-    return {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-
-
-def _evaluate_arrays(net: Network, head: Head, pre: Preprocessor, X: Any, y: NDArray[Any]) -> dict[str, Any]:
-    """Test metrics, read in chunks of the rows ``predict`` computes at once: the same bits for an
-    array in memory and a matrix on disk; one chunk's loss is :meth:`Network.loss` itself."""
-    n = len(y)
-    rows = predict_rows(net.layers, n, net.dtype)
-    confusion = Confusion(head.n_classes) if head.task == "classification" else None
-    sums = RegressionSums()
-    loss_sum = 0.0
-    for start in range(0, n, rows):
-        X_part, y_part = np.asarray(X[start : start + rows]), y[start : start + rows]
-        output = net.predict(X_part)
-        part_loss = net.loss(X_part, head.targets(y_part), head.loss)
-        loss_sum += part_loss * len(y_part)
-        if confusion is not None:
-            confusion.add(y_part, head.classes(output))
-        else:
-            sums.add(pre.target_values(y_part), pre.target_values(output[:, 0]))
-    loss = part_loss if rows >= n else loss_sum / n
-    if confusion is not None:
-        return classification_summary(confusion, loss, pre.classes)
-    return sums.summary(loss)
-
-
 # --------------------------------------------------------------------------- `backprop train`'s run
 
 
@@ -647,9 +621,10 @@ class TrainOptions:
     epochs: int = 50
     batch_size: int = 32
     validation: float = 0.1
-    early_stopping: int | None = None
+    early_stopping: int | str | None = AUTO  # "auto": on with a validation split; None: off
     dropout: float = 0.0
     l2: float = 0.0
+    class_weight: str | dict[str, float] | None = None  # "balanced" or by label as the user spells it
     seed: int = 0
     standardize: bool = True
     impute: str | None = None
@@ -769,7 +744,7 @@ def run_training(
     interrupted = len(history) < options.epochs and not model.stopped_early_
     test = None
     if len(y_test) and not interrupted:
-        test = _evaluate_arrays(model.network_, model.head_, pre, X_test, y_test)
+        test = evaluate_arrays(model.network_, model.head_, pre, X_test, y_test)
     model.test_metrics_ = test
     seconds, learning_rate = float(model.training_["seconds"]), float(model.training_["learning_rate"])
     return TrainResult(

@@ -94,6 +94,36 @@ def _confusions_table(confusion: Mapping[str, Any], limit: int = TABLE_CLASSES) 
     return table, max(0, len(wrong) - limit)
 
 
+def never_predicted(metrics: Mapping[str, Any]) -> list[tuple[Any, int]]:
+    """The classes of the rows scored that the model never predicted, with their rows, the most rows first.
+
+    Empty for regression metrics. Read from the confusion matrix (its predicted columns).
+    """
+    confusion = metrics.get("confusion_matrix")
+    if not isinstance(confusion, Mapping):
+        return []
+    cells, labels = _confusion_cells(confusion), confusion["labels"]
+    support = np.bincount(cells[:, 0], weights=cells[:, 2], minlength=len(labels)).astype(np.int64)
+    predicted = np.bincount(cells[:, 1], weights=cells[:, 2], minlength=len(labels))
+    missed = np.flatnonzero((support > 0) & (predicted == 0))
+    order = missed[np.argsort(-support[missed], kind="stable")]
+    return [(labels[i], int(support[i])) for i in order.tolist()]
+
+
+def never_predicted_notes(metrics: Mapping[str, Any], hint: str | None, limit: int = 3) -> list[str]:
+    """``note: class 'sun' (12 test rows) was never predicted; HINT``: a line per class, or past ``limit``
+    classes one line naming the ``limit`` with the most rows."""
+    missed = never_predicted(metrics)
+    rows = [f"{str(label)!r} ({n} test row{'s' if n != 1 else ''})" for label, n in missed]
+    if len(missed) > limit:
+        lines = [f"note: {len(missed):,} classes were never predicted, among them {', '.join(rows[:limit])}"]
+    else:
+        lines = [f"note: class {row} was never predicted" for row in rows]
+    if lines and hint:
+        lines[-1] += f"; {hint}"
+    return lines
+
+
 def print_metrics(metrics: Mapping[str, Any], loss_name: str) -> None:
     """The metrics table, then per class and the confusions (summarized past :data:`TABLE_CLASSES` classes)."""
     console.print(_metrics_table(metrics, loss_name))

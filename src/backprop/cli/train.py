@@ -10,6 +10,7 @@ Imports click and the CLI's shared modules; the training itself is
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shlex
 from typing import Any
@@ -57,7 +58,33 @@ from ._common import (
 from ._files import check_writable, distinct_files
 from ._report import data_summary, write_outputs
 from ._signals import Stop, TrainMonitor, progress_bar, stop_signals, tell
-from ._tables import print_metrics
+from ._tables import never_predicted, never_predicted_notes, print_metrics
+
+
+def parse_class_weight(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> str | dict[str, float] | None:
+    """``--class-weight balanced`` or ``--class-weight sun=3,snow=5`` (labels as the data spells them; a label
+    may hold ``=``: the weight follows the last one). The labels are checked once the classes are known."""
+    if value is None or value.strip() == "balanced":
+        return None if value is None else "balanced"
+    weights: dict[str, float] = {}
+    for part in value.split(","):
+        label, equals, text = part.rpartition("=")
+        label = label.strip()
+        try:
+            weight = float(text) if equals and label else math.nan
+        except ValueError:
+            weight = math.nan
+        if not math.isfinite(weight) or weight < 0:
+            raise click.BadParameter(
+                f"expected balanced, or LABEL=WEIGHT pairs with weights >= 0 such as sun=3,snow=5; got {part!r} "
+                f"in {value!r}"
+            )
+        if label in weights:
+            raise click.BadParameter(f"the class {label!r} is given twice in {value!r}")
+        weights[label] = weight
+    return weights
 
 
 @click.command(name="train")
@@ -108,10 +135,25 @@ from ._tables import print_metrics
     type=click.IntRange(min=0),
     default=None,
     metavar="N",
-    help="Stop after N epochs without improvement of the validation loss.",
+    help="Stop after N epochs without improvement of the validation loss (of the training loss with "
+    "--validation 0) and keep the best epoch [default: with a validation split, N = max(10, EPOCHS // 10)].",
+)
+@click.option(
+    "--no-early-stopping",
+    is_flag=True,
+    default=False,
+    help="Train every epoch and keep the last, even when the validation loss stopped improving.",
 )
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
 @click.option("--l2", type=click.FloatRange(min=0), default=0.0, show_default=True, help="L2 penalty on the weights.")
+@click.option(
+    "--class-weight",
+    default=None,
+    callback=parse_class_weight,
+    metavar="balanced|LABEL=W,...",
+    help="Weigh the classes in the loss: balanced (each class as much as the others, for rare classes), or "
+    "weights by label, e.g. sun=3,snow=5 (others 1).",
+)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--standardize/--no-standardize", default=True, show_default=True, help="Scale numeric columns.")
 @click.option(
@@ -203,8 +245,10 @@ def train(
     batch_size: int,
     validation: float,
     early_stopping: int | None,
+    no_early_stopping: bool,
     dropout: float,
     l2: float,
+    class_weight: str | dict[str, float] | None,
     seed: int,
     standardize: bool,
     impute: str | None,
@@ -245,6 +289,8 @@ def train(
     """
     ctx = click.get_current_context()
     check_data_argument(data)
+    if no_early_stopping and early_stopping is not None:
+        raise click.UsageError("--early-stopping N and --no-early-stopping contradict each other: give one")
     options = TrainOptions(
         data=data,
         target=target,
@@ -261,9 +307,10 @@ def train(
         epochs=epochs,
         batch_size=batch_size,
         validation=validation,
-        early_stopping=early_stopping,
+        early_stopping=None if no_early_stopping else ("auto" if early_stopping is None else early_stopping),
         dropout=dropout,
         l2=l2,
+        class_weight=class_weight,
         seed=seed,
         standardize=standardize,
         impute=impute,
@@ -441,7 +488,12 @@ def _cluster_options(
         if stored is not None:
             raise click.UsageError("the checkpoint was trained on a Dask cluster: give --scheduler to resume it")
         return None
-    for flag, problem in (("--l2", options.l2 > 0), ("--schedule", options.schedule != "constant")):
+    problems = (
+        ("--l2", options.l2 > 0),
+        ("--schedule", options.schedule != "constant"),
+        ("--class-weight", options.class_weight is not None),
+    )
+    for flag, problem in problems:
         if problem:
             raise click.UsageError(f"{flag} is not available with --scheduler: distributed training has none")
     chosen: dict[str, Any] = {"shards": shards, "sync_every": sync_every}
@@ -503,13 +555,14 @@ def _merge_resume(
     if not isinstance(stored, dict) or "preprocessing" not in cli_state:
         raise ModelFileError(f"{path}: state field 'cli.options' is missing or broken")
     for name in RESUMABLE:
-        if name == "missing_category":  # a checkpoint written before the option: it was off
-            stored.setdefault(name, False)
+        if name in ("missing_category", "class_weight"):  # a checkpoint written before the option: it was off
+            stored.setdefault(name, False if name == "missing_category" else None)
         if name not in stored:
             raise ModelFileError(f"{path}: state field 'cli.options.{name}' is missing")
-        source = ctx.get_parameter_source(name)
+        flags = (name, "no_early_stopping") if name == "early_stopping" else (name,)
+        given_here = any(ctx.get_parameter_source(flag) == click.core.ParameterSource.COMMANDLINE for flag in flags)
         given = plain_json(getattr(options, name))
-        if source != click.core.ParameterSource.COMMANDLINE:
+        if not given_here:
             value = stored[name]
             setattr(options, name, value)
         elif given != stored[name] and name not in CHANGEABLE:
@@ -536,14 +589,32 @@ def _train_json(result: TrainResult) -> dict[str, Any]:
         "output": result.head.output,
         "epochs_run": len(result.history),
         "stopped_early": result.stopped_early,
+        "early_stopping": result.model.training_.get("early_stopping"),  # which epoch was kept, and why
+        "class_weight": result.options.class_weight,
         "seconds": _training_seconds(result),
         "kernels": _kernels_json(),
         "threads": result.history.threads,  # the BLAS threads the epochs ran on (--threads, or the rule)
         "data": data_summary(result),
         "last_epoch": last,
         "test": result.test,
+        "never_predicted": None if result.test is None else [label for label, _ in never_predicted(result.test)],
         "notes": result.notes,
     }
+
+
+def kept_line(record: dict[str, Any] | None) -> str | None:
+    """``kept epoch 23 of 50: best val_loss 0.4120; stopped after 11 epochs without improvement (patience 10)``
+    from the model's ``training.early_stopping`` record; None when early stopping was off."""
+    if not record:
+        return None
+    best = "nan" if record["best"] is None else f"{record['best']:.4f}"
+    line = f"kept epoch {record['kept_epoch']} of {record['epochs']}: best {record['monitor']} {best}"
+    if record["stopped_epoch"] is not None:
+        waited = record["stopped_epoch"] - record["kept_epoch"]
+        return line + f"; stopped after {waited} epochs without improvement (patience {record['patience']})"
+    if record["restored"]:
+        return line + f"; the {record['epochs_run'] - record['kept_epoch']} epochs after it did not improve on it"
+    return line
 
 
 #: Seconds of loading the compiled kernels worth a line of the summary (compiling them always is).
@@ -606,10 +677,16 @@ def _print_train_summary(result: TrainResult) -> None:
         )
     elif kernels is not None and kernels.seconds >= _NOTICEABLE:
         print_line(f"          loaded the compiled kernels in {kernels.seconds:.1f} s")
+    kept = kept_line(result.model.training_.get("early_stopping"))
+    if kept is not None:
+        print_line(f"          {kept}")
     if result.test is not None:
         print_text()
         print_line(f"test part ({result.test['rows']} rows):")
         print_metrics(result.test, result.head.loss)
+        hint = "try --class-weight balanced" if o.class_weight is None else None
+        for line in never_predicted_notes(result.test, hint):
+            print_line(line)
     print_text()
     print_line(f"saved     {o.out}")
     if o.report:

@@ -701,5 +701,7 @@ def test_a_checkpoint_keeps_the_thread_count_and_resume_uses_it(tmp_path):
     saved, state = bp.load_checkpoint(path)
     assert state["threads"] == 2
     state["threads"] = 0
-    with pytest.raises(bp.ModelFileError, match="state field 'threads' must be None or an integer from 1 to 1024, got 0"):
+    with pytest.raises(
+        bp.ModelFileError, match="state field 'threads' must be None or an integer from 1 to 1024, got 0"
+    ):
         network().fit(X, y, loss="binary_crossentropy", epochs=2, resume_from=(saved, state))

@@ -243,6 +243,10 @@ def test_decision_boundary_softmax_with_transform_and_labels():
     # the regions cover the points with a margin
     x0, x1, y0, y1 = ax.get_images()[0].get_extent()
     assert x0 < X[:, 0].min() and x1 > X[:, 0].max() and y0 < X[:, 1].min() and y1 > X[:, 1].max()
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x1", "x2")
+    # The features' names, as the data names them.
+    named = plotting.plot_decision_boundary(small_net(), X, y, axes=["petal length", "width $"])
+    assert (named.axes[0].get_xlabel(), named.axes[0].get_ylabel()) == ("petal length", "width \\$")
 
 
 def test_decision_boundary_one_sigmoid_output_thresholds_at_half():

@@ -429,6 +429,7 @@ def _boundary(
     transform: Callable[..., Any] | None,
     labels: Sequence[str] | None,
     figures: _Figures,
+    axes: Sequence[str] | None = None,
 ) -> tuple[str, str]:
     X, y = np.asarray(points[0]), np.asarray(points[1])
     regression = net.n_outputs == 1 and net.layers[-1].activation.name != "sigmoid"
@@ -442,7 +443,7 @@ def _boundary(
         else "Background: the class the network predicts at each point; dots: the data, coloured by true class."
     )
     return title, figures.embed(
-        lambda: figures.plotting.plot_decision_boundary(net, X, y, transform=transform, labels=labels),
+        lambda: figures.plotting.plot_decision_boundary(net, X, y, transform=transform, labels=labels, axes=axes),
         title.lower(),
         caption,
     )
@@ -625,7 +626,8 @@ def render_report(
         ("metrics", "Metrics", _metrics(metrics, confusion, per_class, figures)),
     ]
     if points is not None:
-        boundary_title, boundary = _boundary(net, points, transform, labels, figures)
+        axes = [str(name) for name in input_names] if input_names is not None and len(input_names) == 2 else None
+        boundary_title, boundary = _boundary(net, points, transform, labels, figures, axes)
         sections.append(("boundary", boundary_title, boundary))
     if explanations:
         sections.append(("why", "Why these predictions", _why(explanations)))

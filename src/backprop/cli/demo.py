@@ -30,7 +30,7 @@ from ._common import (
     progress_wanted,
     reports_errors,
 )
-from ._report import write_report
+from ._report import diagram_names, write_report
 from ._signals import Stop, TrainMonitor, progress_bar
 from ._tables import confusion_table
 from .explain import print_seed_example, seed_trace
@@ -132,11 +132,12 @@ def demo(out_dir: str, quick: bool, epochs: int | None, quiet: bool, as_json: bo
 def _demo_pictures(result: TrainResult, out_dir: str) -> list[str]:
     plotting = plotting_module()
     history = result.history.history
+    names = diagram_names(result.pre, result.net.n_outputs)  # the inputs as the data names them
     written = []
     pictures: list[tuple[str, Callable[[], Any]]] = [
         ("curves.png", lambda: plotting.plot_history(history)),
         ("grad-norms.png", lambda: plotting.plot_gradient_norms(history)),
-        ("network.png", lambda: plotting.plot_network(result.net)),
+        ("network.png", lambda: plotting.plot_network(result.net, names["input_names"], names["output_names"])),
     ]
     test = result.test
     if test and "confusion_matrix" in test:

@@ -134,7 +134,12 @@ def plot(source: str, kind: str, data: str | None, output_path: str | None, head
                 )
             points, classes = _raw_points(model, data, header)
             figure = plotting.plot_decision_boundary(
-                model.net, points, classes, transform=model.pre.numeric_transform, labels=labels
+                model.net,
+                points,
+                classes,
+                transform=model.pre.numeric_transform,
+                labels=labels,
+                axes=[feature.name for feature in features],
             )
     ensure_folder(output_path)
     plotting.save_figure(figure, output_path)

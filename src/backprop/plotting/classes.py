@@ -27,6 +27,7 @@ def plot_decision_boundary(
     y: Any,
     transform: Callable[[NDArray[Any]], NDArray[Any]] | None = None,
     labels: Sequence[str] | None = None,
+    axes: Sequence[str] | None = None,
 ) -> Figure:
     """The regions a classifier assigns to each class, with the data on top.
 
@@ -45,6 +46,8 @@ def plot_decision_boundary(
         ``(m, n_inputs)``, e.g. ``Standardizer.transform``. Default: none.
     labels : sequence of str, optional
         The name of each class index, for the legend.
+    axes : (str, str), optional
+        The two features' names, for the axes [default: x1, x2].
 
     Returns
     -------
@@ -147,8 +150,9 @@ def plot_decision_boundary(
         ax.legend(fontsize="small", loc="best", framealpha=0.85)
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])
-    ax.set_xlabel("x1")
-    ax.set_ylabel("x2")
+    x_name, y_name = ("x1", "x2") if axes is None else (plain(axes[0]), plain(axes[1]))
+    ax.set_xlabel(x_name)
+    ax.set_ylabel(y_name)
     return fig
 
 

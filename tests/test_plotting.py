@@ -210,6 +210,10 @@ def test_network_names_its_inputs_and_outputs_in_the_users_words():
     assert "no" in texts and "yes" in texts and "ŷ1" not in texts
     with pytest.raises(bp.ParameterError, match="inputs must name each of the network's 40 inputs, got 3 names"):
         plotting.plot_network(net, inputs=["a", "b", "c"])
+    with pytest.raises(bp.ParameterError, match="inputs must name each of the network's 40 inputs, got a string"):
+        plotting.plot_network(net, inputs="abc")
+    generated = plotting.plot_network(net, inputs=(f"g{i}" for i in range(40)))  # any iterable
+    assert "g3" in [t.get_text() for t in generated.axes[0].texts]
 
 
 def test_network_rejects_other_objects():

@@ -573,7 +573,7 @@ def _warm(kernels: dict[str, Callable[..., Any]], dtype: np.dtype[Any]) -> bool:
             _call_each(kernels, dtype.type)
     except Exception:  # numba broken at compile (LLVM out of memory, ...): numpy does the same work
         return False
-    _made.extend(kernel for kernel in (*kernels.values(), _argmax) if kernel not in _made)
+    _made.extend(kernel for kernel in (*kernels.values(), _argmax, _exp_nonpositive) if kernel not in _made)
     return True
 
 

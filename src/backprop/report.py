@@ -578,6 +578,9 @@ def render_report(
             raise BackpropTypeError(f"{name} must be a mapping of names to values, got {type(value).__name__}")
     if transform is not None and not callable(transform):
         raise BackpropTypeError(f"transform must be callable or None, got {type(transform).__name__}")
+    # Any iterable of names (a generator too), read once; a string is refused below.
+    input_names = input_names if input_names is None or isinstance(input_names, str) else list(input_names)
+    output_names = output_names if output_names is None or isinstance(output_names, str) else list(output_names)
     for what, names, size in (("input", input_names, net.n_inputs), ("output", output_names, net.n_outputs)):
         if names is not None and (isinstance(names, str) or len(names) != size):
             raise ParameterError(f"{what}_names must name each of the network's {size} {what}s, got {names!r:.80}")

@@ -46,6 +46,8 @@ def _names(names: Sequence[object] | None, size: int, what: str) -> list[str] | 
     """``names`` as labels for ``size`` units (None: none given), or ParameterError when they do not fit."""
     if names is None:
         return None
+    if not isinstance(names, str):
+        names = list(names)  # any iterable, a generator too
     if isinstance(names, str) or len(names) != size:
         count = "a string" if isinstance(names, str) else f"{len(names)} names"
         raise ParameterError(f"{what} must name each of the network's {size} {what}, got {count}")

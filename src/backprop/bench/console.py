@@ -1,4 +1,5 @@
-"""The ``backprop bench`` click command, its tables (rich) and the JSON file; ``--data`` and ``--distributed`` too.
+"""The ``backprop bench`` click command, its tables (rich) and the JSON file; ``--data``, ``--distributed`` and
+``--tabular`` too.
 
 :data:`command` is what ``backprop`` registers; :func:`main` is ``python -m backprop.bench``.
 """
@@ -21,6 +22,8 @@ from .data_runners import DATA_WORKLOADS, data_has_errors, run_data
 from .data_workloads import QUICK_SIZES, DataSizes
 from .distributed_runners import QUICK_DISTRIBUTED, DistributedSizes, distributed_has_errors, run_distributed
 from .runners import has_errors, run
+from .tabular_runners import CONTENDERS as TABULAR_CONTENDERS
+from .tabular_runners import REFERENCE, TABLES, run_tabular, tabular_has_errors
 from .workloads import WORKLOADS
 
 
@@ -304,6 +307,78 @@ def render_distributed(results: dict[str, Any], console: Console) -> None:
     console.print(f"{results['seconds']:.1f} s in all" + ("" if start is None else f"; cluster start {start:.1f} s"))
 
 
+def _score(value: float | None, std: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.4f}" + ("" if not std else f" ±{std:.3f}")
+
+
+def render_tabular(results: dict[str, Any], console: Console) -> None:
+    """Print the results of ``backprop bench --tabular``: score, fit time and rank per table; mean ranks and gaps."""
+    machine, seeds = results["machine"], results["seeds"]
+    console.print(
+        f"[bold]backprop bench --tabular[/bold] {results['version']}: {len(seeds)} seed{'s' * (len(seeds) != 1)} × "
+        f"{1 - results['test_size']:.0%}/{results['test_size']:.0%} splits (stratified for classes)"
+        f"{' [yellow](--quick: the figures mean nothing)[/yellow]' if results['quick'] else ''}; "
+        f"numpy {machine['numpy']}, scikit-learn {machine['sklearn'] or 'missing'}, pandas "
+        f"{machine['pandas'] or 'missing'}; {machine['available_cpus']} CPUs",
+        soft_wrap=True,
+    )
+    table = Table(
+        title="test score (accuracy for classes, R² for numbers; mean ± std over the seeds), fit seconds "
+        "(reading the CSV to the fitted model, mean), epochs or iterations run (mean), rank per table",
+        title_justify="left",
+    )
+    for column in ("table", "rows × cols", "contender", "score", "fit s", "epochs", "rank", "note"):
+        table.add_column(column, justify="left" if column in ("table", "contender", "note") else "right")
+    for name, entry in results["tables"].items():
+        if entry["status"] != "ok":
+            style = "yellow" if entry["status"] == "missing" else "red"
+            table.add_row(name, "", "", f"[{style}]{entry['status']}[/{style}]", "", "", "", entry["reason"] or "")
+            table.add_section()
+            continue
+        shape = f"{entry['rows']} × {entry['features']}"
+        about = entry["metric"] + (f", {entry['classes']} classes" if entry["classes"] else "")
+        extras = [about]
+        if entry["text_columns"]:
+            extras.append(f"text: {', '.join(entry['text_columns'])}")
+        if entry["missing_cells"]:
+            extras.append(f"{entry['missing_cells']} missing cells")
+        first = True
+        for contender, result in entry["contenders"].items():
+            label, size, note = (name, shape, "; ".join(extras)) if first else ("", "", "")
+            first = False
+            status = _status_cell(result)
+            if status is not None:
+                table.add_row(label, size, contender, status, "", "", "", result["reason"] or "")
+                continue
+            rank = "" if result["rank"] is None else f"{result['rank']:g}"
+            if result["options"]:
+                note = f"{note}; {result['options']}" if note else result["options"]
+            table.add_row(
+                label, size, contender, _score(result["score"], result["score_std"]),
+                "" if result["seconds"] is None else _seconds(result["seconds"]),
+                f"{sum(result['iterations']) / len(result['iterations']):.0f}" if result["iterations"] else "",
+                rank, note,
+            )  # fmt: skip
+        table.add_section()
+    console.print(table)
+    summary = results["summary"]
+    marks = Table(title=f"over the {len(summary['tables_ranked'])} tables every contender scored", title_justify="left")
+    for column in ("contender", "mean rank", "first on", f"mean gap to {REFERENCE}"):
+        marks.add_column(column, justify="left" if column == "contender" else "right")
+    for contender in TABULAR_CONTENDERS:
+        rank, gap = summary["mean_rank"][contender], summary["mean_gap"][contender]
+        marks.add_row(
+            contender,
+            "" if rank is None else f"{rank:.2f}",
+            str(summary["wins"][contender]),
+            "" if gap is None else f"{gap:+.4f}",
+        )
+    console.print(marks)
+    console.print(f"{results['seconds']:.1f} s in all")
+
+
 def write_json(results: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Write ``results`` as JSON (NaN and infinity become null)."""
 
@@ -346,6 +421,23 @@ def write_json(results: dict[str, Any], path: str | os.PathLike[str]) -> None:
     is_flag=True,
     help="Time backprop.distributed on a LocalCluster of 2 workers instead (issue 16's figures).",
 )
+@click.option(
+    "--tabular",
+    "tabular_mode",
+    is_flag=True,
+    help="Score backprop's default tabular training against scikit-learn's MLP and HistGradientBoosting on real "
+    "tables instead (issue 19's suite).",
+)
+@click.option(
+    "--tabular-table",
+    "tabular_tables",
+    multiple=True,
+    type=click.Choice(list(TABLES)),
+    help="With --tabular: run this table (repeatable) [default: all; --quick: iris, diabetes].",
+)
+@click.option(
+    "--tabular-seeds", type=click.IntRange(min=1), default=None, help="With --tabular: splits [5, --quick 1]."
+)
 @click.option("--spark", is_flag=True, help="With --distributed: also Spark MLlib's MLPC and Network.fit.")
 @click.option(
     "--data-workload",
@@ -383,6 +475,9 @@ def command(
     json_path: str | None,
     data_mode: bool,
     distributed_mode: bool,
+    tabular_mode: bool,
+    tabular_tables: tuple[str, ...],
+    tabular_seeds: int | None,
     spark: bool,
     data_workloads: tuple[str, ...],
     data_rows: int | None,
@@ -396,7 +491,8 @@ def command(
 ) -> None:
     """Time backprop against JAX, PyTorch, scikit-learn and the GEMM limit (DESIGN.md §4), or with --data
     its reading, predicting and out-of-core training against pyarrow and pandas (issue 15's figures),
-    or with --distributed its data-parallel training on a LocalCluster (issue 16's figures).
+    or with --distributed its data-parallel training on a LocalCluster (issue 16's figures),
+    or with --tabular its default tabular training against scikit-learn on real tables (issue 19's suite).
 
     Unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for this command to measure a
     current numpy at full speed:
@@ -413,7 +509,15 @@ def command(
         raise click.UsageError("--busy runs beside the training workloads W1-W4: not with --data or --distributed")
     if spark and not distributed_mode:
         raise click.UsageError("--spark measures Spark against backprop.distributed: give --distributed too")
-    if distributed_mode:
+    if tabular_mode and (data_mode or distributed_mode or busy or spark):
+        raise click.UsageError("--tabular is a mode of its own: not with --data, --distributed, --busy or --spark")
+    if (tabular_tables or tabular_seeds is not None) and not tabular_mode:
+        raise click.UsageError("--tabular-table and --tabular-seeds choose the tabular suite: give --tabular too")
+    if tabular_mode:
+        results = run_tabular(tabular_tables or None, seeds=tabular_seeds, quick=quick, progress=progress)
+        render_tabular(results, console)
+        failed = tabular_has_errors(results)
+    elif distributed_mode:
         results = run_distributed(
             QUICK_DISTRIBUTED if quick else DistributedSizes(),
             repeats=repeats or (1 if quick else 3),

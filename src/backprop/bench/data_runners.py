@@ -83,7 +83,7 @@ from .data_workloads import (
     write_wide_csv,
 )
 from .memory import memory_method
-from .runners import default_threads
+from .runners import default_threads, module_version
 
 DATA_SCHEMA = 1
 DATA_WORKLOADS = ("read", "predict", "out-of-core", "columns")
@@ -525,13 +525,6 @@ def targets(workloads: dict[str, dict[str, Any]], sizes: DataSizes) -> list[dict
 # --------------------------------------------------------------------------- the run
 
 
-def _version(module: str) -> str | None:
-    try:
-        return str(importlib.import_module(module).__version__)
-    except Exception:  # missing or broken: the JSON says null
-        return None
-
-
 def _machine() -> dict[str, Any]:
     available = default_threads()
     total = None
@@ -541,8 +534,8 @@ def _machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "pyarrow": _version("pyarrow") if _missing("pyarrow", "") is None else None,
-        "pandas": _version("pandas") if _missing("pandas", "") is None else None,
+        "pyarrow": module_version("pyarrow") if _missing("pyarrow", "") is None else None,
+        "pandas": module_version("pandas") if _missing("pandas", "") is None else None,
         "cpu_count": os.cpu_count(),
         "available_cpus": available,
         "memory_mb": total,

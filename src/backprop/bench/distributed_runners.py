@@ -96,7 +96,7 @@ from ..callbacks import Callback, TrainingState
 from ..layers import Dense
 from ..network import Network
 from ..optimizers import Adam
-from .runners import default_threads
+from .runners import default_threads, module_version
 from .spark_mlp import run_spark
 from .workloads import WORKLOADS, Data, MissingError, load_data
 
@@ -148,13 +148,6 @@ def _missing(module: str) -> bool:
         return importlib.util.find_spec(module) is None
     except (ImportError, ValueError):  # ValueError: sys.modules[module] is None
         return True
-
-
-def _version(module: str) -> str | None:
-    try:
-        return str(importlib.import_module(module).__version__)
-    except Exception:  # missing or broken: the JSON says null
-        return None
 
 
 # ------------------------------------------------------------------ bytes on the wire
@@ -518,9 +511,9 @@ def _machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "dask": _version("dask"),
-        "distributed": _version("distributed"),
-        "pyspark": None if _missing("pyspark") else _version("pyspark"),
+        "dask": module_version("dask"),
+        "distributed": module_version("distributed"),
+        "pyspark": None if _missing("pyspark") else module_version("pyspark"),
         "cpu_count": os.cpu_count(),
         "available_cpus": available,
     }

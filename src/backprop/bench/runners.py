@@ -242,6 +242,14 @@ def _kernel_path() -> str:
     return f"numba {version('numba')}"
 
 
+def module_version(module: str) -> str | None:
+    """``module.__version__`` for a machine record; None when it is missing or broken (the JSON says null)."""
+    try:
+        return str(importlib.import_module(module).__version__)
+    except Exception:  # missing or broken: the JSON says null
+        return None
+
+
 def default_threads() -> int:
     try:
         return len(os.sched_getaffinity(0))

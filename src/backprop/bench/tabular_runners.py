@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from .runners import module_version
 
 CONTENDERS = ("backprop", "sklearn-mlp", "sklearn-hgb")
 #: The contender the gaps are measured to.
@@ -406,13 +407,6 @@ def run_table(
     return table
 
 
-def _version(module: str) -> str | None:
-    try:
-        return str(importlib.import_module(module).__version__)
-    except Exception:  # missing or broken: the JSON says null
-        return None
-
-
 def _machine() -> dict[str, Any]:
     available = None
     with contextlib.suppress(AttributeError, OSError):
@@ -421,10 +415,10 @@ def _machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "sklearn": _version("sklearn"),
-        "pandas": _version("pandas"),
-        "palmerpenguins": _version("palmerpenguins"),
-        "vega_datasets": _version("vega_datasets"),
+        "sklearn": module_version("sklearn"),
+        "pandas": module_version("pandas"),
+        "palmerpenguins": module_version("palmerpenguins"),
+        "vega_datasets": module_version("vega_datasets"),
         "cpu_count": os.cpu_count(),
         "available_cpus": available or os.cpu_count(),
     }

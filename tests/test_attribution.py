@@ -276,6 +276,15 @@ def test_explain_says_why_without_the_target(files):
     assert "Forward pass" not in result.stdout
 
 
+def test_explain_says_why_though_the_target_is_a_label_the_model_does_not_know(files):
+    lines = (files / "data.csv").read_text().splitlines()
+    header, first = lines[0], lines[1].rsplit(",", 1)[0]
+    (files / "new_label.csv").write_text(f"{header}\n{first},maybe\n")
+    result = run("explain", files / "model.safetensors", files / "new_label.csv")
+    assert result.exit_code == 0, result.output
+    assert ", row 0: predicted '" in result.stdout and "; target" not in result.stdout.splitlines()[0]
+
+
 def test_explain_json_holds_the_same_answer(files):
     result = run("explain", files / "model.safetensors", files / "data.csv", "--row", "1", "--json")
     assert result.exit_code == 0, result.output

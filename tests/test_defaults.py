@@ -170,6 +170,12 @@ def test_class_weights_by_label_become_class_indices() -> None:
     assert class_weight_indices({"snow": 5, "sun": 2}, "classification", classes) == {1: 5.0, 2: 2.0}
     assert class_weight_indices("balanced", "classification", classes) == "balanced"
     assert class_weight_indices({"1": 3.0}, "classification", [0, 1]) == {1: 3.0}  # integer labels as typed
+    # Numbers and truths as a CSV spells them: 1.0 or 1 for the class 1, 2.50 for 2.5, true for True.
+    assert class_weight_indices({"1.0": 2, "2.50": 3}, "classification", [1, 2.5]) == {0: 2.0, 1: 3.0}
+    assert class_weight_indices({1.0: 2}, "classification", [0, 1]) == {1: 2.0}
+    assert class_weight_indices({"true": 4, "False": 1}, "classification", [False, True]) == {1: 4.0, 0: 1.0}
+    with pytest.raises(bp.BackpropError, match=r"class '1' is given twice"):
+        class_weight_indices({"1": 2, "1.0": 3}, "classification", [0, 1])
     with pytest.raises(bp.BackpropError, match=r"no class 'hail'; the classes are 'rain', 'snow', 'sun'"):
         class_weight_indices({"hail": 2}, "classification", classes)
     with pytest.raises(bp.BackpropError, match=r"class_weight\['snow'\] must be a non-negative number, got .*=-1"):

@@ -143,7 +143,9 @@ def attribute(
     net = as_network(net)
     steps = check_positive_int(steps, "steps")
     max_steps = check_positive_int(max_steps, "max_steps")
-    if tolerance is not None and not tolerance >= 0:
+    if tolerance is not None and (
+        isinstance(tolerance, bool) or not isinstance(tolerance, int | float | np.number) or not tolerance >= 0
+    ):
         raise ParameterError(f"tolerance must be a number >= 0 or None, got tolerance={tolerance!r}")
     inputs = _rows(net, X, "X")
     n, width = inputs.shape

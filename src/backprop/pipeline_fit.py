@@ -129,13 +129,9 @@ def class_weight_indices(
     check_class_weight(class_weight)
     if isinstance(class_weight, str):
         return class_weight
-    assert isinstance(class_weight, Mapping)  # for mypy: check_class_weight allows nothing else
-    by_text = {str(label): index for index, label in enumerate(classes)}
     weights: dict[int, float] = {}
     for label, weight in class_weight.items():
-        index = next((i for i, known in enumerate(classes) if type(known) is type(label) and known == label), None)
-        if index is None:
-            index = by_text.get(str(label))
+        index = _class_index(classes, label)
         if index is None:
             known = ", ".join(repr(str(c)) for c in classes[:20]) + (", ..." if len(classes) > 20 else "")
             raise ParameterError(f"class_weight: no class {str(label)!r}; the classes are {known}")
@@ -143,6 +139,30 @@ def class_weight_indices(
             raise ParameterError(f"class_weight: class {str(classes[index])!r} is given twice")
         weights[index] = check_interval(weight, f"class_weight[{str(classes[index])!r}]", 0.0, None)
     return weights
+
+
+def _class_index(classes: Sequence[Any], label: Any) -> int | None:
+    """The index of the class ``label`` names: the same value, the same text, or the same number or truth
+    as a CSV spells it (``1.0`` or ``1`` for the class 1, ``2.50`` for 2.5, ``true`` for True)."""
+    exact = next((i for i, known in enumerate(classes) if type(known) is type(label) and known == label), None)
+    if exact is not None:
+        return exact
+    text = str(label).strip()
+    for index, known in enumerate(classes):
+        if str(known) == text:
+            return index
+    for index, known in enumerate(classes):
+        if isinstance(known, bool | np.bool_):
+            if text.lower() in ("true", "false") and (text.lower() == "true") == bool(known):
+                return index
+        elif isinstance(known, int | float | np.number):
+            try:
+                number = float(text)
+            except ValueError:
+                continue
+            if number == float(known):
+                return index
+    return None
 
 
 def plain_json(value: Any) -> Any:

@@ -106,6 +106,10 @@ def _sklearn_frame(name: str, target: str, named: bool) -> Any:
     return frame
 
 
+#: The PyPI names of the packages that ship the tables, where they differ from the module's.
+_PIP_NAMES = {"sklearn": "scikit-learn", "vega_datasets": "vega-datasets"}
+
+
 def load_table(name: str) -> Any:
     """The table ``name`` of :data:`TABLES` as a pandas DataFrame, the target a column of it.
 
@@ -115,11 +119,12 @@ def load_table(name: str) -> Any:
         When the package that ships it is not installed.
     """
     spec = TABLES[name]
-    try:
-        importlib.import_module(spec.package)
-        importlib.import_module("pandas")
-    except ImportError as exc:
-        raise MissingTableError(f"needs {spec.package}: pip install {spec.package.replace('_', '-')} ({exc})") from None
+    install_name = _PIP_NAMES.get(spec.package, spec.package.replace("_", "-"))
+    for module, install in ((spec.package, install_name), ("pandas", "pandas")):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise MissingTableError(f"needs {module}: pip install {install} ({exc})") from None
     if spec.package == "sklearn":
         return _sklearn_frame(name, spec.target, named=name in ("iris", "wine", "breast_cancer"))
     if name == "penguins":

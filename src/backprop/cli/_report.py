@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import SaveError
+from ..errors import BackpropError, SaveError
 from ..explain import Trace, explain
 from ..pipeline import TrainResult, flat_metrics, model_metadata
 from ..tabular import Preprocessor, parse_numbers
@@ -81,7 +81,10 @@ def _explanations(result: TrainResult) -> list[dict[str, Any]] | None:
     test_rows = result.prepared.rows_test[:EXPLAINED_ROWS]
     if result.frame is None or not len(test_rows):
         return None
-    rows = explain_table_rows(result.net, result.pre, result.head, result.frame, rows=test_rows)
+    try:
+        rows = explain_table_rows(result.net, result.pre, result.head, result.frame, rows=test_rows)
+    except BackpropError:  # e.g. a gradient that overflows: the report goes on without this section
+        return None
     return [row.to_dict() for row in rows]
 
 

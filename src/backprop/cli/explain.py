@@ -352,7 +352,10 @@ def _target_of(model: Model, frame: Frame) -> Any:
     """The row's target as the file holds it, or None (no target column, or the cell is empty)."""
     if not model.pre.has_target(frame):
         return None
-    y, missing = model.pre.targets(frame)
+    try:
+        y, missing = model.pre.targets(frame)
+    except DataError:  # a label the model does not know: the prediction can still be explained
+        return None
     if missing.any():
         return None
     if model.head.task == "classification":

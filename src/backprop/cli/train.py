@@ -151,8 +151,9 @@ def parse_class_weight(
     default=None,
     callback=parse_class_weight,
     metavar="balanced|LABEL=W,...",
-    help="Weigh the classes in the loss: balanced (each class as much as the others, for rare classes), or "
-    "weights by label, e.g. sun=3,snow=5 (others 1).",
+    help="Weigh the classes in the training loss: balanced (each class as much as the others, for rare classes), "
+    "or weights by label, e.g. sun=3,snow=5 (others 1). Early stopping still picks its epoch by the unweighted "
+    "validation loss.",
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--standardize/--no-standardize", default=True, show_default=True, help="Scale numeric columns.")

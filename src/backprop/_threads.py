@@ -102,10 +102,17 @@ def _control() -> Any:
     return _controller
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the system has one), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no affinity here (not Linux)
+        return max(1, os.cpu_count() or 1)
+
+
 def ceiling() -> int:
     """The most threads the rule may give: the CPUs this process may use, and no more than the BLAS is set to."""
-    getter = getattr(os, "sched_getaffinity", None)
-    cpus = len(getter(0)) if getter is not None else (os.cpu_count() or 1)
+    cpus = available_cpus()
     controller = _control()
     if controller is None:
         return cpus

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import importlib
 import random
 import threading
 from collections.abc import Callable
@@ -61,7 +60,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import check_seed, shown
-from .errors import BackpropTypeError, DataError, MissingDependencyError, ParameterError
+from .errors import BackpropTypeError, DataError, MissingDependencyError, ParameterError, optional_module
 from .preprocessing import Standardizer, split, stratified_split
 
 INSTALL_HINT = "pip install 'backprop[datasets]'"
@@ -140,13 +139,7 @@ class _Raw:
 
 def _require(module: str, dataset: str, package: str) -> ModuleType:
     """Import ``module`` or raise :class:`MissingDependencyError` with the install hint."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"dataset {dataset!r} needs the {package} package, which could not be imported ({exc}); "
-            f"install it with: {INSTALL_HINT}"
-        ) from exc
+    return optional_module(module, f"dataset {dataset!r}", INSTALL_HINT, package)
 
 
 def _xy_names(n: int) -> list[str]:

@@ -8,6 +8,9 @@ keeps working in code written for numpy or scikit-learn.
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 
 class BackpropError(Exception):
     """Base class of every error raised by backprop."""
@@ -69,6 +72,18 @@ class MemoryLimitError(BackpropError, MemoryError):
 
 class MissingDependencyError(BackpropError, ImportError):
     """An optional package (an extra such as scikit-learn, onnx, numba) is not installed."""
+
+
+def optional_module(name: str, needed_by: str, install: str, package: str | None = None) -> ModuleType:
+    """The module ``name``, imported now, or a :class:`MissingDependencyError` naming who needs it and how to
+    install it (``package``: the package's name where it is not the module's, e.g. scikit-learn)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        raise MissingDependencyError(
+            f"{needed_by} needs the {package or name} package, which could not be imported ({error}); "
+            f"install it with: {install}"
+        ) from error
 
 
 __all__ = [

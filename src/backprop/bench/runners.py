@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from .._threads import available_cpus
 from .contenders import BackpropContender, Contender, GemmContender, SklearnContender, TorchContender
 from .jax_contender import JaxContender, start_backend
 from .memory import PeakMemory, memory_method
@@ -251,10 +252,8 @@ def module_version(module: str) -> str | None:
 
 
 def default_threads() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
+    """The CPUs this process may use: every contender's default thread count."""
+    return available_cpus()
 
 
 Progress = Callable[[str], None]

@@ -36,7 +36,6 @@ A table whose package is missing (``palmerpenguins``, ``vega_datasets``: optiona
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import importlib
 import os
@@ -52,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from .runners import module_version
+from .runners import default_threads, module_version
 
 CONTENDERS = ("backprop", "sklearn-mlp", "sklearn-hgb")
 #: The contender the gaps are measured to.
@@ -413,9 +412,6 @@ def run_table(
 
 
 def _machine() -> dict[str, Any]:
-    available = None
-    with contextlib.suppress(AttributeError, OSError):
-        available = len(os.sched_getaffinity(0))
     return {
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -425,7 +421,7 @@ def _machine() -> dict[str, Any]:
         "palmerpenguins": module_version("palmerpenguins"),
         "vega_datasets": module_version("vega_datasets"),
         "cpu_count": os.cpu_count(),
-        "available_cpus": available or os.cpu_count(),
+        "available_cpus": default_threads(),
     }
 
 

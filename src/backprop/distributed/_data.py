@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BackpropTypeError, MissingDependencyError, ParameterError, ShapeError
+from ..errors import BackpropTypeError, ParameterError, ShapeError, optional_module
 from ..losses import Loss
 from ..network import Network
 from ._tasks import Shard, identity, prepare_shard
@@ -31,14 +31,7 @@ from ._tasks import Shard, identity, prepare_shard
 
 def dask_module(name: str) -> ModuleType:
     """The module ``name`` of Dask, or a :class:`MissingDependencyError` saying how to install it."""
-    import importlib
-
-    try:
-        return importlib.import_module(name)
-    except ImportError as error:
-        raise MissingDependencyError(
-            f"backprop.distributed needs {name} ({error}); install it with: pip install 'backprop[dask]'"
-        ) from error
+    return optional_module(name, "backprop.distributed", "pip install 'backprop[dask]'")
 
 
 def is_dask(value: Any) -> bool:

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from .. import __version__
 from ..activations import ELU, Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
-from ..errors import BackpropTypeError, DataError, MissingDependencyError, ParameterError
+from ..errors import BackpropTypeError, DataError, MissingDependencyError, ParameterError, optional_module
 from ..layers import Dense
 from ..network import Network
 
@@ -44,13 +44,7 @@ SUPPORTED_ACTIVATIONS = ("elu", "identity", "leaky_relu", "relu", "sigmoid", "so
 
 def require(module: str) -> Any:
     """Import ``module`` or raise :class:`MissingDependencyError` with the install hint."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"ONNX export needs the {module} package, which could not be imported ({exc}); "
-            f"install it with: {INSTALL_HINT}"
-        ) from exc
+    return optional_module(module, "ONNX export", INSTALL_HINT)
 
 
 # --------------------------------------------------------------------- models

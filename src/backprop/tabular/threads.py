@@ -11,7 +11,6 @@ Imports numpy and ``backprop._memory``.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._memory import available_bytes
+from .._threads import available_cpus
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -35,10 +35,7 @@ THREAD_BYTES = 256 * 2**20
 
 def workers() -> int:
     """The threads a table's columns are shared among: the CPUs this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
+    return available_cpus()
 
 
 def each_column(work: Callable[[Item], Result], items: Sequence[Item], cells: int) -> list[Result]:

@@ -570,19 +570,26 @@ class Network:
 
         It writes the network's own gradient buffer: for ``fit`` only, which is
         the one writer of the network (every other call makes its own buffers).
+        A smaller batch (an epoch's last, a shard's share of a batch) gets the
+        first rows of the largest workspace made yet (:meth:`Workspace.first`):
+        no new memory, and the bits of a workspace of its own.
         """
         ws = self._workspaces.get(n_samples)
         if ws is None:
-            if len(self._workspaces) >= 4:  # a full batch and a last batch, of a few fits
-                self._workspaces.clear()
-            ws = self._workspaces[n_samples] = Workspace(
-                self.layers,
-                n_samples,
-                self.dtype,
-                self.gradient,
-                f"training with batch_size={n_samples} through a network of widths "
-                f"{widths(self.n_inputs, self.layers)}",
-            )
+            full = max(self._workspaces.values(), key=lambda known: known.n_samples, default=None)
+            if full is None or full.n_samples < n_samples:
+                self._workspaces.clear()  # the views of a smaller one go with it
+                full = self._workspaces[n_samples] = Workspace(
+                    self.layers,
+                    n_samples,
+                    self.dtype,
+                    self.gradient,
+                    f"training with batch_size={n_samples} through a network of widths "
+                    f"{widths(self.n_inputs, self.layers)}",
+                )
+            elif len(self._workspaces) >= 8:  # views of many sizes: keep the workspace alone
+                self._workspaces = {full.n_samples: full}
+            ws = self._workspaces[n_samples] = full if full.n_samples == n_samples else full.first(n_samples)
         return ws
 
     def check_training_memory(self, batch_size: int, n_samples: int, n_features: int, n_targets: int) -> None:

@@ -34,7 +34,7 @@ from ..losses import Loss
 from ..metrics import correct
 from ..network import Inference, Network, predict_rows
 from ..optimizers import Optimizer
-from ..step import Step, Workspace
+from ..step import Step
 
 #: Positions in a part's sums: Σ loss, correct rows (classification) or Σ |ŷ − y| (regression), rows.
 LOSS, SCORE, ROWS = 0, 1, 2
@@ -116,18 +116,7 @@ def replica(spec: Spec) -> tuple[Network, Step]:
     if cached is None or cached[0] != spec.token:
         net = spec.net.copy()
         cached = _local.replica = (spec.token, net, step_for(net.layers, spec.loss, spec.optimizer))
-        _local.rows = 0
     return cached[1], cached[2]
-
-
-def _workspace(net: Network, m: int) -> Workspace:
-    """The buffers of ``m`` rows: the first rows of the workspace of the most rows a step of this thread had.
-
-    A shard's share of a batch changes size from step to step; new buffers
-    every step would cost more in fresh pages than the step computes.
-    """
-    _local.rows = max(_local.rows, m)
-    return net.workspace(_local.rows).first(m)
 
 
 def _dropout_rng(spec: Spec, where: tuple[int, int, int]) -> np.random.Generator | None:
@@ -175,7 +164,7 @@ def _batch_gradient(
     m = rows.shape[0]
     xb = shard.inputs.take(rows, axis=0)
     yb = shard.targets.take(rows, axis=0)
-    ws = _workspace(net, m)
+    ws = net.workspace(m)  # a shard's share changes size every step: views of one workspace (no new pages)
     output = step.forward(xb, ws, rng)
     loss = step.batch_loss(ws.h[-1], output, yb)
     sums = np.array([loss, 0.0, float(m)])

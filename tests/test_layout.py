@@ -18,6 +18,7 @@ from backprop import training
 SOURCE = Path(backprop.__file__).parent
 #: The core imports only numpy (and the standard library).
 CORE = {
+    "_html",
     "activations",
     "callbacks",
     "checkpoints",
@@ -202,6 +203,7 @@ ROWS = {
         "_terminal",
         "_kernels",
         "_threads",
+        "_html",
         "metrics",
         "preprocessing",
     ],

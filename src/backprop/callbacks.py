@@ -182,6 +182,12 @@ class History:
         last = {k: round(v[-1], 6) for k, v in self.history.items() if v and not k.startswith("grad_norm_")}
         return f"History(epochs={len(self)}, last={last})"
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: a summary and the curves, self-contained (see ``_html.history_html``)."""
+        from ._html import history_html
+
+        return history_html(self.history)
+
 
 @dataclass
 class TrainingState:

@@ -317,6 +317,10 @@ class Trace:
     def __repr__(self) -> str:
         return f"Trace(layers={len(self.layers)}, loss={self.loss!r}, loss_value={self.loss_value!r})"
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the tables of :meth:`to_html`."""
+        return self.to_html()
+
 
 def _format(value: FloatArray, squeeze: bool, width: int) -> str:
     """An array the way numpy prints it; one sample's rows shown as the seed's vectors."""

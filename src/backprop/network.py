@@ -493,6 +493,12 @@ class Network:
         layers = ", ".join(repr(layer) for layer in self.layers)
         return f"Network([{layers}], inputs={self.n_inputs}, dtype={self.dtype.name})"
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the diagram and the layer table, self-contained (see ``_html.network_html``)."""
+        from ._html import network_html
+
+        return network_html(self)
+
     # ---------------------------------------------------------------- checks
 
     def _check_inputs(self, X: Any, name: str = "X") -> tuple[FloatArray, bool]:

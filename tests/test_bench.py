@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from backprop import bench
+from backprop.bench.where import PARTS
 from backprop.cli import main
 
 CONTENDER_KEYS = {"status", "reason", "seconds_per_epoch", "peak_memory_mb", "train_accuracy", "test_accuracy"}
@@ -77,7 +78,7 @@ def check_summary(summary, repeats):
 
 
 def check_workload(key, entry, repeats):
-    assert set(entry) == {"name", "status", "reason", "config", "contenders", "ratios"}
+    assert set(entry) == {"name", "status", "reason", "config", "contenders", "ratios", "where"}
     assert entry["name"] == bench.WORKLOADS[key].name
     assert set(entry["contenders"]) == set(bench.CONTENDERS)
     assert set(entry["ratios"]) == set(bench.CONTENDERS) - {"backprop"}
@@ -86,6 +87,7 @@ def check_workload(key, entry, repeats):
     if entry["status"] == "missing":
         assert entry["reason"]
         assert all(c["status"] == "missing" for c in entry["contenders"].values())
+        assert entry["where"] is None
         return
     assert entry["status"] == "ok"
     assert set(entry["config"]) == CONFIG_KEYS
@@ -108,6 +110,19 @@ def check_workload(key, entry, repeats):
         if ratio is not None:
             assert ratio["backprop_over_contender"] > 0
             assert ratio["contender_over_backprop"] == pytest.approx(1 / ratio["backprop_over_contender"])
+
+
+def check_where(entry):
+    """The step's parts: every one measured, none negative, adding up to the step (the loop is the rest)."""
+    where = entry["where"]
+    assert set(where) == {"status", "reason", "step_ms", "parts_ms", "steps", "threads"}
+    assert where["status"] == "ok", where["reason"]
+    assert list(where["parts_ms"]) == list(PARTS)
+    assert all(value >= 0 for value in where["parts_ms"].values())
+    assert where["parts_ms"]["forward products"] > 0 and where["parts_ms"]["update"] > 0
+    assert sum(where["parts_ms"].values()) == pytest.approx(where["step_ms"], rel=0.05)
+    assert where["steps"] == entry["config"]["steps_per_epoch"]
+    assert where["threads"] >= 1
 
 
 def test_quick_json_has_every_field_for_every_workload_and_contender(tmp_path):
@@ -135,6 +150,7 @@ def test_quick_json_has_every_field_for_every_workload_and_contender(tmp_path):
     for key in ("W1", "W3", "W4"):
         assert data["workloads"][key]["contenders"]["backprop"]["status"] == "ok"
         assert data["workloads"][key]["contenders"]["gemm"]["status"] == "ok"
+        check_where(data["workloads"][key])
     assert (data["workloads"]["W2"]["status"] == "ok") == installed("mnist1d")
     for key, entry in data["workloads"].items():
         if entry["status"] == "ok":
@@ -153,7 +169,17 @@ def test_quick_json_has_every_field_for_every_workload_and_contender(tmp_path):
     assert (predict["contenders"]["torch"]["status"] == "ok") == installed("torch")
 
     # The table names every workload and contender, and says where the JSON went.
-    for word in ("W1 mnist-shape", "W4 wide", "backprop", "jax", "torch", "sklearn", "gemm", "rows/s"):
+    for word in (
+        "W1 mnist-shape",
+        "W4 wide",
+        "backprop",
+        "jax",
+        "torch",
+        "sklearn",
+        "gemm",
+        "rows/s",
+        "backward products",
+    ):
         assert word in output
     assert str(tmp_path / "bench.json") in output
 

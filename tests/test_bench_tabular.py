@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from backprop.bench import tabular_runners
-from backprop.bench.tabular_runners import CONTENDERS, rank_scores, summarize
+from backprop.bench.tabular_runners import CONTENDERS, rank_scores, summarize, train_overrides
 from backprop.cli import main
 
 ENTRY_KEYS = {"status", "reason", "scores", "score", "score_std", "fit_seconds", "seconds", "iterations", "options",
@@ -101,6 +101,40 @@ def test_quick_suite_json(tmp_path):
     assert summary["tables_ranked"] == ["iris", "diabetes"]
     assert sum(summary["mean_rank"].values()) == pytest.approx(6.0)  # ranks 1 + 2 + 3 on each table
     assert summary["mean_gap"]["sklearn-hgb"] == 0.0
+
+
+def test_train_overrides_read_as_the_command_line_spells_them():
+    assert train_overrides(["hidden=256,128", "epochs=100", "early_stopping=off", "l2=1e-4", "batch-size=64"]) == {
+        "hidden": [256, 128],
+        "epochs": 100,
+        "early_stopping": None,
+        "l2": 0.0001,
+        "batch_size": 64,
+    }
+    assert train_overrides(["early_stopping=auto", "early_stopping=20"]) == {"early_stopping": 20}  # the last wins
+    with pytest.raises(ValueError, match=r"'width=3' is not KEY=VALUE with KEY one of hidden, "):
+        train_overrides(["width=3"])
+    with pytest.raises(ValueError, match=r"'epochs' is not KEY=VALUE"):
+        train_overrides(["epochs"])
+    with pytest.raises(ValueError, match=r"'hidden=8,x': '8,x' is not a value for hidden"):
+        train_overrides(["hidden=8,x"])
+
+
+def test_tabular_train_changes_backprops_options_on_the_same_splits(tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("pandas")
+    path = tmp_path / "tabular.json"
+    args = ["bench", "--tabular", "--quick", "--tabular-table", "iris", "--json", str(path)]
+    result = CliRunner().invoke(main, [*args, "--tabular-train", "epochs=3", "--tabular-train", "early_stopping=off"])
+    assert result.exit_code == 0, result.output
+    results = json.loads(path.read_text())
+    assert results["train_options"] == {"epochs": 3, "early_stopping": None}
+    assert "--epochs 3 --early-stopping off" in results["contenders"]["backprop"]
+    assert "--epochs 3 --early-stopping off" in result.output
+    assert results["tables"]["iris"]["contenders"]["backprop"]["iterations"] == [3]  # not --quick's epochs
+    result = CliRunner().invoke(main, [*args, "--tabular-train", "epochs=many"])
+    assert result.exit_code == 2
+    assert "'epochs=many': 'many' is not a value for epochs" in result.output
 
 
 def test_tabular_options_need_the_mode():

@@ -23,7 +23,8 @@ from .data_workloads import QUICK_SIZES, DataSizes
 from .distributed_runners import QUICK_DISTRIBUTED, DistributedSizes, distributed_has_errors, run_distributed
 from .runners import has_errors, run
 from .tabular_runners import CONTENDERS as TABULAR_CONTENDERS
-from .tabular_runners import REFERENCE, TABLES, run_tabular, tabular_has_errors
+from .tabular_runners import REFERENCE, TABLES, run_tabular, tabular_has_errors, train_overrides
+from .where import PARTS
 from .workloads import WORKLOADS
 
 
@@ -57,6 +58,28 @@ def _jax(machine: dict[str, Any]) -> str:
         return "missing"
     threads = machine["jax_threads"]
     return f"{machine['jax']} ({'pool size unknown' if threads is None else f'{threads} threads'})"
+
+
+def _render_where(workloads: dict[str, Any], console: Console) -> None:
+    """Where backprop's step time goes, per workload: ms per step by part, beside the GEMM limit's step."""
+    shown = {key: w for key, w in workloads.items() if w["status"] == "ok" and w.get("where", {}).get("status") == "ok"}
+    if not shown:
+        return
+    table = Table(title="where backprop's step time goes (ms per step, best epoch, hooks timed)", title_justify="left")
+    table.add_column("part")
+    for key, workload in shown.items():
+        table.add_column(f"{key} ({workload['where']['threads']} thr)", justify="right")
+    for part in PARTS:
+        table.add_row(part, *(f"{w['where']['parts_ms'][part]:.4f}" for w in shown.values()))
+    table.add_section()
+    table.add_row("step", *(f"{w['where']['step_ms']:.4f}" for w in shown.values()))
+    limits = []
+    for w in shown.values():
+        gemm = w["contenders"].get("gemm", {})
+        seconds = (gemm.get("seconds_per_epoch") or {}).get("median") if gemm.get("status") == "ok" else None
+        limits.append("—" if seconds is None else f"{seconds * 1e3 / w['config']['steps_per_epoch']:.4f}")
+    table.add_row("GEMM limit's step", *limits)
+    console.print(table)
 
 
 def render(results: dict[str, Any], console: Console) -> None:
@@ -134,6 +157,7 @@ def render(results: dict[str, Any], console: Console) -> None:
             )
         table.add_section()
     console.print(table)
+    _render_where(results["workloads"], console)
     predict = results.get("predict")
     if predict:
         ptable = Table(title=f"predict, {predict['rows']} rows of W1's shape (rows per second)", title_justify="left")
@@ -324,6 +348,8 @@ def render_tabular(results: dict[str, Any], console: Console) -> None:
         f"{machine['pandas'] or 'missing'}; {machine['available_cpus']} CPUs",
         soft_wrap=True,
     )
+    if results.get("train_options"):
+        console.print(f"backprop: {results['contenders']['backprop']}", soft_wrap=True, markup=False)
     table = Table(
         title="test score (accuracy for classes, R² for numbers; mean ± std over the seeds), fit seconds "
         "(reading the CSV to the fitted model, mean), epochs or iterations run (mean), rank per table",
@@ -438,6 +464,14 @@ def write_json(results: dict[str, Any], path: str | os.PathLike[str]) -> None:
 @click.option(
     "--tabular-seeds", type=click.IntRange(min=1), default=None, help="With --tabular: splits [5, --quick 1]."
 )
+@click.option(
+    "--tabular-train",
+    "tabular_train",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="With --tabular: change one of backprop's training options (repeatable), e.g. hidden=256,128, "
+    "epochs=100, early_stopping=off, l2=1e-4, lr=3e-3, schedule=cosine, batch_size=64, validation=0.2.",
+)
 @click.option("--spark", is_flag=True, help="With --distributed: also Spark MLlib's MLPC and Network.fit.")
 @click.option(
     "--data-workload",
@@ -478,6 +512,7 @@ def command(
     tabular_mode: bool,
     tabular_tables: tuple[str, ...],
     tabular_seeds: int | None,
+    tabular_train: tuple[str, ...],
     spark: bool,
     data_workloads: tuple[str, ...],
     data_rows: int | None,
@@ -511,10 +546,18 @@ def command(
         raise click.UsageError("--spark measures Spark against backprop.distributed: give --distributed too")
     if tabular_mode and (data_mode or distributed_mode or busy or spark):
         raise click.UsageError("--tabular is a mode of its own: not with --data, --distributed, --busy or --spark")
-    if (tabular_tables or tabular_seeds is not None) and not tabular_mode:
-        raise click.UsageError("--tabular-table and --tabular-seeds choose the tabular suite: give --tabular too")
+    if (tabular_tables or tabular_seeds is not None or tabular_train) and not tabular_mode:
+        raise click.UsageError(
+            "--tabular-table, --tabular-seeds and --tabular-train choose the tabular suite: give --tabular too"
+        )
     if tabular_mode:
-        results = run_tabular(tabular_tables or None, seeds=tabular_seeds, quick=quick, progress=progress)
+        try:
+            train_overrides(tabular_train)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--tabular-train") from None
+        results = run_tabular(
+            tabular_tables or None, seeds=tabular_seeds, quick=quick, progress=progress, train=tabular_train
+        )
         render_tabular(results, console)
         failed = tabular_has_errors(results)
     elif distributed_mode:

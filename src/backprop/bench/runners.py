@@ -29,6 +29,7 @@ from .._threads import available_cpus
 from .contenders import BackpropContender, Contender, GemmContender, SklearnContender, TorchContender
 from .jax_contender import JaxContender, start_backend
 from .memory import PeakMemory, memory_method
+from .where import step_parts
 from .workloads import (
     CONTENDERS,
     ENVIRONMENT,
@@ -353,6 +354,7 @@ def _missing_workload(workload: Workload, reason: str) -> dict[str, Any]:
         "config": None,
         "contenders": contenders,
         "ratios": _ratios(contenders, "seconds_per_epoch", accuracy=True),
+        "where": None,
     }
 
 
@@ -401,6 +403,12 @@ def run_workload(workload: Workload, env: Environment, repeats: int, quick: bool
             except Exception as exc:
                 record.fail(exc)
     entries = {name: records[name].to_json() for name in CONTENDERS}
+    where: dict[str, Any] = {"status": "ok", "reason": None}
+    progress(f"{workload.key}: where backprop's step time goes")
+    try:  # the same threads as the contenders: the bench's limits hold around this call
+        where.update(step_parts(workload, data, rounds=1 if quick else repeats))
+    except Exception as exc:
+        where = {"status": "error", "reason": f"{type(exc).__name__}: {exc}"}
     return {
         "name": workload.name,
         "status": "ok",
@@ -408,6 +416,7 @@ def run_workload(workload: Workload, env: Environment, repeats: int, quick: bool
         "config": _config(workload, data, epochs, warmup_rows),
         "contenders": entries,
         "ratios": _ratios(entries, "seconds_per_epoch", accuracy=True),
+        "where": where,
     }
 
 

@@ -212,17 +212,58 @@ def _score(task: str, truth: Any, predicted: Any) -> float:
     return 1.0 - float(np.sum((y - p) ** 2)) / total if total > 0 else float("nan")
 
 
-def _backprop(spec: TableSpec, train: Path, test: Path, seed: int, quick: bool) -> Fitted:
-    """``backprop train TRAIN --target T --test-size 0 --seed S`` as the CLI builds it; once more with
-    ``--impute median`` when the defaults refuse missing values (the fix the message names)."""
+#: The training options ``--tabular-train KEY=VALUE`` may change, and how each value is read.
+TRAIN_OPTIONS: dict[str, Callable[[str], Any]] = {
+    "hidden": lambda text: [int(units) for units in text.split(",")],
+    "activation": str,
+    "optimizer": str,
+    "lr": float,
+    "schedule": str,
+    "epochs": int,
+    "batch_size": int,
+    "validation": float,
+    "early_stopping": lambda text: None if text == "off" else text if text == "auto" else int(text),
+    "dropout": float,
+    "l2": float,
+}
+
+
+def train_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs (``hidden=256,128``, ``epochs=100``, ``early_stopping=off``) as training options.
+
+    Raises ValueError naming the pair that is not one.
+    """
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in TRAIN_OPTIONS:
+            raise ValueError(f"{pair!r} is not KEY=VALUE with KEY one of {', '.join(TRAIN_OPTIONS)}")
+        try:
+            overrides[key] = TRAIN_OPTIONS[key](text.strip())
+        except ValueError:
+            raise ValueError(f"{pair!r}: {text!r} is not a value for {key}") from None
+    return overrides
+
+
+def _spelled(value: Any) -> str:
+    """A training option's value as the command line spells it."""
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    return "off" if value is None else str(value)
+
+
+def _backprop(spec: TableSpec, train: Path, test: Path, seed: int, quick: bool, overrides: dict[str, Any]) -> Fitted:
+    """``backprop train TRAIN --target T --test-size 0 --seed S`` as the CLI builds it (with ``overrides``);
+    once more with ``--impute median`` when the defaults refuse missing values (the fix the message names)."""
     from ..errors import DataError
     from ..pipeline import TrainOptions, run_training
 
     with tempfile.TemporaryDirectory(prefix="backprop-bench-tabular-") as folder:
         out = os.path.join(folder, "model.safetensors")  # run_training writes nothing; the CLI's default path
         options = TrainOptions(data=str(train), target=spec.target, ignore=list(spec.ignore), seed=seed,
-                               test_size=0.0, out=out)  # fmt: skip
-        if quick:
+                               test_size=0.0, out=out, **overrides)  # fmt: skip
+        if quick and "epochs" not in overrides:
             options = dataclasses.replace(options, epochs=QUICK_ITERATIONS)
         began = time.perf_counter()
         try:
@@ -313,9 +354,11 @@ def _sklearn(contender: str, spec: TableSpec, train: Path, test: Path, seed: int
     return Fitted(model.predict(rows), seconds, None, int(last.n_iter_))
 
 
-def _run_contender(contender: str, spec: TableSpec, train: Path, test: Path, seed: int, quick: bool) -> Fitted:
+def _run_contender(
+    contender: str, spec: TableSpec, train: Path, test: Path, seed: int, quick: bool, overrides: dict[str, Any]
+) -> Fitted:
     if contender == "backprop":
-        return _backprop(spec, train, test, seed, quick)
+        return _backprop(spec, train, test, seed, quick, overrides)
     return _sklearn(contender, spec, train, test, seed, quick)
 
 
@@ -367,7 +410,12 @@ def _unscored(spec: TableSpec, status: str, reason: str) -> dict[str, Any]:
 
 
 def run_table(
-    name: str, seeds: Sequence[int], quick: bool, folder: Path, progress: Callable[[str], None]
+    name: str,
+    seeds: Sequence[int],
+    quick: bool,
+    folder: Path,
+    progress: Callable[[str], None],
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every contender on every seed's split of table ``name``: its description and the contenders' entries."""
     spec = TABLES[name]
@@ -394,7 +442,7 @@ def run_table(
                 continue
             progress(f"{name}, seed {seed}: {contender}")
             try:
-                fitted = _run_contender(contender, spec, train_csv, test_csv, seed, quick)
+                fitted = _run_contender(contender, spec, train_csv, test_csv, seed, quick, overrides or {})
             except Exception as exc:  # one contender failing on one table is a result, not the end of the run
                 entries[contender] = {**_empty("error", f"{type(exc).__name__}: {exc}"), "seeds_run": seed}
                 continue
@@ -442,20 +490,27 @@ def run_tabular(
     seeds: int | None = None,
     quick: bool = False,
     progress: Callable[[str], None] | None = None,
+    train: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run the suite: every table of ``tables`` (default all; ``--quick``: :data:`QUICK_TABLES`), every seed.
+
+    ``train``: ``KEY=VALUE`` pairs changing backprop's training options (:func:`train_overrides`), to
+    compare other defaults on the same splits.
 
     Returns
     -------
     dict
-        ``mode``, ``version``, ``quick``, ``seeds``, ``test_size``, ``machine``, ``contenders`` (what each
+        ``mode``, ``version``, ``quick``, ``seeds``, ``test_size``, ``train_options`` (the changed ones),
+        ``machine``, ``contenders`` (what each
         is), ``tables`` (by name: the description and, by contender, ``status``, ``reason``, ``scores``,
         ``fit_seconds`` and ``iterations`` (epochs run) per seed, their means ``score``, ``score_std``,
         ``seconds``, the ``options`` backprop needed, ``rank``), ``summary`` (:func:`summarize`) and ``seconds`` in all.
     """
     began = time.perf_counter()
+    overrides = train_overrides(train)
     say = progress or (lambda _message: None)
     names = list(tables) if tables else list(QUICK_TABLES if quick else TABLES)
+    changed = "".join(f" --{key.replace('_', '-')} {_spelled(value)}" for key, value in overrides.items())
     seed_list = list(range(seeds if seeds is not None else (1 if quick else SEEDS)))
     results: dict[str, Any] = {
         "mode": "tabular",
@@ -463,16 +518,18 @@ def run_tabular(
         "quick": quick,
         "seeds": seed_list,
         "test_size": TEST_SIZE,
+        "train_options": overrides,
         "machine": _machine(),
         "contenders": {
-            "backprop": "backprop train TRAIN.csv --test-size 0 --seed S (defaults; --impute median if refused)",
+            "backprop": f"backprop train TRAIN.csv --test-size 0 --seed S{changed} "
+            f"({'these options changed' if overrides else 'defaults'}; --impute median if refused)",
             "sklearn-mlp": "MLPClassifier/MLPRegressor() after imputer + StandardScaler/OneHotEncoder",
             "sklearn-hgb": "HistGradientBoostingClassifier/Regressor(categorical_features='from_dtype')",
         },
     }
     _warm_up()
     with tempfile.TemporaryDirectory(prefix="backprop-bench-tabular-") as folder:
-        results["tables"] = {name: run_table(name, seed_list, quick, Path(folder), say) for name in names}
+        results["tables"] = {name: run_table(name, seed_list, quick, Path(folder), say, overrides) for name in names}
     results["summary"] = summarize(results["tables"])
     results["seconds"] = time.perf_counter() - began
     return results

@@ -1,0 +1,125 @@
+"""Where a training step's time goes: backprop's step with its hooks timed, one epoch of a workload.
+
+The bench's table says how far backprop is from the GEMM limit; this says
+why. A :class:`backprop.training.Trainer` (the object ``fit`` loops over) is
+built for the workload and its step's hooks are wrapped in timers: the
+gather of the batch, the activations ``a = f(h)``, the loss, the output
+error term, the derivatives ``⊙ f'(h)``, the gradient norms, the optimizer's
+weight update and the count of right answers. What is left of the forward
+pass is its matrix products ``h = x · W`` (and the bias where no kernel
+fuses it); of the backward pass, ``∂L/∂W = xᵀ · grad_h`` and ``δ · Wᵀ`` (and
+the bias sums); of the epoch, the Python of the loop itself. Milliseconds
+per step, the best of ``rounds`` epochs; the timers cost ~0.1 µs a call.
+
+Imports numpy and backprop's core.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..training import Trainer
+from .contenders import BackpropContender
+from .workloads import Data, Workload
+
+#: The parts of a step, in the order a step runs them (the table's rows).
+PARTS = (
+    "gather",
+    "forward products",
+    "activations",
+    "loss",
+    "output error",
+    "backward products",
+    "derivatives",
+    "norms",
+    "update",
+    "count",
+    "loop",
+)
+
+
+def _timed(spent: defaultdict[str, float], part: str, hook: Callable[..., Any]) -> Callable[..., Any]:
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return hook(*args, **kwargs)
+        finally:
+            spent[part] += time.perf_counter() - began
+
+    return timed
+
+
+def _epoch(workload: Workload, data: Data, threads: int | None) -> tuple[float, dict[str, float], int, int]:
+    """One epoch of ``fit``'s loop with the hooks timed: its seconds, seconds by part, steps, BLAS threads."""
+    contender = BackpropContender(workload)
+    net = contender.build(0)
+    run = Trainer(
+        net, data.X_train, data.y_train, "crossentropy", contender._optimizer(), 1, workload.batch_size, True,
+        None, None, None, 0.0, None, None, None, 0, None, threads,
+    )  # fmt: skip
+    spent: defaultdict[str, float] = defaultdict(float)
+    step = run.step
+    step.forward = _timed(spent, "forward", step.forward)  # type: ignore[method-assign]
+    step.backward = _timed(spent, "backward", step.backward)  # type: ignore[method-assign]
+    step.batch_loss = _timed(spent, "loss", step.batch_loss)  # type: ignore[method-assign]
+    step.output_error = _timed(spent, "output error", step.output_error)  # type: ignore[method-assign]
+    step.weight_update = _timed(spent, "update", step.weight_update)  # type: ignore[method-assign]
+    step.count_correct = _timed(spent, "count", step.count_correct)  # type: ignore[method-assign]
+    step.activate = [_timed(spent, "activations", hook) for hook in step.activate]
+    step.times_derivative = [_timed(spent, "derivatives", hook) for hook in step.times_derivative]
+    if run.gather is not None:
+        run.gather = _timed(spent, "gather", run.gather)
+    run.squared_norms = _timed(spent, "norms", run.squared_norms)  # type: ignore[assignment]
+    steps = 0
+    try:
+        began = time.perf_counter()
+        sums = run.begin_epoch(0)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for index, rows in run.batches(sums):
+                batch = run.compute_gradient(rows, 0, index)
+                run.apply_gradient(sums, 0, index)
+                run.add(sums, batch)
+                steps += 1
+        seconds = time.perf_counter() - began
+    finally:
+        run.close()
+    return seconds, dict(spent), steps, int(run.state.history.threads or 1)
+
+
+def step_parts(workload: Workload, data: Data, threads: int | None = None, rounds: int = 3) -> dict[str, Any]:
+    """Milliseconds per step by part (:data:`PARTS`) of the best of ``rounds`` epochs, after one unmeasured.
+
+    Returns
+    -------
+    dict
+        ``step_ms`` (the whole step), ``parts_ms`` (by part), ``steps`` (of the epoch), ``threads``
+        (the BLAS threads the rule, or ``threads``, gave).
+    """
+    _epoch(workload, data, threads)  # the workspaces, the kernels, the BLAS's threads: outside the clock
+    seconds, spent, steps, used = min((_epoch(workload, data, threads) for _ in range(rounds)), key=lambda r: r[0])
+    inner = {"activations", "derivatives", "output error"}
+    parts = {
+        "gather": spent.get("gather", 0.0),
+        "forward products": spent["forward"] - spent.get("activations", 0.0),
+        "activations": spent.get("activations", 0.0),
+        "loss": spent["loss"],
+        "output error": spent.get("output error", 0.0),
+        "backward products": spent["backward"] - spent.get("derivatives", 0.0) - spent.get("output error", 0.0),
+        "derivatives": spent.get("derivatives", 0.0),
+        "norms": spent["norms"],
+        "update": spent["update"],
+        "count": spent["count"],
+    }
+    parts["loop"] = seconds - sum(value for key, value in spent.items() if key not in inner)
+    per_step = 1e3 / max(1, steps)
+    return {
+        "step_ms": seconds * per_step,
+        "parts_ms": {part: max(0.0, parts[part]) * per_step for part in PARTS},
+        "steps": steps,
+        "threads": used,
+    }

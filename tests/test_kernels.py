@@ -83,6 +83,8 @@ NETWORKS: dict[str, Callable[[], list[bp.Layer]]] = {
     "tanh-deep": lambda: [bp.Dense(16, "tanh"), bp.Dense(16, "tanh"), bp.Dense(16, "tanh"), bp.Dense(10, "softmax")],
     "sigmoid-no-bias": lambda: [bp.Dense(24, "sigmoid", bias=False), bp.Dense(10, "softmax")],
     "dropout": lambda: [bp.Dense(32, "relu"), bp.Dropout(0.2), bp.Dense(16, "tanh"), bp.Dense(10, "softmax")],
+    # One unit: numpy adds its 50 rows of ∂L/∂z pairwise, not row by row (the bias sum is numpy's there).
+    "one-unit": lambda: [bp.Dense(16, "relu"), bp.Dense(1, "tanh"), bp.Dense(10, "softmax")],
 }
 
 
@@ -124,13 +126,18 @@ def test_layer_kernels_train_bit_identically(name: str, monkeypatch: pytest.Monk
             np.testing.assert_allclose(compiled[1][key], numpy_path[1][key], rtol=1e-5)
 
 
+@pytest.mark.parametrize("outputs", [1, 3])
 @pytest.mark.parametrize("loss", ["mse", "binary_crossentropy", "mse-tanh"])
-def test_output_kernels_train_bit_identically_for_every_loss(loss: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_output_kernels_train_bit_identically_for_every_loss(
+    loss: str, outputs: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The output error (ŷ − y) · scale and its bias sum in one pass for the fused pairs
-    # (identity + mse, sigmoid + binary crossentropy); tanh + mse keeps the numpy path.
+    # (identity + mse, sigmoid + binary crossentropy); tanh + mse keeps the numpy path. One
+    # output (a regression, a yes/no): numpy sums its bias pairwise, and so it does here.
     rng = np.random.default_rng(0)
     X = rng.standard_normal((90, 5))
-    y = rng.uniform(0, 1, (90, 3)) if loss != "binary_crossentropy" else (rng.uniform(size=(90, 3)) > 0.5) * 1.0
+    shape = (90, outputs)
+    y = rng.uniform(0, 1, shape) if loss != "binary_crossentropy" else (rng.uniform(size=shape) > 0.5) * 1.0
     output = {"mse": "identity", "binary_crossentropy": "sigmoid", "mse-tanh": "tanh"}[loss]
     weights = rng.uniform(0.1, 3.0, 90)
 
@@ -138,7 +145,7 @@ def test_output_kernels_train_bit_identically_for_every_loss(loss: str, monkeypa
         with monkeypatch.context() as patch:
             if not compiled:
                 patch.setattr(_kernels, "_kernels", {})
-            net = bp.Network([bp.Dense(7, "relu"), bp.Dense(3, output)], inputs=5, seed=0)
+            net = bp.Network([bp.Dense(7, "relu"), bp.Dense(outputs, output)], inputs=5, seed=0)
             net.fit(X, y, loss=loss.removesuffix("-tanh"), optimizer="adam", epochs=3, batch_size=32, seed=0)
             net.fit(X, y, loss=loss.removesuffix("-tanh"), epochs=1, batch_size=32, sample_weight=weights, seed=1)
             return net.parameters.tobytes()
@@ -320,8 +327,8 @@ def test_a_subclass_that_changes_the_step_is_not_bypassed_by_the_kernel() -> Non
     assert net.parameters.tobytes() == before.tobytes()
 
 
-def test_predict_in_a_fresh_process_does_not_load_numba() -> None:
-    # predict gives the same numbers either way: it need not pay for importing numba.
+def test_predict_and_a_short_fit_in_a_fresh_process_do_not_load_numba() -> None:
+    # Both give the same numbers either way: they need not pay ~0.7 s for importing numba.
     import subprocess
     import sys
 
@@ -330,17 +337,45 @@ def test_predict_in_a_fresh_process_does_not_load_numba() -> None:
         "net = bp.Network([bp.Dense(4, 'relu'), bp.Dense(3, 'softmax')], inputs=2, seed=0)\n"
         "net.predict([[1.0, 2.0]])\n"
         "print('numba' in sys.modules)\n"
-        "net.fit([[1.0, 2.0], [0.0, 1.0]], [0, 2], loss='crossentropy', epochs=1)\n"
-        "print('numba' in sys.modules)\n"
+        "net.fit([[1.0, 2.0], [0.0, 1.0]], [0, 2], loss='crossentropy', epochs=1, seed=0)\n"
+        "print('numba' in sys.modules, net.parameters.tobytes().hex())\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.split() == ["False", "True"]
+    environ = {key: value for key, value in os.environ.items() if key != "BACKPROP_NUMBA"}
+    short = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environ)
+    forced = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**environ, "BACKPROP_NUMBA": "1"}
+    )
+    assert short.stdout.split()[:2] == ["False", "False"]
+    assert forced.stdout.split()[:2] == ["False", "True"]  # BACKPROP_NUMBA=1: every fit loads the kernels
+    assert short.stdout.split()[2] == forced.stdout.split()[2]  # the same parameters, bit for bit
+
+
+def test_the_numpy_paths_estimated_seconds_decide_whether_a_fit_loads_the_kernels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from backprop._fast import CompiledStep, numpy_seconds, step_for
+    from backprop.step import Step
+
+    # 4-64-32-2, 240 rows in batches of 32 for 50 epochs: 50 · 8 = 400 steps, each 3 layers · 30 µs
+    # and 3 · 32 · (4·64 + 64·32 + 32·2) = 227,328 multiply-adds at 5e9 a second: 400 · 135.47 µs.
+    assert numpy_seconds([4, 64, 32, 2], 240, 32, 50) == pytest.approx(400 * (90e-6 + 227_328 / 5e9))
+    net = bp.Network([bp.Dense(8, "relu"), bp.Dense(3, "softmax")], inputs=3, seed=0)
+    loss = bp.losses.get_loss("crossentropy")
+    monkeypatch.delenv("BACKPROP_NUMBA", raising=False)
+    monkeypatch.setattr(_kernels, "_ready", set())  # as in a fresh process: nothing loaded yet
+    assert type(step_for(net.layers, loss, bp.Adam(), seconds=0.99)) is Step  # short: not worth loading them
+    assert type(step_for(net.layers, loss, bp.Adam(), seconds=1.0)) is CompiledStep  # loads them
+    assert type(step_for(net.layers, loss, bp.Adam(), seconds=0.01)) is CompiledStep  # loaded: every fit uses them
+    monkeypatch.setattr(_kernels, "_ready", set())
+    monkeypatch.setenv("BACKPROP_NUMBA", "1")
+    assert type(step_for(net.layers, loss, bp.Adam(), seconds=0.01)) is CompiledStep
 
 
 def test_a_fit_readies_the_kernels_of_its_own_precision_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     import numba
 
     monkeypatch.setattr(_kernels, "_kernels", None)  # defined again: nothing compiled or loaded yet
+    monkeypatch.setenv("BACKPROP_NUMBA", "1")  # loaded though the fit is short
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(40, 3)), rng.integers(0, 3, 40)
     net = bp.Network([bp.Dense(8, "relu"), bp.Dense(3, "softmax")], inputs=3, seed=0, dtype=np.float64)

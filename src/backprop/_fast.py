@@ -27,6 +27,7 @@ operations in the same order, so both give bit-identical parameters (see
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -50,11 +51,46 @@ _FUSED_OUTPUT = {MSE: Identity, BinaryCrossentropy: Sigmoid, Crossentropy: Softm
 _DERIVATIVE_KIND = {ReLU: _kernels.RELU, Tanh: _kernels.TANH, Sigmoid: _kernels.SIGMOID}
 
 
-def step_for(layers: Sequence[Layer], loss: Loss, optimizer: Optimizer) -> Step:
-    """The step ``fit`` runs: compiled where the kernels load, the numpy :class:`Step` otherwise."""
+#: The numpy path's estimated seconds from which ``fit`` loads the kernels (when no ``fit`` has yet):
+#: loading them from numba's cache takes ~0.7 s a process (numba's import and registries, then the
+#: cache), and the kernels at best halve a small network's step, so a shorter run cannot win it back.
+#: Measured: ``backprop train`` of a 300-row CSV, 1.55 s with the kernels against 0.68 s without;
+#: of digits (1,797 × 64), 1.62 s against 1.13 s.
+WORTH_LOADING_SECONDS = 1.0
+
+#: The estimate's two costs of the numpy path, measured on small networks (2 cores): the calls of a
+#: layer's step (its ufuncs and products, forward and backward), and multiply-adds per second.
+_LAYER_STEP_SECONDS = 30e-6
+_MULTIPLY_ADDS_PER_SECOND = 5e9
+
+
+def numpy_seconds(widths: Sequence[int], rows: int, batch: int, epochs: int) -> float:
+    """A rough estimate of the numpy path's seconds to train a network of ``widths`` (inputs first).
+
+    ``epochs`` passes over ``rows`` rows in batches of ``batch``: per step
+    :data:`_LAYER_STEP_SECONDS` a layer, and the forward and backward products
+    (three per layer) at :data:`_MULTIPLY_ADDS_PER_SECOND`.
+    """
+    steps = epochs * -(-rows // max(1, batch))
+    multiply_adds = 3 * batch * sum(n_in * units for n_in, units in itertools.pairwise(widths))
+    return steps * ((len(widths) - 1) * _LAYER_STEP_SECONDS + multiply_adds / _MULTIPLY_ADDS_PER_SECOND)
+
+
+def step_for(layers: Sequence[Layer], loss: Loss, optimizer: Optimizer, seconds: float | None = None) -> Step:
+    """The step ``fit`` runs: compiled where the kernels load, the numpy :class:`Step` otherwise.
+
+    ``seconds``: the numpy path's estimated training time (:func:`numpy_seconds`).
+    Below :data:`WORTH_LOADING_SECONDS` the kernels are not loaded for this run
+    (``BACKPROP_NUMBA=1`` loads them anyway); once loaded, every run uses them.
+    Both steps give the same parameters, bit for bit.
+    """
+    dtype = _precision(layers)
+    short = seconds is not None and seconds < WORTH_LOADING_SECONDS
+    if short and not _kernels.ready(dtype) and not _kernels.always():
+        return Step(layers, loss)
     # Loads (or compiles) the kernels once per process and precision: from numba's
     # on-disk cache after the first run (see _kernels.startup for the seconds it took).
-    if not _kernels.enabled(_precision(layers)):
+    if not _kernels.enabled(dtype):
         return Step(layers, loss)
     return CompiledStep(layers, loss, optimizer)
 
@@ -117,8 +153,9 @@ class CompiledStep(Step):
             else:
                 return super().output_error(h, a, y, grad_h, scratch, scale, db)
             # (ŷ − y) · scale, rounded after each operation as the numpy path does; then db = Σ grad_h.
-            kernel(a, y, grad_h, number, rows, _kernels.NOTHING[grad_h.dtype] if db is None else db)
-            return db is not None
+            fused = _sums_in_order(db)
+            kernel(a, y, grad_h, number, rows, db if fused else _kernels.NOTHING[grad_h.dtype])
+            return fused
         return super().output_error(h, a, y, grad_h, scratch, scale, db)
 
     def batch_loss(self, h: FloatArray, a: FloatArray, y: FloatArray, weights: FloatArray | None = None) -> float:
@@ -195,13 +232,27 @@ def _softmax(shift: Kernel, normalize: Kernel, numpy_path: Activate) -> Activate
     return activate
 
 
+def _sums_in_order(db: FloatArray | None) -> bool:
+    """Whether a kernel's row-by-row sum gives ``db`` numpy's bits (else weight_gradient's numpy sums it).
+
+    ``np.add.reduce(grad_h, axis=0)`` adds an ``(n, k)`` array row by row, as
+    the kernels do, for ``k > 1``; a single column is one contiguous run, which
+    numpy adds pairwise (eight running sums, blocks of 128): other bits from
+    nine rows on. A one-unit layer (a regression's or a yes/no output) leaves
+    its ``db`` to numpy.
+    """
+    return db is not None and db.shape[0] > 1
+
+
 def _derivative(kernel: Kernel, kind: int) -> TimesDerivative:
     def times_derivative(
         grad_h: FloatArray, h: FloatArray, a: FloatArray, scratch: FloatArray, db: FloatArray | None
     ) -> bool:
-        # grad_h *= f'(h) from a, then db = Σ_samples grad_h; an empty db: no bias to sum.
-        kernel(grad_h, a, _kernels.NOTHING[grad_h.dtype] if db is None else db, _kernels.ONE[grad_h.dtype], kind)
-        return db is not None
+        # grad_h *= f'(h) from a, then db = Σ_samples grad_h; an empty db: no bias to sum (here, or
+        # numpy's in weight_gradient for a single unit: see _sums_in_order).
+        fused = _sums_in_order(db)
+        kernel(grad_h, a, db if fused else _kernels.NOTHING[grad_h.dtype], _kernels.ONE[grad_h.dtype], kind)
+        return fused
 
     return times_derivative
 

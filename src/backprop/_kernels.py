@@ -13,12 +13,16 @@ Each kernel performs exactly the floating-point operations of the numpy path,
 in the same order and in the same precision, with a rounding after every one
 (no fused multiply-add, no reassociation: numba's default, not ``fastmath``),
 so both paths give bit-identical parameters. Sums are taken in numpy's order
-(row by row for a bias gradient, numpy's pairwise blocks within a softmax
-row), and exp stays numpy's (libm's rounds differently). The exceptions only
+(row by row for a bias gradient of two units or more; a single unit's,
+which numpy adds pairwise, is left to numpy; numpy's pairwise blocks within
+a softmax row), and exp stays numpy's (libm's rounds differently). The exceptions only
 report: the crossentropy loss (its own vectorized exp and libm's log1p, within
 ~1e-13 of the numpy path, relative) and, when nothing clips the gradient, its
 norms (reassociated sums, within ~1e-6). The numpy path is the fallback and
-the reference; ``BACKPROP_NUMBA=0`` in the environment selects it.
+the reference; ``BACKPROP_NUMBA=0`` in the environment selects it. A
+``fit`` whose numpy path would take under a second keeps it too unless the
+kernels are loaded already (``_fast.step_for``: loading them costs more than
+they save there); ``BACKPROP_NUMBA=1`` loads them for every ``fit``.
 
 Kernels are compiled on first use (a few seconds once, then loaded from numba's
 on-disk cache in a fraction of a second), every signature that training uses in
@@ -89,6 +93,17 @@ def enabled(dtype: Any = None) -> bool:
     return _load(dtype) is not None
 
 
+def ready(dtype: Any = None) -> bool:
+    """True when the kernels are loaded for ``dtype`` (None: both precisions) in this process already."""
+    wanted = _FLOATS if dtype is None else (np.dtype(dtype),)
+    return bool(_kernels) and _ready.issuperset(wanted)
+
+
+def always() -> bool:
+    """True when ``BACKPROP_NUMBA=1``: every ``fit`` loads the kernels, however short (see ``_fast.step_for``)."""
+    return os.environ.get("BACKPROP_NUMBA") == "1"
+
+
 def get(name: str) -> Callable[..., Any] | None:
     """The compiled kernel ``name``, or None to take the numpy path."""
     kernels = _load()
@@ -103,8 +118,7 @@ def loaded(name: str, dtype: Any) -> Callable[..., Any] | None:
     precision, keeps the numpy path: it neither pays for importing numba nor
     compiles in the middle of a call (both paths give the same numbers).
     """
-    wanted = _FLOATS if dtype is None else (np.dtype(dtype),)
-    return _kernels[name] if _kernels and _ready.issuperset(wanted) else None
+    return _kernels[name] if _kernels and ready(dtype) else None
 
 
 @dataclass(frozen=True)

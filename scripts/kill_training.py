@@ -57,6 +57,11 @@ class SaveModel(bp.Callback):
         bp.save(self.net, model, metadata={{"epoch": epoch}})
         return False
 
+    def on_train_end(self, state):
+        # Written again at the end: a run resumed after its last epoch trains none, and this
+        # write is what removes the temporary file of a save killed after that epoch.
+        bp.save(self.net, model, metadata={{"epoch": state.epoch}})
+
 
 layers = [bp.Dense(64, "relu"), bp.Dropout(0.2), bp.Dense(64, "tanh"), bp.Dense(3, "softmax")]
 net = bp.Network(layers, inputs=20, seed=0)

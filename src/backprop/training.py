@@ -33,7 +33,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from . import _buffers
-from ._fast import step_for
+from ._fast import numpy_seconds, step_for
 from ._threads import ceiling, check_threads, for_shapes, hold
 from ._validation import (
     FloatArray,
@@ -295,7 +295,7 @@ class Trainer:
             restore(self.state, checkpoint, train_rows, -(-n // batch))
 
         # The step, compiled where the built-in types have kernels: chosen once, for the whole run.
-        self.step = step = step_for(net.layers, loss_fn, optimizer)
+        self.step = step = step_for(net.layers, loss_fn, optimizer, numpy_seconds(net.sizes, n, batch, self.epochs))
         # Buffers for the whole run: batch gathering, relative weights, L2 and norms.
         self.order = train_rows.copy()
         self.batch_inputs = np.empty((batch, inputs.shape[1]), net.dtype)

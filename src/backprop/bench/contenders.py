@@ -50,6 +50,13 @@ class Contender:
 class BackpropContender(Contender):
     name = "backprop"
 
+    def warm_up(self, data: Data, rows: int) -> None:
+        """Load the compiled kernels (a short warm-up run would keep the numpy path), then train as the others do."""
+        from .. import _kernels
+
+        _kernels.enabled(np.float32)
+        super().warm_up(data, rows)
+
     def build(self, seed: int) -> Any:
         from ..layers import Dense
         from ..network import Network

@@ -475,8 +475,10 @@ def _machine() -> dict[str, Any]:
 
 def _warm_up() -> None:
     """Load backprop's compiled kernels and scikit-learn's modules outside the clock: once-per-process costs."""
+    from .. import _kernels
     from ..pipeline import TabularModel
 
+    _kernels.enabled()  # every table's fit then runs them, as a warm process does (the same parameters either way)
     TabularModel(hidden=[2], epochs=1, validation=0.0, test_size=0.0).fit({"x": [0.0, 1.0] * 4, "y": ["a", "b"] * 4})
     if _missing_sklearn() is None:
         importlib.import_module("sklearn.neural_network")

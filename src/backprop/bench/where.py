@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _kernels
 from ..training import Trainer
 from .contenders import BackpropContender
 from .workloads import Data, Workload
@@ -100,6 +101,7 @@ def step_parts(workload: Workload, data: Data, threads: int | None = None, round
         ``step_ms`` (the whole step), ``parts_ms`` (by part), ``steps`` (of the epoch), ``threads``
         (the BLAS threads the rule, or ``threads``, gave).
     """
+    _kernels.enabled(np.float32)  # as the bench's warm-up does: the step the timed runs take
     _epoch(workload, data, threads)  # the workspaces, the kernels, the BLAS's threads: outside the clock
     seconds, spent, steps, used = min((_epoch(workload, data, threads) for _ in range(rounds)), key=lambda r: r[0])
     inner = {"activations", "derivatives", "output error"}

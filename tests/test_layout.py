@@ -235,6 +235,7 @@ ROWS = {
         "sklearn",
         "onnx",
         "distributed",
+        "playground",
     ],
 }
 

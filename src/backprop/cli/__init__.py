@@ -1,7 +1,7 @@
 """The ``backprop`` command-line tool: the click group :func:`main` and its commands, one module each.
 
 Commands: ``demo``, ``train``, ``predict``, ``evaluate``, ``explain``,
-``export``, ``inspect``, ``datasets``, ``plot``, ``gradcheck``, ``cache`` (modules of
+``export``, ``inspect``, ``datasets``, ``plot``, ``gradcheck``, ``cache``, ``playground`` (modules of
 this package) and ``bench`` (:mod:`backprop.bench`). Each command parses its
 options, calls the library (:class:`backprop.TabularModel`,
 :mod:`backprop.pipeline`, :mod:`backprop.heads`) and prints; what they share
@@ -45,7 +45,7 @@ import click
 from .. import __version__
 from ..bench import command as bench_command
 from ..errors import SaveError
-from . import cache, datasets, demo, evaluate, explain, export, gradcheck, inspect, plot, predict, train
+from . import cache, datasets, demo, evaluate, explain, export, gradcheck, inspect, playground, plot, predict, train
 from ._common import StandardOutput, debugging, fail, quiet_stdout
 
 
@@ -117,6 +117,7 @@ for _command in (
     datasets.datasets_command,
     plot.plot,
     cache.cache_command,
+    playground.playground,
 ):
     main.add_command(_command)
 # `backprop bench`: its options and code live in backprop.bench (torch and

@@ -1,0 +1,176 @@
+"""The playground in a real browser: Playwright (Python, sync API) driving Debian's Chromium.
+
+The real server (uvicorn, in a thread, on a free port) and the real page: press play
+until moons reaches 95% test accuracy, add a layer, click a neuron, and check that the
+δ the page shows is the one :func:`backprop.explain` computes for that state, at 1280
+and 390 px wide. Screenshots go to the test's tmp folder and to /tmp/playground_<width>.png.
+
+Skipped when Playwright or a Chromium binary is missing, unless BACKPROP_REQUIRE_BROWSER=1
+(CI), where that is a failure. Playwright's own browsers are never downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import backprop as bp
+
+REQUIRED = os.environ.get("BACKPROP_REQUIRE_BROWSER") == "1"
+
+
+def _missing(reason: str) -> None:
+    if REQUIRED:
+        pytest.fail(f"BACKPROP_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[str, Any]]:
+    """The playground's server on 127.0.0.1 and a free port: (url, session)."""
+    try:
+        import uvicorn
+
+        from backprop.playground.app import create_app, listen
+    except ImportError:
+        _missing("the playground extra is not installed (pip install 'backprop[playground]')")
+    from backprop.playground import Session
+
+    session = Session()
+    sock = listen(0)
+    server = uvicorn.Server(uvicorn.Config(create_app(session), log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start within 10 s"
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/", session
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed (pip install playwright; no browser download needed)")
+    executable = _chromium()
+    if executable is None:
+        _missing("no Chromium binary (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        # As root (a container), Chromium's sandbox cannot start.
+        args = ["--no-sandbox"] if os.geteuid() == 0 else []
+        launched = playwright.chromium.launch(executable_path=executable, args=args)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def check_delta(page: Any, url: str, session: Any, *, layer: int, unit: int, epoch: int, sizes: list[int],
+                folder: Path) -> None:  # fmt: skip
+    """Click neuron ``unit`` of ``layer``: the δ shown must be explain's for the state the server offers."""
+    from playwright.sync_api import expect
+
+    page.locator(f'#network .neuron[data-layer="{layer}"][data-unit="{unit}"]').click()
+    expect(page.locator("#selection h3").first).to_have_text(re.compile(rf"^Neuron {unit + 1} of layer {layer} "))
+    expect(page.locator("#selection p").first).to_contain_text(f"(epoch {epoch})")
+    cell = page.locator('#selection td.value[data-quantity="delta"]')
+    shown, exact = cell.text_content(), float(cell.get_attribute("data-value") or "nan")
+    # The same state, computed here: the model the page offers, explained on the same sample.
+    model_file = folder / "model.safetensors"
+    model_file.write_bytes(page.request.get(url + "download/model.safetensors").body())
+    net = bp.load(model_file)
+    assert net.sizes == sizes
+    x, y = session.sample(5)
+    delta = bp.explain(net, x, y, learning_rate=0.3, loss="mse").layers[layer - 1].error_term[0, unit]
+    assert exact == delta  # to the last bit
+    assert shown == np.array2string(np.asarray(delta), precision=8)
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_train_moons_then_the_shown_delta_is_explains(
+    served: tuple[str, Any], browser: Any, width: int, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    url, session = served
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    try:
+        page.goto(url)
+        page.wait_for_selector("#network .neuron")
+        # A fresh start on moons, as a user would: the dataset button, reset, a quicker learning rate.
+        page.click('#datasets button[data-dataset="moons"]')
+        page.click("#reset")
+        expect(page.locator("#epoch")).to_have_text("0")
+        page.select_option("#learning-rate", "0.3")
+
+        page.click("#play")
+        # Python polls the page (the page's Content-Security-Policy forbids evaluating strings in it).
+        deadline = time.monotonic() + 45
+        while float(page.get_attribute("#test-accuracy", "data-value") or 0) < 0.95:
+            assert time.monotonic() < deadline, "moons did not reach 95% test accuracy in 45 s of play"
+            page.wait_for_timeout(100)
+        page.click("#play")  # pause
+        expect(page.locator("#play")).to_have_attribute("aria-pressed", "false")
+        epoch = None
+        while epoch != page.text_content("#epoch"):  # the request in flight when paused has landed
+            epoch = page.text_content("#epoch")
+            page.wait_for_timeout(300)
+        # The step in flight when paused may move the accuracy a little either way; what is shown
+        # is the server's number, printed as it sends it, and the server's state.
+        accuracy = float(page.get_attribute("#test-accuracy", "data-value") or "nan")
+        assert page.text_content("#test-accuracy") == f"{100 * accuracy:.1f}%"
+        assert accuracy == session.state()["test_accuracy"]
+        assert int(page.text_content("#epoch") or "0") == session.epoch > 0
+
+        # One step on sample 5: the whole trace; then neuron 2 of layer 2, checked against explain.
+        page.fill("#sample", "5")
+        page.dispatch_event("#sample", "change")
+        page.click("#step")
+        trained = int(epoch or "0") + 1
+        expect(page.locator("#epoch")).to_have_text(str(trained))
+        assert page.locator("#trace table").count() >= 4  # "one step" showed the whole trace
+        check_delta(page, url, session, layer=2, unit=1, epoch=trained, sizes=[2, 4, 2, 1], folder=tmp_path)
+        page.click("#gradcheck")
+        page.wait_for_selector("#gradcheck-verdict")
+        verdict = page.text_content("#gradcheck-verdict") or ""
+        assert verdict.startswith("Passed: backprop.gradcheck on 8 training rows")
+        page.screenshot(path=str(tmp_path / f"playground_{width}.png"), full_page=True)
+        page.screenshot(path=f"/tmp/playground_{width}.png", full_page=True)
+
+        # Add a layer: the network is rebuilt with three hidden layers; one step trains it.
+        page.click("#add-layer")
+        page.wait_for_selector('#network .neuron[data-layer="4"]')
+        page.click("#step")
+        expect(page.locator("#epoch")).to_have_text("1")
+        check_delta(page, url, session, layer=3, unit=0, epoch=1, sizes=[2, 4, 2, 2, 1], folder=tmp_path)
+        page.screenshot(path=str(tmp_path / f"playground_{width}_deeper.png"), full_page=True)
+        assert errors == []
+    finally:
+        page.close()

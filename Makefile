@@ -34,7 +34,9 @@ typecheck: $(VENV)/.installed-test
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq --no-install-recommends chromium || \
+	      { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; }; \
 	  else \
 	    echo "note: no chromium: the browser tests will be skipped (as root: apt-get install chromium)"; \
 	  fi; }

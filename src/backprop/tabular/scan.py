@@ -134,10 +134,14 @@ class FeatureScan:
 
     def _count(self, values: NDArray[np.float64], missing: NDArray[np.bool_]) -> None:
         head = values[:64]  # most columns show at once that they are no count: spare the whole pass
-        if not np.all(head == np.round(head)) or (head.size > 1 and not np.all(np.diff(head) != 0)):
+        # An infinite cell makes no count either (and inf − inf would warn in the steps below).
+        if not np.isfinite(head).all() or not np.all(head == np.round(head)):
             self.counting = False
             return
-        if missing.any() or not np.all(values == np.round(values)):
+        if head.size > 1 and not np.all(np.diff(head) != 0):
+            self.counting = False
+            return
+        if missing.any() or not np.isfinite(values).all() or not np.all(values == np.round(values)):
             self.counting = False
             return
         if values.size == 0:

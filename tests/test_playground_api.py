@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,9 @@ pytest.importorskip("httpx2", reason="Starlette's TestClient needs httpx2")
 
 from starlette.testclient import TestClient
 
+from backprop.errors import ParameterError
 from backprop.playground import Config, Session, read_table
+from backprop.playground import session as session_module
 from backprop.playground.app import MAX_BODY, create_app
 from backprop.playground.data import generate
 
@@ -218,6 +221,44 @@ def test_divergence_is_a_400_and_the_failed_epoch_is_undone(client: TestClient) 
     after = client.get("/api/state").json()
     assert after["epoch"] == 0
     assert after["network"]["weights"] == before["network"]["weights"]
+
+
+def test_weights_that_overflow_mid_epoch_are_undone_and_the_page_still_draws(client: TestClient) -> None:
+    # Not a divergence: a layer's z overflows float64 partway through an epoch (a DataError). The
+    # epoch's batches before it had changed the weights; they are put back, and the state still reads.
+    post(client, "/api/config", {"hidden": [16] * 6, "activation": "identity", "learning_rate": 10})
+    assert post(client, "/api/step", {"steps": 50}).status_code == 200
+    post(client, "/api/config", {"regularization": 1.0})
+    for _ in range(100):
+        before = client.get("/api/state").json()
+        response = post(client, "/api/step", {"steps": 1})
+        if response.status_code != 200:
+            break
+    assert response.status_code == 400
+    assert "overflowed" in error_of(response)
+    after = client.get("/api/state")
+    assert after.status_code == 200
+    assert after.json()["epoch"] == before["epoch"]
+    assert after.json()["network"]["weights"] == before["network"]["weights"]
+
+
+def test_a_request_trains_a_bounded_number_of_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    session = Session()
+    assert session.data.X_train.shape[0] == 250  # moons: 500 points, half to train on
+    monkeypatch.setattr(session_module, "MAX_SAMPLES", 1000)  # 4 epochs of 250 rows; a table's 20,000 rows: 100
+    with pytest.raises(
+        ParameterError,
+        match=r"^steps=5 over 250 training rows is more than 1,000 rows a request; at most 4 steps at a time$",
+    ):
+        session.step(5)
+    assert session.step(4)["epoch"] == 4
+
+
+def test_a_session_checks_the_config_it_is_given() -> None:
+    with pytest.raises(ParameterError, match=r"each hidden layer's width must be an integer in \[1, 16\], got"):
+        Session(config=Config(hidden=(100,)))
+    with pytest.raises(ParameterError, match=r"unknown dataset 'table'"):
+        Session(config=Config(dataset="table"))
 
 
 # --------------------------------------------------------------------------- safe by default
@@ -424,7 +465,12 @@ def test_the_command_serves_until_ctrl_c() -> None:
     )  # fmt: skip
     try:
         assert process.stdout is not None
-        line = process.stdout.readline()
+        watchdog = threading.Timer(60, process.kill)  # a server that never says where it listens: no hang
+        watchdog.start()
+        try:
+            line = process.stdout.readline()
+        finally:
+            watchdog.cancel()
         match = re.match(r"backprop playground on (http://127\.0\.0\.1:\d+/)", line)
         assert match, line
         with urllib.request.urlopen(match.group(1) + "api/state", timeout=10) as response:

@@ -138,10 +138,9 @@ def test_train_moons_then_the_shown_delta_is_explains(
             page.wait_for_timeout(100)
         page.click("#play")  # pause
         expect(page.locator("#play")).to_have_attribute("aria-pressed", "false")
-        epoch = None
-        while epoch != page.text_content("#epoch"):  # the request in flight when paused has landed
-            epoch = page.text_content("#epoch")
-            page.wait_for_timeout(300)
+        # The play loop has ended: the request in flight when paused has landed and is shown.
+        page.wait_for_selector('#play[data-idle="true"]', state="attached")
+        epoch = page.text_content("#epoch")
         # The step in flight when paused may move the accuracy a little either way; what is shown
         # is the server's number, printed as it sends it, and the server's state.
         accuracy = float(page.get_attribute("#test-accuracy", "data-value") or "nan")
@@ -162,7 +161,6 @@ def test_train_moons_then_the_shown_delta_is_explains(
         verdict = page.text_content("#gradcheck-verdict") or ""
         assert verdict.startswith("Passed: backprop.gradcheck on 8 training rows")
         page.screenshot(path=str(tmp_path / f"playground_{width}.png"), full_page=True)
-        page.screenshot(path=f"/tmp/playground_{width}.png", full_page=True)
 
         # Add a layer: the network is rebuilt with three hidden layers; one step trains it.
         page.click("#add-layer")

@@ -82,7 +82,10 @@ def step_for(layers: Sequence[Layer], loss: Loss, optimizer: Optimizer, seconds:
     ``seconds``: the numpy path's estimated training time (:func:`numpy_seconds`).
     Below :data:`WORTH_LOADING_SECONDS` the kernels are not loaded for this run
     (``BACKPROP_NUMBA=1`` loads them anyway); once loaded, every run uses them.
-    Both steps give the same parameters, bit for bit.
+    Both steps give the same parameters, bit for bit; the history's
+    crossentropy loss and gradient norms, which only report, may differ in
+    their last digits (~1e-13 and ~1e-6, relative), so a short run's history
+    can depend on whether an earlier ``fit`` in the process loaded the kernels.
     """
     dtype = _precision(layers)
     short = seconds is not None and seconds < WORTH_LOADING_SECONDS

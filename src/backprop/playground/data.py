@@ -202,6 +202,9 @@ def read_table(source: str, target: str | None = None) -> Table:
     from ..tabular import read_table as read
 
     frame = read(source)
+    rows = len(frame.columns[0]) if frame.columns else 0
+    if rows > MAX_ROWS:  # before the copies below
+        raise DataError(f"{source}: {rows:,} rows; the playground trains on at most {MAX_ROWS:,}")
     if target is None:
         target = frame.names[-1]
     if target not in frame.names:
@@ -228,8 +231,6 @@ def read_table(source: str, target: str | None = None) -> Table:
         raise DataError(
             f"{source}: the playground shows two classes, but the target {target!r} has {len(classes)}: {shown}"
         )
-    if X.shape[0] > MAX_ROWS:
-        raise DataError(f"{source}: {X.shape[0]:,} rows; the playground trains on at most {MAX_ROWS:,}")
     y = np.array([classes.index(v) for v in kept], dtype=np.int64)
     return Table(source, X, y, [name for name, _ in inputs], (classes[0], classes[1]), target)
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, DivergenceError, MissingDependencyError, ParameterError
+from ..errors import BackpropError, DataError, MissingDependencyError, ParameterError
 from ..explain import Trace, explain
 from ..gradcheck import gradcheck
 from ..io import save
@@ -38,6 +38,8 @@ MAX_LAYERS = 6
 MAX_NEURONS = 16
 MAX_STEPS = 1000
 MAX_EPOCHS = 100_000
+MAX_SAMPLES = 2_000_000
+"""The most training rows one request passes through (steps × rows): a request holds the session."""
 BOUNDARY_GRID = 50
 """Cells per side of the decision boundary's heat map."""
 NEURON_GRID = 20
@@ -215,7 +217,10 @@ class Session:
     def __init__(self, table: Table | None = None, config: Config | None = None) -> None:
         self.table = table
         self._lock = threading.Lock()
-        self.config = config or (Config(dataset="table") if table is not None else Config())
+        start = Config(dataset="table") if table is not None else Config()
+        # A given config is checked as the page's changes are: the same bounds, the same messages.
+        n_inputs = len(table.input_names) if table is not None else 2
+        self.config = start if config is None else checked_config(start, config.to_json(), table is not None, n_inputs)
         self._rebuild()
 
     def __repr__(self) -> str:
@@ -226,7 +231,8 @@ class Session:
     def _rebuild(self) -> None:
         config = self.config
         if config.dataset == "table":
-            assert self.table is not None  # checked_config allows "table" only with one
+            if self.table is None:  # checked_config allows "table" only with one
+                raise ParameterError("dataset='table' needs a table: Session(table=read_table(...))")
             self.data: PlaneData = from_table(self.table, config.plane, config.train_ratio, config.seed)
         else:
             self.data = generate(config.dataset, config.noise, config.train_ratio, config.seed)
@@ -291,30 +297,40 @@ class Session:
 
         Raises
         ------
-        DivergenceError
-            The loss stopped being finite: the failed epoch is undone (the
-            epochs before it are kept).
+        ParameterError
+            ``steps`` out of range, or more than :data:`MAX_SAMPLES` rows a request.
+        DivergenceError, DataError
+            The loss stopped being finite, or the weights overflow: the failed
+            epoch is undone (the epochs before it are kept).
         """
         steps = _integer(steps, "steps", 1, MAX_STEPS)
         with self._lock:
+            rows = self.data.X_train.shape[0]
+            if steps * rows > MAX_SAMPLES:  # a request holds the session: a bounded one
+                raise ParameterError(
+                    f"steps={steps} over {rows:,} training rows is more than {MAX_SAMPLES:,} rows a request; "
+                    f"at most {MAX_SAMPLES // rows:,} steps at a time"
+                )
             if self.epoch + steps > MAX_EPOCHS:
                 raise ParameterError(f"the playground trains at most {MAX_EPOCHS:,} epochs; press reset")
             config, data = self.config, self.data
             targets = self._targets(data.y_train)
             for _ in range(steps):
                 shuffle_seed = int(np.random.SeedSequence([config.seed, self.epoch]).generate_state(1)[0])
-                before = self.net.parameters.copy()
+                before, epoch = self.net.parameters.copy(), self.epoch
                 try:
                     self.net.fit(
                         data.X_train, targets, loss=config.loss, optimizer=SGD(config.learning_rate), epochs=1,
                         batch_size=config.batch_size, l2=config.regularization, seed=shuffle_seed,
                     )  # fmt: skip
-                except DivergenceError:
-                    # The whole failed epoch is undone: the state stays the one the page shows.
+                    self.epoch += 1
+                    self._measure()  # appends to the curves only once every number is computed
+                except BackpropError:
+                    # The whole failed epoch is undone (a divergence, or weights that overflow on the way):
+                    # the state stays the one the page shows.
                     self.net.parameters[...] = before
+                    self.epoch = epoch
                     raise
-                self.epoch += 1
-                self._measure()
             return self._state()
 
     # ------------------------------------------------------------------ reading

@@ -471,6 +471,16 @@ async function train(steps) {
 }
 
 async function play() {
+  // data-idle: "true" once the loop has ended, its last request shown (a script waits on it).
+  $("play").dataset.idle = "false";
+  try {
+    await playing();
+  } finally {
+    $("play").dataset.idle = "true";
+  }
+}
+
+async function playing() {
   while (page.playing) {
     const started = performance.now();
     if (!(await train(page.stepsPerFrame))) {

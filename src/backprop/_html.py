@@ -476,8 +476,8 @@ def history_series(history: Mapping[str, Sequence[Any]]) -> dict[str, NDArray[np
     return series
 
 
-def _best(series: Mapping[str, NDArray[np.float64]]) -> tuple[str, int, float] | None:
-    """``(monitor, epoch from 1, value)``: the lowest finite ``val_loss``, else ``loss`` (plotting.curves' rule)."""
+def lowest_loss(series: Mapping[str, NDArray[np.float64]]) -> tuple[str, int, float] | None:
+    """``(monitor, epoch from 1, value)``: the lowest finite ``val_loss``, else ``loss`` (also the plots' best epoch)."""
     for key in ("val_loss", "loss"):
         values = series.get(key)
         if values is not None and np.isfinite(values).any():
@@ -607,7 +607,7 @@ def history_html(history: Mapping[str, Sequence[Any]]) -> str:
     if not epochs:
         return f'<div class="bp-html bp-history">{_STYLE}<p>History: no epochs recorded yet.</p></div>'
     facts = [f"History: {epochs:,} epoch{'' if epochs == 1 else 's'}"]
-    best = _best(series)
+    best = lowest_loss(series)
     if best is not None:
         monitor, epoch, value = best
         facts.append(f"best epoch {epoch} ({'validation' if monitor == 'val_loss' else 'training'} loss {value:.4g})")

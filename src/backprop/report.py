@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._html import architecture_text
 from .errors import BackpropTypeError, MissingDependencyError, ParameterError, ShapeError
 from .explain import Trace
 from .files import atomic_write
@@ -237,19 +238,6 @@ def _series(history: Mapping[str, Sequence[float]] | History) -> dict[str, list[
     return {str(k): [float("nan") if v is None else float(v) for v in values] for k, values in history.items()}
 
 
-def _architecture_text(sizes: Sequence[int]) -> str:
-    """``64 → 32 → 10``, runs of equal widths folded: ``3 → 8 ×19 → 1``."""
-    parts: list[str] = []
-    run = 1
-    for i, size in enumerate(sizes):
-        if 0 < i < len(sizes) - 2 and sizes[i + 1] == size:
-            run += 1
-            continue
-        parts.append(f"{size:,}" + (f" ×{run}" if run > 1 else ""))
-        run = 1
-    return " → ".join(parts)
-
-
 def _task(
     data_summary: Mapping[str, Any],
     metrics: Mapping[str, Any],
@@ -325,7 +313,7 @@ def _architecture(
         kind="pan" if len(net.sizes) > 8 else "detail",
     )
     text = (
-        f"<p>{_e(_architecture_text(net.sizes))}: {_plural(len(net.dense_layers), 'dense layer')}, "
+        f"<p>{_e(architecture_text(net.sizes))}: {_plural(len(net.dense_layers), 'dense layer')}, "
         f"{total} parameters, {_e(net.dtype.name)}.</p>"
     )
     return text + table + diagram
@@ -598,7 +586,7 @@ def render_report(
     if headline is not None:
         summary.append(f"{headline[0]} {headline[1]}")
     n_parameters = int(net.parameters.size)
-    summary.append(f"network {_architecture_text(net.sizes)} ({n_parameters:,} parameters)")
+    summary.append(f"network {architecture_text(net.sizes)} ({n_parameters:,} parameters)")
     epochs = len(series.get("loss") or series.get("val_loss") or [])
     if epochs:
         summary.append(_plural(epochs, "epoch"))

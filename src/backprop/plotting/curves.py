@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._html import lowest_loss
 from .._validation import shown
 from ..errors import BackpropTypeError, ParameterError
 from ..training import History
@@ -64,16 +65,7 @@ def best_epoch(history: HistoryLike) -> tuple[str, int, float] | None:
         ``("val_loss" or "loss", epoch, value)``; None when the history has
         no finite loss value.
     """
-    return _best(_series(history))
-
-
-def _best(series: Mapping[str, NDArray[np.float64]]) -> tuple[str, int, float] | None:
-    for key in ("val_loss", "loss"):
-        values = series.get(key)
-        if values is not None and np.isfinite(values).any():
-            index = int(np.nanargmin(np.where(np.isfinite(values), values, np.nan)))
-            return key, index + 1, float(values[index])
-    return None
+    return lowest_loss(_series(history))
 
 
 def plot_history(history: HistoryLike) -> Figure:
@@ -159,7 +151,7 @@ def _draw_history_panel(ax: Axes, series: Mapping[str, NDArray[np.float64]], key
         if len(values) and values.min() > 0 and values.max() / values.min() > 100:
             ax.set_yscale("log")
             title += " (log scale)"
-    best = _best(series)
+    best = lowest_loss(series)
     if best is not None:
         _, epoch, value = best
         ax.axvline(epoch, color="#555555", linestyle=":", linewidth=1.2, label=f"best epoch {epoch}")

@@ -186,3 +186,42 @@ def test_a_network_given_a_table_with_text_points_to_the_tabular_model() -> None
         bp.BackpropTypeError, match=r"dtype <U9; for a table with text columns use backprop\.TabularModel"
     ):
         net.predict([["Torgersen", "Biscoe"]])
+
+
+def test_auto_hidden_is_twice_the_inputs_within_64_and_256_then_half() -> None:
+    from backprop.heads import auto_hidden
+
+    assert auto_hidden(4) == [64, 32]  # 2 · 4 = 8, raised to 64
+    assert auto_hidden(32) == [64, 32]  # 2 · 32 = 64
+    assert auto_hidden(33) == [66, 33]  # 2 · 33 = 66
+    assert auto_hidden(64) == [128, 64]  # digits' 64 pixels
+    assert auto_hidden(300) == [256, 128]  # 600, lowered to 256
+
+
+def test_the_default_width_follows_the_inputs_and_a_given_one_is_kept() -> None:
+    rng = np.random.default_rng(0)
+    wide = {f"x{j}": rng.normal(size=60).tolist() for j in range(40)}
+    wide["y"] = ["a", "b"] * 30
+    assert bp.TabularModel(epochs=1).fit(wide, target="y").network_.sizes == [
+        40,
+        80,
+        40,
+        1,
+    ]  # two classes: one sigmoid output
+    assert bp.TabularModel(hidden=[8], epochs=1).fit(wide, target="y").network_.sizes == [40, 8, 1]
+    narrow = penguins()  # 4 numbers, a text column of 3 values: 7 inputs
+    assert bp.TabularModel(epochs=1).fit(narrow, target="species").network_.sizes[1:3] == [64, 32]
+    with pytest.raises(
+        bp.ParameterError, match=r"hidden must be a sequence of layer widths or 'auto', got hidden='wide'"
+    ):
+        bp.TabularModel(hidden="wide").fit(narrow, target="species")
+
+
+def test_hidden_auto_on_the_command_line(tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "p.csv", penguins())
+    out = tmp_path / "m.safetensors"
+    cli("train", str(data), "--target", "species", "--epochs", "1", "--hidden", "auto", "-o", str(out))
+    assert bp.load(out).sizes[1:3] == [64, 32]
+    result = CliRunner().invoke(main, ["train", str(data), "--hidden", "wide"])
+    assert result.exit_code == 2
+    assert "expected comma-separated widths such as 64,32 (or none, or auto), got 'wide'" in result.output

@@ -477,7 +477,7 @@ def history_series(history: Mapping[str, Sequence[Any]]) -> dict[str, NDArray[np
 
 
 def lowest_loss(series: Mapping[str, NDArray[np.float64]]) -> tuple[str, int, float] | None:
-    """``(monitor, epoch from 1, value)``: the lowest finite ``val_loss``, else ``loss`` (also the plots' best epoch)."""
+    """``(monitor, epoch from 1, value)``: the lowest finite ``val_loss``, else ``loss`` (the plots' best epoch)."""
     for key in ("val_loss", "loss"):
         values = series.get(key)
         if values is not None and np.isfinite(values).any():

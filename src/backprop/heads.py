@@ -136,6 +136,22 @@ def choose_head(pre: Preprocessor, loss: str | None, output: str | None) -> Head
     return Head("classification", "mse", output or ("sigmoid" if k == 2 else "softmax"), units, k)
 
 
+#: ``hidden="auto"``: the first hidden layer twice as wide as the inputs, within these bounds; the second half as wide.
+AUTO_WIDTHS = (64, 256)
+
+
+def auto_hidden(n_inputs: int) -> list[int]:
+    """``hidden="auto"``: ``[w, w // 2]`` with ``w = 2 · n_inputs`` clipped to :data:`AUTO_WIDTHS`.
+
+    64,32 for up to 32 inputs; a wider table is not squeezed through a first
+    layer narrower than itself (digits' 64 pixels: 128,64). Chosen on
+    ``backprop bench --tabular`` (README, "Defaults measured").
+    """
+    low, high = AUTO_WIDTHS
+    width = min(high, max(low, 2 * n_inputs))
+    return [width, width // 2]
+
+
 def build_network(n_inputs: int, hidden: list[int], activation: str, dropout: float, head: Head, seed: int) -> Network:
     """Dense hidden layers (each followed by Dropout when ``dropout``) and the head's output layer.
 
@@ -394,9 +410,11 @@ def complete_rows(pre: Preprocessor, frame: Frame) -> NDArray[np.bool_]:
 
 
 __all__ = [
+    "AUTO_WIDTHS",
     "Head",
     "Model",
     "OptionsError",
+    "auto_hidden",
     "build_network",
     "build_schedule",
     "choose_head",

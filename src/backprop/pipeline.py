@@ -33,7 +33,7 @@ from ._validation import check_interval, check_positive, check_positive_int, che
 from .activations import ACTIVATIONS
 from .dataframes import frame_of
 from .errors import BackpropTypeError, ParameterError
-from .heads import Head, build_network, build_schedule, choose_head, evaluate_frames, load_model
+from .heads import Head, auto_hidden, build_network, build_schedule, choose_head, evaluate_frames, load_model
 from .losses import LOSSES
 from .network import Network
 from .optimizers import OPTIMIZERS, get_optimizer
@@ -123,8 +123,10 @@ class TabularModel:
     ----------
     task : {"classification", "regression"} or None, default None
         None: text or few integer values are classes, other numbers regression.
-    hidden : sequence of int, default (64, 32)
-        Hidden layer widths (empty: none).
+    hidden : sequence of int or "auto", default "auto"
+        Hidden layer widths (empty: none); "auto" is 64,32, and for a table
+        of more than 32 input columns (after one-hot encoding) ``[w, w/2]``
+        with ``w`` twice the inputs, at most 256 (:func:`backprop.heads.auto_hidden`).
     activation : str, default "relu"
         Activation of the hidden layers.
     output, loss : str or None, default None
@@ -195,7 +197,7 @@ class TabularModel:
         self,
         *,
         task: str | None = None,
-        hidden: Sequence[int] = (64, 32),
+        hidden: Sequence[int] | str = "auto",
         activation: str = "relu",
         output: str | None = None,
         loss: str | None = None,
@@ -325,10 +327,13 @@ class TabularModel:
     def _check_params(self) -> None:
         if self.task is not None and self.task not in TASKS:
             raise ParameterError(f"task must be one of {list(TASKS)} or None, got task={shown(self.task)}")
-        if isinstance(self.hidden, str) or not isinstance(self.hidden, Sequence):
-            raise ParameterError(f"hidden must be a sequence of layer widths, got hidden={shown(self.hidden)}")
-        for width in self.hidden:
-            check_positive_int(width, "hidden widths")
+        if self.hidden != "auto":
+            if isinstance(self.hidden, str) or not isinstance(self.hidden, Sequence):
+                raise ParameterError(
+                    f"hidden must be a sequence of layer widths or 'auto', got hidden={shown(self.hidden)}"
+                )
+            for width in self.hidden:
+                check_positive_int(width, "hidden widths")
         for name, names in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("activation", ACTIVATIONS)):
             if getattr(self, name) not in names:
                 raise ParameterError(f"{name} must be one of {sorted(names)}, got {name}={shown(getattr(self, name))}")
@@ -381,7 +386,8 @@ class TabularModel:
     ) -> None:
         """Choose the head, build the network and train it on the training rows; set the fitted attributes."""
         head = choose_head(pre, self.loss, self.output)
-        net = build_network(pre.n_inputs, list(self.hidden), self.activation, self.dropout, head, self.seed)
+        hidden = auto_hidden(pre.n_inputs) if self.hidden == "auto" else [int(width) for width in self.hidden]
+        net = build_network(pre.n_inputs, hidden, self.activation, self.dropout, head, self.seed)
         optimizer = get_optimizer(self.optimizer, lr=self.lr)
         learning_rate = float(optimizer.lr)
         validation = self.validation if self.validation > 0 else None
@@ -611,7 +617,7 @@ class TrainOptions:
     features: list[str] | None = None
     ignore: list[str] = field(default_factory=list)
     task: str | None = None
-    hidden: list[int] = field(default_factory=lambda: [64, 32])
+    hidden: list[int] | str = "auto"
     activation: str = "relu"
     output: str | None = None
     loss: str | None = None

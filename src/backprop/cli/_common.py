@@ -210,14 +210,18 @@ def parse_sizes(_ctx: click.Context, _param: click.Parameter, value: str) -> lis
     return sizes
 
 
-def parse_hidden(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int]:
-    """``--hidden 64,32`` (or none)."""
+def parse_hidden(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int] | str:
+    """``--hidden 64,32``, none, or auto (``backprop.heads.auto_hidden``)."""
+    if value.strip().lower() == "auto":
+        return "auto"
     if value.strip().lower() in ("", "none", "0"):
         return []
     try:
         widths = [int(part) for part in value.split(",")]
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated widths such as 64,32 (or none), got {value!r}") from None
+        raise click.BadParameter(
+            f"expected comma-separated widths such as 64,32 (or none, or auto), got {value!r}"
+        ) from None
     if min(widths) < 1:
         raise click.BadParameter(f"hidden layer widths must be >= 1, got {value!r}")
     return widths

@@ -98,7 +98,12 @@ def parse_class_weight(
 )
 @click.option("--task", type=click.Choice(TASKS), default=None, help="[default: text or few integers → classes]")
 @click.option(
-    "--hidden", default="64,32", show_default=True, callback=parse_hidden, help="Hidden layer widths (or none)."
+    "--hidden",
+    default="auto",
+    show_default=True,
+    callback=parse_hidden,
+    help="Hidden layer widths (or none); auto: 64,32, or twice the input columns (at most 256) and half that "
+    "when there are more than 32.",
 )
 @click.option(
     "--activation",
@@ -235,7 +240,7 @@ def train(
     features: list[str] | None,
     ignore: list[str] | None,
     task: str | None,
-    hidden: list[int],
+    hidden: list[int] | str,
     activation: str,
     output: str | None,
     loss: str | None,

@@ -302,3 +302,19 @@ def test_the_explain_trace_shows_its_tables() -> None:
     # The seed's 3-2-1 network: forward pass, error, output and hidden error terms, weight updates.
     assert parsed.tags.count("table") == 5
     assert "One step of backpropagation: network 3-2-1" in page
+
+
+def test_a_tabular_model_shows_its_network_in_the_columns_words_and_its_test_metrics() -> None:
+    rng = np.random.default_rng(0)
+    table = {"petal <b>": rng.normal(size=60).tolist(), "colour": ["red", "blue", "green"] * 20}
+    table["kind"] = ["a<script>", "b", "c"] * 20
+    model = bp.TabularModel(hidden=[4], epochs=2, seed=0)
+    assert model._repr_html_().startswith("<pre>TabularModel(") and "(not fitted)" in model._repr_html_()
+    model.fit(table, target="kind")
+    shown = model._repr_html_()
+    HTMLParser().feed(shown)
+    assert "<script" not in shown
+    assert "petal &lt;b&gt;" in shown and "colour=red" in shown  # a number column, a one-hot column
+    assert "a&lt;script&gt;" in shown  # the classes name the outputs
+    assert "<caption>test part</caption>" in shown
+    assert f"<td>accuracy</td><td>{model.test_metrics_['accuracy']:.4f}</td>" in shown

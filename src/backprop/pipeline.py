@@ -47,6 +47,7 @@ from .pipeline_fit import (
     evaluate_arrays,
     finite_history,
     flat_metrics,
+    model_html,
     plain_json,
 )
 from .preprocessing import NotFittedError
@@ -323,6 +324,10 @@ class TabularModel:
         if len(prepared.y_test):
             self.test_metrics_ = evaluate_arrays(self.network_, self.head_, pre, prepared.X_test, prepared.y_test)
         return self
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the network in the columns' names and the test metrics (``pipeline_fit.model_html``)."""
+        return model_html(self)
 
     def _check_params(self) -> None:
         if self.task is not None and self.task not in TASKS:

@@ -217,6 +217,32 @@ def evaluate_arrays(net: Network, head: Head, pre: Preprocessor, X: Any, y: NDAr
     return sums.summary(loss)
 
 
+def model_html(model: Any) -> str:
+    """A :class:`backprop.TabularModel` in a notebook: its settings until fitted; then the network
+    with the columns' and classes' names (``_html.network_html``) and the test part's scalar metrics."""
+    import html
+
+    from ._html import network_html
+
+    net: Network | None = getattr(model, "network_", None)
+    if net is None:
+        return f"<pre>{html.escape(repr(model))} (not fitted)</pre>"
+    pre: Preprocessor = model.preprocessor_
+    classes = pre.classes
+    outputs = [str(label) for label in classes] if classes and len(classes) == net.sizes[-1] else None
+    parts = [network_html(net, inputs=pre.input_names, outputs=outputs)]
+    metrics = flat_metrics(model.test_metrics_)
+    if metrics:
+        rows = "".join(
+            f"<tr><td>{html.escape(name)}</td><td>{value:,}</td></tr>"
+            if isinstance(value, int)
+            else f"<tr><td>{html.escape(name)}</td><td>{value:.4f}</td></tr>"
+            for name, value in metrics.items()
+        )
+        parts.append(f"<table><caption>test part</caption>{rows}</table>")
+    return "".join(parts)
+
+
 __all__ = [
     "AUTO",
     "check_class_weight",
@@ -228,5 +254,6 @@ __all__ = [
     "evaluate_arrays",
     "finite_history",
     "flat_metrics",
+    "model_html",
     "plain_json",
 ]

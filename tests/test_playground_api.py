@@ -7,6 +7,7 @@ neuron's δ is :func:`backprop.explain`'s, the downloads load back.
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import re
@@ -433,11 +434,24 @@ def test_a_table_spans_the_plane_with_two_chosen_inputs(tmp_path: Path) -> None:
     assert post(client, "/api/step", {"steps": 5}).json()["epoch"] == 5
 
 
-def test_a_table_must_have_two_classes_and_two_numeric_inputs(tmp_path: Path) -> None:
-    three = tmp_path / "three.csv"
-    three.write_text("a,b,label\n" + "".join(f"{i},{i * 2},{i % 3}\n" for i in range(30)))
-    with pytest.raises(bp.DataError, match=r"the playground shows two classes, but the target 'label' has 3"):
-        read_table(str(three))
+def test_a_table_must_have_2_to_8_classes_and_two_numeric_inputs(tmp_path: Path) -> None:
+    nine = tmp_path / "nine.csv"
+    nine.write_text("a,b,label\n" + "".join(f"{i},{i * 2},c{i % 9}\n" for i in range(45)))
+    with pytest.raises(
+        bp.DataError,
+        match=r"nine\.csv: the playground shows 2 to 8 classes \(a colour each\), but the target 'label' has 9: "
+        r"\['c0', 'c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8'\]$",
+    ):
+        read_table(str(nine))
+    one = tmp_path / "one.csv"
+    one.write_text("a,b,label\n" + "".join(f"{i},{i * 2},same\n" for i in range(10)))
+    with pytest.raises(
+        bp.DataError, match=r"2 to 8 classes \(a colour each\), but the target 'label' has 1: \['same'\]"
+    ):
+        read_table(str(one))
+    eight = tmp_path / "eight.csv"
+    eight.write_text("a,b,label\n" + "".join(f"{i},{i * 2},c{i % 8}\n" for i in range(40)))
+    assert read_table(str(eight)).class_names == tuple(f"c{k}" for k in range(8))
     narrow = tmp_path / "narrow.csv"
     narrow.write_text("a,label\n" + "".join(f"{i},{i % 2}\n" for i in range(30)))
     with pytest.raises(bp.DataError, match=r"only 1 numeric column\(s\) besides the target 'label'"):
@@ -450,6 +464,159 @@ def test_the_session_never_prints(capsys: pytest.CaptureFixture[str]) -> None:
     session.trace(0)
     session.check_gradient(0)
     assert capsys.readouterr() == ("", "")
+
+
+# --------------------------------------------------------------------------- three classes and more
+
+SPECIES = ("setosa", "versicolor", "virginica")
+CENTRES = np.array([[0.0, 2.0], [-2.0, -1.0], [2.0, -1.0]])
+"""An iris-like table: each species a cloud around its centre of (petal_length, petal_width); sepal is noise."""
+
+
+def _species_table(path: Path, rows: int = 150) -> Path:
+    rng = np.random.default_rng(3)
+    lines = ["petal_length,petal_width,sepal,species"]
+    for i in range(rows):
+        k = i % 3
+        a, b = CENTRES[k] + rng.normal(0.0, 0.5, size=2)
+        lines.append(f"{a:.3f},{b:.3f},{rng.normal():.3f},{SPECIES[k]}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def species(tmp_path: Path) -> TestClient:
+    return client_for(Session(read_table(str(_species_table(tmp_path / "species.csv")))))
+
+
+def test_a_table_of_three_classes_has_three_softmax_outputs(species: TestClient) -> None:
+    state = species.get("/api/state").json()
+    assert state["network"]["sizes"] == [3, 4, 2, 3]
+    assert state["network"]["activations"] == ["tanh", "tanh", "softmax"]
+    assert state["config"]["loss"] == "crossentropy"
+    assert state["choices"]["loss"] == ["crossentropy"]  # the only loss offered for 3 classes
+    assert state["points"]["class_names"] == ["setosa", "versicolor", "virginica"]
+    assert sorted({row[2] for row in state["points"]["train"] + state["points"]["test"]}) == [0, 1, 2]
+    assert len(state["neurons"]["pixels"][-1]) == 3  # each output neuron's own picture
+    # The boundary: each cell's argmax and its probability, one byte each, over the 50 × 50 grid.
+    net = bp.load(_write(species.get("/download/model.safetensors").content))
+    size = state["boundary"]["size"]
+    classes = np.frombuffer(base64.b64decode(state["boundary"]["classes"]), np.uint8)
+    confidence = np.frombuffer(base64.b64decode(state["boundary"]["confidence"]), np.uint8)
+    assert "pixels" not in state["boundary"]
+    assert classes.shape == confidence.shape == (size * size,)
+    x0, x1, y0, y1 = state["plane"]["domain"]
+    # The top-left cell: its centre half a cell in from the corner, the third input at its mean (0).
+    corner = np.array([[x0 + (x1 - x0) / size / 2, y1 - (y1 - y0) / size / 2, 0.0]])
+    p = net.predict(corner)[0]
+    assert classes[0] == p.argmax()
+    assert confidence[0] == round(p.max() * 255)
+    assert p.max() >= 1 / 3  # so a cell is at least a third sure
+
+
+def test_three_classes_train_as_fit_with_class_indices(species: TestClient, tmp_path: Path) -> None:
+    first = species.get("/api/state").json()
+    state = post(species, "/api/step", {"steps": 20}).json()
+    assert state["epoch"] == 20
+    assert state["loss"] < first["loss"]
+    assert state["test_loss"] < first["test_loss"]
+    assert state["accuracy"] > first["accuracy"]
+    # The same run written out with the library: softmax outputs, crossentropy on class indices.
+    table = read_table(str(_species_table(tmp_path / "again.csv")))
+    from backprop.playground.data import from_table
+
+    data = from_table(table, (0, 1), 0.5, 0)
+    net = bp.Network([bp.Dense(4, "tanh"), bp.Dense(2, "tanh"), bp.Dense(3, "softmax")], inputs=3, seed=0,
+                     dtype=np.float64)  # fmt: skip
+    for epoch in range(20):
+        shuffle = int(np.random.SeedSequence([0, epoch]).generate_state(1)[0])
+        net.fit(data.X_train, data.y_train, loss="crossentropy", optimizer=bp.SGD(0.03), epochs=1, batch_size=10,
+                seed=shuffle)  # fmt: skip
+    assert state["loss"] == net.loss(data.X_train, data.y_train, "crossentropy")
+    assert state["test_loss"] == net.loss(data.X_test, data.y_test, "crossentropy")
+    assert state["test_accuracy"] == np.mean(net.predict(data.X_test).argmax(axis=1) == data.y_test)
+    # Deterministic from the seed: another session, the same bits.
+    again = client_for(Session(table))
+    assert post(again, "/api/step", {"steps": 20}).json()["network"]["weights"] == state["network"]["weights"]
+
+
+def test_a_softmax_outputs_delta_is_explains_fused_case(species: TestClient) -> None:
+    post(species, "/api/step", {"steps": 3})
+    trace = species.get("/api/trace?sample=5").json()
+    net = bp.load(_write(species.get("/download/model.safetensors").content))
+    x = np.array([entry["value"] for entry in trace["x"]])
+    label = SPECIES.index(trace["y_class"])
+    expected = bp.explain(net, x, [label], learning_rate=0.03, loss="crossentropy")
+    output = trace["layers"][-1]
+    assert output["is_output"] and output["activation"] == "softmax"
+    for j, neuron in enumerate(output["neurons"]):
+        assert neuron["delta"]["value"] == expected.layers[-1].error_term[0, j]  # to the last bit
+        assert neuron["a"]["value"] == expected.prediction[0, j]
+        assert neuron["fprime"]["value"] == expected.layers[-1].derivative[0, j, j]  # the Jacobian's diagonal
+    # Softmax with crossentropy: δᵒ = y − ŷ, the one-hot target less the probabilities.
+    delta = np.array([neuron["delta"]["value"] for neuron in output["neurons"]])
+    assert np.array_equal(delta, np.eye(3)[label] - np.array(trace["prediction"]["value"]))
+    assert output["seed"] == "δᵒ = y − ŷ"
+    assert output["formulas"]["output error term"] == "δ[3] = y − ŷ   (softmax with crossentropy: f' cancels)"
+    assert trace["layers"][0]["seed"] == "δʰ = W δᵒ f′(h)"
+    assert trace["y"]["text"] == np.array2string(np.eye(3)[label], precision=8)
+    assert trace["explain"] == expected.to_dict()
+    # Two classes keep the seed's general words where the loss is mse, and the fused ones for binary_crossentropy.
+    moons = client_for()
+    assert moons.get("/api/trace").json()["layers"][-1]["seed"] == "δᵒ = (y − ŷ) f′(h)"
+    post(moons, "/api/config", {"loss": "binary_crossentropy"})
+    assert moons.get("/api/trace").json()["layers"][-1]["seed"] == "δᵒ = y − ŷ"
+
+
+def test_three_class_gradcheck_and_downloads(species: TestClient) -> None:
+    post(species, "/api/step", {"steps": 5})
+    checked = post(species, "/api/gradcheck", {"sample": 2}).json()
+    assert checked["passed"] is True
+    assert "gradcheck (crossentropy" in checked["text"]
+    state = species.get("/api/state").json()
+    net, metadata = bp.load_with_metadata(_write(species.get("/download/model.safetensors").content))
+    assert [w.tolist() for w in net.weights] == state["network"]["weights"]
+    assert metadata["playground"]["class_names"] == ["setosa", "versicolor", "virginica"]
+    assert metadata["playground"]["loss"] == "crossentropy"
+    X = np.array([[0.0, 1.0, 0.0], [-1.0, -0.5, 0.0]])
+    np.testing.assert_allclose(net.predict(X).sum(axis=1), 1.0)
+    onnxruntime = pytest.importorskip("onnxruntime")
+    run = onnxruntime.InferenceSession(species.get("/download/model.onnx").content,
+                                       providers=["CPUExecutionProvider"])  # fmt: skip
+    name = run.get_inputs()[0].name
+    got = run.run(None, {name: X.astype(np.float64 if "double" in run.get_inputs()[0].type else np.float32)})[0]
+    np.testing.assert_allclose(got, net.predict(X), rtol=1e-5)
+    pytest.importorskip("matplotlib")
+    report = species.get("/download/report.html")
+    assert report.status_code == 200
+    assert "3-class classification" in report.text
+    assert "versicolor" in report.text
+
+
+@pytest.mark.parametrize("loss", ["mse", "binary_crossentropy"])
+def test_a_two_class_loss_on_three_classes_is_refused(species: TestClient, loss: str, tmp_path: Path) -> None:
+    response = post(species, "/api/config", {"loss": loss})
+    assert response.status_code == 400
+    assert error_of(response) == (
+        f"loss={loss!r} does not fit 3 classes: two classes have one sigmoid output (loss mse or "
+        "binary_crossentropy), 3 to 8 classes have k softmax outputs trained with crossentropy; "
+        "expected one of ['crossentropy']"
+    )
+    assert species.get("/api/state").json()["config"]["loss"] == "crossentropy"  # nothing changed
+    with pytest.raises(ParameterError, match=r"^loss='mse' does not fit 3 classes"):
+        Session(read_table(str(_species_table(tmp_path / "species.csv"))), Config(dataset="table", loss="mse"))
+
+
+def test_a_change_of_dataset_brings_its_own_loss(species: TestClient) -> None:
+    moons = post(species, "/api/config", {"dataset": "moons"}).json()
+    assert (moons["config"]["loss"], moons["choices"]["loss"]) == ("mse", ["mse", "binary_crossentropy"])
+    assert moons["network"]["sizes"] == [2, 4, 2, 1]
+    assert "pixels" in moons["boundary"]
+    response = post(species, "/api/config", {"loss": "crossentropy"})
+    assert response.status_code == 400
+    assert error_of(response).startswith("loss='crossentropy' does not fit 2 classes")
+    back = post(species, "/api/config", {"dataset": "table"}).json()
+    assert (back["config"]["loss"], back["network"]["sizes"]) == ("crossentropy", [3, 4, 2, 3])
 
 
 # --------------------------------------------------------------------------- the command

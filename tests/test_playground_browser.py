@@ -17,6 +17,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +46,21 @@ def _chromium() -> str | None:
 @pytest.fixture
 def served() -> Iterator[tuple[str, Any]]:
     """The playground's server on 127.0.0.1 and a free port: (url, session)."""
+    from backprop.playground import Session
+
+    with serving(Session()) as served:
+        yield served
+
+
+@contextmanager
+def serving(session: Any) -> Iterator[tuple[str, Any]]:
+    """Serve ``session`` on 127.0.0.1 and a free port (uvicorn in a thread): (url, session)."""
     try:
         import uvicorn
 
         from backprop.playground.app import create_app, listen
     except ImportError:
         _missing("the playground extra is not installed (pip install 'backprop[playground]')")
-    from backprop.playground import Session
-
-    session = Session()
     sock = listen(0)
     server = uvicorn.Server(uvicorn.Config(create_app(session), log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -172,3 +179,75 @@ def test_train_moons_then_the_shown_delta_is_explains(
         assert errors == []
     finally:
         page.close()
+
+
+def _species_csv(path: Path) -> Path:
+    """Three clouds of 50 rows, one a class; a class name with markup, which the page must show as text."""
+    rng = np.random.default_rng(3)
+    names = ("setosa", "versicolor", "<i>virginica</i>")
+    centres = np.array([[0.0, 2.0], [-2.0, -1.0], [2.0, -1.0]])
+    lines = ["petal_length,petal_width,sepal,species"]
+    for i in range(150):
+        a, b = centres[i % 3] + rng.normal(0.0, 0.5, size=2)
+        lines.append(f"{a:.3f},{b:.3f},{rng.normal():.3f},{names[i % 3]}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_three_class_table_trains_and_an_outputs_delta_is_explains(browser: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    from backprop.playground import Session, read_table
+
+    session = Session(read_table(str(_species_csv(tmp_path / "species.csv"))))
+    with serving(session) as (url, _):
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        try:
+            page.goto(url)
+            page.wait_for_selector('#network .neuron[data-layer="3"][data-unit="2"]')  # three softmax outputs
+            # The legend names the classes from the file as text: the markup in a name is not markup.
+            classes = ["<i>virginica</i>", "setosa", "versicolor"]
+            expect(page.locator("#class-legend .class")).to_have_text(classes)
+            assert page.locator("#class-legend i").count() == 0
+            # Each output neuron is named by its class (the full name in its title).
+            titles = page.locator("#network text.class-name title").all_text_contents()
+            assert titles == [f"p({name})" for name in classes]
+            assert page.locator("#network i").count() == 0
+            expect(page.locator("#loss option")).to_have_text(["crossentropy"])
+
+            page.select_option("#learning-rate", "0.3")
+            page.click("#play")
+            deadline = time.monotonic() + 15
+            while float(page.get_attribute("#test-accuracy", "data-value") or 0) < 0.9:
+                assert time.monotonic() < deadline, "the three classes did not reach 90% test accuracy in 15 s"
+                page.wait_for_timeout(100)
+            page.click("#play")  # pause
+            page.wait_for_selector('#play[data-idle="true"]', state="attached")
+            epoch = session.epoch
+            expect(page.locator("#epoch")).to_have_text(str(epoch))
+            assert float(page.get_attribute("#test-accuracy", "data-value") or 0) >= 0.9
+
+            # Output neuron 2 (setosa's probability): its δ is explain's, the fused case δᵒ = y − ŷ.
+            page.locator('#network .neuron[data-layer="3"][data-unit="1"]').click()
+            expect(page.locator("#selection h3").first).to_have_text("Neuron 2 of layer 3 (output, softmax): p(setosa)")
+            expect(page.locator("#selection p").first).to_contain_text(f"(epoch {epoch})")
+            cell = page.locator('#selection td.value[data-quantity="delta"]')
+            model_file = tmp_path / "model.safetensors"
+            model_file.write_bytes(page.request.get(url + "download/model.safetensors").body())
+            net = bp.load(model_file)
+            assert net.sizes == [3, 4, 2, 3]
+            x, y = session.sample(0)
+            delta = bp.explain(net, x, y, learning_rate=0.3, loss="crossentropy").layers[-1].error_term[0, 1]
+            assert float(cell.get_attribute("data-value") or "nan") == delta  # to the last bit
+            assert cell.text_content() == np.array2string(np.asarray(delta), precision=8)
+            formula = page.locator('#selection tr:has(td[data-quantity="delta"]) td.formula').text_content() or ""
+            assert formula.startswith("δ[3] = y − ŷ   (softmax with crossentropy: f' cancels)")
+            assert formula.endswith("(the seed: δᵒ = y − ŷ)")
+            page.screenshot(path=str(tmp_path / "playground_3class.png"), full_page=True)
+            shutil.copy(tmp_path / "playground_3class.png", "/tmp/playground_3class.png")
+            assert errors == []
+        finally:
+            page.close()

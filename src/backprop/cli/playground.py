@@ -3,7 +3,7 @@
 Serves :mod:`backprop.playground` on 127.0.0.1 (uvicorn), prints the URL and
 opens it in the browser unless ``--no-browser``; Ctrl-C stops it. DATA is a
 built-in planar set (xor, moons, circles, spirals) or a table whose numeric
-columns are the inputs and whose target has two classes.
+columns are the inputs and whose target has 2 to 8 classes.
 
 Imports click and, when it runs, the playground (starlette, uvicorn).
 """
@@ -21,7 +21,7 @@ BUILT_IN = ("xor", "moons", "circles", "spirals")
 
 @click.command(name="playground")
 @click.argument("data", required=False, default="moons")
-@click.option("--target", default=None, help="The target column of a table (two classes) [default: the last].")
+@click.option("--target", default=None, help="The target column of a table (2 to 8 classes) [default: the last].")
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=8000, show_default=True,
               help="The port on 127.0.0.1 (0: a free one).")  # fmt: skip
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True,

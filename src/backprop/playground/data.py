@@ -5,8 +5,9 @@ unit square, as TensorFlow Playground's: ``xor``, ``moons``, ``circles`` and
 ``spirals``. ``noise`` is the standard deviation of Gaussian jitter added to
 every coordinate. A table (CSV, Parquet, ...) read by
 :func:`backprop.tabular.read_table` works too: its numeric columns are the
-inputs (standardized on the training rows), a two-valued column is the target,
-and two chosen inputs span the plane while the others are held at their mean.
+inputs (standardized on the training rows), a column of 2 to :data:`MAX_CLASSES`
+values is the target, and two chosen inputs span the plane while the others are
+held at their mean.
 
 Imports numpy and, for tables, :mod:`backprop.tabular`.
 """
@@ -26,6 +27,9 @@ N_POINTS = 500
 
 MAX_ROWS = 20_000
 """The most rows of a table the playground trains on (it redraws the plane after every step)."""
+
+MAX_CLASSES = 8
+"""The most classes of a table's target: the page colours each from a palette of eight."""
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -83,13 +87,13 @@ class PlaneData:
     ----------
     X_train, X_test : ndarray of shape (n, n_inputs), float64
         The network's inputs.
-    y_train, y_test : ndarray of shape (n,), int64 labels 0 and 1
+    y_train, y_test : ndarray of shape (n,), int64 class indices 0 to k - 1
     plane : (int, int)
         The columns of the inputs drawn as the horizontal and vertical axes.
     domain : (float, float, float, float)
         ``(x_min, x_max, y_min, y_max)`` of the drawn plane.
     input_names : list of str
-    class_names : (str, str)
+    class_names : tuple of k str (2 to :data:`MAX_CLASSES`)
     center : ndarray of shape (n_inputs,)
         The value of the inputs off the plane (their training mean).
     """
@@ -101,7 +105,7 @@ class PlaneData:
     plane: tuple[int, int]
     domain: tuple[float, float, float, float]
     input_names: list[str]
-    class_names: tuple[str, str]
+    class_names: tuple[str, ...]
     center: FloatArray
 
     def grid(self, size: int) -> FloatArray:
@@ -164,15 +168,15 @@ def generate(name: str, noise: float, train_ratio: float, seed: int) -> PlaneDat
 
 @dataclass(frozen=True, eq=False)
 class Table:
-    """A table's numeric inputs and two-class target, read once.
+    """A table's numeric inputs and its target of 2 to :data:`MAX_CLASSES` classes, read once.
 
     Attributes
     ----------
     source : str
     X : ndarray of shape (n_rows, n_inputs), float64 (rows with a missing cell dropped)
-    y : ndarray of shape (n_rows,), int64 labels 0 and 1
+    y : ndarray of shape (n_rows,), int64 class indices 0 to k - 1 (the classes sorted by name)
     input_names : list of str
-    class_names : (str, str)
+    class_names : tuple of k str
     target : str
     """
 
@@ -180,12 +184,12 @@ class Table:
     X: FloatArray
     y: IntArray
     input_names: list[str]
-    class_names: tuple[str, str]
+    class_names: tuple[str, ...]
     target: str
 
 
 def read_table(source: str, target: str | None = None) -> Table:
-    """Read a table for the playground: numeric inputs and a target of two classes.
+    """Read a table for the playground: numeric inputs and a target of 2 to :data:`MAX_CLASSES` classes.
 
     Parameters
     ----------
@@ -197,7 +201,8 @@ def read_table(source: str, target: str | None = None) -> Table:
     Raises
     ------
     DataError
-        Fewer than two numeric inputs, a target without exactly two classes, or no complete row.
+        Fewer than two numeric inputs, a target of one class or more than :data:`MAX_CLASSES`, or no
+        complete row.
     """
     from ..tabular import read_table as read
 
@@ -226,13 +231,15 @@ def read_table(source: str, target: str | None = None) -> Table:
         raise DataError(f"{source}: no row has every numeric input and the target {target!r}")
     X, kept = X[present], [str(v) if not isinstance(v, float) else f"{v:g}" for v in labels[present].tolist()]
     classes = sorted(set(kept))
-    if len(classes) != 2:
-        shown = classes[:5] + (["..."] if len(classes) > 5 else [])
+    if not 2 <= len(classes) <= MAX_CLASSES:
+        shown = classes[: MAX_CLASSES + 1] + (["..."] if len(classes) > MAX_CLASSES + 1 else [])
         raise DataError(
-            f"{source}: the playground shows two classes, but the target {target!r} has {len(classes)}: {shown}"
+            f"{source}: the playground shows 2 to {MAX_CLASSES} classes (a colour each), "
+            f"but the target {target!r} has {len(classes)}: {shown}"
         )
-    y = np.array([classes.index(v) for v in kept], dtype=np.int64)
-    return Table(source, X, y, [name for name, _ in inputs], (classes[0], classes[1]), target)
+    index = {name: k for k, name in enumerate(classes)}
+    y = np.array([index[v] for v in kept], dtype=np.int64)
+    return Table(source, X, y, [name for name, _ in inputs], tuple(classes), target)
 
 
 def from_table(table: Table, plane: tuple[int, int], train_ratio: float, seed: int) -> PlaneData:

@@ -27,11 +27,12 @@ from ..explain import Trace, explain
 from ..gradcheck import gradcheck
 from ..io import save
 from ..layers import Dense
-from ..metrics import correct
+from ..losses import get_loss
+from ..metrics import confusion_matrix, correct, per_class
 from ..network import Network
 from ..optimizers import SGD
 from ..textbook import forward_pass
-from .data import GENERATORS, PlaneData, Table, from_table, generate
+from .data import GENERATORS, MAX_CLASSES, PlaneData, Table, from_table, generate
 
 # Bounds on what one request may ask for: the page redraws after every request.
 MAX_LAYERS = 6
@@ -50,18 +51,27 @@ GRADCHECK_ROWS = 8
 """Training rows the gradient check differentiates (the chosen sample first)."""
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity", "leaky_relu", "elu", "softplus")
-LOSSES = ("mse", "binary_crossentropy")
+LOSSES = ("mse", "binary_crossentropy", "crossentropy")
+TWO_CLASS_LOSSES = ("mse", "binary_crossentropy")
+"""The losses of two classes (one sigmoid output); 3 or more classes: k softmax outputs and crossentropy."""
 SETTINGS = (
     "dataset", "noise", "train_ratio", "hidden", "activation", "learning_rate", "batch_size",
     "regularization", "loss", "seed", "plane",
 )  # fmt: skip
+SEED_OUTPUT, SEED_FUSED, SEED_HIDDEN = "δᵒ = (y − ŷ) f′(h)", "δᵒ = y − ŷ", "δʰ = W δᵒ f′(h)"
+"""The seed's words for the error terms (δᵒ = y − ŷ where the output is its loss's own: f' cancels)."""
 TRAINING_SETTINGS = ("learning_rate", "batch_size", "regularization")
 """Settings that change how the next steps train, not the network: the weights are kept."""
 
 
 @dataclass(frozen=True)
 class Config:
-    """The playground's settings (see :data:`SETTINGS`); ``dataset`` is ``"table"`` for a user's table."""
+    """The playground's settings (see :data:`SETTINGS`); ``dataset`` is ``"table"`` for a user's table.
+
+    ``loss=None`` is the data's own: ``"mse"`` for two classes (one sigmoid
+    output), ``"crossentropy"`` for 3 or more (k softmax outputs, the only
+    loss offered for them). A session's config always names its loss.
+    """
 
     dataset: str = "moons"
     noise: float = 0.1
@@ -71,7 +81,7 @@ class Config:
     learning_rate: float = 0.03
     batch_size: int = 10
     regularization: float = 0.0
-    loss: str = "mse"
+    loss: str | None = None
     seed: int = 0
     plane: tuple[int, int] = (0, 1)
 
@@ -100,8 +110,18 @@ def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     return str(value)
 
 
-def checked_config(config: Config, changes: Any, has_table: bool, n_inputs: int) -> Config:
+def losses_for(n_classes: int) -> tuple[str, ...]:
+    """The losses offered for ``n_classes`` classes, the default first."""
+    return TWO_CLASS_LOSSES if n_classes == 2 else ("crossentropy",)
+
+
+def checked_config(config: Config, changes: Any, has_table: bool, n_inputs: int, table_classes: int = 2) -> Config:
     """``config`` with ``changes`` (a JSON object of settings) applied, every value checked.
+
+    ``table_classes`` is the table's class count (the built-in sets have two).
+    A loss that does not fit the new data's classes is refused when
+    ``changes`` asks for it, else replaced by the data's default (a change of
+    dataset brings its own loss).
 
     Raises
     ------
@@ -138,7 +158,7 @@ def checked_config(config: Config, changes: Any, has_table: bool, n_inputs: int)
         elif name == "regularization":
             new[name] = _number(value, name, 0.0, 1.0)
         elif name == "loss":
-            new[name] = _choice(value, "loss", LOSSES)
+            new[name] = None if value is None else _choice(value, "loss", LOSSES)
         elif name == "seed":
             new[name] = _integer(value, name, 0, 2**32 - 1)
         else:  # plane
@@ -148,13 +168,42 @@ def checked_config(config: Config, changes: Any, has_table: bool, n_inputs: int)
             if a == b:
                 raise ParameterError(f"plane needs two different input columns, got plane={value!r}")
             new[name] = (a, b)
-    return replace(config, **new)
+    result = replace(config, **new)
+    k = table_classes if result.dataset == "table" else 2
+    offered = losses_for(k)
+    if result.loss not in offered:
+        if new.get("loss") is not None:
+            raise ParameterError(
+                f"loss={result.loss!r} does not fit {k} classes: two classes have one sigmoid output "
+                f"(loss {' or '.join(TWO_CLASS_LOSSES)}), 3 to {MAX_CLASSES} classes have k softmax outputs "
+                f"trained with crossentropy; expected one of {list(offered)}"
+            )
+        result = replace(result, loss=offered[0])
+    return result
 
 
 def _pixels(values: np.ndarray[Any, Any], low: float, high: float) -> str:
     """A picture's cells as base64 bytes, ``low`` → 0 and ``high`` → 255 (a colour, not a number shown)."""
     scaled = np.clip((np.nan_to_num(values, nan=low) - low) / (high - low), 0.0, 1.0)
     return base64.b64encode(np.round(scaled * 255).astype(np.uint8).tobytes()).decode("ascii")
+
+
+def _boundary(output: np.ndarray[Any, Any]) -> dict[str, Any]:
+    """The decision boundary's picture from the network's output over the grid, row by row from the top.
+
+    One sigmoid output: ``pixels``, ŷ as bytes (0 → 0, 1 → 255). k softmax
+    outputs: ``classes``, each cell's predicted class index as a byte, and
+    ``confidence``, that class's probability as a byte (0 → 0, 1 → 255).
+    """
+    if output.shape[1] == 1:
+        return {"size": BOUNDARY_GRID, "pixels": _pixels(output[:, 0], 0.0, 1.0)}
+    classes = np.nan_to_num(output, nan=0.0).argmax(axis=1)
+    chosen = output[np.arange(output.shape[0]), classes]
+    return {
+        "size": BOUNDARY_GRID,
+        "classes": base64.b64encode(classes.astype(np.uint8).tobytes()).decode("ascii"),
+        "confidence": _pixels(chosen, 0.0, 1.0),
+    }
 
 
 def _shown(value: float) -> str:
@@ -165,6 +214,11 @@ def _shown(value: float) -> str:
 def _entry(value: float) -> dict[str, Any]:
     """A number for the page: its exact value and its text."""
     return {"value": float(value) if math.isfinite(value) else None, "text": _shown(value)}
+
+
+def _vector(values: np.ndarray[Any, Any]) -> dict[str, Any]:
+    """A row for the page: its exact values and its text, as :func:`backprop.explain` prints it."""
+    return {"value": [_finite(v) for v in values.tolist()], "text": np.array2string(values, precision=8)}
 
 
 def _percent(value: float | None) -> str:
@@ -220,8 +274,23 @@ class Session:
         start = Config(dataset="table") if table is not None else Config()
         # A given config is checked as the page's changes are: the same bounds, the same messages.
         n_inputs = len(table.input_names) if table is not None else 2
-        self.config = start if config is None else checked_config(start, config.to_json(), table is not None, n_inputs)
+        changes = {} if config is None else config.to_json()
+        self.config = checked_config(start, changes, table is not None, n_inputs, self._table_classes)
         self._rebuild()
+
+    @property
+    def _table_classes(self) -> int:
+        return 2 if self.table is None else len(self.table.class_names)
+
+    @property
+    def n_classes(self) -> int:
+        """The classes of the data in use: 2 (one sigmoid output) or 3 to 8 (as many softmax outputs)."""
+        return len(self.data.class_names)
+
+    @property
+    def loss(self) -> str:
+        """The loss in force (the config's, which a session always names)."""
+        return self.config.loss or losses_for(self.n_classes)[0]
 
     def __repr__(self) -> str:
         return f"Session(dataset={self.config.dataset!r}, hidden={list(self.config.hidden)}, epoch={self.epoch})"
@@ -236,20 +305,29 @@ class Session:
             self.data: PlaneData = from_table(self.table, config.plane, config.train_ratio, config.seed)
         else:
             self.data = generate(config.dataset, config.noise, config.train_ratio, config.seed)
-        layers = [Dense(width, config.activation) for width in config.hidden] + [Dense(1, "sigmoid")]
+        k = len(self.data.class_names)
+        output = Dense(1, "sigmoid") if k == 2 else Dense(k, "softmax")  # as backprop.heads.choose_head
+        layers = [Dense(width, config.activation) for width in config.hidden] + [output]
         self.net = Network(layers, inputs=self.data.X_train.shape[1], seed=config.seed, dtype=np.float64)
         self.epoch = 0
         self.curves = _Curves()
         self._measure()
 
     def _targets(self, y: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        return y.astype(np.float64)[:, None]
+        # As backprop.heads.Head.targets: two classes a (n, 1) column of 0/1, more the class indices (n,).
+        if self.n_classes == 2:
+            return y.astype(np.float64)[:, None]
+        return y.astype(np.int64)
 
     def _metrics(self, X: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> tuple[float, float]:
         targets = self._targets(y)
-        loss = self.net.loss(X, targets, self.config.loss)
-        # fit's own count: one yes/no output, right where (ŷ ≥ ½) is the label.
-        return loss, correct(self.net.predict(X), targets, multilabel=True) / X.shape[0]
+        loss = self.net.loss(X, targets, self.loss)
+        if self.n_classes == 2:
+            # fit's own count: one yes/no output, right where (ŷ ≥ ½) is the label.
+            return loss, correct(self.net.predict(X), targets, multilabel=True) / X.shape[0]
+        # fit's own count for softmax outputs: right where the argmax is the class.
+        onehot = np.eye(self.n_classes)[y]
+        return loss, correct(self.net.predict(X), onehot, multilabel=False) / X.shape[0]
 
     def _measure(self) -> None:
         data, curves = self.data, self.curves
@@ -271,7 +349,9 @@ class Session:
         and the network from the seed (epoch 0).
         """
         with self._lock:
-            new = checked_config(self.config, changes, self.table is not None, len(self.data.input_names))
+            new = checked_config(
+                self.config, changes, self.table is not None, len(self.data.input_names), self._table_classes
+            )
             if new.plane != self.config.plane and self.table is None:
                 raise ParameterError("plane chooses two columns of a table; the built-in sets have only two inputs")
             rebuild = any(
@@ -320,7 +400,7 @@ class Session:
                 before, epoch = self.net.parameters.copy(), self.epoch
                 try:
                     self.net.fit(
-                        data.X_train, targets, loss=config.loss, optimizer=SGD(config.learning_rate), epochs=1,
+                        data.X_train, targets, loss=self.loss, optimizer=SGD(config.learning_rate), epochs=1,
                         batch_size=config.batch_size, l2=config.regularization, seed=shuffle_seed,
                     )  # fmt: skip
                     self.epoch += 1
@@ -346,11 +426,15 @@ class Session:
             page prints them), ``config``, ``choices`` (the settings' values
             and bounds), ``network`` (``sizes``, ``weights``, ``biases``,
             ``activations``, ``input_names``), ``plane`` (the drawn columns
-            and ``domain``), ``boundary`` (ŷ over a ``size × size`` grid) and
-            ``neurons`` (each input's and neuron's output over a smaller
-            grid; both as base64 bytes, 0 to 255, for colours only),
-            ``points`` (``train`` and ``test`` rows ``[u, v, label]``) and
-            ``curves`` (``epoch``, ``loss``, ``test_loss``).
+            and ``domain``), ``boundary`` (over a ``size × size`` grid: ŷ as
+            ``pixels`` for two classes; for k classes each cell's predicted
+            class index as ``classes`` and its probability as ``confidence``)
+            and ``neurons`` (each input's and neuron's output over a smaller
+            grid, a softmax output its own probability; all as base64 bytes,
+            0 to 255, for colours only), ``points`` (``train`` and ``test``
+            rows ``[u, v, class index]``, ``class_names``) and ``curves``
+            (``epoch``, ``loss``, ``test_loss``); ``choices["loss"]`` the
+            losses offered for the data's classes.
         """
         with self._lock:
             return self._state()
@@ -369,7 +453,8 @@ class Session:
                  for i in range(small.shape[1])]  # fmt: skip
         neurons = [[_pixels(small[:, i], *spans[i]) for i in range(small.shape[1])]]
         for layer, a in zip(layers, outputs, strict=True):
-            low, high = (0.0, 1.0) if layer.activation.name == "sigmoid" else (-1.0, 1.0)
+            # A probability (sigmoid, or each softmax output's own) spans 0 to 1; the others -1 to 1.
+            low, high = (0.0, 1.0) if layer.activation.name in ("sigmoid", "softmax") else (-1.0, 1.0)
             neurons.append([_pixels(a[:, j], low, high) for j in range(a.shape[1])])
         plane = list(data.plane)
         return {
@@ -382,7 +467,7 @@ class Session:
             "choices": {
                 "dataset": [*GENERATORS, *(["table"] if self.table is not None else [])],
                 "activation": list(ACTIVATIONS),
-                "loss": list(LOSSES),
+                "loss": list(losses_for(self.n_classes)),
                 "limits": {"layers": MAX_LAYERS, "neurons": MAX_NEURONS, "steps": MAX_STEPS},
             },
             "table": None if self.table is None else {"source": self.table.source, "target": self.table.target},
@@ -394,7 +479,7 @@ class Session:
                 "activations": [layer.activation.name for layer in layers],
             },
             "plane": {"columns": plane, "names": [data.input_names[i] for i in plane], "domain": list(data.domain)},
-            "boundary": {"size": BOUNDARY_GRID, "pixels": _pixels(net.predict(grid)[:, 0], 0.0, 1.0)},
+            "boundary": _boundary(net.predict(grid)),
             "neurons": {"size": NEURON_GRID, "pixels": neurons},
             "points": {
                 "train": np.column_stack([data.X_train[:, plane], data.y_train]).tolist(),
@@ -416,7 +501,11 @@ class Session:
         }
 
     def sample(self, index: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        """Training sample ``index``: its inputs ``x`` (n_inputs,) and target ``y`` (1,)."""
+        """Training sample ``index``: its inputs ``x`` (n_inputs,) and target ``y`` (1,).
+
+        ``y`` is ŷ's target for two classes (0.0 or 1.0), the class index (int64) for more:
+        :func:`backprop.explain` takes either.
+        """
         index = _integer(index, "sample", 0, self.data.X_train.shape[0] - 1)
         return self.data.X_train[index], self._targets(self.data.y_train[index : index + 1])[0]
 
@@ -424,7 +513,7 @@ class Session:
         """:func:`backprop.explain` of training sample ``index`` on the current network."""
         with self._lock:
             x, y = self.sample(index)
-            return explain(self.net, x, y, learning_rate=self.config.learning_rate, loss=self.config.loss)
+            return explain(self.net, x, y, learning_rate=self.config.learning_rate, loss=self.loss)
 
     def trace(self, index: Any = 0) -> dict[str, Any]:
         """Every number of one step on training sample ``index``, per neuron and per edge.
@@ -432,28 +521,37 @@ class Session:
         Returns
         -------
         dict
-            ``sample``, ``epoch``, ``x``, ``y``, ``prediction``, ``loss_value``,
-            ``learning_rate``, ``html`` (the trace's tables,
-            :meth:`Trace.to_html`), ``explain`` (:meth:`Trace.to_dict`), and
-            ``layers``: per layer ``index``, ``is_output``, ``activation``,
-            ``formulas`` (quantity name → the seed's formula), ``neurons``
-            (``z``, ``a``, ``f'``, ``δ``, ``Δb`` each ``{"value", "text"}``)
-            and ``edges`` (``[i][j]``: ``w``, ``input``, ``ΔW``).
+            ``sample``, ``epoch``, ``x``, ``y`` and ``prediction`` (numbers for
+            two classes, rows of k for k classes: ``y`` one-hot), ``y_class``
+            (the sample's class name), ``loss_value``, ``learning_rate``,
+            ``html`` (the trace's tables, :meth:`Trace.to_html`), ``explain``
+            (:meth:`Trace.to_dict`), and ``layers``: per layer ``index``,
+            ``is_output``, ``activation``, ``seed`` (the seed's words for its
+            error term), ``jacobian`` (f' is softmax's Jacobian: a neuron's
+            ``fprime`` is its diagonal entry), ``formulas`` (quantity name →
+            the seed's formula), ``neurons`` (``z``, ``a``, ``f'``, ``δ``,
+            ``Δb`` each ``{"value", "text"}``) and ``edges`` (``[i][j]``:
+            ``w``, ``input``, ``ΔW``).
         """
         with self._lock:
             return self._trace(index)
 
     def _trace(self, index: Any) -> dict[str, Any]:
         x, y = self.sample(index)
-        trace = explain(self.net, x, y, learning_rate=self.config.learning_rate, loss=self.config.loss)
+        trace = explain(self.net, x, y, learning_rate=self.config.learning_rate, loss=self.loss)
+        # explain's own rule: with its loss's output (sigmoid + binary_crossentropy, softmax +
+        # crossentropy) f' cancels and the seed's output error term is y − ŷ.
+        fused = get_loss(self.loss).is_fused(self.net.dense_layers[-1].activation)
         layers = []
         for layer in trace.layers:
             below = layer.input[0]
+            # softmax's f' is a Jacobian (1, k, k): a neuron's own entry is its diagonal ∂ŷⱼ/∂zⱼ.
+            own = np.diagonal(layer.derivative, axis1=1, axis2=2) if layer.derivative.ndim == 3 else layer.derivative
             neurons = [
                 {
                     "z": _entry(layer.z[0, j]),
                     "a": _entry(layer.output[0, j]),
-                    "fprime": _entry(layer.derivative[0, j]),
+                    "fprime": _entry(own[0, j]),
                     "delta": _entry(layer.error_term[0, j]),
                     "bias": None if layer.bias is None else _entry(layer.bias[j]),
                     "db": None if layer.bias_delta is None else _entry(layer.bias_delta[j]),
@@ -476,6 +574,8 @@ class Session:
                     "index": layer.index,
                     "is_output": layer.is_output,
                     "activation": layer.activation,
+                    "jacobian": layer.derivative.ndim == 3,
+                    "seed": (SEED_FUSED if fused else SEED_OUTPUT) if layer.is_output else SEED_HIDDEN,
                     "formulas": {q.name: q.formula for q in [*layer.forward, *layer.backward]},
                     "neurons": neurons,
                     "edges": edges,
@@ -485,8 +585,10 @@ class Session:
             "sample": int(index),
             "epoch": self.epoch,
             "x": [_entry(v) for v in x],
-            "y": _entry(y[0]),
-            "prediction": _entry(trace.prediction[0, 0]),
+            # Two classes: y and ŷ are numbers; k: y is the one-hot row explain makes of the class index.
+            "y": _entry(y[0]) if self.n_classes == 2 else _vector(trace.y[0]),
+            "y_class": self.data.class_names[int(self.data.y_train[int(index)])],
+            "prediction": _entry(trace.prediction[0, 0]) if self.n_classes == 2 else _vector(trace.prediction[0]),
             "loss_value": _entry(trace.loss_value),
             "learning_rate": trace.learning_rate,
             "learning_rate_text": repr(trace.learning_rate),  # as explain's headline prints η
@@ -503,7 +605,7 @@ class Session:
             start = _integer(index, "sample", 0, self.data.X_train.shape[0] - 1)
             rows = slice(start, start + GRADCHECK_ROWS)
             X, y = self.data.X_train[rows], self._targets(self.data.y_train[rows])
-            report = gradcheck(self.net, X, y, loss=self.config.loss)
+            report = gradcheck(self.net, X, y, loss=self.loss)
             return {
                 "passed": report.passed,
                 "rows": int(X.shape[0]),
@@ -519,7 +621,9 @@ class Session:
         """The network as a model file (:func:`backprop.save`: safetensors and its JSON document)."""
         with self._lock, tempfile.TemporaryDirectory(prefix="backprop-playground-") as folder:
             path = os.path.join(folder, "model.safetensors")
-            metadata = {"playground": {**self.config.to_json(), "epoch": self.epoch}}
+            metadata = {
+                "playground": {**self.config.to_json(), "epoch": self.epoch, "class_names": list(self.data.class_names)}
+            }
             save(self.net, path, metadata=metadata)
             with open(path, "rb") as file:
                 return file.read()
@@ -558,24 +662,33 @@ class Session:
                 return inputs
 
             x, y = self.sample(0)
+            # The test part's counts by class, named as the user's table names them.
+            output = self.net.predict(data.X_test)
+            predicted = (output[:, 0] >= 0.5).astype(np.int64) if self.n_classes == 2 else output.argmax(axis=1)
+            matrix = confusion_matrix(data.y_test, predicted, self.n_classes)
+            labels = list(data.class_names)
             return render_report(
                 net=self.net,
                 history=history,  # type: ignore[arg-type]
                 metrics={"loss": _or_nan(curves.test_loss[-1]), "accuracy": _or_nan(curves.test_accuracy[-1])},
                 data_summary={
                     "dataset": config.dataset if self.table is None else self.table.source,
-                    "task": "binary classification",
+                    "task": "binary classification"
+                    if self.n_classes == 2
+                    else f"{self.n_classes}-class classification",
                     "training rows": int(data.X_train.shape[0]),
                     "test rows": int(data.X_test.shape[0]),
                     "inputs": data.input_names,
                 },
                 hyperparameters={**config.to_json(), "epochs": self.epoch, "optimizer": "sgd"},
+                confusion=(matrix, labels),
+                per_class=per_class(matrix, labels),
                 points=(data.X_test[:, list(plane)], data.y_test),
                 transform=transform,
-                trace=explain(self.net, x, y, learning_rate=config.learning_rate, loss=config.loss),
+                trace=explain(self.net, x, y, learning_rate=config.learning_rate, loss=self.loss),
                 title="backprop playground",
                 input_names=data.input_names,
-                output_names=[data.class_names[1]],
+                output_names=[data.class_names[1]] if self.n_classes == 2 else list(data.class_names),
             )
 
 

@@ -5,6 +5,11 @@
 const ORANGE = [245, 147, 34];
 const WHITE = [232, 234, 235];
 const BLUE = [8, 119, 189];
+// Three classes or more: one colour a class, Okabe and Ito's eight, told apart with any colour vision.
+const PALETTE = [
+  [230, 159, 0], [86, 180, 233], [0, 158, 115], [240, 228, 66],
+  [0, 114, 178], [213, 94, 0], [204, 121, 167], [0, 0, 0],
+];
 
 const page = {
   state: null,
@@ -86,6 +91,24 @@ function decode(base64) {
   return bytes;
 }
 
+function classPicture(classes, confidence, size, k) {
+  // Each cell: its predicted class's colour, from white (a guess, probability 1/k) to the colour (certain).
+  const canvas = document.createElement("canvas");
+  canvas.width = size;
+  canvas.height = size;
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(size, size);
+  const which = decode(classes);
+  const sure = decode(confidence);
+  for (let i = 0; i < which.length; i += 1) {
+    const t = Math.max(0, Math.min(1, (sure[i] / 255 - 1 / k) / (1 - 1 / k))) * 0.8;
+    const [r, g, b] = WHITE.map((c, n) => Math.round(c + (PALETTE[which[i]][n] - c) * t));
+    image.data.set([r, g, b, 255], i * 4);
+  }
+  context.putImageData(image, 0, 0);
+  return canvas;
+}
+
 function picture(base64, size) {
   const canvas = document.createElement("canvas");
   canvas.width = size;
@@ -104,7 +127,7 @@ function picture(base64, size) {
 // ------------------------------------------------------------------ the controls
 
 function fillSelect(select, values, current) {
-  if (select.options.length !== values.length) {
+  if ([...select.options].map((o) => o.value).join("\n") !== values.join("\n")) {
     select.replaceChildren(...values.map((v) => new Option(v, v)));
   }
   select.value = String(current);
@@ -146,8 +169,15 @@ function fillControls(state) {
     fillSelect($("plane-y"), names, names[config.plane[1]]);
     $("data-note").textContent = `${table.source}: target ${table.target}; inputs off the plane are held at their mean.`;
   }
-  $("plane-note").textContent = `Horizontal: ${state.plane.names[0]}, vertical: ${state.plane.names[1]}.` +
-    ` Points: class ${state.points.class_names[0]} orange, class ${state.points.class_names[1]} blue.`;
+  const classes = state.points.class_names;
+  if (classes.length === 2) {
+    $("plane-note").textContent = `Horizontal: ${state.plane.names[0]}, vertical: ${state.plane.names[1]}.` +
+      ` Points: class ${classes[0]} orange, class ${classes[1]} blue.`;
+  } else {
+    $("plane-note").textContent = `Horizontal: ${state.plane.names[0]}, vertical: ${state.plane.names[1]}.` +
+      " Background: the predicted class, paler where the network is less sure.";
+  }
+  fillLegend(classes);
   const hidden = config.hidden;
   $("hidden-count").textContent = `${hidden.length} hidden layer${hidden.length === 1 ? "" : "s"}`;
   $("add-layer").disabled = hidden.length >= state.choices.limits.layers;
@@ -178,6 +208,28 @@ function fillControls(state) {
   $("sample").max = state.points.train.length - 1;
 }
 
+function fillLegend(classes) {
+  // The classes' names come from the user's file: text nodes only.
+  const legend = $("class-legend");
+  legend.hidden = classes.length === 2;
+  if (legend.hidden) {
+    legend.replaceChildren();
+    return;
+  }
+  legend.replaceChildren(...classes.map((name, c) => {
+    const item = document.createElement("span");
+    item.className = "class";
+    item.dataset.class = String(c);
+    const swatch = document.createElement("span");
+    swatch.className = "dot";
+    swatch.style.backgroundColor = `rgb(${PALETTE[c].join(",")})`;
+    const label = document.createElement("span");
+    label.textContent = name;
+    item.append(swatch, label);
+    return item;
+  }));
+}
+
 // ------------------------------------------------------------------ drawing
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -195,9 +247,13 @@ function drawNetwork(state) {
   // Room on the left for the inputs' names (shortened past 14 characters).
   const names = state.network.input_names.map((n) => (n.length > 14 ? `${n.slice(0, 13)}…` : n));
   const left = 12 + 7 * Math.max(...names.map((n) => n.length)) + cell / 2;
-  const width = Math.max(320, 100 * (sizes.length - 1) + left + 50);
+  // Three classes or more: each softmax output is one class's probability, named on its right.
+  const classes = state.points.class_names;
+  const outputs = classes.length === 2 ? [] : classes.map((n) => (n.length > 14 ? `${n.slice(0, 13)}…` : n));
+  const right = outputs.length ? 12 + 7 * Math.max(...outputs.map((n) => n.length)) + cell / 2 : 50;
+  const width = Math.max(320, 100 * (sizes.length - 1) + left + right);
   const height = Math.max(...sizes) * (cell + gap) + gap + 16;
-  const x = (c) => left + (c * (width - left - 50)) / (sizes.length - 1);
+  const x = (c) => left + (c * (width - left - right)) / (sizes.length - 1);
   const y = (c, j) => (height - sizes[c] * (cell + gap)) / 2 + j * (cell + gap) + cell / 2 + gap / 2 + 8;
   const root = $("network");
   root.setAttribute("viewBox", `0 0 ${width} ${height}`);
@@ -250,6 +306,12 @@ function drawNetwork(state) {
         label.appendChild(svg("title", {})).textContent = state.network.input_names[j];
         neurons.append(label);
       }
+      if (c === sizes.length - 1 && outputs.length) {
+        const label = svg("text", { x: x(c) + cell / 2 + 4, y: y(c, j) + 4, "text-anchor": "start", class: "class-name" });
+        label.textContent = outputs[j];
+        label.appendChild(svg("title", {})).textContent = `p(${classes[j]})`;
+        neurons.append(label);
+      }
     }
   });
   root.replaceChildren(edges, neurons);
@@ -260,13 +322,16 @@ function drawBoundary(state) {
   const context = canvas.getContext("2d");
   const size = state.boundary.size;
   context.imageSmoothingEnabled = true;
-  context.drawImage(picture(state.boundary.pixels, size), 0, 0, canvas.width, canvas.height);
+  const k = state.points.class_names.length;
+  const background = k === 2 ? picture(state.boundary.pixels, size)
+    : classPicture(state.boundary.classes, state.boundary.confidence, size, k);
+  context.drawImage(background, 0, 0, canvas.width, canvas.height);
   const [x0, x1, y0, y1] = state.plane.domain;
   const px = (v) => ((v - x0) / (x1 - x0)) * canvas.width;
   const py = (v) => ((y1 - v) / (y1 - y0)) * canvas.height;
   const dots = (points, stroke) => {
     for (const [u, v, label] of points) {
-      const [r, g, b] = label >= 0.5 ? BLUE : ORANGE;
+      const [r, g, b] = k === 2 ? (label >= 0.5 ? BLUE : ORANGE) : PALETTE[label];
       context.beginPath();
       context.arc(px(u), py(v), 5, 0, 2 * Math.PI);
       context.fillStyle = `rgb(${r},${g},${b})`;
@@ -393,7 +458,8 @@ function showSelection() {
   if (!trace || !s) return;
   const parts = [];
   const sample = `sample ${trace.sample}: x = [${trace.x.map((e) => e.text).join(", ")}], target y = ${trace.y.text},` +
-    ` output ŷ = ${trace.prediction.text}, loss = ${trace.loss_value.text}, η = ${trace.learning_rate_text} (epoch ${trace.epoch})`;
+    ` output ŷ = ${trace.prediction.text}, loss = ${trace.loss_value.text}, η = ${trace.learning_rate_text} (epoch ${trace.epoch})` +
+    (Array.isArray(trace.y.value) ? `; the sample's class: ${trace.y_class}` : "");
   const intro = document.createElement("p");
   intro.textContent = sample;
   if (s.kind === "neuron" && s.layer === 0) {
@@ -408,15 +474,21 @@ function showSelection() {
     const j = s.unit + 1;
     const role = layer.is_output ? "output" : "hidden";
     const f = layer.formulas;
-    parts.push(heading(`Neuron ${j} of layer ${l} (${role}, ${layer.activation})`), intro);
+    const classes = page.state.points.class_names;
+    const named = layer.is_output && classes.length > 2 ? `: p(${classes[s.unit]})` : "";
+    parts.push(heading(`Neuron ${j} of layer ${l} (${role}, ${layer.activation})${named}`), intro);
     const t = table(["quantity (the seed's words)", "formula (for the layer, this neuron is column " + j + ")", "value"]);
     row(t, `${role} layer input z`, f[`${role} layer input`], n.z, "z");
     row(t, layer.is_output ? "output ŷ" : `${role} layer output a`, f[layer.is_output ? "output ŷ" : "hidden layer output"], n.a, "a");
-    row(t, "f′(z)", f[`f'(z[${l}])`], n.fprime, "fprime");
+    if (layer.jacobian) {
+      row(t, `f′(z): its own entry ∂ŷ${j}/∂z${j}`, f[`f'(z[${l}])`], n.fprime, "fprime");
+    } else {
+      row(t, "f′(z)", f[`f'(z[${l}])`], n.fprime, "fprime");
+    }
     row(
       t,
       layer.is_output ? "output error term δᵒ" : "hidden error term δʰ",
-      `${f[`${role} error term`]}     (the seed: ${layer.is_output ? "δᵒ = (y − ŷ) f′(h)" : "δʰ = W δᵒ f′(h)"})`,
+      `${f[`${role} error term`]}     (the seed: ${layer.seed})`,
       n.delta,
       "delta",
     );

@@ -117,6 +117,19 @@ def check_delta(page: Any, url: str, session: Any, *, layer: int, unit: int, epo
     assert shown == np.array2string(np.asarray(delta), precision=8)
 
 
+def play_until(page: Any, accuracy: float, seconds: float, what: str) -> None:
+    """Press play until the page shows ``accuracy`` on the test points, pause, and wait for the play loop to end."""
+    page.click("#play")
+    # Python polls the page (the page's Content-Security-Policy forbids evaluating strings in it).
+    deadline = time.monotonic() + seconds
+    while float(page.get_attribute("#test-accuracy", "data-value") or 0) < accuracy:
+        assert time.monotonic() < deadline, f"{what} did not reach {accuracy:.0%} test accuracy in {seconds} s of play"
+        page.wait_for_timeout(100)
+    page.click("#play")  # pause
+    # The play loop has ended: the request in flight when paused has landed and is shown.
+    page.wait_for_selector('#play[data-idle="true"]', state="attached")
+
+
 @pytest.mark.parametrize("width", [1280, 390])
 def test_train_moons_then_the_shown_delta_is_explains(
     served: tuple[str, Any], browser: Any, width: int, tmp_path: Path
@@ -137,16 +150,8 @@ def test_train_moons_then_the_shown_delta_is_explains(
         expect(page.locator("#epoch")).to_have_text("0")
         page.select_option("#learning-rate", "0.3")
 
-        page.click("#play")
-        # Python polls the page (the page's Content-Security-Policy forbids evaluating strings in it).
-        deadline = time.monotonic() + 45
-        while float(page.get_attribute("#test-accuracy", "data-value") or 0) < 0.95:
-            assert time.monotonic() < deadline, "moons did not reach 95% test accuracy in 45 s of play"
-            page.wait_for_timeout(100)
-        page.click("#play")  # pause
+        play_until(page, 0.95, 45, "moons")
         expect(page.locator("#play")).to_have_attribute("aria-pressed", "false")
-        # The play loop has ended: the request in flight when paused has landed and is shown.
-        page.wait_for_selector('#play[data-idle="true"]', state="attached")
         epoch = page.text_content("#epoch")
         # The step in flight when paused may move the accuracy a little either way; what is shown
         # is the server's number, printed as it sends it, and the server's state.
@@ -219,13 +224,7 @@ def test_a_three_class_table_trains_and_an_outputs_delta_is_explains(browser: An
             expect(page.locator("#loss option")).to_have_text(["crossentropy"])
 
             page.select_option("#learning-rate", "0.3")
-            page.click("#play")
-            deadline = time.monotonic() + 15
-            while float(page.get_attribute("#test-accuracy", "data-value") or 0) < 0.9:
-                assert time.monotonic() < deadline, "the three classes did not reach 90% test accuracy in 15 s"
-                page.wait_for_timeout(100)
-            page.click("#play")  # pause
-            page.wait_for_selector('#play[data-idle="true"]', state="attached")
+            play_until(page, 0.9, 15, "the three classes")
             epoch = session.epoch
             expect(page.locator("#epoch")).to_have_text(str(epoch))
             assert float(page.get_attribute("#test-accuracy", "data-value") or 0) >= 0.9

@@ -91,13 +91,18 @@ function decode(base64) {
   return bytes;
 }
 
-function classPicture(classes, confidence, size, k) {
-  // Each cell: its predicted class's colour, from white (a guess, probability 1/k) to the colour (certain).
+function blank(size) {
+  // A size × size canvas, its context and an image to fill.
   const canvas = document.createElement("canvas");
   canvas.width = size;
   canvas.height = size;
   const context = canvas.getContext("2d");
-  const image = context.createImageData(size, size);
+  return [canvas, context, context.createImageData(size, size)];
+}
+
+function classPicture(classes, confidence, size, k) {
+  // Each cell: its predicted class's colour, from white (a guess, probability 1/k) to the colour (certain).
+  const [canvas, context, image] = blank(size);
   const which = decode(classes);
   const sure = decode(confidence);
   for (let i = 0; i < which.length; i += 1) {
@@ -110,11 +115,7 @@ function classPicture(classes, confidence, size, k) {
 }
 
 function picture(base64, size) {
-  const canvas = document.createElement("canvas");
-  canvas.width = size;
-  canvas.height = size;
-  const context = canvas.getContext("2d");
-  const image = context.createImageData(size, size);
+  const [canvas, context, image] = blank(size);
   const bytes = decode(base64);
   for (let i = 0; i < bytes.length; i += 1) {
     const [r, g, b] = colour(bytes[i]);

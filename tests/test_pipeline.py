@@ -225,3 +225,9 @@ def test_hidden_auto_on_the_command_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["train", str(data), "--hidden", "wide"])
     assert result.exit_code == 2
     assert "expected comma-separated widths such as 64,32 (or none, or auto), got 'wide'" in result.output
+
+
+def test_hidden_widths_as_an_array_get_the_librarys_message() -> None:
+    # Not compared with "auto" element by element (numpy's "truth value is ambiguous"): refused as before.
+    with pytest.raises(bp.ParameterError, match=r"hidden must be a sequence of layer widths or 'auto', got hidden=arr"):
+        bp.TabularModel(hidden=np.array([8, 4])).fit(penguins(), target="species")

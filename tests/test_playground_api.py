@@ -511,7 +511,6 @@ def test_a_table_of_three_classes_has_three_softmax_outputs(species: TestClient)
     p = net.predict(corner)[0]
     assert classes[0] == p.argmax()
     assert confidence[0] == round(p.max() * 255)
-    assert p.max() >= 1 / 3  # so a cell is at least a third sure
 
 
 def test_three_classes_train_as_fit_with_class_indices(species: TestClient, tmp_path: Path) -> None:

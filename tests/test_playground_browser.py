@@ -3,7 +3,7 @@
 The real server (uvicorn, in a thread, on a free port) and the real page: press play
 until moons reaches 95% test accuracy, add a layer, click a neuron, and check that the
 δ the page shows is the one :func:`backprop.explain` computes for that state, at 1280
-and 390 px wide. Screenshots go to the test's tmp folder and to /tmp/playground_<width>.png.
+and 390 px wide. Screenshots go to the test's tmp folder.
 
 Skipped when Playwright or a Chromium binary is missing, unless BACKPROP_REQUIRE_BROWSER=1
 (CI), where that is a failure. Playwright's own browsers are never downloaded.
@@ -246,7 +246,6 @@ def test_a_three_class_table_trains_and_an_outputs_delta_is_explains(browser: An
             assert formula.startswith("δ[3] = y − ŷ   (softmax with crossentropy: f' cancels)")
             assert formula.endswith("(the seed: δᵒ = y − ŷ)")
             page.screenshot(path=str(tmp_path / "playground_3class.png"), full_page=True)
-            shutil.copy(tmp_path / "playground_3class.png", "/tmp/playground_3class.png")
             assert errors == []
         finally:
             page.close()

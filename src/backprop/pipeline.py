@@ -111,6 +111,11 @@ def _frames(table: Any, header: bool | None) -> tuple[str, Iterable[Frame]]:
     return frame.source, [frame]
 
 
+def _is_auto(hidden: Any) -> bool:
+    """``hidden="auto"`` (an array of widths is not compared element by element)."""
+    return isinstance(hidden, str) and hidden == "auto"
+
+
 class TabularModel:
     """A network for a table: preprocessing of text and numeric columns, head and network, in one object.
 
@@ -332,7 +337,7 @@ class TabularModel:
     def _check_params(self) -> None:
         if self.task is not None and self.task not in TASKS:
             raise ParameterError(f"task must be one of {list(TASKS)} or None, got task={shown(self.task)}")
-        if self.hidden != "auto":
+        if not _is_auto(self.hidden):
             if isinstance(self.hidden, str) or not isinstance(self.hidden, Sequence):
                 raise ParameterError(
                     f"hidden must be a sequence of layer widths or 'auto', got hidden={shown(self.hidden)}"
@@ -391,7 +396,7 @@ class TabularModel:
     ) -> None:
         """Choose the head, build the network and train it on the training rows; set the fitted attributes."""
         head = choose_head(pre, self.loss, self.output)
-        hidden = auto_hidden(pre.n_inputs) if self.hidden == "auto" else [int(width) for width in self.hidden]
+        hidden = auto_hidden(pre.n_inputs) if _is_auto(self.hidden) else [int(width) for width in self.hidden]
         net = build_network(pre.n_inputs, hidden, self.activation, self.dropout, head, self.seed)
         optimizer = get_optimizer(self.optimizer, lr=self.lr)
         learning_rate = float(optimizer.lr)

@@ -102,8 +102,8 @@ def parse_class_weight(
     default="auto",
     show_default=True,
     callback=parse_hidden,
-    help="Hidden layer widths (or none); auto: 64,32, or twice the input columns (at most 256) and half that "
-    "when there are more than 32.",
+    help="Hidden layer widths (or none); auto: 64,32, or twice the inputs (at most 256) and half that when there "
+    "are more than 32 inputs (after one-hot encoding).",
 )
 @click.option(
     "--activation",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -114,8 +114,9 @@ def architecture_text(sizes: Sequence[int]) -> str:
     return " → ".join(parts)
 
 
-def _names(names: Sequence[object] | None, size: int, what: str) -> list[str] | None:
-    """``names`` as labels for ``size`` units (None: none given), shortened to NAME_CHARACTERS."""
+def unit_labels(names: Sequence[object] | None, size: int, what: str, clean: Callable[[str], str]) -> list[str] | None:
+    """``names`` as labels for ``size`` units (None: none given), each ``clean``-ed and shortened to
+    :data:`NAME_CHARACTERS`; ParameterError when they do not fit. The plots' diagram uses it too."""
     if names is None:
         return None
     if not isinstance(names, str):
@@ -123,11 +124,13 @@ def _names(names: Sequence[object] | None, size: int, what: str) -> list[str] | 
     if isinstance(names, str) or len(names) != size:
         count = "a string" if isinstance(names, str) else f"{len(names)} names"
         raise ParameterError(f"{what} must name each of the network's {size} {what}, got {count}")
-    shortened = []
-    for name in names:
-        label = _UNSAFE.sub(_visible, str(name))
-        shortened.append(label if len(label) <= NAME_CHARACTERS else label[: NAME_CHARACTERS - 1] + "…")
-    return shortened
+    labels = [clean(str(name)) for name in names]
+    return [label if len(label) <= NAME_CHARACTERS else label[: NAME_CHARACTERS - 1] + "…" for label in labels]
+
+
+def _visible_text(name: str) -> str:
+    """A name with control, bidi and lone-surrogate characters written as visible escapes."""
+    return _UNSAFE.sub(_visible, name)
 
 
 def _largest(values: NDArray[Any]) -> float:
@@ -186,8 +189,8 @@ def network_svg(net: Network, inputs: Sequence[object] | None = None, outputs: S
     biases = [None if b is None else np.asarray(b, dtype=np.float64) for b in net.biases]
     sizes = net.sizes
     n_columns = len(sizes)
-    input_names = _names(inputs, sizes[0], "inputs")
-    output_names = _names(outputs, sizes[-1], "outputs")
+    input_names = unit_labels(inputs, sizes[0], "inputs", _visible_text)
+    output_names = unit_labels(outputs, sizes[-1], "outputs", _visible_text)
 
     strengths = []
     for column, size in enumerate(sizes):
@@ -636,11 +639,14 @@ def history_html(history: Mapping[str, Sequence[Any]]) -> str:
 __all__ = [
     "MAX_EDGES_DRAWN",
     "MAX_UNITS_DRAWN",
+    "NAME_CHARACTERS",
     "architecture_text",
     "history_html",
     "history_series",
     "layer_table",
+    "lowest_loss",
     "network_html",
     "network_svg",
     "text",
+    "unit_labels",
 ]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import ParameterError
+from .._html import MAX_EDGES_DRAWN, MAX_UNITS_DRAWN, unit_labels
 from ..layers import Dropout
 from ..network import Network, as_network
 from .figures import NEGATIVE, POSITIVE, new_figure, plain, require_matplotlib, rgba
@@ -20,38 +20,12 @@ from .figures import NEGATIVE, POSITIVE, new_figure, plain, require_matplotlib, 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-#: Units drawn per layer in :func:`plot_network`; wider layers show their strongest units.
-MAX_UNITS_DRAWN = 16
-#: Edges drawn between two columns of :func:`plot_network`; busier layers show each unit's strongest inputs.
-MAX_EDGES_DRAWN = 64
-
 
 def _shown_units(strength: NDArray[np.float64], limit: int) -> NDArray[np.intp]:
     """Indices of the ``limit`` strongest units, in their original order."""
     if len(strength) <= limit:
         return np.arange(len(strength))
     return np.sort(np.argsort(-strength, kind="stable")[:limit])
-
-
-#: Characters of an input's or an output's name shown beside its node; longer names end in "…".
-NAME_CHARACTERS = 24
-
-
-def _short(name: object) -> str:
-    text = plain(name)
-    return text if len(text) <= NAME_CHARACTERS else text[: NAME_CHARACTERS - 1] + "…"
-
-
-def _names(names: Sequence[object] | None, size: int, what: str) -> list[str] | None:
-    """``names`` as labels for ``size`` units (None: none given), or ParameterError when they do not fit."""
-    if names is None:
-        return None
-    if not isinstance(names, str):
-        names = list(names)  # any iterable, a generator too
-    if isinstance(names, str) or len(names) != size:
-        count = "a string" if isinstance(names, str) else f"{len(names)} names"
-        raise ParameterError(f"{what} must name each of the network's {size} {what}, got {count}")
-    return [_short(name) for name in names]
 
 
 def plot_network(
@@ -97,8 +71,8 @@ def plot_network(
     biases = [None if b is None else np.asarray(b, dtype=np.float64) for b in net.biases]
     sizes = net.sizes
     n_columns = len(sizes)
-    input_names = _names(inputs, sizes[0], "inputs")
-    output_names = _names(outputs, sizes[-1], "outputs")
+    input_names = unit_labels(inputs, sizes[0], "inputs", plain)
+    output_names = unit_labels(outputs, sizes[-1], "outputs", plain)
 
     # How strongly each unit is connected: the norm of its incoming and outgoing weights.
     strengths: list[NDArray[np.float64]] = []

@@ -647,6 +647,40 @@ def test_the_thread_count_comes_from_the_shapes_by_a_rule_worked_by_hand():
     assert for_shapes([1024, 2048, 2048, 10], 512, ceiling=8) == 8
 
 
+def test_a_cpu_quota_caps_the_threads_as_a_container_sets_it(tmp_path, monkeypatch):
+    from backprop import _threads
+
+    def group(lines, files):  # /proc/self/cgroup's lines, and the files under /sys/fs/cgroup
+        root = tmp_path / f"case{len(list(tmp_path.iterdir()))}"
+        root.mkdir()
+        (root / "proc").write_text("".join(line + "\n" for line in lines))
+        for name, text in files.items():
+            (root / "sys" / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / "sys" / name).write_text(text)
+        return _threads.cgroup_cpus(str(root / "proc"), str(root / "sys"))
+
+    # cgroup v2 (docker --cpus=1.5): 150,000 µs of CPU time each 100,000 µs = 1.5 CPUs.
+    assert group(["0::/"], {"cpu.max": "150000 100000\n"}) == 1.5
+    # The smallest quota on the way up decides: a service of 3 CPUs in a slice of 0.5.
+    files = {"app.slice/cpu.max": "50000 100000\n", "app.slice/web.service/cpu.max": "300000 100000\n"}
+    assert group(["0::/app.slice/web.service"], files) == 0.5
+    # "max": no limit; no cpu.max at all (the cpu controller off): no limit.
+    assert group(["0::/other"], {"other/cpu.max": "max 100000\n"}) is None
+    assert group(["0::/none"], {}) is None
+    # cgroup v1 (the cpu controller mounted with cpuacct): a quota of 200,000 µs a 100,000 µs period = 2 CPUs;
+    # -1 is no limit; the memory controller's groups are not the cpu controller's.
+    v1 = {"cpu/job/cpu.cfs_quota_us": "200000\n", "cpu/job/cpu.cfs_period_us": "100000\n"}
+    assert group(["4:memory:/elsewhere", "2:cpu,cpuacct:/job", "0::/"], v1) == 2.0
+    assert group(["2:cpu,cpuacct:/job"], {**v1, "cpu/job/cpu.cfs_quota_us": "-1\n"}) is None
+    assert _threads.cgroup_cpus(str(tmp_path / "missing"), str(tmp_path)) is None  # not Linux: no limit
+
+    # 1.5 CPUs round up to 2, 0.5 to 1; the affinity caps too.
+    monkeypatch.setattr(_threads.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    for quota, cpus in ((1.5, 2), (0.5, 1), (None, 16), (40.0, 16)):
+        monkeypatch.setattr(_threads, "cgroup_cpus", lambda quota=quota: quota)
+        assert _threads.available_cpus() == cpus
+
+
 def test_fit_runs_on_the_threads_it_chose_and_gives_the_blas_its_setting_back(monkeypatch):
     threadpoolctl = pytest.importorskip("threadpoolctl")
 

@@ -6,7 +6,9 @@ instead of 1, 5 of 20 products we tried gave other last bits (512×784·784×204
 among them). So the thread count is part of what a run is, like the batch
 size: ``fit(threads=None)`` takes it from :func:`for_shapes`, a rule on the
 network's widths and the batch size, capped by :func:`ceiling` (the CPUs this
-process may use, and the BLAS's own setting, e.g. ``OMP_NUM_THREADS``). The
+process may use: its affinity and its control groups' CPU quota, as a
+container's ``--cpus`` sets it; and the BLAS's own setting, e.g.
+``OMP_NUM_THREADS``). The
 same network and batch on the same machine always get the same count, hence
 the same bits; a machine with fewer CPUs may get fewer threads, and other
 bits, as another BLAS kernel would give.
@@ -33,6 +35,16 @@ busy one (another program holding a core, OpenBLAS's second thread waits to
 be scheduled while the first waits for it: up to 7.7× slower in an earlier,
 busier run); above it the quiet gain is 20–46%, the busy loss 12–26%.
 
+"Busy" there is a CPU-bound process in the same session. Linux's autogroup
+(on by default) shares the CPUs between sessions first: next to a CPU-bound
+program in another session (another terminal; ``backprop bench --busy``),
+this process gets about one CPU's time, and each product cut between two
+OpenBLAS threads waits for the thread that is not running. W1's epoch
+(784-256-256-10, batches of 128) on one thread, then on two, measured in one
+run: quiet 0.30 and 0.19 s; the neighbour in this session 0.30 and 0.64–0.71
+s; in its own session 0.29 and 2.1–4.1 s. The rule cannot see a neighbour:
+``threads=1`` (``--threads 1``) is the choice on a machine that is busy.
+
 The BLAS's thread count belongs to the process: while one ``fit`` holds a
 count, another ``fit`` started in another thread of the process runs with
 that count (:func:`hold` counts its users and restores the setting after
@@ -46,7 +58,9 @@ Imports only the standard library at import time (threadpoolctl when a
 from __future__ import annotations
 
 import itertools
+import math
 import os
+import pathlib
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -103,11 +117,65 @@ def _control() -> Any:
 
 
 def available_cpus() -> int:
-    """The CPUs this process may run on (its affinity where the system has one), at least 1."""
+    """The CPUs this process may use, at least 1: its affinity, and its control groups' CPU quota, rounded up.
+
+    A container started with ``--cpus=1`` on a 16-core machine sees 16 CPUs
+    in its affinity but gets one CPU's time: 16 BLAS threads would wait on
+    each other there as on a busy machine. The quota is configuration, not a
+    measurement: the same setting gives the same count.
+    """
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # no affinity here (not Linux)
-        return max(1, os.cpu_count() or 1)
+        cpus = max(1, os.cpu_count() or 1)
+    quota = cgroup_cpus()
+    return cpus if quota is None else max(1, min(cpus, math.ceil(quota)))
+
+
+def cgroup_cpus(proc: str = "/proc/self/cgroup", root: str = "/sys/fs/cgroup") -> float | None:
+    """The CPUs' worth of time this process's control groups allow a second, or None when none limits it.
+
+    The smallest quota on the path from the process's group up to the root:
+    cgroup v2's ``cpu.max`` (``"150000 100000"``: 1.5 CPUs; ``"max 100000"``:
+    no limit), or cgroup v1's ``cpu.cfs_quota_us`` ÷ ``cpu.cfs_period_us``
+    (a quota of -1: no limit). ``proc`` and ``root`` are where Linux keeps
+    them; another system has neither, and gets None.
+    """
+    try:
+        with open(proc, encoding="utf-8") as lines:
+            groups = [line.rstrip("\n").split(":", 2) for line in lines]
+    except OSError:
+        return None
+    quotas: list[float] = []
+    for group in groups:
+        if len(group) != 3:
+            continue
+        _, controllers, path = group
+        if controllers == "":  # v2: one hierarchy, with cpu.max where the cpu controller is on
+            quotas += _quotas(pathlib.Path(root), path, ("cpu.max",))
+        elif "cpu" in controllers.split(","):  # v1: the cpu controller's own hierarchy
+            for mount in dict.fromkeys(("cpu", controllers)):
+                quotas += _quotas(pathlib.Path(root, mount), path, ("cpu.cfs_quota_us", "cpu.cfs_period_us"))
+    return min(quotas, default=None)
+
+
+def _quotas(mount: pathlib.Path, path: str, names: tuple[str, ...]) -> list[float]:
+    """The CPU quotas (in CPUs) set in the groups from ``path`` up to the root of the hierarchy at ``mount``.
+
+    ``names``: the file that holds "quota period" (v2), or the two files that hold one each (v1).
+    """
+    found: list[float] = []
+    group = pathlib.PurePosixPath("/", path)
+    for folder in (group, *group.parents):
+        where = mount / folder.relative_to("/")
+        try:
+            quota, period = " ".join((where / name).read_text(encoding="ascii") for name in names).split()
+            quota_us, period_us = int(quota), int(period)
+        except (OSError, ValueError):  # no such group or file here, or "max": no limit at this level
+            continue
+        if quota_us > 0 and period_us > 0:  # v1's -1: no limit
+            found.append(quota_us / period_us)
+    return found
 
 
 def ceiling() -> int:

@@ -60,7 +60,9 @@ size is unknown); threadpoolctl and ``XLA_FLAGS`` do not reach it.
 own) beside the contenders from the first warm-up to the last round, as on a
 machine with other work running; it is killed at the end, also on an error or
 Ctrl-C, and ends by itself if the bench is killed. ``busy`` in the JSON records
-it.
+it. In its own session it is another program: where Linux's autogroup is on,
+the CPUs are shared between sessions first, and the bench gets about one CPU's
+time (see :mod:`backprop._threads` for what that does to two BLAS threads).
 
 Figures: seconds per epoch (median, min and max over the rounds), the ratios
 backprop ÷ contender (below 1: backprop is faster) and contender ÷ backprop

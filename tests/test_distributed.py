@@ -59,7 +59,10 @@ def test_the_fixed_tree_adds_neighbours_level_by_level() -> None:
     assert tree_sum(["a"], lambda left, right: "never") == "a"
 
 
-def test_one_shard_is_net_fit_to_the_bit() -> None:
+def test_one_shard_is_net_fit_to_the_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # backprop.distributed always takes the compiled step where numba is installed; so does this fit
+    # (a run this short would take numpy's, whose reported loss may differ in its last digit).
+    monkeypatch.setenv("BACKPROP_NUMBA", "1")
     X, y = data()
     reference = network()
     history = reference.fit(X, y, loss="crossentropy", optimizer=bp.Adam(0.01), epochs=3, batch_size=32, seed=7)
@@ -193,6 +196,37 @@ def test_the_same_bits_in_process_on_two_processes_and_on_one_or_four_workers(cl
         same_run(reference, train(X, y, shards=4, client=four))
     # Beyond 8 shards the workers add the gradients, in the same tree.
     same_run(train(X, y, shards=10, epochs=1), train(X, y, shards=10, epochs=1, client=client))
+
+
+def read_on_a_worker(block: int) -> Any:
+    """Rows 60·block to 60·block + 60 of data() as a table; only a worker may read them (as a cluster's own storage)."""
+    import pandas as pd
+
+    distributed.get_worker()  # ValueError("No worker found") anywhere else
+    X, y = data()
+    rows = slice(60 * block, 60 * block + 60)
+    return pd.DataFrame(X[rows], columns=[f"x{i}" for i in range(5)]).assign(label=y[rows])
+
+
+def test_a_client_that_is_not_the_default_reads_every_row_on_its_workers() -> None:
+    # The CLI's client is made with set_as_default=False: counting a DataFrame's rows on Dask's
+    # default scheduler would read every partition in this process (here: fail to).
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    dask = pytest.importorskip("dask")
+    meta = pd.DataFrame({**{f"x{i}": np.float32([]) for i in range(5)}, "label": np.int64([])})
+    frame = dd.from_map(read_on_a_worker, range(4), meta=meta, enforce_metadata=False)
+    X, y = data()
+    expected = train(X[:180], y[:180], shards=3, validation=(X[180:], y[180:]))
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0")
+    # Dask's default scheduler in this process (whatever default client another test left).
+    with cluster, distributed.Client(cluster, set_as_default=False) as aside, dask.config.set(scheduler="sync"):
+        with pytest.raises(ValueError, match="No worker found"):
+            frame.map_partitions(len).compute()
+        training, held = frame.partitions[:3], frame.partitions[3]
+        got = train(training, "label", client=aside, validation=(held.drop(columns=["label"]), held["label"]))
+    same_run(expected, got)
+    assert got[1]["val_loss"] == expected[1]["val_loss"]
 
 
 def test_local_sgd_on_the_cluster_is_the_in_process_run(client: Any) -> None:

@@ -261,7 +261,7 @@ class _Run:
             seed = int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]
         split_seq, shuffle_seq, dropout_seq = np.random.SeedSequence(seed).spawn(3)  # as training.fit spawns them
 
-        X, y = collections(X, y, client is None)
+        X, y = collections(X, y, client)
         self.bounds = shard_bounds(X, shards)
         self.classification = loss_fn.name in ("crossentropy", "binary_crossentropy")
         token = uuid.uuid4().hex[:12]
@@ -308,6 +308,10 @@ class _Run:
         self.steps_run = 0
         self.buffer_names = sorted(_buffer_names(self.optimizer, net))
 
+    def _client(self) -> Any:
+        """The ``distributed.Client`` tasks go to, or None in-process."""
+        return self.executor.client if isinstance(self.executor, OnDask) else None
+
     def close(self) -> None:
         """Let the cluster forget the shards and the spec."""
         self.executor.release([*self.shards, *(self.validation_shards or []), self.spec_handle])
@@ -324,7 +328,7 @@ class _Run:
         if isinstance(validation, tuple):
             if len(validation) != 2:
                 raise ParameterError(f"validation must be a fraction or a pair (X_val, y_val), got {len(validation)}")
-            Xv, yv = collections(validation[0], validation[1], isinstance(self.executor, InProcess), "validation X")
+            Xv, yv = collections(validation[0], validation[1], self._client(), "validation X")
             bounds = shard_bounds(Xv, None)
             return rows, None, self.executor.shards(Xv, yv, bounds, self.spec.net, self.loss, f"{self.key}-val")
         if not (isinstance(validation, float | np.floating) and 0.0 < validation < 1.0):

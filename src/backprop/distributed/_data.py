@@ -15,6 +15,7 @@ a copy lost with its worker is sent again (:class:`ValueLostError`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 from collections.abc import Callable, Sequence
@@ -43,27 +44,34 @@ def _is_frame(value: Any) -> bool:
     return is_dask(value) and hasattr(value, "npartitions") and hasattr(value, "columns")
 
 
-def collections(X: Any, y: Any, in_process: bool, name: str = "X") -> tuple[Any, Any]:
+def collections(X: Any, y: Any, client: Any, name: str = "X") -> tuple[Any, Any]:
     """``X``, ``y`` as two matrices with the same rows: Dask arrays (rows in blocks), or numpy arrays.
 
     A Dask DataFrame (or a Parquet dataset's path, read with
     ``dask.dataframe.read_parquet``) becomes a Dask array; ``y`` may then name
     one of its columns, which leaves the inputs. numpy arrays are accepted
-    in-process, and turned into Dask arrays on a cluster.
+    in-process (``client`` None), and turned into Dask arrays on a cluster.
+    A DataFrame's rows are counted by ``client``'s workers (not in this
+    process, whatever Dask's default scheduler is), in one pass for its inputs
+    and a column named by ``y``.
     """
     if isinstance(X, str | os.PathLike):
         X = dask_module("dask.dataframe").read_parquet(os.fspath(X))
     if _is_frame(X):
-        if isinstance(y, str):
+        column = isinstance(y, str)
+        if column:
             if y not in X.columns:
                 raise ParameterError(f"y={y!r} is not a column of {name}; its columns are {list(X.columns)}")
             X, y = X.drop(columns=[y]), X[y]
-        X = X.to_dask_array(lengths=True)
+        lengths = _row_counts(X, client)
+        X = X.to_dask_array(lengths=lengths)
+        if column:  # the same partitions as the inputs: counted once
+            y = y.to_dask_array(lengths=lengths)
     elif isinstance(y, str):
         raise BackpropTypeError(f"y may name a column only when {name} is a Dask DataFrame or a Parquet path")
-    if is_dask(y) and not hasattr(y, "blocks"):  # a Dask Series or DataFrame
-        y = y.to_dask_array(lengths=True)
-    if not is_dask(X) and not is_dask(y) and in_process:
+    if is_dask(y) and not hasattr(y, "blocks"):  # a Dask Series or DataFrame of its own
+        y = y.to_dask_array(lengths=_row_counts(y, client))
+    if not is_dask(X) and not is_dask(y) and client is None:
         return np.asarray(X), np.asarray(y)
     array = dask_module("dask.array")
     X = X if is_dask(X) else array.from_array(np.asarray(X), chunks=(-1,) + (-1,) * (np.ndim(X) - 1))
@@ -75,6 +83,17 @@ def collections(X: Any, y: Any, in_process: bool, name: str = "X") -> tuple[Any,
     if X.shape[0] != y.shape[0]:
         raise ShapeError(f"{name} has {X.shape[0]:,} rows but y has {y.shape[0]:,}")
     return X, y
+
+
+def _row_counts(frame: Any, client: Any) -> tuple[int, ...]:
+    """The rows of each partition of a Dask DataFrame or Series, counted where ``client`` runs tasks.
+
+    ``client`` None: Dask's default scheduler (in-process training). A
+    client made with ``set_as_default=False`` (as the CLI's) would otherwise
+    leave the count, which reads every partition, to this process.
+    """
+    with contextlib.nullcontext() if client is None else client.as_current():
+        return tuple(int(n) for n in frame.map_partitions(len).compute())
 
 
 def shard_bounds(X: Any, shards: int | None) -> np.ndarray[Any, Any]:

@@ -296,7 +296,7 @@ def option_threads(default: str) -> Callable[[Any], Any]:
         default=None,
         expose_value=False,
         callback=hold_for_the_command,
-        help=f"BLAS threads for the matrix products [default: {default}].",
+        help=f"BLAS threads for the matrix products; 1 on a machine busy with other programs [default: {default}].",
     )
 
 

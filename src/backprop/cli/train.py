@@ -232,7 +232,7 @@ def parse_class_weight(
 )
 @option_quiet
 @option_json
-@option_threads("from the network's shapes: one per 2M multiply-adds of a step's largest product, up to the CPUs")
+@option_threads("from the shapes: one per 2M multiply-adds of a step's largest product, up to the CPUs and CPU quota")
 @reports_errors
 def train(
     data: str,

@@ -209,8 +209,8 @@ def read_on_a_worker(block: int) -> Any:
 
 
 def test_a_client_that_is_not_the_default_reads_every_row_on_its_workers() -> None:
-    # The CLI's client is made with set_as_default=False: counting a DataFrame's rows on Dask's
-    # default scheduler would read every partition in this process (here: fail to).
+    # A client made with set_as_default=False: counting a DataFrame's rows on Dask's default
+    # scheduler would read every partition in this process (here: fail to).
     pd = pytest.importorskip("pandas")
     dd = pytest.importorskip("dask.dataframe")
     dask = pytest.importorskip("dask")
@@ -225,8 +225,12 @@ def test_a_client_that_is_not_the_default_reads_every_row_on_its_workers() -> No
             frame.map_partitions(len).compute()
         training, held = frame.partitions[:3], frame.partitions[3]
         got = train(training, "label", client=aside, validation=(held.drop(columns=["label"]), held["label"]))
+        # y a Dask Series of its own, in other partitions than X's (3 of 80 rows against 4 of 60).
+        labels = dd.from_pandas(pd.Series(y, name="label"), npartitions=3)
+        apart = train(frame.drop(columns=["label"]), labels, client=aside, shards=3)
     same_run(expected, got)
     assert got[1]["val_loss"] == expected[1]["val_loss"]
+    same_run(train(X, y, shards=3), apart)
 
 
 def test_local_sgd_on_the_cluster_is_the_in_process_run(client: Any) -> None:

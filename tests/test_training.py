@@ -673,6 +673,22 @@ def test_a_cpu_quota_caps_the_threads_as_a_container_sets_it(tmp_path, monkeypat
     assert group(["4:memory:/elsewhere", "2:cpu,cpuacct:/job", "0::/"], v1) == 2.0
     assert group(["2:cpu,cpuacct:/job"], {**v1, "cpu/job/cpu.cfs_quota_us": "-1\n"}) is None
     assert _threads.cgroup_cpus(str(tmp_path / "missing"), str(tmp_path)) is None  # not Linux: no limit
+    # Docker on v1: the group's path is the host's, the container sees its own group at the mount's root.
+    assert (
+        group(["3:cpu,cpuacct:/docker/0ab1"], {"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"})
+        == 0.5
+    )
+    # A hybrid host: the cpu controller on v1 (no quota), v2 without it; a ':' in a group's name.
+    hybrid = {"cpu/a:b/cpu.cfs_quota_us": "-1\n", "cpu/a:b/cpu.cfs_period_us": "100000\n", "unified/cgroup.procs": ""}
+    assert group(["1:cpu:/a:b", "0::/a:b"], hybrid) is None
+    assert group(["1:cpu:/a:b"], {**hybrid, "cpu/a:b/cpu.cfs_quota_us": "300000\n"}) == 3.0
+    # A name that is not UTF-8 is still a path; a group outside the namespace's root ("..") is not under the mount.
+    root = tmp_path / "bytes"
+    (root / "sys" / "caf\udce9").mkdir(parents=True)
+    (root / "sys" / "caf\udce9" / "cpu.max").write_text("100000 100000\n", errors="surrogateescape")
+    (root / "proc").write_bytes(b"0::/caf\xe9\n")
+    assert _threads.cgroup_cpus(str(root / "proc"), str(root / "sys")) == 1.0
+    assert group(["0::/../outside"], {"cpu.max": "max 100000\n", "../outside/cpu.max": "100000 100000\n"}) is None
 
     # 1.5 CPUs round up to 2, 0.5 to 1; the affinity caps too.
     monkeypatch.setattr(_threads.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)

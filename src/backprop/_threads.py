@@ -35,15 +35,18 @@ busy one (another program holding a core, OpenBLAS's second thread waits to
 be scheduled while the first waits for it: up to 7.7× slower in an earlier,
 busier run); above it the quiet gain is 20–46%, the busy loss 12–26%.
 
-"Busy" there is a CPU-bound process in the same session. Linux's autogroup
-(on by default) shares the CPUs between sessions first: next to a CPU-bound
-program in another session (another terminal; ``backprop bench --busy``),
-this process gets about one CPU's time, and each product cut between two
-OpenBLAS threads waits for the thread that is not running. W1's epoch
-(784-256-256-10, batches of 128) on one thread, then on two, measured in one
-run: quiet 0.30 and 0.19 s; the neighbour in this session 0.30 and 0.64–0.71
-s; in its own session 0.29 and 2.1–4.1 s. The rule cannot see a neighbour:
-``threads=1`` (``--threads 1``) is the choice on a machine that is busy.
+The table's busy column comes from an earlier run, its neighbour in the same
+session; busy figures swing from run to run. Linux's autogroup (on by
+default) shares the CPUs between sessions first: next to a CPU-bound program
+in another session (another terminal; ``backprop bench --busy``), this
+process gets about one CPU's time, and each product cut between two OpenBLAS
+threads waits for the thread that is not running. W1's epoch (784-256-256-10,
+batches of 128) by ``fit(threads=1)``, then ``threads=2``, with ``python -c
+"while True: pass"`` started beside it, in one run on 2026-12-05: quiet 0.30
+and 0.19 s (2 threads ÷ 1: 0.63); the neighbour in the same session 0.30 and
+0.64–0.71 s (2.1–2.4); in a session of its own 0.29 and 2.1–4.1 s (7–14). The
+rule cannot see a neighbour: ``threads=1`` (``--threads 1``) is the choice on
+a machine that is busy.
 
 The BLAS's thread count belongs to the process: while one ``fit`` holds a
 count, another ``fit`` started in another thread of the process runs with
@@ -142,7 +145,7 @@ def cgroup_cpus(proc: str = "/proc/self/cgroup", root: str = "/sys/fs/cgroup") -
     them; another system has neither, and gets None.
     """
     try:
-        with open(proc, encoding="utf-8") as lines:
+        with open(proc, encoding="utf-8", errors="surrogateescape") as lines:  # a group's name is bytes
             groups = [line.rstrip("\n").split(":", 2) for line in lines]
     except OSError:
         return None
@@ -167,6 +170,8 @@ def _quotas(mount: pathlib.Path, path: str, names: tuple[str, ...]) -> list[floa
     found: list[float] = []
     group = pathlib.PurePosixPath("/", path)
     for folder in (group, *group.parents):
+        if ".." in folder.parts:  # a group outside this namespace's root: not under the mount
+            continue
         where = mount / folder.relative_to("/")
         try:
             quota, period = " ".join((where / name).read_text(encoding="ascii") for name in names).split()

@@ -114,7 +114,7 @@ contender)::
         "platform", "python", "numpy", "torch", "sklearn", "jax",  # versions, null if missing
         "jax_threads": int | null,             # the size of XLA's CPU pool (null: unknown)
         "kernels": "numba 0.68.1" | "numpy",   # backprop's optimizer step (the `fast` extra)
-        "cpu_count", "available_cpus", "threads",
+        "cpu_count", "available_cpus", "threads",  # available: affinity and cgroup CPU quota
         "thread_control": "threadpoolctl" | "unavailable",
         "blas": [{"user_api", "internal_api", "version", "architecture",
                   "threading_layer", "num_threads", "filepath"}, ...],

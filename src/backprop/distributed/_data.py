@@ -15,7 +15,6 @@ a copy lost with its worker is sent again (:class:`ValueLostError`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import os
 from collections.abc import Callable, Sequence
@@ -51,26 +50,25 @@ def collections(X: Any, y: Any, client: Any, name: str = "X") -> tuple[Any, Any]
     ``dask.dataframe.read_parquet``) becomes a Dask array; ``y`` may then name
     one of its columns, which leaves the inputs. numpy arrays are accepted
     in-process (``client`` None), and turned into Dask arrays on a cluster.
-    A DataFrame's rows are counted by ``client``'s workers (not in this
-    process, whatever Dask's default scheduler is), in one pass for its inputs
-    and a column named by ``y``.
+    A DataFrame's rows are counted by ``client``'s workers (not by Dask's
+    default scheduler, which may be this process), in one pass for ``X`` and
+    ``y``.
     """
     if isinstance(X, str | os.PathLike):
         X = dask_module("dask.dataframe").read_parquet(os.fspath(X))
-    if _is_frame(X):
-        column = isinstance(y, str)
-        if column:
-            if y not in X.columns:
-                raise ParameterError(f"y={y!r} is not a column of {name}; its columns are {list(X.columns)}")
-            X, y = X.drop(columns=[y]), X[y]
-        lengths = _row_counts(X, client)
-        X = X.to_dask_array(lengths=lengths)
-        if column:  # the same partitions as the inputs: counted once
-            y = y.to_dask_array(lengths=lengths)
+    if _is_frame(X) and isinstance(y, str):
+        if y not in X.columns:
+            raise ParameterError(f"y={y!r} is not a column of {name}; its columns are {list(X.columns)}")
+        X, y = X.drop(columns=[y]), X[y]
+        (rows,) = _row_counts([X], client)  # the label column has the inputs' partitions
+        X, y = X.to_dask_array(lengths=rows), y.to_dask_array(lengths=rows)
     elif isinstance(y, str):
         raise BackpropTypeError(f"y may name a column only when {name} is a Dask DataFrame or a Parquet path")
-    if is_dask(y) and not hasattr(y, "blocks"):  # a Dask Series or DataFrame of its own
-        y = y.to_dask_array(lengths=_row_counts(y, client))
+    tables = (_is_frame(X), is_dask(y) and not hasattr(y, "blocks"))  # y: a Dask Series or DataFrame
+    if any(tables):  # their rows counted in one pass
+        lengths = iter(_row_counts([value for value, table in zip((X, y), tables, strict=True) if table], client))
+        X = X.to_dask_array(lengths=next(lengths)) if tables[0] else X
+        y = y.to_dask_array(lengths=next(lengths)) if tables[1] else y
     if not is_dask(X) and not is_dask(y) and client is None:
         return np.asarray(X), np.asarray(y)
     array = dask_module("dask.array")
@@ -79,21 +77,27 @@ def collections(X: Any, y: Any, client: Any, name: str = "X") -> tuple[Any, Any]
     if X.ndim != 2:
         raise ShapeError(f"{name} must be a matrix (n_samples, n_features), got {X.ndim} dimensions")
     if any(np.isnan(size) for size in X.chunks[0]) or any(np.isnan(size) for size in y.chunks[0]):
-        raise ShapeError(f"{name} and y need known row counts per block: use to_dask_array(lengths=True)")
+        raise ShapeError(
+            f"{name} and y need known row counts per block: pass the Dask DataFrame or Series itself "
+            "(backprop counts its rows on the cluster), or to_dask_array(lengths=True)"
+        )
     if X.shape[0] != y.shape[0]:
         raise ShapeError(f"{name} has {X.shape[0]:,} rows but y has {y.shape[0]:,}")
     return X, y
 
 
-def _row_counts(frame: Any, client: Any) -> tuple[int, ...]:
-    """The rows of each partition of a Dask DataFrame or Series, counted where ``client`` runs tasks.
+def _row_counts(frames: Sequence[Any], client: Any) -> list[tuple[int, ...]]:
+    """The rows of each partition of each Dask DataFrame or Series, counted in one pass where ``client`` runs tasks.
 
-    ``client`` None: Dask's default scheduler (in-process training). A
-    client made with ``set_as_default=False`` (as the CLI's) would otherwise
-    leave the count, which reads every partition, to this process.
+    ``client`` None: Dask's default scheduler (in-process training). Given to
+    ``compute`` rather than made the default, a client made with
+    ``set_as_default=False`` does the counting, which reads every partition,
+    on its workers, and no other thread's Dask work changes scheduler.
     """
-    with contextlib.nullcontext() if client is None else client.as_current():
-        return tuple(int(n) for n in frame.map_partitions(len).compute())
+    counts = [frame.map_partitions(len) for frame in frames]
+    options = {} if client is None else {"scheduler": client}
+    computed = dask_module("dask").compute(*counts, **options)
+    return [tuple(int(n) for n in each) for each in computed]
 
 
 def shard_bounds(X: Any, shards: int | None) -> np.ndarray[Any, Any]:

@@ -34,7 +34,7 @@ THREAD_BYTES = 256 * 2**20
 
 
 def workers() -> int:
-    """The threads a table's columns are shared among: the CPUs this process may run on."""
+    """The threads a table's columns are shared among: the CPUs this process may use (affinity, CPU quota)."""
     return available_cpus()
 
 

@@ -38,6 +38,7 @@ CORE = {
     "_kernels",
     "_memory",
     "_threads",
+    "_pool",
     "_validation",
     "attribution",
 }
@@ -202,6 +203,8 @@ ROWS = {
         "_buffers",
         "_terminal",
         "_kernels",
+        "_pool",
+        "_pool_kernels",
         "_threads",
         "_html",
         "metrics",

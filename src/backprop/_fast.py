@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, _pool
+from ._threads import hold
 from ._validation import FloatArray
 from .activations import Identity, ReLU, Sigmoid, Softmax, Tanh
 from .losses import MSE, BinaryCrossentropy, Crossentropy, Loss
@@ -98,6 +99,42 @@ def step_for(layers: Sequence[Layer], loss: Loss, optimizer: Optimizer, seconds:
     return CompiledStep(layers, loss, optimizer)
 
 
+class Threads:
+    """The threads a fit's step runs on, from its start to :meth:`close`: the pool's, or the BLAS's.
+
+    A compiled step with ``count > 1`` shares its products among the threads
+    of :mod:`backprop._pool`, the BLAS held on one thread: the parameters of
+    one thread. A fit that cannot have the pool (another fit in this process
+    has it) does its products whole on that one BLAS thread: the same bits.
+    Otherwise the BLAS runs on ``count`` threads (:func:`backprop._threads.hold`:
+    the setting is the process's, so it may be another fit's count).
+
+    Attributes
+    ----------
+    count : int
+        The threads the step runs on (``history.threads``).
+    pool : Pool or None
+    """
+
+    def __init__(self, step: Step, count: int) -> None:
+        shares = count > 1 and isinstance(step, CompiledStep) and _pool.runs_here()
+        self._blas = hold(1 if shares else count)
+        held = self._blas.__enter__()
+        self.pool = _pool.acquire(count) if shares and held == 1 else None
+        if self.pool is not None and isinstance(step, CompiledStep):
+            step.share(self.pool)
+        self.count = count if self.pool is not None else held
+
+    def close(self) -> None:
+        """Give the BLAS its own thread count back, and the pool to the next fit."""
+        try:
+            self._blas.__exit__(None, None, None)
+        finally:
+            if self.pool is not None:
+                self.pool.release()
+                self.pool = None
+
+
 def activations_for(layers: Sequence[Layer]) -> list[Activate]:
     """Each layer's ``a = f(h + b)``: compiled for ReLU and Softmax once the kernels are loaded, numpy otherwise.
 
@@ -132,10 +169,20 @@ class CompiledStep(Step):
         self._output_error = kernel("output_error") if type(self.layers[-1].activation) is fused else None
         self._loss_total = kernel("crossentropy_total") if type(loss) is Crossentropy else None
         self._update = kernel("adam") if type(optimizer) in (Adam, AdamW) else None
+        self._adam = self._update is not None
         if type(optimizer) is SGD and optimizer.momentum:
             self._update = kernel("momentum")
         self.gather: Kernel | None = kernel("gather_rows")
         self.squared_norms: Kernel | None = kernel("squared_norms")
+
+    def share(self, pool: _pool.Pool) -> None:
+        """Cut this step's products, and Adam's update, into blocks that ``pool``'s threads share.
+
+        The parameters keep the bits of one thread: see :mod:`backprop._pool`.
+        """
+        self.matmul = pool.matmul
+        if self._adam:
+            self._update = functools.partial(pool.adam, self._update)
 
     def output_error(
         self,
@@ -260,4 +307,4 @@ def _derivative(kernel: Kernel, kind: int) -> TimesDerivative:
     return times_derivative
 
 
-__all__ = ["CompiledStep", "activations_for", "count_correct", "step_for"]
+__all__ = ["CompiledStep", "Threads", "activations_for", "count_correct", "step_for"]

@@ -170,6 +170,17 @@ def _timed(make: Callable[[], Any]) -> Any:
         _spent.append(time.perf_counter() - began)
 
 
+def timed(make: Callable[[], dict[str, Any] | None]) -> dict[str, Any] | None:
+    """``make()``, a dict of compiled functions or None, counted in :func:`startup`: its seconds and signatures.
+
+    For the compiled functions of other modules (:mod:`backprop._pool`).
+    """
+    made: dict[str, Any] | None = _timed(make)
+    if made:
+        _made.extend(made.values())
+    return made
+
+
 def _load(dtype: Any = None) -> dict[str, Callable[..., Any]] | None:
     wanted = _FLOATS if dtype is None else tuple(d for d in _FLOATS if d == np.dtype(dtype))
     if _kernels is None or (_kernels and not _ready.issuperset(wanted)):

@@ -1,22 +1,30 @@
 """How many threads the matrix products of ``fit`` use: a rule on the shapes, never a timing.
 
-The BLAS (OpenBLAS here) cuts a large matrix product among its threads, and
-for some shapes the cut changes the order of the additions: with 2 threads
-instead of 1, 5 of 20 products we tried gave other last bits (512×784·784×2048
-among them). So the thread count is part of what a run is, like the batch
-size: ``fit(threads=None)`` takes it from :func:`for_shapes`, a rule on the
+``fit(threads=None)`` takes the count from :func:`for_shapes`, a rule on the
 network's widths and the batch size, capped by :func:`ceiling` (the CPUs this
 process may use: its affinity and its control groups' CPU quota, as a
 container's ``--cpus`` sets it; and the BLAS's own setting, e.g.
-``OMP_NUM_THREADS``). The
-same network and batch on the same machine always get the same count, hence
-the same bits; a machine with fewer CPUs may get fewer threads, and other
-bits, as another BLAS kernel would give.
+``OMP_NUM_THREADS``). What runs on those threads depends on the step:
+
+- **The compiled step** (numba, numpy's OpenBLAS): the BLAS stays on one
+  thread and :mod:`backprop._pool` cuts each product into blocks that the
+  threads share, each block one single-threaded BLAS call, a shape cut only
+  where its blocks give the whole product's bits. The parameters are those of
+  ``threads=1``, to the bit, whatever the count; on a machine busy with other
+  programs the pool falls back to the caller alone while sharing does not pay.
+- **The numpy step** (no numba, ``BACKPROP_NUMBA=0``, another BLAS): the
+  count is the BLAS's own threads. OpenBLAS cuts a large product among them
+  and, for some shapes, the cut changes the order of the additions: with 2
+  threads instead of 1, 5 of 20 products we tried gave other last bits
+  (512×784·784×2048 among them). There the count is part of what a run is,
+  like the batch size: the same network and batch on the same machine always
+  get the same count, hence the same bits; a machine with fewer CPUs may get
+  fewer threads, and other bits, as another BLAS kernel would give.
 
 The rule gives one thread per :data:`PER_THREAD` (2²¹) multiply-adds of a
 step's largest product (``batch × n_in × units``), at least one: a second
-thread from about 4M. Measured on 2 cores (seconds of an epoch with 2 threads
-÷ with 1; quiet, then with one CPU-bound process beside it):
+thread from about 4M. Measured on 2 cores (seconds of an epoch with 2
+OpenBLAS threads ÷ with 1; quiet, then with one CPU-bound process beside it):
 
 =============================  =============  =====  =====  =======
 shape (widths, batch)          multiply-adds  quiet  busy   threads
@@ -41,12 +49,14 @@ default) shares the CPUs between sessions first: next to a CPU-bound program
 in another session (another terminal; ``backprop bench --busy``), this
 process gets about one CPU's time, and each product cut between two OpenBLAS
 threads waits for the thread that is not running. W1's epoch (784-256-256-10,
-batches of 128) by ``fit(threads=1)``, then ``threads=2``, with ``python -c
-"while True: pass"`` started beside it, in one run on 2026-12-05: quiet 0.30
-and 0.19 s (2 threads ÷ 1: 0.63); the neighbour in the same session 0.30 and
-0.64–0.71 s (2.1–2.4); in a session of its own 0.29 and 2.1–4.1 s (7–14). The
-rule cannot see a neighbour: ``threads=1`` (``--threads 1``) is the choice on
-a machine that is busy.
+batches of 128) by ``fit(threads=1)``, then ``threads=2`` on OpenBLAS's
+threads, with ``python -c "while True: pass"`` started beside it, in one run
+on 2026-12-05: quiet 0.30 and 0.19 s (2 threads ÷ 1: 0.63); the neighbour in
+the same session 0.30 and 0.64–0.71 s (2.1–2.4); in a session of its own 0.29
+and 2.1–4.1 s (7–14). The rule cannot see a neighbour; the pool of the
+compiled step does (it measures whether sharing pays), so there the rule's
+count is safe on a busy machine too: W1 at 0.30 s an epoch beside that
+neighbour, 0.18 s quiet (see :mod:`backprop._pool`).
 
 The BLAS's thread count belongs to the process: while one ``fit`` holds a
 count, another ``fit`` started in another thread of the process runs with

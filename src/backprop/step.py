@@ -58,6 +58,8 @@ if TYPE_CHECKING:  # layers imports this module: Dense's arithmetic is written h
 Activate = Callable[[FloatArray, FloatArray | None, FloatArray, FloatArray], FloatArray]
 #: ``times_derivative(grad_h, h, a, scratch, db)``: ``grad_h *= f'(h)``; True when it also summed ``db``.
 TimesDerivative = Callable[[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray | None], bool]
+#: ``matmul(a, b, out=c)``: the matrix product ``c = a · b``, numpy's or one with the same bits.
+Product = Callable[..., Any]
 
 
 def widths(n_inputs: int, layers: Sequence[Layer]) -> str:
@@ -157,14 +159,21 @@ class Workspace:
 
 
 def dense_forward(
-    x: FloatArray, W: FloatArray, b: FloatArray | None, h: FloatArray, a: FloatArray, scratch: FloatArray, f: Activate
+    x: FloatArray,
+    W: FloatArray,
+    b: FloatArray | None,
+    h: FloatArray,
+    a: FloatArray,
+    scratch: FloatArray,
+    f: Activate,
+    matmul: Product = np.matmul,
 ) -> FloatArray:
     """The forward pass of one dense layer: ``h = x · W + b`` into ``h``, ``a = f(h)`` into ``a``; returns ``a``.
 
     ``x`` is ``(n_samples, n_in)``, ``W`` ``(n_in, units)``, ``b`` ``(units,)``
     or None; ``a`` is ``h`` itself when ``f`` is the identity.
     """
-    np.matmul(x, W, out=h)  # the seed's hidden_layer_input = x.dot(weights_input_to_hidden)
+    matmul(x, W, out=h)  # the seed's hidden_layer_input = x.dot(weights_input_to_hidden)
     if a is h:  # the identity: h is the output
         if b is not None:
             h += b
@@ -173,7 +182,12 @@ def dense_forward(
 
 
 def weight_gradient(
-    x: FloatArray, grad_h: FloatArray, dW: FloatArray, db: FloatArray | None, bias_summed: bool = False
+    x: FloatArray,
+    grad_h: FloatArray,
+    dW: FloatArray,
+    db: FloatArray | None,
+    bias_summed: bool = False,
+    matmul: Product = np.matmul,
 ) -> None:
     """``∂L/∂W = xᵀ · grad_h`` into ``dW`` and ``∂L/∂b = Σ_samples grad_h`` into ``db``.
 
@@ -181,14 +195,14 @@ def weight_gradient(
     before the learning rate and the sign: the optimizer applies both.
     ``bias_summed``: ``db`` was filled already (by a fused kernel).
     """
-    np.matmul(x.T, grad_h, out=dW)
+    matmul(x.T, grad_h, out=dW)
     if db is not None and not bias_summed:
         np.add.reduce(grad_h, axis=0, out=db)
 
 
-def error_below(grad_h: FloatArray, W: FloatArray, grad_below: FloatArray) -> None:
+def error_below(grad_h: FloatArray, W: FloatArray, grad_below: FloatArray, matmul: Product = np.matmul) -> None:
     """``grad_below = grad_h · Wᵀ``: the layer below's hidden error term before its ``f'(h)`` (the seed's ``W δᵒ``)."""
-    np.matmul(grad_h, W.T, out=grad_below)
+    matmul(grad_h, W.T, out=grad_below)
 
 
 # ------------------------------------------------------------------- a step
@@ -230,6 +244,8 @@ class Step:
         # The training loop's helpers that a compiled step replaces: numpy's take, norms and argmax here.
         self.gather: Callable[..., Any] | None = None
         self.squared_norms: Callable[..., Any] | None = None
+        # The matrix products: numpy's here; a compiled step may share them among threads (the same bits).
+        self.matmul: Product = np.matmul
 
     # -- the forward pass ------------------------------------------------------
 
@@ -248,7 +264,7 @@ class Step:
             )
             if self.dense[l]:  # h = x · W + b, a = f(h)
                 dense = cast("Dense", layer)
-                x = dense_forward(x, dense.W, dense.b, h, a, scratch, self.activate[l])
+                x = dense_forward(x, dense.W, dense.b, h, a, scratch, self.activate[l], self.matmul)
             else:
                 x = layer.forward(x, h, a, scratch, rng)
         return x
@@ -297,9 +313,9 @@ class Step:
             grad_below = ws.grad_h[l - 1] if l else None  # the first layer's input needs no error term
             if self.dense[l]:
                 dW = cast("FloatArray", ws.dW[l])
-                weight_gradient(x, grad_h, dW, ws.db[l], bias_summed)  # ∂L/∂W = xᵀ · grad_h
+                weight_gradient(x, grad_h, dW, ws.db[l], bias_summed, self.matmul)  # ∂L/∂W = xᵀ · grad_h
                 if grad_below is not None:
-                    error_below(grad_h, cast("Dense", layer).W, grad_below)  # δ · Wᵀ
+                    error_below(grad_h, cast("Dense", layer).W, grad_below, self.matmul)  # δ · Wᵀ
             else:  # Dropout passes the error back through its mask; other layers by their own rule
                 layer.backward(x, grad_h, grad_below, ws.scratch[l], bias_summed, ws.dW[l], ws.db[l], ws.training)
             if grad_below is not None:

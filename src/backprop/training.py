@@ -33,8 +33,8 @@ from typing import Any, NoReturn
 import numpy as np
 
 from . import _buffers
-from ._fast import numpy_seconds, step_for
-from ._threads import ceiling, check_threads, for_shapes, hold
+from ._fast import Threads, numpy_seconds, step_for
+from ._threads import ceiling, check_threads, for_shapes
 from ._validation import (
     FloatArray,
     check_interval,
@@ -294,8 +294,12 @@ class Trainer:
         if checkpoint is not None:
             restore(self.state, checkpoint, train_rows, -(-n // batch))
 
-        # The step, compiled where the built-in types have kernels: chosen once, for the whole run.
-        self.step = step = step_for(net.layers, loss_fn, optimizer, numpy_seconds(net.sizes, n, batch, self.epochs))
+        # The threads: given, or the checkpoint's, or from the shapes (_threads.for_shapes).
+        count = wanted or (checkpoint and checkpoint.threads) or for_shapes(net.sizes, batch, ceiling())
+        # The step, compiled where the built-in types have kernels: chosen once, for the whole run. With
+        # threads to share, the compiled step however short the run: its threads keep the bits of one.
+        seconds = None if count > 1 else numpy_seconds(net.sizes, n, batch, self.epochs)
+        self.step = step = step_for(net.layers, loss_fn, optimizer, seconds)
         # Buffers for the whole run: batch gathering, relative weights, L2 and norms.
         self.order = train_rows.copy()
         self.batch_inputs = np.empty((batch, inputs.shape[1]), net.dtype)
@@ -321,10 +325,9 @@ class Trainer:
         self.step_rng = dropout_rng if any(isinstance(layer, Dropout) for layer in net.layers) else None
         self.steps_run = 0  # optimizer steps in this call: the backup is valid once there was one
         self.caller_errors = np.geterr()
-        # The BLAS's threads: given, or the checkpoint's, or from the shapes. Last: an error above leaves them alone.
-        count = wanted or (checkpoint and checkpoint.threads) or for_shapes(net.sizes, batch, ceiling())
-        self.threads = hold(count)
-        history.threads = self.threads.__enter__()
+        # Last, so that an error above leaves the BLAS alone: the pool's threads (the bits of one) or the BLAS's.
+        self.threads = Threads(step, count)
+        history.threads = self.threads.count
 
     def close(self) -> None:
         """End the thread reading batches ahead, if any, and give the BLAS its own thread count back."""
@@ -332,7 +335,7 @@ class Trainer:
             if self.reader is not None:
                 self.reader.close()
         finally:
-            self.threads.__exit__(None, None, None)
+            self.threads.close()
 
     # -- an epoch ----------------------------------------------------------------
 

@@ -1,0 +1,354 @@
+"""Two or more threads for one training step, with the bits of one: a pool that shares the step's products.
+
+Why not the BLAS's own threads: OpenBLAS cuts a product among its threads
+in a way that, for some shapes, adds in another order (other last bits: see
+:mod:`backprop._threads`), and each product waits for its slowest thread: on
+a machine busy with another program, the second thread is often not running
+and a step takes many times longer than on one thread (W1's epoch 2–4 s
+against 0.29 s; 0.19 s quiet). This pool keeps OpenBLAS on one thread and
+shares the work itself:
+
+- **Blocks.** A product ``C = A · B`` of the step (the forward pass
+  ``x · W``, the weight gradient ``xᵀ · grad_h``, the error below
+  ``grad_h · Wᵀ``) is cut into blocks of rows of ``C`` or of columns (the
+  larger of the two, rows on a tie), each one call of numpy's own OpenBLAS
+  on one thread. A block of ``C`` is a product in its own right, and
+  OpenBLAS adds along ``k`` in the same order for it as for the whole; but
+  not always (on some CPUs it sends products of at most 10⁶ multiply-adds to
+  other kernels). So each shape is *checked* once per process before it is
+  cut: its blocks against ``np.matmul``'s whole product on fixed random
+  numbers, and it is cut only when the two are equal to the bit. The
+  optimizer's update (Adam's, element by element) is cut anywhere. So a
+  step's parameters are those of one thread, whatever the thread count and
+  whichever thread computes which block: ``fit(threads=2)`` gives the bits of
+  ``fit(threads=1)``.
+- **Claims.** The fit's thread (the caller) publishes a job, a table of
+  blocks, by storing one 64-bit word (``blocks << 32``); it and the workers
+  claim blocks by adding one to that word (an atomic fetch-add) until none is
+  left, and the caller waits until every block is done. A worker that is not
+  running (the machine is busy) claims nothing and delays nobody: the caller
+  does the blocks it does not take.
+- **Idle.** A worker spins :data:`SPIN_US` after its last block (a step's
+  products follow each other within microseconds), then naps (``usleep``)
+  until :data:`NAP_UNTIL_US`, then sleeps on a :class:`threading.Event`,
+  which the next job's caller sets (that job's blocks are the caller's).
+
+The workers run compiled loops without the GIL (numba, ``nogil``), with
+LLVM's atomic instructions; the BLAS is called through its C symbol, which
+:func:`_build` finds in numpy's OpenBLAS (``scipy_cblas_sgemm64_``, the
+64-bit-integer interface numpy's wheels ship). Where any of that is missing
+— no numba, another BLAS (MKL, Accelerate, an OpenBLAS without those
+symbols), not a POSIX system, ``BACKPROP_NUMBA=0`` — :func:`acquire`
+returns None and ``fit`` gives the BLAS its threads as before.
+
+One fit at a time uses the pool (:func:`acquire` / :meth:`Pool.release`);
+a second fit in another thread of the process does its products whole, on
+the one BLAS thread the first holds: the same bits. A child made by
+``fork`` starts a pool of its own (threads do not survive a fork).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import os
+import platform
+import threading
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from . import _kernels
+
+#: A worker spins this long after its last block before it naps.
+SPIN_US = 150
+#: Naps of this long, until the worker has been idle :data:`NAP_UNTIL_US`; then it sleeps.
+NAP_US = 30
+NAP_UNTIL_US = 1000
+#: A sleeping worker looks for work this often even when nobody wakes it (a safety net).
+SLEEP_TIMEOUT_S = 0.5
+#: A caller whose blocks are done spins this long for the workers' before it naps between looks
+#: (a worker that holds a block and is not running needs the caller's CPU).
+WAIT_SPIN_US = 50
+#: Products of fewer multiply-adds, and optimizer updates of fewer parameters, are not cut:
+#: handing out a block costs a few microseconds.
+MIN_PRODUCT = 100_000
+MIN_UPDATE = 1 << 15
+#: Blocks are whole multiples of this many rows, columns or parameters (128-byte lines of float32).
+ALIGN = 32
+#: At most this many workers (the caller is one more thread).
+MAX_WORKERS = 31
+#: Whether sharing pays is measured (see ``_pool_kernels._decide``): a look of this many nanoseconds of
+#: jobs in the mode that lost, against the same jobs' times in the mode that won; then a slice of the winner,
+#: twice as long each time it wins again, from FIRST_SLICE_NS up to its longest.
+LOOK_NS = 5_000_000
+FIRST_SLICE_NS = 25_000_000
+SHARED_SLICE_NS = 800_000_000
+ALONE_SLICE_NS = 1_600_000_000
+#: Sharing must be this much faster (percent) than the caller alone to be chosen.
+SHARING_GAIN = 5
+
+# The shared state, one int64 array: the control words, the checked shapes, the job's blocks.
+# The two words every thread writes (the claim word and the count done) have cache lines of their own,
+# and so do the caller's words (its clock, the mode) and the workers' clocks.
+TICKET = 0  # (blocks << 32) | next block to claim
+DONE = 8  # blocks of the current job done
+STOP = 16  # 1: the workers return
+WORKERS = 17
+CALLER_TAKES = 18  # 0: the caller leaves every block to the workers (tests)
+SHARED = 19  # blocks the workers computed, a running count (tests, diagnostics)
+CLOCK = 20  # the monotonic clock's id for clock_gettime
+SPIN_NS, NAP, NAP_UNTIL_NS, WAIT_SPIN_NS = 21, 22, 23, 24
+SHAPES_USED = 25
+ADAPT = 26  # 0: always share (tests); 1: share only while sharing is faster (see _pool_kernels._decide)
+CALLER_CLOCK = 32  # two words: the caller's timespec
+ALONE_JOBS = 34  # jobs the caller did alone because sharing did not pay, a running count (tests, diagnostics)
+MODE_ALONE = 35  # 1: the caller does the jobs alone (sharing did not pay at the last look), 0: shared
+LOOKING = 36  # 1: this slice looks at the other mode
+SLICE_LEFT = 37  # nanoseconds of jobs left in this slice
+LOOK_SUM, WINNER_SUM = 38, 39  # the look's jobs: their nanoseconds, and the same jobs' in the winning mode
+WINS = 40  # looks in a row that the mode won
+SLEEP = 48  # SLEEP + i: 1 while worker i sleeps or is about to
+WORKER_CLOCK = SLEEP + 32  # two words a worker: its timespec
+# The kinds of job: rows of ROW words, a product's shape (with the verdict of its check: 1 when its blocks
+# give the whole's bits) or an update's size (always exact), and how long it took lately in each mode.
+SHAPES = WORKER_CLOCK + 64
+ROW = 16
+KIND, TA, TB, M, N, K, THREADS, VERDICT = range(8)  # KIND: GEMM32, GEMM64, ADAM32 or ADAM64; N = K = 0 for Adam
+ALONE_NS, SHARED_NS = 8, 9  # nanoseconds this kind of job took lately, alone and shared (a running mean)
+MAX_SHAPES = 256
+TASKS = SHAPES + ROW * MAX_SHAPES  # rows of 16: one per block
+TASK = 16
+STATE_SIZE = TASKS + TASK * (MAX_WORKERS + 1)
+# What a compiled call returns besides the sleeping workers' mask (≥ 0: done).
+WHOLE = -1  # not cut: the caller computes it in one call
+UNCHECKED = -2  # a shape not yet checked: check it, then ask again
+
+# The kinds of block, and CBLAS's constants.
+GEMM32, GEMM64, ADAM32, ADAM64 = 1, 2, 3, 4
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+
+_lock = threading.Lock()
+_pool: Pool | None = None
+_built: dict[str, Any] | None = None
+_failed = False
+
+
+class Pool:
+    """The process's workers and their shared state (made by :func:`acquire`, one per thread count).
+
+    ``matmul(a, b, out)`` is ``np.matmul(a, b, out=out)``; ``adam(...)`` is
+    the compiled Adam kernel's call: both give the bits of one thread.
+    """
+
+    def __init__(self, workers: int, kernels: dict[str, Any]) -> None:
+        self.workers = workers
+        self._k = kernels
+        self.state = np.zeros(STATE_SIZE, np.int64)
+        s = self.state
+        s[WORKERS], s[CALLER_TAKES], s[CLOCK], s[ADAPT] = workers, 1, time.CLOCK_MONOTONIC, 1
+        s[SPIN_NS], s[NAP], s[NAP_UNTIL_NS], s[WAIT_SPIN_NS] = (
+            SPIN_US * 1000,
+            NAP_US,
+            NAP_UNTIL_US * 1000,
+            WAIT_SPIN_US * 1000,
+        )
+        self._owner = threading.Lock()
+        self._events = [threading.Event() for _ in range(workers)]
+        self._threads = [
+            threading.Thread(target=self._work, args=(i,), name=f"backprop-pool-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    # -- what the step calls ---------------------------------------------------
+
+    def matmul(self, a: np.ndarray[Any, Any], b: np.ndarray[Any, Any], out: np.ndarray[Any, Any]) -> None:
+        """``out = a · b`` (2-D arrays of one dtype), cut into blocks where that gives the same bits."""
+        done = self._k["product"](self.state, a, b, out)
+        if done == UNCHECKED:
+            self._check(a, b)
+            done = self._k["product"](self.state, a, b, out)
+        if done == WHOLE:
+            np.matmul(a, b, out=out)
+        elif done:
+            self._wake(done)
+
+    def adam(self, kernel: Any, *arguments: Any) -> None:
+        """The compiled Adam step ``kernel(θ, g, m, v, backup, hyper, decoupled, coupled)``, cut into blocks."""
+        done = self._k["update"](self.state, *arguments)
+        if done == WHOLE:
+            kernel(*arguments)
+        elif done:
+            self._wake(done)
+
+    # -- ownership -------------------------------------------------------------
+
+    def release(self) -> None:
+        """Let another fit use the pool."""
+        self._owner.release()
+
+    def close(self) -> None:
+        """Stop the workers (at exit, or to make a pool of another size)."""
+        self.state[STOP] = 1
+        for event in self._events:
+            event.set()
+        for thread in self._threads:
+            thread.join(timeout=1.0)
+
+    # -- inside ---------------------------------------------------------------
+
+    def _work(self, i: int) -> None:
+        _less_slack()
+        serve, swap = self._k["serve"], self._k["swap"]
+        event = self._events[i]
+        while serve(self.state, i):  # returns 1 to sleep, 0 to stop
+            event.wait(SLEEP_TIMEOUT_S)
+            event.clear()
+            swap(self.state, SLEEP + i, 0)
+
+    def _wake(self, sleeping: int) -> None:
+        for i, event in enumerate(self._events):
+            if sleeping >> i & 1:
+                event.set()
+
+    def _check(self, a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> None:
+        """Record whether this shape's blocks give ``np.matmul``'s bits (checked on fixed random numbers)."""
+        m, k = a.shape
+        n = b.shape[1]
+        rng = np.random.default_rng(20261205)
+        left = rng.standard_normal((m, k)).astype(a.dtype)
+        right = rng.standard_normal((k, n)).astype(b.dtype)
+        if not a.flags.c_contiguous:
+            left = np.asfortranarray(left)
+        if not b.flags.c_contiguous:
+            right = np.asfortranarray(right)
+        whole = np.matmul(left, right)
+        cut = np.empty_like(whole)
+        self._k["alone"](self.state, left, right, cut)
+        self._k["record"](self.state, left, right, cut, 1 if np.array_equal(whole, cut) else 0)
+
+
+def runs_here() -> bool:
+    """Whether the pool can run in this process (numba, numpy's OpenBLAS symbols, POSIX); loads it the first time."""
+    return _load() is not None
+
+
+def acquire(threads: int) -> Pool | None:
+    """The process's pool for ``threads`` threads (the caller and ``threads − 1`` workers), now this fit's.
+
+    None where the pool cannot run (see the module's docstring), for one
+    thread, or while another fit in this process uses it.
+    """
+    global _pool
+    workers = min(threads, MAX_WORKERS + 1) - 1
+    if workers < 1:
+        return None
+    kernels = _load()
+    if kernels is None:
+        return None
+    with _lock:
+        pool = _pool
+        if pool is not None and pool.workers != workers:
+            if not pool._owner.acquire(blocking=False):
+                return None  # another fit runs on it: this one does its products whole
+            pool.close()
+            pool = _pool = None
+        if pool is None:
+            pool = _pool = Pool(workers, kernels)
+        return pool if pool._owner.acquire(blocking=False) else None
+
+
+def _load() -> dict[str, Any] | None:
+    """The compiled functions (built once per process; from numba's cache after the first run), or None."""
+    global _built, _failed
+    if _built is not None or _failed:
+        return _built
+    with _lock:
+        if _built is None and not _failed:
+            _built = _kernels.timed(_build) if _usable() else None
+            _failed = _built is None
+    return _built
+
+
+def _usable() -> bool:
+    return os.name == "posix" and _kernels.enabled(np.float32) and _kernels.enabled(np.float64)
+
+
+def _blas() -> tuple[int, int] | None:
+    """The addresses of ``sgemm`` and ``dgemm`` (CBLAS, 64-bit integers) in the OpenBLAS numpy calls, or None."""
+    try:
+        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped, unused-ignore]
+    except ImportError:
+        return None
+    np.matmul(np.ones((2, 2)), np.ones((2, 2)))  # numpy's BLAS is loaded
+    for library in ThreadpoolController().select(internal_api="openblas").lib_controllers:
+        try:
+            blas = ctypes.CDLL(library.filepath)
+        except OSError:
+            continue
+        for prefix in ("scipy_", ""):
+            names = (f"{prefix}cblas_sgemm64_", f"{prefix}cblas_dgemm64_")
+            if all(hasattr(blas, name) for name in names):
+                s, d = (ctypes.cast(getattr(blas, name), ctypes.c_void_p).value for name in names)
+                if s and d:
+                    return s, d
+    return None
+
+
+def _build() -> dict[str, Any] | None:
+    """Define and compile the pool's functions (from numba's cache after the first run); None where they cannot run."""
+    try:
+        import llvmlite.binding  # type: ignore[import-untyped]
+        import numba  # noqa: F401  (present: _usable readied the kernels with it)
+    except ImportError:
+        return None
+    found = _blas()
+    if found is None:
+        return None
+    # The symbols the compiled code calls, named for this process: the cached machine code links to them by name.
+    llvmlite.binding.add_symbol("backprop_pool_sgemm", found[0])
+    llvmlite.binding.add_symbol("backprop_pool_dgemm", found[1])
+    llvmlite.binding.initialize_native_asmparser()  # the spin loop's pause instruction is inline assembly
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _compile()
+    except Exception:  # numba cannot compile here: the BLAS's threads, as before
+        return None
+
+
+def _less_slack() -> None:
+    """Naps of ~30 µs, not 30 µs plus Linux's default 50 µs of timer slack (Linux only; elsewhere nothing)."""
+    if platform.system() == "Linux":
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(29, 1000, 0, 0, 0)  # PR_SET_TIMERSLACK, in nanoseconds
+
+
+def _forget_after_fork() -> None:
+    global _pool
+    _pool = None  # its workers did not survive the fork; the child makes its own
+
+
+def _close_at_exit() -> None:
+    pool = _pool
+    if pool is not None:
+        pool.close()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+atexit.register(_close_at_exit)
+
+
+def _compile() -> dict[str, Any]:
+    from . import _pool_kernels  # compiles its functions, or loads them from numba's cache
+
+    return dict(_pool_kernels.KERNELS)
+
+
+__all__ = ["Pool", "acquire", "runs_here"]

@@ -1,0 +1,569 @@
+"""The compiled half of :mod:`backprop._pool`: claims, blocks and the workers' loop, without the GIL.
+
+Imported by :func:`backprop._pool._compile` only, once numba is known to
+work and the BLAS's symbols are registered (``backprop_pool_sgemm``,
+``backprop_pool_dgemm``). Every function is compiled for its signatures
+when this module is imported, or loaded from numba's on-disk cache.
+
+Memory order: every access to a word two threads share (the claim word,
+the count done, a worker's sleep flag, the stop word) is an atomic with
+sequential consistency. A job's blocks are written before the claim word
+that publishes them; a thread that claims block ``i`` of ``n`` (``i < n``)
+read that store, and the caller rewrites the blocks only once all ``n`` are
+done, so a claim never reads half a job. A claim made late, on a job
+already done, finds ``i ≥ n`` and takes nothing.
+"""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+import numba
+import numpy as np
+from llvmlite import ir  # type: ignore[import-untyped]
+from numba import types
+from numba.core.extending import intrinsic
+from numba.np.numpy_support import carray as _carray  # a view of memory at an address, in compiled code
+
+from . import _kernels
+from ._pool import (
+    ADAM32,
+    ADAM64,
+    ADAPT,
+    ALIGN,
+    ALONE_JOBS,
+    ALONE_NS,
+    ALONE_SLICE_NS,
+    CALLER_CLOCK,
+    CALLER_TAKES,
+    CLOCK,
+    DONE,
+    FIRST_SLICE_NS,
+    GEMM32,
+    GEMM64,
+    KIND,
+    LOOK_NS,
+    LOOK_SUM,
+    LOOKING,
+    MAX_SHAPES,
+    MIN_PRODUCT,
+    MIN_UPDATE,
+    MODE_ALONE,
+    NAP,
+    NAP_UNTIL_NS,
+    NO_TRANS,
+    ROW,
+    ROW_MAJOR,
+    SHAPES,
+    SHAPES_USED,
+    SHARED,
+    SHARED_NS,
+    SHARED_SLICE_NS,
+    SHARING_GAIN,
+    SLEEP,
+    SLICE_LEFT,
+    SPIN_NS,
+    STOP,
+    TA,
+    TASK,
+    TASKS,
+    TB,
+    THREADS,
+    TICKET,
+    TRANS,
+    UNCHECKED,
+    VERDICT,
+    WAIT_SPIN_NS,
+    WHOLE,
+    WINNER_SUM,
+    WINS,
+    WORKER_CLOCK,
+    WORKERS,
+    K,
+    M,
+    N,
+)
+
+_MASK = (1 << 32) - 1
+_pointer: Any = types.CPointer
+
+# -- the atomics, and a pause while spinning ----------------------------------------------
+
+
+def _element(context: Any, builder: Any, array_type: Any, array: Any, index: Any) -> Any:
+    return builder.gep(context.make_array(array_type)(context, builder, array).data, [index])
+
+
+def _atomic_add_typing(typingctx: Any, array: Any, index: Any, value: Any) -> Any:
+    """``array[index] += value`` as one atomic instruction; returns the value before."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        where = _element(context, builder, signature.args[0], args[0], args[1])
+        return builder.atomic_rmw("add", where, args[2], "seq_cst")
+
+    return types.int64(array, index, value), codegen
+
+
+_atomic_add: Any = intrinsic(_atomic_add_typing)
+
+
+def _atomic_swap_typing(typingctx: Any, array: Any, index: Any, value: Any) -> Any:
+    """``array[index] = value`` as one atomic instruction; returns the value before."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        where = _element(context, builder, signature.args[0], args[0], args[1])
+        return builder.atomic_rmw("xchg", where, args[2], "seq_cst")
+
+    return types.int64(array, index, value), codegen
+
+
+_atomic_swap: Any = intrinsic(_atomic_swap_typing)
+
+
+def _atomic_load_typing(typingctx: Any, array: Any, index: Any) -> Any:
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        where = _element(context, builder, signature.args[0], args[0], args[1])
+        return builder.load_atomic(where, "seq_cst", 8)
+
+    return types.int64(array, index), codegen
+
+
+_atomic_load: Any = intrinsic(_atomic_load_typing)
+
+
+_PAUSE = {"x86_64": "pause", "AMD64": "pause", "aarch64": "yield", "arm64": "yield"}.get(platform.machine(), "")
+
+
+def _pause_typing(typingctx: Any) -> Any:
+    """The CPU's spin-wait hint (``pause``, ``yield``): the other hyperthread runs, less power is drawn."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        if _PAUSE:
+            builder.asm(ir.FunctionType(ir.VoidType(), []), _PAUSE, "", [], True)
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+_pause: Any = intrinsic(_pause_typing)
+
+
+def _float32_at_typing(typingctx: Any, address: Any) -> Any:
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.inttoptr(args[0], context.get_value_type(_pointer(types.float32)))
+
+    return _pointer(types.float32)(types.int64), codegen
+
+
+_float32_at: Any = intrinsic(_float32_at_typing)
+
+
+def _float64_at_typing(typingctx: Any, address: Any) -> Any:
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.inttoptr(args[0], context.get_value_type(_pointer(types.float64)))
+
+    return _pointer(types.float64)(types.int64), codegen
+
+
+_float64_at: Any = intrinsic(_float64_at_typing)
+
+
+# -- C functions: the BLAS (registered by _pool._build), libc's nap and clock ---------------------
+
+_I, _L = types.int32, types.int64
+_sgemm: Any = types.ExternalFunction(
+    "backprop_pool_sgemm",
+    types.void(_I, _I, _I, _L, _L, _L, types.float32, _L, _L, _L, _L, types.float32, _L, _L),
+)
+_dgemm: Any = types.ExternalFunction(
+    "backprop_pool_dgemm",
+    types.void(_I, _I, _I, _L, _L, _L, types.float64, _L, _L, _L, _L, types.float64, _L, _L),
+)
+_usleep: Any = types.ExternalFunction("usleep", types.int32(types.uint32))
+_clock_gettime: Any = types.ExternalFunction("clock_gettime", types.int32(types.int32, types.int64))
+
+_adam: Any = _kernels.get("adam")  # the optimizer's compiled update, called on a block of θ
+
+_jit: Any = numba.njit(cache=True, nogil=True)  # helpers: compiled for the types the entry points pass
+
+
+def _entry(*signatures: Any) -> Any:
+    """An entry point, compiled now for ``signatures`` (one per precision), or loaded from the cache."""
+    return numba.njit(list(signatures), cache=True, nogil=True)
+
+
+_STATE = types.int64[::1]
+_M32, _M64 = types.float32[:, :], types.float64[:, :]
+_V32, _V64 = types.float32[::1], types.float64[::1]
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _now(state: Any, slot: int) -> int:
+    """Monotonic nanoseconds, through the thread's own two words of ``state`` at ``slot``."""
+    _clock_gettime(np.int32(state[CLOCK]), np.int64(state.ctypes.data) + 8 * slot)
+    return int(state[slot] * 1_000_000_000 + state[slot + 1])
+
+
+# -- a block, and claiming them ----------------------------------------------------------------
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _do(state: Any, i: int) -> None:
+    t = TASKS + TASK * i
+    kind = state[t]
+    if kind in (GEMM32, GEMM64):
+        ta, tb = np.int32(state[t + 1]), np.int32(state[t + 2])
+        m, n, k = state[t + 3], state[t + 4], state[t + 5]
+        a, lda, b, ldb, c, ldc = state[t + 6], state[t + 7], state[t + 8], state[t + 9], state[t + 10], state[t + 11]
+        if kind == GEMM32:
+            _sgemm(ROW_MAJOR, ta, tb, m, n, k, np.float32(1), a, lda, b, ldb, np.float32(0), c, ldc)
+        else:
+            _dgemm(ROW_MAJOR, ta, tb, m, n, k, np.float64(1), a, lda, b, ldb, np.float64(0), c, ldc)
+    else:  # Adam on θ[start:stop] and its moments; no backup when its address is 0
+        first, size = state[t + 7], state[t + 8] - state[t + 7]
+        saved = size if state[t + 5] else 0
+        decoupled, coupled = (state[t + 9] & 1) != 0, (state[t + 9] & 2) != 0
+        if kind == ADAM32:
+            at = 4 * first
+            _adam(
+                _carray(_float32_at(state[t + 1] + at), size),
+                _carray(_float32_at(state[t + 2] + at), size),
+                _carray(_float32_at(state[t + 3] + at), size),
+                _carray(_float32_at(state[t + 4] + at), size),
+                _carray(_float32_at(state[t + 5] + at), saved),
+                _carray(_float32_at(state[t + 6]), 8),
+                decoupled,
+                coupled,
+            )
+        else:
+            at = 8 * first
+            _adam(
+                _carray(_float64_at(state[t + 1] + at), size),
+                _carray(_float64_at(state[t + 2] + at), size),
+                _carray(_float64_at(state[t + 3] + at), size),
+                _carray(_float64_at(state[t + 4] + at), size),
+                _carray(_float64_at(state[t + 5] + at), saved),
+                _carray(_float64_at(state[t + 6]), 8),
+                decoupled,
+                coupled,
+            )
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _claim_all(state: Any) -> int:
+    """Claim and do blocks of the current job until none is left; returns how many this thread did."""
+    got = 0
+    while True:
+        ticket = _atomic_add(state, TICKET, 1)
+        if (ticket & _MASK) >= (ticket >> 32):
+            return got
+        _do(state, ticket & _MASK)
+        _atomic_add(state, DONE, 1)
+        got += 1
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _run(state: Any, row: int, blocks: int) -> int:
+    """Do a job of ``blocks`` blocks (written at TASKS) of the kind at ``row``; the mask of the workers found asleep.
+
+    Shared with the workers, or done by the caller alone while that was
+    faster at the last look (:func:`_decide`): the same blocks, the same bits.
+    """
+    if state[ADAPT] and state[SLICE_LEFT] <= 0:
+        _decide(state)
+    alone = state[ADAPT] != 0 and (state[MODE_ALONE] != 0) != (state[LOOKING] != 0)
+    began = _now(state, CALLER_CLOCK)
+    asleep = 0
+    if alone:
+        for i in range(blocks):
+            _do(state, i)
+        state[ALONE_JOBS] += 1
+    else:
+        asleep = _share(state, blocks)
+    took = _now(state, CALLER_CLOCK) - began
+    state[SLICE_LEFT] -= took
+    if asleep:  # the caller did the sleeping worker's share: this times neither mode
+        return asleep
+    r = SHAPES + ROW * row
+    here, other = (r + ALONE_NS, r + SHARED_NS) if alone else (r + SHARED_NS, r + ALONE_NS)
+    if state[LOOKING] and state[other]:  # the look, against the same kind of job in the winning mode
+        state[LOOK_SUM] += took
+        state[WINNER_SUM] += state[other]
+    state[here] = took if state[here] == 0 else (3 * state[here] + took) // 4
+    return asleep
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _decide(state: Any) -> None:
+    """End a slice of jobs: after a look at the other mode, keep the faster one; after the winner's slice, look.
+
+    A machine busy with other programs can leave this process one CPU's time
+    (Linux shares the CPUs between sessions first): then a worker only delays
+    the caller, who waits for the block it holds while it is not running, and
+    even a spinning worker takes the caller's time. So the mode is the
+    process's, for whole slices (the workers sleep through the caller's), and
+    measured: a look of LOOK_NS at the mode that lost, each job against the
+    same kind of job's recent time in the winning mode (fair with any mix of
+    shapes), then a slice of the winner. Sharing must win by SHARING_GAIN
+    percent; a mode that keeps winning gets longer slices (a wrong choice
+    costs one short slice, a right one few looks). Only who computes a block
+    changes, never the blocks: the same bits.
+    """
+    if state[LOOKING]:
+        if state[WINNER_SUM] > 0:
+            looked_alone = state[MODE_ALONE] == 0
+            alone_ns = state[LOOK_SUM] if looked_alone else state[WINNER_SUM]
+            shared_ns = state[WINNER_SUM] if looked_alone else state[LOOK_SUM]
+            alone = 0 if shared_ns * (100 + SHARING_GAIN) <= alone_ns * 100 else 1
+            state[WINS] = min(state[WINS] + 1, 16) if alone == state[MODE_ALONE] else 0
+            state[MODE_ALONE] = alone
+        state[LOOKING] = 0
+        longest = ALONE_SLICE_NS if state[MODE_ALONE] else SHARED_SLICE_NS
+        state[SLICE_LEFT] = min(longest, FIRST_SLICE_NS << state[WINS])
+    else:
+        state[LOOKING], state[SLICE_LEFT] = 1, LOOK_NS
+        state[LOOK_SUM], state[WINNER_SUM] = 0, 0
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _share(state: Any, blocks: int) -> int:
+    """Publish the job, take part, wait for the workers' blocks; the mask of the workers found asleep."""
+    _atomic_swap(state, DONE, 0)
+    _atomic_swap(state, TICKET, blocks << 32)  # the job is out
+    asleep = 0
+    for i in range(state[WORKERS]):  # read after the publishing store: a worker not seen asleep sees the job
+        if _atomic_load(state, SLEEP + i) and _atomic_swap(state, SLEEP + i, 0) == 1:
+            asleep |= 1 << i
+    if state[CALLER_TAKES]:
+        _claim_all(state)
+    if _atomic_load(state, DONE) != blocks:
+        began = _now(state, CALLER_CLOCK)
+        spins = 0
+        while _atomic_load(state, DONE) != blocks:
+            spins += 1
+            if spins & 63:
+                _pause()
+            elif _now(state, CALLER_CLOCK) - began > state[WAIT_SPIN_NS]:
+                _usleep(np.uint32(20))  # a worker holding a block may need this CPU
+    return asleep
+
+
+@_entry(types.int64(_STATE, types.int64))  # type: ignore[untyped-decorator]
+def _serve(state: Any, i: int) -> int:
+    """Worker ``i``'s loop: claim blocks while there are jobs; 1 when it should sleep, 0 to stop."""
+    clock = WORKER_CLOCK + 2 * i
+    last = _now(state, clock)
+    spins = 0
+    while _atomic_load(state, STOP) == 0:
+        ticket = _atomic_load(state, TICKET)
+        if (ticket & _MASK) < (ticket >> 32):
+            got = _claim_all(state)
+            if got:
+                _atomic_add(state, SHARED, got)
+            last = _now(state, clock)
+            spins = 0
+            continue
+        spins += 1
+        if spins & 63:
+            _pause()
+            continue
+        idle = _now(state, clock) - last
+        if idle < state[SPIN_NS]:
+            continue
+        if idle < state[NAP_UNTIL_NS]:
+            _usleep(np.uint32(state[NAP]))
+            continue
+        _atomic_swap(state, SLEEP + i, 1)  # then look once more: a job published before this store is seen
+        ticket = _atomic_load(state, TICKET)
+        if (ticket & _MASK) < (ticket >> 32):
+            _atomic_swap(state, SLEEP + i, 0)
+            continue
+        return 1
+    return 0
+
+
+@_entry(types.int64(_STATE, types.int64, types.int64))  # type: ignore[untyped-decorator]
+def _swap(state: Any, index: int, value: int) -> int:
+    return int(_atomic_swap(state, index, value))
+
+
+# -- products: the rule, the checked shapes, the blocks ------------------------------------------
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _operand(x: Any, rows: int, columns: int) -> tuple[int, int]:
+    """(CBLAS transpose, leading dimension) of a compact matrix, or (0, 0) for one the pool does not take."""
+    size = x.itemsize
+    if x.strides[1] == size and x.strides[0] == columns * size:
+        return NO_TRANS, columns
+    if x.strides[0] == size and x.strides[1] == rows * size:
+        return TRANS, rows
+    return 0, 0
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _split(state: Any, m: int, n: int) -> tuple[int, int, int]:
+    """(axis, block size, blocks): rows (0) or columns (1) of C, whichever is longer; blocks of ALIGN multiples."""
+    threads = state[WORKERS] + 1
+    axis = 0 if m >= n else 1
+    extent = m if axis == 0 else n
+    size = -(-extent // threads)
+    size = -(-size // ALIGN) * ALIGN
+    return axis, size, -(-extent // size)
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _row(state: Any, kind: int, ta: int, tb: int, m: int, n: int, k: int, add: bool) -> int:
+    """The row of this kind of job in the table, -1 when it has none (a new row if ``add`` and there is room)."""
+    threads = state[WORKERS] + 1
+    for row in range(state[SHAPES_USED]):
+        r = SHAPES + ROW * row
+        if (
+            state[r + KIND] == kind
+            and state[r + TA] == ta
+            and state[r + TB] == tb
+            and state[r + M] == m
+            and state[r + N] == n
+            and state[r + K] == k
+            and state[r + THREADS] == threads
+        ):
+            return row
+    row = state[SHAPES_USED]
+    if not add or row >= MAX_SHAPES:
+        return -1
+    state[SHAPES_USED] = row + 1
+    r = SHAPES + ROW * row
+    state[r : r + ROW] = 0
+    state[r + KIND], state[r + TA], state[r + TB], state[r + M], state[r + N], state[r + K] = kind, ta, tb, m, n, k
+    state[r + THREADS], state[r + VERDICT] = threads, -1  # -1: not checked yet
+    return int(row)
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _shape(state: Any, a: Any, b: Any, c: Any, add: bool) -> tuple[int, int, int, int, int]:
+    """(row of the shapes' table or -1, ta, lda, tb, ldb); ta = 0: not a product the pool takes."""
+    m, k = a.shape
+    n = b.shape[1]
+    ta, lda = _operand(a, m, k)
+    tb, ldb = _operand(b, k, n)
+    if ta == 0 or tb == 0 or c.strides[1] != c.itemsize or c.strides[0] != n * c.itemsize:
+        return -1, 0, 0, 0, 0
+    kind = GEMM32 if a.itemsize == 4 else GEMM64
+    return _row(state, kind, ta, tb, m, n, k, add), ta, lda, tb, ldb
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _blocks(state: Any, a: Any, b: Any, c: Any, ta: int, lda: int, tb: int, ldb: int) -> int:
+    """Write the blocks of ``c = a · b`` at TASKS; returns how many."""
+    m, k = a.shape
+    n = b.shape[1]
+    size = a.itemsize
+    axis, step, blocks = _split(state, m, n)
+    for i in range(blocks):
+        t = TASKS + TASK * i
+        state[t] = GEMM32 if size == 4 else GEMM64
+        state[t + 1], state[t + 2], state[t + 5] = ta, tb, k
+        state[t + 7], state[t + 9], state[t + 11] = lda, ldb, n
+        first = i * step
+        if axis == 0:  # rows first:last of C, from the same rows of A
+            last = min(m, first + step)
+            state[t + 3], state[t + 4] = last - first, n
+            state[t + 6] = np.int64(a.ctypes.data) + size * (first * lda if ta == NO_TRANS else first)
+            state[t + 8] = np.int64(b.ctypes.data)
+            state[t + 10] = np.int64(c.ctypes.data) + size * first * n
+        else:  # columns first:last of C, from the same columns of B
+            last = min(n, first + step)
+            state[t + 3], state[t + 4] = m, last - first
+            state[t + 6] = np.int64(a.ctypes.data)
+            state[t + 8] = np.int64(b.ctypes.data) + size * (first if tb == NO_TRANS else first * ldb)
+            state[t + 10] = np.int64(c.ctypes.data) + size * first
+    return int(blocks)
+
+
+@_entry(types.int64(_STATE, _M32, _M32, _M32), types.int64(_STATE, _M64, _M64, _M64))  # type: ignore[untyped-decorator]
+def _product(state: Any, a: Any, b: Any, c: Any) -> int:
+    """``c = a · b`` in blocks when its shape was checked exact: the workers asleep; WHOLE; or UNCHECKED."""
+    m, k = a.shape
+    n = b.shape[1]
+    if m * n * k < MIN_PRODUCT or _split(state, m, n)[2] < 2:
+        return WHOLE
+    row, ta, lda, tb, ldb = _shape(state, a, b, c, True)
+    if ta == 0 or row < 0:  # not a compact matrix, or the table is full
+        return WHOLE
+    verdict = state[SHAPES + ROW * row + VERDICT]
+    if verdict < 0:
+        return UNCHECKED
+    if verdict != 1:
+        return WHOLE
+    return int(_run(state, row, _blocks(state, a, b, c, ta, lda, tb, ldb)))
+
+
+@_entry(types.void(_STATE, _M32, _M32, _M32), types.void(_STATE, _M64, _M64, _M64))  # type: ignore[untyped-decorator]
+def _alone(state: Any, a: Any, b: Any, c: Any) -> None:
+    """``c = a · b`` block by block in this thread (the check of a shape)."""
+    _, ta, lda, tb, ldb = _shape(state, a, b, c, False)
+    for i in range(_blocks(state, a, b, c, ta, lda, tb, ldb)):
+        _do(state, i)
+
+
+@_entry(  # type: ignore[untyped-decorator]
+    types.void(_STATE, _M32, _M32, _M32, types.int64), types.void(_STATE, _M64, _M64, _M64, types.int64)
+)
+def _record(state: Any, a: Any, b: Any, c: Any, verdict: int) -> None:
+    """Set the verdict of ``a · b``'s shape in the table (1: its blocks give the whole's bits)."""
+    row = _shape(state, a, b, c, True)[0]
+    if row >= 0:
+        state[SHAPES + ROW * row + VERDICT] = verdict
+
+
+# -- the optimizer's update ----------------------------------------------------------------------
+
+
+@_entry(  # type: ignore[untyped-decorator]
+    types.int64(_STATE, _V32, _V32, _V32, _V32, _V32, _V32, types.boolean, types.boolean),
+    types.int64(_STATE, _V64, _V64, _V64, _V64, _V64, _V64, types.boolean, types.boolean),
+)
+def _update(state: Any, p: Any, g: Any, m: Any, v: Any, backup: Any, hyper: Any, decoupled: bool, coupled: bool) -> int:
+    """Adam's step on θ in blocks (elementwise: any cut gives the same bits): the workers asleep, or WHOLE."""
+    n = p.shape[0]
+    threads = state[WORKERS] + 1
+    if n < MIN_UPDATE:
+        return WHOLE
+    step = -(-n // threads)
+    step = -(-step // ALIGN) * ALIGN
+    blocks = -(-n // step)
+    kind = ADAM32 if p.itemsize == 4 else ADAM64
+    flags = (1 if decoupled else 0) | (2 if coupled else 0)
+    row = _row(state, kind, 0, 0, n, 0, 0, True)
+    if row < 0:
+        return WHOLE
+    state[SHAPES + ROW * row + VERDICT] = 1  # elementwise: exact however it is cut
+    for i in range(blocks):
+        t = TASKS + TASK * i
+        state[t], state[t + 1], state[t + 2], state[t + 3], state[t + 4] = (
+            kind,
+            np.int64(p.ctypes.data),
+            np.int64(g.ctypes.data),
+            np.int64(m.ctypes.data),
+            np.int64(v.ctypes.data),
+        )
+        state[t + 5] = np.int64(backup.ctypes.data) if backup.shape[0] else 0
+        state[t + 6], state[t + 7], state[t + 8], state[t + 9] = (
+            np.int64(hyper.ctypes.data),
+            i * step,
+            min(n, (i + 1) * step),
+            flags,
+        )
+    return int(_run(state, row, blocks))
+
+
+#: What :class:`backprop._pool.Pool` calls.
+KERNELS = {
+    "product": _product,
+    "alone": _alone,
+    "record": _record,
+    "update": _update,
+    "serve": _serve,
+    "swap": _swap,
+}

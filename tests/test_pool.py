@@ -1,0 +1,296 @@
+"""The pool that shares a step's products among threads: the bits of one thread, whoever computes a block."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+import backprop as bp
+from backprop import _pool
+
+pytest.importorskip("numba")
+pytest.importorskip("threadpoolctl")
+
+
+@pytest.fixture
+def pool():
+    """A pool of one worker (two threads) that always shares and never sleeps (it naps), for this test alone."""
+    kernels = _pool._load()
+    if kernels is None:
+        pytest.skip("the pool cannot run here (numba, or numpy's OpenBLAS symbols, missing)")
+    made = _pool.Pool(1, kernels)
+    made.state[_pool.ADAPT] = 0
+    made.state[_pool.NAP_UNTIL_NS] = 10**11
+    yield made
+    made.close()
+
+
+def one_blas_thread():
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")
+
+
+def network(seed=0):
+    return bp.Network([bp.Dense(128, "relu"), bp.Dense(96, "tanh"), bp.Dense(10, "softmax")], inputs=64, seed=seed)
+
+
+def data(rows=256):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(rows, 64)).astype(np.float32)
+    return X, np.eye(10, dtype=np.float32)[rng.integers(0, 10, rows)]
+
+
+# ------------------------------------------------------------------ products
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("m", "k", "n"),
+    [
+        (128, 784, 256),  # W1's first layer: x · W cut by columns (256 > 128)
+        (100, 600, 70),  # rows, in blocks of 64 and 36: a tail block
+        (50, 2000, 200),  # columns, in blocks of 128 and 72
+    ],
+)
+def test_every_block_done_by_the_worker_gives_numpys_bits(pool, dtype, m, k, n):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(m, k)).astype(dtype)
+    W = rng.normal(size=(k, n)).astype(dtype)
+    g = rng.normal(size=(m, n)).astype(dtype)
+    pool.state[_pool.CALLER_TAKES] = 0  # the worker computes every block: its path, not the caller's
+    with one_blas_thread():
+        # The step's three products: x · W (forward), xᵀ · g (the weight gradient), g · Wᵀ (the error below).
+        for a, b in [(x, W), (x.T, g), (g, W.T)]:
+            out = np.full((a.shape[0], b.shape[1]), np.nan, dtype)
+            before = pool.state[_pool.SHARED]
+            pool.matmul(a, b, out=out)
+            assert np.array_equal(out, np.matmul(a, b))
+            assert pool.state[_pool.SHARED] - before == 2  # two blocks, both the worker's
+    # Each shape was checked once, its blocks against the whole, and found exact.
+    shapes = pool.state[_pool.SHAPES : _pool.SHAPES + _pool.ROW * pool.state[_pool.SHAPES_USED]].reshape(-1, _pool.ROW)
+    assert len(shapes) == 3 and (shapes[:, _pool.VERDICT] == 1).all()
+
+
+def test_a_shape_whose_blocks_differ_from_the_whole_is_never_cut(pool, monkeypatch):
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(128, 300)), rng.normal(size=(300, 256))
+    # A BLAS whose blocks add in another order: the check sees other bits.
+    alone = pool._k["alone"]
+
+    def other_bits(state, left, right, out):
+        alone(state, left, right, out)
+        out[0, 0] = np.nextafter(out[0, 0], np.inf)
+
+    monkeypatch.setitem(pool._k, "alone", other_bits)
+    pool.state[_pool.CALLER_TAKES] = 0  # were it cut, the worker would do the blocks
+    out = np.empty((128, 256))
+    with one_blas_thread():
+        for _ in range(2):  # checked once, then remembered
+            pool.matmul(a, b, out=out)
+            assert np.array_equal(out, a @ b)
+    assert (
+        pool.state[_pool.SHARED] == 0
+        and pool.state[_pool.SHAPES + _pool.VERDICT] == 0
+        and pool.state[_pool.SHAPES_USED] == 1
+    )
+
+
+def test_small_or_strided_products_are_done_whole(pool):
+    rng = np.random.default_rng(2)
+    pool.state[_pool.CALLER_TAKES] = 0
+    small = rng.normal(size=(40, 40))  # 40³ = 64,000 multiply-adds < MIN_PRODUCT
+    strided = rng.normal(size=(256, 512))[:, ::2]  # no leading dimension for the BLAS
+    for a, b in [(small, small), (strided, strided.T)]:
+        out = np.empty((a.shape[0], b.shape[1]))
+        pool.matmul(a, b, out=out)
+        assert np.array_equal(out, a @ b)
+    assert pool.state[_pool.SHARED] == 0 and pool.state[_pool.SHAPES_USED] == 0
+
+
+# ------------------------------------------------------------------ Adam
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("saving", [True, False])
+def test_adams_step_in_blocks_has_the_bits_of_one_pass(pool, dtype, saving):
+    from backprop import _kernels
+
+    adam = _kernels.get("adam")
+    n = 3 * _pool.MIN_UPDATE + 5  # two blocks of whole 32s, the second shorter
+    rng = np.random.default_rng(4)
+    arrays = [rng.normal(size=n).astype(dtype) for _ in range(3)] + [rng.random(n).astype(dtype)]
+    hyper = np.array([0.999, 0.01, 0.9, 0.1, 0.999, 0.001, 1e-8, 1e-3], dtype)
+    results = []
+    for shared in (False, True):
+        p, g, m, v = (x.copy() for x in arrays)
+        backup = np.full(n if saving else 0, np.nan, dtype)
+        if shared:
+            pool.state[_pool.CALLER_TAKES] = 0
+            pool.adam(adam, p, g, m, v, backup, hyper, True, False)
+            assert pool.state[_pool.SHARED] == 2
+        else:
+            adam(p, g, m, v, backup, hyper, True, False)
+        results.append((p, m, v, backup))
+    for one, two in zip(*results, strict=True):
+        assert np.array_equal(one, two)
+    if saving:
+        assert np.array_equal(results[1][3], arrays[0])  # θ before the step
+
+
+# ------------------------------------------------------------------ who computes
+
+
+def test_a_sleeping_worker_is_woken_by_the_next_job(pool):
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(128, 200)), rng.normal(size=(200, 128))
+    out = np.empty((128, 128))
+    pool.state[_pool.NAP_UNTIL_NS] = _pool.NAP_UNTIL_US * 1000
+    with one_blas_thread():
+        pool.matmul(a, b, out=out)  # checks the shape
+        deadline = time.monotonic() + 10
+        while not pool.state[_pool.SLEEP] and time.monotonic() < deadline:  # idle past NAP_UNTIL_US: asleep
+            time.sleep(0.005)
+        assert pool.state[_pool.SLEEP] == 1
+        shared = pool.state[_pool.SHARED]
+        pool.matmul(a, b, out=out)  # the caller does this one alone, and wakes the worker
+        assert pool.state[_pool.SHARED] == shared and np.array_equal(out, a @ b)
+        pool.state[_pool.CALLER_TAKES] = 0
+        began = time.monotonic()
+        pool.matmul(a, b, out=out)  # the worker, awake, does both blocks
+        assert pool.state[_pool.SHARED] == shared + 2 and np.array_equal(out, a @ b)
+    assert time.monotonic() - began < _pool.SLEEP_TIMEOUT_S  # woken, not found by its safety net
+
+
+def test_when_sharing_does_not_pay_the_caller_does_every_block_with_the_same_bits(pool):
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(size=(128, 300)), rng.normal(size=(300, 256))
+    out = np.empty((128, 256))
+    s = pool.state
+    s[_pool.ADAPT] = 1
+    with one_blas_thread():
+        pool.matmul(a, b, out=out)  # the shape checked; a first short slice, shared
+        s[_pool.CALLER_TAKES] = 0  # from here on, a shared job is the worker's alone
+        # The caller alone won the last look: its slice, every block the caller's.
+        s[_pool.MODE_ALONE], s[_pool.LOOKING], s[_pool.SLICE_LEFT], s[_pool.WINS] = 1, 0, 10**12, 0
+        alone, shared = s[_pool.ALONE_JOBS], s[_pool.SHARED]
+        for _ in range(3):
+            pool.matmul(a, b, out=out)
+            assert np.array_equal(out, a @ b)
+        assert s[_pool.ALONE_JOBS] == alone + 3 and s[_pool.SHARED] == shared
+        # The slice over, a look at sharing: the worker's blocks, timed against this shape's time alone.
+        s[_pool.SLICE_LEFT] = 0
+        pool.matmul(a, b, out=out)
+        assert s[_pool.LOOKING] == 1 and s[_pool.SHARED] == shared + 2 and np.array_equal(out, a @ b)
+        assert s[_pool.WINNER_SUM] == s[_pool.SHAPES + _pool.ALONE_NS] > 0 and s[_pool.LOOK_SUM] > 0
+
+        def decide(look_ns, winner_ns):
+            s[_pool.LOOK_SUM], s[_pool.WINNER_SUM], s[_pool.SLICE_LEFT] = look_ns, winner_ns, 0
+            pool.matmul(a, b, out=out)
+            assert np.array_equal(out, a @ b)
+            return s[_pool.MODE_ALONE], s[_pool.WINS], s[_pool.SLICE_LEFT]  # the slice less this job
+
+        # Shared 2 ms against 1 ms alone: the caller alone again, for twice as long (it won twice in a row).
+        mode, wins, left = decide(2_000_000, 1_000_000)
+        assert mode == 1 and wins == 1 and _pool.FIRST_SLICE_NS < left <= 2 * _pool.FIRST_SLICE_NS
+        # Shared within 5% of alone: not enough.
+        s[_pool.LOOKING] = 1
+        assert decide(1_000_000, 1_040_000)[0] == 1
+        # Shared twice as fast: sharing, for a first short slice.
+        s[_pool.LOOKING] = 1
+        mode, wins, _ = decide(1_000_000, 2_000_000)
+        assert mode == 0 and wins == 0 and s[_pool.SHARED] == shared + 4  # this job was the worker's
+
+
+# ------------------------------------------------------------------ fit
+
+
+def test_fit_on_two_or_three_threads_gives_the_bits_of_one():
+    X, y = data()
+    fits = {}
+    for threads in (1, 2, 3):
+        net = network()
+        history = net.fit(X, y, batch_size=64, epochs=2, seed=2, threads=threads, optimizer=bp.Adam(1e-2))
+        fits[threads] = net.parameters.copy()
+        assert history.threads == threads
+    assert np.array_equal(fits[1], fits[2]) and np.array_equal(fits[1], fits[3])
+
+
+def test_two_fits_in_two_threads_give_the_bits_of_one():
+    X, y = data()
+    alone = network()
+    alone.fit(X, y, batch_size=64, epochs=2, seed=2, threads=1)
+    nets = [network(), network()]
+    errors = []
+
+    def train(net):
+        try:
+            net.fit(X, y, batch_size=64, epochs=2, seed=2, threads=2)
+        except Exception as error:  # reported below
+            errors.append(error)
+
+    workers = [threading.Thread(target=train, args=(net,)) for net in nets]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert not errors and all(np.array_equal(net.parameters, alone.parameters) for net in nets)
+
+
+def test_while_one_fit_holds_the_pool_another_gets_none():
+    first = _pool.acquire(2)
+    if first is None:
+        pytest.skip("the pool cannot run here")
+    try:
+        assert _pool.acquire(2) is None and _pool.acquire(3) is None
+    finally:
+        first.release()
+    again = _pool.acquire(2)
+    assert again is first
+    again.release()
+    assert _pool.acquire(1) is None  # one thread: nothing to share
+
+
+def test_without_the_pool_fit_gives_the_blas_its_threads(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(_pool, "runs_here", lambda: False)  # no numba, or another BLAS
+    seen = []
+
+    class Watch(bp.Callback):
+        def on_epoch_end(self, epoch, logs):
+            seen.append({lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"})
+
+    X, y = data()
+    history = network().fit(X, y, batch_size=64, epochs=1, seed=2, threads=2, callbacks=[Watch()])
+    assert history.threads == 2 and seen == [{2}]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX's")
+def test_a_forked_child_makes_a_pool_of_its_own():
+    X, y = data()
+    parent = network()
+    parent.fit(X, y, batch_size=64, epochs=1, seed=2, threads=2)  # the parent's pool is running
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        # Python's "multi-threaded, use of fork() may lead to deadlocks", and JAX's, when an earlier test loaded it.
+        warnings.simplefilter("ignore")
+        child = os.fork()
+    if child == 0:  # the child: no worker survived the fork; a new pool, the same bits
+        try:
+            net = network()
+            net.fit(X, y, batch_size=64, epochs=1, seed=2, threads=2)
+            os.write(write, net.parameters.tobytes())
+        finally:
+            os._exit(0)
+    os.close(write)
+    received = b""
+    while chunk := os.read(read, 1 << 20):
+        received += chunk
+    os.close(read)
+    os.waitpid(child, 0)
+    assert np.array_equal(np.frombuffer(received, parent.parameters.dtype), parent.parameters)

@@ -85,6 +85,7 @@ MAX_WORKERS = 31
 #: jobs in the mode that lost, against the same jobs' times in the mode that won; then a slice of the winner,
 #: twice as long each time it wins again, from FIRST_SLICE_NS up to its longest.
 LOOK_NS = 5_000_000
+LOOK_SHARE = 32  # a slice is at least this many times as long as the look before it
 FIRST_SLICE_NS = 25_000_000
 SHARED_SLICE_NS = 800_000_000
 ALONE_SLICE_NS = 1_600_000_000

@@ -44,6 +44,7 @@ from ._pool import (
     GEMM64,
     KIND,
     LOOK_NS,
+    LOOK_SHARE,
     LOOK_SUM,
     LOOKING,
     MAX_SHAPES,
@@ -307,7 +308,8 @@ def _decide(state: Any) -> None:
     same kind of job's recent time in the winning mode (fair with any mix of
     shapes), then a slice of the winner. Sharing must win by SHARING_GAIN
     percent; a mode that keeps winning gets longer slices (a wrong choice
-    costs one short slice, a right one few looks). Only who computes a block
+    costs one short slice, a right one few looks), and a slice is at least
+    LOOK_SHARE looks long (a look is one job at least: W4's take 30 ms). Only who computes a block
     changes, never the blocks: the same bits.
     """
     if state[LOOKING]:
@@ -318,9 +320,10 @@ def _decide(state: Any) -> None:
             alone = 0 if shared_ns * (100 + SHARING_GAIN) <= alone_ns * 100 else 1
             state[WINS] = min(state[WINS] + 1, 16) if alone == state[MODE_ALONE] else 0
             state[MODE_ALONE] = alone
+        looked = LOOK_NS - state[SLICE_LEFT]  # at least one job: longer than LOOK_NS where jobs are long
         state[LOOKING] = 0
         longest = ALONE_SLICE_NS if state[MODE_ALONE] else SHARED_SLICE_NS
-        state[SLICE_LEFT] = min(longest, FIRST_SLICE_NS << state[WINS])
+        state[SLICE_LEFT] = max(min(longest, FIRST_SLICE_NS << state[WINS]), LOOK_SHARE * looked)
     else:
         state[LOOKING], state[SLICE_LEFT] = 1, LOOK_NS
         state[LOOK_SUM], state[WINNER_SUM] = 0, 0

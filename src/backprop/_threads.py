@@ -90,6 +90,8 @@ PER_THREAD = 1 << 21
 _lock = threading.Lock()
 _users = 0
 _held: int | None = None  # the count the process's BLAS runs with while _users > 0
+_pinned = 0  # users other than commands (fits, tasks, predict)
+_outer: int | None = None  # a command's count, while a fit holds its own over it
 _limits: Any = None
 _controller: Any = None
 _missing = False
@@ -206,28 +208,57 @@ def ceiling() -> int:
     return max(1, min([cpus, *blas]))
 
 
+def held() -> int | None:
+    """The count the process's BLAS is held at (a command's ``--threads``, a running ``fit``), or None."""
+    with _lock:
+        return _held if _users else None
+
+
 @contextmanager
-def hold(threads: int) -> Iterator[int]:
+def hold(threads: int, *, command: bool = False, fit: bool = False) -> Iterator[int]:
     """The process's BLAS on ``threads`` threads inside; yields the count it runs with.
 
-    That is ``threads``, or the count of a ``fit`` already running in this
-    process (the setting is the process's). Restored after the last user.
+    That is ``threads``, or the count of whoever holds it already (the
+    setting is the process's); restored after the last user. Two
+    exceptions to "the first one in decides":
+
+    - ``command``: a CLI command's ``--threads``, held for the whole command;
+    - ``fit``: a ``fit`` that needs ``threads`` for its bits (one, under the
+      pool of :mod:`backprop._pool`) sets it over a command's count while no
+      other user but commands holds it, and gives the command's count back
+      after.
     """
-    global _users, _held, _limits
+    global _users, _held, _limits, _pinned, _outer
     with _lock:
         if _users == 0:
             controller = _control()
             if controller is not None:
                 _limits = controller.limit(limits=threads, user_api="blas")
             _held = threads
+        elif fit and _pinned == 0 and _held != threads:
+            _outer = _held
+            _apply(threads)
+            _held = threads
         _users += 1
+        _pinned += 0 if command else 1
         held = _held
     try:
         yield held if held is not None else threads
     finally:
         with _lock:
             _users -= 1
+            _pinned -= 0 if command else 1
             if _users == 0:
                 if _limits is not None:
                     _limits.restore_original_limits()
-                _limits = _held = None
+                _limits = _held = _outer = None
+            elif _pinned == 0 and _outer is not None:  # the fit that set its count is done: the command's again
+                _apply(_outer)
+                _held, _outer = _outer, None
+
+
+def _apply(threads: int) -> None:
+    """Set the BLAS to ``threads`` (called holding ``_lock``; the first user's limits restore the original)."""
+    controller = _control()
+    if controller is not None:
+        controller.limit(limits=threads, user_api="blas")

@@ -34,7 +34,7 @@ import numpy as np
 
 from . import _buffers
 from ._fast import Threads, numpy_seconds, step_for
-from ._threads import ceiling, check_threads, for_shapes
+from ._threads import ceiling, check_threads, for_shapes, held
 from ._validation import (
     FloatArray,
     check_interval,
@@ -294,8 +294,9 @@ class Trainer:
         if checkpoint is not None:
             restore(self.state, checkpoint, train_rows, -(-n // batch))
 
-        # The threads: given, or the checkpoint's, or from the shapes (_threads.for_shapes).
-        count = wanted or (checkpoint and checkpoint.threads) or for_shapes(net.sizes, batch, ceiling())
+        # The threads: given, or those the process holds (a command's --threads, another fit's), or the
+        # checkpoint's, or from the shapes (_threads.for_shapes).
+        count = wanted or held() or (checkpoint and checkpoint.threads) or for_shapes(net.sizes, batch, ceiling())
         # The step, compiled where the built-in types have kernels: chosen once, for the whole run. With
         # threads to share, the compiled step however short the run: its threads keep the bits of one.
         seconds = None if count > 1 else numpy_seconds(net.sizes, n, batch, self.epochs)

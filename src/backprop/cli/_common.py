@@ -288,7 +288,7 @@ def option_threads(default: str) -> Callable[[Any], Any]:
 
     def hold_for_the_command(ctx: click.Context, _param: click.Parameter, value: int | None) -> None:
         if value is not None:
-            ctx.with_resource(hold(value))  # released when the command's context closes
+            ctx.with_resource(hold(value, command=True))  # released when the command's context closes
 
     return click.option(
         "--threads",

@@ -85,6 +85,7 @@ MAX_WORKERS = 31
 #: jobs in the mode that lost, against the same jobs' times in the mode that won; then a slice of the winner,
 #: twice as long each time it wins again, from FIRST_SLICE_NS up to its longest.
 LOOK_NS = 5_000_000
+GAP_NS = 1_000_000  # a job is timed up to the next one's start, unless the caller did other work in between
 LOOK_SHARE = 32  # a slice is at least this many times as long as the look before it
 FIRST_SLICE_NS = 25_000_000
 SHARED_SLICE_NS = 800_000_000
@@ -112,6 +113,7 @@ LOOKING = 36  # 1: this slice looks at the other mode
 SLICE_LEFT = 37  # nanoseconds of jobs left in this slice
 LOOK_SUM, WINNER_SUM = 38, 39  # the look's jobs: their nanoseconds, and the same jobs' in the winning mode
 WINS = 40  # looks in a row that the mode won
+LAST_ROW, LAST_ALONE, LAST_LOOK, LAST_BEGAN, LAST_ENDED = 41, 42, 43, 44, 45  # the last job, timed at the next
 SLEEP = 48  # SLEEP + i: 1 while worker i sleeps or is about to
 WORKER_CLOCK = SLEEP + 32  # two words a worker: its timespec
 # The kinds of job: rows of ROW words, a product's shape (with the verdict of its check: 1 when its blocks

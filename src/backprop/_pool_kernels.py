@@ -40,9 +40,15 @@ from ._pool import (
     CLOCK,
     DONE,
     FIRST_SLICE_NS,
+    GAP_NS,
     GEMM32,
     GEMM64,
     KIND,
+    LAST_ALONE,
+    LAST_BEGAN,
+    LAST_ENDED,
+    LAST_LOOK,
+    LAST_ROW,
     LOOK_NS,
     LOOK_SHARE,
     LOOK_SUM,
@@ -271,10 +277,12 @@ def _run(state: Any, row: int, blocks: int) -> int:
     Shared with the workers, or done by the caller alone while that was
     faster at the last look (:func:`_decide`): the same blocks, the same bits.
     """
-    if state[ADAPT] and state[SLICE_LEFT] <= 0:
-        _decide(state)
-    alone = state[ADAPT] != 0 and (state[MODE_ALONE] != 0) != (state[LOOKING] != 0)
     began = _now(state, CALLER_CLOCK)
+    if state[ADAPT]:
+        _time_last_job(state, began)
+        if state[SLICE_LEFT] <= 0:
+            _decide(state)
+    alone = state[ADAPT] != 0 and (state[MODE_ALONE] != 0) != (state[LOOKING] != 0)
     asleep = 0
     if alone:
         for i in range(blocks):
@@ -282,17 +290,34 @@ def _run(state: Any, row: int, blocks: int) -> int:
         state[ALONE_JOBS] += 1
     else:
         asleep = _share(state, blocks)
-    took = _now(state, CALLER_CLOCK) - began
+    ended = _now(state, CALLER_CLOCK)
+    # Timed when the next job starts: with the caller's work in between, which a worker spinning beside it
+    # slows where two CPUs are one core's time (a virtual machine's host); untimed when a worker slept.
+    state[LAST_ROW] = -1 if asleep else row
+    state[LAST_ALONE], state[LAST_LOOK] = alone, state[LOOKING]
+    state[LAST_BEGAN], state[LAST_ENDED] = began, ended
+    return asleep
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _time_last_job(state: Any, now: int) -> None:
+    """Add the last job, from its start to ``now`` (the next job's start), to its kind's time in its mode.
+
+    Not when the caller did other work than a step's in between (more than
+    GAP_NS: the end of an epoch, a validation pass, another fit).
+    """
+    row = state[LAST_ROW]
+    state[LAST_ROW] = -1
+    if row < 0 or now - state[LAST_ENDED] > GAP_NS:
+        return
+    took = now - state[LAST_BEGAN]
     state[SLICE_LEFT] -= took
-    if asleep:  # the caller did the sleeping worker's share: this times neither mode
-        return asleep
     r = SHAPES + ROW * row
-    here, other = (r + ALONE_NS, r + SHARED_NS) if alone else (r + SHARED_NS, r + ALONE_NS)
-    if state[LOOKING] and state[other]:  # the look, against the same kind of job in the winning mode
+    here, other = (r + ALONE_NS, r + SHARED_NS) if state[LAST_ALONE] else (r + SHARED_NS, r + ALONE_NS)
+    if state[LAST_LOOK] and state[other]:  # the look, against the same kind of job in the winning mode
         state[LOOK_SUM] += took
         state[WINNER_SUM] += state[other]
     state[here] = took if state[here] == 0 else (3 * state[here] + took) // 4
-    return asleep
 
 
 @_jit  # type: ignore[untyped-decorator]
@@ -304,9 +329,10 @@ def _decide(state: Any) -> None:
     the caller, who waits for the block it holds while it is not running, and
     even a spinning worker takes the caller's time. So the mode is the
     process's, for whole slices (the workers sleep through the caller's), and
-    measured: a look of LOOK_NS at the mode that lost, each job against the
-    same kind of job's recent time in the winning mode (fair with any mix of
-    shapes), then a slice of the winner. Sharing must win by SHARING_GAIN
+    measured: a look of LOOK_NS at the mode that lost, each job (with the
+    caller's work up to the next job) against the same kind of job's recent
+    time in the winning mode (fair with any mix of shapes), then a slice of
+    the winner. Sharing must win by SHARING_GAIN
     percent; a mode that keeps winning gets longer slices (a wrong choice
     costs one short slice, a right one few looks), and a slice is at least
     LOOK_SHARE looks long (a look is one job at least: W4's take 30 ms). Only who computes a block

@@ -101,7 +101,7 @@ class History:
     seed : int or None
         The seed the run used (drawn from the OS when ``fit`` got none).
     threads : int or None
-        The BLAS threads the last ``fit`` ran its matrix products on (see ``fit``'s ``threads``).
+        The threads the last ``fit`` ran its matrix products on (see ``fit``'s ``threads``).
     """
 
     def __init__(self) -> None:
@@ -226,7 +226,7 @@ class TrainingState:
             "history": self.history.state_dict(),
             "callbacks": [{"type": type(c).__name__, "state": c.state_dict()} for c in self.callbacks],
             "partial": self.partial,
-            "threads": self.history.threads,  # the BLAS threads: part of the bits, kept for resume_from
+            "threads": self.history.threads,  # the threads: part of the bits on the BLAS's, kept for resume_from
         }
 
 

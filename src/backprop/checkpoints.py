@@ -45,7 +45,7 @@ class Checkpoint:
     callbacks: list[dict[str, Any]]
     partial: dict[str, Any] | None
     parameters: FloatArray
-    threads: int | None = None  # the BLAS threads the run had (absent from older checkpoints)
+    threads: int | None = None  # the threads the run had (absent from older checkpoints)
 
 
 #: The fields every training state has; ``callbacks`` and ``partial`` may be absent.

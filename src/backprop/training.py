@@ -113,7 +113,7 @@ def fit(
         its parameters, optimizer, schedule and random state, and ends bit for bit where the uninterrupted run
         would have. Or the pair :func:`backprop.io.load_checkpoint` returned (that very version).
     threads : int, optional
-        BLAS threads; None: from the shapes (:mod:`backprop._threads`), the same on a machine: the same bits.
+        Threads for the matrix products; None: from the shapes (:mod:`backprop._threads`: their bits).
 
     Returns
     -------

@@ -62,7 +62,8 @@ machine with other work running; it is killed at the end, also on an error or
 Ctrl-C, and ends by itself if the bench is killed. ``busy`` in the JSON records
 it. In its own session it is another program: where Linux's autogroup is on,
 the CPUs are shared between sessions first, and the bench gets about one CPU's
-time (see :mod:`backprop._threads` for what that does to two BLAS threads).
+time (see :mod:`backprop._threads` for what that does to two BLAS threads, and
+:mod:`backprop._pool` for how backprop's two threads keep their speed).
 
 Figures: seconds per epoch (median, min and max over the rounds), the ratios
 backprop ÷ contender (below 1: backprop is faster) and contender ÷ backprop

@@ -280,10 +280,11 @@ option_json = click.option("--json", "as_json", is_flag=True, help="Print machin
 
 
 def option_threads(default: str) -> Callable[[Any], Any]:
-    """``--threads N``: the BLAS threads of the command's matrix products, held until the command ends.
+    """``--threads N``: the threads of the command's matrix products, held until the command ends.
 
-    The count is the process's (:func:`backprop._threads.hold`): a ``fit`` inside runs with it, and so
-    do its bits (the count is part of a run, as the batch size is). ``default`` says what happens without it.
+    The BLAS's count is the process's (:func:`backprop._threads.hold`); a ``fit`` inside takes N as its
+    count, on the pool of :mod:`backprop._pool` (the BLAS on one thread meanwhile, the bits of one thread)
+    or the BLAS's threads (the count is then part of its bits). ``default`` says what happens without it.
     """
 
     def hold_for_the_command(ctx: click.Context, _param: click.Parameter, value: int | None) -> None:
@@ -296,7 +297,7 @@ def option_threads(default: str) -> Callable[[Any], Any]:
         default=None,
         expose_value=False,
         callback=hold_for_the_command,
-        help=f"BLAS threads for the matrix products; 1 on a machine busy with other programs [default: {default}].",
+        help=f"Threads for the matrix products [default: {default}].",
     )
 
 

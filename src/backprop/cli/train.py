@@ -599,7 +599,7 @@ def _train_json(result: TrainResult) -> dict[str, Any]:
         "class_weight": result.options.class_weight,
         "seconds": _training_seconds(result),
         "kernels": _kernels_json(),
-        "threads": result.history.threads,  # the BLAS threads the epochs ran on (--threads, or the rule)
+        "threads": result.history.threads,  # the threads the epochs ran on (--threads, or the rule)
         "data": data_summary(result),
         "last_epoch": last,
         "test": result.test,

@@ -117,7 +117,7 @@ class Threads:
     """
 
     def __init__(self, step: Step, count: int) -> None:
-        shares = count > 1 and isinstance(step, CompiledStep) and _pool.runs_here()
+        shares = count > 1 and isinstance(step, CompiledStep) and _pool.runs_here(_precision(step.layers))
         self._blas = hold(1 if shares else count, fit=True)
         held = self._blas.__enter__()
         self.pool = _pool.acquire(count) if shares and held == 1 else None

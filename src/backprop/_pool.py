@@ -236,9 +236,12 @@ class Pool:
         self._k["record"](self.state, left, right, cut, 1 if np.array_equal(whole, cut) else 0)
 
 
-def runs_here() -> bool:
-    """Whether the pool can run in this process (numba, numpy's OpenBLAS symbols, POSIX); loads it the first time."""
-    return _load() is not None
+def runs_here(dtype: Any = None) -> bool:
+    """Whether the pool can run in this process (numba, numpy's OpenBLAS symbols, POSIX); loads it the first time.
+
+    ``dtype``: the precision whose compiled kernels to ready first (None: both), as ``fit`` readies its own.
+    """
+    return _load(dtype) is not None
 
 
 def acquire(threads: int) -> Pool | None:
@@ -266,20 +269,21 @@ def acquire(threads: int) -> Pool | None:
         return pool if pool._owner.acquire(blocking=False) else None
 
 
-def _load() -> dict[str, Any] | None:
+def _load(dtype: Any = None) -> dict[str, Any] | None:
     """The compiled functions (built once per process; from numba's cache after the first run), or None."""
     global _built, _failed
     if _built is not None or _failed:
         return _built
     with _lock:
         if _built is None and not _failed:
-            _built = _kernels.timed(_build) if _usable() else None
+            _built = _kernels.timed(_build) if _usable(dtype) else None
             _failed = _built is None
     return _built
 
 
-def _usable() -> bool:
-    return os.name == "posix" and _kernels.enabled(np.float32) and _kernels.enabled(np.float64)
+def _usable(dtype: Any) -> bool:
+    """POSIX (libc's usleep and clock_gettime), and numba, which the compiled kernels load with."""
+    return os.name == "posix" and _kernels.enabled(dtype)
 
 
 def _blas() -> tuple[int, int] | None:

@@ -261,7 +261,7 @@ def test_while_one_fit_holds_the_pool_another_gets_none():
 
 def test_without_the_pool_fit_gives_the_blas_its_threads(monkeypatch):
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    monkeypatch.setattr(_pool, "runs_here", lambda: False)  # no numba, or another BLAS
+    monkeypatch.setattr(_pool, "runs_here", lambda dtype=None: False)  # no numba, or another BLAS
     seen = []
 
     class Watch(bp.Callback):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import select
+import signal
 import threading
 import time
 import warnings
@@ -24,9 +27,9 @@ def pool():
     kernels = _pool._load()
     if kernels is None:
         pytest.skip("the pool cannot run here (numba, or numpy's OpenBLAS symbols, missing)")
-    made = _pool.Pool(1, kernels)
+    # No sleep: a job left to a sleeping worker (CALLER_TAKES = 0) would wait for its safety net.
+    made = _pool.Pool(1, kernels, nap_until_us=10**8, sleep_timeout=30.0)
     made.state[_pool.ADAPT] = 0
-    made.state[_pool.NAP_UNTIL_NS] = 10**11
     yield made
     made.close()
 
@@ -102,6 +105,41 @@ def test_a_shape_whose_blocks_differ_from_the_whole_is_never_cut(pool, monkeypat
     )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_products_with_a_single_row_or_column_have_numpys_bits(pool, dtype):
+    # A one-unit layer's error below, g · Wᵀ with W of shape (n_in, 1): a transposed view of one row, which
+    # numpy calls C-contiguous and the BLAS reads as transposed. And one input's weight gradient, xᵀ · g.
+    rng = np.random.default_rng(8)
+    cases = []
+    for m, k, n in [(256, 1, 512), (1, 256, 512), (512, 256, 1), (1000, 1, 300)]:
+        for a_transposed in (False, True):
+            for b_transposed in (False, True):
+                a = rng.normal(size=(k, m)).astype(dtype).T if a_transposed else rng.normal(size=(m, k)).astype(dtype)
+                b = rng.normal(size=(n, k)).astype(dtype).T if b_transposed else rng.normal(size=(k, n)).astype(dtype)
+                cases.append((a, b))
+    with one_blas_thread():
+        for a, b in cases:
+            for _ in range(2):  # checked, then cut or not as the check said
+                out = np.full((a.shape[0], b.shape[1]), np.nan, dtype)
+                pool.matmul(a, b, out=out)
+                assert np.array_equal(out, np.matmul(a, b))
+    assert pool.state[_pool.JOBS] > 0  # some were cut
+
+
+def test_a_full_table_of_shapes_and_a_closed_pool_still_compute(pool):
+    rng = np.random.default_rng(9)
+    a, b = rng.normal(size=(128, 300)), rng.normal(size=(300, 256))
+    out = np.empty((128, 256))
+    pool.state[_pool.SHAPES_USED] = _pool.MAX_SHAPES  # no room for this shape: done whole
+    pool.matmul(a, b, out=out)
+    assert np.array_equal(out, a @ b) and pool.state[_pool.JOBS] == 0
+    pool.state[_pool.SHAPES_USED] = 0
+    pool.close()  # no worker: the caller takes every block
+    pool.matmul(a, b, out=out)
+    pool.matmul(a, b, out=out)
+    assert np.array_equal(out, a @ b)
+
+
 def test_small_or_strided_products_are_done_whole(pool):
     rng = np.random.default_rng(2)
     pool.state[_pool.CALLER_TAKES] = 0
@@ -151,7 +189,7 @@ def test_a_sleeping_worker_is_woken_by_the_next_job(pool):
     rng = np.random.default_rng(5)
     a, b = rng.normal(size=(128, 200)), rng.normal(size=(200, 128))
     out = np.empty((128, 128))
-    pool.state[_pool.NAP_UNTIL_NS] = _pool.NAP_UNTIL_US * 1000
+    pool.state[_pool.NAP_UNTIL_NS] = _pool.NAP_UNTIL_US * 1000  # sleeps after 1 ms; its safety net: 30 s
     with one_blas_thread():
         pool.matmul(a, b, out=out)  # checks the shape
         deadline = time.monotonic() + 10
@@ -165,7 +203,7 @@ def test_a_sleeping_worker_is_woken_by_the_next_job(pool):
         began = time.monotonic()
         pool.matmul(a, b, out=out)  # the worker, awake, does both blocks
         assert pool.state[_pool.SHARED] == shared + 2 and np.array_equal(out, a @ b)
-    assert time.monotonic() - began < _pool.SLEEP_TIMEOUT_S  # woken, not found by its safety net
+    assert time.monotonic() - began < 10  # woken, not found by its safety net
 
 
 def test_when_sharing_does_not_pay_the_caller_does_every_block_with_the_same_bits(pool):
@@ -213,14 +251,39 @@ def test_when_sharing_does_not_pay_the_caller_does_every_block_with_the_same_bit
 # ------------------------------------------------------------------ fit
 
 
-def test_fit_on_two_or_three_threads_gives_the_bits_of_one():
-    X, y = data()
+def jobs_cut():
+    """The process's pool and the jobs it has cut into blocks."""
+    return _pool._pool, 0 if _pool._pool is None else int(_pool._pool.state[_pool.JOBS])
+
+
+def cut_since(before):
+    pool, jobs = jobs_cut()
+    return jobs - (before[1] if pool is before[0] else 0)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "layers", "loss", "dtype"),
+    [
+        (64, [bp.Dense(128, "relu"), bp.Dense(96, "tanh"), bp.Dense(10, "softmax")], "crossentropy", np.float32),
+        (64, [bp.Dense(512, "relu"), bp.Dense(1, "sigmoid")], "binary_crossentropy", np.float32),  # one unit
+        (1, [bp.Dense(512, "relu"), bp.Dense(10, "softmax")], "crossentropy", np.float32),  # one input
+        (64, [bp.Dense(128, "relu"), bp.Dense(96, "tanh"), bp.Dense(10, "softmax")], "crossentropy", np.float64),
+    ],
+)
+def test_fit_on_two_or_three_threads_gives_the_bits_of_one(inputs, layers, loss, dtype):
+    if not _pool.runs_here():
+        pytest.skip("the pool cannot run here")
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(512, inputs))
+    y = (X[:, :1] > 0).astype(float) if loss == "binary_crossentropy" else np.eye(10)[rng.integers(0, 10, 512)]
     fits = {}
     for threads in (1, 2, 3):
-        net = network()
-        history = net.fit(X, y, batch_size=64, epochs=2, seed=2, threads=threads, optimizer=bp.Adam(1e-2))
+        net = bp.Network(copy.deepcopy(layers), inputs=inputs, seed=0, dtype=dtype)
+        before = jobs_cut()
+        history = net.fit(X, y, loss=loss, batch_size=256, epochs=2, seed=2, threads=threads, optimizer=bp.Adam(1e-2))
         fits[threads] = net.parameters.copy()
         assert history.threads == threads
+        assert (cut_since(before) > 0) == (threads > 1)  # the pool cut the products (3 threads: a new pool)
     assert np.array_equal(fits[1], fits[2]) and np.array_equal(fits[1], fits[3])
 
 
@@ -229,20 +292,25 @@ def test_two_fits_in_two_threads_give_the_bits_of_one():
     alone = network()
     alone.fit(X, y, batch_size=64, epochs=2, seed=2, threads=1)
     nets = [network(), network()]
-    errors = []
+    errors, counts = [], []
+    start = threading.Barrier(2, timeout=30)
 
     def train(net):
         try:
-            net.fit(X, y, batch_size=64, epochs=2, seed=2, threads=2)
+            start.wait()
+            counts.append(net.fit(X, y, batch_size=64, epochs=2, seed=2, threads=2).threads)
         except Exception as error:  # reported below
             errors.append(error)
 
-    workers = [threading.Thread(target=train, args=(net,)) for net in nets]
+    workers = [threading.Thread(target=train, args=(net,), daemon=True) for net in nets]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(timeout=60)
-    assert not errors and all(np.array_equal(net.parameters, alone.parameters) for net in nets)
+    assert not any(worker.is_alive() for worker in workers) and not errors
+    # One has the pool; the other, if it ran meanwhile, did its products whole on the one BLAS thread.
+    assert sorted(counts) in ([1, 2], [2, 2])
+    assert all(np.array_equal(net.parameters, alone.parameters) for net in nets)
 
 
 def test_while_one_fit_holds_the_pool_another_gets_none():
@@ -283,20 +351,28 @@ def test_a_forked_child_makes_a_pool_of_its_own():
         # Python's "multi-threaded, use of fork() may lead to deadlocks", and JAX's, when an earlier test loaded it.
         warnings.simplefilter("ignore")
         child = os.fork()
-    if child == 0:  # the child: no worker survived the fork; a new pool, the same bits
+    if child == 0:  # the child: no worker survived the fork; a new pool with live workers, the same bits
         try:
+            signal.alarm(60)  # a deadlock ends the child, and the parent sees no answer
+            forgotten = _pool._pool is None
             net = network()
             net.fit(X, y, batch_size=64, epochs=1, seed=2, threads=2)
-            os.write(write, net.parameters.tobytes())
+            alive = _pool._pool is not None and all(thread.is_alive() for thread in _pool._pool._threads)
+            os.write(write, bytes([forgotten, alive]) + net.parameters.tobytes())
         finally:
             os._exit(0)
     os.close(write)
     received = b""
-    while chunk := os.read(read, 1 << 20):
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and select.select([read], [], [], 1.0)[0]:
+        chunk = os.read(read, 1 << 20)
+        if not chunk:
+            break
         received += chunk
     os.close(read)
     os.waitpid(child, 0)
-    assert np.array_equal(np.frombuffer(received, parent.parameters.dtype), parent.parameters)
+    assert received[:2] == bytes([1, 1])  # the parent's pool forgotten; the child's own, its workers running
+    assert np.array_equal(np.frombuffer(received[2:], parent.parameters.dtype), parent.parameters)
 
 
 def test_a_fit_on_the_pool_holds_the_blas_at_one_over_a_commands_count_and_gives_it_back():

@@ -26,10 +26,11 @@ operations in the same order, so both give bit-identical parameters (see
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -118,21 +119,23 @@ class Threads:
 
     def __init__(self, step: Step, count: int) -> None:
         shares = count > 1 and isinstance(step, CompiledStep) and _pool.runs_here(_precision(step.layers))
-        self._blas = hold(1 if shares else count, fit=True)
-        held = self._blas.__enter__()
-        self.pool = _pool.acquire(count) if shares and held == 1 else None
-        if self.pool is not None and isinstance(step, CompiledStep):
-            step.share(self.pool)
-        self.count = count if self.pool is not None else held
+        self._held = contextlib.ExitStack()
+        with self._held:  # closed at once if anything below raises: the BLAS's setting given back
+            held = self._held.enter_context(hold(1 if shares else count, fit=True))
+            self.pool = _pool.acquire(count) if shares and held == 1 else None
+            if self.pool is not None:
+                self._held.callback(self.pool.release)
+                cast(CompiledStep, step).share(self.pool)
+            self.count = self.pool.threads if self.pool is not None else held
+            self._held = self._held.pop_all()
 
     def close(self) -> None:
         """Give the BLAS its own thread count back, and the pool to the next fit."""
-        try:
-            self._blas.__exit__(None, None, None)
-        finally:
-            if self.pool is not None:
-                self.pool.release()
-                self.pool = None
+        self._held.close()
+        self.pool = None
+
+    def __repr__(self) -> str:
+        return f"Threads(count={self.count}, pool={self.pool is not None})"
 
 
 def activations_for(layers: Sequence[Layer]) -> list[Activate]:

@@ -110,6 +110,11 @@ def get(name: str) -> Callable[..., Any] | None:
     return None if kernels is None else kernels[name]
 
 
+def defined(name: str) -> Callable[..., Any] | None:
+    """The compiled kernel ``name`` as defined, readied for no precision yet, or None (for :mod:`backprop._pool`)."""
+    return _kernels.get(name) if _kernels else None
+
+
 def loaded(name: str, dtype: Any) -> Callable[..., Any] | None:
     """The compiled kernel ``name`` if the kernels are ready for ``dtype`` (None: both precisions) already, else None.
 

@@ -82,8 +82,9 @@ ALIGN = 32
 #: At most this many workers (the caller is one more thread).
 MAX_WORKERS = 31
 #: Whether sharing pays is measured (see ``_pool_kernels._decide``): a look of this many nanoseconds of
-#: jobs in the mode that lost, against the same jobs' times in the mode that won; then a slice of the winner,
-#: twice as long each time it wins again, from FIRST_SLICE_NS up to its longest.
+#: jobs in the mode that lost, against the same jobs' times in the mode that won; then a slice of the
+#: winner, at least LOOK_SHARE looks long, and FIRST_SLICE_NS doubled for each look in a row it won, up to
+#: its longest. The first slice (FIRST_SLICE_NS) shares.
 LOOK_NS = 5_000_000
 GAP_NS = 1_000_000  # a job is timed up to the next one's start, unless the caller did other work in between
 LOOK_SHARE = 32  # a slice is at least this many times as long as the look before it
@@ -114,6 +115,7 @@ SLICE_LEFT = 37  # nanoseconds of jobs left in this slice
 LOOK_SUM, WINNER_SUM = 38, 39  # the look's jobs: their nanoseconds, and the same jobs' in the winning mode
 WINS = 40  # looks in a row that the mode won
 LAST_ROW, LAST_ALONE, LAST_LOOK, LAST_BEGAN, LAST_ENDED = 41, 42, 43, 44, 45  # the last job, timed at the next
+JOBS = 46  # jobs cut into blocks, a running count (tests, diagnostics)
 SLEEP = 48  # SLEEP + i: 1 while worker i sleeps or is about to
 WORKER_CLOCK = SLEEP + 32  # two words a worker: its timespec
 # The kinds of job: rows of ROW words, a product's shape (with the verdict of its check: 1 when its blocks
@@ -147,18 +149,28 @@ class Pool:
     the compiled Adam kernel's call: both give the bits of one thread.
     """
 
-    def __init__(self, workers: int, kernels: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        workers: int,
+        kernels: dict[str, Any],
+        nap_until_us: int = NAP_UNTIL_US,
+        sleep_timeout: float = SLEEP_TIMEOUT_S,
+    ) -> None:
         self.workers = workers
+        self.threads = workers + 1
         self._k = kernels
+        self._product = kernels["product"]
         self.state = np.zeros(STATE_SIZE, np.int64)
         s = self.state
         s[WORKERS], s[CALLER_TAKES], s[CLOCK], s[ADAPT] = workers, 1, time.CLOCK_MONOTONIC, 1
         s[SPIN_NS], s[NAP], s[NAP_UNTIL_NS], s[WAIT_SPIN_NS] = (
             SPIN_US * 1000,
             NAP_US,
-            NAP_UNTIL_US * 1000,
+            nap_until_us * 1000,
             WAIT_SPIN_US * 1000,
         )
+        s[SLICE_LEFT], s[LAST_ROW] = FIRST_SLICE_NS, -1  # a first slice shared, then a look at the caller alone
+        self.sleep_timeout = sleep_timeout
         self._owner = threading.Lock()
         self._events = [threading.Event() for _ in range(workers)]
         self._threads = [
@@ -171,12 +183,19 @@ class Pool:
     # -- what the step calls ---------------------------------------------------
 
     def matmul(self, a: np.ndarray[Any, Any], b: np.ndarray[Any, Any], out: np.ndarray[Any, Any]) -> None:
-        """``out = a · b`` (2-D arrays of one dtype), cut into blocks where that gives the same bits."""
-        done = self._k["product"](self.state, a, b, out)
-        if done == UNCHECKED:
-            self._check(a, b)
-            done = self._k["product"](self.state, a, b, out)
-        if done == WHOLE:
+        """``out = a · b`` (2-D arrays of one dtype), cut into blocks where that gives the same bits.
+
+        The compiled call returns the mask of the workers it found asleep
+        (≥ 0: done), or WHOLE or UNCHECKED (< 0: not done, numpy does it).
+        """
+        try:
+            done = self._product(self.state, a, b, out)
+            if done == UNCHECKED:
+                self._check(a, b, out)
+                done = self._product(self.state, a, b, out)
+        except TypeError:  # not arrays the compiled code takes (dtypes that differ, read-only): numpy's
+            done = WHOLE
+        if done < 0:
             np.matmul(a, b, out=out)
         elif done:
             self._wake(done)
@@ -184,7 +203,7 @@ class Pool:
     def adam(self, kernel: Any, *arguments: Any) -> None:
         """The compiled Adam step ``kernel(θ, g, m, v, backup, hyper, decoupled, coupled)``, cut into blocks."""
         done = self._k["update"](self.state, *arguments)
-        if done == WHOLE:
+        if done < 0:
             kernel(*arguments)
         elif done:
             self._wake(done)
@@ -210,7 +229,7 @@ class Pool:
         serve, swap = self._k["serve"], self._k["swap"]
         event = self._events[i]
         while serve(self.state, i):  # returns 1 to sleep, 0 to stop
-            event.wait(SLEEP_TIMEOUT_S)
+            event.wait(self.sleep_timeout)
             event.clear()
             swap(self.state, SLEEP + i, 0)
 
@@ -219,21 +238,27 @@ class Pool:
             if sleeping >> i & 1:
                 event.set()
 
-    def _check(self, a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> None:
-        """Record whether this shape's blocks give ``np.matmul``'s bits (checked on fixed random numbers)."""
-        m, k = a.shape
-        n = b.shape[1]
+    def _check(self, a: np.ndarray[Any, Any], b: np.ndarray[Any, Any], out: np.ndarray[Any, Any]) -> None:
+        """Record whether the blocks of ``a · b``'s shape give ``np.matmul``'s bits (on fixed random numbers).
+
+        The random operands have ``a``'s and ``b``'s strides (a transposed
+        view stays one: the BLAS reads it as such), and the verdict goes to
+        the row of ``a``, ``b`` and ``out`` themselves.
+        """
         rng = np.random.default_rng(20261205)
-        left = rng.standard_normal((m, k)).astype(a.dtype)
-        right = rng.standard_normal((k, n)).astype(b.dtype)
-        if not a.flags.c_contiguous:
-            left = np.asfortranarray(left)
-        if not b.flags.c_contiguous:
-            right = np.asfortranarray(right)
+        left, right = _like(a, rng), _like(b, rng)
         whole = np.matmul(left, right)
         cut = np.empty_like(whole)
         self._k["alone"](self.state, left, right, cut)
-        self._k["record"](self.state, left, right, cut, 1 if np.array_equal(whole, cut) else 0)
+        self._k["record"](self.state, a, b, out, 1 if np.array_equal(whole, cut) else 0)
+
+
+def _like(x: np.ndarray[Any, Any], rng: np.random.Generator) -> np.ndarray[Any, Any]:
+    """Random normal numbers in an array of ``x``'s shape, dtype and strides (row-major, or a transposed one)."""
+    rows, columns = x.shape
+    if x.strides == (columns * x.itemsize, x.itemsize):
+        return rng.standard_normal((rows, columns), dtype=x.dtype)
+    return rng.standard_normal((columns, rows), dtype=x.dtype).T
 
 
 def runs_here(dtype: Any = None) -> bool:
@@ -337,8 +362,9 @@ def _less_slack() -> None:
 
 
 def _forget_after_fork() -> None:
-    global _pool
+    global _pool, _lock
     _pool = None  # its workers did not survive the fork; the child makes its own
+    _lock = threading.Lock()  # perhaps held by a thread of the parent's that the child does not have
 
 
 def _close_at_exit() -> None:

@@ -16,6 +16,8 @@ already done, finds ``i ≥ n`` and takes nothing.
 
 from __future__ import annotations
 
+import hashlib
+import pathlib
 import platform
 from typing import Any
 
@@ -43,6 +45,7 @@ from ._pool import (
     GAP_NS,
     GEMM32,
     GEMM64,
+    JOBS,
     KIND,
     LAST_ALONE,
     LAST_BEGAN,
@@ -190,9 +193,11 @@ _dgemm: Any = types.ExternalFunction(
 _usleep: Any = types.ExternalFunction("usleep", types.int32(types.uint32))
 _clock_gettime: Any = types.ExternalFunction("clock_gettime", types.int32(types.int32, types.int64))
 
-_adam: Any = _kernels.get("adam")  # the optimizer's compiled update, called on a block of θ
+_adam: Any = _kernels.defined("adam")  # the optimizer's compiled update, called on a block of θ
 
-_jit: Any = numba.njit(cache=True, nogil=True)  # helpers: compiled for the types the entry points pass
+# Helpers: compiled for the types the entry points pass, into the entry points' machine code (not cached
+# on their own: a helper loaded from an old cache would go into an entry point compiled anew).
+_jit: Any = numba.njit(nogil=True)
 
 
 def _entry(*signatures: Any) -> Any:
@@ -283,6 +288,7 @@ def _run(state: Any, row: int, blocks: int) -> int:
         if state[SLICE_LEFT] <= 0:
             _decide(state)
     alone = state[ADAPT] != 0 and (state[MODE_ALONE] != 0) != (state[LOOKING] != 0)
+    state[JOBS] += 1
     asleep = 0
     if alone:
         for i in range(blocks):
@@ -587,6 +593,23 @@ def _update(state: Any, p: Any, g: Any, m: Any, v: Any, backup: Any, hyper: Any,
     return int(_run(state, row, blocks))
 
 
+def _source_fingerprint() -> int:
+    """A hash of the files whose constants and kernels this module's machine code holds."""
+    here = pathlib.Path(__file__).parent
+    digest = hashlib.sha256()
+    for name in ("_pool.py", "_kernels.py", "_pool_kernels.py"):
+        digest.update((here / name).read_bytes())
+    return int.from_bytes(digest.digest()[:7], "little")
+
+
+_FINGERPRINT = _source_fingerprint()
+
+
+@_entry(types.int64())  # type: ignore[untyped-decorator]
+def _fingerprint() -> int:
+    return _FINGERPRINT
+
+
 #: What :class:`backprop._pool.Pool` calls.
 KERNELS = {
     "product": _product,
@@ -596,3 +619,10 @@ KERNELS = {
     "serve": _serve,
     "swap": _swap,
 }
+
+# numba keys its cache on this file alone, and bakes in the constants of _pool.py and the Adam kernel of
+# _kernels.py: machine code cached before either changed (an editable install) would index the state at
+# old offsets. The fingerprint it holds tells; then every entry point is compiled anew, and cached again.
+if _fingerprint() != _FINGERPRINT:
+    for _function in (_fingerprint, *KERNELS.values()):
+        _function.recompile()

@@ -12,8 +12,10 @@ container's ``--cpus`` sets it; and the BLAS's own setting, e.g.
   where its blocks give the whole product's bits. The parameters are those of
   ``threads=1``, to the bit, whatever the count; on a machine busy with other
   programs the pool falls back to the caller alone while sharing does not pay.
-- **The numpy step** (no numba, ``BACKPROP_NUMBA=0``, another BLAS): the
-  count is the BLAS's own threads. OpenBLAS cuts a large product among them
+- **The BLAS's threads**, for the numpy step (no numba, ``BACKPROP_NUMBA=0``,
+  an activation, loss or optimizer of one's own) and wherever the pool cannot
+  run (a BLAS other than numpy's OpenBLAS; another ``fit`` of this process
+  holds the BLAS at another count): the count is the BLAS's own threads. OpenBLAS cuts a large product among them
   and, for some shapes, the cut changes the order of the additions: with 2
   threads instead of 1, 5 of 20 products we tried gave other last bits
   (512×784·784×2048 among them). There the count is part of what a run is,
@@ -61,7 +63,10 @@ neighbour, 0.18 s quiet (see :mod:`backprop._pool`).
 The BLAS's thread count belongs to the process: while one ``fit`` holds a
 count, another ``fit`` started in another thread of the process runs with
 that count (:func:`hold` counts its users and restores the setting after
-the last). threadpoolctl sets it; without threadpoolctl the BLAS keeps its
+the last); only a CLI command's ``--threads`` gives way, to a ``fit`` inside
+it, until that fit ends. A checkpoint keeps the count, not whose threads ran
+it: a run on the BLAS's threads (beside another fit that held them) resumed
+where the pool runs goes on with the bits of one thread. threadpoolctl sets it; without threadpoolctl the BLAS keeps its
 own setting and ``threads`` is not applied.
 
 Imports only the standard library at import time (threadpoolctl when a
@@ -223,10 +228,9 @@ def hold(threads: int, *, command: bool = False, fit: bool = False) -> Iterator[
     exceptions to "the first one in decides":
 
     - ``command``: a CLI command's ``--threads``, held for the whole command;
-    - ``fit``: a ``fit`` that needs ``threads`` for its bits (one, under the
-      pool of :mod:`backprop._pool`) sets it over a command's count while no
-      other user but commands holds it, and gives the command's count back
-      after.
+    - ``fit``: a ``fit`` sets its count (one, under the pool of
+      :mod:`backprop._pool`) over a command's while no other user but
+      commands holds it, and gives the command's count back after.
     """
     global _users, _held, _limits, _pinned, _outer
     with _lock:
@@ -255,6 +259,15 @@ def hold(threads: int, *, command: bool = False, fit: bool = False) -> Iterator[
             elif _pinned == 0 and _outer is not None:  # the fit that set its count is done: the command's again
                 _apply(_outer)
                 _held, _outer = _outer, None
+
+
+def _new_lock_after_fork() -> None:
+    global _lock
+    _lock = threading.Lock()  # perhaps held by a thread of the parent's that the child does not have
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 def _apply(threads: int) -> None:

@@ -297,7 +297,10 @@ def option_threads(default: str) -> Callable[[Any], Any]:
         default=None,
         expose_value=False,
         callback=hold_for_the_command,
-        help=f"Threads for the matrix products [default: {default}].",
+        help=(
+            "Threads for the matrix products (training's keep the bits of one thread; elsewhere the BLAS's:"
+            f" 1 on a machine busy with other programs) [default: {default}]."
+        ),
     )
 
 

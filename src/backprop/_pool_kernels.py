@@ -105,30 +105,23 @@ def _element(context: Any, builder: Any, array_type: Any, array: Any, index: Any
     return builder.gep(context.make_array(array_type)(context, builder, array).data, [index])
 
 
-def _atomic_add_typing(typingctx: Any, array: Any, index: Any, value: Any) -> Any:
-    """``array[index] += value`` as one atomic instruction; returns the value before."""
+def _read_modify_write(operation: str) -> Any:
+    """An intrinsic ``(array, index, value)``: ``array[index]`` changed by ``operation`` ("add": ``+= value``;
+    "xchg": ``= value``) as one atomic instruction, returning the value before."""
 
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        where = _element(context, builder, signature.args[0], args[0], args[1])
-        return builder.atomic_rmw("add", where, args[2], "seq_cst")
+    def typing(typingctx: Any, array: Any, index: Any, value: Any) -> Any:
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            where = _element(context, builder, signature.args[0], args[0], args[1])
+            return builder.atomic_rmw(operation, where, args[2], "seq_cst")
 
-    return types.int64(array, index, value), codegen
+        return types.int64(array, index, value), codegen
 
-
-_atomic_add: Any = intrinsic(_atomic_add_typing)
-
-
-def _atomic_swap_typing(typingctx: Any, array: Any, index: Any, value: Any) -> Any:
-    """``array[index] = value`` as one atomic instruction; returns the value before."""
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        where = _element(context, builder, signature.args[0], args[0], args[1])
-        return builder.atomic_rmw("xchg", where, args[2], "seq_cst")
-
-    return types.int64(array, index, value), codegen
+    typing.__name__ = f"_atomic_{operation}"
+    return intrinsic(typing)
 
 
-_atomic_swap: Any = intrinsic(_atomic_swap_typing)
+_atomic_add: Any = _read_modify_write("add")
+_atomic_swap: Any = _read_modify_write("xchg")
 
 
 def _atomic_load_typing(typingctx: Any, array: Any, index: Any) -> Any:
@@ -159,24 +152,21 @@ def _pause_typing(typingctx: Any) -> Any:
 _pause: Any = intrinsic(_pause_typing)
 
 
-def _float32_at_typing(typingctx: Any, address: Any) -> Any:
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return builder.inttoptr(args[0], context.get_value_type(_pointer(types.float32)))
+def _address_of(element: Any) -> Any:
+    """An intrinsic ``(address)``: a pointer to ``element`` numbers at that address (for :func:`_carray`)."""
 
-    return _pointer(types.float32)(types.int64), codegen
+    def typing(typingctx: Any, address: Any) -> Any:
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            return builder.inttoptr(args[0], context.get_value_type(_pointer(element)))
 
+        return _pointer(element)(types.int64), codegen
 
-_float32_at: Any = intrinsic(_float32_at_typing)
-
-
-def _float64_at_typing(typingctx: Any, address: Any) -> Any:
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return builder.inttoptr(args[0], context.get_value_type(_pointer(types.float64)))
-
-    return _pointer(types.float64)(types.int64), codegen
+    typing.__name__ = f"_{element}_at"
+    return intrinsic(typing)
 
 
-_float64_at: Any = intrinsic(_float64_at_typing)
+_float32_at: Any = _address_of(types.float32)
+_float64_at: Any = _address_of(types.float64)
 
 
 # -- C functions: the BLAS (registered by _pool._build), libc's nap and clock ---------------------

@@ -440,3 +440,14 @@ def test_backprop_train_threads_2_shares_the_products_and_gives_the_bits_of_one(
         runs[threads] = (json.loads(result.stdout)["threads"], bp.load(out).parameters)
     assert runs["1"][0] == 1 and runs["2"][0] == 2
     assert np.array_equal(runs["1"][1], runs["2"][1])
+
+
+def test_a_nearly_full_table_of_shapes_is_emptied_when_a_fit_takes_the_pool():
+    first = _pool.acquire(2)
+    if first is None:
+        pytest.skip("the pool cannot run here")
+    first.state[_pool.SHAPES_USED] = _pool.MAX_SHAPES - _pool.ROOM_FOR_A_FIT + 1  # a long-lived process
+    first.release()
+    again = _pool.acquire(2)
+    assert again is first and again.state[_pool.SHAPES_USED] == 0
+    again.release()

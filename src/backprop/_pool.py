@@ -132,6 +132,7 @@ ROW = 16
 KIND, TA, TB, M, N, K, THREADS, VERDICT = range(8)  # KIND: GEMM32, GEMM64, ADAM32 or ADAM64; N = K = 0 for Adam
 ALONE_NS, SHARED_NS = 8, 9  # nanoseconds this kind of job took lately, alone and shared (a running mean)
 MAX_SHAPES = 256
+ROOM_FOR_A_FIT = 64  # rows a fit may need (three products a layer, two batch sizes): else emptied at its start
 TASKS = SHAPES + ROW * MAX_SHAPES  # rows of 16: one per block
 TASK = 16
 STATE_SIZE = TASKS + TASK * (MAX_WORKERS + 1)
@@ -217,6 +218,15 @@ class Pool:
 
     # -- ownership -------------------------------------------------------------
 
+    def forget_shapes_if_full(self) -> None:
+        """Empty the table of shapes when a fit starts and it is nearly full (a long-lived process).
+
+        A shape the table has no room for is done whole; emptied, shapes are
+        checked and timed anew. Called by the fit that now owns the pool.
+        """
+        if self.state[SHAPES_USED] > MAX_SHAPES - ROOM_FOR_A_FIT:
+            self.state[SHAPES_USED] = 0
+
     def release(self) -> None:
         """Let another fit use the pool."""
         self._owner.release()
@@ -298,7 +308,10 @@ def acquire(threads: int) -> Pool | None:
             pool = _pool = None
         if pool is None:
             pool = _pool = Pool(workers, kernels)
-        return pool if pool._owner.acquire(blocking=False) else None
+        if not pool._owner.acquire(blocking=False):
+            return None
+        pool.forget_shapes_if_full()
+        return pool
 
 
 def _load(dtype: Any = None) -> dict[str, Any] | None:

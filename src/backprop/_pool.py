@@ -69,6 +69,7 @@ from typing import Any
 import numpy as np
 
 from . import _kernels
+from ._threads import blas_control
 
 #: A worker spins this long after its last block before it naps.
 SPIN_US = 150
@@ -333,12 +334,10 @@ def _usable(dtype: Any) -> bool:
 
 def _blas() -> tuple[int, int] | None:
     """The addresses of ``sgemm`` and ``dgemm`` (CBLAS, 64-bit integers) in the OpenBLAS numpy calls, or None."""
-    try:
-        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped, unused-ignore]
-    except ImportError:
+    control = blas_control()  # numpy's BLAS is loaded with numpy
+    if control is None:
         return None
-    np.matmul(np.ones((2, 2)), np.ones((2, 2)))  # numpy's BLAS is loaded
-    for library in ThreadpoolController().select(internal_api="openblas").lib_controllers:
+    for library in control.select(internal_api="openblas").lib_controllers:
         try:
             blas = ctypes.CDLL(library.filepath)
         except OSError:

@@ -123,7 +123,7 @@ def for_shapes(widths: Sequence[int], batch: int, ceiling: int) -> int:
     return max(1, min(ceiling, largest // PER_THREAD))
 
 
-def _control() -> Any:
+def blas_control() -> Any:
     """The process's threadpoolctl controller (finding the libraries takes milliseconds: once), or None."""
     global _controller, _missing
     if _controller is None and not _missing:
@@ -203,7 +203,7 @@ def _quotas(mount: pathlib.Path, path: str, names: tuple[str, ...]) -> list[floa
 def ceiling() -> int:
     """The most threads the rule may give: the CPUs this process may use, and no more than the BLAS is set to."""
     cpus = available_cpus()
-    controller = _control()
+    controller = blas_control()
     if controller is None:
         return cpus
     with _lock:  # while a fit holds a count, the BLAS reports that count, not its own setting
@@ -235,7 +235,7 @@ def hold(threads: int, *, command: bool = False, fit: bool = False) -> Iterator[
     global _users, _held, _limits, _pinned, _outer
     with _lock:
         if _users == 0:
-            controller = _control()
+            controller = blas_control()
             if controller is not None:
                 _limits = controller.limit(limits=threads, user_api="blas")
             _held = threads
@@ -272,6 +272,6 @@ if hasattr(os, "register_at_fork"):
 
 def _apply(threads: int) -> None:
     """Set the BLAS to ``threads`` (called holding ``_lock``; the first user's limits restore the original)."""
-    controller = _control()
+    controller = blas_control()
     if controller is not None:
         controller.limit(limits=threads, user_api="blas")

@@ -96,7 +96,6 @@ from ._pool import (
 )
 
 _MASK = (1 << 32) - 1
-_pointer: Any = types.CPointer
 
 # -- the atomics, and a pause while spinning ----------------------------------------------
 
@@ -152,21 +151,14 @@ def _pause_typing(typingctx: Any) -> Any:
 _pause: Any = intrinsic(_pause_typing)
 
 
-def _address_of(element: Any) -> Any:
-    """An intrinsic ``(address)``: a pointer to ``element`` numbers at that address (for :func:`_carray`)."""
+def _void_at_typing(typingctx: Any, address: Any) -> Any:
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.inttoptr(args[0], context.get_value_type(types.voidptr))
 
-    def typing(typingctx: Any, address: Any) -> Any:
-        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-            return builder.inttoptr(args[0], context.get_value_type(_pointer(element)))
-
-        return _pointer(element)(types.int64), codegen
-
-    typing.__name__ = f"_{element}_at"
-    return intrinsic(typing)
+    return types.voidptr(types.int64), codegen
 
 
-_float32_at: Any = _address_of(types.float32)
-_float64_at: Any = _address_of(types.float64)
+_void_at: Any = intrinsic(_void_at_typing)  # the memory at an address, for _carray with a dtype
 
 
 # -- C functions: the BLAS (registered by _pool._build), libc's nap and clock ---------------------
@@ -222,34 +214,27 @@ def _do(state: Any, i: int) -> None:
             _sgemm(ROW_MAJOR, ta, tb, m, n, k, np.float32(1), a, lda, b, ldb, np.float32(0), c, ldc)
         else:
             _dgemm(ROW_MAJOR, ta, tb, m, n, k, np.float64(1), a, lda, b, ldb, np.float64(0), c, ldc)
-    else:  # Adam on θ[start:stop] and its moments; no backup when its address is 0
-        first, size = state[t + 7], state[t + 8] - state[t + 7]
-        saved = size if state[t + 5] else 0
-        decoupled, coupled = (state[t + 9] & 1) != 0, (state[t + 9] & 2) != 0
-        if kind == ADAM32:
-            at = 4 * first
-            _adam(
-                _carray(_float32_at(state[t + 1] + at), size),
-                _carray(_float32_at(state[t + 2] + at), size),
-                _carray(_float32_at(state[t + 3] + at), size),
-                _carray(_float32_at(state[t + 4] + at), size),
-                _carray(_float32_at(state[t + 5] + at), saved),
-                _carray(_float32_at(state[t + 6]), 8),
-                decoupled,
-                coupled,
-            )
-        else:
-            at = 8 * first
-            _adam(
-                _carray(_float64_at(state[t + 1] + at), size),
-                _carray(_float64_at(state[t + 2] + at), size),
-                _carray(_float64_at(state[t + 3] + at), size),
-                _carray(_float64_at(state[t + 4] + at), size),
-                _carray(_float64_at(state[t + 5] + at), saved),
-                _carray(_float64_at(state[t + 6]), 8),
-                decoupled,
-                coupled,
-            )
+    elif kind == ADAM32:
+        _adam_block(state, t, 4 * state[t + 7], np.float32)
+    else:
+        _adam_block(state, t, 8 * state[t + 7], np.float64)
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _adam_block(state: Any, t: int, at: int, dtype: Any) -> None:
+    """Adam on θ[first:last] and its moments (the task at ``t``, ``at`` bytes in); no backup when its address is 0."""
+    size = state[t + 8] - state[t + 7]
+    saved = size if state[t + 5] else 0
+    _adam(
+        _carray(_void_at(state[t + 1] + at), size, dtype),
+        _carray(_void_at(state[t + 2] + at), size, dtype),
+        _carray(_void_at(state[t + 3] + at), size, dtype),
+        _carray(_void_at(state[t + 4] + at), size, dtype),
+        _carray(_void_at(state[t + 5] + at), saved, dtype),
+        _carray(_void_at(state[t + 6]), 8, dtype),
+        (state[t + 9] & 1) != 0,
+        (state[t + 9] & 2) != 0,
+    )
 
 
 @_jit  # type: ignore[untyped-decorator]

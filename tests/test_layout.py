@@ -39,6 +39,7 @@ CORE = {
     "_memory",
     "_threads",
     "_pool",
+    "_passes",
     "_validation",
     "attribution",
 }
@@ -219,6 +220,8 @@ ROWS = {
         "optimizers",
         "schedules",
         "network",
+        "_passes",
+        "_pass_kernels",
         "_fast",
         "textbook",
     ],

@@ -18,6 +18,10 @@ hook                                   compiled for
 ``squared_norms``                      squared norms (only when nothing clips it)
 =====================================  =========================================
 
+Where every layer is a plain :class:`~backprop.layers.Dense`, ``forward``
+and ``backward`` run as compiled passes (:mod:`backprop._passes`): the
+same hooks' arithmetic and numpy's own BLAS calls, a call or a few per pass.
+
 A subclass of a built-in type is not the built-in type: it keeps the numpy
 path and its own rule. Every kernel performs the numpy path's floating-point
 operations in the same order, so both give bit-identical parameters (see
@@ -34,14 +38,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from . import _kernels, _pool
+from . import _kernels, _passes, _pool
 from ._threads import hold
 from ._validation import FloatArray
-from .activations import Identity, ReLU, Sigmoid, Softmax, Tanh
+from .activations import Identity, ReLU, Sigmoid, Softmax
 from .losses import MSE, BinaryCrossentropy, Crossentropy, Loss
 from .metrics import correct
 from .optimizers import SGD, Adam, AdamW, Optimizer
-from .step import Activate, Step, TimesDerivative
+from .step import Activate, Step, TimesDerivative, Workspace
 
 if TYPE_CHECKING:
     from .layers import Layer
@@ -50,7 +54,6 @@ Kernel = Callable[..., Any]
 
 #: The output activation each loss's compiled output error term is exact for.
 _FUSED_OUTPUT = {MSE: Identity, BinaryCrossentropy: Sigmoid, Crossentropy: Softmax}
-_DERIVATIVE_KIND = {ReLU: _kernels.RELU, Tanh: _kernels.TANH, Sigmoid: _kernels.SIGMOID}
 
 
 #: The numpy path's estimated seconds from which ``fit`` loads the kernels (when no ``fit`` has yet):
@@ -166,8 +169,8 @@ class CompiledStep(Step):
         self.activate = activations_for(self.layers)
         for l, layer in enumerate(self.layers):
             kind = type(layer.activation)
-            if kind in _DERIVATIVE_KIND:
-                self.times_derivative[l] = _derivative(kernel("activation_backward"), _DERIVATIVE_KIND[kind])
+            if kind in _passes.DERIVATIVE_KIND:
+                self.times_derivative[l] = _derivative(kernel("activation_backward"), _passes.DERIVATIVE_KIND[kind])
         fused = _FUSED_OUTPUT.get(type(loss))
         self._output_error = kernel("output_error") if type(self.layers[-1].activation) is fused else None
         self._loss_total = kernel("crossentropy_total") if type(loss) is Crossentropy else None
@@ -177,6 +180,10 @@ class CompiledStep(Step):
             self._update = kernel("momentum")
         self.gather: Kernel | None = kernel("gather_rows")
         self.squared_norms: Kernel | None = kernel("squared_norms")
+        # Plain dense layers: each pass in one compiled call (or a few), where the BLAS's symbols are found.
+        compiled = _passes.compiled(_precision(self.layers)) if all(self.dense) else None
+        self._passes = _passes.Passes(self, compiled) if compiled is not None else None
+        self._forward_plan: _passes.Plan | None = None
 
     def share(self, pool: _pool.Pool) -> None:
         """Cut this step's products, and Adam's update, into blocks that ``pool``'s threads share.
@@ -184,8 +191,30 @@ class CompiledStep(Step):
         The parameters keep the bits of one thread: see :mod:`backprop._pool`.
         """
         self.matmul = pool.matmul
+        if self._passes is not None:
+            self._passes.share(pool)
         if self._adam:
             self._update = functools.partial(pool.adam, self._update)
+
+    def forward(self, X: FloatArray, ws: Workspace, rng: np.random.Generator | None = None) -> FloatArray:
+        passes = self._passes
+        plan = None if passes is None or X.shape[0] != ws.n_samples else passes.plan(ws, X)
+        self._forward_plan = None
+        if plan is None:
+            return super().forward(X, ws, rng)
+        ws.training = rng is not None
+        self._forward_plan = plan
+        return passes.forward(X, ws, plan)  # type: ignore[union-attr]
+
+    def backward(self, ws: Workspace, X: FloatArray, y: FloatArray, scale: Any) -> None:
+        passes, plan = self._passes, self._forward_plan
+        if plan is None or plan.ws is not ws or not plan.reads(X):  # the forward pass's plan, usually
+            plan = None if passes is None else passes.plan(ws, X)
+        if plan is None or not plan.backward:
+            super().backward(ws, X, y, scale)
+            return
+        bias_summed = self.output_error_term(ws, y, scale)
+        passes.backward(X, ws, plan, bias_summed)  # type: ignore[union-attr]
 
     def output_error(
         self,

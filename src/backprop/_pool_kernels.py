@@ -158,17 +158,17 @@ def _void_at_typing(typingctx: Any, address: Any) -> Any:
     return types.voidptr(types.int64), codegen
 
 
-_void_at: Any = intrinsic(_void_at_typing)  # the memory at an address, for _carray with a dtype
+void_at: Any = intrinsic(_void_at_typing)  # the memory at an address, for _carray with a dtype
 
 
 # -- C functions: the BLAS (registered by _pool._build), libc's nap and clock ---------------------
 
 _I, _L = types.int32, types.int64
-_sgemm: Any = types.ExternalFunction(
+sgemm: Any = types.ExternalFunction(
     "backprop_pool_sgemm",
     types.void(_I, _I, _I, _L, _L, _L, types.float32, _L, _L, _L, _L, types.float32, _L, _L),
 )
-_dgemm: Any = types.ExternalFunction(
+dgemm: Any = types.ExternalFunction(
     "backprop_pool_dgemm",
     types.void(_I, _I, _I, _L, _L, _L, types.float64, _L, _L, _L, _L, types.float64, _L, _L),
 )
@@ -211,9 +211,9 @@ def _do(state: Any, i: int) -> None:
         m, n, k = state[t + 3], state[t + 4], state[t + 5]
         a, lda, b, ldb, c, ldc = state[t + 6], state[t + 7], state[t + 8], state[t + 9], state[t + 10], state[t + 11]
         if kind == GEMM32:
-            _sgemm(ROW_MAJOR, ta, tb, m, n, k, np.float32(1), a, lda, b, ldb, np.float32(0), c, ldc)
+            sgemm(ROW_MAJOR, ta, tb, m, n, k, np.float32(1), a, lda, b, ldb, np.float32(0), c, ldc)
         else:
-            _dgemm(ROW_MAJOR, ta, tb, m, n, k, np.float64(1), a, lda, b, ldb, np.float64(0), c, ldc)
+            dgemm(ROW_MAJOR, ta, tb, m, n, k, np.float64(1), a, lda, b, ldb, np.float64(0), c, ldc)
     elif kind == ADAM32:
         _adam_block(state, t, 4 * state[t + 7], np.float32)
     else:
@@ -226,12 +226,12 @@ def _adam_block(state: Any, t: int, at: int, dtype: Any) -> None:
     size = state[t + 8] - state[t + 7]
     saved = size if state[t + 5] else 0
     _adam(
-        _carray(_void_at(state[t + 1] + at), size, dtype),
-        _carray(_void_at(state[t + 2] + at), size, dtype),
-        _carray(_void_at(state[t + 3] + at), size, dtype),
-        _carray(_void_at(state[t + 4] + at), size, dtype),
-        _carray(_void_at(state[t + 5] + at), saved, dtype),
-        _carray(_void_at(state[t + 6]), 8, dtype),
+        _carray(void_at(state[t + 1] + at), size, dtype),
+        _carray(void_at(state[t + 2] + at), size, dtype),
+        _carray(void_at(state[t + 3] + at), size, dtype),
+        _carray(void_at(state[t + 4] + at), size, dtype),
+        _carray(void_at(state[t + 5] + at), saved, dtype),
+        _carray(void_at(state[t + 6]), 8, dtype),
         (state[t + 9] & 1) != 0,
         (state[t + 9] & 2) != 0,
     )
@@ -251,7 +251,7 @@ def _claim_all(state: Any) -> int:
 
 
 @_jit  # type: ignore[untyped-decorator]
-def _run(state: Any, row: int, blocks: int) -> int:
+def run_job(state: Any, row: int, blocks: int) -> int:
     """Do a job of ``blocks`` blocks (written at TASKS) of the kind at ``row``; the mask of the workers found asleep.
 
     Shared with the workers, or done by the caller alone while that was
@@ -402,7 +402,7 @@ def _swap(state: Any, index: int, value: int) -> int:
 
 
 @_jit  # type: ignore[untyped-decorator]
-def _operand(x: Any, rows: int, columns: int) -> tuple[int, int]:
+def operand(x: Any, rows: int, columns: int) -> tuple[int, int]:
     """(CBLAS transpose, leading dimension) of a compact matrix, or (0, 0) for one the pool does not take."""
     size = x.itemsize
     if x.strides[1] == size and x.strides[0] == columns * size:
@@ -413,7 +413,7 @@ def _operand(x: Any, rows: int, columns: int) -> tuple[int, int]:
 
 
 @_jit  # type: ignore[untyped-decorator]
-def _split(state: Any, m: int, n: int) -> tuple[int, int, int]:
+def split(state: Any, m: int, n: int) -> tuple[int, int, int]:
     """(axis, block size, blocks): rows (0) or columns (1) of C, whichever is longer; blocks of ALIGN multiples."""
     threads = state[WORKERS] + 1
     axis = 0 if m >= n else 1
@@ -424,7 +424,7 @@ def _split(state: Any, m: int, n: int) -> tuple[int, int, int]:
 
 
 @_jit  # type: ignore[untyped-decorator]
-def _row(state: Any, kind: int, ta: int, tb: int, m: int, n: int, k: int, add: bool) -> int:
+def shape_row(state: Any, kind: int, ta: int, tb: int, m: int, n: int, k: int, add: bool) -> int:
     """The row of this kind of job in the table, -1 when it has none (a new row if ``add`` and there is room)."""
     threads = state[WORKERS] + 1
     for row in range(state[SHAPES_USED]):
@@ -455,21 +455,21 @@ def _shape(state: Any, a: Any, b: Any, c: Any, add: bool) -> tuple[int, int, int
     """(row of the shapes' table or -1, ta, lda, tb, ldb); ta = 0: not a product the pool takes."""
     m, k = a.shape
     n = b.shape[1]
-    ta, lda = _operand(a, m, k)
-    tb, ldb = _operand(b, k, n)
+    ta, lda = operand(a, m, k)
+    tb, ldb = operand(b, k, n)
     if ta == 0 or tb == 0 or c.strides[1] != c.itemsize or c.strides[0] != n * c.itemsize:
         return -1, 0, 0, 0, 0
     kind = GEMM32 if a.itemsize == 4 else GEMM64
-    return _row(state, kind, ta, tb, m, n, k, add), ta, lda, tb, ldb
+    return shape_row(state, kind, ta, tb, m, n, k, add), ta, lda, tb, ldb
 
 
 @_jit  # type: ignore[untyped-decorator]
-def _blocks(state: Any, a: Any, b: Any, c: Any, ta: int, lda: int, tb: int, ldb: int) -> int:
+def blocks(state: Any, a: Any, b: Any, c: Any, ta: int, lda: int, tb: int, ldb: int) -> int:
     """Write the blocks of ``c = a · b`` at TASKS; returns how many."""
     m, k = a.shape
     n = b.shape[1]
     size = a.itemsize
-    axis, step, blocks = _split(state, m, n)
+    axis, step, blocks = split(state, m, n)
     for i in range(blocks):
         t = TASKS + TASK * i
         state[t] = GEMM32 if size == 4 else GEMM64
@@ -496,7 +496,7 @@ def _product(state: Any, a: Any, b: Any, c: Any) -> int:
     """``c = a · b`` in blocks when its shape was checked exact: the workers asleep; WHOLE; or UNCHECKED."""
     m, k = a.shape
     n = b.shape[1]
-    if m * n * k < MIN_PRODUCT or _split(state, m, n)[2] < 2:
+    if m * n * k < MIN_PRODUCT or split(state, m, n)[2] < 2:
         return WHOLE
     row, ta, lda, tb, ldb = _shape(state, a, b, c, True)
     if ta == 0 or row < 0:  # not a compact matrix, or the table is full
@@ -506,14 +506,14 @@ def _product(state: Any, a: Any, b: Any, c: Any) -> int:
         return UNCHECKED
     if verdict != 1:
         return WHOLE
-    return int(_run(state, row, _blocks(state, a, b, c, ta, lda, tb, ldb)))
+    return int(run_job(state, row, blocks(state, a, b, c, ta, lda, tb, ldb)))
 
 
 @_entry(types.void(_STATE, _M32, _M32, _M32), types.void(_STATE, _M64, _M64, _M64))  # type: ignore[untyped-decorator]
 def _alone(state: Any, a: Any, b: Any, c: Any) -> None:
     """``c = a · b`` block by block in this thread (the check of a shape)."""
     _, ta, lda, tb, ldb = _shape(state, a, b, c, False)
-    for i in range(_blocks(state, a, b, c, ta, lda, tb, ldb)):
+    for i in range(blocks(state, a, b, c, ta, lda, tb, ldb)):
         _do(state, i)
 
 
@@ -545,7 +545,7 @@ def _update(state: Any, p: Any, g: Any, m: Any, v: Any, backup: Any, hyper: Any,
     blocks = -(-n // step)
     kind = ADAM32 if p.itemsize == 4 else ADAM64
     flags = (1 if decoupled else 0) | (2 if coupled else 0)
-    row = _row(state, kind, 0, 0, n, 0, 0, True)
+    row = shape_row(state, kind, 0, 0, n, 0, 0, True)
     if row < 0:
         return WHOLE
     state[SHAPES + ROW * row + VERDICT] = 1  # elementwise: exact however it is cut
@@ -565,19 +565,19 @@ def _update(state: Any, p: Any, g: Any, m: Any, v: Any, backup: Any, hyper: Any,
             min(n, (i + 1) * step),
             flags,
         )
-    return int(_run(state, row, blocks))
+    return int(run_job(state, row, blocks))
 
 
-def _source_fingerprint() -> int:
-    """A hash of the files whose constants and kernels this module's machine code holds."""
+def source_fingerprint(*names: str) -> int:
+    """A hash of the files (of this package) whose constants and kernels a module's machine code holds."""
     here = pathlib.Path(__file__).parent
     digest = hashlib.sha256()
-    for name in ("_pool.py", "_kernels.py", "_pool_kernels.py"):
+    for name in names:
         digest.update((here / name).read_bytes())
     return int.from_bytes(digest.digest()[:7], "little")
 
 
-_FINGERPRINT = _source_fingerprint()
+_FINGERPRINT = source_fingerprint("_pool.py", "_kernels.py", "_pool_kernels.py")
 
 
 @_entry(types.int64())  # type: ignore[untyped-decorator]

@@ -28,7 +28,9 @@ Where things live:
   reference: the compiled step of :mod:`backprop._fast` replaces a few of its
   hooks (``activate``, ``times_derivative``, ``output_error``, ``batch_loss``,
   ``weight_update``, ``count_correct``, ``gather``, ``squared_norms``) with
-  fused kernels that give the same bits.
+  fused kernels that give the same bits, and for plain dense layers runs
+  ``forward`` and ``backward`` as compiled passes (:mod:`backprop._passes`):
+  these functions' arithmetic, call for call, without numpy's cost per call.
 
 :mod:`backprop.textbook` is the same algorithm as a learner would write it
 (new arrays everywhere, float64); ``tests/test_textbook.py`` ties the two

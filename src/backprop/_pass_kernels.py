@@ -1,0 +1,209 @@
+"""The compiled passes of :mod:`backprop._passes`: a step's layers in one call, without numpy's per-call costs.
+
+Imported by :func:`backprop._pool._compile` once the BLAS's symbols are
+registered. Each layer's arithmetic is the numpy path's, call for call:
+the products are the calls ``np.matmul`` makes (``cblas_sgemm`` or
+``dgemm`` with numpy's transposes and leading dimensions, or the pool's
+blocks of it: :mod:`backprop._pool`), the layer kernels are those of
+:mod:`backprop._kernels`. So the bits are those of the numpy path.
+
+A layer is a row of :data:`backprop._passes.FIELDS` words of the plan
+(addresses and sizes): one signature per precision serves every depth.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+from numba import types
+from numba.np.numpy_support import carray as _carray
+
+from . import _kernels
+from ._passes import (
+    BIAS,
+    DB,
+    DERIVATIVE,
+    DW,
+    FIELDS,
+    FIRST_LAYER,
+    FORWARD,
+    GRAD,
+    LAYERS,
+    N_IN,
+    RELU_BIAS,
+    ROWS,
+    SHIFT,
+    UNITS,
+    A,
+    B,
+    H,
+    W,
+)
+from ._pool import GEMM32, GEMM64, MIN_PRODUCT, ROW, ROW_MAJOR, SHAPES, UNCHECKED, VERDICT
+from ._pool_kernels import blocks, dgemm, operand, run_job, sgemm, shape_row, source_fingerprint, split, void_at
+
+_bias_relu: Any = _kernels.defined("bias_relu")
+_softmax_shift: Any = _kernels.defined("softmax_shift")
+_activation_backward: Any = _kernels.defined("activation_backward")
+
+_jit: Any = numba.njit(nogil=True)
+
+
+def _entry(*signatures: Any) -> Any:
+    return numba.njit(list(signatures), cache=True, nogil=True)
+
+
+_STATE = types.int64[::1]
+_PLAN = types.int64[::1]
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _matrix(address: int, rows: int, columns: int, like: Any) -> Any:
+    """The C-ordered ``(rows, columns)`` matrix at ``address``, of ``like``'s dtype."""
+    return _carray(void_at(address), (rows, columns), like.dtype)
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _vector(address: int, size: int, like: Any) -> Any:
+    return _carray(void_at(address), size, like.dtype)
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _product(state: Any, pooled: bool, a: Any, b: Any, c: Any) -> int:
+    """``c = a · b`` as ``np.matmul`` computes it (every dimension above one); the pool's workers found asleep.
+
+    On the pool, in its blocks where its check found them exact (``_passes``
+    checked each shape before the first call); otherwise one call of the BLAS.
+    """
+    m, k = a.shape
+    n = b.shape[1]
+    ta, lda = operand(a, m, k)
+    tb, ldb = operand(b, k, n)
+    if pooled and m * n * k >= MIN_PRODUCT and split(state, m, n)[2] >= 2:
+        row = shape_row(state, GEMM32 if a.itemsize == 4 else GEMM64, ta, tb, m, n, k, False)
+        if row >= 0 and state[SHAPES + ROW * row + VERDICT] == 1:
+            return int(run_job(state, row, blocks(state, a, b, c, ta, lda, tb, ldb)))
+    if a.itemsize == 4:
+        sgemm(
+            ROW_MAJOR, np.int32(ta), np.int32(tb), m, n, k, np.float32(1),
+            a.ctypes.data, lda, b.ctypes.data, ldb, np.float32(0), c.ctypes.data, n,
+        )  # fmt: skip
+    else:
+        dgemm(
+            ROW_MAJOR, np.int32(ta), np.int32(tb), m, n, k, np.float64(1),
+            a.ctypes.data, lda, b.ctypes.data, ldb, np.float64(0), c.ctypes.data, n,
+        )  # fmt: skip
+    return 0
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _input(plan: Any, x: Any, l: int) -> Any:
+    """Layer ``l``'s input: ``x`` for the first, the layer below's output ``a`` for the others."""
+    if l == 0:
+        return x
+    below = FIRST_LAYER + FIELDS * (l - 1)
+    return _matrix(plan[below + A], plan[ROWS], plan[below + UNITS], x)
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _forward(state: Any, pooled: bool, plan: Any, x: Any, first: int, stop: int) -> int:
+    m = plan[ROWS]
+    asleep = 0
+    for l in range(first, stop):
+        p = FIRST_LAYER + FIELDS * l
+        units = plan[p + UNITS]
+        W_ = _matrix(plan[p + W], plan[p + N_IN], units, x)
+        h = _matrix(plan[p + H], m, units, x)
+        asleep |= _product(state, pooled, _input(plan, x, l), W_, h)  # h = x · W
+        kind = plan[p + FORWARD]
+        if kind == RELU_BIAS:  # h += b; a = max(h, 0): the compiled step's ReLU
+            _bias_relu(h, _vector(plan[p + B], units, x), _matrix(plan[p + A], m, units, x))
+        elif kind == SHIFT:  # the softmax's h += b; a = h − max_j h (numpy's exp follows)
+            b = _vector(plan[p + B], units if plan[p + B] else 0, x)
+            _softmax_shift(h, b, _matrix(plan[p + A], m, units, x))
+        elif kind == BIAS:  # h += b, as numpy's ``h += b``: one rounding, the same bits
+            b = _vector(plan[p + B], units, x)
+            for i in range(m):
+                for j in range(units):
+                    h[i, j] = h[i, j] + b[j]
+    return asleep
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _backward(state: Any, pooled: bool, plan: Any, x: Any, one: Any) -> int:
+    m = plan[ROWS]
+    asleep = 0
+    for l in range(plan[LAYERS] - 1, -1, -1):
+        p = FIRST_LAYER + FIELDS * l
+        n_in, units = plan[p + N_IN], plan[p + UNITS]
+        grad = _matrix(plan[p + GRAD], m, units, x)
+        below = _input(plan, x, l)
+        asleep |= _product(state, pooled, below.T, grad, _matrix(plan[p + DW], n_in, units, x))  # ∂L/∂W = xᵀ · grad_h
+        if l == 0:
+            break
+        q = p - FIELDS  # the layer below: its δ · Wᵀ, then ⊙ f'(h) and its db
+        grad_below = _matrix(plan[q + GRAD], m, n_in, x)
+        W_ = _matrix(plan[p + W], n_in, units, x)
+        asleep |= _product(state, pooled, grad, W_.T, grad_below)
+        db = _vector(plan[q + DB], n_in if plan[q + DB] else 0, x)
+        _activation_backward(grad_below, _matrix(plan[q + A], m, n_in, x), db, one, plan[q + DERIVATIVE])
+    return asleep
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _checked(state: Any, a: Any, b: Any, c: Any) -> bool:
+    """False when the pool would cut ``a · b`` and its shape is not checked yet."""
+    m, k = a.shape
+    n = b.shape[1]
+    if m * n * k < MIN_PRODUCT or split(state, m, n)[2] < 2:
+        return True
+    ta, _ = operand(a, m, k)
+    tb, _ = operand(b, k, n)
+    row = shape_row(state, GEMM32 if a.itemsize == 4 else GEMM64, ta, tb, m, n, k, True)
+    return bool(row < 0 or state[SHAPES + ROW * row + VERDICT] >= 0)
+
+
+_M32, _M64 = types.float32[:, :], types.float64[:, :]
+
+
+@_entry(  # type: ignore[untyped-decorator]
+    types.int64(_STATE, types.boolean, _PLAN, _M32, types.int64, types.int64),
+    types.int64(_STATE, types.boolean, _PLAN, _M64, types.int64, types.int64),
+)
+def forward(state: Any, pooled: bool, plan: Any, x: Any, first: int, stop: int) -> int:
+    """The forward pass of layers ``first`` to ``stop − 1`` (``x``: the batch's inputs); the workers found asleep."""
+    return int(_forward(state, pooled, plan, x, first, stop))
+
+
+@_entry(  # type: ignore[untyped-decorator]
+    types.int64(_STATE, types.boolean, _PLAN, _M32, types.float32),
+    types.int64(_STATE, types.boolean, _PLAN, _M64, types.float64),
+)
+def backward(state: Any, pooled: bool, plan: Any, x: Any, one: Any) -> int:
+    """The backward pass from the output layer's ``grad_h`` (its db summed); the workers found asleep."""
+    return int(_backward(state, pooled, plan, x, one))
+
+
+@_entry(types.int64(_STATE, _M32, _M32, _M32), types.int64(_STATE, _M64, _M64, _M64))  # type: ignore[untyped-decorator]
+def checked(state: Any, a: Any, b: Any, c: Any) -> int:
+    """UNCHECKED when the pool would cut ``a · b`` and has not checked its shape; else 0."""
+    return 0 if _checked(state, a, b, c) else UNCHECKED
+
+
+_FINGERPRINT = source_fingerprint("_pool.py", "_kernels.py", "_pool_kernels.py", "_passes.py", "_pass_kernels.py")
+
+
+@_entry(types.int64())  # type: ignore[untyped-decorator]
+def _fingerprint() -> int:
+    return _FINGERPRINT
+
+
+#: What :mod:`backprop._passes` calls.
+KERNELS = {"forward_pass": forward, "backward_pass": backward, "shape_checked": checked}
+
+# As in _pool_kernels: machine code cached before a file it holds changed is compiled anew.
+if _fingerprint() != _FINGERPRINT:
+    for _function in (_fingerprint, *KERNELS.values()):
+        _function.recompile()

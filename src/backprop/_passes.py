@@ -1,0 +1,251 @@
+"""A step's layers in one compiled call: the forward and the backward pass without numpy's per-call costs.
+
+On small layers a step is made of calls, not arithmetic: a 32 × 32 × 32
+product takes 1.5 µs through ``np.matmul``, of which 0.65 µs multiply;
+a bias, a derivative and the Python between them add as much again. W3's
+nine layers of 32 units spent 102 µs a step where their products alone
+take 40. So where a network is made of plain :class:`~backprop.layers.Dense`
+layers, the compiled step (:mod:`backprop._fast`) runs its passes here:
+
+- the **backward pass** in one call: for each layer from the output down,
+  ``∂L/∂W = xᵀ · grad_h``, ``δ · Wᵀ`` into the layer below, and its
+  ``⊙ f'(h)`` with its ``db`` (the kernel of :mod:`backprop._kernels`);
+- the **forward pass** in one call up to each layer whose activation needs
+  numpy's transcendental functions (``tanh``, ``exp``: libm's round
+  otherwise): ``h = x · W`` with ``+ b`` and ReLU fused; numpy then finishes
+  that layer (``np.tanh``, the softmax's ``exp``) and the next call goes on.
+
+Every product is the call ``np.matmul`` makes (numpy's own OpenBLAS, with
+its transposes and leading dimensions), or the pool's blocks of it where the
+step shares its products (:mod:`backprop._pool`); every other operation is
+the compiled step's kernel: the same bits. Where numpy would not call the
+BLAS's ``gemm`` (a dimension of one: a batch of one row, one input, one
+unit, where numpy calls ``gemv`` or its own loop), and for any other kind
+of layer, the step runs as before, hook by hook.
+
+A plan holds one workspace's layers as addresses and sizes (one compiled
+signature for every depth), and keeps the workspace and the parameters it
+points into alive; it is checked against the layers' arrays at every call.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+
+from . import _kernels, _pool
+from .activations import Identity, ReLU, Sigmoid, Softmax, Tanh
+
+if TYPE_CHECKING:
+    from ._validation import FloatArray
+    from .layers import Dense
+    from .step import Step, Workspace
+
+# The plan: a header, then a row of FIELDS words per layer.
+ROWS, LAYERS = 0, 1
+FIRST_LAYER = 8
+FIELDS = 16
+N_IN, UNITS, W, B, H, A, GRAD, DW, DB, FORWARD, DERIVATIVE = range(11)
+#: What the forward pass does after ``h = x · W`` (numpy's activation may follow, see ``Plan``).
+PRODUCT, RELU_BIAS, SHIFT, BIAS = 0, 1, 2, 3
+
+#: The activations whose ``f'`` the compiled kernels apply, and the kind they take.
+DERIVATIVE_KIND = {ReLU: _kernels.RELU, Tanh: _kernels.TANH, Sigmoid: _kernels.SIGMOID}
+_NO_POOL = np.zeros(1, np.int64)  # the state the passes are given without a pool (never read)
+_MAX_PLANS = 8
+
+_lock = threading.Lock()
+_built: dict[str, Any] | None = None
+_failed = False
+
+
+def compiled(dtype: Any = None) -> dict[str, Any] | None:
+    """The compiled passes (from numba's cache after the first run), or None where the pool cannot run.
+
+    They call the BLAS through the symbols :mod:`backprop._pool` registers,
+    so they run where it does (``dtype``: the precision to ready first).
+    """
+    global _built, _failed
+    if _built is None and not _failed and _pool.runs_here(dtype):
+        with _lock:
+            if _built is None and not _failed:
+                _built = _kernels.timed(_compile)
+                _failed = _built is None
+    return _built
+
+
+def _compile() -> dict[str, Any] | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from . import _pass_kernels  # compiles its functions, or loads them from numba's cache
+    except Exception:  # numba cannot compile them here: the step runs hook by hook, as before
+        return None
+    return dict(_pass_kernels.KERNELS)
+
+
+class Plan:
+    """One workspace's layers as the compiled passes read them, and the numpy that finishes some layers.
+
+    Attributes
+    ----------
+    table : ndarray of int64
+        The header and one row of :data:`FIELDS` words per layer.
+    segments : list of (int, int, callable or None)
+        ``(first, stop, finish)``: one forward call for layers ``first`` to
+        ``stop − 1``, then ``finish()`` (numpy's part of layer ``stop − 1``).
+    backward : bool
+        Whether the backward pass runs compiled (every hidden activation has a compiled ``f'``).
+    """
+
+    def __init__(self, step: Step, ws: Workspace, pool: _pool.Pool | None) -> None:
+        layers = cast("list[Dense]", step.layers)
+        self.ws, self.pool = ws, pool
+        self.weights = [(layer.W, layer.b) for layer in layers]  # alive, and compared at every call
+        m = ws.n_samples
+        table = np.zeros(FIRST_LAYER + FIELDS * len(layers), np.int64)
+        table[ROWS], table[LAYERS] = m, len(layers)
+        self.segments: list[tuple[int, int, Callable[[], Any] | None]] = []
+        first = 0
+        self.backward = True
+        for l, layer in enumerate(layers):
+            p = FIRST_LAYER + FIELDS * l
+            h, a, scratch, b = ws.h[l], ws.a[l], ws.scratch[l], layer.b
+            table[p + N_IN], table[p + UNITS] = layer.n_in, layer.units
+            table[p + W], table[p + B] = layer.W.ctypes.data, 0 if b is None else b.ctypes.data
+            table[p + H], table[p + A] = h.ctypes.data, a.ctypes.data
+            table[p + GRAD], table[p + DW] = ws.grad_h[l].ctypes.data, cast("FloatArray", ws.dW[l]).ctypes.data
+            db = ws.db[l]
+            table[p + DB] = 0 if db is None else db.ctypes.data
+            kind, finish = _forward_kind(step, l, h, a, scratch, b)
+            table[p + FORWARD] = kind
+            derivative = DERIVATIVE_KIND.get(type(layer.activation))
+            table[p + DERIVATIVE] = -1 if derivative is None else derivative
+            if derivative is None and l < len(layers) - 1:
+                self.backward = False  # a hidden layer without a compiled f': numpy's backward pass
+            if finish is not None or l == len(layers) - 1:
+                self.segments.append((first, l + 1, finish))
+                first = l + 1
+        self.table = table
+
+    def reads(self, X: FloatArray) -> bool:
+        """Whether ``X`` is a batch this plan reads as numpy would (its rows, inputs, dtype, C order)."""
+        W_ = self.weights[0][0]
+        return X.shape == (self.ws.n_samples, W_.shape[0]) and X.dtype == W_.dtype and X.flags.c_contiguous
+
+    def current(self, step: Step) -> bool:
+        """Whether the layers still hold the arrays this plan points into."""
+        for layer, (W_, b) in zip(cast("list[Dense]", step.layers), self.weights, strict=True):
+            if layer.W is not W_ or layer.b is not b:
+                return False
+        return True
+
+
+def _forward_kind(
+    step: Step, l: int, h: FloatArray, a: FloatArray, scratch: FloatArray, b: FloatArray | None
+) -> tuple[int, Callable[[], Any] | None]:
+    """What the compiled forward pass does after layer ``l``'s product, and what numpy does after it."""
+    kind = type(step.layers[l].activation)
+    if kind is ReLU and b is not None:
+        return RELU_BIAS, None
+    if kind is Identity:
+        return (PRODUCT if b is None else BIAS), None
+    if kind is Tanh:
+        return (PRODUCT if b is None else BIAS), functools.partial(np.tanh, h, out=a)
+    if kind is Softmax:
+        normalize = _kernels.loaded("softmax_normalize", a.dtype) if a.shape[1] <= 128 else None
+        return SHIFT, functools.partial(_softmax_rest, a, normalize)
+    return PRODUCT, functools.partial(step.activate[l], h, b, a, scratch)
+
+
+def _softmax_rest(a: FloatArray, normalize: Callable[..., Any] | None) -> None:
+    """The softmax after its shift (``a = h − max_j h``): numpy's exp, then ``a /= Σ_j a`` as the compiled step does."""
+    np.exp(a, out=a)
+    if normalize is not None:
+        normalize(a, _kernels.NEGATIVE_ZERO[a.dtype])
+    else:
+        a /= a.sum(axis=1, keepdims=True)
+
+
+class Passes:
+    """The compiled forward and backward passes of one step (:mod:`backprop._fast`'s), for plain dense layers."""
+
+    def __init__(self, step: Step, kernels: dict[str, Any]) -> None:
+        self.step = step
+        self._forward, self._backward = kernels["forward_pass"], kernels["backward_pass"]
+        self._checked = kernels["shape_checked"]
+        self.pool: _pool.Pool | None = None
+        self._plans: dict[int, Plan] = {}
+
+    def share(self, pool: _pool.Pool | None) -> None:
+        """Cut the products among ``pool``'s threads from now on (None: one thread)."""
+        self.pool = pool
+        self._plans.clear()
+
+    def plan(self, ws: Workspace, X: FloatArray) -> Plan | None:
+        """The plan of ``ws`` for the batch ``X``, or None where the step runs hook by hook."""
+        plan = self._plans.get(id(ws))
+        if plan is None or plan.pool is not self.pool:
+            if ws.gradient is None or not _takes(self.step, ws):
+                return None
+            if len(self._plans) >= _MAX_PLANS:
+                self._plans.clear()
+            plan = self._plans[id(ws)] = Plan(self.step, ws, self.pool)  # keeps ws alive: its id stays its own
+            if self.pool is not None:
+                self._check_shapes(plan, X)
+        return plan if plan.reads(X) and plan.current(self.step) else None
+
+    def forward(self, X: FloatArray, ws: Workspace, plan: Plan) -> FloatArray:
+        """The forward pass of ``X`` into ``ws`` (:meth:`backprop.step.Step.forward`); returns ``ŷ``."""
+        state, pooled = self._state()
+        asleep = 0
+        for first, stop, finish in plan.segments:
+            asleep |= self._forward(state, pooled, plan.table, X, first, stop)
+            if finish is not None:
+                finish()
+        self._wake(asleep)
+        return ws.a[-1]
+
+    def backward(self, X: FloatArray, ws: Workspace, plan: Plan, bias_summed: bool) -> None:
+        """The backward pass below the output error term (:meth:`backprop.step.Step.backward`)."""
+        db = ws.db[-1]
+        if db is not None and not bias_summed:  # one output unit: numpy sums it pairwise, as weight_gradient does
+            np.add.reduce(ws.grad_h[-1], axis=0, out=db)
+        state, pooled = self._state()
+        self._wake(self._backward(state, pooled, plan.table, X, _kernels.ONE[X.dtype]))
+
+    def _state(self) -> tuple[np.ndarray[Any, Any], bool]:
+        pool = self.pool
+        return (_NO_POOL, False) if pool is None else (pool.state, True)
+
+    def _wake(self, asleep: int) -> None:
+        if asleep and self.pool is not None:
+            self.pool._wake(asleep)
+
+    def _check_shapes(self, plan: Plan, X: FloatArray) -> None:
+        """Check, before the first pass, each product the pool would cut (the pool checks within its own calls)."""
+        pool = cast(_pool.Pool, self.pool)
+        ws = plan.ws
+        for l, layer in enumerate(cast("list[Dense]", self.step.layers)):
+            x = X if l == 0 else ws.a[l - 1]
+            products = [(x, layer.W, ws.h[l]), (x.T, ws.grad_h[l], cast("FloatArray", ws.dW[l]))]
+            if l:
+                products.append((ws.grad_h[l], layer.W.T, ws.grad_h[l - 1]))
+            for a, b, c in products:
+                if self._checked(pool.state, a, b, c) == _pool.UNCHECKED:
+                    pool._check(a, b, c)
+
+
+def _takes(step: Step, ws: Workspace) -> bool:
+    """Whether every product of the step is one ``np.matmul`` makes with ``gemm`` (no dimension of one)."""
+    if ws.n_samples < 2 or not all(step.dense):
+        return False
+    return all(layer.n_in > 1 and layer.units > 1 for layer in cast("list[Dense]", step.layers))
+
+
+__all__ = ["DERIVATIVE_KIND", "Passes", "Plan", "compiled"]

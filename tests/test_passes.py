@@ -1,0 +1,153 @@
+"""The compiled passes (``backprop._passes``): a step's layers in a call each way, with the numpy path's bits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import backprop as bp
+from backprop import _fast, _kernels, _passes, _pool
+from backprop.step import Step
+
+pytest.importorskip("numba")
+
+
+@pytest.fixture(autouse=True)
+def _compiled() -> None:
+    if _passes.compiled() is None:
+        pytest.skip("the pool's BLAS symbols are not found here (another BLAS than numpy's OpenBLAS)")
+
+
+NETWORKS: dict[str, tuple[Callable[[], list[bp.Layer]], str, str]] = {
+    # name: (layers, loss, which passes run: "both", "forward" or "none")
+    "relu-softmax": (lambda: [bp.Dense(48, "relu"), bp.Dense(40, "relu"), bp.Dense(5, "softmax")], "crossentropy", "both"),
+    "tanh-deep": (lambda: [bp.Dense(16, "tanh") for _ in range(4)] + [bp.Dense(5, "softmax")], "crossentropy", "both"),
+    "sigmoid-no-bias": (
+        lambda: [bp.Dense(24, "sigmoid", bias=False), bp.Dense(12, "relu", bias=False), bp.Dense(5, "softmax")],
+        "crossentropy",
+        "both",
+    ),
+    "identity-output": (lambda: [bp.Dense(20, "tanh"), bp.Dense(3, "identity")], "mse", "both"),
+    "tanh-output": (lambda: [bp.Dense(20, "relu"), bp.Dense(3, "tanh")], "mse", "both"),
+    # No compiled f' for a hidden LeakyReLU: the forward pass runs compiled, the backward pass hook by hook.
+    "leaky-hidden": (lambda: [bp.Dense(20, "leaky_relu"), bp.Dense(5, "softmax")], "crossentropy", "forward"),
+    # One unit: numpy calls gemv or its own loop there, not gemm: hook by hook.
+    "one-unit": (lambda: [bp.Dense(20, "relu"), bp.Dense(1, "sigmoid")], "binary_crossentropy", "none"),
+    "dropout": (lambda: [bp.Dense(20, "relu"), bp.Dropout(0.2), bp.Dense(5, "softmax")], "crossentropy", "none"),
+}
+
+
+def _data(loss: str, outputs: int, dtype: type) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((161, 96)).astype(dtype)  # 161 = 2 · 64 + 33 and 5 · 32 + 1: a last batch of one row
+    if loss == "crossentropy":
+        return X, rng.integers(0, outputs, 161)
+    if loss == "binary_crossentropy":
+        return X, (rng.uniform(size=(161, outputs)) > 0.5) * 1.0
+    return X, rng.standard_normal((161, outputs))
+
+
+def _train(
+    name: str, dtype: type, threads: int, batch: int, monkeypatch: pytest.MonkeyPatch, compiled: bool
+) -> tuple[bytes, dict[str, int]]:
+    make, loss, _ = NETWORKS[name]
+    calls = {"forward": 0, "backward": 0}
+    with monkeypatch.context() as patch:
+        if compiled:
+            for which in calls:
+                original = getattr(_passes.Passes, which)
+
+                def counted(*args: Any, _which: str = which, _original: Any = original) -> Any:
+                    calls[_which] += 1
+                    return _original(*args)
+
+                patch.setattr(_passes.Passes, which, counted)
+        else:
+            patch.setattr(_kernels, "_kernels", {})  # the numpy path, as with BACKPROP_NUMBA=0
+        layers = make()
+        net = bp.Network(layers, inputs=96, seed=0, dtype=dtype)
+        X, y = _data(loss, layers[-1].units, dtype)
+        optimizer = bp.Adam(1e-2) if name != "tanh-deep" else bp.SGD(0.05, momentum=0.9)
+        net.fit(X, y, loss=loss, optimizer=optimizer, epochs=2, batch_size=batch, seed=0, threads=threads)
+        return net.parameters.tobytes(), calls
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_the_passes_train_to_the_numpy_paths_bits(name: str, dtype: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKPROP_NUMBA", "1")
+    reference, _ = _train(name, dtype, 1, 32, monkeypatch, compiled=False)
+    parameters, calls = _train(name, dtype, 1, 32, monkeypatch, compiled=True)
+    assert parameters == reference
+    which = NETWORKS[name][2]
+    # 161 rows in batches of 32: 5 steps of 32 an epoch run compiled, the last of one row hook by hook.
+    assert calls["forward"] == (0 if which == "none" else 2 * 5)
+    assert calls["backward"] == (2 * 5 if which == "both" else 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_passes_share_their_products_on_the_pool_with_the_bits_of_one_thread(
+    dtype: type, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batches of 64 through 96-48-40-5: x · W is 64 · 96 · 48 = 294,912 multiply-adds, cut in two blocks of 32 rows.
+    monkeypatch.setenv("BACKPROP_NUMBA", "1")
+    reference, _ = _train("relu-softmax", dtype, 1, 64, monkeypatch, compiled=False)
+    assert _pool.runs_here()
+    jobs = _pool._pool.state[_pool.JOBS] if _pool._pool is not None else 0
+    parameters, calls = _train("relu-softmax", dtype, 2, 64, monkeypatch, compiled=True)
+    assert parameters == reference
+    assert calls["backward"] == 2 * 3  # 161 rows: batches of 64, 64 and 33, each compiled
+    assert _pool._pool is not None and _pool._pool.state[_pool.JOBS] > jobs
+
+
+def _step_and_workspace(net: bp.Network, rows: int) -> tuple[_fast.CompiledStep, Any]:
+    step = _fast.step_for(net.layers, bp.losses.Crossentropy(), bp.Adam())
+    assert isinstance(step, _fast.CompiledStep) and step._passes is not None
+    return step, net.workspace(rows)
+
+
+def test_a_plan_cuts_the_forward_pass_where_numpy_finishes_a_layer() -> None:
+    # relu, relu (compiled whole), tanh (numpy's np.tanh), relu, softmax (numpy's exp): two calls.
+    net = bp.Network(
+        [bp.Dense(8, "relu"), bp.Dense(8, "relu"), bp.Dense(8, "tanh"), bp.Dense(8, "relu"), bp.Dense(3, "softmax")],
+        inputs=4,
+        seed=0,
+        dtype=np.float32,
+    )
+    step, ws = _step_and_workspace(net, 5)
+    X = np.ones((5, 4), np.float32)
+    plan = step._passes.plan(ws, X)  # type: ignore[union-attr]
+    assert plan is not None and plan.backward
+    assert [(first, stop) for first, stop, _ in plan.segments] == [(0, 3), (3, 5)]
+    kinds = [plan.table[_passes.FIRST_LAYER + _passes.FIELDS * l + _passes.FORWARD] for l in range(5)]
+    assert kinds == [_passes.RELU_BIAS, _passes.RELU_BIAS, _passes.BIAS, _passes.RELU_BIAS, _passes.SHIFT]
+    # Not a batch it reads as numpy would: another row count, another dtype, a column-major array.
+    assert step._passes.plan(ws, np.ones((5, 4), np.float64)) is None  # type: ignore[union-attr]
+    assert step._passes.plan(ws, np.asfortranarray(np.ones((5, 4), np.float32))) is None  # type: ignore[union-attr]
+    assert step._passes.plan(net.workspace(1), np.ones((1, 4), np.float32)) is None  # type: ignore[union-attr]
+
+
+def test_a_plan_is_dropped_when_a_layer_holds_another_array() -> None:
+    # The plan points into the layers' weights: a layer given a new W must not be read at the old address.
+    net = bp.Network([bp.Dense(6, "relu"), bp.Dense(3, "softmax")], inputs=4, seed=0, dtype=np.float32)
+    step, ws = _step_and_workspace(net, 5)
+    X = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    step.forward(X, ws)
+    assert step._forward_plan is not None
+    dense = net.layers[0]
+    dense.W = dense.W * 2  # type: ignore[attr-defined]
+    output = step.forward(X, ws).copy()
+    assert step._forward_plan is None  # hook by hook: the plan no longer describes the layer
+    expected = Step(net.layers, bp.losses.Crossentropy()).forward(X, net.workspace(5))
+    np.testing.assert_array_equal(output, expected)
+
+
+def test_the_compiled_passes_are_compiled_anew_when_a_file_they_hold_changes() -> None:
+    from backprop import _pass_kernels
+
+    assert _pass_kernels._fingerprint() == _pass_kernels._FINGERPRINT
+    files = ("_pool.py", "_kernels.py", "_pool_kernels.py", "_passes.py", "_pass_kernels.py")
+    assert _pass_kernels.source_fingerprint(*files) == _pass_kernels._FINGERPRINT

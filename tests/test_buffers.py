@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,8 +36,10 @@ def test_small_arrays_and_fill() -> None:
     np.testing.assert_array_equal(filled, np.full(5000, 0.25))
 
 
-def test_a_step_reads_and_writes_its_buffers_at_distinct_offsets() -> None:
+def test_a_step_reads_and_writes_its_buffers_at_distinct_offsets(monkeypatch: pytest.MonkeyPatch) -> None:
     # θ, g, Adam's m and v, and fit's backup of θ: one pass over all five each step.
+    pytest.importorskip("numba")
+    monkeypatch.setenv("BACKPROP_NUMBA", "1")  # the compiled step (and its backup) however short the fit
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((256, 64), dtype=np.float32), rng.integers(0, 4, 256)
     net = bp.Network([bp.Dense(64, "relu"), bp.Dense(4, "softmax")], inputs=64, seed=0)
@@ -75,5 +78,38 @@ def test_small_pages_turns_numpys_huge_pages_off_and_back() -> None:
         with pytest.raises(ZeroDivisionError), _buffers.small_pages():
             1 / 0  # noqa: B018
         assert toggle(True) is True  # restored after an error too
+    finally:
+        toggle(before)
+
+
+def _vm_flags(address: int) -> list[str]:
+    """The flags Linux keeps for the mapping that holds ``address`` (``hg``: advised to take huge pages)."""
+    inside = False
+    with open("/proc/self/smaps", encoding="ascii") as smaps:
+        for line in smaps:
+            head = line.split()[0]
+            if "-" in head and not head.endswith(":"):
+                start, end = (int(part, 16) for part in head.split("-"))
+                inside = start <= address < end
+            elif inside and head == "VmFlags:":
+                return line.split()[1:]
+    raise AssertionError(f"no mapping holds {address:#x}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="Linux's /proc/self/smaps")
+def test_a_buffer_of_4_mib_or_more_takes_small_pages() -> None:
+    # numpy advises huge pages for its arrays of 4 MiB or more; a fit's first step touches
+    # its buffers all at once, which small pages make cheaper (see _buffers.small_pages).
+    toggle = np._core.multiarray._set_madvise_hugepage
+    before = toggle(True)
+    try:
+        # numpy advises from the first 2 MiB boundary on: look 3 MiB in.
+        plain = np.empty(5 << 20, np.uint8)
+        assert "hg" in _vm_flags(plain.ctypes.data + (3 << 20))  # numpy's advice, which a buffer must not get
+        placed = _buffers.empty(5 << 18, np.float32, _buffers.GRADIENT)
+        assert "hg" not in _vm_flags(placed.ctypes.data + (3 << 20))
+        assert toggle(True) is True  # numpy's own setting is back
+        small = _buffers.empty(1 << 18, np.float32, _buffers.GRADIENT)  # 1 MiB: numpy does not advise it anyway
+        assert small.shape == (1 << 18,)
     finally:
         toggle(before)

@@ -23,7 +23,11 @@ def _compiled() -> None:
 
 NETWORKS: dict[str, tuple[Callable[[], list[bp.Layer]], str, str]] = {
     # name: (layers, loss, which passes run: "both", "forward" or "none")
-    "relu-softmax": (lambda: [bp.Dense(48, "relu"), bp.Dense(40, "relu"), bp.Dense(5, "softmax")], "crossentropy", "both"),
+    "relu-softmax": (
+        lambda: [bp.Dense(48, "relu"), bp.Dense(40, "relu"), bp.Dense(5, "softmax")],
+        "crossentropy",
+        "both",
+    ),
     "tanh-deep": (lambda: [bp.Dense(16, "tanh") for _ in range(4)] + [bp.Dense(5, "softmax")], "crossentropy", "both"),
     "sigmoid-no-bias": (
         lambda: [bp.Dense(24, "sigmoid", bias=False), bp.Dense(12, "relu", bias=False), bp.Dense(5, "softmax")],
@@ -88,18 +92,36 @@ def test_the_passes_train_to_the_numpy_paths_bits(name: str, dtype: type, monkey
     assert calls["backward"] == (2 * 5 if which == "both" else 0)
 
 
+# Only for the pool's test below: wide enough for its blocks of columns.
+NETWORKS["wide-relu"] = (
+    lambda: [bp.Dense(128, "relu"), bp.Dense(128, "relu"), bp.Dense(5, "softmax")],
+    "crossentropy",
+    "both",
+)
+NETWORKS["wide-tanh"] = (
+    lambda: [bp.Dense(128, "tanh"), bp.Dense(128, "sigmoid"), bp.Dense(5, "softmax")],
+    "crossentropy",
+    "both",
+)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("name", "batch"), [("relu-softmax", 64), ("wide-relu", 32), ("wide-tanh", 32)])
 def test_the_passes_share_their_products_on_the_pool_with_the_bits_of_one_thread(
-    dtype: type, monkeypatch: pytest.MonkeyPatch
+    name: str, batch: int, dtype: type, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Batches of 64 through 96-48-40-5: x · W is 64 · 96 · 48 = 294,912 multiply-adds, cut in two blocks of 32 rows.
+    # 96-48-40-5 in batches of 64: x · W is 64 · 96 · 48 = 294,912 multiply-adds, cut in two blocks of 32
+    # rows (each block's bias and ReLU after it), δ · Wᵀ too (its f' and db by the caller: rows cannot sum db).
+    # 96-128-128-5 in batches of 32: C has more columns than rows, cut in blocks of 64 columns, each
+    # block followed by its bias and ReLU, or its f' and its columns' db.
     monkeypatch.setenv("BACKPROP_NUMBA", "1")
-    reference, _ = _train("relu-softmax", dtype, 1, 64, monkeypatch, compiled=False)
+    reference, _ = _train(name, dtype, 1, batch, monkeypatch, compiled=False)
     assert _pool.runs_here()
     jobs = _pool._pool.state[_pool.JOBS] if _pool._pool is not None else 0
-    parameters, calls = _train("relu-softmax", dtype, 2, 64, monkeypatch, compiled=True)
+    parameters, calls = _train(name, dtype, 2, batch, monkeypatch, compiled=True)
     assert parameters == reference
-    assert calls["backward"] == 2 * 3  # 161 rows: batches of 64, 64 and 33, each compiled
+    compiled = [start for start in range(0, 161, batch) if 161 - start > 1]  # every batch of more than one row
+    assert calls["backward"] == 2 * len(compiled)
     assert _pool._pool is not None and _pool._pool.state[_pool.JOBS] > jobs
 
 

@@ -41,7 +41,24 @@ from ._passes import (
     H,
     W,
 )
-from ._pool import GEMM32, GEMM64, MIN_PRODUCT, ROW, ROW_MAJOR, SHAPES, UNCHECKED, VERDICT
+from ._pool import (
+    AFTER,
+    BIAS_RELU,
+    DERIVATIVE_OF,
+    GEMM32,
+    GEMM64,
+    MIN_PRODUCT,
+    OTHER,
+    ROW,
+    ROW_MAJOR,
+    SHAPES,
+    TASK,
+    TASKS,
+    TIMES_DERIVATIVE,
+    UNCHECKED,
+    VECTOR,
+    VERDICT,
+)
 from ._pool_kernels import blocks, dgemm, operand, run_job, sgemm, shape_row, source_fingerprint, split, void_at
 
 _bias_relu: Any = _kernels.defined("bias_relu")
@@ -71,11 +88,17 @@ def _vector(address: int, size: int, like: Any) -> Any:
 
 
 @_jit  # type: ignore[untyped-decorator]
-def _product(state: Any, pooled: bool, a: Any, b: Any, c: Any) -> int:
-    """``c = a · b`` as ``np.matmul`` computes it (every dimension above one); the pool's workers found asleep.
+def _product(
+    state: Any, pooled: bool, a: Any, b: Any, c: Any, after: int, other: int, vector: int, derivative: int
+) -> tuple[int, bool]:
+    """``c = a · b`` as ``np.matmul`` computes it (every dimension above one): (the pool's workers found asleep,
+    whether the blocks also did the pass ``after`` on their part of ``c``).
 
     On the pool, in its blocks where its check found them exact (``_passes``
-    checked each shape before the first call); otherwise one call of the BLAS.
+    checked each shape before the first call), each block followed by the
+    elementwise pass ``after`` (``_pool_kernels._after``: ``other`` and
+    ``vector`` are the addresses of ``a`` and of ``b`` or ``db``); otherwise
+    one call of the BLAS, and the caller does the pass.
     """
     m, k = a.shape
     n = b.shape[1]
@@ -84,7 +107,17 @@ def _product(state: Any, pooled: bool, a: Any, b: Any, c: Any) -> int:
     if pooled and m * n * k >= MIN_PRODUCT and split(state, m, n)[2] >= 2:
         row = shape_row(state, GEMM32 if a.itemsize == 4 else GEMM64, ta, tb, m, n, k, False)
         if row >= 0 and state[SHAPES + ROW * row + VERDICT] == 1:
-            return int(run_job(state, row, blocks(state, a, b, c, ta, lda, tb, ldb)))
+            cut = blocks(state, a, b, c, ta, lda, tb, ldb)
+            # A bias gradient sums whole columns: only blocks of columns hold them.
+            attached = after != 0 and (after != TIMES_DERIVATIVE or vector == 0 or split(state, m, n)[0] == 1)
+            if attached:
+                size, start = c.itemsize, np.int64(c.ctypes.data)
+                for i in range(cut):
+                    t = TASKS + TASK * i
+                    offset = state[t + 10] - start  # the block's first element, in bytes from c's
+                    state[t + AFTER], state[t + OTHER], state[t + DERIVATIVE_OF] = after, other + offset, derivative
+                    state[t + VECTOR] = vector + size * ((offset // size) % n) if vector else 0
+            return int(run_job(state, row, cut)), attached
     if a.itemsize == 4:
         sgemm(
             ROW_MAJOR, np.int32(ta), np.int32(tb), m, n, k, np.float32(1),
@@ -95,7 +128,7 @@ def _product(state: Any, pooled: bool, a: Any, b: Any, c: Any) -> int:
             ROW_MAJOR, np.int32(ta), np.int32(tb), m, n, k, np.float64(1),
             a.ctypes.data, lda, b.ctypes.data, ldb, np.float64(0), c.ctypes.data, n,
         )  # fmt: skip
-    return 0
+    return 0, False
 
 
 @_jit  # type: ignore[untyped-decorator]
@@ -116,9 +149,12 @@ def _forward(state: Any, pooled: bool, plan: Any, x: Any, first: int, stop: int)
         units = plan[p + UNITS]
         W_ = _matrix(plan[p + W], plan[p + N_IN], units, x)
         h = _matrix(plan[p + H], m, units, x)
-        asleep |= _product(state, pooled, _input(plan, x, l), W_, h)  # h = x · W
         kind = plan[p + FORWARD]
-        if kind == RELU_BIAS:  # h += b; a = max(h, 0): the compiled step's ReLU
+        after = BIAS_RELU if kind == RELU_BIAS else 0
+        # h = x · W, and on the pool each block's h += b; a = max(h, 0)
+        woken, done = _product(state, pooled, _input(plan, x, l), W_, h, after, plan[p + A], plan[p + B], 0)
+        asleep |= woken
+        if kind == RELU_BIAS and not done:  # h += b; a = max(h, 0): the compiled step's ReLU
             _bias_relu(h, _vector(plan[p + B], units, x), _matrix(plan[p + A], m, units, x))
         elif kind == SHIFT:  # the softmax's h += b; a = h − max_j h (numpy's exp follows)
             b = _vector(plan[p + B], units if plan[p + B] else 0, x)
@@ -140,15 +176,19 @@ def _backward(state: Any, pooled: bool, plan: Any, x: Any, one: Any) -> int:
         n_in, units = plan[p + N_IN], plan[p + UNITS]
         grad = _matrix(plan[p + GRAD], m, units, x)
         below = _input(plan, x, l)
-        asleep |= _product(state, pooled, below.T, grad, _matrix(plan[p + DW], n_in, units, x))  # ∂L/∂W = xᵀ · grad_h
+        dW = _matrix(plan[p + DW], n_in, units, x)
+        asleep |= _product(state, pooled, below.T, grad, dW, 0, 0, 0, 0)[0]  # ∂L/∂W = xᵀ · grad_h
         if l == 0:
             break
-        q = p - FIELDS  # the layer below: its δ · Wᵀ, then ⊙ f'(h) and its db
+        q = p - FIELDS  # the layer below: its δ · Wᵀ, then ⊙ f'(h) and its db (in the pool's blocks, or after)
         grad_below = _matrix(plan[q + GRAD], m, n_in, x)
         W_ = _matrix(plan[p + W], n_in, units, x)
-        asleep |= _product(state, pooled, grad, W_.T, grad_below)
-        db = _vector(plan[q + DB], n_in if plan[q + DB] else 0, x)
-        _activation_backward(grad_below, _matrix(plan[q + A], m, n_in, x), db, one, plan[q + DERIVATIVE])
+        kind = plan[q + DERIVATIVE]
+        woken, done = _product(state, pooled, grad, W_.T, grad_below, TIMES_DERIVATIVE, plan[q + A], plan[q + DB], kind)
+        asleep |= woken
+        if not done:
+            db = _vector(plan[q + DB], n_in if plan[q + DB] else 0, x)
+            _activation_backward(grad_below, _matrix(plan[q + A], m, n_in, x), db, one, kind)
     return asleep
 
 

@@ -17,8 +17,10 @@ layers, the compiled step (:mod:`backprop._fast`) runs its passes here:
 
 Every product is the call ``np.matmul`` makes (numpy's own OpenBLAS, with
 its transposes and leading dimensions), or the pool's blocks of it where the
-step shares its products (:mod:`backprop._pool`); every other operation is
-the compiled step's kernel: the same bits. Where numpy would not call the
+step shares its products (:mod:`backprop._pool`), each block then followed
+by its part of the bias and ReLU, or of ``⊙ f'(h)`` and ``db``, in the
+thread that computed it; every other operation is the compiled step's
+kernel: the same bits. Where numpy would not call the
 BLAS's ``gemm`` (a dimension of one: a batch of one row, one input, one
 unit, where numpy calls ``gemv`` or its own loop), and for any other kind
 of layer, the step runs as before, hook by hook.

@@ -22,6 +22,13 @@ shares the work itself:
   step's parameters are those of one thread, whatever the thread count and
   whichever thread computes which block: ``fit(threads=2)`` gives the bits of
   ``fit(threads=1)``.
+- **After a block.** The compiled passes (:mod:`backprop._passes`) may
+  have each block of a product followed by the elementwise pass that comes
+  next, on that block alone, while it is in its thread's cache: ``+ b``
+  and ReLU after ``x · W``, ``⊙ f'(h)`` and the bias gradient after
+  ``δ · Wᵀ``. Each element's arithmetic is the whole pass's, and a bias
+  gradient sums a column in its rows' order, so only blocks of columns
+  (which hold every row of theirs) take that one.
 - **Claims.** The fit's thread (the caller) publishes a job, a table of
   blocks, by storing one 64-bit word (``blocks << 32``); it and the workers
   claim blocks by adding one to that word (an atomic fetch-add) until none is
@@ -136,6 +143,11 @@ MAX_SHAPES = 256
 ROOM_FOR_A_FIT = 64  # rows a fit may need (three products a layer, two batch sizes): else emptied at its start
 TASKS = SHAPES + ROW * MAX_SHAPES  # rows of 16: one per block
 TASK = 16
+# A product block's words 0-11 are its gemm call's; then an elementwise pass after it on the same block
+# (_pool_kernels._after): its kind (0: none), the block of the other matrix it writes or reads (a), the
+# block's part of a vector (b, or db; 0: none), and the derivative's kind (_kernels.RELU, TANH, SIGMOID).
+AFTER, OTHER, VECTOR, DERIVATIVE_OF = 12, 13, 14, 15
+BIAS_RELU, TIMES_DERIVATIVE = 1, 2
 STATE_SIZE = TASKS + TASK * (MAX_WORKERS + 1)
 # What a compiled call returns besides the sleeping workers' mask (≥ 0: done).
 WHOLE = -1  # not cut: the caller computes it in one call

@@ -33,13 +33,16 @@ from ._pool import (
     ADAM32,
     ADAM64,
     ADAPT,
+    AFTER,
     ALIGN,
     ALONE_JOBS,
     ALONE_NS,
     ALONE_SLICE_NS,
+    BIAS_RELU,
     CALLER_CLOCK,
     CALLER_TAKES,
     CLOCK,
+    DERIVATIVE_OF,
     DONE,
     FIRST_SLICE_NS,
     GAP_NS,
@@ -63,6 +66,7 @@ from ._pool import (
     NAP,
     NAP_UNTIL_NS,
     NO_TRANS,
+    OTHER,
     ROW,
     ROW_MAJOR,
     SHAPES,
@@ -83,6 +87,7 @@ from ._pool import (
     TICKET,
     TRANS,
     UNCHECKED,
+    VECTOR,
     VERDICT,
     WAIT_SPIN_NS,
     WHOLE,
@@ -176,6 +181,8 @@ _usleep: Any = types.ExternalFunction("usleep", types.int32(types.uint32))
 _clock_gettime: Any = types.ExternalFunction("clock_gettime", types.int32(types.int32, types.int64))
 
 _adam: Any = _kernels.defined("adam")  # the optimizer's compiled update, called on a block of θ
+_bias_relu: Any = _kernels.defined("bias_relu")  # a product block's pass after it (see _after)
+_activation_backward: Any = _kernels.defined("activation_backward")
 
 # Helpers: compiled for the types the entry points pass, into the entry points' machine code (not cached
 # on their own: a helper loaded from an old cache would go into an entry point compiled anew).
@@ -212,12 +219,41 @@ def _do(state: Any, i: int) -> None:
         a, lda, b, ldb, c, ldc = state[t + 6], state[t + 7], state[t + 8], state[t + 9], state[t + 10], state[t + 11]
         if kind == GEMM32:
             sgemm(ROW_MAJOR, ta, tb, m, n, k, np.float32(1), a, lda, b, ldb, np.float32(0), c, ldc)
+            if state[t + AFTER]:
+                _after(state, t, np.float32)
         else:
             dgemm(ROW_MAJOR, ta, tb, m, n, k, np.float64(1), a, lda, b, ldb, np.float64(0), c, ldc)
+            if state[t + AFTER]:
+                _after(state, t, np.float64)
     elif kind == ADAM32:
         _adam_block(state, t, 4 * state[t + 7], np.float32)
     else:
         _adam_block(state, t, 8 * state[t + 7], np.float64)
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _block(address: int, rows: int, columns: int, row_length: int, dtype: Any) -> Any:
+    """The ``(rows, columns)`` block, from ``address`` on, of a C-ordered matrix of ``row_length`` columns."""
+    return _carray(void_at(address), (rows, row_length), dtype)[:, :columns]
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _after(state: Any, t: int, dtype: Any) -> None:
+    """A product block's elementwise pass on the block just computed, while it is in this thread's cache.
+
+    BIAS_RELU: ``h += b; a = max(h, 0)`` (the forward pass's ReLU). TIMES_DERIVATIVE:
+    ``grad *= f'(a)``, and ``db = Σ_samples grad`` for its columns (a block of
+    columns holds every row of them, added in the rows' order). Each element's
+    arithmetic is the whole pass's: the same bits.
+    """
+    m, n, ldc = state[t + 3], state[t + 4], state[t + 11]
+    c = _block(state[t + 10], m, n, ldc, dtype)
+    other = _block(state[t + OTHER], m, n, ldc, dtype)
+    vector = _carray(void_at(state[t + VECTOR]), n if state[t + VECTOR] else 0, dtype)
+    if state[t + AFTER] == BIAS_RELU:
+        _bias_relu(c, vector, other)
+    else:
+        _activation_backward(c, other, vector, dtype(1), state[t + DERIVATIVE_OF])
 
 
 @_jit  # type: ignore[untyped-decorator]
@@ -475,6 +511,7 @@ def blocks(state: Any, a: Any, b: Any, c: Any, ta: int, lda: int, tb: int, ldb: 
         state[t] = GEMM32 if size == 4 else GEMM64
         state[t + 1], state[t + 2], state[t + 5] = ta, tb, k
         state[t + 7], state[t + 9], state[t + 11] = lda, ldb, n
+        state[t + AFTER] = 0  # no pass after the block unless the caller sets one (see _after)
         first = i * step
         if axis == 0:  # rows first:last of C, from the same rows of A
             last = min(m, first + step)

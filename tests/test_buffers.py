@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -82,34 +81,26 @@ def test_small_pages_turns_numpys_huge_pages_off_and_back() -> None:
         toggle(before)
 
 
-def _vm_flags(address: int) -> list[str]:
-    """The flags Linux keeps for the mapping that holds ``address`` (``hg``: advised to take huge pages)."""
-    inside = False
-    with open("/proc/self/smaps", encoding="ascii") as smaps:
-        for line in smaps:
-            head = line.split()[0]
-            if "-" in head and not head.endswith(":"):
-                start, end = (int(part, 16) for part in head.split("-"))
-                inside = start <= address < end
-            elif inside and head == "VmFlags:":
-                return line.split()[1:]
-    raise AssertionError(f"no mapping holds {address:#x}")
-
-
-@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="Linux's /proc/self/smaps")
-def test_a_buffer_of_4_mib_or_more_takes_small_pages() -> None:
-    # numpy advises huge pages for its arrays of 4 MiB or more; a fit's first step touches
-    # its buffers all at once, which small pages make cheaper (see _buffers.small_pages).
+def test_a_buffer_of_4_mib_or_more_is_made_under_small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    # numpy advises huge pages for its arrays of 4 MiB or more; a fit's first step touches its
+    # buffers all at once, which small pages make cheaper here (see _buffers.small_pages).
     toggle = np._core.multiarray._set_madvise_hugepage
+    seen: list[tuple[int, bool]] = []
+    real_empty = np.empty
+
+    def spying_empty(shape: Any, dtype: Any = float) -> np.ndarray:
+        huge = toggle(False)  # numpy's setting at this call (set back at once)
+        toggle(huge)
+        seen.append((int(np.prod(shape)), huge))
+        return real_empty(shape, dtype)
+
     before = toggle(True)
     try:
-        # numpy advises from the first 2 MiB boundary on: look 3 MiB in.
-        plain = np.empty(5 << 20, np.uint8)
-        assert "hg" in _vm_flags(plain.ctypes.data + (3 << 20))  # numpy's advice, which a buffer must not get
-        placed = _buffers.empty(5 << 18, np.float32, _buffers.GRADIENT)
-        assert "hg" not in _vm_flags(placed.ctypes.data + (3 << 20))
-        assert toggle(True) is True  # numpy's own setting is back
+        monkeypatch.setattr(_buffers.np, "empty", spying_empty)
+        big = _buffers.empty(5 << 18, np.float32, _buffers.GRADIENT)  # 5 MiB
         small = _buffers.empty(1 << 18, np.float32, _buffers.GRADIENT)  # 1 MiB: numpy does not advise it anyway
-        assert small.shape == (1 << 18,)
+        assert toggle(True) is True  # numpy's own setting is back
     finally:
         toggle(before)
+    assert big.shape == (5 << 18,) and small.shape == (1 << 18,)
+    assert seen == [((5 << 20) + 4096, False), ((1 << 20) + 4096, True)]

@@ -61,14 +61,15 @@ def _train(
     calls = {"forward": 0, "backward": 0}
     with monkeypatch.context() as patch:
         if compiled:
-            for which in calls:
-                original = getattr(_passes.Passes, which)
+            # The backward pass from the output error term (backward_from, a fused loss) or below it.
+            for method, which in (("forward", "forward"), ("backward", "backward"), ("backward_from", "backward")):
+                original = getattr(_passes.Passes, method)
 
                 def counted(*args: Any, _which: str = which, _original: Any = original) -> Any:
                     calls[_which] += 1
                     return _original(*args)
 
-                patch.setattr(_passes.Passes, which, counted)
+                patch.setattr(_passes.Passes, method, counted)
         else:
             patch.setattr(_kernels, "_kernels", {})  # the numpy path, as with BACKPROP_NUMBA=0
         layers = make()

@@ -179,6 +179,7 @@ class CompiledStep(Step):
         if type(optimizer) is SGD and optimizer.momentum:
             self._update = kernel("momentum")
         self.gather: Kernel | None = kernel("gather_rows")
+        self._hits, self._hits_dtype = kernel("argmax_hits"), _precision(self.layers)
         self.squared_norms: Kernel | None = kernel("squared_norms")
         # Plain dense layers: each pass in one compiled call (or a few), where the BLAS's symbols are found.
         compiled = _passes.compiled(_precision(self.layers)) if all(self.dense) else None
@@ -213,6 +214,9 @@ class CompiledStep(Step):
         if plan is None or not plan.backward:
             super().backward(ws, X, y, scale)
             return
+        if self._output_error is not None and isinstance(scale, float) and y.dtype == X.dtype:
+            passes.backward_from(X, ws, plan, y, scale)  # type: ignore[union-attr]  # the output error term too
+            return
         bias_summed = self.output_error_term(ws, y, scale)
         passes.backward(X, ws, plan, bias_summed)  # type: ignore[union-attr]
 
@@ -228,7 +232,7 @@ class CompiledStep(Step):
     ) -> bool:
         kernel = self._output_error
         if kernel is not None:
-            if isinstance(scale, float | int):
+            if isinstance(scale, (float, int)):  # a tuple: no union made per call
                 number, rows = grad_h.dtype.type(scale), _kernels.NOTHING[grad_h.dtype]
             elif isinstance(scale, np.ndarray) and scale.dtype == grad_h.dtype and scale.shape == (grad_h.shape[0], 1):
                 number, rows = _kernels.ONE[grad_h.dtype], scale[:, 0]
@@ -256,7 +260,9 @@ class CompiledStep(Step):
         optimizer.compiled_step(self._update, parameters, gradient, backup)
 
     def count_correct(self, output: FloatArray, targets: FloatArray, multilabel: bool) -> int:
-        return count_correct(output, targets, multilabel)
+        if multilabel or output.dtype != self._hits_dtype:
+            return count_correct(output, targets, multilabel)
+        return int(self._hits(output, targets))
 
 
 def count_correct(output: FloatArray, targets: FloatArray, multilabel: bool) -> int:

@@ -64,6 +64,7 @@ from ._pool_kernels import blocks, dgemm, operand, run_job, sgemm, shape_row, so
 _bias_relu: Any = _kernels.defined("bias_relu")
 _softmax_shift: Any = _kernels.defined("softmax_shift")
 _activation_backward: Any = _kernels.defined("activation_backward")
+_output_error: Any = _kernels.defined("output_error")
 
 _jit: Any = numba.njit(nogil=True)
 
@@ -168,9 +169,15 @@ def _forward(state: Any, pooled: bool, plan: Any, x: Any, first: int, stop: int)
 
 
 @_jit  # type: ignore[untyped-decorator]
-def _backward(state: Any, pooled: bool, plan: Any, x: Any, one: Any) -> int:
+def _backward(state: Any, pooled: bool, plan: Any, x: Any, one: Any, y: Any, scale: Any) -> int:
     m = plan[ROWS]
     asleep = 0
+    if y.shape[0]:  # the output error term (ŷ − y) · scale and its db, for a loss fused with its activation
+        p = FIRST_LAYER + FIELDS * (plan[LAYERS] - 1)
+        units = plan[p + UNITS]
+        out = _matrix(plan[p + GRAD], m, units, x)
+        db = _vector(plan[p + DB], units if plan[p + DB] else 0, x)
+        _output_error(_matrix(plan[p + A], m, units, x), y, out, scale, db[:0], db)
     for l in range(plan[LAYERS] - 1, -1, -1):
         p = FIRST_LAYER + FIELDS * l
         n_in, units = plan[p + N_IN], plan[p + UNITS]
@@ -218,12 +225,14 @@ def forward(state: Any, pooled: bool, plan: Any, x: Any, first: int, stop: int) 
 
 
 @_entry(  # type: ignore[untyped-decorator]
-    types.int64(_STATE, types.boolean, _PLAN, _M32, types.float32),
-    types.int64(_STATE, types.boolean, _PLAN, _M64, types.float64),
+    types.int64(_STATE, types.boolean, _PLAN, _M32, types.float32, _M32, types.float32),
+    types.int64(_STATE, types.boolean, _PLAN, _M64, types.float64, _M64, types.float64),
 )
-def backward(state: Any, pooled: bool, plan: Any, x: Any, one: Any) -> int:
-    """The backward pass from the output layer's ``grad_h`` (its db summed); the workers found asleep."""
-    return int(_backward(state, pooled, plan, x, one))
+def backward(state: Any, pooled: bool, plan: Any, x: Any, one: Any, y: Any, scale: Any) -> int:
+    """The backward pass (the workers found asleep): from the targets ``y`` and the mean's ``scale``
+    (``1/n``) for a loss fused with the output activation, or, ``y`` empty, from the output layer's
+    ``grad_h`` (its db summed)."""
+    return int(_backward(state, pooled, plan, x, one, y, scale))
 
 
 @_entry(types.int64(_STATE, _M32, _M32, _M32), types.int64(_STATE, _M64, _M64, _M64))  # type: ignore[untyped-decorator]

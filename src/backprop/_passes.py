@@ -216,10 +216,18 @@ class Passes:
     def backward(self, X: FloatArray, ws: Workspace, plan: Plan, bias_summed: bool) -> None:
         """The backward pass below the output error term (:meth:`backprop.step.Step.backward`)."""
         db = ws.db[-1]
-        if db is not None and not bias_summed:  # one output unit: numpy sums it pairwise, as weight_gradient does
+        if db is not None and not bias_summed:  # numpy's loss: weight_gradient's numpy sum, as the numpy step does
             np.add.reduce(ws.grad_h[-1], axis=0, out=db)
         state, pooled = self._state()
-        self._wake(self._backward(state, pooled, plan.table, X, _kernels.ONE[X.dtype]))
+        nothing = _kernels.NOTHING[X.dtype][:, None]
+        self._wake(self._backward(state, pooled, plan.table, X, _kernels.ONE[X.dtype], nothing, X.dtype.type(0)))
+
+    def backward_from(self, X: FloatArray, ws: Workspace, plan: Plan, y: FloatArray, scale: float) -> None:
+        """The whole backward pass, from the output error term ``(ŷ − y) · scale`` of a loss fused with its
+        activation (the compiled step's ``output_error``, here in the same call) and its ``db``."""
+        state, pooled = self._state()
+        one = _kernels.ONE[X.dtype]
+        self._wake(self._backward(state, pooled, plan.table, X, one, y, X.dtype.type(scale)))
 
     def _state(self) -> tuple[np.ndarray[Any, Any], bool]:
         pool = self.pool

@@ -220,11 +220,11 @@ def _do(state: Any, i: int) -> None:
         if kind == GEMM32:
             sgemm(ROW_MAJOR, ta, tb, m, n, k, np.float32(1), a, lda, b, ldb, np.float32(0), c, ldc)
             if state[t + AFTER]:
-                _after(state, t, np.float32)
+                _after(state, t, np.float32, 4)
         else:
             dgemm(ROW_MAJOR, ta, tb, m, n, k, np.float64(1), a, lda, b, ldb, np.float64(0), c, ldc)
             if state[t + AFTER]:
-                _after(state, t, np.float64)
+                _after(state, t, np.float64, 8)
     elif kind == ADAM32:
         _adam_block(state, t, 4 * state[t + 7], np.float32)
     else:
@@ -232,28 +232,35 @@ def _do(state: Any, i: int) -> None:
 
 
 @_jit  # type: ignore[untyped-decorator]
-def _block(address: int, rows: int, columns: int, row_length: int, dtype: Any) -> Any:
-    """The ``(rows, columns)`` block, from ``address`` on, of a C-ordered matrix of ``row_length`` columns."""
-    return _carray(void_at(address), (rows, row_length), dtype)[:, :columns]
+def _row_of(address: int, i: int, columns: int, row_length: int, dtype: Any, size: int) -> Any:
+    """Row ``i`` of a block (``columns`` wide, from ``address`` on) of a C-ordered matrix of ``row_length``
+    columns, as a C-ordered ``(1, columns)`` matrix: contiguous, so the kernels' loops stay vectorized."""
+    return _carray(void_at(address + i * row_length * size), (1, columns), dtype)
 
 
 @_jit  # type: ignore[untyped-decorator]
-def _after(state: Any, t: int, dtype: Any) -> None:
+def _after(state: Any, t: int, dtype: Any, size: int) -> None:
     """A product block's elementwise pass on the block just computed, while it is in this thread's cache.
 
     BIAS_RELU: ``h += b; a = max(h, 0)`` (the forward pass's ReLU). TIMES_DERIVATIVE:
     ``grad *= f'(a)``, and ``db = Σ_samples grad`` for its columns (a block of
-    columns holds every row of them, added in the rows' order). Each element's
-    arithmetic is the whole pass's: the same bits.
+    columns holds every row of them, added in the rows' order, as the kernel
+    adds them). Each element's arithmetic is the whole pass's: the same bits.
     """
     m, n, ldc = state[t + 3], state[t + 4], state[t + 11]
-    c = _block(state[t + 10], m, n, ldc, dtype)
-    other = _block(state[t + OTHER], m, n, ldc, dtype)
+    c, other = state[t + 10], state[t + OTHER]
     vector = _carray(void_at(state[t + VECTOR]), n if state[t + VECTOR] else 0, dtype)
     if state[t + AFTER] == BIAS_RELU:
-        _bias_relu(c, vector, other)
-    else:
-        _activation_backward(c, other, vector, dtype(1), state[t + DERIVATIVE_OF])
+        for i in range(m):
+            _bias_relu(_row_of(c, i, n, ldc, dtype, size), vector, _row_of(other, i, n, ldc, dtype, size))
+        return
+    no_sum = vector[:0]
+    for i in range(m):
+        grad = _row_of(c, i, n, ldc, dtype, size)
+        _activation_backward(grad, _row_of(other, i, n, ldc, dtype, size), no_sum, dtype(1), state[t + DERIVATIVE_OF])
+        if vector.shape[0]:
+            for j in range(n):
+                vector[j] = grad[0, j] if i == 0 else vector[j] + grad[0, j]
 
 
 @_jit  # type: ignore[untyped-decorator]

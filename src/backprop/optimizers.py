@@ -367,6 +367,7 @@ class Adam(Optimizer):
         self.eps = check_positive(eps, "eps")
         self.weight_decay = check_interval(weight_decay, "weight_decay", 0.0, None)
         self._hyper: FloatArray = np.empty(8)  # the compiled step's constants (see compiled_step)
+        self._constants: tuple[float, ...] = ()  # those of them that change only with the hyper-parameters
 
     def _buffer_names(self) -> tuple[str, ...]:
         return ("exp_avg", "exp_avg_sq")
@@ -379,19 +380,15 @@ class Adam(Optimizer):
         lr, (beta1, beta2), t = float(self.lr), self.betas, self.steps
         c = (1 - beta2**t) ** 0.5  # as in _update
         hyper = self._hyper
-        if hyper.dtype != parameters.dtype:
+        constants = (self.weight_decay, beta1, 1 - beta1, beta2, 1 - beta2)
+        if hyper.dtype != parameters.dtype or constants != self._constants:
             hyper = self._hyper = np.empty(8, parameters.dtype)
-        # One assignment rounds each to the parameters' precision, as dtype.type(x) would.
-        hyper[:] = (
-            1 - lr * self.weight_decay,
-            self.weight_decay,
-            beta1,
-            1 - beta1,
-            beta2,
-            1 - beta2,
-            self.eps * c,
-            lr * c / (1 - beta1**t),
-        )
+            hyper[1:6] = constants
+            self._constants = constants
+        # Each assignment rounds to the parameters' precision, as dtype.type(x) would.
+        hyper[0] = 1 - lr * self.weight_decay
+        hyper[6] = self.eps * c
+        hyper[7] = lr * c / (1 - beta1**t)
         kernel(
             parameters,
             gradient,

@@ -95,7 +95,7 @@ def test_the_passes_train_to_the_numpy_paths_bits(name: str, dtype: type, monkey
 
 # Only for the pool's test below: wide enough for its blocks of columns.
 NETWORKS["wide-relu"] = (
-    lambda: [bp.Dense(128, "relu"), bp.Dense(128, "relu"), bp.Dense(5, "softmax")],
+    lambda: [bp.Dense(160, "relu"), bp.Dense(160, "relu"), bp.Dense(5, "softmax")],
     "crossentropy",
     "both",
 )
@@ -107,13 +107,16 @@ NETWORKS["wide-tanh"] = (
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize(("name", "batch"), [("relu-softmax", 64), ("wide-relu", 32), ("wide-tanh", 32)])
+@pytest.mark.parametrize(
+    ("name", "batch"), [("relu-softmax", 64), ("sigmoid-no-bias", 64), ("wide-relu", 32), ("wide-tanh", 32)]
+)
 def test_the_passes_share_their_products_on_the_pool_with_the_bits_of_one_thread(
     name: str, batch: int, dtype: type, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # 96-48-40-5 in batches of 64: x · W is 64 · 96 · 48 = 294,912 multiply-adds, cut in two blocks of 32
     # rows (each block's bias and ReLU after it), δ · Wᵀ too (its f' and db by the caller: rows cannot sum db).
-    # 96-128-128-5 in batches of 32: C has more columns than rows, cut in blocks of 64 columns, each
+    # The same without biases: the blocks of rows do f' (there is no db). 96-160-160-5 and 96-128-128-5 in
+    # batches of 32: C has more columns than rows, cut in blocks of columns (96 and 64, or 64 and 64), each
     # block followed by its bias and ReLU, or its f' and its columns' db.
     monkeypatch.setenv("BACKPROP_NUMBA", "1")
     reference, _ = _train(name, dtype, 1, batch, monkeypatch, compiled=False)
@@ -153,19 +156,119 @@ def test_a_plan_cuts_the_forward_pass_where_numpy_finishes_a_layer() -> None:
     assert step._passes.plan(net.workspace(1), np.ones((1, 4), np.float32)) is None  # type: ignore[union-attr]
 
 
-def test_a_plan_is_dropped_when_a_layer_holds_another_array() -> None:
+def test_a_plan_is_made_anew_when_a_layer_holds_another_array() -> None:
     # The plan points into the layers' weights: a layer given a new W must not be read at the old address.
     net = bp.Network([bp.Dense(6, "relu"), bp.Dense(3, "softmax")], inputs=4, seed=0, dtype=np.float32)
     step, ws = _step_and_workspace(net, 5)
     X = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
     step.forward(X, ws)
-    assert step._forward_plan is not None
+    first = step._forward_plan
+    assert first is not None
     dense = net.layers[0]
     dense.W = dense.W * 2  # type: ignore[attr-defined]
     output = step.forward(X, ws).copy()
-    assert step._forward_plan is None  # hook by hook: the plan no longer describes the layer
+    second = step._forward_plan
+    assert second is not None and second is not first and second.weights[0][0] is dense.W  # type: ignore[attr-defined]
     expected = Step(net.layers, bp.losses.Crossentropy()).forward(X, net.workspace(5))
     np.testing.assert_array_equal(output, expected)
+
+
+@pytest.mark.parametrize("weights", ["fortran", "float64", "shape", "list"])
+def test_a_weight_the_passes_cannot_read_as_numpy_does_leaves_the_step_hook_by_hook(
+    weights: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # W is public: a layer may hold an array of another order, dtype or shape, or no array at all. The plan
+    # would read its address as a C-ordered float32 matrix of the layer's shape: there is none, and numpy's
+    # path takes the array as it takes it (or raises what it raises).
+    monkeypatch.setenv("BACKPROP_NUMBA", "1")
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 4)).astype(np.float32), rng.integers(0, 3, 64)
+
+    def train(compiled: bool) -> tuple[bytes, int] | str:
+        with monkeypatch.context() as patch:
+            if not compiled:
+                patch.setattr(_kernels, "_kernels", {})
+            net = bp.Network([bp.Dense(6, "relu"), bp.Dense(3, "softmax")], inputs=4, seed=0, dtype=np.float32)
+            dense = net.layers[1]
+            W = dense.W  # type: ignore[attr-defined]
+            dense.W = {  # type: ignore[attr-defined]
+                "fortran": np.asfortranarray(W),
+                "float64": W.astype(np.float64),
+                "shape": np.ones((2, 2), np.float32),
+                "list": W.tolist(),
+            }[weights]
+            step = _fast.step_for(net.layers, bp.losses.Crossentropy(), bp.Adam())
+            planned = 0 if not isinstance(step, _fast.CompiledStep) or step._passes is None else 1
+            if planned:
+                assert step._passes.plan(net.workspace(16), X[:16]) is None  # type: ignore[union-attr]
+            try:
+                net.fit(X, y, loss="crossentropy", optimizer=bp.Adam(1e-2), epochs=1, batch_size=16, seed=0)
+            except Exception as error:
+                return type(error).__name__
+            return net.parameters.tobytes(), planned
+
+    numpy_path, compiled = train(False), train(True)
+    if isinstance(numpy_path, str):
+        assert compiled == numpy_path
+    else:
+        assert isinstance(compiled, tuple) and compiled[0] == numpy_path[0]
+
+
+def test_a_pooled_product_does_the_pass_after_it_in_its_blocks_where_they_hold_whole_columns() -> None:
+    # 32 × 128 · 128 × 160: C is cut into blocks of columns (96 and 64: a tail block), each followed by its
+    # part of h += b, a = max(h, 0), or of grad ⊙ f'(a) with its columns' db. 160 × 128 · 128 × 32 is cut
+    # into blocks of rows: the pass without db is done in them, the one with db is left to the caller.
+    from backprop import _pass_kernels
+
+    assert _pool.runs_here()
+    pool = _pool.acquire(2)
+    assert pool is not None
+    try:
+        rng = np.random.default_rng(0)
+        for dtype in (np.float32, np.float64):
+            x, W_ = rng.standard_normal((32, 128)).astype(dtype), rng.standard_normal((128, 160)).astype(dtype)
+            b = rng.standard_normal(160).astype(dtype)
+            whole = np.matmul(x, W_)
+            pool._check(x, W_, whole)
+            h, a = np.empty_like(whole), np.empty_like(whole)
+            asleep, done = _pass_kernels._product(
+                pool.state, True, x, W_, h, _pool.BIAS_RELU, a.ctypes.data, b.ctypes.data, 0
+            )
+            assert done
+            expected_h = whole + b
+            np.testing.assert_array_equal(h, expected_h)
+            np.testing.assert_array_equal(a, np.maximum(expected_h, 0))
+            # f' of tanh from a, and db: blocks of columns hold every row of theirs.
+            g, activation = rng.standard_normal((32, 128)).astype(dtype), np.tanh(whole)
+            Wt = rng.standard_normal((160, 128)).astype(dtype).T
+            grad = np.matmul(g, Wt)
+            pool._check(g, Wt, grad)
+            out, db = np.empty_like(grad), np.empty(160, dtype)
+            _, done = _pass_kernels._product(
+                pool.state, True, g, Wt, out, _pool.TIMES_DERIVATIVE, activation.ctypes.data, db.ctypes.data, 1
+            )
+            assert done
+            expected = grad * (1 - activation * activation)
+            np.testing.assert_array_equal(out, expected)
+            np.testing.assert_array_equal(db, np.add.reduce(expected, axis=0))
+            # Blocks of rows: no db in them.
+            tall = rng.standard_normal((160, 128)).astype(dtype)
+            W2 = rng.standard_normal((128, 32)).astype(dtype)
+            grad = np.matmul(tall, W2)
+            pool._check(tall, W2, grad)
+            out, db = np.empty_like(grad), np.empty(32, dtype)
+            _, done = _pass_kernels._product(
+                pool.state, True, tall, W2, out, _pool.TIMES_DERIVATIVE, grad.ctypes.data, db.ctypes.data, 0
+            )
+            assert not done  # the caller sums db
+            _, done = _pass_kernels._product(
+                pool.state, True, tall, W2, out, _pool.TIMES_DERIVATIVE, grad.ctypes.data, 0, 0
+            )
+            assert done  # without db the rows are enough: [a > 0] from a = grad itself
+            np.testing.assert_array_equal(out, grad * (grad > 0))
+            assert asleep >= 0
+    finally:
+        pool.release()
 
 
 def test_the_compiled_passes_are_compiled_anew_when_a_file_they_hold_changes() -> None:

@@ -209,12 +209,13 @@ class CompiledStep(Step):
 
     def backward(self, ws: Workspace, X: FloatArray, y: FloatArray, scale: Any) -> None:
         passes, plan = self._passes, self._forward_plan
-        if plan is None or plan.ws is not ws or not plan.reads(X):  # the forward pass's plan, usually
+        if plan is None or not plan.of(ws) or not plan.reads(X):  # the forward pass's plan, usually
             plan = None if passes is None else passes.plan(ws, X)
         if plan is None or not plan.backward:
             super().backward(ws, X, y, scale)
             return
-        if self._output_error is not None and isinstance(scale, float) and y.dtype == X.dtype:
+        fused = self._output_error is not None and isinstance(scale, float)
+        if fused and y.dtype == X.dtype and y.shape == ws.a[-1].shape:
             passes.backward_from(X, ws, plan, y, scale)  # type: ignore[union-attr]  # the output error term too
             return
         bias_summed = self.output_error_term(ws, y, scale)

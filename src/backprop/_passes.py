@@ -26,15 +26,18 @@ unit, where numpy calls ``gemv`` or its own loop), and for any other kind
 of layer, the step runs as before, hook by hook.
 
 A plan holds one workspace's layers as addresses and sizes (one compiled
-signature for every depth), and keeps the workspace and the parameters it
-points into alive; it is checked against the layers' arrays at every call.
+signature for every depth). It keeps the parameters it points into alive
+and is checked against the layers' arrays at every call; it refers to its
+workspace weakly and is used only with that workspace in hand.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import threading
 import warnings
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -46,7 +49,7 @@ from .activations import Identity, ReLU, Sigmoid, Softmax, Tanh
 if TYPE_CHECKING:
     from ._validation import FloatArray
     from .layers import Dense
-    from .step import Step, Workspace
+    from .step import Activate, Step, Workspace
 
 # The plan: a header, then a row of FIELDS words per layer.
 ROWS, LAYERS = 0, 1
@@ -107,24 +110,26 @@ class Plan:
 
     def __init__(self, step: Step, ws: Workspace, pool: _pool.Pool | None) -> None:
         layers = cast("list[Dense]", step.layers)
-        self.ws, self.pool = ws, pool
+        # The workspace weakly (a plan must not keep a network's old buffers alive): the plan is used only with
+        # the workspace itself in hand, whose buffers its addresses point into.
+        self._ws, self.rows, self.pool = weakref.ref(ws), ws.n_samples, pool
         self.weights = [(layer.W, layer.b) for layer in layers]  # alive, and compared at every call
         m = ws.n_samples
         table = np.zeros(FIRST_LAYER + FIELDS * len(layers), np.int64)
         table[ROWS], table[LAYERS] = m, len(layers)
-        self.segments: list[tuple[int, int, Callable[[], Any] | None]] = []
+        self.segments: list[tuple[int, int, Callable[[Workspace], Any] | None]] = []
         first = 0
         self.backward = True
         for l, layer in enumerate(layers):
             p = FIRST_LAYER + FIELDS * l
-            h, a, scratch, b = ws.h[l], ws.a[l], ws.scratch[l], layer.b
+            h, a, b = ws.h[l], ws.a[l], layer.b
             table[p + N_IN], table[p + UNITS] = layer.n_in, layer.units
             table[p + W], table[p + B] = layer.W.ctypes.data, 0 if b is None else b.ctypes.data
             table[p + H], table[p + A] = h.ctypes.data, a.ctypes.data
             table[p + GRAD], table[p + DW] = ws.grad_h[l].ctypes.data, cast("FloatArray", ws.dW[l]).ctypes.data
             db = ws.db[l]
             table[p + DB] = 0 if db is None else db.ctypes.data
-            kind, finish = _forward_kind(step, l, h, a, scratch, b)
+            kind, finish = _forward_kind(step, l, b)
             table[p + FORWARD] = kind
             derivative = DERIVATIVE_KIND.get(type(layer.activation))
             table[p + DERIVATIVE] = -1 if derivative is None else derivative
@@ -135,10 +140,14 @@ class Plan:
                 first = l + 1
         self.table = table
 
+    def of(self, ws: Workspace) -> bool:
+        """Whether this is ``ws``'s plan (the workspace alive, so the addresses are its buffers')."""
+        return self._ws() is ws
+
     def reads(self, X: FloatArray) -> bool:
         """Whether ``X`` is a batch this plan reads as numpy would (its rows, inputs, dtype, C order)."""
         W_ = self.weights[0][0]
-        return X.shape == (self.ws.n_samples, W_.shape[0]) and X.dtype == W_.dtype and X.flags.c_contiguous
+        return X.shape == (self.rows, W_.shape[0]) and X.dtype == W_.dtype and X.flags.c_contiguous
 
     def current(self, step: Step) -> bool:
         """Whether the layers still hold the arrays this plan points into."""
@@ -148,9 +157,7 @@ class Plan:
         return True
 
 
-def _forward_kind(
-    step: Step, l: int, h: FloatArray, a: FloatArray, scratch: FloatArray, b: FloatArray | None
-) -> tuple[int, Callable[[], Any] | None]:
+def _forward_kind(step: Step, l: int, b: FloatArray | None) -> tuple[int, Callable[[Workspace], Any] | None]:
     """What the compiled forward pass does after layer ``l``'s product, and what numpy does after it."""
     kind = type(step.layers[l].activation)
     if kind is ReLU and b is not None:
@@ -158,15 +165,25 @@ def _forward_kind(
     if kind is Identity:
         return (PRODUCT if b is None else BIAS), None
     if kind is Tanh:
-        return (PRODUCT if b is None else BIAS), functools.partial(np.tanh, h, out=a)
+        return (PRODUCT if b is None else BIAS), functools.partial(_tanh, l)
     if kind is Softmax:
-        normalize = _kernels.loaded("softmax_normalize", a.dtype) if a.shape[1] <= 128 else None
-        return SHIFT, functools.partial(_softmax_rest, a, normalize)
-    return PRODUCT, functools.partial(step.activate[l], h, b, a, scratch)
+        dtype = cast("Dense", step.layers[l]).W.dtype
+        normalize = _kernels.loaded("softmax_normalize", dtype) if step.layers[l].units <= 128 else None
+        return SHIFT, functools.partial(_softmax_rest, l, normalize)
+    return PRODUCT, functools.partial(_activate, step.activate[l], l, b)
 
 
-def _softmax_rest(a: FloatArray, normalize: Callable[..., Any] | None) -> None:
+def _tanh(l: int, ws: Workspace) -> None:
+    np.tanh(ws.h[l], out=ws.a[l])
+
+
+def _activate(activate: Activate, l: int, b: FloatArray | None, ws: Workspace) -> None:
+    activate(ws.h[l], b, ws.a[l], ws.scratch[l])
+
+
+def _softmax_rest(l: int, normalize: Callable[..., Any] | None, ws: Workspace) -> None:
     """The softmax after its shift (``a = h − max_j h``): numpy's exp, then ``a /= Σ_j a`` as the compiled step does."""
+    a = ws.a[l]
     np.exp(a, out=a)
     if normalize is not None:
         normalize(a, _kernels.NEGATIVE_ZERO[a.dtype])
@@ -192,15 +209,17 @@ class Passes:
     def plan(self, ws: Workspace, X: FloatArray) -> Plan | None:
         """The plan of ``ws`` for the batch ``X``, or None where the step runs hook by hook."""
         plan = self._plans.get(id(ws))
-        if plan is None or plan.pool is not self.pool:
+        if plan is None or not plan.of(ws) or plan.pool is not self.pool or not plan.current(self.step):
+            # A new workspace, or a layer given other arrays: a plan from what the layers hold now, if they take one.
+            self._plans.pop(id(ws), None)
             if ws.gradient is None or not _takes(self.step, ws):
                 return None
             if len(self._plans) >= _MAX_PLANS:
                 self._plans.clear()
-            plan = self._plans[id(ws)] = Plan(self.step, ws, self.pool)  # keeps ws alive: its id stays its own
-            if self.pool is not None:
-                self._check_shapes(plan, X)
-        return plan if plan.reads(X) and plan.current(self.step) else None
+            plan = self._plans[id(ws)] = Plan(self.step, ws, self.pool)
+            if self.pool is not None and plan.reads(X):
+                self._check_shapes(ws, X)
+        return plan if plan.reads(X) else None
 
     def forward(self, X: FloatArray, ws: Workspace, plan: Plan) -> FloatArray:
         """The forward pass of ``X`` into ``ws`` (:meth:`backprop.step.Step.forward`); returns ``ŷ``."""
@@ -209,7 +228,7 @@ class Passes:
         for first, stop, finish in plan.segments:
             asleep |= self._forward(state, pooled, plan.table, X, first, stop)
             if finish is not None:
-                finish()
+                finish(ws)
         self._wake(asleep)
         return ws.a[-1]
 
@@ -237,10 +256,9 @@ class Passes:
         if asleep and self.pool is not None:
             self.pool._wake(asleep)
 
-    def _check_shapes(self, plan: Plan, X: FloatArray) -> None:
+    def _check_shapes(self, ws: Workspace, X: FloatArray) -> None:
         """Check, before the first pass, each product the pool would cut (the pool checks within its own calls)."""
         pool = cast(_pool.Pool, self.pool)
-        ws = plan.ws
         for l, layer in enumerate(cast("list[Dense]", self.step.layers)):
             x = X if l == 0 else ws.a[l - 1]
             products = [(x, layer.W, ws.h[l]), (x.T, ws.grad_h[l], cast("FloatArray", ws.dW[l]))]
@@ -252,10 +270,39 @@ class Passes:
 
 
 def _takes(step: Step, ws: Workspace) -> bool:
-    """Whether every product of the step is one ``np.matmul`` makes with ``gemm`` (no dimension of one)."""
+    """Whether every product of the step is one ``np.matmul`` makes with ``gemm`` (no dimension of one), and
+    every weight and bias an array the compiled passes read as numpy does (the network's dtype, shape, C order).
+
+    ``W`` and ``b`` are public: a layer may hold any array there; numpy's path takes it or says why.
+    """
     if ws.n_samples < 2 or not all(step.dense):
         return False
-    return all(layer.n_in > 1 and layer.units > 1 for layer in cast("list[Dense]", step.layers))
+    dtype = ws.h[0].dtype
+    for layer in cast("list[Dense]", step.layers):
+        if layer.n_in < 2 or layer.units < 2 or not _compact(layer.W, (layer.n_in, layer.units), dtype):
+            return False
+        if layer.b is not None and not _compact(layer.b, (layer.units,), dtype):
+            return False
+    return True
+
+
+def _compact(array: Any, shape: tuple[int, ...], dtype: np.dtype[Any]) -> bool:
+    return (
+        isinstance(array, np.ndarray)
+        and array.shape == shape
+        and array.dtype == dtype
+        and array.flags.c_contiguous
+        and array.flags.aligned
+    )
+
+
+def _forget_after_fork() -> None:
+    global _lock
+    _lock = threading.Lock()  # perhaps held by a thread of the parent's that the child does not have
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 __all__ = ["DERIVATIVE_KIND", "Passes", "Plan", "compiled"]

@@ -381,7 +381,7 @@ class Adam(Optimizer):
         c = (1 - beta2**t) ** 0.5  # as in _update
         hyper = self._hyper
         constants = (self.weight_decay, beta1, 1 - beta1, beta2, 1 - beta2)
-        if hyper.dtype != parameters.dtype or constants != self._constants:
+        if hyper.dtype != parameters.dtype or constants != getattr(self, "_constants", ()):  # () if made before
             hyper = self._hyper = np.empty(8, parameters.dtype)
             hyper[1:6] = constants
             self._constants = constants

@@ -2,12 +2,13 @@
 divergence, determinism and resuming."""
 
 import csv
+import threading
 
 import numpy as np
 import pytest
 
 import backprop as bp
-from backprop import _pool, training
+from backprop import _pool, _threads, training
 from backprop.training import _gradient_segments
 
 
@@ -697,11 +698,15 @@ def test_a_cpu_quota_caps_the_threads_as_a_container_sets_it(tmp_path, monkeypat
         assert _threads.available_cpus() == cpus
 
 
-def test_fit_runs_on_the_threads_it_chose_and_gives_the_blas_its_setting_back(monkeypatch):
+def blas_threads():
+    """The thread counts of the BLAS libraries the process's controller sets (numpy's; not one that loading
+    numba's compiled code may add later, such as scipy's, which backprop does not call)."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
+    known = {library.filepath for library in _threads.blas_control().select(user_api="blas").lib_controllers}
+    return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["filepath"] in known]
 
-    def blas_threads():
-        return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+
+def test_fit_runs_on_the_threads_it_chose_and_gives_the_blas_its_setting_back(monkeypatch):
 
     seen = []
 
@@ -733,6 +738,35 @@ def test_fit_runs_on_the_threads_it_chose_and_gives_the_blas_its_setting_back(mo
     with pytest.raises(bp.ParameterError, match=r"threads must be None .* or an integer from 1 to 1024, got 0"):
         net.fit(X, y, loss="binary_crossentropy", threads=0)
     assert blas_threads() == before
+
+
+def test_a_fit_in_another_thread_after_one_in_the_main_thread_sets_the_blas_as_well():
+    # threadpoolctl 3.8 lets only the first thread that set OpenBLAS's count set it again; a fit in a worker
+    # thread (Dask's, scikit-learn's) must still run on its own count: one thread here, whatever the BLAS's own.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    X = np.random.default_rng(0).normal(size=(64, 3))
+    y = (X[:, 0] > 0).astype(float)
+    seen = []
+
+    class Watch(bp.Callback):
+        def on_epoch_end(self, epoch, logs):
+            seen.append(blas_threads())
+
+    def fit():
+        net = bp.Network([bp.Dense(4, "tanh"), bp.Dense(1, "sigmoid")], inputs=3, seed=0)
+        net.fit(X, y, loss="binary_crossentropy", epochs=1, seed=1, threads=1, callbacks=[Watch()])
+        return net.parameters
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):  # the BLAS's own count, as on a 2-CPU machine
+        main = fit()
+        got = []
+        worker = threading.Thread(target=lambda: got.append(fit()), daemon=True)
+        worker.start()
+        worker.join(timeout=60)
+        assert not worker.is_alive() and len(got) == 1
+        assert seen == [[1] * len(seen[0])] * 2  # the BLAS on one thread in both fits
+        assert blas_threads() == [2] * len(seen[0])  # and its count given back after each
+    assert np.array_equal(main, got[0])
 
 
 def test_a_checkpoint_keeps_the_thread_count_and_resume_uses_it(tmp_path):

@@ -237,6 +237,7 @@ def hold(threads: int, *, command: bool = False, fit: bool = False) -> Iterator[
         if _users == 0:
             controller = blas_control()
             if controller is not None:
+                _take_control()
                 _limits = controller.limit(limits=threads, user_api="blas")
             _held = threads
         elif fit and _pinned == 0 and _held != threads:
@@ -254,7 +255,9 @@ def hold(threads: int, *, command: bool = False, fit: bool = False) -> Iterator[
             _pinned -= 0 if command else 1
             if _users == 0:
                 if _limits is not None:
+                    _take_control()
                     _limits.restore_original_limits()
+                    _take_control(release=True)
                 _limits = _held = _outer = None
             elif _pinned == 0 and _outer is not None:  # the fit that set its count is done: the command's again
                 _apply(_outer)
@@ -270,8 +273,28 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
+def _take_control(release: bool = False) -> None:
+    """Let this thread set OpenBLAS's count, or (``release``) let any thread set it next (holding ``_lock``).
+
+    threadpoolctl 3.8 lets only the thread that first set OpenBLAS's count
+    (its own thread pool, not OpenMP's) set it again: the calls of other
+    threads silently do nothing. A fit in a worker thread (Dask's,
+    scikit-learn's) after one in the main thread then ran on the BLAS's own
+    count, with another count's bits. The count is the process's, and this
+    module holds it for all of its users: it takes control for each change.
+    """
+    try:
+        from threadpoolctl import OpenBLASController  # type: ignore[import-untyped, unused-ignore]
+    except ImportError:
+        return
+    clear = getattr(OpenBLASController, "clear_controlling_thread", None)  # threadpoolctl ≥ 3.8
+    if clear is not None:
+        clear(force=not release)
+
+
 def _apply(threads: int) -> None:
     """Set the BLAS to ``threads`` (called holding ``_lock``; the first user's limits restore the original)."""
     controller = blas_control()
     if controller is not None:
+        _take_control()
         controller.limit(limits=threads, user_api="blas")

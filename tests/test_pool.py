@@ -57,9 +57,9 @@ def data(rows=256):
 @pytest.mark.parametrize(
     ("m", "k", "n"),
     [
-        (128, 784, 256),  # W1's first layer: x · W cut by columns (256 > 128)
-        (100, 600, 70),  # rows, in blocks of 64 and 36: a tail block
-        (50, 2000, 200),  # columns, in blocks of 128 and 72
+        (128, 784, 256),  # W1's first layer: x · W cut by columns (256 > 128), or rows where only they are exact
+        (100, 600, 70),  # rows, in blocks of 64 and 36 (or 48 and 52 at 24s, 48 and 52 at 12s)
+        (50, 2000, 200),  # columns, in blocks of 96 and 104; or rows, 24 and 26 (12s: 24 and 26)
     ],
 )
 def test_every_block_done_by_the_worker_gives_numpys_bits(pool, dtype, m, k, n):
@@ -76,9 +76,33 @@ def test_every_block_done_by_the_worker_gives_numpys_bits(pool, dtype, m, k, n):
             pool.matmul(a, b, out=out)
             assert np.array_equal(out, np.matmul(a, b))
             assert pool.state[_pool.SHARED] - before == 2  # two blocks, both the worker's
-    # Each shape was checked once, its blocks against the whole, and found exact.
+    # Each shape was checked once, its cuts' blocks against the whole, and one cut found exact.
     shapes = pool.state[_pool.SHAPES : _pool.SHAPES + _pool.ROW * pool.state[_pool.SHAPES_USED]].reshape(-1, _pool.ROW)
-    assert len(shapes) == 3 and (shapes[:, _pool.VERDICT] == 1).all()
+    assert len(shapes) == 3 and (shapes[:, _pool.VERDICT] >= 1).all()
+
+
+def test_a_cut_starts_its_blocks_at_multiples_of_its_unit_and_balances_them():
+    kernels = _pool._load()
+    if kernels is None:
+        pytest.skip("the pool cannot run here")
+    from backprop import _pool_kernels
+
+    state = np.zeros(_pool.STATE_SIZE, np.int64)
+    state[_pool.WORKERS] = 1  # two threads: two blocks
+    # 128 rows at multiples of 32: 64 + 64; of 24: 64/24 = 2.67 units, so 3 · 24 = 72, then 56;
+    # of 12: 64/12 = 5.33 units, so 5 · 12 = 60, then 68.
+    for verdict, axis, unit in [(1, 0, 32), (3, 0, 24), (5, 0, 12)]:
+        assert _pool_kernels.split(state, 128, 100, verdict) == (axis, unit, 2)
+    assert [_pool_kernels.edge(128, 2, 32, i) for i in range(3)] == [0, 64, 128]
+    assert [_pool_kernels.edge(128, 2, 24, i) for i in range(3)] == [0, 72, 128]
+    assert [_pool_kernels.edge(128, 2, 12, i) for i in range(3)] == [0, 60, 128]
+    # The shorter side (verdict 2: columns of 128 × 100): 100 // 32 = 3 units, two blocks; 40 columns at 32s:
+    # one unit, the cut does not apply.
+    assert _pool_kernels.split(state, 128, 100, 2) == (1, 32, 2)
+    assert _pool_kernels.split(state, 128, 40, 2)[2] == 1
+    # Three threads on 100 rows at 24s: 33.3 → 24, 66.7 → 72; blocks of 24, 48 and 28.
+    state[_pool.WORKERS] = 2
+    assert [_pool_kernels.edge(100, 3, 24, i) for i in range(4)] == [0, 24, 72, 100]
 
 
 def test_a_shape_whose_blocks_differ_from_the_whole_is_never_cut(pool, monkeypatch):
@@ -87,9 +111,10 @@ def test_a_shape_whose_blocks_differ_from_the_whole_is_never_cut(pool, monkeypat
     # A BLAS whose blocks add in another order: the check sees other bits.
     alone = pool._k["alone"]
 
-    def other_bits(state, left, right, out):
-        alone(state, left, right, out)
+    def other_bits(state, left, right, out, verdict):
+        cut = alone(state, left, right, out, verdict)
         out[0, 0] = np.nextafter(out[0, 0], np.inf)
+        return cut
 
     monkeypatch.setitem(pool._k, "alone", other_bits)
     pool.state[_pool.CALLER_TAKES] = 0  # were it cut, the worker would do the blocks

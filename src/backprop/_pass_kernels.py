@@ -59,7 +59,18 @@ from ._pool import (
     VECTOR,
     VERDICT,
 )
-from ._pool_kernels import blocks, dgemm, operand, run_job, sgemm, shape_row, source_fingerprint, split, void_at
+from ._pool_kernels import (
+    blocks,
+    cuttable,
+    dgemm,
+    operand,
+    run_job,
+    sgemm,
+    shape_row,
+    source_fingerprint,
+    split,
+    void_at,
+)
 
 _bias_relu: Any = _kernels.defined("bias_relu")
 _softmax_shift: Any = _kernels.defined("softmax_shift")
@@ -105,12 +116,13 @@ def _product(
     n = b.shape[1]
     ta, lda = operand(a, m, k)
     tb, ldb = operand(b, k, n)
-    if pooled and m * n * k >= MIN_PRODUCT and split(state, m, n)[2] >= 2:
+    if pooled and m * n * k >= MIN_PRODUCT and cuttable(state, m, n):
         row = shape_row(state, GEMM32 if a.itemsize == 4 else GEMM64, ta, tb, m, n, k, False)
-        if row >= 0 and state[SHAPES + ROW * row + VERDICT] == 1:
-            cut = blocks(state, a, b, c, ta, lda, tb, ldb)
+        verdict = state[SHAPES + ROW * row + VERDICT] if row >= 0 else 0
+        if verdict > 0:
+            cut = blocks(state, a, b, c, ta, lda, tb, ldb, verdict)
             # A bias gradient sums whole columns: only blocks of columns hold them.
-            attached = after != 0 and (after != TIMES_DERIVATIVE or vector == 0 or split(state, m, n)[0] == 1)
+            attached = after != 0 and (after != TIMES_DERIVATIVE or vector == 0 or split(state, m, n, verdict)[0] == 1)
             if attached:
                 size, start = c.itemsize, np.int64(c.ctypes.data)
                 for i in range(cut):
@@ -204,7 +216,7 @@ def _checked(state: Any, a: Any, b: Any, c: Any) -> bool:
     """False when the pool would cut ``a · b`` and its shape is not checked yet."""
     m, k = a.shape
     n = b.shape[1]
-    if m * n * k < MIN_PRODUCT or split(state, m, n)[2] < 2:
+    if m * n * k < MIN_PRODUCT or not cuttable(state, m, n):
         return True
     ta, _ = operand(a, m, k)
     tb, _ = operand(b, k, n)

@@ -14,11 +14,15 @@ shares the work itself:
   larger of the two, rows on a tie), each one call of numpy's own OpenBLAS
   on one thread. A block of ``C`` is a product in its own right, and
   OpenBLAS adds along ``k`` in the same order for it as for the whole; but
-  not always (on some CPUs it sends products of at most 10⁶ multiply-adds to
-  other kernels). So each shape is *checked* once per process before it is
-  cut: its blocks against ``np.matmul``'s whole product on fixed random
-  numbers, and it is cut only when the two are equal to the bit. The
-  optimizer's update (Adam's, element by element) is cut anywhere. So a
+  not always: on some CPUs it sends products of at most 10⁶ multiply-adds to
+  other kernels, and on others (an AMD EPYC, Zen, with OpenBLAS 0.3.31's
+  Haswell kernels) a float32 ``C`` gives the whole's bits only in blocks of
+  rows that start at multiples of 12, and in no blocks of columns. So each
+  shape is *checked* once per process before it is cut: the cuts of
+  :data:`UNITS` in turn, each one's blocks against ``np.matmul``'s whole
+  product on fixed random numbers, and the first equal to the bit is the
+  shape's; with none, it is done whole. The optimizer's update (Adam's,
+  element by element) is cut anywhere. So a
   step's parameters are those of one thread, whatever the thread count and
   whichever thread computes which block: ``fit(threads=2)`` gives the bits of
   ``fit(threads=1)``.
@@ -92,8 +96,13 @@ WAIT_SPIN_US = 50
 #: handing out a block costs a few microseconds.
 MIN_PRODUCT = 100_000
 MIN_UPDATE = 1 << 15
-#: Blocks are whole multiples of this many rows, columns or parameters (128-byte lines of float32).
+#: The optimizer's blocks are whole multiples of this many parameters (128-byte lines of float32).
 ALIGN = 32
+#: A product's blocks start at multiples of one of these many rows or columns of C (the BLAS's kernels
+#: work on panels of 4 to 32; 12 on AMD's Zen for float32). Its check tries the cuts in turn: the longer
+#: side at UNITS[0], the shorter at UNITS[0], the longer at UNITS[1], … (verdict i + 1 for cut i).
+UNITS = (32, 24, 12)
+CUTS = 2 * len(UNITS)
 #: At most this many workers (the caller is one more thread).
 MAX_WORKERS = 31
 #: Whether sharing pays is measured (see ``_pool_kernels._decide``): a look of this many nanoseconds of
@@ -138,6 +147,7 @@ WORKER_CLOCK = SLEEP + 32  # two words a worker: its timespec
 SHAPES = WORKER_CLOCK + 64
 ROW = 16
 KIND, TA, TB, M, N, K, THREADS, VERDICT = range(8)  # KIND: GEMM32, GEMM64, ADAM32 or ADAM64; N = K = 0 for Adam
+# VERDICT: -1 not checked yet; 0 done whole (no cut gives the whole's bits); i + 1: cut i (see UNITS).
 ALONE_NS, SHARED_NS = 8, 9  # nanoseconds this kind of job took lately, alone and shared (a running mean)
 MAX_SHAPES = 256
 ROOM_FOR_A_FIT = 64  # rows a fit may need (three products a layer, two batch sizes): else emptied at its start
@@ -269,18 +279,23 @@ class Pool:
                 event.set()
 
     def _check(self, a: np.ndarray[Any, Any], b: np.ndarray[Any, Any], out: np.ndarray[Any, Any]) -> None:
-        """Record whether the blocks of ``a · b``'s shape give ``np.matmul``'s bits (on fixed random numbers).
+        """Record the first cut of ``a · b``'s shape whose blocks give ``np.matmul``'s bits (0: none does).
 
-        The random operands have ``a``'s and ``b``'s strides (a transposed
-        view stays one: the BLAS reads it as such), and the verdict goes to
-        the row of ``a``, ``b`` and ``out`` themselves.
+        On fixed random numbers. The random operands have ``a``'s and ``b``'s
+        strides (a transposed view stays one: the BLAS reads it as such), and
+        the verdict goes to the row of ``a``, ``b`` and ``out`` themselves.
         """
         rng = np.random.default_rng(20261205)
         left, right = _like(a, rng), _like(b, rng)
         whole = np.matmul(left, right)
         cut = np.empty_like(whole)
-        self._k["alone"](self.state, left, right, cut)
-        self._k["record"](self.state, a, b, out, 1 if np.array_equal(whole, cut) else 0)
+        verdict = 0
+        for candidate in range(1, CUTS + 1):
+            # False: this cut gives fewer than two blocks of this C
+            if self._k["alone"](self.state, left, right, cut, candidate) and np.array_equal(whole, cut):
+                verdict = candidate
+                break
+        self._k["record"](self.state, a, b, out, verdict)
 
 
 def _like(x: np.ndarray[Any, Any], rng: np.random.Generator) -> np.ndarray[Any, Any]:

@@ -87,6 +87,7 @@ from ._pool import (
     TICKET,
     TRANS,
     UNCHECKED,
+    UNITS,
     VECTOR,
     VERDICT,
     WAIT_SPIN_NS,
@@ -456,14 +457,30 @@ def operand(x: Any, rows: int, columns: int) -> tuple[int, int]:
 
 
 @_jit  # type: ignore[untyped-decorator]
-def split(state: Any, m: int, n: int) -> tuple[int, int, int]:
-    """(axis, block size, blocks): rows (0) or columns (1) of C, whichever is longer; blocks of ALIGN multiples."""
-    threads = state[WORKERS] + 1
-    axis = 0 if m >= n else 1
+def cuttable(state: Any, m: int, n: int) -> bool:
+    """Whether some cut (see UNITS) gives an m × n C two blocks or more, for two threads or more."""
+    return bool(state[WORKERS] >= 1 and max(m, n) >= 2 * UNITS[len(UNITS) - 1])
+
+
+@_jit  # type: ignore[untyped-decorator]
+def split(state: Any, m: int, n: int, verdict: int) -> tuple[int, int, int]:
+    """(axis, unit, blocks) of the cut ``verdict`` (≥ 1) of an m × n C: rows (0) or columns (1), as many
+    blocks as threads (fewer than two: the cut does not apply), each starting at a multiple of ``unit``."""
+    cut = verdict - 1
+    unit = UNITS[cut // 2]
+    longer = 0 if m >= n else 1
+    axis = longer if cut % 2 == 0 else 1 - longer
     extent = m if axis == 0 else n
-    size = -(-extent // threads)
-    size = -(-size // ALIGN) * ALIGN
-    return axis, size, -(-extent // size)
+    return axis, unit, min(state[WORKERS] + 1, extent // unit)
+
+
+@_jit  # type: ignore[untyped-decorator]
+def edge(extent: int, blocks: int, unit: int, i: int) -> int:
+    """Where block ``i`` of ``blocks`` starts: at ``i / blocks`` of ``extent``, rounded to a multiple of ``unit``
+    (half up); ``extent`` for ``i = blocks``. With ``extent ≥ blocks · unit`` no block is empty."""
+    if i >= blocks:
+        return extent
+    return (2 * i * extent + blocks * unit) // (2 * blocks * unit) * unit
 
 
 @_jit  # type: ignore[untyped-decorator]
@@ -507,27 +524,26 @@ def _shape(state: Any, a: Any, b: Any, c: Any, add: bool) -> tuple[int, int, int
 
 
 @_jit  # type: ignore[untyped-decorator]
-def blocks(state: Any, a: Any, b: Any, c: Any, ta: int, lda: int, tb: int, ldb: int) -> int:
-    """Write the blocks of ``c = a · b`` at TASKS; returns how many."""
+def blocks(state: Any, a: Any, b: Any, c: Any, ta: int, lda: int, tb: int, ldb: int, verdict: int) -> int:
+    """Write the blocks of ``c = a · b``, cut as ``verdict`` says (see :func:`split`), at TASKS; returns how many."""
     m, k = a.shape
     n = b.shape[1]
     size = a.itemsize
-    axis, step, blocks = split(state, m, n)
+    axis, unit, blocks = split(state, m, n, verdict)
+    extent = m if axis == 0 else n
     for i in range(blocks):
         t = TASKS + TASK * i
         state[t] = GEMM32 if size == 4 else GEMM64
         state[t + 1], state[t + 2], state[t + 5] = ta, tb, k
         state[t + 7], state[t + 9], state[t + 11] = lda, ldb, n
         state[t + AFTER] = 0  # no pass after the block unless the caller sets one (see _after)
-        first = i * step
+        first, last = edge(extent, blocks, unit, i), edge(extent, blocks, unit, i + 1)
         if axis == 0:  # rows first:last of C, from the same rows of A
-            last = min(m, first + step)
             state[t + 3], state[t + 4] = last - first, n
             state[t + 6] = np.int64(a.ctypes.data) + size * (first * lda if ta == NO_TRANS else first)
             state[t + 8] = np.int64(b.ctypes.data)
             state[t + 10] = np.int64(c.ctypes.data) + size * first * n
         else:  # columns first:last of C, from the same columns of B
-            last = min(n, first + step)
             state[t + 3], state[t + 4] = m, last - first
             state[t + 6] = np.int64(a.ctypes.data)
             state[t + 8] = np.int64(b.ctypes.data) + size * (first if tb == NO_TRANS else first * ldb)
@@ -537,10 +553,10 @@ def blocks(state: Any, a: Any, b: Any, c: Any, ta: int, lda: int, tb: int, ldb: 
 
 @_entry(types.int64(_STATE, _M32, _M32, _M32), types.int64(_STATE, _M64, _M64, _M64))  # type: ignore[untyped-decorator]
 def _product(state: Any, a: Any, b: Any, c: Any) -> int:
-    """``c = a · b`` in blocks when its shape was checked exact: the workers asleep; WHOLE; or UNCHECKED."""
+    """``c = a · b`` in blocks when its shape's check found a cut exact: the workers asleep; WHOLE; or UNCHECKED."""
     m, k = a.shape
     n = b.shape[1]
-    if m * n * k < MIN_PRODUCT or split(state, m, n)[2] < 2:
+    if m * n * k < MIN_PRODUCT or not cuttable(state, m, n):
         return WHOLE
     row, ta, lda, tb, ldb = _shape(state, a, b, c, True)
     if ta == 0 or row < 0:  # not a compact matrix, or the table is full
@@ -548,24 +564,31 @@ def _product(state: Any, a: Any, b: Any, c: Any) -> int:
     verdict = state[SHAPES + ROW * row + VERDICT]
     if verdict < 0:
         return UNCHECKED
-    if verdict != 1:
+    if verdict == 0:
         return WHOLE
-    return int(run_job(state, row, blocks(state, a, b, c, ta, lda, tb, ldb)))
+    return int(run_job(state, row, blocks(state, a, b, c, ta, lda, tb, ldb, verdict)))
 
 
-@_entry(types.void(_STATE, _M32, _M32, _M32), types.void(_STATE, _M64, _M64, _M64))  # type: ignore[untyped-decorator]
-def _alone(state: Any, a: Any, b: Any, c: Any) -> None:
-    """``c = a · b`` block by block in this thread (the check of a shape)."""
+@_entry(  # type: ignore[untyped-decorator]
+    types.boolean(_STATE, _M32, _M32, _M32, types.int64), types.boolean(_STATE, _M64, _M64, _M64, types.int64)
+)
+def _alone(state: Any, a: Any, b: Any, c: Any, verdict: int) -> bool:
+    """``c = a · b`` block by block in this thread, cut as ``verdict`` says (the check of a shape); False,
+    ``c`` untouched, when that cut gives fewer than two blocks."""
+    m, n = a.shape[0], b.shape[1]
+    if split(state, m, n, verdict)[2] < 2:
+        return False
     _, ta, lda, tb, ldb = _shape(state, a, b, c, False)
-    for i in range(blocks(state, a, b, c, ta, lda, tb, ldb)):
+    for i in range(blocks(state, a, b, c, ta, lda, tb, ldb, verdict)):
         _do(state, i)
+    return True
 
 
 @_entry(  # type: ignore[untyped-decorator]
     types.void(_STATE, _M32, _M32, _M32, types.int64), types.void(_STATE, _M64, _M64, _M64, types.int64)
 )
 def _record(state: Any, a: Any, b: Any, c: Any, verdict: int) -> None:
-    """Set the verdict of ``a · b``'s shape in the table (1: its blocks give the whole's bits)."""
+    """Set the verdict of ``a · b``'s shape in the table (i + 1: cut i gives the whole's bits; 0: none)."""
     row = _shape(state, a, b, c, True)[0]
     if row >= 0:
         state[SHAPES + ROW * row + VERDICT] = verdict

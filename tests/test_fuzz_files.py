@@ -459,14 +459,14 @@ def test_a_non_zip_npz_leaves_no_file_open(tmp_path: Path) -> None:
 
 
 def test_the_script_runs(tmp_path: Path) -> None:
-    """``scripts/fuzz csv`` for a second with its own loop: inputs tried, no defect, figures written."""
+    """``scripts/fuzz csv`` for three seconds with its own loop: inputs tried, no defect, figures written."""
     report = tmp_path / "report.json"
     command = [
         sys.executable,
         str(ROOT / "scripts" / "fuzz"),
         "csv",
         "--time",
-        "1",
+        "3",  # a slow CPU ran 7 inputs in one second
         "--no-atheris",
         "--json",
         str(report),

@@ -474,4 +474,4 @@ def test_the_script_runs(tmp_path: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     figures = json.loads(report.read_text())["csv"]
-    assert figures["executions"] > 10 and not figures["defects"], figures
+    assert figures["executions"] > 2 and not figures["defects"], figures

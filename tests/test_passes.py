@@ -227,10 +227,10 @@ def test_a_pooled_product_does_the_pass_after_it_in_its_blocks_where_they_hold_w
     assert pool is not None
     longer_at_32 = 1
 
-    def cut_as(a: Any, b: Any, c: Any) -> Any:
-        pool._k["record"](pool.state, a, b, c, longer_at_32)
+    def cut_as(a: Any, b: Any, c: Any, verdict: int = longer_at_32) -> Any:
+        pool._k["record"](pool.state, a, b, c, verdict)
         product = np.empty_like(c)
-        assert pool._k["alone"](pool.state, a, b, product, longer_at_32)
+        assert pool._k["alone"](pool.state, a, b, product, verdict)
         return product
 
     try:
@@ -273,6 +273,16 @@ def test_a_pooled_product_does_the_pass_after_it_in_its_blocks_where_they_hold_w
             )
             assert done  # without db the rows are enough: [a > 0] from a = grad itself
             np.testing.assert_array_equal(out, grad * (grad > 0))
+            # The same tall C cut on its shorter side (verdict 2: columns 0–31 and 32–63): db in the blocks.
+            W3 = rng.standard_normal((128, 64)).astype(dtype)
+            out, db = np.empty((160, 64), dtype), np.empty(64, dtype)
+            grad = cut_as(tall, W3, out, 2)
+            _, done = _pass_kernels._product(
+                pool.state, True, tall, W3, out, _pool.TIMES_DERIVATIVE, grad.ctypes.data, db.ctypes.data, 0
+            )
+            assert done
+            np.testing.assert_array_equal(out, grad * (grad > 0))
+            np.testing.assert_array_equal(db, np.add.reduce(grad * (grad > 0), axis=0))
             assert asleep >= 0
     finally:
         pool.state[_pool.SHAPES_USED] = 0  # forget the cuts set here: the next fit checks its shapes anew

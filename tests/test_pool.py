@@ -102,7 +102,35 @@ def test_a_cut_starts_its_blocks_at_multiples_of_its_unit_and_balances_them():
     assert _pool_kernels.split(state, 128, 40, 2)[2] == 1
     # Three threads on 100 rows at 24s: 33.3 → 24, 66.7 → 72; blocks of 24, 48 and 28.
     state[_pool.WORKERS] = 2
+    assert _pool_kernels.split(state, 100, 50, 3) == (0, 24, 3)
     assert [_pool_kernels.edge(100, 3, 24, i) for i in range(4)] == [0, 24, 72, 100]
+
+
+def test_the_check_keeps_the_first_cut_whose_blocks_give_the_wholes_bits(pool, monkeypatch):
+    # A BLAS whose blocks give the whole's bits only in the fifth cut (the longer side at multiples of 12), as an
+    # AMD Zen's float32 blocks of rows do: the check tries the cuts in turn, and the product is cut that way.
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(128, 300)), rng.normal(size=(300, 100))
+    alone = pool._k["alone"]
+    tried = []
+
+    def exact_from_the_fifth(state, left, right, out, verdict):
+        tried.append(verdict)
+        cut = alone(state, left, right, out, verdict)
+        if verdict < 5:
+            out[0, 0] = np.nextafter(out[0, 0], np.inf)
+        else:  # this BLAS's whole, whatever this CPU's blocks give
+            np.matmul(left, right, out=out)
+        return cut
+
+    monkeypatch.setitem(pool._k, "alone", exact_from_the_fifth)
+    pool.state[_pool.CALLER_TAKES] = 0  # the worker does the blocks
+    out, fifth = np.empty((128, 100)), np.empty((128, 100))
+    with one_blas_thread():
+        pool.matmul(a, b, out=out)
+        assert alone(pool.state, a, b, fifth, 5)  # rows 0–59 and 60–127, by the caller
+    assert tried == [1, 2, 3, 4, 5] and pool.state[_pool.SHAPES + _pool.VERDICT] == 5
+    assert np.array_equal(out, fifth) and pool.state[_pool.SHARED] == 2  # the same two blocks, by the worker
 
 
 def test_a_shape_whose_blocks_differ_from_the_whole_is_never_cut(pool, monkeypatch):
@@ -402,10 +430,11 @@ def test_a_forked_child_makes_a_pool_of_its_own():
 
 def test_a_fit_on_the_pool_holds_the_blas_at_one_over_a_commands_count_and_gives_it_back():
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from backprop._threads import hold
+    from backprop._threads import blas_control, hold
 
-    def blas():
-        return {lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"}
+    def blas():  # the libraries the process's controller sets (not scipy's, which loading numba may add)
+        known = {library.filepath for library in blas_control().select(user_api="blas").lib_controllers}
+        return {lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["filepath"] in known}
 
     with hold(2, command=True) as command:  # `backprop train --threads 2`
         assert command == 2 and blas() == {2}

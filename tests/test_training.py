@@ -764,7 +764,7 @@ def test_a_fit_in_another_thread_after_one_in_the_main_thread_sets_the_blas_as_w
         worker.start()
         worker.join(timeout=60)
         assert not worker.is_alive() and len(got) == 1
-        assert seen == [[1] * len(seen[0])] * 2  # the BLAS on one thread in both fits
+        assert seen and seen[0] and seen == [[1] * len(seen[0])] * 2  # the BLAS on one thread in both fits
         assert blas_threads() == [2] * len(seen[0])  # and its count given back after each
     assert np.array_equal(main, got[0])
 

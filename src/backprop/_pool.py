@@ -10,8 +10,8 @@ shares the work itself:
 
 - **Blocks.** A product ``C = A · B`` of the step (the forward pass
   ``x · W``, the weight gradient ``xᵀ · grad_h``, the error below
-  ``grad_h · Wᵀ``) is cut into blocks of rows of ``C`` or of columns (the
-  larger of the two, rows on a tie), each one call of numpy's own OpenBLAS
+  ``grad_h · Wᵀ``) is cut into blocks of rows of ``C`` or of columns (as
+  its shape's check chose, below), each one call of numpy's own OpenBLAS
   on one thread. A block of ``C`` is a product in its own right, and
   OpenBLAS adds along ``k`` in the same order for it as for the whole; but
   not always: on some CPUs it sends products of at most 10⁶ multiply-adds to
@@ -21,7 +21,8 @@ shares the work itself:
   shape is *checked* once per process before it is cut: the cuts of
   :data:`UNITS` in turn, each one's blocks against ``np.matmul``'s whole
   product on fixed random numbers, and the first equal to the bit is the
-  shape's; with none, it is done whole. The optimizer's update (Adam's,
+  shape's; with none, it is done whole (after up to six products of its
+  shape in the check, once per process). The optimizer's update (Adam's,
   element by element) is cut anywhere. So a
   step's parameters are those of one thread, whatever the thread count and
   whichever thread computes which block: ``fit(threads=2)`` gives the bits of
@@ -142,12 +143,13 @@ LAST_ROW, LAST_ALONE, LAST_LOOK, LAST_BEGAN, LAST_ENDED = 41, 42, 43, 44, 45  # 
 JOBS = 46  # jobs cut into blocks, a running count (tests, diagnostics)
 SLEEP = 48  # SLEEP + i: 1 while worker i sleeps or is about to
 WORKER_CLOCK = SLEEP + 32  # two words a worker: its timespec
-# The kinds of job: rows of ROW words, a product's shape (with the verdict of its check: 1 when its blocks
-# give the whole's bits) or an update's size (always exact), and how long it took lately in each mode.
+# The kinds of job: rows of ROW words, a product's shape (with the verdict of its check: the cut whose
+# blocks give the whole's bits) or an update's size (always exact), and how long it took lately in each mode.
 SHAPES = WORKER_CLOCK + 64
 ROW = 16
 KIND, TA, TB, M, N, K, THREADS, VERDICT = range(8)  # KIND: GEMM32, GEMM64, ADAM32 or ADAM64; N = K = 0 for Adam
-# VERDICT: -1 not checked yet; 0 done whole (no cut gives the whole's bits); i + 1: cut i (see UNITS).
+# VERDICT of a product: -1 not checked yet; 0 done whole (no cut gives the whole's bits); i + 1: cut i (see
+# UNITS). Of an update: 1, exact however it is cut (its blocks are ALIGN multiples).
 ALONE_NS, SHARED_NS = 8, 9  # nanoseconds this kind of job took lately, alone and shared (a running mean)
 MAX_SHAPES = 256
 ROOM_FOR_A_FIT = 64  # rows a fit may need (three products a layer, two batch sizes): else emptied at its start
@@ -291,6 +293,7 @@ class Pool:
         cut = np.empty_like(whole)
         verdict = 0
         for candidate in range(1, CUTS + 1):
+            cut.fill(np.nan)  # a block left unwritten is never equal
             # False: this cut gives fewer than two blocks of this C
             if self._k["alone"](self.state, left, right, cut, candidate) and np.array_equal(whole, cut):
                 verdict = candidate

@@ -254,11 +254,13 @@ def hold(threads: int, *, command: bool = False, fit: bool = False) -> Iterator[
             _users -= 1
             _pinned -= 0 if command else 1
             if _users == 0:
-                if _limits is not None:
-                    _take_control()
-                    _limits.restore_original_limits()
+                try:
+                    if _limits is not None:
+                        _take_control()
+                        _limits.restore_original_limits()
+                finally:
                     _take_control(release=True)
-                _limits = _held = _outer = None
+                    _limits = _held = _outer = None
             elif _pinned == 0 and _outer is not None:  # the fit that set its count is done: the command's again
                 _apply(_outer)
                 _held, _outer = _outer, None
@@ -281,7 +283,9 @@ def _take_control(release: bool = False) -> None:
     threads silently do nothing. A fit in a worker thread (Dask's,
     scikit-learn's) after one in the main thread then ran on the BLAS's own
     count, with another count's bits. The count is the process's, and this
-    module holds it for all of its users: it takes control for each change.
+    module holds it for all of its users: it takes control for each change,
+    and leaves it to no thread after giving the count back (a caller's own
+    ``threadpool_limits`` around a fit then takes it again when it restores).
     """
     try:
         from threadpoolctl import OpenBLASController  # type: ignore[import-untyped, unused-ignore]

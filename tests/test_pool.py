@@ -131,6 +131,12 @@ def test_the_check_keeps_the_first_cut_whose_blocks_give_the_wholes_bits(pool, m
         assert alone(pool.state, a, b, fifth, 5)  # rows 0–59 and 60–127, by the caller
     assert tried == [1, 2, 3, 4, 5] and pool.state[_pool.SHAPES + _pool.VERDICT] == 5
     assert np.array_equal(out, fifth) and pool.state[_pool.SHARED] == 2  # the same two blocks, by the worker
+    # The next shape of the precision tries that cut first: rows at 12s, here the shorter side (cut 6).
+    tried.clear()
+    wide = np.empty((100, 128))
+    with one_blas_thread():
+        pool.matmul(b.T.copy(), a.T.copy(), out=wide)
+    assert tried == [6] and pool.state[_pool.SHAPES + _pool.ROW + _pool.VERDICT] == 6
 
 
 def test_a_shape_whose_blocks_differ_from_the_whole_is_never_cut(pool, monkeypatch):

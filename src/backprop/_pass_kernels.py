@@ -50,7 +50,6 @@ from ._pool import (
     MIN_PRODUCT,
     OTHER,
     ROW,
-    ROW_MAJOR,
     SHAPES,
     TASK,
     TASKS,
@@ -62,10 +61,9 @@ from ._pool import (
 from ._pool_kernels import (
     blocks,
     cuttable,
-    dgemm,
+    gemm,
     operand,
     run_job,
-    sgemm,
     shape_row,
     source_fingerprint,
     split,
@@ -131,16 +129,7 @@ def _product(
                     state[t + AFTER], state[t + OTHER], state[t + DERIVATIVE_OF] = after, other + offset, derivative
                     state[t + VECTOR] = vector + size * ((offset // size) % n) if vector else 0
             return int(run_job(state, row, cut)), attached
-    if a.itemsize == 4:
-        sgemm(
-            ROW_MAJOR, np.int32(ta), np.int32(tb), m, n, k, np.float32(1),
-            a.ctypes.data, lda, b.ctypes.data, ldb, np.float32(0), c.ctypes.data, n,
-        )  # fmt: skip
-    else:
-        dgemm(
-            ROW_MAJOR, np.int32(ta), np.int32(tb), m, n, k, np.float64(1),
-            a.ctypes.data, lda, b.ctypes.data, ldb, np.float64(0), c.ctypes.data, n,
-        )  # fmt: skip
+    gemm(a.itemsize, np.int32(ta), np.int32(tb), m, n, k, a.ctypes.data, lda, b.ctypes.data, ldb, c.ctypes.data, n)
     return 0, False
 
 

@@ -201,6 +201,18 @@ _V32, _V64 = types.float32[::1], types.float64[::1]
 
 
 @_jit  # type: ignore[untyped-decorator]
+def gemm(
+    size: int, ta: Any, tb: Any, m: int, n: int, k: int, a: int, lda: int, b: int, ldb: int, c: int, ldc: int
+) -> None:
+    """``C = A · B`` at these addresses, row-major, as ``np.matmul`` calls the BLAS: ``sgemm`` for
+    ``size`` 4, ``dgemm`` for 8, α = 1, β = 0."""
+    if size == 4:
+        sgemm(ROW_MAJOR, ta, tb, m, n, k, np.float32(1), a, lda, b, ldb, np.float32(0), c, ldc)
+    else:
+        dgemm(ROW_MAJOR, ta, tb, m, n, k, np.float64(1), a, lda, b, ldb, np.float64(0), c, ldc)
+
+
+@_jit  # type: ignore[untyped-decorator]
 def _now(state: Any, slot: int) -> int:
     """Monotonic nanoseconds, through the thread's own two words of ``state`` at ``slot``."""
     _clock_gettime(np.int32(state[CLOCK]), np.int64(state.ctypes.data) + 8 * slot)
@@ -218,13 +230,11 @@ def _do(state: Any, i: int) -> None:
         ta, tb = np.int32(state[t + 1]), np.int32(state[t + 2])
         m, n, k = state[t + 3], state[t + 4], state[t + 5]
         a, lda, b, ldb, c, ldc = state[t + 6], state[t + 7], state[t + 8], state[t + 9], state[t + 10], state[t + 11]
-        if kind == GEMM32:
-            sgemm(ROW_MAJOR, ta, tb, m, n, k, np.float32(1), a, lda, b, ldb, np.float32(0), c, ldc)
-            if state[t + AFTER]:
+        gemm(4 if kind == GEMM32 else 8, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
+        if state[t + AFTER]:
+            if kind == GEMM32:
                 _after(state, t, np.float32, 4)
-        else:
-            dgemm(ROW_MAJOR, ta, tb, m, n, k, np.float64(1), a, lda, b, ldb, np.float64(0), c, ldc)
-            if state[t + AFTER]:
+            else:
                 _after(state, t, np.float64, 8)
     elif kind == ADAM32:
         _adam_block(state, t, 4 * state[t + 7], np.float32)

@@ -265,6 +265,74 @@ def test_a_sleeping_worker_is_woken_by_the_next_job(pool):
     assert time.monotonic() - began < 10  # woken, not found by its safety net
 
 
+def test_every_thread_of_a_new_pool_readies_the_blas_buffers_at_the_same_time(monkeypatch):
+    """OpenBLAS gives each call running beside another a work buffer of its own: all of the pool's at once."""
+    kernels = _pool._load()
+    if kernels is None:
+        pytest.skip("the pool cannot run here (numba, or numpy's OpenBLAS symbols, missing)")
+    together = threading.Barrier(3, timeout=20)  # broken unless the three threads are in it at once
+    readied = []
+
+    def ready_buffers(again=False):
+        readied.append((threading.current_thread().name, again))
+        together.wait()
+
+    monkeypatch.setattr(_pool, "ready_buffers", ready_buffers)
+    made = _pool.Pool(2, kernels)  # the caller and two workers
+    try:
+        deadline = time.monotonic() + 20
+        while len(readied) < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert not together.broken
+        assert sorted(readied) == sorted(
+            [(threading.current_thread().name, True), ("backprop-pool-0", True), ("backprop-pool-1", True)]
+        )
+    finally:
+        made.close()
+
+
+def test_holding_the_blas_at_one_thread_readies_its_buffers_once_a_thread(monkeypatch):
+    from backprop import _threads
+
+    products = []
+    real = np.matmul
+
+    def matmul(a, b, *args, **kwargs):
+        products.append((threading.current_thread().name, a.shape, b.shape, a.dtype))
+        return real(a, b, *args, **kwargs)
+
+    monkeypatch.setattr(np, "matmul", matmul)
+
+    def two_holds():
+        with _threads.hold(1):
+            pass
+        with _threads.hold(1):
+            pass
+
+    thread = threading.Thread(target=two_holds, name="a-new-thread")
+    thread.start()
+    thread.join()
+    rows, k, columns = _threads.READY_SHAPE
+    # the first hold: one float32 product of 1024 columns, one float64; the second: none
+    assert products == [
+        ("a-new-thread", (rows, k), (k, columns), np.dtype(np.float32)),
+        ("a-new-thread", (rows, k), (k, columns), np.dtype(np.float64)),
+    ]
+    assert columns >= 1024  # wide enough for OpenBLAS to lay its panels side by side
+    products.clear()
+
+    counts = []
+
+    def on_two_threads():
+        with _threads.hold(2) as held:
+            counts.append(held)
+
+    thread = threading.Thread(target=on_two_threads, name="another-thread")
+    thread.start()
+    thread.join()
+    assert counts == [2] and products == []  # the BLAS's own threads: nothing readied
+
+
 def test_when_sharing_does_not_pay_the_caller_does_every_block_with_the_same_bits(pool):
     rng = np.random.default_rng(6)
     a, b = rng.normal(size=(128, 300)), rng.normal(size=(300, 256))

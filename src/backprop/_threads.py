@@ -92,6 +92,10 @@ MAX_THREADS = 1024
 #: Multiply-adds of a step's largest matrix product per thread (2²¹: a second thread from about 4M).
 PER_THREAD = 1 << 21
 
+#: The product (rows, k, columns) that has the BLAS touch its work buffer's pages (:func:`ready_buffers`).
+READY_SHAPE = (128, 256, 1024)
+
+_ready = threading.local()  # done: this thread's buffers are in
 _lock = threading.Lock()
 _users = 0
 _held: int | None = None  # the count the process's BLAS runs with while _users > 0
@@ -248,6 +252,8 @@ def hold(threads: int, *, command: bool = False, fit: bool = False) -> Iterator[
         _pinned += 0 if command else 1
         held = _held
     try:
+        if held == 1:
+            ready_buffers()
         yield held if held is not None else threads
     finally:
         with _lock:
@@ -264,6 +270,37 @@ def hold(threads: int, *, command: bool = False, fit: bool = False) -> Iterator[
             elif _pinned == 0 and _outer is not None:  # the fit that set its count is done: the command's again
                 _apply(_outer)
                 _held, _outer = _outer, None
+
+
+def ready_buffers(again: bool = False) -> None:
+    """Have the pages of the BLAS's work buffer in memory: two products, once a thread (``again``: once more).
+
+    OpenBLAS packs the panels of a product into a work buffer of its own,
+    mapped at start and touched only where a product writes. A product of
+    at most a few hundred columns on one thread packs each panel of ``x``
+    over the last one, in the same few KiB, but its kernel (the Haswell
+    kernels, which Zen runs too) prefetches the next panel's place all the
+    same: pages never touched. Under a hypervisor (KVM) such a prefetch
+    costs a walk of the page tables every time, and the product runs at a
+    third of its speed: W1's ``128×784 · 784×256`` at 12 GFLOP/s on one
+    thread of an AMD EPYC, against 35 once those pages are in (2026-12-06;
+    the hot spot in ``perf annotate`` is the ``prefetcht1`` into a page
+    ``/proc/self/pagemap`` shows absent). A product of 1024 columns has
+    OpenBLAS lay its panels side by side, which touches those pages for
+    good; it changes no later product's bits. Each thread that calls the
+    BLAS at the same time as another has a buffer of its own, so
+    :mod:`backprop._pool` readies its threads together. Called by
+    :func:`hold` for one thread (≈ 5 ms, once a thread); elsewhere it costs
+    those milliseconds and nothing else.
+    """
+    if getattr(_ready, "done", False) and not again:
+        return
+    import numpy as np
+
+    rows, k, columns = READY_SHAPE
+    for dtype in (np.float32, np.float64):
+        np.matmul(np.ones((rows, k), dtype), np.ones((k, columns), dtype))
+    _ready.done = True
 
 
 def _new_lock_after_fork() -> None:

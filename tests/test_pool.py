@@ -470,6 +470,8 @@ def test_without_the_pool_fit_gives_the_blas_its_threads(monkeypatch):
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX's")
 def test_a_forked_child_makes_a_pool_of_its_own():
+    from backprop import _threads
+
     X, y = data()
     parent = network()
     parent.fit(X, y, batch_size=64, epochs=1, seed=2, threads=2)  # the parent's pool is running
@@ -482,10 +484,11 @@ def test_a_forked_child_makes_a_pool_of_its_own():
         try:
             signal.alarm(60)  # a deadlock ends the child, and the parent sees no answer
             forgotten = _pool._pool is None
+            anew = not getattr(_threads._ready, "done", False)  # OpenBLAS's buffers in the child: its own to ready
             net = network()
             net.fit(X, y, batch_size=64, epochs=1, seed=2, threads=2)
             alive = _pool._pool is not None and all(thread.is_alive() for thread in _pool._pool._threads)
-            os.write(write, bytes([forgotten, alive]) + net.parameters.tobytes())
+            os.write(write, bytes([forgotten, anew, alive]) + net.parameters.tobytes())
         finally:
             os._exit(0)
     os.close(write)
@@ -498,8 +501,9 @@ def test_a_forked_child_makes_a_pool_of_its_own():
         received += chunk
     os.close(read)
     os.waitpid(child, 0)
-    assert received[:2] == bytes([1, 1])  # the parent's pool forgotten; the child's own, its workers running
-    assert np.array_equal(np.frombuffer(received[2:], parent.parameters.dtype), parent.parameters)
+    # the parent's pool forgotten, its thread's buffers to ready anew; the child's own pool, its workers running
+    assert received[:3] == bytes([1, 1, 1])
+    assert np.array_equal(np.frombuffer(received[3:], parent.parameters.dtype), parent.parameters)
 
 
 def test_a_fit_on_the_pool_holds_the_blas_at_one_over_a_commands_count_and_gives_it_back():

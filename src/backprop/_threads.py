@@ -306,6 +306,7 @@ def ready_buffers(again: bool = False) -> None:
 def _new_lock_after_fork() -> None:
     global _lock
     _lock = threading.Lock()  # perhaps held by a thread of the parent's that the child does not have
+    _ready.done = False  # a forked child's products ran at a third of the speed until it readied its own
 
 
 if hasattr(os, "register_at_fork"):

@@ -217,7 +217,11 @@ class Pool:
         ]
         for thread in self._threads:
             thread.start()
-        self._ready_buffers()
+        try:
+            self._ready_buffers()
+        except BaseException:  # interrupted while waiting for the workers: none is left serving
+            self.close()
+            raise
 
     # -- what the step calls ---------------------------------------------------
 
@@ -274,7 +278,8 @@ class Pool:
 
     def _work(self, i: int) -> None:
         _less_slack()
-        self._ready_buffers()
+        with contextlib.suppress(Exception):  # only a speed-up: a worker that cannot ready still serves
+            self._ready_buffers()
         serve, swap = self._k["serve"], self._k["swap"]
         event = self._events[i]
         while serve(self.state, i):  # returns 1 to sleep, 0 to stop
@@ -292,8 +297,9 @@ class Pool:
         caller's ran at a third of the speed, and sharing gained W1's epoch
         8% (AMD EPYC, 2026-12-06); readied together, its ``x · W`` takes
         1.0 ms shared against 1.6 ms alone, and the epoch 0.56 s against
-        0.87 s. A thread that does not come within :data:`READY_TIMEOUT_S`
-        (a busy machine) readies one anyway.
+        0.87 s. If a thread does not come within :data:`READY_TIMEOUT_S` (a
+        busy machine), the others wait that long (the caller holding the
+        module's lock, once per pool) and then each readies on its own.
         """
         with contextlib.suppress(threading.BrokenBarrierError):
             self._together.wait()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import struct
 import subprocess
@@ -338,3 +339,22 @@ def test_rename_new_never_replaces_what_is_there(tmp_path, monkeypatch, system_c
     assert (tmp_path / "old.txt").read_text() == "old"
     files.rename_new(str(tmp_path / "new.txt"), str(tmp_path / "moved.txt"))
     assert (tmp_path / "moved.txt").read_text() == "new" and not (tmp_path / "new.txt").exists()
+
+
+@pytest.mark.skipif(not hasattr(signal, "raise_signal"), reason="signal.raise_signal")
+def test_a_ctrl_c_in_the_moment_the_temporary_file_is_made_leaves_nothing_behind(tmp_path, monkeypatch):
+    made = files._create_temporary
+
+    def interrupted(*args):
+        temporary = made(*args)  # the file exists now ...
+        signal.raise_signal(signal.SIGINT)  # ... and Ctrl-C comes before atomic_output holds its name
+        return temporary
+
+    monkeypatch.setattr(files, "_create_temporary", interrupted)
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"previous")
+    with pytest.raises(KeyboardInterrupt), files.atomic_output(target) as out:
+        out.write(b"new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+    assert target.read_bytes() == b"previous"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C's handler given back

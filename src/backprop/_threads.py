@@ -276,7 +276,7 @@ def ready_buffers(again: bool = False) -> None:
     """Have the pages of the BLAS's work buffer in memory: two products, once a thread (``again``: once more).
 
     OpenBLAS packs the panels of a product into a work buffer of its own,
-    mapped at start and touched only where a product writes. A product of
+    mapped once and touched only where a product writes. A product of
     at most a few hundred columns on one thread packs each panel of ``x``
     over the last one, in the same few KiB, but its kernel (the Haswell
     kernels, which Zen runs too) prefetches the next panel's place all the

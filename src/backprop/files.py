@@ -20,7 +20,9 @@ import errno
 import os
 import re
 import secrets
+import signal
 import stat
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -144,9 +146,12 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[AtomicFile]:
     # A symbolic link's target is what gets replaced; the link itself stays.
     real = os.path.realpath(target)
     folder = os.path.dirname(real)
-    temporary, lock_fd = _create_temporary(real, target)
-    in_flight = temporary
+    temporary, in_flight, lock_fd = "", "", -1
     try:
+        # A stop signal between the file's creation and this frame's knowing its name would leave it behind.
+        with _stop_signals_held():
+            temporary, lock_fd = _create_temporary(real, target)
+            in_flight = temporary
         try:
             file = os.fdopen(os.dup(lock_fd), "wb")
         except OSError as exc:
@@ -180,8 +185,9 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[AtomicFile]:
                 with contextlib.suppress(OSError):
                     os.remove(temporary)
         finally:  # a second Ctrl-C during the removal must not keep the lock (and the descriptor)
-            _LIVE.discard(in_flight)
-            os.close(lock_fd)
+            if lock_fd >= 0:
+                _LIVE.discard(in_flight)
+                os.close(lock_fd)
     fsync_folder(folder)
     _remove_orphans(folder, os.path.basename(real))
 
@@ -189,6 +195,47 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[AtomicFile]:
 #: This process's temporary files in flight. On NFS, flock is emulated by fcntl locks, which
 #: belong to the process: another thread's lock would not keep this process's cleanup away.
 _LIVE: set[str] = set()
+
+
+@contextlib.contextmanager
+def _stop_signals_held() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP held back inside (in the main thread), handled as before when the block ends.
+
+    Python raises a signal's exception between two bytecodes, wherever the
+    main thread is: once in the moment after ``os.open`` made the temporary
+    file and before :func:`atomic_output` held its name, a Ctrl-C left the
+    file behind (a test that stops ``backprop predict`` once its temporary
+    file appears did, on a busy machine). Inside, a signal is only noted;
+    after, the handler that was there gets it, in the block that removes
+    the file. The Python handlers are swapped, not the process's signal
+    mask: the C handler may run in any thread, and Python calls the
+    handler in the main thread whatever the mask. In another thread (whose
+    code a signal never interrupts) nothing is held.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[int] = []
+
+    def note(signum: int, frame: Any) -> None:
+        noted.append(signum)
+
+    swapped: dict[int, Any] = {}
+    try:
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is not None and signal.getsignal(signum) is not None:  # None: set outside Python, kept
+                swapped[signum] = signal.signal(signum, note)
+        yield
+    finally:
+        for signum, handler in swapped.items():
+            signal.signal(signum, handler)
+        for signum in noted:
+            handler = swapped[signum]
+            if callable(handler):
+                handler(signum, None)  # Ctrl-C's KeyboardInterrupt, a command's stop: raised here
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)  # the default action: the process ends, as it would have
 
 
 def _create_temporary(real: str, target: str) -> tuple[str, int]:

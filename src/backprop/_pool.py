@@ -321,10 +321,11 @@ class Pool:
         left, right = _like(a, rng), _like(b, rng)
         whole = np.matmul(left, right)
         cut = np.empty_like(whole)
-        longer = 0 if a.shape[0] >= b.shape[1] else 1
+        m, n = a.shape[0], b.shape[1]
 
         def rows_or_columns_and_unit(candidate: int) -> tuple[int, int]:
-            return (longer if candidate % 2 else 1 - longer), UNITS[(candidate - 1) // 2]
+            axis, unit, _ = self._k["split"](self.state, m, n, candidate)
+            return int(axis), int(unit)
 
         # The precision's last exact cut first (a CPU's kernels keep the same panels: W4's checks took
         # 2.6 s trying the cuts in order on an AMD EPYC), then the others in order. Any exact cut gives

@@ -670,6 +670,7 @@ KERNELS = {
     "update": _update,
     "serve": _serve,
     "swap": _swap,
+    "split": split,
 }
 
 # numba keys its cache on this file alone, and bakes in the constants of _pool.py and the Adam kernel of

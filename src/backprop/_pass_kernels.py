@@ -49,6 +49,8 @@ from ._pool import (
     GEMM64,
     MIN_PRODUCT,
     OTHER,
+    PAIR32,
+    PAIR64,
     ROW,
     SHAPES,
     TASK,
@@ -57,9 +59,11 @@ from ._pool import (
     UNCHECKED,
     VECTOR,
     VERDICT,
+    WORKERS,
 )
 from ._pool_kernels import (
     blocks,
+    blocks_at,
     cuttable,
     gemm,
     operand,
@@ -122,15 +126,70 @@ def _product(
             # A bias gradient sums whole columns: only blocks of columns hold them.
             attached = after != 0 and (after != TIMES_DERIVATIVE or vector == 0 or split(state, m, n, verdict)[0] == 1)
             if attached:
-                size, start = c.itemsize, np.int64(c.ctypes.data)
-                for i in range(cut):
-                    t = TASKS + TASK * i
-                    offset = state[t + 10] - start  # the block's first element, in bytes from c's
-                    state[t + AFTER], state[t + OTHER], state[t + DERIVATIVE_OF] = after, other + offset, derivative
-                    state[t + VECTOR] = vector + size * ((offset // size) % n) if vector else 0
+                _attach(state, 0, cut, c, after, other, vector, derivative)
             return int(run_job(state, row, cut)), attached
     gemm(a.itemsize, np.int32(ta), np.int32(tb), m, n, k, a.ctypes.data, lda, b.ctypes.data, ldb, c.ctypes.data, n)
     return 0, False
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _attach(state: Any, first: int, count: int, c: Any, after: int, other: int, vector: int, derivative: int) -> None:
+    """Have blocks ``first`` to ``first + count − 1``, all of ``c``, each followed by the pass ``after``."""
+    size, start, n = c.itemsize, np.int64(c.ctypes.data), c.shape[1]
+    for i in range(first, first + count):
+        t = TASKS + TASK * i
+        offset = state[t + 10] - start  # the block's first element, in bytes from c's
+        state[t + AFTER], state[t + OTHER], state[t + DERIVATIVE_OF] = after, other + offset, derivative
+        state[t + VECTOR] = vector + size * ((offset // size) % n) if vector else 0
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _verdict(state: Any, a: Any, b: Any, count: int) -> int:
+    """The verdict of ``a · b``'s checked shape where it is to be cut into ``count`` blocks, else 0 (whole)."""
+    m, k = a.shape
+    n = b.shape[1]
+    if count < 2 or m * n * k < MIN_PRODUCT or not cuttable(state, m, n):
+        return 0
+    kind = GEMM32 if a.itemsize == 4 else GEMM64
+    row = shape_row(state, kind, operand(a, m, k)[0], operand(b, k, n)[0], m, n, k, False)
+    return max(state[SHAPES + ROW * row + VERDICT], 0) if row >= 0 else 0
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _pair(
+    state: Any, x: Any, grad: Any, dW: Any, W_: Any, grad_below: Any, a_below: int, db_below: int, derivative: int
+) -> tuple[int, bool, bool]:
+    """A layer's two backward products as one job: ``∂L/∂W = xᵀ · grad_h`` and ``δ · Wᵀ`` into the layer
+    below, followed by its ``⊙ f'(h)`` and ``db`` where the blocks hold whole columns; (the workers found
+    asleep, whether it ran, whether the pass was done).
+
+    Both read ``grad_h`` and write buffers of their own, and both take ``rows × n_in × units``
+    multiply-adds: on two threads each is one block, the whole product (``np.matmul``'s bits on every CPU,
+    no cut to check, no panel packed twice); on more, each is cut, where its check found a cut exact, into
+    half the threads' blocks.
+    """
+    m, units = grad.shape
+    n_in = x.shape[1]
+    if state[WORKERS] < 1 or m * n_in * units < MIN_PRODUCT:
+        return 0, False, False
+    row = shape_row(state, PAIR32 if x.itemsize == 4 else PAIR64, 0, 0, m, n_in, units, True)
+    if row < 0:  # the table is full: the products one after the other
+        return 0, False, False
+    state[SHAPES + ROW * row + VERDICT] = 1  # whole products, or cuts found exact: the same bits
+    count = (state[WORKERS] + 2) // 2
+    xT, WT = x.T, W_.T
+    ta, lda = operand(xT, n_in, m)
+    tb, ldb = operand(grad, m, units)
+    first = blocks_at(state, 0, xT, grad, dW, ta, lda, tb, ldb, _verdict(state, xT, grad, count), count)
+    ta, lda = operand(grad, m, units)
+    tb, ldb = operand(WT, units, n_in)
+    verdict = _verdict(state, grad, WT, count)
+    second = blocks_at(state, first, grad, WT, grad_below, ta, lda, tb, ldb, verdict, count)
+    # A bias gradient sums whole columns: only the whole product or blocks of columns hold them.
+    attached = db_below == 0 or second == 1 or split(state, m, n_in, verdict)[0] == 1
+    if attached:
+        _attach(state, first, second, grad_below, TIMES_DERIVATIVE, a_below, db_below, derivative)
+    return int(run_job(state, row, first + second)), True, attached
 
 
 @_jit  # type: ignore[untyped-decorator]
@@ -185,10 +244,21 @@ def _backward(state: Any, pooled: bool, plan: Any, x: Any, one: Any, y: Any, sca
         grad = _matrix(plan[p + GRAD], m, units, x)
         below = _input(plan, x, l)
         dW = _matrix(plan[p + DW], n_in, units, x)
+        q = p - FIELDS  # the layer below: its δ · Wᵀ, then ⊙ f'(h) and its db (in the pool's blocks, or after)
+        if l and pooled:  # both products in one job, side by side
+            grad_below = _matrix(plan[q + GRAD], m, n_in, x)
+            W_ = _matrix(plan[p + W], n_in, units, x)
+            kind = plan[q + DERIVATIVE]
+            woken, ran, done = _pair(state, below, grad, dW, W_, grad_below, plan[q + A], plan[q + DB], kind)
+            asleep |= woken
+            if ran:
+                if not done:
+                    db = _vector(plan[q + DB], n_in if plan[q + DB] else 0, x)
+                    _activation_backward(grad_below, _matrix(plan[q + A], m, n_in, x), db, one, kind)
+                continue
         asleep |= _product(state, pooled, below.T, grad, dW, 0, 0, 0, 0)[0]  # ∂L/∂W = xᵀ · grad_h
         if l == 0:
             break
-        q = p - FIELDS  # the layer below: its δ · Wᵀ, then ⊙ f'(h) and its db (in the pool's blocks, or after)
         grad_below = _matrix(plan[q + GRAD], m, n_in, x)
         W_ = _matrix(plan[p + W], n_in, units, x)
         kind = plan[q + DERIVATIVE]

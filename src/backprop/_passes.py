@@ -9,7 +9,8 @@ layers, the compiled step (:mod:`backprop._fast`) runs its passes here:
 
 - the **backward pass** in one call: for each layer from the output down,
   ``∂L/∂W = xᵀ · grad_h``, ``δ · Wᵀ`` into the layer below, and its
-  ``⊙ f'(h)`` with its ``db`` (the kernel of :mod:`backprop._kernels`);
+  ``⊙ f'(h)`` with its ``db`` (the kernel of :mod:`backprop._kernels`); on
+  the pool, a layer's two products side by side, as one job;
 - the **forward pass** in one call up to each layer whose activation needs
   numpy's transcendental functions (``tanh``, ``exp``: libm's round
   otherwise): ``h = x · W`` with ``+ b`` and ReLU fused; numpy then finishes
@@ -264,6 +265,8 @@ class Passes:
             products = [(x, layer.W, ws.h[l]), (x.T, ws.grad_h[l], cast("FloatArray", ws.dW[l]))]
             if l:
                 products.append((ws.grad_h[l], layer.W.T, ws.grad_h[l - 1]))
+            if l and pool.threads == 2 and ws.n_samples * layer.n_in * layer.units >= _pool.MIN_PRODUCT:
+                del products[1:]  # the backward pair, each product whole on two threads: nothing to check
             for a, b, c in products:
                 if self._checked(pool.state, a, b, c) == _pool.UNCHECKED:
                     pool._check(a, b, c)

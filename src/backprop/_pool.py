@@ -28,6 +28,17 @@ shares the work itself:
   step's parameters are those of one thread, whatever the thread count and
   whichever thread computes which block: ``fit(threads=2)`` gives the bits of
   ``fit(threads=1)``.
+- **Pairs.** A layer's two products of the backward pass, the weight
+  gradient ``xᵀ · grad_h`` and the error below ``grad_h · Wᵀ``, read the
+  same ``grad_h``, write buffers of their own, and take the same
+  ``rows × n_in × units`` multiply-adds: the compiled backward pass hands
+  them out as one job, side by side. On two threads each is one block, the
+  whole product: ``np.matmul``'s call, its bits on every CPU, and no panel
+  packed by two blocks (the blocks of one cut each pack the same panels of
+  the operand they share); W1's backward pass took 1.34–1.40 ms a step
+  against 1.44–1.60 ms cut product by product (AMD EPYC, 2026-12-06). On
+  more threads each is cut, where its check found a cut exact, into half the
+  threads' blocks.
 - **After a block.** The compiled passes (:mod:`backprop._passes`) may
   have each block of a product followed by the elementwise pass that comes
   next, on that block alone, while it is in its thread's cache: ``+ b``
@@ -151,11 +162,12 @@ WORKER_CLOCK = SLEEP + 32  # two words a worker: its timespec
 SHAPES = WORKER_CLOCK + 64
 ROW = 16
 KIND, TA, TB, M, N, K, THREADS, VERDICT = range(8)  # KIND: GEMM32, GEMM64, ADAM32 or ADAM64; N = K = 0 for Adam
+# (or PAIR32, PAIR64: a layer's two backward products, M the rows, N its inputs, K its units; TA = TB = 0)
 # VERDICT of a product: -1 not checked yet; 0 done whole (no cut gives the whole's bits); i + 1: cut i (see
 # UNITS). Of an update: 1, exact however it is cut (its blocks are ALIGN multiples).
 ALONE_NS, SHARED_NS = 8, 9  # nanoseconds this kind of job took lately, alone and shared (a running mean)
 MAX_SHAPES = 256
-ROOM_FOR_A_FIT = 64  # rows a fit may need (three products a layer, two batch sizes): else emptied at its start
+ROOM_FOR_A_FIT = 96  # rows a fit may need (three products, a pair a layer; two batch sizes): else emptied at its start
 TASKS = SHAPES + ROW * MAX_SHAPES  # rows of 16: one per block
 TASK = 16
 # A product block's words 0-11 are its gemm call's; then an elementwise pass after it on the same block
@@ -170,6 +182,8 @@ UNCHECKED = -2  # a shape not yet checked: check it, then ask again
 
 # The kinds of block, and CBLAS's constants.
 GEMM32, GEMM64, ADAM32, ADAM64 = 1, 2, 3, 4
+# The kind of a job of two products (its blocks are GEMM32 or GEMM64): see _pass_kernels._pair.
+PAIR32, PAIR64 = 5, 6
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 
 _lock = threading.Lock()

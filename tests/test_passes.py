@@ -289,53 +289,43 @@ def test_a_pooled_product_does_the_pass_after_it_in_its_blocks_where_they_hold_w
         pool.release()
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_a_layers_two_backward_products_run_side_by_side_as_one_job_with_numpys_bits(workers: int) -> None:
+def test_a_layers_two_backward_products_run_side_by_side_as_one_job_with_numpys_bits() -> None:
     # A layer of 128 inputs and 160 units, batches of 32: ∂L/∂W = xᵀ · grad_h (128 × 160) and δ · Wᵀ
     # (32 × 128), 655,360 multiply-adds each, read the same grad_h and write buffers of their own. On two
     # threads the job is those two products, each whole (np.matmul's call: its bits on every CPU, no check),
-    # the second followed by the layer below's ⊙ f'(h) for tanh, f' = 1 − a², and its db. On three, each
-    # is cut in two where its check found a cut exact (else done whole), as pool.matmul cuts it.
+    # the second followed by the layer below's ⊙ f'(h) for tanh, f' = 1 − a², and its db.
     from backprop import _pass_kernels
 
     kernels = _pool._load()
     assert kernels is not None
-    pool = _pool.Pool(workers, kernels, nap_until_us=10**8, sleep_timeout=30.0)  # it naps, never sleeps
+    pool = _pool.Pool(1, kernels, nap_until_us=10**8, sleep_timeout=30.0)  # it naps, never sleeps
     s = pool.state
-    s[_pool.ADAPT], s[_pool.CALLER_TAKES] = 0, 0  # always shared, and every block the workers': their path
+    s[_pool.ADAPT], s[_pool.CALLER_TAKES] = 0, 0  # always shared, and both blocks the worker's: its path
     try:
         rng = np.random.default_rng(0)
         for dtype in (np.float32, np.float64):
             x, grad = rng.standard_normal((32, 128)).astype(dtype), rng.standard_normal((32, 160)).astype(dtype)
             W_ = rng.standard_normal((128, 160)).astype(dtype)
             a_below = np.tanh(rng.standard_normal((32, 128))).astype(dtype)
-            blocks = 2
-            if workers == 2:  # each product's check, as the passes make it before the first step
-                blocks = 0
-                for a, b, c in [(x.T, grad, np.empty((128, 160), dtype)), (grad, W_.T, np.empty((32, 128), dtype))]:
-                    pool._check(a, b, c)
-                    verdict = s[_pool.SHAPES + _pool.ROW * (s[_pool.SHAPES_USED] - 1) + _pool.VERDICT]
-                    blocks += 2 if verdict > 0 else 1
             dW, grad_below, db = np.empty((128, 160), dtype), np.empty((32, 128), dtype), np.empty(128, dtype)
             jobs, shared = s[_pool.JOBS], s[_pool.SHARED]
-            asleep, ran, done = _pass_kernels._pair(
+            assert _pass_kernels._pair(
                 s, x, grad, dW, W_, grad_below, a_below.ctypes.data, db.ctypes.data, _kernels.TANH
-            )
-            assert (asleep, ran) == (0, True)
+            ) == (0, True)
             np.testing.assert_array_equal(dW, np.matmul(x.T, grad))
-            expected = np.matmul(grad, W_.T)
-            if done:  # the blocks hold whole columns (the whole product, or blocks of columns): f' and db in them
-                expected = expected * (1 - a_below * a_below)
-                np.testing.assert_array_equal(db, np.add.reduce(expected, axis=0))
+            expected = np.matmul(grad, W_.T) * (1 - a_below * a_below)
             np.testing.assert_array_equal(grad_below, expected)
-            # One job: two blocks on two threads (both products whole), up to four on three (each cut in two).
-            assert s[_pool.JOBS] - jobs == 1 and s[_pool.SHARED] - shared == blocks
-            assert done or workers == 2  # whole: f' and db in the block (blocks of rows leave db to the caller)
+            np.testing.assert_array_equal(db, np.add.reduce(expected, axis=0))
+            assert s[_pool.JOBS] - jobs == 1 and s[_pool.SHARED] - shared == 2  # one job, two blocks
             kinds = s[_pool.SHAPES : _pool.SHAPES + _pool.ROW * s[_pool.SHAPES_USED]].reshape(-1, _pool.ROW)[:, 0]
             assert (_pool.PAIR32 if dtype == np.float32 else _pool.PAIR64) in kinds
         # Products below MIN_PRODUCT are not worth a job: the pass does them one after the other.
-        small = [np.ones(shape, np.float32) for shape in [(8, 8), (8, 8), (8, 8), (8, 8), (8, 8)]]
-        assert _pass_kernels._pair(s, *small, 0, 0, _kernels.RELU)[1] is False
+        small = [np.ones((8, 8), np.float32) for _ in range(5)]
+        assert _pass_kernels._pair(s, *small, 0, 0, _kernels.RELU) == (0, False)
+        # Nor on three threads: there each product is cut as its check found exact, one after the other.
+        s[_pool.WORKERS] = 2
+        assert _pass_kernels._pair(s, x, grad, dW, W_, grad_below, 0, 0, _kernels.RELU) == (0, False)
+        s[_pool.WORKERS] = 1
     finally:
         pool.close()
 

@@ -144,52 +144,36 @@ def _attach(state: Any, first: int, count: int, c: Any, after: int, other: int, 
 
 
 @_jit  # type: ignore[untyped-decorator]
-def _verdict(state: Any, a: Any, b: Any, count: int) -> int:
-    """The verdict of ``a · b``'s checked shape where it is to be cut into ``count`` blocks, else 0 (whole)."""
-    m, k = a.shape
-    n = b.shape[1]
-    if count < 2 or m * n * k < MIN_PRODUCT or not cuttable(state, m, n):
-        return 0
-    kind = GEMM32 if a.itemsize == 4 else GEMM64
-    row = shape_row(state, kind, operand(a, m, k)[0], operand(b, k, n)[0], m, n, k, False)
-    return max(state[SHAPES + ROW * row + VERDICT], 0) if row >= 0 else 0
-
-
-@_jit  # type: ignore[untyped-decorator]
 def _pair(
     state: Any, x: Any, grad: Any, dW: Any, W_: Any, grad_below: Any, a_below: int, db_below: int, derivative: int
-) -> tuple[int, bool, bool]:
-    """A layer's two backward products as one job: ``∂L/∂W = xᵀ · grad_h`` and ``δ · Wᵀ`` into the layer
-    below, followed by its ``⊙ f'(h)`` and ``db`` where the blocks hold whole columns; (the workers found
-    asleep, whether it ran, whether the pass was done).
+) -> tuple[int, bool]:
+    """A layer's two backward products as one job of two blocks, on a pool of two threads: ``∂L/∂W = xᵀ ·
+    grad_h`` and ``δ · Wᵀ`` into the layer below, followed by its ``⊙ f'(h)`` and ``db``; (the workers found
+    asleep, whether it ran).
 
     Both read ``grad_h`` and write buffers of their own, and both take ``rows × n_in × units``
-    multiply-adds: on two threads each is one block, the whole product (``np.matmul``'s bits on every CPU,
-    no cut to check, no panel packed twice); on more, each is cut, where its check found a cut exact, into
-    half the threads' blocks.
+    multiply-adds: each is one block, the whole product (the call ``np.matmul`` makes: its bits on every
+    CPU, no cut to check, no panel packed twice), and the pass after it has every row of its columns. On
+    more threads the products are cut one after the other, as their checks found exact (a pair cut into
+    fewer blocks each would need checks of its own).
     """
     m, units = grad.shape
     n_in = x.shape[1]
-    if state[WORKERS] < 1 or m * n_in * units < MIN_PRODUCT:
-        return 0, False, False
+    if state[WORKERS] != 1 or m * n_in * units < MIN_PRODUCT:
+        return 0, False
     row = shape_row(state, PAIR32 if x.itemsize == 4 else PAIR64, 0, 0, m, n_in, units, True)
     if row < 0:  # the table is full: the products one after the other
-        return 0, False, False
-    state[SHAPES + ROW * row + VERDICT] = 1  # whole products, or cuts found exact: the same bits
-    count = (state[WORKERS] + 2) // 2
+        return 0, False
+    state[SHAPES + ROW * row + VERDICT] = 1  # whole products: the same bits
     xT, WT = x.T, W_.T
     ta, lda = operand(xT, n_in, m)
     tb, ldb = operand(grad, m, units)
-    first = blocks_at(state, 0, xT, grad, dW, ta, lda, tb, ldb, _verdict(state, xT, grad, count), count)
+    blocks_at(state, 0, xT, grad, dW, ta, lda, tb, ldb, 0)
     ta, lda = operand(grad, m, units)
     tb, ldb = operand(WT, units, n_in)
-    verdict = _verdict(state, grad, WT, count)
-    second = blocks_at(state, first, grad, WT, grad_below, ta, lda, tb, ldb, verdict, count)
-    # A bias gradient sums whole columns: only the whole product or blocks of columns hold them.
-    attached = db_below == 0 or second == 1 or split(state, m, n_in, verdict)[0] == 1
-    if attached:
-        _attach(state, first, second, grad_below, TIMES_DERIVATIVE, a_below, db_below, derivative)
-    return int(run_job(state, row, first + second)), True, attached
+    blocks_at(state, 1, grad, WT, grad_below, ta, lda, tb, ldb, 0)
+    _attach(state, 1, 1, grad_below, TIMES_DERIVATIVE, a_below, db_below, derivative)
+    return int(run_job(state, row, 2)), True
 
 
 @_jit  # type: ignore[untyped-decorator]
@@ -245,16 +229,13 @@ def _backward(state: Any, pooled: bool, plan: Any, x: Any, one: Any, y: Any, sca
         below = _input(plan, x, l)
         dW = _matrix(plan[p + DW], n_in, units, x)
         q = p - FIELDS  # the layer below: its δ · Wᵀ, then ⊙ f'(h) and its db (in the pool's blocks, or after)
-        if l and pooled:  # both products in one job, side by side
+        if l and pooled:  # both products in one job, side by side (on two threads)
             grad_below = _matrix(plan[q + GRAD], m, n_in, x)
             W_ = _matrix(plan[p + W], n_in, units, x)
             kind = plan[q + DERIVATIVE]
-            woken, ran, done = _pair(state, below, grad, dW, W_, grad_below, plan[q + A], plan[q + DB], kind)
+            woken, ran = _pair(state, below, grad, dW, W_, grad_below, plan[q + A], plan[q + DB], kind)
             asleep |= woken
             if ran:
-                if not done:
-                    db = _vector(plan[q + DB], n_in if plan[q + DB] else 0, x)
-                    _activation_backward(grad_below, _matrix(plan[q + A], m, n_in, x), db, one, kind)
                 continue
         asleep |= _product(state, pooled, below.T, grad, dW, 0, 0, 0, 0)[0]  # ∂L/∂W = xᵀ · grad_h
         if l == 0:

@@ -266,7 +266,7 @@ class Passes:
             if l:
                 products.append((ws.grad_h[l], layer.W.T, ws.grad_h[l - 1]))
             if l and pool.threads == 2 and ws.n_samples * layer.n_in * layer.units >= _pool.MIN_PRODUCT:
-                del products[1:]  # the backward pair, each product whole on two threads: nothing to check
+                del products[1:]  # the compiled backward pass does the pair whole (pool.matmul checks if not)
             for a, b, c in products:
                 if self._checked(pool.state, a, b, c) == _pool.UNCHECKED:
                     pool._check(a, b, c)

@@ -31,14 +31,14 @@ shares the work itself:
 - **Pairs.** A layer's two products of the backward pass, the weight
   gradient ``xᵀ · grad_h`` and the error below ``grad_h · Wᵀ``, read the
   same ``grad_h``, write buffers of their own, and take the same
-  ``rows × n_in × units`` multiply-adds: the compiled backward pass hands
-  them out as one job, side by side. On two threads each is one block, the
-  whole product: ``np.matmul``'s call, its bits on every CPU, and no panel
-  packed by two blocks (the blocks of one cut each pack the same panels of
-  the operand they share); W1's backward pass took 1.34–1.40 ms a step
+  ``rows × n_in × units`` multiply-adds: on two threads the compiled
+  backward pass hands them out as one job of two blocks, each the whole
+  product: ``np.matmul``'s call, its bits on every CPU, nothing to check,
+  and no panel packed twice (the blocks of a cut each pack the panels of
+  the operand they share). W1's backward pass took 1.34–1.40 ms a step
   against 1.44–1.60 ms cut product by product (AMD EPYC, 2026-12-06). On
-  more threads each is cut, where its check found a cut exact, into half the
-  threads' blocks.
+  more threads they are cut one after the other (a pair cut into fewer
+  blocks each would need checks of its own).
 - **After a block.** The compiled passes (:mod:`backprop._passes`) may
   have each block of a product followed by the elementwise pass that comes
   next, on that block alone, while it is in its thread's cache: ``+ b``
@@ -164,7 +164,7 @@ ROW = 16
 KIND, TA, TB, M, N, K, THREADS, VERDICT = range(8)  # KIND: GEMM32, GEMM64, ADAM32 or ADAM64; N = K = 0 for Adam
 # (or PAIR32, PAIR64: a layer's two backward products, M the rows, N its inputs, K its units; TA = TB = 0)
 # VERDICT of a product: -1 not checked yet; 0 done whole (no cut gives the whole's bits); i + 1: cut i (see
-# UNITS). Of an update: 1, exact however it is cut (its blocks are ALIGN multiples).
+# UNITS). Of an update: 1, exact however it is cut (its blocks are ALIGN multiples). Of a pair: 1 (whole products).
 ALONE_NS, SHARED_NS = 8, 9  # nanoseconds this kind of job took lately, alone and shared (a running mean)
 MAX_SHAPES = 256
 ROOM_FOR_A_FIT = 96  # rows a fit may need (three products, a pair a layer; two batch sizes): else emptied at its start

@@ -476,19 +476,12 @@ def cuttable(state: Any, m: int, n: int) -> bool:
 def split(state: Any, m: int, n: int, verdict: int) -> tuple[int, int, int]:
     """(axis, unit, blocks) of the cut ``verdict`` (≥ 1) of an m × n C: rows (0) or columns (1), as many
     blocks as threads (fewer than two: the cut does not apply), each starting at a multiple of ``unit``."""
-    axis, unit, blocks = split_into(m, n, verdict, state[WORKERS] + 1)
-    return axis, unit, blocks
-
-
-@_jit  # type: ignore[untyped-decorator]
-def split_into(m: int, n: int, verdict: int, count: int) -> tuple[int, int, int]:
-    """:func:`split` into at most ``count`` blocks."""
     cut = verdict - 1
     unit = UNITS[cut // 2]
     longer = 0 if m >= n else 1
     axis = longer if cut % 2 == 0 else 1 - longer
     extent = m if axis == 0 else n
-    return axis, unit, min(count, extent // unit)
+    return axis, unit, min(state[WORKERS] + 1, extent // unit)
 
 
 @_jit  # type: ignore[untyped-decorator]
@@ -543,24 +536,18 @@ def _shape(state: Any, a: Any, b: Any, c: Any, add: bool) -> tuple[int, int, int
 @_jit  # type: ignore[untyped-decorator]
 def blocks(state: Any, a: Any, b: Any, c: Any, ta: int, lda: int, tb: int, ldb: int, verdict: int) -> int:
     """Write the blocks of ``c = a · b``, cut as ``verdict`` says (see :func:`split`), at TASKS; returns how many."""
-    return int(blocks_at(state, 0, a, b, c, ta, lda, tb, ldb, verdict, state[WORKERS] + 1))
+    return int(blocks_at(state, 0, a, b, c, ta, lda, tb, ldb, verdict))
 
 
 @_jit  # type: ignore[untyped-decorator]
 def blocks_at(
-    state: Any, first_task: int, a: Any, b: Any, c: Any, ta: int, lda: int, tb: int, ldb: int, verdict: int, count: int
+    state: Any, first_task: int, a: Any, b: Any, c: Any, ta: int, lda: int, tb: int, ldb: int, verdict: int
 ) -> int:
-    """Write the blocks of ``c = a · b`` from task ``first_task`` on: cut as ``verdict`` says into at most
-    ``count`` (see :func:`split_into`), or one block, the whole product, where the verdict is not a cut
-    (≤ 0) or gives fewer than two; returns how many."""
+    """:func:`blocks` from task ``first_task`` on; verdict 0: one block, the whole product (every column)."""
     m, k = a.shape
     n = b.shape[1]
     size = a.itemsize
-    axis, unit, blocks = 1, 1, 1  # whole: one block of every column
-    if verdict > 0:
-        axis, unit, blocks = split_into(m, n, verdict, count)
-        if blocks < 2:
-            axis, unit, blocks = 1, 1, 1
+    axis, unit, blocks = split(state, m, n, verdict) if verdict > 0 else (1, 1, 1)
     extent = m if axis == 0 else n
     for i in range(blocks):
         t = TASKS + TASK * (first_task + i)

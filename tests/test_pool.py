@@ -362,6 +362,15 @@ def test_when_sharing_does_not_pay_the_caller_does_every_block_with_the_same_bit
         pool.matmul(a, b, out=out)
         assert s[_pool.LOOKING] == 1 and s[_pool.SHARED] == shared + 2 and np.array_equal(out, a @ b)
         assert s[_pool.LAST_ROW] == 0 and s[_pool.LAST_LOOK] == 1 and s[_pool.LAST_ALONE] == 0
+        # That first job of the look ran while the worker woke (WARMING, set when the look began): it counts
+        # toward the look's length, not its time; the worker took part, so the next jobs are timed.
+        assert s[_pool.LAST_WARM] == 1 and s[_pool.WARMING] == 0
+        shared_ns = _pool.SHAPES + _pool.SHARED_NS  # this shape's recent time shared (row 0)
+        s[_pool.SLICE_LEFT], s[shared_ns] = 10**12, 0
+        pool.matmul(a, b, out=out)
+        assert s[shared_ns] == 0 and s[_pool.LAST_WARM] == 0  # the warm job: not timed
+        pool.matmul(a, b, out=out)
+        assert s[shared_ns] > 0  # the job before: timed
 
         def decide(look_ns, winner_ns):
             s[_pool.LOOK_SUM], s[_pool.WINNER_SUM], s[_pool.SLICE_LEFT] = look_ns, winner_ns, 0
@@ -379,7 +388,7 @@ def test_when_sharing_does_not_pay_the_caller_does_every_block_with_the_same_bit
         # Shared twice as fast: sharing, for a first short slice.
         s[_pool.LOOKING] = 1
         mode, wins, _ = decide(1_000_000, 2_000_000)
-        assert mode == 0 and wins == 0 and s[_pool.SHARED] == shared + 4  # this job was the worker's
+        assert mode == 0 and wins == 0 and s[_pool.SHARED] == shared + 8  # this job was the worker's (and 3 before)
 
 
 # ------------------------------------------------------------------ fit

@@ -55,6 +55,7 @@ from ._pool import (
     LAST_ENDED,
     LAST_LOOK,
     LAST_ROW,
+    LAST_WARM,
     LOOK_NS,
     LOOK_SHARE,
     LOOK_SUM,
@@ -91,6 +92,7 @@ from ._pool import (
     VECTOR,
     VERDICT,
     WAIT_SPIN_NS,
+    WARMING,
     WHOLE,
     WINNER_SUM,
     WINS,
@@ -319,17 +321,21 @@ def run_job(state: Any, row: int, blocks: int) -> int:
     alone = state[ADAPT] != 0 and (state[MODE_ALONE] != 0) != (state[LOOKING] != 0)
     state[JOBS] += 1
     asleep = 0
+    warm = 0
     if alone:
         for i in range(blocks):
             _do(state, i)
         state[ALONE_JOBS] += 1
     else:
-        asleep = _share(state, blocks)
+        asleep, mine = _share(state, blocks)
+        warm = state[WARMING]
+        if mine < blocks:
+            state[WARMING] = 0  # a worker took part: the look's jobs are timed from the next one on
     ended = _now(state, CALLER_CLOCK)
     # Timed when the next job starts: with the caller's work in between, which a worker spinning beside it
     # slows where two CPUs are one core's time (a virtual machine's host); untimed when a worker slept.
     state[LAST_ROW] = -1 if asleep else row
-    state[LAST_ALONE], state[LAST_LOOK] = alone, state[LOOKING]
+    state[LAST_ALONE], state[LAST_LOOK], state[LAST_WARM] = alone, state[LOOKING], warm
     state[LAST_BEGAN], state[LAST_ENDED] = began, ended
     return asleep
 
@@ -347,6 +353,8 @@ def _time_last_job(state: Any, now: int) -> None:
         return
     took = now - state[LAST_BEGAN]
     state[SLICE_LEFT] -= took
+    if state[LAST_WARM]:  # sharing while the workers woke: not what sharing costs (see _decide)
+        return
     r = SHAPES + ROW * row
     here, other = (r + ALONE_NS, r + SHARED_NS) if state[LAST_ALONE] else (r + SHARED_NS, r + ALONE_NS)
     if state[LAST_LOOK] and state[other]:  # the look, against the same kind of job in the winning mode
@@ -370,8 +378,13 @@ def _decide(state: Any) -> None:
     the winner. Sharing must win by SHARING_GAIN
     percent; a mode that keeps winning gets longer slices (a wrong choice
     costs one short slice, a right one few looks), and a slice is at least
-    LOOK_SHARE looks long (a look is one job at least: W4's take 30 ms). Only who computes a block
-    changes, never the blocks: the same bits.
+    LOOK_SHARE looks long (a look is one job at least: W4's take 30 ms). A look at sharing
+    after the caller's slice is timed from the job after the first a worker takes part in: the
+    workers slept through that slice, and until one is back the caller does every block, sharing's
+    costs without its gain (timed from the first job, a quiet machine's looks chose the caller alone
+    again and again: 256-256-256-10 in batches of 32 trained whole fits alone, 0.24 s an epoch against
+    0.165 s shared). Where no worker comes (a busy machine), the look decides nothing and the caller
+    goes on alone. Only who computes a block changes, never the blocks: the same bits.
     """
     if state[LOOKING]:
         if state[WINNER_SUM] > 0:
@@ -382,25 +395,26 @@ def _decide(state: Any) -> None:
             state[WINS] = min(state[WINS] + 1, 16) if alone == state[MODE_ALONE] else 0
             state[MODE_ALONE] = alone
         looked = LOOK_NS - state[SLICE_LEFT]  # at least one job: longer than LOOK_NS where jobs are long
-        state[LOOKING] = 0
+        state[LOOKING], state[WARMING] = 0, 0
         longest = ALONE_SLICE_NS if state[MODE_ALONE] else SHARED_SLICE_NS
         state[SLICE_LEFT] = max(min(longest, FIRST_SLICE_NS << state[WINS]), LOOK_SHARE * looked)
     else:
         state[LOOKING], state[SLICE_LEFT] = 1, LOOK_NS
         state[LOOK_SUM], state[WINNER_SUM] = 0, 0
+        state[WARMING] = state[MODE_ALONE]  # a look at sharing: timed once a worker takes part
 
 
 @_jit  # type: ignore[untyped-decorator]
-def _share(state: Any, blocks: int) -> int:
-    """Publish the job, take part, wait for the workers' blocks; the mask of the workers found asleep."""
+def _share(state: Any, blocks: int) -> tuple[int, int]:
+    """Publish the job, take part, wait for the workers' blocks; (the mask of the workers found asleep,
+    the blocks the caller did)."""
     _atomic_swap(state, DONE, 0)
     _atomic_swap(state, TICKET, blocks << 32)  # the job is out
     asleep = 0
     for i in range(state[WORKERS]):  # read after the publishing store: a worker not seen asleep sees the job
         if _atomic_load(state, SLEEP + i) and _atomic_swap(state, SLEEP + i, 0) == 1:
             asleep |= 1 << i
-    if state[CALLER_TAKES]:
-        _claim_all(state)
+    mine = _claim_all(state) if state[CALLER_TAKES] else 0
     if _atomic_load(state, DONE) != blocks:
         began = _now(state, CALLER_CLOCK)
         spins = 0
@@ -410,7 +424,7 @@ def _share(state: Any, blocks: int) -> int:
                 _pause()
             elif _now(state, CALLER_CLOCK) - began > state[WAIT_SPIN_NS]:
                 _usleep(np.uint32(20))  # a worker holding a block may need this CPU
-    return asleep
+    return asleep, mine
 
 
 @_entry(types.int64(_STATE, types.int64))  # type: ignore[untyped-decorator]

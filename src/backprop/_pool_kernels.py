@@ -380,11 +380,10 @@ def _decide(state: Any) -> None:
     costs one short slice, a right one few looks), and a slice is at least
     LOOK_SHARE looks long (a look is one job at least: W4's take 30 ms). A look at sharing
     after the caller's slice is timed from the job after the first a worker takes part in: the
-    workers slept through that slice, and until one is back the caller does every block, sharing's
-    costs without its gain (timed from the first job, a quiet machine's looks chose the caller alone
-    again and again: 256-256-256-10 in batches of 32 trained whole fits alone, 0.24 s an epoch against
-    0.165 s shared). Where no worker comes (a busy machine), the look decides nothing and the caller
-    goes on alone. Only who computes a block changes, never the blocks: the same bits.
+    workers slept through that slice, and until one is back the caller does every block, which
+    shows sharing's costs without its gain. Where no worker comes (a busy machine), the look
+    decides nothing and the caller goes on alone. Only who computes a block changes, never the
+    blocks: the same bits.
     """
     if state[LOOKING]:
         if state[WINNER_SUM] > 0:

@@ -369,8 +369,11 @@ def test_when_sharing_does_not_pay_the_caller_does_every_block_with_the_same_bit
         s[_pool.SLICE_LEFT], s[shared_ns] = 10**12, 0
         pool.matmul(a, b, out=out)
         assert s[shared_ns] == 0 and s[_pool.LAST_WARM] == 0  # the warm job: not timed
-        pool.matmul(a, b, out=out)
-        assert s[shared_ns] > 0  # the job before: timed
+        for _ in range(20):  # the job before is timed, unless the caller paused over GAP_NS in between
+            pool.matmul(a, b, out=out)
+            if s[shared_ns] > 0:
+                break
+        assert s[shared_ns] > 0
 
         def decide(look_ns, winner_ns):
             s[_pool.LOOK_SUM], s[_pool.WINNER_SUM], s[_pool.SLICE_LEFT] = look_ns, winner_ns, 0
@@ -387,8 +390,9 @@ def test_when_sharing_does_not_pay_the_caller_does_every_block_with_the_same_bit
         assert decide(1_000_000, 1_040_000)[0] == 1
         # Shared twice as fast: sharing, for a first short slice.
         s[_pool.LOOKING] = 1
+        before = s[_pool.SHARED]
         mode, wins, _ = decide(1_000_000, 2_000_000)
-        assert mode == 0 and wins == 0 and s[_pool.SHARED] == shared + 8  # this job was the worker's (and 3 before)
+        assert mode == 0 and wins == 0 and s[_pool.SHARED] - before == 2  # this job was the worker's
 
 
 # ------------------------------------------------------------------ fit

@@ -166,12 +166,11 @@ def _pair(
         return 0, False
     state[SHAPES + ROW * row + VERDICT] = 1  # whole products: the same bits
     xT, WT = x.T, W_.T
-    ta, lda = operand(xT, n_in, m)
-    tb, ldb = operand(grad, m, units)
-    blocks_at(state, 0, xT, grad, dW, ta, lda, tb, ldb, 0)
-    ta, lda = operand(grad, m, units)
-    tb, ldb = operand(WT, units, n_in)
-    blocks_at(state, 1, grad, WT, grad_below, ta, lda, tb, ldb, 0)
+    tx, ldx = operand(xT, n_in, m)
+    tg, ldg = operand(grad, m, units)
+    tw, ldw = operand(WT, units, n_in)
+    blocks_at(state, 0, xT, grad, dW, tx, ldx, tg, ldg, 0)
+    blocks_at(state, 1, grad, WT, grad_below, tg, ldg, tw, ldw, 0)
     _attach(state, 1, 1, grad_below, TIMES_DERIVATIVE, a_below, db_below, derivative)
     return int(run_job(state, row, 2)), True
 
@@ -228,21 +227,19 @@ def _backward(state: Any, pooled: bool, plan: Any, x: Any, one: Any, y: Any, sca
         grad = _matrix(plan[p + GRAD], m, units, x)
         below = _input(plan, x, l)
         dW = _matrix(plan[p + DW], n_in, units, x)
+        if l == 0:  # the first layer's input needs no error term
+            asleep |= _product(state, pooled, below.T, grad, dW, 0, 0, 0, 0)[0]  # ∂L/∂W = xᵀ · grad_h
+            break
         q = p - FIELDS  # the layer below: its δ · Wᵀ, then ⊙ f'(h) and its db (in the pool's blocks, or after)
-        if l and pooled:  # both products in one job, side by side (on two threads)
-            grad_below = _matrix(plan[q + GRAD], m, n_in, x)
-            W_ = _matrix(plan[p + W], n_in, units, x)
-            kind = plan[q + DERIVATIVE]
+        grad_below = _matrix(plan[q + GRAD], m, n_in, x)
+        W_ = _matrix(plan[p + W], n_in, units, x)
+        kind = plan[q + DERIVATIVE]
+        if pooled:  # both products in one job, side by side (on two threads)
             woken, ran = _pair(state, below, grad, dW, W_, grad_below, plan[q + A], plan[q + DB], kind)
             asleep |= woken
             if ran:
                 continue
         asleep |= _product(state, pooled, below.T, grad, dW, 0, 0, 0, 0)[0]  # ∂L/∂W = xᵀ · grad_h
-        if l == 0:
-            break
-        grad_below = _matrix(plan[q + GRAD], m, n_in, x)
-        W_ = _matrix(plan[p + W], n_in, units, x)
-        kind = plan[q + DERIVATIVE]
         woken, done = _product(state, pooled, grad, W_.T, grad_below, TIMES_DERIVATIVE, plan[q + A], plan[q + DB], kind)
         asleep |= woken
         if not done:

@@ -196,6 +196,10 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[AtomicFile]:
 #: belong to the process: another thread's lock would not keep this process's cleanup away.
 _LIVE: set[str] = set()
 
+#: The signals that stop a command as Ctrl-C does: a terminal's, a service manager's
+#: (``kill``, ``docker stop``, ``systemctl stop``) and a closed terminal's.
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
 
 @contextlib.contextmanager
 def _stop_signals_held() -> Iterator[None]:
@@ -222,7 +226,7 @@ def _stop_signals_held() -> Iterator[None]:
 
     swapped: dict[int, Any] = {}
     try:
-        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        for name in STOP_SIGNALS:
             signum = getattr(signal, name, None)
             if signum is not None and signal.getsignal(signum) is not None:  # None: set outside Python, kept
                 swapped[signum] = signal.signal(signum, note)
@@ -488,4 +492,4 @@ def _renameat2(source: str, target: str) -> bool:
     raise OSError(code, os.strerror(code), target)
 
 
-__all__ = ["AtomicFile", "atomic_output", "atomic_write", "fsync_folder", "has_byte", "rename_new"]
+__all__ = ["STOP_SIGNALS", "AtomicFile", "atomic_output", "atomic_write", "fsync_folder", "has_byte", "rename_new"]

@@ -21,11 +21,8 @@ from typing import Any
 import click
 from rich.console import Console
 
+from ..files import STOP_SIGNALS
 from ..training import Callback, TrainingState
-
-#: The signals that stop a command as Ctrl-C does: a terminal's, a service manager's
-#: (``kill``, ``docker stop``, ``systemctl stop``) and a closed terminal's.
-STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
 def tell(message: str) -> None:

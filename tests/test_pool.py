@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -263,6 +264,39 @@ def test_a_sleeping_worker_is_woken_by_the_next_job(pool):
         pool.matmul(a, b, out=out)  # the worker, awake, does both blocks
         assert pool.state[_pool.SHARED] == shared + 2 and np.array_equal(out, a @ b)
     assert time.monotonic() - began < 10  # woken, not found by its safety net
+
+
+def test_after_long_blocks_a_worker_naps_a_quarter_of_their_time_before_it_sleeps():
+    """The caller's block of the same job may end milliseconds after the worker's: awake for the next job."""
+    kernels = _pool._load()
+    if kernels is None:
+        pytest.skip("the pool cannot run here (numba, or numpy's OpenBLAS symbols, missing)")
+    # Naps of at least 1 ms, then sleeps; a job left to a sleeping worker waits at most 0.05 s for it.
+    pool = _pool.Pool(1, kernels, nap_until_us=1000, sleep_timeout=0.05)
+    rng = np.random.default_rng(6)
+    small_a, small_b = rng.normal(size=(128, 200)), rng.normal(size=(200, 128))  # 3.3 M multiply-adds
+    a, b = rng.normal(size=(512, 768)), rng.normal(size=(768, 512))  # 201 M: tens of milliseconds
+    small_out, out = np.empty((128, 128)), np.empty((512, 512))
+    s = pool.state
+    s[_pool.ADAPT], s[_pool.NAP_LONGEST_NS] = 0, 10**12  # always shared; no longest nap
+    with contextlib.closing(pool), one_blas_thread():
+        pool.matmul(small_a, small_b, out=small_out)  # check both shapes
+        pool.matmul(a, b, out=out)
+        s[_pool.CALLER_TAKES] = 0  # the worker does every block
+        began = time.monotonic_ns()
+        pool.matmul(a, b, out=out)
+        took = time.monotonic_ns() - began
+        # the worker's two blocks took at most the caller's wait for them, and more than 4 ms
+        assert 1_000_000 < s[_pool.NAPS_UNTIL] <= took // _pool.NAP_SHARE
+        pool.matmul(small_a, small_b, out=small_out)  # short blocks: a nap of NAP_UNTIL_NS, as before
+        assert s[_pool.NAPS_UNTIL] == 1_000_000
+        s[_pool.NAP_LONGEST_NS] = 2_000_000
+        pool.matmul(a, b, out=out)  # long blocks, a nap of at most NAP_LONGEST_NS
+        assert s[_pool.NAPS_UNTIL] == 2_000_000 and np.array_equal(out, a @ b)
+        deadline = time.monotonic() + 10
+        while not s[_pool.SLEEP] and time.monotonic() < deadline:  # and then it sleeps
+            time.sleep(0.005)
+        assert s[_pool.SLEEP] == 1
 
 
 def test_every_thread_of_a_new_pool_readies_the_blas_buffers_at_the_same_time(monkeypatch):

@@ -55,7 +55,15 @@ shares the work itself:
 - **Idle.** A worker spins :data:`SPIN_US` after its last block (a step's
   products follow each other within microseconds), then naps (``usleep``)
   until :data:`NAP_UNTIL_US`, then sleeps on a :class:`threading.Event`,
-  which the next job's caller sets (that job's blocks are the caller's).
+  which the next job's caller sets (that job's blocks are the caller's,
+  and so are the rest of that pass's jobs: the compiled pass wakes the
+  workers when it returns). After long blocks it naps longer, a quarter
+  of the time they took (up to :data:`NAP_LONGEST_US`): the caller's
+  block of the same job can end milliseconds later (W4's ``x · W`` in
+  blocks of 264 and 248 rows, 28 ms each), and a worker asleep by then
+  left the next product, 57 ms shared, to the caller alone (114 ms):
+  W4's epoch took 4.8–5.5 s against 4.45–4.8 with the worker awake
+  (AMD EPYC, 2026-12-06).
 - **Whether sharing pays.** Next to a busy program in another session,
   Linux can leave this process one CPU's time; then a worker only delays
   the caller (and its spinning takes the caller's time). So the pool times
@@ -97,9 +105,12 @@ from ._threads import blas_control, ready_buffers
 
 #: A worker spins this long after its last block before it naps.
 SPIN_US = 150
-#: Naps of this long, until the worker has been idle :data:`NAP_UNTIL_US`; then it sleeps.
+#: Naps of this long, until the worker has been idle :data:`NAP_UNTIL_US`, or 1/:data:`NAP_SHARE` of the time
+#: its last blocks took (at most :data:`NAP_LONGEST_US`) where that is longer; then it sleeps.
 NAP_US = 30
 NAP_UNTIL_US = 1000
+NAP_SHARE = 4
+NAP_LONGEST_US = 20_000
 #: A sleeping worker looks for work this often even when nobody wakes it (a safety net).
 SLEEP_TIMEOUT_S = 0.5
 #: Seconds the pool's threads wait for each other to ready the BLAS's buffers together.
@@ -148,6 +159,8 @@ SHAPES_USED = 25
 ADAPT = 26  # 0: always share (tests); 1: share only while sharing is faster (see _pool_kernels._decide)
 WARMING = 27  # 1: a look at sharing whose workers have not yet taken a block (its jobs are not timed)
 LAST_WARM = 28  # 1: the last job ran while WARMING (it counts toward the slice, not toward the times)
+NAP_LONGEST_NS = 29  # a worker naps at most this long after its blocks (NAP_LONGEST_US; tests set it)
+NAPS_UNTIL = 30  # how long the last worker to do blocks naps when idle, before it sleeps (tests, diagnostics)
 CALLER_CLOCK = 32  # two words: the caller's timespec
 ALONE_JOBS = 34  # jobs the caller did alone because sharing did not pay, a running count (tests, diagnostics)
 MODE_ALONE = 35  # 1: the caller does the jobs alone (sharing did not pay at the last look), 0: shared
@@ -221,6 +234,7 @@ class Pool:
             nap_until_us * 1000,
             WAIT_SPIN_US * 1000,
         )
+        s[NAP_LONGEST_NS] = NAP_LONGEST_US * 1000
         s[SLICE_LEFT], s[LAST_ROW] = FIRST_SLICE_NS, -1  # a first slice shared, then a look at the caller alone
         self.sleep_timeout = sleep_timeout
         self._last_cut: dict[Any, tuple[int, int]] = {}  # a precision's last exact cut: (rows 0 or columns 1, unit)

@@ -65,7 +65,10 @@ from ._pool import (
     MIN_UPDATE,
     MODE_ALONE,
     NAP,
+    NAP_LONGEST_NS,
+    NAP_SHARE,
     NAP_UNTIL_NS,
+    NAPS_UNTIL,
     NO_TRANS,
     OTHER,
     ROW,
@@ -431,14 +434,19 @@ def _serve(state: Any, i: int) -> int:
     """Worker ``i``'s loop: claim blocks while there are jobs; 1 when it should sleep, 0 to stop."""
     clock = WORKER_CLOCK + 2 * i
     last = _now(state, clock)
+    nap_until = state[NAP_UNTIL_NS]
     spins = 0
     while _atomic_load(state, STOP) == 0:
         ticket = _atomic_load(state, TICKET)
         if (ticket & _MASK) < (ticket >> 32):
+            began = _now(state, clock)
             got = _claim_all(state)
+            last = _now(state, clock)
             if got:
                 _atomic_add(state, SHARED, got)
-            last = _now(state, clock)
+                # the caller's block of this job may end later by a share of this one's time: awake for the next
+                nap_until = max(state[NAP_UNTIL_NS], min((last - began) // NAP_SHARE, state[NAP_LONGEST_NS]))
+                _atomic_swap(state, NAPS_UNTIL, nap_until)
             spins = 0
             continue
         spins += 1
@@ -448,7 +456,7 @@ def _serve(state: Any, i: int) -> int:
         idle = _now(state, clock) - last
         if idle < state[SPIN_NS]:
             continue
-        if idle < state[NAP_UNTIL_NS]:
+        if idle < nap_until:
             _usleep(np.uint32(state[NAP]))
             continue
         _atomic_swap(state, SLEEP + i, 1)  # then look once more: a job published before this store is seen

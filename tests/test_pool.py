@@ -266,6 +266,48 @@ def test_a_sleeping_worker_is_woken_by_the_next_job(pool):
     assert time.monotonic() - began < 10  # woken, not found by its safety net
 
 
+def test_a_pass_about_to_begin_wakes_a_sleeping_worker_unless_the_caller_works_alone(pool):
+    """A job that finds a worker asleep is the caller's, and so is the rest of its compiled pass: woken first."""
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=(128, 200)), rng.normal(size=(200, 128))
+    out = np.empty((128, 128))
+    s = pool.state
+    s[_pool.NAP_UNTIL_NS] = _pool.NAP_UNTIL_US * 1000  # sleeps after 1 ms; its safety net: 30 s
+    with one_blas_thread():
+        pool.matmul(a, b, out=out)  # checks the shape
+
+        def asleep():
+            deadline = time.monotonic() + 10
+            while not s[_pool.SLEEP] and time.monotonic() < deadline:
+                time.sleep(0.005)
+            return s[_pool.SLEEP] == 1
+
+        assert asleep()
+        s[_pool.NAP_UNTIL_NS] = 10**11  # once woken, it naps (100 s) instead of sleeping again
+        s[_pool.ADAPT], s[_pool.MODE_ALONE], s[_pool.LOOKING] = 1, 1, 0  # the caller alone: it sleeps on
+        pool.rouse()
+        time.sleep(0.05)
+        assert s[_pool.SLEEP] == 1
+        s[_pool.ADAPT] = 0  # sharing: woken
+        pool.rouse()
+        assert s[_pool.SLEEP] == 0
+        s[_pool.CALLER_TAKES] = 0
+        shared, began = s[_pool.SHARED], time.monotonic()
+        pool.matmul(a, b, out=out)  # both blocks the worker's: awake, not found by its safety net (30 s)
+        assert s[_pool.SHARED] == shared + 2 and np.array_equal(out, a @ b)
+    assert time.monotonic() - began < 10
+
+
+def test_each_compiled_pass_and_optimizer_step_of_a_two_thread_fit_rouses_the_pool(monkeypatch):
+    roused = []
+    monkeypatch.setattr(_pool.Pool, "rouse", lambda self: roused.append(self.threads))
+    X, Y = data(256)
+    network().fit(X, Y, epochs=1, batch_size=64, threads=2, shuffle=False, optimizer=bp.Adam(1e-2))  # 4 steps
+    if _pool._pool is None:
+        pytest.skip("the pool cannot run here (numba, or numpy's OpenBLAS symbols, missing)")
+    assert roused == [2] * 12  # a forward pass, a backward pass and Adam's step a step
+
+
 def test_after_long_blocks_a_worker_naps_a_quarter_of_their_time_before_it_sleeps():
     """The caller's block of the same job may end milliseconds after the worker's: awake for the next job."""
     kernels = _pool._load()

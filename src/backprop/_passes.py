@@ -251,7 +251,10 @@ class Passes:
 
     def _state(self) -> tuple[np.ndarray[Any, Any], bool]:
         pool = self.pool
-        return (_NO_POOL, False) if pool is None else (pool.state, True)
+        if pool is None:
+            return _NO_POOL, False
+        pool.rouse()  # a worker found asleep would leave every job of the pass to the caller
+        return pool.state, True
 
     def _wake(self, asleep: int) -> None:
         if asleep and self.pool is not None:

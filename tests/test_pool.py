@@ -284,11 +284,14 @@ def test_a_pass_about_to_begin_wakes_a_sleeping_worker_unless_the_caller_works_a
 
         assert asleep()
         s[_pool.NAP_UNTIL_NS] = 10**11  # once woken, it naps (100 s) instead of sleeping again
+        s[_pool.ROUSE_WITHIN_NS] = 1  # the last job ended more than 1 ns ago: the fit has no jobs, it sleeps on
+        pool.rouse()
+        s[_pool.ROUSE_WITHIN_NS] = 10**12
         s[_pool.ADAPT], s[_pool.MODE_ALONE], s[_pool.LOOKING] = 1, 1, 0  # the caller alone: it sleeps on
         pool.rouse()
         time.sleep(0.05)
         assert s[_pool.SLEEP] == 1
-        s[_pool.ADAPT] = 0  # sharing: woken
+        s[_pool.ADAPT] = 0  # sharing, a job 50 ms ago: woken
         pool.rouse()
         assert s[_pool.SLEEP] == 0
         s[_pool.CALLER_TAKES] = 0

@@ -113,6 +113,9 @@ NAP_US = 30
 NAP_UNTIL_US = 1000
 NAP_SHARE = 4
 NAP_LONGEST_US = 20_000
+#: A pass that begins wakes sleeping workers only when a job ended this recently: the fit's passes have jobs
+#: (a fit whose products are all too small to cut leaves its workers asleep).
+ROUSE_WITHIN_US = 100_000
 #: A sleeping worker looks for work this often even when nobody wakes it (a safety net).
 SLEEP_TIMEOUT_S = 0.5
 #: Seconds the pool's threads wait for each other to ready the BLAS's buffers together.
@@ -163,6 +166,7 @@ WARMING = 27  # 1: a look at sharing whose workers have not yet taken a block (i
 LAST_WARM = 28  # 1: the last job ran while WARMING (it counts toward the slice, not toward the times)
 NAP_LONGEST_NS = 29  # a worker naps at most this long after its blocks (NAP_LONGEST_US; tests set it)
 NAPS_UNTIL = 30  # how long the last worker to do blocks naps when idle, before it sleeps (tests, diagnostics)
+ROUSE_WITHIN_NS = 31  # Pool.rouse wakes workers only within this long of the last job's end (ROUSE_WITHIN_US)
 CALLER_CLOCK = 32  # two words: the caller's timespec
 ALONE_JOBS = 34  # jobs the caller did alone because sharing did not pay, a running count (tests, diagnostics)
 MODE_ALONE = 35  # 1: the caller does the jobs alone (sharing did not pay at the last look), 0: shared
@@ -236,7 +240,7 @@ class Pool:
             nap_until_us * 1000,
             WAIT_SPIN_US * 1000,
         )
-        s[NAP_LONGEST_NS] = NAP_LONGEST_US * 1000
+        s[NAP_LONGEST_NS], s[ROUSE_WITHIN_NS] = NAP_LONGEST_US * 1000, ROUSE_WITHIN_US * 1000
         s[SLICE_LEFT], s[LAST_ROW] = FIRST_SLICE_NS, -1  # a first slice shared, then a look at the caller alone
         self.sleep_timeout = sleep_timeout
         self._last_cut: dict[Any, tuple[int, int]] = {}  # a precision's last exact cut: (rows 0 or columns 1, unit)
@@ -294,10 +298,14 @@ class Pool:
         Woken first, a worker is back within tens of microseconds, while the
         caller takes the first job's first block. Not while the caller works
         alone (:func:`_pool_kernels._decide`): the workers sleep through its
-        slice.
+        slice; nor when no job ended within :data:`ROUSE_WITHIN_US` (a fit
+        whose products are too small to cut, or the first pass after a
+        pause): a woken worker would spin and nap for nothing.
         """
         s = self.state
         if s[ADAPT] and (s[MODE_ALONE] != 0) != (s[LOOKING] != 0):
+            return
+        if time.clock_gettime_ns(int(s[CLOCK])) - s[LAST_ENDED] > s[ROUSE_WITHIN_NS]:  # the kernels' clock
             return
         for i in range(self.workers):
             if s[SLEEP + i] and self._k["swap"](s, SLEEP + i, 0) == 1:

@@ -303,12 +303,13 @@ class Pool:
         pause): a woken worker would spin and nap for nothing.
         """
         s = self.state
-        if s[ADAPT] and (s[MODE_ALONE] != 0) != (s[LOOKING] != 0):
+        sleeping = s[SLEEP : SLEEP + self.workers].tolist()  # mostly none: one read, the pass's only cost
+        if not any(sleeping) or (s[ADAPT] and (s[MODE_ALONE] != 0) != (s[LOOKING] != 0)):
             return
         if time.clock_gettime_ns(int(s[CLOCK])) - s[LAST_ENDED] > s[ROUSE_WITHIN_NS]:  # the kernels' clock
             return
-        for i in range(self.workers):
-            if s[SLEEP + i] and self._k["swap"](s, SLEEP + i, 0) == 1:
+        for i, asleep in enumerate(sleeping):
+            if asleep and self._k["swap"](s, SLEEP + i, 0) == 1:
                 self._events[i].set()
 
     # -- ownership -------------------------------------------------------------

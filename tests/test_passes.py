@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,11 @@ NETWORKS: dict[str, tuple[Callable[[], list[bp.Layer]], str, str]] = {
     "tanh-deep": (lambda: [bp.Dense(16, "tanh") for _ in range(4)] + [bp.Dense(5, "softmax")], "crossentropy", "both"),
     "sigmoid-no-bias": (
         lambda: [bp.Dense(24, "sigmoid", bias=False), bp.Dense(12, "relu", bias=False), bp.Dense(5, "softmax")],
+        "crossentropy",
+        "both",
+    ),
+    "sigmoid": (
+        lambda: [bp.Dense(24, "sigmoid"), bp.Dense(12, "sigmoid"), bp.Dense(5, "softmax")],
         "crossentropy",
         "both",
     ),
@@ -135,25 +141,68 @@ def _step_and_workspace(net: bp.Network, rows: int) -> tuple[_fast.CompiledStep,
     return step, net.workspace(rows)
 
 
-def test_a_plan_cuts_the_forward_pass_where_numpy_finishes_a_layer() -> None:
-    # relu, relu (compiled whole), tanh (numpy's np.tanh), relu, softmax (numpy's exp): two calls.
+def test_a_plan_runs_the_forward_pass_in_one_call_with_numpys_own_tanh_and_exp(monkeypatch: pytest.MonkeyPatch) -> None:
+    # relu (compiled), sigmoid (numpy's exp loop, called from the pass), tanh (numpy's loop), relu, softmax (numpy's
+    # exp loop): one call.
     net = bp.Network(
-        [bp.Dense(8, "relu"), bp.Dense(8, "relu"), bp.Dense(8, "tanh"), bp.Dense(8, "relu"), bp.Dense(3, "softmax")],
+        [bp.Dense(8, "relu"), bp.Dense(8, "sigmoid"), bp.Dense(8, "tanh"), bp.Dense(8, "relu"), bp.Dense(3, "softmax")],
         inputs=4,
         seed=0,
         dtype=np.float32,
     )
-    step, ws = _step_and_workspace(net, 5)
-    X = np.ones((5, 4), np.float32)
-    plan = step._passes.plan(ws, X)  # type: ignore[union-attr]
-    assert plan is not None and plan.backward
-    assert [(first, stop) for first, stop, _ in plan.segments] == [(0, 3), (3, 5)]
+    X = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+
+    def plan_of(network: bp.Network) -> tuple[_passes.Plan, np.ndarray[Any, Any]]:
+        step, ws = _step_and_workspace(network, 5)
+        plan = step._passes.plan(ws, X)  # type: ignore[union-attr]
+        assert plan is not None and plan.backward
+        return plan, step.forward(X, ws).copy()
+
+    plan, output = plan_of(net)
+    assert [(first, stop) for first, stop, _ in plan.segments] == [(0, 5)]
     kinds = [plan.table[_passes.FIRST_LAYER + _passes.FIELDS * l + _passes.FORWARD] for l in range(5)]
-    assert kinds == [_passes.RELU_BIAS, _passes.RELU_BIAS, _passes.BIAS, _passes.RELU_BIAS, _passes.SHIFT]
+    assert kinds == [_passes.RELU_BIAS, _passes.SIGMOID, _passes.TANH, _passes.RELU_BIAS, _passes.SOFTMAX]
+    expected = Step(net.layers, bp.losses.Crossentropy()).forward(X, net.workspace(5))
+    assert output.tobytes() == expected.tobytes()
+    # Where numpy gives no loop, the pass stops after the sigmoid and tanh layers and at the softmax, and numpy
+    # finishes them.
+    monkeypatch.setattr(_passes, "numpy_loop", lambda ufunc, dtype: None)
+    plan, output = plan_of(net)
+    assert [(first, stop) for first, stop, _ in plan.segments] == [(0, 2), (2, 3), (3, 5)]
+    kinds = [plan.table[_passes.FIRST_LAYER + _passes.FIELDS * l + _passes.FORWARD] for l in range(5)]
+    assert kinds == [_passes.RELU_BIAS, _passes.PRODUCT, _passes.BIAS, _passes.RELU_BIAS, _passes.SHIFT]
+    assert output.tobytes() == expected.tobytes()
     # Not a batch it reads as numpy would: another row count, another dtype, a column-major array.
+    step, ws = _step_and_workspace(net, 5)
     assert step._passes.plan(ws, np.ones((5, 4), np.float64)) is None  # type: ignore[union-attr]
     assert step._passes.plan(ws, np.asfortranarray(np.ones((5, 4), np.float32))) is None  # type: ignore[union-attr]
     assert step._passes.plan(net.workspace(1), np.ones((1, 4), np.float32)) is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ufunc", [np.tanh, np.exp])
+def test_numpy_loop_is_the_loop_numpys_ufunc_runs(ufunc: np.ufunc, dtype: type) -> None:
+    loop = _passes.numpy_loop(ufunc, np.dtype(dtype))
+    assert loop is not None and loop[0] > 0
+    assert _passes.numpy_loop(ufunc, np.dtype(dtype)) == loop  # one per ufunc and dtype, kept for the process
+    # Called as the compiled pass calls it (through ctypes here), on sizes about the SIMD widths and a larger one.
+    function = _passes._LOOP(loop[0])
+    rng = np.random.default_rng(1)
+    for size in (1, 7, 8, 9, 31, 1027):
+        x = (rng.standard_normal(size) * 20).astype(dtype)
+        y = np.full_like(x, np.nan)
+        arguments = (ctypes.c_void_p * 2)(x.ctypes.data, y.ctypes.data)
+        strides = (ctypes.c_ssize_t * 2)(x.itemsize, x.itemsize)
+        with np.errstate(over="ignore"):
+            assert function(loop[1], arguments, (ctypes.c_ssize_t * 1)(size), strides, loop[2]) == 0
+            assert y.tobytes() == ufunc(x).tobytes()
+
+
+def test_numpy_loop_is_none_where_numpy_gives_no_loop() -> None:
+    class Old:  # a ufunc of a numpy before 1.24: no _get_strided_loop
+        __name__ = "old_tanh"
+
+    assert _passes.numpy_loop(Old(), np.dtype(np.float32)) is None  # type: ignore[arg-type]
 
 
 def test_a_plan_is_made_anew_when_a_layer_holds_another_array() -> None:

@@ -17,7 +17,9 @@ from typing import Any
 
 import numba
 import numpy as np
+from llvmlite import ir  # type: ignore[import-untyped]
 from numba import types
+from numba.core.extending import intrinsic
 from numba.np.numpy_support import carray as _carray
 
 from . import _kernels
@@ -26,15 +28,22 @@ from ._passes import (
     DB,
     DERIVATIVE,
     DW,
+    EXP_LOOP,
     FIELDS,
     FIRST_LAYER,
     FORWARD,
     GRAD,
     LAYERS,
+    LOOP_ARGS,
     N_IN,
     RELU_BIAS,
     ROWS,
+    SCRATCH,
     SHIFT,
+    SIGMOID,
+    SOFTMAX,
+    TANH,
+    TANH_LOOP,
     UNITS,
     A,
     B,
@@ -76,6 +85,7 @@ from ._pool_kernels import (
 
 _bias_relu: Any = _kernels.defined("bias_relu")
 _softmax_shift: Any = _kernels.defined("softmax_shift")
+_softmax_normalize: Any = _kernels.defined("softmax_normalize")
 _activation_backward: Any = _kernels.defined("activation_backward")
 _output_error: Any = _kernels.defined("output_error")
 
@@ -99,6 +109,32 @@ def _matrix(address: int, rows: int, columns: int, like: Any) -> Any:
 @_jit  # type: ignore[untyped-decorator]
 def _vector(address: int, size: int, like: Any) -> Any:
     return _carray(void_at(address), size, like.dtype)
+
+
+def _call_loop_typing(
+    typingctx: Any, function: Any, context: Any, data: Any, dimensions: Any, strides: Any, auxdata: Any
+) -> Any:
+    def codegen(context_: Any, builder: Any, signature: Any, args: Any) -> Any:
+        pointer = ir.IntType(8).as_pointer()
+        loop = ir.FunctionType(ir.IntType(32), [pointer] * 5)
+        function = builder.inttoptr(args[0], loop.as_pointer())
+        return builder.call(function, [builder.inttoptr(address, pointer) for address in args[1:]])
+
+    return types.int32(*(types.int64,) * 6), codegen
+
+
+# numpy's strided loop at an address: loop(context, data, dimensions, strides, auxdata), all addresses.
+_call_loop: Any = intrinsic(_call_loop_typing)
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _numpy_loop(plan: Any, at: int, source: int, target: int, size: int, itemsize: int) -> None:
+    """numpy's loop in the plan's header at ``at`` (``_passes.numpy_loop``) over ``size`` contiguous numbers
+    from ``source`` into ``target``: what ``np.tanh(h, out=a)`` does, with its bits."""
+    plan[LOOP_ARGS], plan[LOOP_ARGS + 1], plan[LOOP_ARGS + 2] = source, target, size
+    plan[LOOP_ARGS + 3] = plan[LOOP_ARGS + 4] = itemsize
+    words = np.int64(plan.ctypes.data) + 8 * LOOP_ARGS
+    _call_loop(plan[at], plan[at + 1], words, words + 16, words + 24, plan[at + 2])  # numpy's tanh and exp return 0
 
 
 @_jit  # type: ignore[untyped-decorator]
@@ -203,12 +239,37 @@ def _forward(state: Any, pooled: bool, plan: Any, x: Any, first: int, stop: int)
         elif kind == SHIFT:  # the softmax's h += b; a = h − max_j h (numpy's exp follows)
             b = _vector(plan[p + B], units if plan[p + B] else 0, x)
             _softmax_shift(h, b, _matrix(plan[p + A], m, units, x))
-        elif kind == BIAS:  # h += b, as numpy's ``h += b``: one rounding, the same bits
+        elif kind == SOFTMAX:  # the shift, then numpy's exp and the compiled step's a /= Σ_j a
+            a = _matrix(plan[p + A], m, units, x)
+            _softmax_shift(h, _vector(plan[p + B], units if plan[p + B] else 0, x), a)
+            _numpy_loop(plan, EXP_LOOP, plan[p + A], plan[p + A], m * units, x.itemsize)
+            _softmax_normalize(a, x.dtype.type(-0.0))
+        elif kind == BIAS or (kind in (TANH, SIGMOID) and plan[p + B]):  # h += b, as numpy's ``h += b``: one rounding
             b = _vector(plan[p + B], units, x)
             for i in range(m):
                 for j in range(units):
                     h[i, j] = h[i, j] + b[j]
+        if kind == TANH:  # a = tanh(h): numpy's loop
+            _numpy_loop(plan, TANH_LOOP, plan[p + H], plan[p + A], m * units, x.itemsize)
+        elif kind == SIGMOID:
+            _sigmoid(plan, h, _matrix(plan[p + A], m, units, x), _matrix(plan[p + SCRATCH], m, units, x))
     return asleep
+
+
+@_jit  # type: ignore[untyped-decorator]
+def _sigmoid(plan: Any, h: Any, a: Any, tmp: Any) -> None:
+    """``a = e^min(h, 0) / (1 + e^−|h|)``: ``Sigmoid.forward``'s numpy calls one after the other, its exp numpy's."""
+    m, units = h.shape
+    zero, one = h.dtype.type(0), h.dtype.type(1)
+    for i in range(m):
+        for j in range(units):
+            tmp[i, j] = -abs(h[i, j])  # np.abs, np.negative
+            a[i, j] = h[i, j] if h[i, j] < 0 or h[i, j] != h[i, j] else zero  # np.minimum(h, 0.0): a NaN is kept
+    _numpy_loop(plan, EXP_LOOP, tmp.ctypes.data, tmp.ctypes.data, m * units, h.itemsize)
+    _numpy_loop(plan, EXP_LOOP, a.ctypes.data, a.ctypes.data, m * units, h.itemsize)
+    for i in range(m):
+        for j in range(units):
+            a[i, j] = a[i, j] / (tmp[i, j] + one)  # tmp += 1.0; a /= tmp
 
 
 @_jit  # type: ignore[untyped-decorator]

@@ -11,10 +11,15 @@ layers, the compiled step (:mod:`backprop._fast`) runs its passes here:
   ``∂L/∂W = xᵀ · grad_h``, ``δ · Wᵀ`` into the layer below, and its
   ``⊙ f'(h)`` with its ``db`` (the kernel of :mod:`backprop._kernels`); on
   the pool, a layer's two products side by side, as one job;
-- the **forward pass** in one call up to each layer whose activation needs
-  numpy's transcendental functions (``tanh``, ``exp``: libm's round
-  otherwise): ``h = x · W`` with ``+ b`` and ReLU fused; numpy then finishes
-  that layer (``np.tanh``, the softmax's ``exp``) and the next call goes on.
+- the **forward pass** in one call: ``h = x · W`` with ``+ b`` and ReLU
+  fused; ``tanh`` and the softmax's ``exp`` are numpy's own loops (the
+  function ``np.tanh(h, out=a)`` calls, taken from numpy by
+  :func:`numpy_loop`), called from the compiled pass: libm's ``tanh`` would
+  round otherwise, and a call back to numpy costs ~2.5 µs a layer (W3's nine
+  ``tanh`` layers: ~25 µs a step of ~270); the sigmoid is
+  ``Sigmoid.forward``'s numpy calls in turn, its two ``exp`` numpy's loop.
+  Where numpy gives no such loop, the pass stops after each such layer and
+  numpy finishes it.
 
 Every product is the call ``np.matmul`` makes (numpy's own OpenBLAS, with
 its transposes and leading dimensions), or the pool's blocks of it where the
@@ -34,6 +39,7 @@ workspace weakly and is used only with that workspace in hand.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 import threading
@@ -52,13 +58,15 @@ if TYPE_CHECKING:
     from .layers import Dense
     from .step import Activate, Step, Workspace
 
-# The plan: a header, then a row of FIELDS words per layer.
-ROWS, LAYERS = 0, 1
-FIRST_LAYER = 8
+# The plan: a header, then a row of FIELDS words per layer. The header holds numpy's loops for tanh and exp
+# (function, context, auxdata: see numpy_loop; zeros where there are none) and the five words of a loop's
+# arguments (its two arrays' addresses, their size, their two strides).
+ROWS, LAYERS, TANH_LOOP, EXP_LOOP, LOOP_ARGS = 0, 1, 2, 5, 8
+FIRST_LAYER = 16
 FIELDS = 16
-N_IN, UNITS, W, B, H, A, GRAD, DW, DB, FORWARD, DERIVATIVE = range(11)
+N_IN, UNITS, W, B, H, A, GRAD, DW, DB, FORWARD, DERIVATIVE, SCRATCH = range(12)
 #: What the forward pass does after ``h = x · W`` (numpy's activation may follow, see ``Plan``).
-PRODUCT, RELU_BIAS, SHIFT, BIAS = 0, 1, 2, 3
+PRODUCT, RELU_BIAS, SHIFT, BIAS, TANH, SOFTMAX, SIGMOID = range(7)
 
 #: The activations whose ``f'`` the compiled kernels apply, and the kind they take.
 DERIVATIVE_KIND = {ReLU: _kernels.RELU, Tanh: _kernels.TANH, Sigmoid: _kernels.SIGMOID}
@@ -118,6 +126,10 @@ class Plan:
         m = ws.n_samples
         table = np.zeros(FIRST_LAYER + FIELDS * len(layers), np.int64)
         table[ROWS], table[LAYERS] = m, len(layers)
+        dtype = ws.h[0].dtype
+        tanh, exp = numpy_loop(np.tanh, dtype), numpy_loop(np.exp, dtype)
+        if tanh is not None and exp is not None:
+            table[TANH_LOOP : TANH_LOOP + 3], table[EXP_LOOP : EXP_LOOP + 3] = tanh, exp
         self.segments: list[tuple[int, int, Callable[[Workspace], Any] | None]] = []
         first = 0
         self.backward = True
@@ -126,11 +138,11 @@ class Plan:
             h, a, b = ws.h[l], ws.a[l], layer.b
             table[p + N_IN], table[p + UNITS] = layer.n_in, layer.units
             table[p + W], table[p + B] = layer.W.ctypes.data, 0 if b is None else b.ctypes.data
-            table[p + H], table[p + A] = h.ctypes.data, a.ctypes.data
+            table[p + H], table[p + A], table[p + SCRATCH] = h.ctypes.data, a.ctypes.data, ws.scratch[l].ctypes.data
             table[p + GRAD], table[p + DW] = ws.grad_h[l].ctypes.data, cast("FloatArray", ws.dW[l]).ctypes.data
             db = ws.db[l]
             table[p + DB] = 0 if db is None else db.ctypes.data
-            kind, finish = _forward_kind(step, l, b)
+            kind, finish = _forward_kind(step, l, b, bool(table[TANH_LOOP]))
             table[p + FORWARD] = kind
             derivative = DERIVATIVE_KIND.get(type(layer.activation))
             table[p + DERIVATIVE] = -1 if derivative is None else derivative
@@ -158,18 +170,25 @@ class Plan:
         return True
 
 
-def _forward_kind(step: Step, l: int, b: FloatArray | None) -> tuple[int, Callable[[Workspace], Any] | None]:
-    """What the compiled forward pass does after layer ``l``'s product, and what numpy does after it."""
+def _forward_kind(
+    step: Step, l: int, b: FloatArray | None, loops: bool
+) -> tuple[int, Callable[[Workspace], Any] | None]:
+    """What the compiled forward pass does after layer ``l``'s product, and what numpy does after it
+    (``loops``: whether the pass has numpy's loops for tanh and exp)."""
     kind = type(step.layers[l].activation)
     if kind is ReLU and b is not None:
         return RELU_BIAS, None
     if kind is Identity:
         return (PRODUCT if b is None else BIAS), None
     if kind is Tanh:
-        return (PRODUCT if b is None else BIAS), functools.partial(_tanh, l)
+        return (TANH, None) if loops else ((PRODUCT if b is None else BIAS), functools.partial(_tanh, l))
+    if kind is Sigmoid and loops:
+        return SIGMOID, None  # Sigmoid.forward's numpy calls, numpy's exp among them, in the pass
     if kind is Softmax:
         dtype = cast("Dense", step.layers[l]).W.dtype
         normalize = _kernels.loaded("softmax_normalize", dtype) if step.layers[l].units <= 128 else None
+        if loops and normalize is not None:
+            return SOFTMAX, None  # the shift, numpy's exp, and the compiled a /= Σ_j a, in the pass
         return SHIFT, functools.partial(_softmax_rest, l, normalize)
     return PRODUCT, functools.partial(_activate, step.activate[l], l, b)
 
@@ -190,6 +209,70 @@ def _softmax_rest(l: int, normalize: Callable[..., Any] | None, ws: Workspace) -
         normalize(a, _kernels.NEGATIVE_ZERO[a.dtype])
     else:
         a /= a.sum(axis=1, keepdims=True)
+
+
+class _CallInfo(ctypes.Structure):
+    """What ``ufunc._get_strided_loop`` puts in its capsule (numpy's ``ufunc_call_info``)."""
+
+    _fields_ = (
+        ("loop", ctypes.c_void_p),
+        ("context", ctypes.c_void_p),
+        ("auxdata", ctypes.c_void_p),
+        ("requires_pyapi", ctypes.c_ubyte),
+        ("no_floatingpoint_errors", ctypes.c_ubyte),
+    )
+
+
+_CALL_INFO = b"numpy_1.24_ufunc_call_info"
+_LOOP = ctypes.CFUNCTYPE(ctypes.c_int, *(ctypes.c_void_p,) * 5)
+_loops: dict[tuple[str, str], tuple[int, int, int] | None] = {}
+_capsules: list[Any] = []  # numpy frees a loop's context and auxdata with its capsule: kept for the process
+
+
+def numpy_loop(ufunc: np.ufunc, dtype: np.dtype[Any]) -> tuple[int, int, int] | None:
+    """numpy's own loop of the one-input ``ufunc`` over contiguous ``dtype`` arrays: the addresses of the
+    function, its context and its auxdata; None where numpy gives none.
+
+    ``ufunc._get_strided_loop`` is numpy's way (private, since numpy 1.24,
+    made for numba) to hand compiled code the loop a ufunc call runs: called
+    with the two arrays' addresses, their size and strides, it computes what
+    ``ufunc(x, out=y)`` computes, bit for bit, for any CPU numpy dispatches
+    to. A loop that needs the GIL is not used, nor one that gives other bits
+    than the ufunc on a probe of every kind of float (a numpy that changed
+    what the capsule holds).
+    """
+    key = (ufunc.__name__, np.dtype(dtype).str)
+    if key not in _loops:
+        with _lock:
+            if key not in _loops:
+                _loops[key] = _numpy_loop(ufunc, np.dtype(dtype))
+    return _loops[key]
+
+
+def _numpy_loop(ufunc: np.ufunc, dtype: np.dtype[Any]) -> tuple[int, int, int] | None:
+    try:
+        capsule = ufunc._resolve_dtypes_and_context((dtype, dtype))[1]  # type: ignore[attr-defined]
+        ufunc._get_strided_loop(capsule, fixed_strides=(dtype.itemsize, dtype.itemsize))  # type: ignore[attr-defined]
+        get = ctypes.pythonapi.PyCapsule_GetPointer
+        get.restype, get.argtypes = ctypes.c_void_p, (ctypes.py_object, ctypes.c_char_p)
+        info = _CallInfo.from_address(get(capsule, _CALL_INFO))
+    except (AttributeError, TypeError, ValueError, OSError):
+        return None
+    if not info.loop or info.requires_pyapi:
+        return None
+    with np.errstate(all="ignore"):
+        finfo = np.finfo(dtype)
+        special = [0.0, -0.0, np.inf, -np.inf, np.nan, finfo.tiny, finfo.smallest_subnormal, finfo.max, -finfo.max]
+        probe = np.concatenate([np.array(special, dtype), np.random.default_rng(0).standard_normal(4093).astype(dtype)])
+        probe[len(special) :: 2] *= np.geomspace(1e-30, 1e3, (len(probe) - len(special) + 1) // 2).astype(dtype)
+        expected, got = ufunc(probe), np.empty_like(probe)
+        arguments = (ctypes.c_void_p * 2)(probe.ctypes.data, got.ctypes.data)
+        size, strides = (ctypes.c_ssize_t * 1)(probe.size), (ctypes.c_ssize_t * 2)(dtype.itemsize, dtype.itemsize)
+        failed = _LOOP(info.loop)(info.context, arguments, size, strides, info.auxdata)
+    if failed or expected.tobytes() != got.tobytes():
+        return None
+    _capsules.append(capsule)
+    return int(info.loop), int(info.context or 0), int(info.auxdata or 0)
 
 
 class Passes:
@@ -311,4 +394,4 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_after_fork)
 
 
-__all__ = ["DERIVATIVE_KIND", "Passes", "Plan", "compiled"]
+__all__ = ["DERIVATIVE_KIND", "Passes", "Plan", "compiled", "numpy_loop"]

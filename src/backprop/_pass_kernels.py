@@ -269,7 +269,8 @@ def _sigmoid(plan: Any, h: Any, a: Any, tmp: Any) -> None:
     _numpy_loop(plan, EXP_LOOP, a.ctypes.data, a.ctypes.data, m * units, h.itemsize)
     for i in range(m):
         for j in range(units):
-            a[i, j] = a[i, j] / (tmp[i, j] + one)  # tmp += 1.0; a /= tmp
+            tmp[i, j] = tmp[i, j] + one  # tmp += 1.0
+            a[i, j] = a[i, j] / tmp[i, j]  # a /= tmp
 
 
 @_jit  # type: ignore[untyped-decorator]

@@ -227,7 +227,7 @@ ROWS = {
     ],
     "storage": ["files", "safetensors_format", "rowfiles", "io"],
     "training": ["callbacks", "checkpoints", "training", "progress", "explain", "gradcheck", "attribution"],
-    "data": ["tabular", "datasets", "dataframes"],
+    "data": ["tabular", "datasets", "_bundled_data", "dataframes"],
     "applications": [
         "",  # backprop/__init__.py
         "__main__",

@@ -22,10 +22,12 @@ name               task            samples    features  classes  source
 
 Every loader returns a :class:`Dataset` with ``X`` in float32 (the network's
 default dtype) and ``y`` as int64 class indices for classification, float32
-values for regression. scikit-learn's loaders read files shipped inside the
-package and ``mnist1d``'s data are generated, never downloaded; both packages
-are optional (``pip install 'backprop[datasets]'``) and imported only when a
-dataset needs them. ``"xor"`` and ``"spirals"`` need numpy alone.
+values for regression. scikit-learn's datasets are files shipped inside its
+package, read here as its loaders read them, without importing it (1.5 s of
+imports; :mod:`backprop._bundled_data`, its loader where the files differ);
+``mnist1d``'s data are generated, never downloaded. Both packages are optional
+(``pip install 'backprop[datasets]'``) and imported only when a dataset needs
+them. ``"xor"`` and ``"spirals"`` need numpy alone.
 
 Splits: classification datasets are split with
 :func:`backprop.preprocessing.stratified_split`, regression with
@@ -59,6 +61,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from . import _bundled_data
 from ._validation import check_seed, shown
 from .errors import BackpropTypeError, DataError, MissingDependencyError, ParameterError, optional_module
 from .preprocessing import Standardizer, split, stratified_split
@@ -219,23 +222,22 @@ _BUNDLED_DESCRIPTIONS = {
 
 @functools.cache
 def _bundled(name: str) -> _Raw:
-    # Read once per process (the files never change); load() hands out copies.
-    sk = _require("sklearn.datasets", name, "scikit-learn")
-    bunch = getattr(sk, f"load_{name}")()
-    X = np.asarray(bunch.data, dtype=np.float32)
-    if name == "diabetes":
-        return _Raw(
-            X,
-            np.asarray(bunch.target, dtype=np.float32),
-            _names(bunch.feature_names),
-            None,
-            _BUNDLED_DESCRIPTIONS[name],
-        )
+    # Read once per process (the files never change); load() hands out copies. scikit-learn's
+    # files are read without importing it (1.5 s, see _bundled_data); its loader where they
+    # are not laid out as that reader expects.
+    read = _bundled_data.read(name)
+    if read is None:
+        sk = _require("sklearn.datasets", name, "scikit-learn")
+        bunch = getattr(sk, f"load_{name}")()
+        targets = None if name == "diabetes" else _names(bunch.target_names)
+        read = (bunch.data, bunch.target, _names(bunch.feature_names), targets)
+    data, target, features, classes = read
+    y_dtype = np.float32 if classes is None else np.int64
     return _Raw(
-        X,
-        np.asarray(bunch.target, dtype=np.int64),
-        _names(bunch.feature_names),
-        _names(bunch.target_names),
+        np.asarray(data, dtype=np.float32),
+        np.asarray(target, dtype=y_dtype),
+        features,
+        classes,
         _BUNDLED_DESCRIPTIONS[name],
     )
 

@@ -25,8 +25,8 @@ from backprop.preprocessing import Standardizer, stratified_counts
 # digits 449.25 -> 450, diabetes 110.5 -> 111; mnist1d keeps its own 4000 / 1000 split.
 EXPECTED = {
     "xor": (300, 100, 2, 2, None),
-    "moons": (750, 250, 2, 2, "sklearn"),
-    "circles": (750, 250, 2, 2, "sklearn"),
+    "moons": (750, 250, 2, 2, None),
+    "circles": (750, 250, 2, 2, None),
     "spirals": (675, 225, 2, 3, None),
     "iris": (112, 38, 4, 3, "sklearn"),
     "wine": (133, 45, 13, 3, "sklearn"),
@@ -129,18 +129,34 @@ def test_synthetic_points_do_not_depend_on_the_split(name):
     np.testing.assert_array_equal(all_points(load(name, seed=2)), all_points(load(name, seed=2, test_size=0.5)))
 
 
-def test_moons_and_circles_are_scikit_learns():
+@pytest.mark.parametrize("seed", [0, 3, 12345, 2**32 - 1])
+def test_moons_and_circles_are_scikit_learns(seed):
+    # Made in numpy by make_moons' and make_circles' steps (no scikit-learn import): the same points
+    # in the same order, the same classes, as scikit-learn's with random_state=seed.
     sk = pytest.importorskip("sklearn.datasets")
-    X, _ = sk.make_moons(n_samples=1000, noise=0.2, random_state=3)
-    data = load("moons", seed=3)
-    np.testing.assert_array_equal(
-        np.sort(np.concatenate([data.X_train, data.X_test]), axis=0), np.sort(X.astype(np.float32), axis=0)
+    X, y = sk.make_moons(n_samples=1000, noise=0.2, random_state=seed)
+    raw = datasets._moons(seed)
+    assert raw.X.tobytes() == X.astype(np.float32).tobytes() and raw.y.tolist() == y.tolist()
+    X, y = sk.make_circles(n_samples=1000, noise=0.1, factor=0.5, random_state=seed)
+    raw = datasets._circles(seed)
+    assert raw.X.tobytes() == X.astype(np.float32).tobytes() and raw.y.tolist() == y.tolist()
+    data = load("moons", seed=seed)
+    assert np.array_equal(
+        np.sort(np.concatenate([data.X_train, data.X_test]), axis=0), np.sort(datasets._moons(seed).X, axis=0)
     )
-    X, _ = sk.make_circles(n_samples=1000, noise=0.1, factor=0.5, random_state=3)
-    data = load("circles", seed=3)
-    np.testing.assert_array_equal(
-        np.sort(np.concatenate([data.X_train, data.X_test]), axis=0), np.sort(X.astype(np.float32), axis=0)
-    )
+
+
+def test_moons_without_a_seed_leave_numpys_global_state_alone():
+    # scikit-learn's make_moons(random_state=None) draws from numpy's global RandomState and advances it.
+    # The global state itself is what this test is about.
+    before = np.random.get_state()  # noqa: NPY002
+    first, second = load("moons", seed=None), load("circles", seed=None)
+    after = np.random.get_state()  # noqa: NPY002
+    assert after[0] == before[0] and after[2:] == before[2:] and np.array_equal(after[1], before[1])
+    assert not np.array_equal(first.X_train, load("moons", seed=None).X_train)  # fresh entropy each time
+    assert second.X_train.shape == (750, 2)
+    with pytest.raises(ParameterError, match=r"dataset 'moons' takes seeds below 2\*\*32 .*got seed=4294967296"):
+        load("moons", seed=2**32)
 
 
 def test_xor_labels_are_the_xor_of_the_blob_corner():
@@ -202,14 +218,18 @@ def test_unknown_name_lists_the_valid_ones():
 
 
 def test_missing_package_says_how_to_install(monkeypatch):
+    from backprop import _bundled_data
+
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # import now fails
+    monkeypatch.setattr(_bundled_data, "folder", lambda: None)  # and its files are not found
+    monkeypatch.setattr(datasets, "_bundled", datasets._bundled.__wrapped__)  # bypass the cache
     with pytest.raises(
-        MissingDependencyError, match=re.escape("dataset 'moons' needs the scikit-learn package")
+        MissingDependencyError, match=re.escape("dataset 'iris' needs the scikit-learn package")
     ) as info:
-        load("moons")
+        load("iris")
     assert "pip install 'backprop[datasets]'" in str(info.value)
     assert isinstance(info.value, ImportError) and isinstance(info.value, BackpropError)
-    assert load("xor").X_train.shape == (300, 2)  # numpy-only sets still load
+    assert load("xor").X_train.shape == (300, 2) and load("moons").X_train.shape == (750, 2)  # numpy's sets load
 
     monkeypatch.setitem(sys.modules, "mnist1d.data", None)
     monkeypatch.setattr(datasets, "_mnist1d_raw", datasets._mnist1d_raw.__wrapped__)  # bypass the cache

@@ -9,8 +9,8 @@
 name               task            samples    features  classes  source
 =================  ==============  =========  ========  =======  ==========================================
 ``xor``            classification  400        2         2        numpy: four noisy blobs
-``moons``          classification  1000       2         2        ``sklearn.datasets.make_moons``
-``circles``        classification  1000       2         2        ``sklearn.datasets.make_circles``
+``moons``          classification  1000       2         2        numpy: ``sklearn.datasets.make_moons``
+``circles``        classification  1000       2         2        numpy: ``sklearn.datasets.make_circles``
 ``spirals``        classification  900        2         3        numpy: three spiral arms
 ``iris``           classification  150        4         3        ``sklearn.datasets.load_iris``
 ``wine``           classification  178        13        3        ``sklearn.datasets.load_wine``
@@ -27,7 +27,7 @@ package, read here as its loaders read them, without importing it (1.5 s of
 imports; :mod:`backprop._bundled_data`, its loader where the files differ);
 ``mnist1d``'s data are generated, never downloaded. Both packages are optional
 (``pip install 'backprop[datasets]'``) and imported only when a dataset needs
-them. ``"xor"`` and ``"spirals"`` need numpy alone.
+them. The synthetic sets need numpy alone.
 
 Splits: classification datasets are split with
 :func:`backprop.preprocessing.stratified_split`, regression with
@@ -42,7 +42,8 @@ an error rather than silently ignored.
 The synthetic sets (``"xor"``, ``"moons"``, ``"circles"``, ``"spirals"``)
 are generated from ``seed`` as well: the same seed gives the same points and
 the same split (``"moons"`` and ``"circles"`` are exactly scikit-learn's
-``make_moons`` / ``make_circles`` with ``random_state=seed``). No loader
+``make_moons`` / ``make_circles`` with ``random_state=seed``, made by their
+steps in numpy, so seeds below 2³² as a ``RandomState`` takes). No loader
 reads or changes numpy's or Python's global random state (``mnist1d`` seeds
 both; they are saved and restored around it).
 """
@@ -186,11 +187,15 @@ def _spirals(seed: int | None) -> _Raw:
 
 
 def _moons(seed: int | None) -> _Raw:
-    sk = _require("sklearn.datasets", "moons", "scikit-learn")
-    X, y = sk.make_moons(n_samples=1000, noise=0.2, random_state=seed)
+    # scikit-learn's make_moons(n_samples=1000, noise=0.2, random_state=seed), step by step: an upper
+    # arc (class 0) and a lower one shifted right and down (class 1), shuffled, then noise.
+    angle = np.linspace(0, np.pi, 500)
+    x = np.append(np.cos(angle), 1 - np.cos(angle))
+    y = np.append(np.sin(angle), 1 - np.sin(angle) - 0.5)
+    X, labels = _shuffled_with_noise(np.vstack([x, y]).T, 0.2, seed, "moons")
     return _Raw(
-        np.asarray(X, dtype=np.float32),
-        np.asarray(y, dtype=np.int64),
+        X,
+        labels,
         _xy_names(2),
         ["upper", "lower"],
         "two interleaving half circles, sklearn.datasets.make_moons(n_samples=1000, noise=0.2)",
@@ -198,15 +203,40 @@ def _moons(seed: int | None) -> _Raw:
 
 
 def _circles(seed: int | None) -> _Raw:
-    sk = _require("sklearn.datasets", "circles", "scikit-learn")
-    X, y = sk.make_circles(n_samples=1000, noise=0.1, factor=0.5, random_state=seed)
+    # scikit-learn's make_circles(n_samples=1000, noise=0.1, factor=0.5, random_state=seed), step by
+    # step: 500 points on the unit circle (class 0), 500 on the circle of radius 0.5, shuffled, then noise.
+    angle = np.linspace(0, 2 * np.pi, 500, endpoint=False)
+    x = np.append(np.cos(angle), np.cos(angle) * 0.5)
+    y = np.append(np.sin(angle), np.sin(angle) * 0.5)
+    X, labels = _shuffled_with_noise(np.vstack([x, y]).T, 0.1, seed, "circles")
     return _Raw(
-        np.asarray(X, dtype=np.float32),
-        np.asarray(y, dtype=np.int64),
+        X,
+        labels,
         _xy_names(2),
         ["outer", "inner"],
         "a circle inside a circle, sklearn.datasets.make_circles(n_samples=1000, noise=0.1, factor=0.5)",
     )
+
+
+def _shuffled_with_noise(
+    X: NDArray[np.float64], noise: float, seed: int | None, name: str
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    # The rest of make_moons and make_circles, as scikit-learn does it with a RandomState of the seed
+    # (tests/test_datasets.py compares the two bit for bit): the first half of the points is class 0;
+    # the rows shuffled (sklearn.utils.shuffle: a permutation of the indices by RandomState.shuffle),
+    # then Gaussian noise of that scale on every coordinate. Without a seed, a RandomState of fresh
+    # entropy rather than numpy's global one, which scikit-learn would use (and advance).
+    if seed is not None and seed >= 2**32:
+        raise ParameterError(
+            f"dataset {name!r} takes seeds below 2**32 (a RandomState's, as scikit-learn's), got seed={seed}"
+        )
+    rng = np.random.RandomState(seed)
+    labels = np.repeat(np.arange(2, dtype=np.int64), len(X) // 2)
+    order = np.arange(len(X))
+    rng.shuffle(order)
+    X, labels = X[order], labels[order]
+    X += rng.normal(scale=noise, size=X.shape)
+    return X.astype(np.float32), labels
 
 
 _BUNDLED_DESCRIPTIONS = {
@@ -391,8 +421,8 @@ def load(name: str, seed: int | None = 0, test_size: float | int = 0.25, standar
 
 _SUMMARIES = {
     "xor": "classification, 400 x 2, 2 classes: noisy XOR of four Gaussian blobs (numpy)",
-    "moons": "classification, 1000 x 2, 2 classes: two interleaving half circles (scikit-learn)",
-    "circles": "classification, 1000 x 2, 2 classes: a circle inside a circle (scikit-learn)",
+    "moons": "classification, 1000 x 2, 2 classes: two interleaving half circles (numpy, as scikit-learn's)",
+    "circles": "classification, 1000 x 2, 2 classes: a circle inside a circle (numpy, as scikit-learn's)",
     "spirals": "classification, 900 x 2, 3 classes: three interleaved spirals (numpy)",
     "iris": "classification, 150 x 4, 3 classes: iris flowers (scikit-learn, bundled)",
     "wine": "classification, 178 x 13, 3 classes: wine cultivars (scikit-learn, bundled)",

@@ -1,6 +1,8 @@
 """The other commands: explain, export, inspect, datasets, plot, demo, gradcheck --json."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -230,3 +232,16 @@ def test_demo_quick(tmp_path):
     assert metadata["classes"] == list(range(10))
     document = json.loads(ok(run("demo", "--quick", "--out", out, "--json")).stdout)
     assert document["seed_example"]["network"] == [3, 2, 1] and document["test"]["rows"] == 360
+
+
+def test_bench_is_imported_only_when_asked_for():
+    # Its runners and tables take ~65 ms to import, which every other command would pay.
+    code = (
+        "import sys; from click.testing import CliRunner; from backprop.cli import main; "
+        "before = 'backprop.bench' in sys.modules; "
+        "listed = CliRunner().invoke(main, ['--help']).output; "
+        "helped = CliRunner().invoke(main, ['bench', '--help']); "
+        "print(before, 'bench ' in listed, helped.exit_code, 'GEMM limit' in helped.output)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert done.stdout.split() == ["False", "True", "0", "True"]

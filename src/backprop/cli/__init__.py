@@ -37,13 +37,13 @@ Conventions, the same for every command:
 
 from __future__ import annotations
 
+import importlib
 import sys
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
 from .. import __version__
-from ..bench import command as bench_command
 from ..errors import SaveError
 from . import cache, datasets, demo, evaluate, explain, export, gradcheck, inspect, playground, plot, predict, train
 from ._common import StandardOutput, debugging, fail, quiet_stdout
@@ -81,6 +81,19 @@ class _Commands(click.Group):
             if debugging():
                 raise
             fail(exc)
+
+    #: Commands imported when first asked for: ``backprop bench``'s runners and tables take ~65 ms to
+    #: import, a tenth of a small ``backprop train`` (2026-12-06), which every other command would pay.
+    LAZY: ClassVar[dict[str, tuple[str, str]]] = {"bench": ("backprop.bench.console", "command")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            module, name = self.LAZY[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), name), name=cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
@@ -120,8 +133,7 @@ for _command in (
     playground.playground,
 ):
     main.add_command(_command)
-# `backprop bench`: its options and code live in backprop.bench (torch and
-# scikit-learn are imported only when it runs).
-main.add_command(bench_command, name="bench")
+# `backprop bench`: its options and code live in backprop.bench, imported when it is asked for
+# (_Commands.LAZY; torch and scikit-learn only when it runs).
 
 __all__ = ["main"]

@@ -64,6 +64,35 @@ def test_columns_in_several_chunks_are_joined_with_their_gaps():
     assert cells(frame, "w") == ["b", None, "a", "b", "c"]
 
 
+def test_nulls_are_read_from_the_validity_bitmap_at_any_offset():
+    # Arrow's buffers read directly (pyarrow's to_numpy would import pandas): a slice starting inside a
+    # byte of the bitmap, nulls on both sides of a byte's edge, a bit-packed boolean column.
+    values = [None, 1, 2, None, 4, 5, 6, 7, None, 9, 10, None]
+    for start in range(0, 6):
+        ints = pa.array(values, pa.int64()).slice(start)
+        floats = pa.array([None if v is None else v + 0.5 for v in values]).slice(start)
+        flags = pa.array([None if v is None else v % 2 == 0 for v in values]).slice(start)
+        frame = frame_of(pa.table({"i": ints, "f": floats, "b": flags}))
+        expected = values[start:]
+        for name, shift in (("i", 0.0), ("f", 0.5)):
+            got = cells(frame, name)
+            assert [None if np.isnan(g) else g for g in got] == [None if v is None else v + shift for v in expected]
+        assert [None if np.isnan(g) else g for g in cells(frame, "b")] == [
+            None if v is None else float(v % 2 == 0) for v in expected
+        ]
+        # Dates and times in their own units (date32: days; date64: ms; a timestamp's), NaT where null.
+        day = [None if v is None else datetime.date(2024, 1, v) for v in values]
+        moment = [None if d is None else datetime.datetime(d.year, d.month, d.day) for d in day]
+        for kind, unit, cells_of in (
+            (pa.date32(), "D", day),
+            (pa.date64(), "ms", day),
+            (pa.timestamp("us"), "us", moment),
+        ):
+            column = frame_of(pa.table({"d": pa.array(cells_of, kind).slice(start)})).columns[0]
+            assert column.dtype == np.dtype(f"datetime64[{unit}]")
+            assert [None if np.isnat(d) else d.astype("datetime64[D]").item() for d in column] == day[start:]
+
+
 def test_numeric_columns_are_not_copied_row_by_row():
     # Arrow hands numpy the DataFrame's own buffer: no copy at all for a float64 column without gaps.
     x = np.arange(1000.0)

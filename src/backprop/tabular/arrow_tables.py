@@ -116,6 +116,8 @@ def _joined(chunks: list[Any], n: int, kind: np.dtype[Any], null: float) -> NDAr
 
 def _buffer(chunk: Any, kind: np.dtype[Any]) -> NDArray[Any]:
     """A fixed-width Arrow array's values as a read-only numpy view of its buffer (whatever sits under a null)."""
+    if not len(chunk):  # an empty array may have no buffer at all
+        return np.empty(0, kind)
     return np.frombuffer(chunk.buffers()[1], kind, len(chunk), kind.itemsize * chunk.offset)
 
 

@@ -144,7 +144,7 @@ def _dictionary(column: NDArray[Any]) -> tuple[NDArray[np.int64], list[Any]]:
 
 
 def _strings(column: NDArray[Any]) -> tuple[NDArray[np.int64], list[str]] | None:
-    """pyarrow's dictionary of a column of str and None (None elsewhere): each value in the order of its first row.
+    """pyarrow's dictionary of a column of str and None cells (each value in the order of its first row), else None.
 
     Without pyarrow: converting cells to Arrow imports pandas where it is installed (0.27 s, a
     third of a small ``backprop train``); this loop takes ~0.1 µs a cell.

@@ -88,22 +88,26 @@ def _numbers(pa: Any, column: Any) -> NDArray[np.float64]:
     copied into one numpy array (numpy's memory rather than a concatenation in Arrow's: fewer page faults)."""
     chunks = _chunks(pa, column)
     if len(chunks) == 1 and chunks[0].type == pa.float64() and not chunks[0].null_count:
-        return _buffer(chunks[0], np.dtype(np.float64))  # one buffer: numpy reads Arrow's own
+        return buffer_values(chunks[0], np.dtype(np.float64))  # one buffer: numpy reads Arrow's own
     # safe=False: an int64 beyond 2**53 becomes the nearest float, as a CSV number does.
     as_float = [c if c.type == pa.float64() else c.cast(pa.float64(), safe=False) for c in chunks]
     return _joined(as_float, len(column), np.dtype(np.float64), float("nan"))
 
 
-def _joined(chunks: list[Any], n: int, kind: np.dtype[Any], null: float) -> NDArray[Any]:
-    """Arrow arrays of fixed-width numbers one after the other in one numpy array of ``kind`` (``null``
-    where null), each copied from its buffer (and widened) without a concatenation in Arrow's memory."""
+def _joined(
+    chunks: list[Any], n: int, kind: np.dtype[Any], null: Any, stored: np.dtype[Any] | None = None
+) -> NDArray[Any]:
+    """Arrow arrays of fixed-width values one after the other in one numpy array of ``kind`` (``null``
+    where null), each copied from its buffer (and widened) without a concatenation in Arrow's memory.
+
+    ``stored``: the numpy type of the buffers' values (by default, the Arrow type's own)."""
     out = np.empty(n, dtype=kind)
     start = 0
     for chunk in chunks:
         size = len(chunk)
         if size:
             part = out[start : start + size]
-            part[...] = _buffer(chunk, np.dtype(chunk.type.to_pandas_dtype()))
+            part[...] = buffer_values(chunk, np.dtype(chunk.type.to_pandas_dtype()) if stored is None else stored)
             if chunk.null_count:
                 part[null_mask(chunk)] = null
         start += size
@@ -114,7 +118,7 @@ def _joined(chunks: list[Any], n: int, kind: np.dtype[Any], null: float) -> NDAr
 # imports pandas where it is installed (0.27 s, a third of a small `backprop train data.csv`; 2026-12-06).
 
 
-def _buffer(chunk: Any, kind: np.dtype[Any]) -> NDArray[Any]:
+def buffer_values(chunk: Any, kind: np.dtype[Any]) -> NDArray[Any]:
     """A fixed-width Arrow array's values as a read-only numpy view of its buffer (whatever sits under a null)."""
     if not len(chunk):  # an empty array may have no buffer at all
         return np.empty(0, kind)
@@ -126,30 +130,22 @@ def null_mask(chunk: Any) -> NDArray[np.bool_]:
     validity = chunk.buffers()[0]
     if validity is None:
         return np.zeros(len(chunk), dtype=bool)
-    bits = np.unpackbits(np.frombuffer(validity, np.uint8), bitorder="little")
-    mask: NDArray[np.bool_] = bits[chunk.offset : chunk.offset + len(chunk)] == 0
+    first, shift = divmod(chunk.offset, 8)  # only the bytes of this slice's bits
+    count = (shift + len(chunk) + 7) // 8
+    bits = np.unpackbits(np.frombuffer(validity, np.uint8, count, first), bitorder="little")
+    mask: NDArray[np.bool_] = bits[shift : shift + len(chunk)] == 0
     return mask
 
 
 def _dates(pa: Any, column: Any) -> NDArray[np.datetime64]:
     """A timestamp or date Arrow column as datetime64 in its unit (date32: days, date64: ms), NaT where null."""
     kind = column.type
-    width: np.dtype[Any]
+    stored: np.dtype[Any]
     if pa.types.is_timestamp(kind):
-        unit, width = kind.unit, np.dtype(np.int64)
+        unit, stored = kind.unit, np.dtype(np.int64)
     else:
-        unit, width = ("D", np.dtype(np.int32)) if pa.types.is_date32(kind) else ("ms", np.dtype(np.int64))
-    out = np.empty(len(column), dtype=f"datetime64[{unit}]")
-    start = 0
-    for chunk in _chunks(pa, column):
-        size = len(chunk)
-        if size:
-            part = out[start : start + size]
-            part[...] = _buffer(chunk, width).astype(out.dtype)
-            if chunk.null_count:
-                part[null_mask(chunk)] = np.datetime64("NaT")
-        start += size
-    return out
+        unit, stored = ("D", np.dtype(np.int32)) if pa.types.is_date32(kind) else ("ms", np.dtype(np.int64))
+    return _joined(_chunks(pa, column), len(column), np.dtype(f"datetime64[{unit}]"), np.datetime64("NaT"), stored)
 
 
 def _is_text(pa: Any, kind: Any) -> bool:

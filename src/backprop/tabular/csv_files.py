@@ -45,7 +45,7 @@ from numpy.typing import NDArray
 from .._memory import CHUNK_BYTES, format_bytes, rows_within
 from ..errors import DataError
 from ..files import has_byte
-from .arrow_tables import coded_text, frame_of_arrow, null_mask, pyarrow, release_memory
+from .arrow_tables import buffer_values, coded_text, frame_of_arrow, null_mask, pyarrow, release_memory
 from .columns import MISSING, is_missing
 from .frame import Frame, header_names, one_line
 
@@ -413,7 +413,7 @@ def _column_types(plan: _Plan, data: bytes) -> None:
             return np.ones(plan.width, dtype=bool)
         found = pc.cast(pc.match_substring_regex(cells, pattern, ignore_case=True), pa.uint8())
         # A missing cell matches. Read from Arrow's buffers (see arrow_tables.null_mask): not fill_null(True).
-        grid = (np.frombuffer(found.buffers()[1], np.uint8, len(found), found.offset) != 0) | null_mask(found)
+        grid = (buffer_values(found, np.dtype(np.uint8)) != 0) | null_mask(found)
         grid = grid.reshape(plan.width, rows)
         return np.asarray(grid.all(axis=1), dtype=bool)
 

@@ -257,6 +257,64 @@ def test_parquet_with_repeated_names_reads_the_same_whole_or_in_chunks(tmp_path)
     assert csv_frame.notes[0].split(": ", 1)[1] == whole.notes[0].split(": ", 1)[1]
 
 
+def _single_and_scanned(tmp_path):
+    """A Parquet file with a dictionary-encoded text column, and a folder holding the same file."""
+    pa = pytest.importorskip("pyarrow")
+    import datetime
+
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "x": [1.5, None, 2.5, 4.0, 5.0],
+            "n": pa.array([3, 1, None, 2, 2], pa.int32()),
+            # Its dictionary in another order than the rows', with a value no row uses: Parquet keeps it so,
+            # and a dataset's scan decodes it (the Frame's categories in the rows' order, "zz" not one).
+            "c": pa.DictionaryArray.from_arrays(pa.array([1, 0, None, 1, 2], pa.int32()), ["b", "a", "c", "zz"]),
+            "day": [datetime.date(2024, 1, 2), None, datetime.date(2024, 3, 4), None, datetime.date(2023, 5, 6)],
+        }
+    )
+    (tmp_path / "folder").mkdir()
+    single, scanned = tmp_path / "d.parquet", tmp_path / "folder" / "d.parquet"
+    for path in (single, scanned):
+        pq.write_table(table, path, row_group_size=2)
+    assert pq.ParquetFile(single).schema_arrow.field("c").type == pa.dictionary(pa.int32(), pa.string())
+    return str(single), str(tmp_path / "folder")
+
+
+def _cells(frame):
+    """Each column's dtype and cells, and a text column's categories and codes."""
+    coded = [(list(c.values), c.codes.tolist()) if hasattr(c, "codes") else None for c in frame.columns]
+    return [(c.dtype.str, np.asarray(c).tolist()) for c in frame.columns], coded
+
+
+def test_a_single_parquet_file_reads_as_a_dataset_scan_reads_it(tmp_path):
+    # One file goes through pyarrow.parquet alone (pyarrow.dataset takes 0.3 s to import), its
+    # dictionary column decoded as the scan of a folder decodes it: the same cells, dtypes and chunks.
+    single, folder = _single_and_scanned(tmp_path)
+    whole, scanned = read_table(single), read_table(folder)
+    assert whole.names == scanned.names == ["x", "n", "c", "day"]
+    assert repr(_cells(whole)) == repr(_cells(scanned))
+    assert whole.column("c").tolist() == ["a", "b", None, "a", "c"]
+    assert _cells(whole)[1][2] == (["a", "b", "c"], [0, 1, -1, 0, 2])
+    assert str(whole.column("day").dtype) == "datetime64[D]"
+    chunks, scanned_chunks = list(iter_tables(single, chunk_rows=3)), list(iter_tables(folder, chunk_rows=3))
+    assert [c.n_rows for c in chunks] == [c.n_rows for c in scanned_chunks] == [3, 2]
+    for chunk, scanned_chunk in zip(chunks, scanned_chunks, strict=True):
+        assert repr(_cells(chunk)) == repr(_cells(scanned_chunk))
+
+
+def test_reading_one_parquet_file_imports_neither_pyarrow_dataset_nor_pandas(tmp_path):
+    single, _ = _single_and_scanned(tmp_path)
+    code = (
+        "import sys; from backprop.tabular import read_table, iter_tables; "
+        f"f = read_table({single!r}); g = next(iter_tables({single!r}, chunk_rows=2)); "
+        "print(f.column('c').tolist(), g.n_rows, 'pyarrow.dataset' in sys.modules, 'pandas' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert done.stdout.strip() == "['a', 'b', None, 'a', 'c'] 2 False False"
+
+
 def test_parquet_without_pyarrow_says_how_to_install(tmp_path, monkeypatch):
     import builtins
 

@@ -23,6 +23,11 @@ files; a chunk of a folder or glob has ``source`` ``"data (year=2024/part-0.parq
 rows numbered over the whole dataset. :func:`parquet_files` lists the files a source reads
 and :func:`parquet_rows` counts its rows from the files' metadata.
 
+A single file is read with ``pyarrow.parquet`` alone, its dictionary-encoded columns decoded as
+a dataset's scan decodes them (the same Frame): ``pyarrow.dataset`` takes 0.3 s to import (it
+imports pandas where that is installed), a third of a small ``backprop train``. Folders and globs
+are scanned with ``pyarrow.dataset``.
+
 Imports ``frame`` and ``arrow_tables``; pyarrow is imported when a Parquet source is read.
 :mod:`~backprop.tabular.readers` calls this module.
 """
@@ -51,18 +56,30 @@ READAHEAD = 2
 _CELL_BYTES = 16
 
 
-def _arrow() -> tuple[Any, Any, Any]:
-    """``pyarrow``, ``pyarrow.dataset`` and ``pyarrow.parquet``, or MissingDependencyError (a broken install)."""
+def _arrow() -> tuple[Any, Any]:
+    """``pyarrow`` and ``pyarrow.parquet``, or MissingDependencyError (a broken install)."""
     try:
         import pyarrow as pa  # type: ignore[import-untyped]
-        import pyarrow.dataset as ds  # type: ignore[import-untyped]
         import pyarrow.parquet as pq  # type: ignore[import-untyped]
     except ImportError as exc:
-        raise MissingDependencyError(
-            f"reading Parquet files needs the pyarrow package, which this installation lacks: {PARQUET_HINT}",
-            name="pyarrow",
-        ) from exc
-    return pa, ds, pq
+        raise _missing(exc) from exc
+    return pa, pq
+
+
+def _datasets() -> Any:
+    """``pyarrow.dataset``, for folders and globs (see the module's docstring), or MissingDependencyError."""
+    try:
+        import pyarrow.dataset as ds  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise _missing(exc) from exc
+    return ds
+
+
+def _missing(exc: ImportError) -> MissingDependencyError:
+    return MissingDependencyError(
+        f"reading Parquet files needs the pyarrow package, which this installation lacks: {PARQUET_HINT}",
+        name="pyarrow",
+    )
 
 
 def is_glob(source: str) -> bool:
@@ -174,8 +191,9 @@ class _Source:
     root: str | None
     rows: list[int]
     schema: Any  # pyarrow.Schema: the files' unified schema, then the partition columns
-    dataset: Any  # pyarrow.dataset.Dataset over ``files``, or None for a single file with repeated names
+    dataset: Any  # pyarrow.dataset.Dataset over ``files``, or None for a single file (read by pyarrow.parquet)
     fragments: list[Any]  # the dataset's fragments, one per file, in the files' order
+    decode: bool = False  # a single file's dictionary-encoded columns are cast to ``schema``'s plain types
 
     def label(self, index: int) -> str:
         """What a chunk of file ``index`` is called in messages."""
@@ -186,7 +204,7 @@ class _Source:
 
 def _footers(files: list[str]) -> tuple[list[Any], list[int]]:
     """Each file's Arrow schema and row count, from its footer (a file that has none is named)."""
-    _, _, pq = _arrow()
+    _, pq = _arrow()
     schemas, rows = [], []
     for path in files:
         try:
@@ -200,7 +218,7 @@ def _footers(files: list[str]) -> tuple[list[Any], list[int]]:
 
 def _plain(schema: Any) -> Any:
     """``schema`` with dictionary-encoded columns as their values' type: files may encode a column or not."""
-    pa, _, _ = _arrow()
+    pa, _ = _arrow()
     fields = [
         field.with_type(field.type.value_type) if pa.types.is_dictionary(field.type) else field for field in schema
     ]
@@ -209,7 +227,7 @@ def _plain(schema: Any) -> Any:
 
 def _unified(files: list[str], schemas: list[Any]) -> Any:
     """One schema for every file, or DataError naming the two files and the column that disagree."""
-    pa, _, _ = _arrow()
+    pa, _ = _arrow()
     unified = _plain(schemas[0])
     first_of: dict[str, str] = dict.fromkeys(unified.names, files[0])
     for path, schema in zip(files[1:], schemas[1:], strict=True):
@@ -236,7 +254,7 @@ def _unified(files: list[str], schemas: list[Any]) -> Any:
 
 def _open(source: str) -> _Source:
     """The files of ``source``, their unified schema and the dataset that scans them."""
-    pa, ds, _ = _arrow()
+    pa, _ = _arrow()
     files, root = parquet_files(source)
     schemas, rows = _footers(files)
     for path, schema in zip(files, schemas, strict=True):
@@ -250,6 +268,9 @@ def _open(source: str) -> _Source:
                 "the files of a dataset need distinct column names"
             )
     schema = _unified(files, schemas)
+    if root is None:  # one file: its own reader, decoding dictionaries as the dataset's scan did
+        return _Source(source, files, None, rows, schema, None, [], decode=not schema.equals(schemas[0]))
+    ds = _datasets()
     keys = {part.split("=", 1)[0] for path in files for part in _folders(path, root) if "=" in part} if root else set()
     clash = sorted(keys & set(schema.names))
     if clash:
@@ -308,7 +329,7 @@ def read_parquet(source: str) -> Frame:
     MemoryLimitError
         The table, as the files' metadata size it, does not fit in the memory available.
     """
-    _, _, pq = _arrow()
+    _, pq = _arrow()
     opened = _open(source)
     n_rows = sum(opened.rows)
     width = len(opened.schema)
@@ -317,7 +338,8 @@ def read_parquet(source: str) -> Frame:
         if opened.dataset is None:
             # Decoding happens in both: a corrupt page fails in read, text that is not UTF-8 in the conversion.
             with pq.ParquetFile(opened.files[0]) as file:
-                return frame_of_arrow(file.read(), source, 0)
+                table = file.read()
+            return frame_of_arrow(table.cast(opened.schema) if opened.decode else table, source, 0)
         return frame_of_arrow(opened.dataset.to_table(), source, 0)
     except BackpropError:
         raise
@@ -364,11 +386,12 @@ def iter_parquet(source: str, chunk_rows: int) -> Iterator[Frame]:
 
 def _batches(opened: _Source, index: int, chunk_rows: int) -> Iterator[Any]:
     """The record batches of file ``index``, decoded as they are reached (a few ahead)."""
-    _, ds, pq = _arrow()
+    _, pq = _arrow()
     if opened.dataset is None:
         with pq.ParquetFile(opened.files[index]) as file:
             yield from file.iter_batches(batch_size=chunk_rows, use_threads=False)
         return
+    ds = _datasets()
     # One row group at a time, no read-ahead buffers: streaming memory stays near one chunk's
     # (pre-buffering and threads held 90-170 MB more on a 145 MB folder).
     scanner = ds.Scanner.from_fragment(
@@ -384,7 +407,7 @@ def _batches(opened: _Source, index: int, chunk_rows: int) -> Iterator[Any]:
 
 def _file_chunks(opened: _Source, index: int, chunk_rows: int, offset: int) -> Iterator[Frame]:
     """File ``index`` in Frames of ``chunk_rows`` rows (the last fewer); a failure names the file."""
-    pa, _, _ = _arrow()
+    pa, _ = _arrow()
     where = opened.label(index)
     batches = _batches(opened, index, chunk_rows)
     pending: list[Any] = []
@@ -399,6 +422,7 @@ def _file_chunks(opened: _Source, index: int, chunk_rows: int, offset: int) -> I
             # Row groups cut batches short: whole chunks are cut from what is held.
             while held >= chunk_rows or (batch is None and held):
                 table = pa.Table.from_batches(pending)
+                table = table.cast(opened.schema) if opened.decode else table
                 take = min(chunk_rows, held)
                 ready.append(frame_of_arrow(table.slice(0, take), where, offset))
                 pending, held = table.slice(take).to_batches(), held - take

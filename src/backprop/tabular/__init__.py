@@ -19,7 +19,7 @@ bounded size):
   ``_`` skipped), or a glob such as ``data/*.parquet``; ``key=value`` folders
   (hive partitions) become columns. Files are read in sorted path order, rows in
   file order, so that row numbers and the train/test split are the same every run.
-  Read with ``pyarrow.dataset``.
+  Read with ``pyarrow.parquet`` (one file) or ``pyarrow.dataset`` (a folder or glob).
 * **NumPy**: ``.npz`` with arrays ``X`` (2-D) and optionally ``y`` (1-D) and
   ``feature_names``; ``.npy`` holding one 2-D array. Read with
   ``allow_pickle=False``: a file of Python objects is refused, never unpickled.

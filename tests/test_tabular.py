@@ -257,6 +257,12 @@ def test_parquet_with_repeated_names_reads_the_same_whole_or_in_chunks(tmp_path)
     assert csv_frame.notes[0].split(": ", 1)[1] == whole.notes[0].split(": ", 1)[1]
 
 
+def _printed(code):
+    """What ``code`` prints in a fresh Python (what it imports is that process's alone)."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    return done.stdout.strip()
+
+
 def _single_and_scanned(tmp_path):
     """A Parquet file with a dictionary-encoded text column, and a folder holding the same file."""
     pa = pytest.importorskip("pyarrow")
@@ -311,8 +317,7 @@ def test_reading_one_parquet_file_imports_neither_pyarrow_dataset_nor_pandas(tmp
         f"f = read_table({single!r}); g = next(iter_tables({single!r}, chunk_rows=2)); "
         "print(f.column('c').tolist(), g.n_rows, 'pyarrow.dataset' in sys.modules, 'pandas' in sys.modules)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
-    assert done.stdout.strip() == "['a', 'b', None, 'a', 'c'] 2 False False"
+    assert _printed(code) == "['a', 'b', None, 'a', 'c'] 2 False False"
 
 
 def test_parquet_without_pyarrow_says_how_to_install(tmp_path, monkeypatch):
@@ -367,8 +372,7 @@ def test_a_small_text_target_does_not_import_pandas():
         "e = encode(np.array(['b', None, 'a', 'b'], dtype=object)); "
         "print(e.codes.tolist(), e.values, 'pandas' in sys.modules)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
-    assert done.stdout.strip() == "[0, -1, 1, 0] ['b', 'a'] False"
+    assert _printed(code) == "[0, -1, 1, 0] ['b', 'a'] False"
 
 
 def test_reading_a_csv_does_not_import_pandas(tmp_path):
@@ -380,8 +384,7 @@ def test_reading_a_csv_does_not_import_pandas(tmp_path):
         f"f = read_table({path!r}); "
         "print([c.tolist() for c in f.columns[:3]], 'pandas' in sys.modules)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
-    assert done.stdout.strip() == "[[1.5, nan, 2.5], [1.0, 2.0, nan], ['a', 'b', 'a']] False"
+    assert _printed(code) == "[[1.5, nan, 2.5], [1.0, 2.0, nan], ['a', 'b', 'a']] False"
 
 
 def test_csv_chunks_have_bounded_size_and_the_same_columns(tmp_path):

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -232,6 +233,56 @@ def test_a_stop_signal_during_predict_leaves_no_temporary_file(
     assert stderr.strip().splitlines()[-1] == f"interrupted; {out} was not written"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv", "out.csv"]
     assert out.read_text() == "previous\n"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_a_ctrl_c_inside_code_run_from_a_string_still_exits_with_130(tmp_path: Path) -> None:
+    # CPython marks the process as ended by Ctrl-C when exactly KeyboardInterrupt leaves code that exec or
+    # eval runs from a string (namedtuple and dataclasses do, in an import), even when it is caught: then
+    # `python -m` ended by SIGINT (-2), not 130. The stop signals raise a subclass, which is not marked.
+    (tmp_path / "stopped_in_a_string.py").write_text(
+        "import os, signal\n"
+        "from backprop.cli._signals import Stop, stop_signals\n"
+        "try:\n"
+        "    with stop_signals():\n"
+        "        exec('os.kill(os.getpid(), signal.SIGINT)\\nwhile True: pass')\n"
+        "except KeyboardInterrupt as exc:\n"
+        "    print(type(exc).__name__, flush=True)\n"
+        "    raise SystemExit(Stop.exit_status())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "stopped_in_a_string"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout) == (130, "Interrupted\n"), done.stderr
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_that_python_drops_still_stops_predict(tmp_path: Path, trained: dict[str, Path], monkeypatch) -> None:
+    # Python calls a signal's handler wherever the main thread is: in a weakref callback (importlib's
+    # module locks have one) its exception is printed and dropped, and predict wrote the whole file.
+    from backprop.cli import predict as cli_predict
+
+    written = cli_predict.csv_chunk
+
+    def chunk_then_a_dropped_interrupt(*args: object, **kwargs: object) -> str:
+        text = written(*args, **kwargs)
+
+        class Token:
+            pass
+
+        token = Token()
+        ref = weakref.ref(token, lambda _: signal.raise_signal(signal.SIGINT))  # the handler runs in the callback
+        del token
+        assert ref() is None
+        return text
+
+    monkeypatch.setattr(cli_predict, "csv_chunk", chunk_then_a_dropped_interrupt)
+    out = tmp_path / "out.csv"
+    out.write_text("previous\n")
+    result = run("predict", trained["model"], trained["data"], "-o", out)
+    assert result.exit_code == 130, result.output  # type: ignore[attr-defined]
+    assert result.stderr.strip().splitlines()[-1] == f"interrupted; {out} was not written"  # type: ignore[attr-defined]
+    assert out.read_text() == "previous\n" and sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
 
 
 def test_predict_refuses_an_output_that_is_the_file_redirected_into_standard_input(

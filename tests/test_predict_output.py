@@ -9,6 +9,8 @@ rows before it, and a writer that stops stops the reading.
 import csv
 import functools
 import io
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -205,3 +207,24 @@ def test_the_reading_thread_stops_when_the_caller_leaves_early():
     reader.close()  # the caller leaves: Ctrl-C, an error writing
     assert closed.wait(5)
     assert len(made) <= 3  # the one given, the one waiting, the one being made
+
+
+@pytest.mark.parametrize("classes", [["no", "yes"], ["a,b", 'say "hi"', "", "grün", 3, 2.5, None], []])
+def test_the_labels_arrow_array_is_the_one_pyarrow_makes_of_the_fields(classes):
+    # Made from its buffers: pa.array of Python strings imports pandas where it is installed (0.3 s of
+    # every `backprop predict`, and where a Ctrl-C most often landed).
+    pa = pytest.importorskip("pyarrow")
+    labels = csv_text.Labels.of(classes)
+    expected = pa.array([csv_text._field(c) for c in classes], type=pa.string())
+    assert labels.arrow.type == pa.string() and labels.arrow.equals(expected)
+
+
+def test_predict_does_not_import_pandas(model, tmp_path):
+    data = rows_csv(tmp_path / "d.csv", 50)
+    code = (
+        "import sys; from backprop.cli import main; "
+        f"main(['predict', {str(model)!r}, {str(data)!r}, '-o', {str(tmp_path / 'p.csv')!r}, '-q'], "
+        "standalone_mode=False); print('pandas' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "False", done.stderr

@@ -97,7 +97,13 @@ class Labels:
             matrix = np.zeros((len(encoded), -(-max(widest, 1) // 4) * 4), dtype=np.uint8)  # words of 4 bytes
             for i, b in enumerate(encoded):
                 matrix[i, : len(b)] = np.frombuffer(b, dtype=np.uint8)
-        return cls(matrix, _arrow().array(fields, type=_arrow().string()))
+        # Arrow's string array from its buffers: pa.array of Python objects imports pandas where it is
+        # installed (0.3 s of every `backprop predict`, and the moment a Ctrl-C most often landed).
+        pa = _arrow()
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+        np.cumsum([len(b) for b in encoded], out=offsets[1:])
+        arrow = pa.StringArray.from_buffers(len(encoded), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded)))
+        return cls(matrix, arrow)
 
 
 def csv_chunk(

@@ -35,14 +35,37 @@ def _signal_names() -> dict[int, str]:
     return {int(getattr(signal, name)): name for name in STOP_SIGNALS if hasattr(signal, name)}
 
 
+class Interrupted(KeyboardInterrupt):
+    """What a stop signal raises: a KeyboardInterrupt (every ``except KeyboardInterrupt`` takes it), not that class.
+
+    CPython (3.11 to 3.13 at least) marks the process as ended by Ctrl-C when an exception of exactly
+    the class KeyboardInterrupt leaves code that ``exec`` or ``eval`` runs from a string, as
+    ``collections.namedtuple`` and ``dataclasses`` do while a module is imported, even when a caller
+    catches it; ``python -m backprop`` then ended by SIGINT instead of exiting with 130 (a Ctrl-C
+    that landed in pandas' import, 1 run in 40 next to a busy program). A subclass is not marked.
+    """
+
+
 class Stop:
-    """The stop signal received last (its number gives the exit status, 128 + it, as shells report)."""
+    """The stop signal received last (its number gives the exit status, 128 + it, as shells report).
+
+    ``received``: whether one came since :func:`stop_signals` began. Python calls a handler between
+    two bytecodes wherever the main thread is, and an exception raised in a weakref callback or a
+    ``__del__`` is printed and dropped: :meth:`check` raises it again where a command can take it.
+    """
 
     signum: int = signal.SIGINT
+    received: bool = False
 
     @classmethod
     def exit_status(cls) -> int:
         return 128 + int(cls.signum)
+
+    @classmethod
+    def check(cls) -> None:
+        """Raise :class:`Interrupted` if a stop signal came (its own exception may have been dropped)."""
+        if cls.received:
+            raise Interrupted
 
     @classmethod
     def name(cls) -> str:
@@ -51,7 +74,7 @@ class Stop:
 
 @contextlib.contextmanager
 def stop_signals(handler: Callable[[int], None] | None = None) -> Iterator[None]:
-    """Route SIGINT, SIGTERM and SIGHUP to ``handler(signum)`` (default: raise KeyboardInterrupt) for a block.
+    """Route SIGINT, SIGTERM and SIGHUP to ``handler(signum)`` (default: raise :class:`Interrupted`) for a block.
 
     SIGTERM and SIGHUP would otherwise end the process at once, with no
     checkpoint and no temporary file removed; as KeyboardInterrupt they
@@ -62,7 +85,8 @@ def stop_signals(handler: Callable[[int], None] | None = None) -> Iterator[None]
         return
 
     def interrupt(signum: int) -> None:
-        raise KeyboardInterrupt
+        Stop.received = True
+        raise Interrupted
 
     act = handler or interrupt
 
@@ -70,7 +94,7 @@ def stop_signals(handler: Callable[[int], None] | None = None) -> Iterator[None]
         Stop.signum = signum
         act(signum)
 
-    Stop.signum = signal.SIGINT
+    Stop.signum, Stop.received = signal.SIGINT, False
     # A signal the caller ignores stays ignored: `nohup backprop train` must survive the hangup.
     wanted = [signum for signum in _signal_names() if signal.getsignal(signum) is not signal.SIG_IGN]
     previous = {signum: signal.signal(signum, receive) for signum in wanted}
@@ -116,7 +140,7 @@ class TrainMonitor(Callback):
     def interrupt(self, signum: int = signal.SIGINT) -> None:
         """Called from the handler of SIGINT, SIGTERM and SIGHUP."""
         if self.stop_requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            raise Interrupted
         self.stop_requested = True
 
     def _show(self, event: str, *args: Any) -> None:

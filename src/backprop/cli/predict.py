@@ -389,6 +389,7 @@ def _write_predictions(model: Model, predictions: _Predictions, handle: _TextSin
                 frame, kept, classes if head.task == "classification" else None, chunk.predicted, chunk.proba, handle
             )
         rows += frame.n_rows
+        Stop.check()  # a stop signal whose exception Python dropped stops here, before the file is complete
     return rows
 
 

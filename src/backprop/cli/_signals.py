@@ -38,8 +38,8 @@ def _signal_names() -> dict[int, str]:
 class Interrupted(KeyboardInterrupt):
     """What a stop signal raises: a KeyboardInterrupt (every ``except KeyboardInterrupt`` takes it), not that class.
 
-    CPython (3.11 to 3.13 at least) marks the process as ended by Ctrl-C when an exception of exactly
-    the class KeyboardInterrupt leaves code that ``exec`` or ``eval`` runs from a string, as
+    CPython (3.11 here; 3.12's source does the same) marks the process as ended by Ctrl-C when exactly
+    KeyboardInterrupt (not a subclass) leaves code that ``exec`` or ``eval`` runs from a string, as
     ``collections.namedtuple`` and ``dataclasses`` do while a module is imported, even when a caller
     catches it; ``python -m backprop`` then ended by SIGINT instead of exiting with 130 (a Ctrl-C
     that landed in pandas' import, 1 run in 40 next to a busy program). A subclass is not marked.

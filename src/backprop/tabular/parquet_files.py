@@ -62,7 +62,7 @@ def _arrow() -> tuple[Any, Any]:
         import pyarrow as pa  # type: ignore[import-untyped]
         import pyarrow.parquet as pq  # type: ignore[import-untyped]
     except ImportError as exc:
-        raise _missing(exc) from exc
+        raise _missing() from exc
     return pa, pq
 
 
@@ -71,11 +71,11 @@ def _datasets() -> Any:
     try:
         import pyarrow.dataset as ds  # type: ignore[import-untyped]
     except ImportError as exc:
-        raise _missing(exc) from exc
+        raise _missing() from exc
     return ds
 
 
-def _missing(exc: ImportError) -> MissingDependencyError:
+def _missing() -> MissingDependencyError:
     return MissingDependencyError(
         f"reading Parquet files needs the pyarrow package, which this installation lacks: {PARQUET_HINT}",
         name="pyarrow",
@@ -271,7 +271,7 @@ def _open(source: str) -> _Source:
     if root is None:  # one file: its own reader, decoding dictionaries as the dataset's scan did
         return _Source(source, files, None, rows, schema, None, [], decode=not schema.equals(schemas[0]))
     ds = _datasets()
-    keys = {part.split("=", 1)[0] for path in files for part in _folders(path, root) if "=" in part} if root else set()
+    keys = {part.split("=", 1)[0] for path in files for part in _folders(path, root) if "=" in part}
     clash = sorted(keys & set(schema.names))
     if clash:
         raise DataError(

@@ -97,13 +97,9 @@ class Labels:
             matrix = np.zeros((len(encoded), -(-max(widest, 1) // 4) * 4), dtype=np.uint8)  # words of 4 bytes
             for i, b in enumerate(encoded):
                 matrix[i, : len(b)] = np.frombuffer(b, dtype=np.uint8)
-        # Arrow's string array from its buffers: pa.array of Python objects imports pandas where it is
-        # installed (0.3 s of every `backprop predict`, and the moment a Ctrl-C most often landed).
-        pa = _arrow()
-        offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
-        np.cumsum([len(b) for b in encoded], out=offsets[1:])
-        arrow = pa.StringArray.from_buffers(len(encoded), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded)))
-        return cls(matrix, arrow)
+        # Not pa.array of the fields: a conversion of Python objects imports pandas where it is installed
+        # (0.3 s of every `backprop predict`, and the moment a Ctrl-C most often landed).
+        return cls(matrix, _string_array([len(b) for b in encoded], b"".join(encoded)))
 
 
 def csv_chunk(
@@ -169,12 +165,16 @@ def _joined_by_arrow(
 
 def _text_array(matrix: NDArray[np.uint8]) -> Any:
     """The rows of a byte matrix as a pyarrow string array (zero bytes dropped)."""
-    pa = _arrow()
     present = matrix != 0
-    offsets = np.zeros(matrix.shape[0] + 1, dtype=np.int32)
-    np.cumsum(present.sum(axis=1), out=offsets[1:])
-    data = np.ascontiguousarray(matrix[present])
-    return pa.StringArray.from_buffers(matrix.shape[0], pa.py_buffer(offsets), pa.py_buffer(data))
+    return _string_array(present.sum(axis=1), np.ascontiguousarray(matrix[present]))
+
+
+def _string_array(lengths: Any, data: Any) -> Any:
+    """A pyarrow string array made from its buffers: the UTF-8 ``data`` of each value, ``lengths`` bytes each."""
+    pa = _arrow()
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.StringArray.from_buffers(len(lengths), pa.py_buffer(offsets), pa.py_buffer(data))
 
 
 def _kept_text(column: NDArray[Any]) -> Any:

@@ -336,11 +336,12 @@ class Step:
     def weight_update(
         self, optimizer: Optimizer, parameters: FloatArray, gradient: FloatArray, backup: FloatArray
     ) -> None:
-        """Save ``θ`` into ``backup``, then let ``optimizer`` move ``θ`` against ``∂L/∂θ``.
+        """Save ``θ`` into ``backup`` (unless it is empty), then let ``optimizer`` move ``θ`` against ``∂L/∂θ``.
 
         For ``SGD(lr)`` that is ``θ ← θ − η ∂L/∂θ``: the seed's ``Δw = η δ x``.
         """
-        np.copyto(backup, parameters)
+        if backup.size:
+            np.copyto(backup, parameters)
         optimizer.step(parameters, gradient)
 
 

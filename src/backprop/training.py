@@ -51,7 +51,7 @@ from .layers import Dropout
 from .losses import Loss
 from .metrics import mean_abs_share, r2, total_variance
 from .network import Inference, Network, predict_rows, read_chunk
-from .optimizers import Optimizer, get_optimizer
+from .optimizers import Headroom, Optimizer, get_optimizer
 from .preprocessing import fraction_count, split, stratified_split
 from .schedules import Schedule, get_schedule
 from .step import Workspace
@@ -316,6 +316,8 @@ class Trainer:
         self.relative = None if weights is None else _relative_weights(weights, train_rows, net.dtype)
         self.scratch = _buffers.empty(net.parameters.shape, net.dtype, _buffers.SCRATCH)
         self.backup = _buffers.empty(net.parameters.shape, net.dtype, _buffers.BACKUP)
+        np.copyto(self.backup, net.parameters)  # θ at the start, then before each step that could overflow it
+        self.headroom = Headroom(optimizer, net.parameters)
         self.l2_scale = _l2_scale(net, l2) if l2 else None
         segments, self.weight_segments = _gradient_segments(net)
         kernel = step.squared_norms if self.clip is None else None  # only reporting: any order will do
@@ -324,7 +326,7 @@ class Trainer:
         # The generator the Dropout layers draw their masks from, passed to each training step's
         # forward pass only: a predict in a callback or in another thread draws nothing.
         self.step_rng = dropout_rng if any(isinstance(layer, Dropout) for layer in net.layers) else None
-        self.steps_run = 0  # optimizer steps in this call: the backup is valid once there was one
+        self.steps_run = 0  # optimizer steps in this call
         self.caller_errors = np.geterr()
         # Last, so that an error above leaves the BLAS alone: the pool's threads (the bits of one) or the BLAS's.
         self.threads = Threads(step, count)
@@ -419,7 +421,8 @@ class Trainer:
             self.diverged(epoch, step, bad, "the gradient's norm" if finite else "the gradient")
         if self.clip is not None and total > self.clip * self.clip:
             net.gradient *= self.clip / np.sqrt(total)
-        self.step.weight_update(self.optimizer, net.parameters, net.gradient, self.backup)
+        backup = self.backup if self.headroom.needs_copy(total) else self.backup[:0]
+        self.step.weight_update(self.optimizer, net.parameters, net.gradient, backup)
         self.steps_run += 1
 
     def add(self, sums: EpochSums, batch: Batch) -> None:

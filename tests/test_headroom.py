@@ -22,30 +22,68 @@ from backprop.optimizers import Headroom
 
 def test_adams_bounds_worked_by_hand():
     adam = bp.Adam(lr=0.1, betas=(0.5, 0.75), eps=0.25)
-    # Step 1, |g| ≤ 2, |m| ≤ 0, |θ| ≤ 1:
-    #   m ≤ 0.5 · 0 + 0.5 · 2 = 1;  c = √(1 − 0.75) = 0.5;  ε c = 0.125 (less 2⁻²³ of it, its rounding);
-    #   |m| / (ε c) ≤ 8;  the step η c / (1 − β₁) = 0.1 · 0.5 / 0.5 = 0.1;  |θ| ≤ 1 + 8 · 0.1 = 1.8,
-    #   and the quotient 8 is a bound too (it must not overflow either): max(8, 1.8) = 8.
-    m, theta = adam._bounds_after_step(2.0, 0.0, 1.0, tiny=1e-38)
-    assert m == 1.0
-    assert theta == pytest.approx(8.0, rel=1e-6) and theta > 8.0
-    # AdamW shrinks θ first: θ (1 − η λ) = 1 · (1 − 0.1 · 5) = 0.5, then 0.5 + 0.8 = 1.3 (the quotient is larger).
+    # Step 1, |g| ≤ 2, |m| ≤ 0, v ≤ 0, |θ| ≤ 1:
+    #   m ≤ 0.5 · 0 + 0.5 · 2 = 1;  v ≤ max(0, 2²) = 4;  c = √(1 − 0.75) = 0.5;
+    #   ε c = 0.125 (less 2⁻²³ of it, its rounding), so |m| / (ε c) ≤ 8;
+    #   the step size η c / (1 − β₁) = 0.1 · 0.5 / 0.5 = 0.1;  |θ| ≤ 1 + 8 · 0.1 = 1.8.
+    (m, v), theta, others = adam._bounds_after_step(2.0, (0.0, 0.0), 1.0, tiny=1e-38)
+    assert (m, v) == (1.0, 4.0)
+    assert theta == pytest.approx(1.8, rel=1e-6) and theta > 1.8
+    # The other values the step computes: λ = 0, 1 − η λ = 1 (unused), λ θ = 0, g = 2, g² = 4, the quotient, the size.
+    assert others[:5] == (0.0, 1.0, 0.0, 2.0, 4.0) and others[5] == pytest.approx(8.0) and others[6] == 0.1
+    # AdamW shrinks θ first: θ (1 − η λ) = 100 · (1 − 0.1 · 5) = 50, then 50 + 0.8.
     adamw = bp.AdamW(lr=0.1, betas=(0.5, 0.75), eps=0.25, weight_decay=5.0)
-    assert adamw._bounds_after_step(2.0, 0.0, 100.0, tiny=1e-38)[1] == pytest.approx(50 + 0.8, rel=1e-6)
-    # β₂ = 0 (v ← g²: an infinite v times 0 would be nan), or an ε c below the smallest normal: no bound.
-    assert bp.Adam(betas=(0.5, 0.0))._bounds_after_step(2.0, 0.0, 1.0, tiny=1e-38)[1] == math.inf
-    assert bp.Adam(eps=1e-40)._bounds_after_step(2.0, 0.0, 1.0, tiny=1e-38)[1] == math.inf
+    assert adamw._bounds_after_step(2.0, (0.0, 0.0), 100.0, tiny=1e-38)[1] == pytest.approx(50.8, rel=1e-6)
+    # Adam's coupled decay adds λ θ = 5 · 100 = 500 to g: m ≤ 0.5 · 502 = 251, v ≤ 502².
+    coupled = bp.Adam(lr=0.1, betas=(0.5, 0.75), eps=0.25, weight_decay=5.0)
+    assert coupled._bounds_after_step(2.0, (0.0, 0.0), 100.0, tiny=1e-38)[0] == (251.0, 502.0**2)
+    # An ε c below the smallest normal number: no bound.
+    assert bp.Adam(eps=1e-40)._bounds_after_step(2.0, (0.0, 0.0), 1.0, tiny=1e-38)[1] == math.inf
 
 
 def test_sgds_bounds_worked_by_hand():
     # |g| ≤ 2, |b| ≤ 1, |θ| ≤ 4, λ = 0.25: g' ≤ 2 + 0.25 · 4 = 3; b ≤ 0.5 · 1 + 3 = 3.5; |θ| ≤ 4 + 0.5 · 3.5 = 5.75.
     sgd = bp.SGD(lr=0.5, momentum=0.5, weight_decay=0.25)
-    assert sgd._bounds_after_step(2.0, 1.0, 4.0, tiny=1e-38) == (3.5, 5.75)
+    assert sgd._bounds_after_step(2.0, (1.0,), 4.0, tiny=1e-38) == ((3.5,), 5.75, (0.5, 0.25, 1.0, 3.0, 3.5, 1.75))
     # Nesterov steps by g' + μ b = 3 + 0.5 · 3.5 = 4.75: |θ| ≤ 4 + 0.5 · 4.75 = 6.375.
     nesterov = bp.SGD(lr=0.5, momentum=0.5, nesterov=True, weight_decay=0.25)
-    assert nesterov._bounds_after_step(2.0, 1.0, 4.0, tiny=1e-38) == (3.5, 6.375)
+    assert nesterov._bounds_after_step(2.0, (1.0,), 4.0, tiny=1e-38)[:2] == ((3.5,), 6.375)
     # Without momentum the step is η g': 4 + 0.5 · 3 = 5.5, and there is no state.
-    assert bp.SGD(lr=0.5, weight_decay=0.25)._bounds_after_step(2.0, 1.0, 4.0, tiny=1e-38) == (0.0, 5.5)
+    assert bp.SGD(lr=0.5, weight_decay=0.25)._bounds_after_step(2.0, (), 4.0, tiny=1e-38)[:2] == ((), 5.5)
+
+
+N = Headroom.SMALLEST
+SMALL = (np.random.default_rng(0).standard_normal(N) * 0.1).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "theta", "gradient"),
+    [
+        # Found in review: a constant that overflows once rounded to float32 (η, λ, 1 − η λ, the step size) ...
+        (lambda: bp.SGD(3.5e38), SMALL, 0.0),
+        (lambda: bp.SGD(3.5e38, momentum=0.9), SMALL, 1e-9),
+        (lambda: bp.AdamW(1.0, weight_decay=1e40), SMALL * 1e-2, 0.0),
+        (lambda: bp.SGD(1e-10, weight_decay=1e40), SMALL * 1e-2, 0.0),
+        (lambda: bp.Adam(2e37, betas=(0.999, 0.999)), SMALL, 0.0),
+        # ... or in float64, where 0 · ∞ is nan
+        (lambda: bp.Adam(1e308, betas=(0.9999, 0.999)), SMALL.astype(np.float64), 0.0),
+        # ... a gradient whose float32 squares underflow to 0 ...
+        (lambda: bp.Adam(1e26, eps=1e-36), SMALL, 2.5e-23),
+        # ... and values in the middle of a step: g + λ θ, (g + λ θ)², m.
+        (lambda: bp.Adam(1e-3, (0.9, 0.5), 100.0, 5e8), SMALL / np.abs(SMALL).max() * 1e30, 0.0),
+        (lambda: bp.SGD(0.01, weight_decay=1e10), SMALL / np.abs(SMALL).max() * 1e29, 0.0),
+        (lambda: bp.Adam(1e-3, weight_decay=0.01), SMALL / np.abs(SMALL).max() * 2e21, 0.0),
+    ],
+)
+def test_a_step_that_could_overflow_saves_theta(optimizer, theta, gradient):
+    optimizer, theta = optimizer(), theta.astype(theta.dtype)  # a copy
+    g = np.full(N, gradient, theta.dtype)
+    headroom = Headroom(optimizer, theta)
+    copy = headroom.needs_copy(float(np.dot(g, g)))  # the fit's sum of squares, in the parameters' precision
+    with np.errstate(all="ignore"):
+        optimizer.step(theta, g)
+    finite = np.isfinite(theta).all() and all(np.isfinite(buffer).all() for buffer in optimizer._buffers.values())
+    assert copy and not finite  # each of these steps overflows: it had to save θ
 
 
 def test_only_the_exact_built_in_types_of_networks_large_enough_have_bounds():
@@ -69,20 +107,21 @@ def _largest(x):
     return float(np.abs(x.astype(np.float64)).max())
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     kind=st.sampled_from(["adam", "adamw", "sgd", "momentum", "nesterov"]),
-    lr=st.floats(1e-6, 1e30),
+    dtype=st.sampled_from([np.float32, np.float32, np.float64]),
+    lr=st.floats(1e-6, 1e39),
     beta1=st.floats(0.0, 0.999),
     beta2=st.floats(0.0, 0.9999),
-    eps=st.floats(1e-45, 1.0),
-    weight_decay=st.sampled_from([0.0, 1e-4, 0.5, 1e10]),
+    eps=st.floats(1e-45, 1e40),
+    weight_decay=st.sampled_from([0.0, 1e-4, 0.5, 3.0, 1e10, 1e40]),
     scale=st.floats(1e-30, 1e30),
-    theta_scale=st.floats(1e-10, 1e36),
+    theta_scale=st.floats(1e-40, 1e36),
     seed=st.integers(0, 2**16),
 )
 def test_the_bounds_are_never_below_what_the_steps_do(
-    kind, lr, beta1, beta2, eps, weight_decay, scale, theta_scale, seed
+    kind, dtype, lr, beta1, beta2, eps, weight_decay, scale, theta_scale, seed
 ):
     rng = np.random.default_rng(seed)
     optimizer = {
@@ -92,7 +131,7 @@ def test_the_bounds_are_never_below_what_the_steps_do(
         "momentum": lambda: bp.SGD(lr, momentum=beta1 or 0.5, weight_decay=weight_decay),
         "nesterov": lambda: bp.SGD(lr, momentum=beta1 or 0.5, nesterov=True, weight_decay=weight_decay),
     }[kind]()
-    theta = (rng.standard_normal(64) * theta_scale).astype(np.float32)
+    theta = (rng.standard_normal(64) * theta_scale).astype(dtype)
     if not np.isfinite(theta).all():
         return
     saved, Headroom.SMALLEST = Headroom.SMALLEST, 0  # (hypothesis runs without function-scoped fixtures)
@@ -100,11 +139,10 @@ def test_the_bounds_are_never_below_what_the_steps_do(
         headroom = Headroom(optimizer, theta)
     finally:
         Headroom.SMALLEST = saved
-    moment = "exp_avg" if kind.startswith("adam") else "momentum_buffer"
     with np.errstate(all="ignore"):
         for _ in range(4):  # steps carry the bounds: each must hold after every step
-            gradient = (rng.standard_normal(64) * scale * rng.uniform(0, 1, 64)).astype(np.float32)
-            squared = float(np.dot(gradient.astype(np.float64), gradient.astype(np.float64)))
+            gradient = (rng.standard_normal(64) * scale * rng.uniform(0, 1, 64)).astype(dtype)
+            squared = float(np.dot(gradient, gradient))  # in the parameters' precision, as fit sums them
             if not math.isfinite(squared):
                 return
             copy = headroom.needs_copy(squared)
@@ -113,11 +151,8 @@ def test_the_bounds_are_never_below_what_the_steps_do(
                 return  # from here on θ is saved before each step: nothing to promise
             assert np.isfinite(theta).all(), "a step said safe made θ overflow"
             assert _largest(theta) <= headroom.theta
-            state = optimizer._buffers.get(moment)
-            if state is not None:
-                assert np.isfinite(state).all() and _largest(state) <= headroom.state
-            for buffer in optimizer._buffers.values():
-                assert np.isfinite(buffer).all()
+            for name, bound in zip(optimizer._buffer_names(), headroom.state, strict=True):
+                assert np.isfinite(optimizer._buffers[name]).all() and _largest(optimizer._buffers[name]) <= bound
 
 
 def regression(n=64, features=8, seed=0):

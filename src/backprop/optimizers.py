@@ -289,12 +289,16 @@ class SGD(Optimizer):
     def _needs_scratch(self) -> bool:
         return bool(self.weight_decay) or self.nesterov
 
-    def _bounds_after_step(self, g: float, b: float, theta: float, tiny: float) -> tuple[float, float]:
-        """Bounds on ``max |b|`` and ``max |θ|`` after the next step, from bounds on ``|g|``, ``|b|``, ``|θ|``."""
-        g += self.weight_decay * theta
-        b = self.momentum * b + g if self.momentum else 0.0
-        d = g + self.momentum * b if self.nesterov else b if self.momentum else g
-        return b, theta + float(self.lr) * d
+    def _bounds_after_step(
+        self, g: float, state: tuple[float, ...], theta: float, tiny: float
+    ) -> tuple[tuple[float, ...], float, tuple[float, ...]]:
+        """Bounds on ``max |b|`` and ``max |θ|`` after the next step, from bounds on ``|g|``, ``|b|``, ``|θ|``;
+        and every other value the step computes or rounds to the parameters' precision (see :class:`Headroom`)."""
+        lr, mu, decay = float(self.lr), self.momentum, self.weight_decay * theta
+        g += decay  # g + λ θ
+        b = mu * (state[0] if state else 0.0) + g
+        d = g + mu * b if self.nesterov else b if mu else g
+        return ((b,) if mu else ()), theta + lr * d, (lr, self.weight_decay, decay, g, d, lr * d)
 
     def compiled_step(
         self, kernel: Callable[..., Any], parameters: FloatArray, gradient: FloatArray, backup: FloatArray
@@ -408,26 +412,30 @@ class Adam(Optimizer):
             bool(not self._decoupled and self.weight_decay),
         )
 
-    def _bounds_after_step(self, g: float, m: float, theta: float, tiny: float) -> tuple[float, float]:
-        """Bounds on ``max |m|`` and ``max |θ|`` after the next step, from bounds on ``|g|``, ``|m|``, ``|θ|``.
+    def _bounds_after_step(
+        self, g: float, state: tuple[float, ...], theta: float, tiny: float
+    ) -> tuple[tuple[float, ...], float, tuple[float, ...]]:
+        """Bounds on ``max |m|``, ``max v`` and ``max |θ|`` after the next step, from bounds before it;
+        and every other value the step computes or rounds to the parameters' precision (see :class:`Headroom`).
 
         ``|Δθ| = η c/(1 − β₁ᵗ) · |m| / (√v + ε c) ≤ η |m| / (ε (1 − β₁ᵗ))``,
         where ``ε c`` is rounded to the parameters' precision (within 2⁻²⁴ of
         it, when it is at least that precision's smallest normal number
-        ``tiny``); the quotient ``|m| / (ε c)`` must stay finite too (then
-        ``v``, however large, adds nothing).
+        ``tiny``; below, there is no bound).
         """
+        m, v = state or (0.0, 0.0)
         lr, (beta1, beta2), t = float(self.lr), self.betas, self.steps + 1
-        if self._decoupled:
-            theta *= abs(1 - lr * self.weight_decay)
-        else:
-            g += self.weight_decay * theta
+        shrink = abs(1 - lr * self.weight_decay) if self._decoupled else 1.0  # AdamW: θ (1 − η λ)
+        decay = 0.0 if self._decoupled else self.weight_decay * theta  # Adam: g + λ θ
+        theta *= shrink
+        g += decay
         m = beta1 * m + (1 - beta1) * g
+        v = max(v, g * g)  # β₂ v + (1 − β₂) g²
         c = math.sqrt(1 - beta2**t)
         eps_c = self.eps * c * (1 - 2.0**-23)
-        quotient = m / eps_c if eps_c >= tiny and beta2 > 0 else math.inf  # β₂ = 0: v = ∞ would give 0 · ∞
-        # max(): a bound on |θ| still, and the quotient checked with it.
-        return m, max(quotient, theta + quotient * (lr * c / (1 - beta1**t)))
+        quotient = m / eps_c if eps_c >= tiny else math.inf
+        step = lr * c / (1 - beta1**t)
+        return (m, v), theta + quotient * step, (self.weight_decay, shrink, decay, g, g * g, quotient, step)
 
     def _update(self, parameters: FloatArray, gradient: FloatArray) -> None:
         lr, (beta1, beta2), t = float(self.lr), self.betas, self.steps
@@ -501,16 +509,20 @@ class Headroom:
     update overflows is undone (the network keeps its last finite
     parameters). For :class:`SGD`, :class:`Adam` and :class:`AdamW` (the exact
     types: a subclass may step otherwise) a step's size has a bound, carried
-    from step to step from the largest ``|θ|`` and ``|m|`` (or momentum) at
-    the start: each element of the gradient is at most its 2-norm ``‖g‖``,
-    Adam's ``|m|`` at most ``β₁ |m| + (1 − β₁) |g|``, its step at most
-    ``η |m| / (ε (1 − β₁ᵗ))``, SGD's at most ``η (|g| + λ |θ|)`` with its
-    momentum. While the bounds stay below a quarter of the precision's
-    largest number (each widened by a step's rounding, :data:`SLACK`, and
-    ``‖g‖`` twice over its rounding in float32 sums), no step can overflow
-    and the copy is not written: a pass over ``θ`` saved (W1's update 0.36 ms a step against 0.48,
-    AMD EPYC, 2026-12-06). Beyond them, and for any other optimizer, every
-    step saves ``θ`` first, and so does every step of a network of fewer than
+    from step to step from the largest ``|θ|`` and state (``|m|`` and ``v``,
+    or the momentum) at the start: each element of the gradient is at most
+    its 2-norm ``‖g‖``, Adam's ``|m|`` at most ``β₁ |m| + (1 − β₁) |g|``, its
+    step at most ``η |m| / (ε (1 − β₁ᵗ))``, SGD's at most ``η (|g| + λ |θ|)``
+    with its momentum. While these bounds, and every other value a step
+    computes or rounds to the parameters' precision (``λ θ``, ``g²``, the
+    step size, ``1 − η λ``, ``η``, ``λ``), stay below a quarter of the
+    precision's largest number, no step can overflow and the copy is not
+    written: a pass over ``θ`` saved (W1's update 0.36 ms a step against
+    0.48, AMD EPYC, 2026-12-06). The bounds allow for rounding: ``‖g‖``
+    from a sum of squares that rounded and may have underflowed, and each
+    step's own (:data:`SLACK`, and the smallest normal number for
+    subnormal ones). Beyond them, and for any other optimizer, every step
+    saves ``θ`` first, and so does every step of a network of fewer than
     :data:`SMALLEST` parameters: there ``θ`` is in cache, and the copy in the
     update's own pass costs less than the bounds' arithmetic (W2's 15,210
     parameters: 0.65 µs a step against 2.6). A callback that changes ``θ``
@@ -527,31 +539,35 @@ class Headroom:
     def __init__(self, optimizer: Optimizer, parameters: FloatArray) -> None:
         self.limit = float(np.finfo(parameters.dtype).max) / 4
         self.tiny = float(np.finfo(parameters.dtype).tiny)
-        self.size = parameters.size
+        # The relative error of a sum of n squares in the parameters' precision: at most e^(n u) − 1.
+        self.rounding = math.exp(min(parameters.size * float(np.finfo(parameters.dtype).eps) / 2, 700.0))
         self.optimizer: SGD | Adam | None = None
-        self.state = self.theta = math.inf
-        # The exact built-in types (a subclass may step otherwise); isinstance() for the type checker.
-        exact = type(optimizer) in (SGD, Adam, AdamW)
-        if not exact or not isinstance(optimizer, SGD | Adam) or self.size < self.SMALLEST:
+        self.state: tuple[float, ...] = ()
+        self.theta = math.inf
+        exact = type(optimizer) in (SGD, Adam, AdamW)  # a subclass may step otherwise
+        if not exact or not isinstance(optimizer, SGD | Adam) or parameters.size < self.SMALLEST:
             return
-        if all(math.isfinite(_largest(buffer)) for buffer in optimizer._buffers.values()):
-            self.optimizer = optimizer
-            moment = optimizer._buffers.get("exp_avg" if isinstance(optimizer, Adam) else "momentum_buffer")
-            self.state = 0.0 if moment is None else _largest(moment)
-            self.theta = _largest(parameters)
+        buffers = optimizer._buffers
+        state = tuple(_largest(buffers[name]) if name in buffers else 0.0 for name in optimizer._buffer_names())
+        if all(math.isfinite(_largest(buffer)) for buffer in buffers.values()):
+            self.optimizer, self.state, self.theta = optimizer, state, _largest(parameters)
 
     def needs_copy(self, squared_norm: float) -> bool:
         """Carry the bounds over the coming step, whose gradient's squared 2-norm is ``squared_norm``.
 
-        True when that step could make ``θ`` (or the optimizer's state) overflow: ``θ`` must be saved.
+        True when that step could make ``θ`` or the optimizer's state overflow: ``θ`` must be saved.
         """
         if self.optimizer is None:
             return True
-        # A float32 sum of n squares is within n · 2⁻²⁴ of its value (relative); twice that, then twice ‖g‖.
-        gradient = 2 * math.sqrt(squared_norm * (1 + self.size * 2.0**-23))
-        state, theta = self.optimizer._bounds_after_step(gradient, self.state, self.theta, self.tiny)
-        self.state, self.theta = state * self.SLACK, theta * self.SLACK
-        return not (self.theta < self.limit and self.state < self.limit and gradient * gradient < self.limit)
+        # Each |g| ≤ ‖g‖: the sum of squares rounded (relative) and their underflow (below tiny), then twice that.
+        gradient = 2 * math.sqrt(squared_norm * self.rounding + self.tiny)
+        state, theta, others = self.optimizer._bounds_after_step(gradient, self.state, self.theta, self.tiny)
+        # Each bound widened by a step's rounding, relative (SLACK) and absolute (tiny, for subnormal numbers).
+        self.state = tuple(bound * self.SLACK + self.tiny for bound in state)
+        self.theta = theta * self.SLACK + self.tiny
+        # All of them magnitudes (≥ 0): their sum is below the limit only when each is, and a nan anywhere
+        # (0 · ∞) makes it nan, which is not below: the copy then too.
+        return not gradient + self.theta + sum(self.state) + sum(others) < self.limit
 
 
 def _largest(values: FloatArray) -> float:

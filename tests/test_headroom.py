@@ -103,6 +103,37 @@ def test_only_the_exact_built_in_types_of_networks_large_enough_have_bounds():
     assert Headroom(adam, big).optimizer is None
 
 
+def test_hyper_parameters_set_outside_their_ranges_or_subnormal_give_no_bound():
+    theta = SMALL.copy()
+    # A schedule or a callback sets optimizer.lr without the constructor's checks: a negative lr would make
+    # the bound of θ negative, below the limit, while the step overflows.
+    sgd = bp.SGD(0.1)
+    headroom = Headroom(sgd, theta)
+    sgd.lr = -1e37
+    assert headroom.needs_copy(1.0)
+    # A float32 hyper-parameter below the smallest normal number rounds to up to twice itself: no bound.
+    for optimizer in [
+        bp.SGD(1.0, momentum=7.1e-46),
+        bp.Adam(1.0, betas=(7.1e-46, 0.999)),
+        bp.Adam(weight_decay=7.1e-46),
+    ]:
+        assert Headroom(optimizer, theta).needs_copy(1.0)
+
+
+def test_a_momentum_switched_on_again_is_copied_from_then_on():
+    # Momentum 0 leaves the old buffer in place, unused and not followed by the bounds; switched on again,
+    # the step adds it: θ is saved before every step from there.
+    sgd = bp.SGD(0.1, momentum=0.9)
+    theta, gradient = SMALL.copy(), np.ones_like(SMALL)
+    sgd.step(theta, gradient.copy())
+    sgd._buffers["momentum_buffer"][:] = 3e37
+    sgd.momentum = 0.0
+    headroom = Headroom(sgd, theta)
+    assert not headroom.needs_copy(float(np.dot(gradient, gradient)))
+    sgd.momentum = 0.9
+    assert headroom.needs_copy(float(np.dot(gradient, gradient))) and headroom.needs_copy(0.0)
+
+
 def _largest(x):
     return float(np.abs(x.astype(np.float64)).max())
 

@@ -294,11 +294,14 @@ class SGD(Optimizer):
     ) -> tuple[tuple[float, ...], float, tuple[float, ...]]:
         """Bounds on ``max |b|`` and ``max |θ|`` after the next step, from bounds on ``|g|``, ``|b|``, ``|θ|``;
         and every other value the step computes or rounds to the parameters' precision (see :class:`Headroom`)."""
-        lr, mu, decay = float(self.lr), self.momentum, self.weight_decay * theta
+        lr, mu, weight_decay = float(self.lr), float(self.momentum), float(self.weight_decay)
+        if not (lr >= tiny and (weight_decay == 0 or weight_decay >= tiny) and (mu == 0 or tiny <= mu < 1)):
+            return state, math.inf, ()  # outside the constructor's ranges (set since), or subnormal
+        decay = weight_decay * theta
         g += decay  # g + λ θ
         b = mu * (state[0] if state else 0.0) + g
         d = g + mu * b if self.nesterov else b if mu else g
-        return ((b,) if mu else ()), theta + lr * d, (lr, self.weight_decay, decay, g, d, lr * d)
+        return ((b,) if mu else ()), theta + lr * d, (lr, weight_decay, decay, g, d, lr * d)
 
     def compiled_step(
         self, kernel: Callable[..., Any], parameters: FloatArray, gradient: FloatArray, backup: FloatArray
@@ -424,9 +427,13 @@ class Adam(Optimizer):
         ``tiny``; below, there is no bound).
         """
         m, v = state or (0.0, 0.0)
-        lr, (beta1, beta2), t = float(self.lr), self.betas, self.steps + 1
-        shrink = abs(1 - lr * self.weight_decay) if self._decoupled else 1.0  # AdamW: θ (1 − η λ)
-        decay = 0.0 if self._decoupled else self.weight_decay * theta  # Adam: g + λ θ
+        lr, (beta1, beta2), t, weight_decay = float(self.lr), self.betas, self.steps + 1, float(self.weight_decay)
+        betas = (beta1 == 0 or tiny <= beta1 < 1) and (beta2 == 0 or tiny <= beta2 < 1)
+        if not (betas and lr >= tiny and self.eps >= tiny and (weight_decay == 0 or weight_decay >= tiny)):
+            return state, math.inf, ()  # outside the constructor's ranges (set since), or subnormal
+        # AdamW: θ (1 − η λ), that factor rounded (a subnormal one up to the smallest normal number).
+        shrink = max(abs(1 - lr * weight_decay), tiny) if self._decoupled else 1.0
+        decay = 0.0 if self._decoupled else weight_decay * theta  # Adam: g + λ θ
         theta *= shrink
         g += decay
         m = beta1 * m + (1 - beta1) * g
@@ -434,8 +441,8 @@ class Adam(Optimizer):
         c = math.sqrt(1 - beta2**t)
         eps_c = self.eps * c * (1 - 2.0**-23)
         quotient = m / eps_c if eps_c >= tiny else math.inf
-        step = lr * c / (1 - beta1**t)
-        return (m, v), theta + quotient * step, (self.weight_decay, shrink, decay, g, g * g, quotient, step)
+        step = max(lr * c / (1 - beta1**t), tiny)  # rounded, a subnormal one up to the smallest normal number
+        return (m, v), theta + quotient * step, (weight_decay, shrink, decay, g, g * g, quotient, step)
 
     def _update(self, parameters: FloatArray, gradient: FloatArray) -> None:
         lr, (beta1, beta2), t = float(self.lr), self.betas, self.steps
@@ -525,7 +532,7 @@ class Headroom:
     saves ``θ`` first, and so does every step of a network of fewer than
     :data:`SMALLEST` parameters: there ``θ`` is in cache, and the copy in the
     update's own pass costs less than the bounds' arithmetic (W2's 15,210
-    parameters: 0.65 µs a step against 2.6). A callback that changes ``θ``
+    parameters: 0.65 µs a step against 6). A callback that changes ``θ``
     is not in the bounds: should it make ``θ`` overflow, the network goes
     back to the last copy, ``θ`` at the start of the fit or before a step
     that saved it.
@@ -543,14 +550,16 @@ class Headroom:
         self.rounding = math.exp(min(parameters.size * float(np.finfo(parameters.dtype).eps) / 2, 700.0))
         self.optimizer: SGD | Adam | None = None
         self.state: tuple[float, ...] = ()
+        self.names: tuple[str, ...] = ()
         self.theta = math.inf
         exact = type(optimizer) in (SGD, Adam, AdamW)  # a subclass may step otherwise
         if not exact or not isinstance(optimizer, SGD | Adam) or parameters.size < self.SMALLEST:
             return
-        buffers = optimizer._buffers
-        state = tuple(_largest(buffers[name]) if name in buffers else 0.0 for name in optimizer._buffer_names())
-        if all(math.isfinite(_largest(buffer)) for buffer in buffers.values()):
-            self.optimizer, self.state, self.theta = optimizer, state, _largest(parameters)
+        largest = {name: _largest(buffer) for name, buffer in optimizer._buffers.items()}
+        self.names = optimizer._buffer_names()  # the state the bounds follow (SGD's momentum may be switched)
+        if all(math.isfinite(value) for value in largest.values()):
+            self.optimizer, self.theta = optimizer, _largest(parameters)
+            self.state = tuple(largest.get(name, 0.0) for name in self.names)
 
     def needs_copy(self, squared_norm: float) -> bool:
         """Carry the bounds over the coming step, whose gradient's squared 2-norm is ``squared_norm``.
@@ -559,11 +568,14 @@ class Headroom:
         """
         if self.optimizer is None:
             return True
+        if self.optimizer._buffer_names() != self.names:  # a buffer the bounds do not follow: copy from here on
+            self.optimizer = None
+            return True
         # Each |g| ≤ ‖g‖: the sum of squares rounded (relative) and their underflow (below tiny), then twice that.
         gradient = 2 * math.sqrt(squared_norm * self.rounding + self.tiny)
         state, theta, others = self.optimizer._bounds_after_step(gradient, self.state, self.theta, self.tiny)
         # Each bound widened by a step's rounding, relative (SLACK) and absolute (tiny, for subnormal numbers).
-        self.state = tuple(bound * self.SLACK + self.tiny for bound in state)
+        self.state = tuple([bound * self.SLACK + self.tiny for bound in state])
         self.theta = theta * self.SLACK + self.tiny
         # All of them magnitudes (≥ 0): their sum is below the limit only when each is, and a nan anywhere
         # (0 · ∞) makes it nan, which is not below: the copy then too.

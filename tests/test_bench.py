@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from backprop import bench
+from backprop import _passes, _pool, bench
 from backprop.bench.where import PARTS
 from backprop.cli import main
 
@@ -115,8 +115,11 @@ def check_workload(key, entry, repeats):
 def check_where(entry):
     """The step's parts: every one measured, none negative, adding up to the step (the loop is the rest)."""
     where = entry["where"]
-    assert set(where) == {"status", "reason", "step_ms", "parts_ms", "steps", "threads"}
+    assert set(where) == {"status", "reason", "step_ms", "parts_ms", "steps", "threads", "fit_step_ms", "in_one_call"}
     assert where["status"] == "ok", where["reason"]
+    assert where["fit_step_ms"] > 0
+    if _passes.compiled() is not None:  # fit's step in one compiled call on one thread; the pool's runs the hooks
+        assert where["in_one_call"] == (where["threads"] == 1 or not _pool.runs_here())
     assert list(where["parts_ms"]) == list(PARTS)
     assert all(value >= 0 for value in where["parts_ms"].values())
     assert where["parts_ms"]["forward products"] > 0 and where["parts_ms"]["update"] > 0

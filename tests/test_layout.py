@@ -40,6 +40,7 @@ CORE = {
     "_threads",
     "_pool",
     "_passes",
+    "_norms",
     "_validation",
     "attribution",
 }
@@ -223,6 +224,7 @@ ROWS = {
         "_passes",
         "_pass_kernels",
         "_fast",
+        "_norms",
         "textbook",
     ],
     "storage": ["files", "safetensors_format", "rowfiles", "io"],

@@ -9,7 +9,7 @@ import pytest
 
 import backprop as bp
 from backprop import _pool, _threads, training
-from backprop.training import _gradient_segments
+from backprop._norms import gradient_segments
 
 
 def blobs(n=120, classes=3, features=4, seed=0):
@@ -138,7 +138,7 @@ def test_clip_norm_limits_the_step():
 
 def test_gradient_segments_cover_the_flat_buffer_in_order():
     net = bp.Network([bp.Dense(3), bp.Dropout(0.5), bp.Dense(2, bias=False), bp.Dense(1)], inputs=2)
-    segments, weights = _gradient_segments(net)
+    segments, weights = gradient_segments(net)
     # W1 (6), b1 (3), W3 (6), W4 (2), b4 (1): together the whole gradient buffer, views of it.
     assert [part.size for part in segments] == [6, 3, 6, 2, 1]
     assert all(np.shares_memory(part, net.gradient) for part in segments)

@@ -24,6 +24,8 @@ from numba.np.numpy_support import carray as _carray
 
 from . import _kernels
 from ._passes import (
+    ADAM_COUPLED,
+    ADAM_DECOUPLED,
     BIAS,
     DB,
     DERIVATIVE,
@@ -35,13 +37,17 @@ from ._passes import (
     GRAD,
     LAYERS,
     LOOP_ARGS,
+    LOSS_NOT_FINITE,
     N_IN,
+    NESTEROV,
+    NORM_NOT_FINITE,
     RELU_BIAS,
     ROWS,
     SCRATCH,
     SHIFT,
     SIGMOID,
     SOFTMAX,
+    STEPPED,
     TANH,
     TANH_LOOP,
     UNITS,
@@ -88,6 +94,12 @@ _softmax_shift: Any = _kernels.defined("softmax_shift")
 _softmax_normalize: Any = _kernels.defined("softmax_normalize")
 _activation_backward: Any = _kernels.defined("activation_backward")
 _output_error: Any = _kernels.defined("output_error")
+_gather_rows: Any = _kernels.defined("gather_rows")
+_crossentropy_total: Any = _kernels.defined("crossentropy_total")
+_squared_norms: Any = _kernels.defined("squared_norms")
+_adam: Any = _kernels.defined("adam")
+_momentum: Any = _kernels.defined("momentum")
+_argmax_hits: Any = _kernels.defined("argmax_hits")
 
 _jit: Any = numba.njit(nogil=True)
 
@@ -352,6 +364,71 @@ def checked(state: Any, a: Any, b: Any, c: Any) -> int:
     return 0 if _checked(state, a, b, c) else UNCHECKED
 
 
+def _step_signature(dtype: Any) -> Any:
+    vector, matrix, numbers, rows = dtype[::1], dtype[:, ::1], types.float64[::1], types.intp[::1]
+    return types.int64(
+        _STATE, _PLAN, matrix, matrix, rows, matrix, matrix, dtype, vector, rows, numbers, rows, numbers,
+        vector, vector, vector, vector, vector, types.int64, numbers,
+    )  # fmt: skip
+
+
+@_entry(_step_signature(types.float32), _step_signature(types.float64))  # type: ignore[untyped-decorator]
+def whole_step(
+    state: Any,
+    plan: Any,
+    inputs: Any,
+    targets: Any,
+    rows: Any,
+    xs: Any,
+    ys: Any,
+    scale: Any,
+    gradient: Any,
+    starts: Any,
+    sums: Any,
+    weights: Any,
+    norm_sums: Any,
+    theta: Any,
+    first: Any,
+    second: Any,
+    backup: Any,
+    hyper: Any,
+    rule: int,
+    out: Any,
+) -> int:
+    """A training step of ``fit`` on one thread, its kernels in the order its hooks call them, in one call.
+
+    The batch's ``rows`` of ``inputs`` and ``targets`` gathered into ``xs`` and ``ys``; the forward
+    pass; the crossentropy of the softmax's ``h`` (``out[0]``; STEPPED ends here when it is not
+    finite, as the step raises before its backward pass); the backward pass from the output error
+    term ``(ŷ − y) · scale``; the gradient's squared norm (``out[1]``: ``starts``, ``sums``,
+    ``weights`` and ``norm_sums`` as ``squared_norms`` takes them; NORM_NOT_FINITE stops before the
+    update); the update ``rule`` of ``θ`` with the optimizer's state ``first`` and ``second`` and its
+    ``hyper``-parameters, saving ``θ`` into ``backup`` (Adam: ``hyper`` as ``Adam.compiled_step``
+    fills it; SGD: ``(μ, η)``); the right answers (``out[2]``).
+    """
+    m = rows.shape[0]
+    x, y = xs[:m], ys[:m]
+    _gather_rows(inputs, rows, x)
+    _gather_rows(targets, rows, y)
+    layers = plan[LAYERS]
+    _forward(state, False, plan, x, 0, layers)
+    p = FIRST_LAYER + FIELDS * (layers - 1)
+    units = plan[p + UNITS]
+    out[0] = _crossentropy_total(_matrix(plan[p + H], m, units, x), y, out[:0])
+    if not np.isfinite(out[0]):
+        return LOSS_NOT_FINITE
+    _backward(state, False, plan, x, x.dtype.type(1), y, scale)
+    out[1] = _squared_norms(gradient, starts, gradient.dtype.type(0), sums, weights, norm_sums)
+    if not np.isfinite(out[1]):
+        return NORM_NOT_FINITE
+    if rule <= ADAM_COUPLED:
+        _adam(theta, gradient, first, second, backup, hyper, rule == ADAM_DECOUPLED, rule == ADAM_COUPLED)
+    else:
+        _momentum(theta, gradient, first, backup, hyper[0], hyper[1], rule == NESTEROV)
+    out[2] = _argmax_hits(_matrix(plan[p + A], m, units, x), y)
+    return STEPPED
+
+
 _FINGERPRINT = source_fingerprint("_pool.py", "_kernels.py", "_pool_kernels.py", "_passes.py", "_pass_kernels.py")
 
 
@@ -361,7 +438,7 @@ def _fingerprint() -> int:
 
 
 #: What :mod:`backprop._passes` calls.
-KERNELS = {"forward_pass": forward, "backward_pass": backward, "shape_checked": checked}
+KERNELS = {"forward_pass": forward, "backward_pass": backward, "shape_checked": checked, "whole_step": whole_step}
 
 # As in _pool_kernels: machine code cached before a file it holds changed is compiled anew.
 if _fingerprint() != _FINGERPRINT:

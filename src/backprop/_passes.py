@@ -68,9 +68,13 @@ N_IN, UNITS, W, B, H, A, GRAD, DW, DB, FORWARD, DERIVATIVE, SCRATCH = range(12)
 #: What the forward pass does after ``h = x · W`` (numpy's activation may follow, see ``Plan``).
 PRODUCT, RELU_BIAS, SHIFT, BIAS, TANH, SOFTMAX, SIGMOID = range(7)
 
+#: What the whole step (``Passes.whole_step``) returns: done, or the check it stopped at.
+STEPPED, LOSS_NOT_FINITE, NORM_NOT_FINITE = range(3)
+#: Its update rule: Adam without weight decay, AdamW's decay, Adam's L2 term, SGD's momentum, Nesterov's.
+ADAM, ADAM_DECOUPLED, ADAM_COUPLED, MOMENTUM, NESTEROV = range(5)
 #: The activations whose ``f'`` the compiled kernels apply, and the kind they take.
 DERIVATIVE_KIND = {ReLU: _kernels.RELU, Tanh: _kernels.TANH, Sigmoid: _kernels.SIGMOID}
-_NO_POOL = np.zeros(1, np.int64)  # the state the passes are given without a pool (never read)
+NO_POOL = np.zeros(1, np.int64)  # the state the passes are given without a pool (never read)
 _MAX_PLANS = 8
 
 _lock = threading.Lock()
@@ -282,6 +286,7 @@ class Passes:
         self.step = step
         self._forward, self._backward = kernels["forward_pass"], kernels["backward_pass"]
         self._checked = kernels["shape_checked"]
+        self.whole = kernels["whole_step"]  # fit's step in one call (_fast.WholeStep)
         self.pool: _pool.Pool | None = None
         self._plans: dict[int, Plan] = {}
 
@@ -335,7 +340,7 @@ class Passes:
     def _state(self) -> tuple[np.ndarray[Any, Any], bool]:
         pool = self.pool
         if pool is None:
-            return _NO_POOL, False
+            return NO_POOL, False
         pool.rouse()  # a worker found asleep would leave every job of the pass to the caller
         return pool.state, True
 

@@ -117,6 +117,12 @@ class Optimizer:
         """
         raise NotImplementedError(f"{type(self).__name__} has no compiled step")
 
+    def compiled_arguments(self, parameters: FloatArray, gradient: FloatArray) -> tuple[Any, ...]:
+        """The state and hyper-parameters :meth:`compiled_step` gives its kernel, for a step counted from now
+        (a caller that does not take it sets ``steps`` back). SGD: ``(b, μ, η, nesterov)``; Adam: ``(m, v,
+        hyper, decoupled, coupled)``. For :mod:`backprop._fast`'s step in one call, which runs the kernel."""
+        raise NotImplementedError(f"{type(self).__name__} has no compiled step")
+
     def _update(self, parameters: FloatArray, gradient: FloatArray) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement step or _update")
 
@@ -306,12 +312,15 @@ class SGD(Optimizer):
     def compiled_step(
         self, kernel: Callable[..., Any], parameters: FloatArray, gradient: FloatArray, backup: FloatArray
     ) -> None:
+        velocity, mu, lr, nesterov = self.compiled_arguments(parameters, gradient)
+        kernel(parameters, gradient, velocity, backup, mu, lr, nesterov)
+
+    def compiled_arguments(self, parameters: FloatArray, gradient: FloatArray) -> tuple[Any, ...]:
         self._prepare(parameters, gradient)
         self.steps += 1
         self._decay(parameters, gradient, self.weight_decay)
         cast = parameters.dtype.type
-        velocity = self._buffers["momentum_buffer"]
-        kernel(parameters, gradient, velocity, backup, cast(self.momentum), cast(self.lr), self.nesterov)
+        return self._buffers["momentum_buffer"], cast(self.momentum), cast(self.lr), self.nesterov
 
     def _update(self, parameters: FloatArray, gradient: FloatArray) -> None:
         momentum = self.momentum
@@ -390,6 +399,10 @@ class Adam(Optimizer):
     def compiled_step(
         self, kernel: Callable[..., Any], parameters: FloatArray, gradient: FloatArray, backup: FloatArray
     ) -> None:
+        m, v, hyper, decoupled, coupled = self.compiled_arguments(parameters, gradient)
+        kernel(parameters, gradient, m, v, backup, hyper, decoupled, coupled)
+
+    def compiled_arguments(self, parameters: FloatArray, gradient: FloatArray) -> tuple[Any, ...]:
         self._prepare(parameters, gradient)
         self.steps += 1
         lr, (beta1, beta2), t = float(self.lr), self.betas, self.steps
@@ -404,16 +417,8 @@ class Adam(Optimizer):
         hyper[0] = 1 - lr * self.weight_decay
         hyper[6] = self.eps * c
         hyper[7] = lr * c / (1 - beta1**t)
-        kernel(
-            parameters,
-            gradient,
-            self._buffers["exp_avg"],
-            self._buffers["exp_avg_sq"],
-            backup,
-            hyper,
-            bool(self._decoupled and self.weight_decay),
-            bool(not self._decoupled and self.weight_decay),
-        )
+        decay, m, v = bool(self.weight_decay), self._buffers["exp_avg"], self._buffers["exp_avg_sq"]
+        return m, v, hyper, self._decoupled and decay, not self._decoupled and decay
 
     def _bounds_after_step(
         self, g: float, state: tuple[float, ...], theta: float, tiny: float

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any, NoReturn
@@ -33,7 +33,9 @@ from typing import Any, NoReturn
 import numpy as np
 
 from . import _buffers
-from ._fast import Threads, numpy_seconds, step_for
+from ._fast import Threads, WholeStep, numpy_seconds, step_for
+from ._norms import SquaredNorms, gradient_segments
+from ._passes import LOSS_NOT_FINITE, STEPPED
 from ._threads import ceiling, check_threads, for_shapes, held
 from ._validation import (
     FloatArray,
@@ -106,8 +108,7 @@ def fit(
         The learning rate of each epoch: "constant", "step", "exponential", "cosine", "plateau" or an instance.
     callbacks : Callback or sequence of Callback
     seed : int, optional
-        Seed of the split, the shuffling and dropout: the same seed, the same bits. Drawn from the OS when
-        omitted; recorded in ``history.seed``.
+        Seeds the split, the shuffling and dropout: the same seed, the same bits (None: from the OS; ``history.seed``).
     resume_from : path or (Network, dict), optional
         A checkpoint of :class:`backprop.callbacks.ModelCheckpoint`: training continues after its epoch with
         its parameters, optimizer, schedule and random state, and ends bit for bit where the uninterrupted run
@@ -134,13 +135,14 @@ def fit(
             callback.on_train_begin(state)
         for epoch in range(state.epoch + 1, run.epochs):
             sums = run.begin_epoch(epoch)  # the epoch's order of the samples and its running sums
-            # numpy's floating-point warnings are off for the batches (the step checks the loss
-            # and the gradient itself); callbacks run under the caller's.
+            # Float warnings off in the batches (the step checks loss and gradient); callbacks run under the caller's.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 for step, rows in run.batches(sums):
-                    batch = run.compute_gradient(rows, epoch, step)  # the forward and backward pass: net.gradient
-                    run.apply_gradient(sums, epoch, step)  # clipping, then the optimizer's weight update
-                    run.add(sums, batch)
+                    batch = run.whole_step(rows, sums, epoch, step)  # in one compiled call, where it can be
+                    if batch is None:
+                        batch = run.compute_gradient(rows, epoch, step)  # the forward and backward pass: net.gradient
+                        run.apply_gradient(sums, epoch, step)  # clipping, then the optimizer's weight update
+                        run.add(sums, batch)
                     if callbacks and run.batch_end(epoch, step, batch, sums):
                         break  # a callback stopped training after this batch
             if state.partial is not None:
@@ -319,14 +321,18 @@ class Trainer:
         np.copyto(self.backup, net.parameters)  # θ at the start, then before each step that could overflow it
         self.headroom = Headroom(optimizer, net.parameters)
         self.l2_scale = _l2_scale(net, l2) if l2 else None
-        segments, self.weight_segments = _gradient_segments(net)
+        segments, self.weight_segments = gradient_segments(net)
         kernel = step.squared_norms if self.clip is None else None  # only reporting: any order will do
-        self.squared_norms = _SquaredNorms(net.gradient, segments, self.weight_segments, self.scratch, kernel)
+        self.squared_norms = SquaredNorms(net.gradient, segments, self.weight_segments, self.scratch, kernel)
         self.variance = total_variance(targets[train_rows]) if not self.classification else (0.0, 0)
         # The generator the Dropout layers draw their masks from, passed to each training step's
         # forward pass only: a predict in a callback or in another thread draws nothing.
         self.step_rng = dropout_rng if any(isinstance(layer, Dropout) for layer in net.layers) else None
         self.steps_run = 0  # optimizer steps in this call
+        # The whole step in one compiled call where no part of it needs Python (and θ is saved every step).
+        plain_step = self.gather is not None and self.relative is None and self.l2_scale is None and not self.multilabel
+        whole = plain_step and self.classification and self.step_rng is None and self.headroom.optimizer is None
+        self.whole = WholeStep.of(step, inputs, targets, self.squared_norms, self.backup) if whole else None
         self.caller_errors = np.geterr()
         # Last, so that an error above leaves the BLAS alone: the pool's threads (the bits of one) or the BLAS's.
         self.threads = Threads(step, count)
@@ -407,6 +413,31 @@ class Trainer:
                 self.diverged(epoch, step, heaviest.index, "the loss's L2 term")
             net.gradient += self.scratch
         return Batch(m, batch_loss, data_loss, output, yb)
+
+    def whole_step(self, rows: np.ndarray[Any, Any], sums: EpochSums, epoch: int, step: int) -> Batch | None:
+        """:meth:`compute_gradient`, :meth:`apply_gradient` and :meth:`add` in one compiled call, with their bits,
+        where nothing in the step needs Python (:class:`backprop._fast.WholeStep`); None where it does."""
+        whole, net, m = self.whole, self.net, rows.shape[0]
+        if whole is None:
+            return None
+        ws = net.workspace(m)
+        done = whole(rows, ws, (self.batch_inputs, self.batch_targets), sums.norm_sums, self.optimizer, net.parameters)
+        if done is None:
+            return None
+        loss, _, hits = whole.out.tolist()
+        if done == LOSS_NOT_FINITE:
+            self.diverged(epoch, step, _first_non_finite(ws, m), "the loss", with_l2=False)
+        batch = Batch(m, loss, loss, ws.a[-1], self.batch_targets[:m])
+        if done != STEPPED:  # a square beyond float32: apply_gradient's norms in float64
+            self.apply_gradient(sums, epoch, step)
+            self.add(sums, batch)
+            return batch
+        self.steps_run += 1
+        sums.steps += 1
+        sums.loss += loss
+        sums.data_loss += loss
+        sums.correct += hits
+        return batch
 
     def apply_gradient(self, sums: EpochSums, epoch: int, step: int) -> None:
         """The weight update from ``net.gradient``: its norms (into ``sums``), clipping, the optimizer."""
@@ -672,79 +703,6 @@ def _l2_penalty(parameters: FloatArray, l2_scale: FloatArray, scratch: FloatArra
     if not math.isfinite(penalty) and parameters.dtype != np.float64:
         penalty = float(np.dot(scratch.astype(np.float64), parameters.astype(np.float64)))
     return penalty
-
-
-def _gradient_segments(net: Network) -> tuple[list[FloatArray], np.ndarray[Any, Any]]:
-    """Flat views of the gradient buffer per W and b, and which of them are the W's.
-
-    The segments run weights, bias, weights, bias, ... in the buffer's order.
-    """
-    views: list[FloatArray] = []
-    picks: list[int] = []
-    for layer in net.dense_layers:
-        picks.append(len(views))
-        views.append(layer.dW.reshape(-1))
-        if layer.db is not None:
-            views.append(layer.db)
-    return views, np.array(picks, dtype=np.intp)
-
-
-class _SquaredNorms:
-    """``Σ g²`` of each W and b segment of the flat gradient, as float64, once per step.
-
-    A call returns their total and, when it is finite, adds each layer's
-    ``‖∂L/∂W‖`` to the epoch's sums (``norm_sums``, one per dense layer).
-    """
-
-    # A BLAS dot per segment costs ~0.75 µs a call, one square and one reduceat over
-    # the whole buffer ~1.5 µs + 0.5 ns a parameter: the dots win from segments of
-    # ~1,000 parameters on average (measured: W2's six segments of 2,535 on average
-    # 6.0 against 9.3 µs, W3's eighteen of 546 13.1 against 5.8 µs; W4 480 µs against 11 ms).
-    MEAN_SEGMENT = 1024
-
-    def __init__(
-        self,
-        gradient: FloatArray,
-        segments: list[FloatArray],
-        weights: np.ndarray[Any, Any],
-        scratch: FloatArray,
-        kernel: Callable[..., Any] | None = None,
-    ) -> None:
-        self.gradient, self.segments, self.weights, self.scratch = gradient, segments, weights, scratch
-        self.starts = np.cumsum([0] + [part.size for part in segments[:-1]], dtype=np.intp)
-        self.dots = gradient.size >= self.MEAN_SEGMENT * len(segments)
-        # A compiled pass (only when nothing clips the gradient: the norms then change no
-        # parameter) may sum them in its own order, one call instead of one per segment.
-        self.kernel = kernel
-        self.sums = np.zeros(len(segments))
-        self.zero = gradient.dtype.type(0)
-
-    def __call__(self, norm_sums: np.ndarray[Any, Any]) -> float:
-        """The total; ``self.sums`` keeps the segments' sums (to tell which layer, when it is not finite)."""
-        if self.kernel is not None:
-            total = float(self.kernel(self.gradient, self.starts, self.zero, self.sums, self.weights, norm_sums))
-            if math.isfinite(total):
-                return total  # the kernel added the weight norms itself
-        else:
-            if self.dots:
-                self.sums = np.array([np.dot(part, part) for part in self.segments], dtype=np.float64)
-            else:
-                squares = np.multiply(self.gradient, self.gradient, out=self.scratch)
-                self.sums = np.add.reduceat(squares, self.starts, dtype=np.float64)
-            total = float(self.sums.sum())
-        if not math.isfinite(total):
-            # Either the gradient is not finite, or a float32 square overflowed.
-            self.sums = _squares_float64(self.segments)
-            total = float(self.sums.sum())
-        if math.isfinite(total):
-            norm_sums += np.sqrt(self.sums[self.weights])
-        return total
-
-
-def _squares_float64(segments: list[FloatArray]) -> np.ndarray[Any, Any]:
-    """Per-segment sums of squares in float64 (the rare path where float32 overflowed)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        return np.array([np.dot(part.astype(np.float64), part.astype(np.float64)) for part in segments])
 
 
 def _first_non_finite_layer(net: Network) -> int:

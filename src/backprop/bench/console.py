@@ -79,6 +79,13 @@ def _render_where(workloads: dict[str, Any], console: Console) -> None:
         seconds = (gemm.get("seconds_per_epoch") or {}).get("median") if gemm.get("status") == "ok" else None
         limits.append("—" if seconds is None else f"{seconds * 1e3 / w['config']['steps_per_epoch']:.4f}")
     table.add_row("GEMM limit's step", *limits)
+    fit_steps = [w["where"].get("fit_step_ms") for w in shown.values()]
+    if any(ms is not None for ms in fit_steps):
+        calls = ["one call" if w["where"].get("in_one_call") else "hooks" for w in shown.values()]
+        table.add_row(
+            "fit's step (in one call, or hook by hook)",
+            *("—" if ms is None else f"{ms:.4f} ({how})" for ms, how in zip(fit_steps, calls, strict=True)),
+        )
     console.print(table)
 
 

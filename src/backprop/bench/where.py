@@ -10,6 +10,9 @@ pass is its matrix products ``h = x · W`` (and the bias where no kernel
 fuses it); of the backward pass, ``∂L/∂W = xᵀ · grad_h`` and ``δ · Wᵀ`` (and
 the bias sums); of the epoch, the Python of the loop itself. Milliseconds
 per step, the best of ``rounds`` epochs; the timers cost ~0.1 µs a call.
+Beside them, the step as ``fit`` runs it, untimed inside: in one compiled
+call where it can be (``Trainer.whole_step``), which the hooks' timers
+would split.
 
 Imports numpy and backprop's core.
 """
@@ -92,6 +95,31 @@ def _epoch(workload: Workload, data: Data, threads: int | None) -> tuple[float, 
     return seconds, dict(spent), steps, int(run.state.history.threads or 1)
 
 
+def _fit_epoch(workload: Workload, data: Data, threads: int | None) -> tuple[float, int, bool]:
+    """One epoch of ``fit``'s own loop, nothing timed inside: its seconds, steps, whether in one call a step."""
+    contender = BackpropContender(workload)
+    run = Trainer(
+        contender.build(0), data.X_train, data.y_train, "crossentropy", contender._optimizer(), 1,
+        workload.batch_size, True, None, None, None, 0.0, None, None, None, 0, None, threads,
+    )  # fmt: skip
+    steps = whole = 0
+    try:
+        began = time.perf_counter()
+        sums = run.begin_epoch(0)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for index, rows in run.batches(sums):
+                batch = run.whole_step(rows, sums, 0, index)
+                whole += batch is not None
+                if batch is None:
+                    batch = run.compute_gradient(rows, 0, index)
+                    run.apply_gradient(sums, 0, index)
+                    run.add(sums, batch)
+                steps += 1
+        return time.perf_counter() - began, steps, whole == steps
+    finally:
+        run.close()
+
+
 def step_parts(workload: Workload, data: Data, threads: int | None = None, rounds: int = 3) -> dict[str, Any]:
     """Milliseconds per step by part (:data:`PARTS`) of the best of ``rounds`` epochs, after one unmeasured.
 
@@ -99,7 +127,8 @@ def step_parts(workload: Workload, data: Data, threads: int | None = None, round
     -------
     dict
         ``step_ms`` (the whole step), ``parts_ms`` (by part), ``steps`` (of the epoch), ``threads``
-        (the BLAS threads the rule, or ``threads``, gave).
+        (the BLAS threads the rule, or ``threads``, gave); ``fit_step_ms``, the step as ``fit`` runs it,
+        and ``in_one_call``, whether that is one compiled call (``Trainer.whole_step``), not the hooks.
     """
     _kernels.enabled(np.float32)  # as the bench's warm-up does: the step the timed runs take
     _epoch(workload, data, threads)  # the workspaces, the kernels, the BLAS's threads: outside the clock
@@ -119,7 +148,11 @@ def step_parts(workload: Workload, data: Data, threads: int | None = None, round
     }
     parts["loop"] = seconds - sum(value for key, value in spent.items() if key not in inner)
     per_step = 1e3 / max(1, steps)
+    # fit's step as fit runs it: in one compiled call where it can be (_fast.WholeStep), else these hooks.
+    fit_seconds, fit_steps, in_one_call = min(_fit_epoch(workload, data, threads) for _ in range(rounds))
     return {
+        "fit_step_ms": fit_seconds * 1e3 / max(1, fit_steps),
+        "in_one_call": in_one_call,
         "step_ms": seconds * per_step,
         "parts_ms": {part: max(0.0, parts[part]) * per_step for part in PARTS},
         "steps": steps,

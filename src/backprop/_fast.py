@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from . import _kernels, _passes, _pool
+from ._norms import SquaredNorms
 from ._threads import hold
 from ._validation import FloatArray
 from .activations import Identity, ReLU, Sigmoid, Softmax
@@ -288,7 +289,7 @@ class WholeStep:
     """
 
     def __init__(
-        self, step: CompiledStep, inputs: FloatArray, targets: FloatArray, norms: Any, backup: FloatArray
+        self, step: CompiledStep, inputs: FloatArray, targets: FloatArray, norms: SquaredNorms, backup: FloatArray
     ) -> None:
         self.step, self.inputs, self.targets, self.norms, self.backup = step, inputs, targets, norms, backup
         self.out = np.zeros(3)
@@ -296,16 +297,15 @@ class WholeStep:
         self._plan: _passes.Plan | None = None  # that of the last call's workspace
 
     @classmethod
-    def of(cls, step: Step, inputs: Any, targets: Any, norms: Any, backup: FloatArray) -> WholeStep | None:
+    def of(cls, step: Step, inputs: Any, targets: Any, norms: SquaredNorms, backup: FloatArray) -> WholeStep | None:
         """The step in one call for ``step``, or None where its hooks must run (see the class)."""
-        if not (isinstance(step, CompiledStep) and step._passes is not None and step._loss_total is not None):
-            return None
-        dtype = _precision(step.layers)
-        arrays = (inputs, targets, backup)
-        if step._output_error is None or step._update is None or norms.kernel is None:
-            return None
+        if not isinstance(step, CompiledStep) or step._passes is None or norms.kernel is None:
+            return None  # numpy's passes, or norms summed in order (clipping)
+        if step._loss_total is None or step._output_error is None or step._update is None:
+            return None  # not the softmax's crossentropy, or no compiled update
+        dtype, arrays = _precision(step.layers), (inputs, targets, backup)
         if not all(type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous for a in arrays):
-            return None
+            return None  # the kernel's signature: C-ordered arrays of the network's precision
         return cls(step, inputs, targets, norms, backup)
 
     def __call__(

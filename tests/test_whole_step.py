@@ -75,8 +75,9 @@ OPTIMIZERS = {
 def test_the_whole_step_gives_the_hooks_bits(name: str, dtype: type, monkeypatch: pytest.MonkeyPatch) -> None:
     net, history, calls, optimizer = _fit(monkeypatch, True, OPTIMIZERS[name](), dtype)
     reference, reference_history, none, reference_optimizer = _fit(monkeypatch, False, OPTIMIZERS[name](), dtype)
-    # 203 rows in batches of 32: six of 32 and one of 11 an epoch, each in one call.
-    assert calls == {"whole": 3 * 7, "stepped": 3 * 7} and none == {"whole": 0, "stepped": 0}
+    # 203 rows in batches of 32: six of 32 and one of 11 an epoch, each in one call but the fit's first
+    # (it allocates the optimizer's state, hook by hook).
+    assert calls == {"whole": 3 * 7 - 1, "stepped": 3 * 7 - 1} and none == {"whole": 0, "stepped": 0}
     assert net.parameters.tobytes() == reference.parameters.tobytes()
     assert history == reference_history  # the loss, accuracy and gradient norms too: the same kernels
     assert optimizer.steps == 21 and _state(optimizer) == _state(reference_optimizer)
@@ -152,12 +153,33 @@ def test_a_gradient_whose_float32_squares_overflow_is_normed_in_float64(monkeypa
     assert history == reference_history
 
 
-def test_a_callback_stopping_after_a_batch_resumes_to_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_callback_stopping_after_a_batch_stops_the_whole_step_there(monkeypatch: pytest.MonkeyPatch) -> None:
     class StopAt(bp.Callback):
         def on_batch_end(self, batch: int, logs: dict[str, float]) -> bool:
             return batch == 3
 
-    net, _, _, optimizer = _fit(monkeypatch, True, bp.Adam(1e-2), epochs=1, callbacks=StopAt())
-    assert optimizer.steps == 4
-    whole, _, _, _ = _fit(monkeypatch, True, bp.Adam(1e-2), epochs=1)
-    assert net.parameters.tobytes() != whole.parameters.tobytes()  # stopped after four of seven steps
+    net, _, calls, optimizer = _fit(monkeypatch, True, bp.Adam(1e-2), epochs=1, callbacks=StopAt())
+    reference, _, _, reference_optimizer = _fit(monkeypatch, False, bp.Adam(1e-2), epochs=1, callbacks=StopAt())
+    assert calls["stepped"] == 3 and optimizer.steps == 4  # batches 1 to 3 in one call each, then it stopped
+    assert net.parameters.tobytes() == reference.parameters.tobytes()
+    assert _state(optimizer) == _state(reference_optimizer)
+
+
+def test_a_first_step_that_diverges_leaves_the_optimizer_without_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first forward pass overflows float32: fit raises before any step, and the optimizer is as new
+    # (its state can be loaded into another), whole step or not.
+    X, y = _data()
+    states = []
+    for whole in (True, False):
+        net = bp.Network([bp.Dense(16, "relu"), bp.Dense(3, "softmax")], 12, seed=1, dtype=np.float32)
+        net.layers[0].W[...] *= np.float32(1e37)
+        net.layers[1].W[...] *= np.float32(1e10)
+        optimizer = bp.Adam(1e-2)
+        with monkeypatch.context() as patch:
+            if not whole:
+                patch.setattr(_fast.WholeStep, "of", classmethod(lambda *args: None))
+            with pytest.raises(bp.DataError, match="the loss is not finite in epoch 0, batch 0, before any"):
+                net.fit(X, y, loss="crossentropy", optimizer=optimizer, batch_size=32, seed=4, threads=1)
+        states.append(_state(optimizer))
+        bp.Adam(1e-2).load_state_dict(optimizer.state_dict())
+    assert states[0] == states[1] and states[0]["step"] == 0 and "exp_avg" not in states[0]

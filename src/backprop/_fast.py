@@ -278,14 +278,19 @@ class WholeStep:
     against 327 (AMD EPYC, 2026-12-06). For a :class:`CompiledStep` whose
     passes are compiled, of the softmax's crossentropy, on one thread (no pool),
     trained by Adam, AdamW or SGD with momentum and no weight decay (SGD's is
-    added to ``g`` after the norms), ``fit`` (:meth:`backprop.training.Trainer.train_batch`)
+    added to ``g`` after the norms), ``fit`` (:meth:`backprop.training.Trainer.whole_step`)
     hands the whole step to one call: gather, forward pass, loss, backward
     pass, norms, update and right answers. Same kernels, same order: same bits.
+    Not for a network of ``optimizers.Headroom.SMALLEST`` parameters or more,
+    whose steps save ``θ`` only when it could overflow (the check is Python,
+    and there the step's arithmetic outweighs its calls), nor for a fit's first
+    step, which allocates the optimizer's state.
 
     Attributes
     ----------
     out : ndarray of float64, shape (3,)
-        After a call: the batch's summed loss, the gradient's squared norm, the right answers.
+        After a call: the batch's summed loss; the gradient's squared norm, once the loss is finite; the
+        right answers, once the step is taken.
     """
 
     def __init__(
@@ -329,8 +334,8 @@ class WholeStep:
             if plan is None or not plan.backward or len(plan.segments) != 1 or plan.segments[0][2] is not None:
                 self._plan = None  # numpy finishes a layer, or runs the backward pass: the hooks
                 return None
-        if type(optimizer) is SGD and optimizer.weight_decay:
-            return None
+        if (type(optimizer) is SGD and optimizer.weight_decay) or not optimizer.holds_state_for(parameters):
+            return None  # SGD adds its decay to g after the norms; a first step allocates the optimizer's state
         norms = self.norms
         gradient = norms.gradient
         state = optimizer.compiled_arguments(parameters, gradient)

@@ -398,8 +398,8 @@ def whole_step(
     """A training step of ``fit`` on one thread, its kernels in the order its hooks call them, in one call.
 
     The batch's ``rows`` of ``inputs`` and ``targets`` gathered into ``xs`` and ``ys``; the forward
-    pass; the crossentropy of the softmax's ``h`` (``out[0]``; STEPPED ends here when it is not
-    finite, as the step raises before its backward pass); the backward pass from the output error
+    pass; the crossentropy of the softmax's ``h`` (``out[0]``; LOSS_NOT_FINITE ends here when it is
+    not finite, as the step raises before its backward pass); the backward pass from the output error
     term ``(ŷ − y) · scale``; the gradient's squared norm (``out[1]``: ``starts``, ``sums``,
     ``weights`` and ``norm_sums`` as ``squared_norms`` takes them; NORM_NOT_FINITE stops before the
     update); the update ``rule`` of ``θ`` with the optimizer's state ``first`` and ``second`` and its

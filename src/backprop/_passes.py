@@ -68,7 +68,7 @@ N_IN, UNITS, W, B, H, A, GRAD, DW, DB, FORWARD, DERIVATIVE, SCRATCH = range(12)
 #: What the forward pass does after ``h = x · W`` (numpy's activation may follow, see ``Plan``).
 PRODUCT, RELU_BIAS, SHIFT, BIAS, TANH, SOFTMAX, SIGMOID = range(7)
 
-#: What the whole step (``Passes.whole_step``) returns: done, or the check it stopped at.
+#: What the whole step (``Passes.whole``, ``_pass_kernels.whole_step``) returns: done, or the check it stopped at.
 STEPPED, LOSS_NOT_FINITE, NORM_NOT_FINITE = range(3)
 #: Its update rule: Adam without weight decay, AdamW's decay, Adam's L2 term, SGD's momentum, Nesterov's.
 ADAM, ADAM_DECOUPLED, ADAM_COUPLED, MOMENTUM, NESTEROV = range(5)

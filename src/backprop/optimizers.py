@@ -42,6 +42,8 @@ from .errors import BackpropTypeError, DataError, ParameterError, ShapeError
 DEFAULT_SGD_LR = 0.01
 #: The most steps a restored state may count (float64 counts integers exactly up to here).
 MAX_STEPS = 2**53
+#: A compiled update rule (:meth:`Optimizer.compiled_step`).
+Kernel = Callable[..., Any]
 
 
 def jsonable(value: Any) -> Any:
@@ -106,22 +108,22 @@ class Optimizer:
         self.steps += 1
         self._update(parameters, gradient)
 
-    def compiled_step(
-        self, kernel: Callable[..., Any], parameters: FloatArray, gradient: FloatArray, backup: FloatArray
-    ) -> None:
-        """:meth:`step` by ``kernel``, the compiled form of this optimizer's rule, saving ``θ`` into ``backup``.
-
-        For :mod:`backprop._fast`, which passes the kernel of the built-in
-        types that have one (SGD with momentum, Adam, AdamW): one pass over
-        ``θ``, ``g``, the state and the backup, with the numpy path's bits.
-        """
+    def compiled_step(self, kernel: Kernel, parameters: FloatArray, gradient: FloatArray, backup: FloatArray) -> None:
+        """:meth:`step` by ``kernel``, this rule compiled (:mod:`backprop._fast`'s, for SGD with momentum, Adam,
+        AdamW): one pass over ``θ``, ``g``, the state and ``backup`` (``θ`` saved), with the numpy path's bits."""
         raise NotImplementedError(f"{type(self).__name__} has no compiled step")
 
     def compiled_arguments(self, parameters: FloatArray, gradient: FloatArray) -> tuple[Any, ...]:
         """The state and hyper-parameters :meth:`compiled_step` gives its kernel, for a step counted from now
         (a caller that does not take it sets ``steps`` back). SGD: ``(b, μ, η, nesterov)``; Adam: ``(m, v,
-        hyper, decoupled, coupled)``. For :mod:`backprop._fast`'s step in one call, which runs the kernel."""
+        hyper, decoupled, coupled)``. For :mod:`backprop._fast`'s step in one call, which runs the kernel
+        itself, once :meth:`holds_state_for` (nothing then allocated or converted, before the step is known)."""
         raise NotImplementedError(f"{type(self).__name__} has no compiled step")
+
+    def holds_state_for(self, parameters: FloatArray) -> bool:
+        """Whether each state buffer the next step uses is held, of ``parameters``' shape and precision."""
+        held = [self._buffers.get(key) for key in self._buffer_names()]
+        return all(b is not None and b.shape == parameters.shape and b.dtype == parameters.dtype for b in held)
 
     def _update(self, parameters: FloatArray, gradient: FloatArray) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement step or _update")
@@ -309,9 +311,7 @@ class SGD(Optimizer):
         d = g + mu * b if self.nesterov else b if mu else g
         return ((b,) if mu else ()), theta + lr * d, (lr, weight_decay, decay, g, d, lr * d)
 
-    def compiled_step(
-        self, kernel: Callable[..., Any], parameters: FloatArray, gradient: FloatArray, backup: FloatArray
-    ) -> None:
+    def compiled_step(self, kernel: Kernel, parameters: FloatArray, gradient: FloatArray, backup: FloatArray) -> None:
         velocity, mu, lr, nesterov = self.compiled_arguments(parameters, gradient)
         kernel(parameters, gradient, velocity, backup, mu, lr, nesterov)
 
@@ -396,9 +396,7 @@ class Adam(Optimizer):
     def _buffer_names(self) -> tuple[str, ...]:
         return ("exp_avg", "exp_avg_sq")
 
-    def compiled_step(
-        self, kernel: Callable[..., Any], parameters: FloatArray, gradient: FloatArray, backup: FloatArray
-    ) -> None:
+    def compiled_step(self, kernel: Kernel, parameters: FloatArray, gradient: FloatArray, backup: FloatArray) -> None:
         m, v, hyper, decoupled, coupled = self.compiled_arguments(parameters, gradient)
         kernel(parameters, gradient, m, v, backup, hyper, decoupled, coupled)
 

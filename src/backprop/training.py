@@ -331,8 +331,8 @@ class Trainer:
         self.steps_run = 0  # optimizer steps in this call
         # The whole step in one compiled call where no part of it needs Python (and θ is saved every step).
         plain_step = self.gather is not None and self.relative is None and self.l2_scale is None and not self.multilabel
-        whole = plain_step and self.classification and self.step_rng is None and self.headroom.optimizer is None
-        self.whole = WholeStep.of(step, inputs, targets, self.squared_norms, self.backup) if whole else None
+        in_one = plain_step and self.classification and self.step_rng is None and self.headroom.optimizer is None
+        self.whole = WholeStep.of(step, inputs, targets, self.squared_norms, self.backup) if in_one else None
         self.caller_errors = np.geterr()
         # Last, so that an error above leaves the BLAS alone: the pool's threads (the bits of one) or the BLAS's.
         self.threads = Threads(step, count)
@@ -428,7 +428,7 @@ class Trainer:
         if done == LOSS_NOT_FINITE:
             self.diverged(epoch, step, _first_non_finite(ws, m), "the loss", with_l2=False)
         batch = Batch(m, loss, loss, ws.a[-1], self.batch_targets[:m])
-        if done != STEPPED:  # a square beyond float32: apply_gradient's norms in float64
+        if done != STEPPED:  # a square beyond float32, or g not finite: apply_gradient's float64 norms, or its error
             self.apply_gradient(sums, epoch, step)
             self.add(sums, batch)
             return batch

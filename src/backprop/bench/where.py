@@ -96,7 +96,8 @@ def _epoch(workload: Workload, data: Data, threads: int | None) -> tuple[float, 
 
 
 def _fit_epoch(workload: Workload, data: Data, threads: int | None) -> tuple[float, int, bool]:
-    """One epoch of ``fit``'s own loop, nothing timed inside: its seconds, steps, whether in one call a step."""
+    """One epoch of ``fit``'s own loop, nothing timed inside: its seconds, steps, and whether each step after
+    the first (which allocates the optimizer's state) ran in one compiled call."""
     contender = BackpropContender(workload)
     run = Trainer(
         contender.build(0), data.X_train, data.y_train, "crossentropy", contender._optimizer(), 1,
@@ -115,7 +116,7 @@ def _fit_epoch(workload: Workload, data: Data, threads: int | None) -> tuple[flo
                     run.apply_gradient(sums, 0, index)
                     run.add(sums, batch)
                 steps += 1
-        return time.perf_counter() - began, steps, whole == steps
+        return time.perf_counter() - began, steps, whole == steps - 1 > 0
     finally:
         run.close()
 
@@ -128,7 +129,7 @@ def step_parts(workload: Workload, data: Data, threads: int | None = None, round
     dict
         ``step_ms`` (the whole step), ``parts_ms`` (by part), ``steps`` (of the epoch), ``threads``
         (the BLAS threads the rule, or ``threads``, gave); ``fit_step_ms``, the step as ``fit`` runs it,
-        and ``in_one_call``, whether that is one compiled call (``Trainer.whole_step``), not the hooks.
+        and ``in_one_call``, whether that is one compiled call from the second step (``Trainer.whole_step``).
     """
     _kernels.enabled(np.float32)  # as the bench's warm-up does: the step the timed runs take
     _epoch(workload, data, threads)  # the workspaces, the kernels, the BLAS's threads: outside the clock

@@ -428,15 +428,12 @@ class Trainer:
         if done == LOSS_NOT_FINITE:
             self.diverged(epoch, step, _first_non_finite(ws, m), "the loss", with_l2=False)
         batch = Batch(m, loss, loss, ws.a[-1], self.batch_targets[:m])
-        if done != STEPPED:  # a square beyond float32, or g not finite: apply_gradient's float64 norms, or its error
+        if done == STEPPED:
+            self.steps_run += 1
+            self.add(sums, batch, hits)
+        else:  # a square beyond float32, or g not finite: apply_gradient's float64 norms, or its error
             self.apply_gradient(sums, epoch, step)
             self.add(sums, batch)
-            return batch
-        self.steps_run += 1
-        sums.steps += 1
-        sums.loss += loss
-        sums.data_loss += loss
-        sums.correct += hits
         return batch
 
     def apply_gradient(self, sums: EpochSums, epoch: int, step: int) -> None:
@@ -456,13 +453,14 @@ class Trainer:
         self.step.weight_update(self.optimizer, net.parameters, net.gradient, backup)
         self.steps_run += 1
 
-    def add(self, sums: EpochSums, batch: Batch) -> None:
-        """Add a trained batch to the epoch's sums."""
+    def add(self, sums: EpochSums, batch: Batch, correct: float | None = None) -> None:
+        """Add a trained batch to the epoch's sums (its right answers counted here unless given)."""
         sums.steps += 1
         sums.loss += batch.loss
         sums.data_loss += batch.data_loss
         if self.classification:
-            sums.correct += self.step.count_correct(batch.output, batch.targets, self.multilabel)
+            hits = self.step.count_correct(batch.output, batch.targets, self.multilabel) if correct is None else correct
+            sums.correct += hits
         else:
             sums.abs_error += mean_abs_share(batch.output, batch.targets, self.n * self.targets.shape[1])
 

@@ -58,14 +58,18 @@ def _timed(spent: defaultdict[str, float], part: str, hook: Callable[..., Any]) 
     return timed
 
 
+def _trainer(workload: Workload, data: Data, threads: int | None) -> Trainer:
+    """The :class:`Trainer` ``fit`` would build for one epoch of the workload, from seed 0."""
+    contender = BackpropContender(workload)
+    return Trainer(
+        contender.build(0), data.X_train, data.y_train, "crossentropy", contender._optimizer(), 1,
+        workload.batch_size, True, None, None, None, 0.0, None, None, None, 0, None, threads,
+    )  # fmt: skip
+
+
 def _epoch(workload: Workload, data: Data, threads: int | None) -> tuple[float, dict[str, float], int, int]:
     """One epoch of ``fit``'s loop with the hooks timed: its seconds, seconds by part, steps, BLAS threads."""
-    contender = BackpropContender(workload)
-    net = contender.build(0)
-    run = Trainer(
-        net, data.X_train, data.y_train, "crossentropy", contender._optimizer(), 1, workload.batch_size, True,
-        None, None, None, 0.0, None, None, None, 0, None, threads,
-    )  # fmt: skip
+    run = _trainer(workload, data, threads)
     spent: defaultdict[str, float] = defaultdict(float)
     step = run.step
     step.forward = _timed(spent, "forward", step.forward)  # type: ignore[method-assign]
@@ -98,11 +102,7 @@ def _epoch(workload: Workload, data: Data, threads: int | None) -> tuple[float, 
 def _fit_epoch(workload: Workload, data: Data, threads: int | None) -> tuple[float, int, bool]:
     """One epoch of ``fit``'s own loop, nothing timed inside: its seconds, steps, and whether each step after
     the first (which allocates the optimizer's state) ran in one compiled call."""
-    contender = BackpropContender(workload)
-    run = Trainer(
-        contender.build(0), data.X_train, data.y_train, "crossentropy", contender._optimizer(), 1,
-        workload.batch_size, True, None, None, None, 0.0, None, None, None, 0, None, threads,
-    )  # fmt: skip
+    run = _trainer(workload, data, threads)
     steps = whole = 0
     try:
         began = time.perf_counter()
